@@ -1,0 +1,182 @@
+"""Validated crawl settings: one place that turns untrusted JSON into a typed config.
+
+Every entry point (Socket.IO, REST, CLI) goes through :func:`parse_crawl_config`, so limits and
+error messages are the same everywhere and a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+from . import __version__
+
+DEFAULT_USER_AGENT = f"CrawlerDashboard/{__version__} (+docs crawler)"
+SCOPES = ("prefix", "host")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or invalid; the message is meant for the person who sent it."""
+
+
+@dataclass(frozen=True)
+class CrawlConfig:
+    url: str
+    max_pages: int = 500
+    max_depth: int = 10
+    concurrency: int = 8
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    scope: str = "prefix"
+    respect_robots: bool = True
+    timeout: float = 20.0
+    user_agent: str = DEFAULT_USER_AGENT
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["include"] = list(self.include)
+        data["exclude"] = list(self.exclude)
+        return data
+
+
+def _int_in(name: str, low: int, high: int) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ConfigError(f"{name} must be a whole number between {low} and {high}")
+        try:
+            number = int(str(value).strip())
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number between {low} and {high}, got {value!r}") from None
+        if not low <= number <= high:
+            raise ConfigError(f"{name} must be between {low} and {high}, got {number}")
+        return number
+
+    return check
+
+
+def _number_in(name: str, low: float, high: float) -> Callable[[Any], float]:
+    def check(value: Any) -> float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{name} must be a number between {low:g} and {high:g}")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name} must be a number between {low:g} and {high:g}, got {value!r}") from None
+        if not low <= number <= high:
+            raise ConfigError(f"{name} must be between {low:g} and {high:g}, got {number:g}")
+        return number
+
+    return check
+
+
+def _bool(name: str) -> Callable[[Any], bool]:
+    def check(value: Any) -> bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "on", "false", "0", "no", "off"):
+            return value.strip().lower() in ("true", "1", "yes", "on")
+        raise ConfigError(f"{name} must be true or false, got {value!r}")
+
+    return check
+
+
+def _patterns(name: str) -> Callable[[Any], tuple[str, ...]]:
+    def check(value: Any) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            value = value.splitlines()
+        if not isinstance(value, (list, tuple)) or not all(isinstance(p, str) for p in value):
+            raise ConfigError(f"{name} must be a list of glob patterns (strings)")
+        patterns = tuple(p.strip() for p in value if p.strip())
+        if len(patterns) > 100:
+            raise ConfigError(f"{name} accepts at most 100 patterns")
+        if any(len(p) > 500 for p in patterns):
+            raise ConfigError(f"{name} patterns must be at most 500 characters long")
+        return patterns
+
+    return check
+
+
+def _choice(name: str, choices: tuple[str, ...]) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if value not in choices:
+            raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    return check
+
+
+def _user_agent(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > 300 or any(c in value for c in "\r\n"):
+        raise ConfigError("user_agent must be a non-empty single line of at most 300 characters")
+    return value.strip()
+
+
+def normalize_start_url(value: Any) -> str:
+    """Accept what a person types ("docs.example.org/guide") and return an absolute http(s) URL."""
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError("url is required: the address of the documentation site to crawl")
+    text = value.strip()
+    if len(text) > 2000:
+        raise ConfigError("url is too long (at most 2000 characters)")
+    if "://" not in text:
+        text = "https://" + text
+    parts = urlsplit(text)
+    if parts.scheme.lower() not in ("http", "https"):
+        raise ConfigError(f"url must start with http:// or https://, got {parts.scheme}://")
+    try:
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise ConfigError(f"url is not valid: {exc}") from None
+    if not host or any(c.isspace() for c in text):
+        raise ConfigError(f"url is not a valid web address: {value!r}")
+    if parts.username or parts.password:
+        raise ConfigError("url must not contain a user name or password")
+    return text
+
+
+_FIELDS: dict[str, Callable[[Any], Any]] = {
+    "url": normalize_start_url,
+    "max_pages": _int_in("max_pages", 1, 100_000),
+    "max_depth": _int_in("max_depth", 0, 100),
+    "concurrency": _int_in("concurrency", 1, 64),
+    "include": _patterns("include"),
+    "exclude": _patterns("exclude"),
+    "scope": _choice("scope", SCOPES),
+    "respect_robots": _bool("respect_robots"),
+    "timeout": _number_in("timeout", 1, 120),
+    "user_agent": _user_agent,
+}
+
+
+def parse_crawl_config(data: Any) -> CrawlConfig:
+    """Validate a JSON object into a :class:`CrawlConfig` or raise :class:`ConfigError`."""
+    if not isinstance(data, dict):
+        raise ConfigError("the crawl configuration must be a JSON object, e.g. {\"url\": \"https://docs.example.org/\"}")
+    unknown = [key for key in data if key not in _FIELDS]
+    if unknown:
+        key = str(unknown[0])
+        hint = difflib.get_close_matches(key, list(_FIELDS), n=1)
+        suggestion = f"; did you mean {hint[0]!r}?" if hint else f"; known settings: {', '.join(_FIELDS)}"
+        raise ConfigError(f"unknown setting {key!r}{suggestion}")
+    if "url" not in data:
+        raise ConfigError("url is required: the address of the documentation site to crawl")
+    values = {key: _FIELDS[key](value) for key, value in data.items() if value is not None or key == "url"}
+    return CrawlConfig(**values)
+
+
+@dataclass
+class ServerConfig:
+    """Settings of one server process (not of a crawl)."""
+
+    data_dir: str = "./crawls"
+    allow_private_targets: bool = False
+    max_running_crawls: int = 4
+    cpu_workers: int | None = None
+    async_mode: str = "threading"
+    secret_key: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,196 @@
+"""CPU-heavy stages (parsing and extraction) in a process pool shared by all crawls.
+
+Why processes: trafilatura costs tens of milliseconds of pure-Python CPU per page. In threads it
+holds the GIL, starves the threads that serve the dashboard, and has upstream crash reports under
+concurrent use. In processes it uses every core, and a crash takes down one worker, not the server.
+
+A worker tells the parent when a page moves from parsing to extracting through a pipe, so the
+dashboard sees the real stage. Each note is one 12-byte write, which POSIX makes atomic on a
+pipe: no lock is shared between processes, so a worker killed at any instant cannot leave the
+channel blocked for the others (a multiprocessing.Queue's lock could be left held). If a worker dies, the pool is rebuilt and the pages that
+were in it are tried again; a page that keeps killing workers fails alone.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import multiprocessing
+import os
+import signal
+import struct
+import threading
+import time
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from .extract import count_words, extract_markdown, reset_caches
+from .fetch import StopRequested
+from .parse import find_links, find_title, parse_document
+
+log = logging.getLogger(__name__)
+
+# Test-only fault injection: a page containing this marker makes its worker process exit, the
+# way a segfault in a C extension would. Unset (the default), it costs one dict lookup per page.
+CRASH_MARKER_ENV = "CRAWLER_FAULT_CRASH_MARKER"
+RESET_CACHES_EVERY = 500
+ATTEMPTS_AFTER_CRASH = 3
+
+
+@dataclass
+class PageAnalysis:
+    title: str | None
+    links: list[str]
+    markdown: str
+    words: int
+    parse_seconds: float
+    extract_seconds: float
+
+
+class WorkerCrashed(Exception):
+    """Extraction killed its worker process on every attempt."""
+
+
+# ---- worker-process side -------------------------------------------------------------------
+
+_stage_writer: Any = None
+_jobs_done = 0
+_JOB_ID = struct.Struct("!Q")
+_STOP_RELAY = 0
+
+
+def _init_worker(stage_writer: Any) -> None:
+    global _stage_writer
+    _stage_writer = stage_writer
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle
+
+
+def analyze_page(job_id: int, body: bytes, encoding: str | None, url: str) -> PageAnalysis:
+    """Parse once, find title and links, then extract Markdown from the same tree."""
+    global _jobs_done
+    marker = os.environ.get(CRASH_MARKER_ENV)
+    if marker and marker.encode() in body:
+        os._exit(70)
+    started = time.perf_counter()
+    tree = parse_document(body, encoding)
+    title = find_title(tree)
+    links = find_links(tree, url)
+    parsed = time.perf_counter()
+    if _stage_writer is not None:
+        _stage_writer.send_bytes(_JOB_ID.pack(job_id))
+    markdown = extract_markdown(tree, url)
+    extracted = time.perf_counter()
+    _jobs_done += 1
+    if _jobs_done % RESET_CACHES_EVERY == 0:
+        reset_caches()
+    return PageAnalysis(title, links, markdown, count_words(markdown), parsed - started, extracted - parsed)
+
+
+def _warm_up() -> int:
+    return os.getpid()
+
+
+# ---- parent side ---------------------------------------------------------------------------
+
+
+class CpuPool:
+    """A rebuildable ProcessPoolExecutor plus the listener that relays stage changes."""
+
+    def __init__(self, workers: int | None = None, start_method: str = "forkserver") -> None:
+        self.workers = max(1, workers or os.cpu_count() or 1)
+        self._context = multiprocessing.get_context(start_method)
+        if start_method == "forkserver":
+            # Import the heavy modules once in the fork server, so workers start in milliseconds.
+            self._context.set_forkserver_preload(["crawler.cpu", "trafilatura", "lxml.html"])
+        self._stage_reader, self._stage_writer = self._context.Pipe(duplex=False)
+        self._on_extracting: dict[int, Callable[[], None]] = {}
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._generation = 0
+        self._closed = False
+        self._executor = self._new_executor()
+        self._listener = threading.Thread(target=self._relay_stages, name="cpu-stage-relay", daemon=True)
+        self._listener.start()
+
+    def _new_executor(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(self.workers, mp_context=self._context, initializer=_init_worker,
+                                   initargs=(self._stage_writer,))
+
+    def warm_up(self) -> None:
+        """Start every worker now rather than on the first page of the first crawl."""
+        with self._lock:
+            executor = self._executor
+        futures = [executor.submit(_warm_up) for _ in range(self.workers)]
+        for future in futures:
+            future.result(timeout=60)
+
+    def _relay_stages(self) -> None:
+        while True:
+            try:
+                (job_id,) = _JOB_ID.unpack(self._stage_reader.recv_bytes())
+            except (EOFError, OSError):
+                return
+            if job_id == _STOP_RELAY:
+                return
+            callback = self._on_extracting.pop(job_id, None)
+            if callback is not None:
+                try:
+                    callback()
+                except Exception:  # a progress callback must never kill the relay
+                    log.exception("stage callback failed")
+
+    def _submit(self, job_id: int, body: bytes, encoding: str | None, url: str) -> tuple[Future, int]:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the CPU pool is shut down")
+            return self._executor.submit(analyze_page, job_id, body, encoding, url), self._generation
+
+    def _rebuild(self, broken_generation: int) -> None:
+        """Replace a broken executor once, however many pages noticed the breakage."""
+        with self._lock:
+            if self._closed or self._generation != broken_generation:
+                return
+            old = self._executor
+            self._executor = self._new_executor()
+            self._generation += 1
+        log.warning("a CPU worker process died; the pool was rebuilt")
+        old.shutdown(wait=False, cancel_futures=True)
+
+    def analyze(self, body: bytes, encoding: str | None, url: str, *, stop: threading.Event,
+                on_extracting: Callable[[], None] | None = None) -> PageAnalysis:
+        """Run `analyze_page` in a worker, waiting in short slices so a stop is seen at once."""
+        for _attempt in range(ATTEMPTS_AFTER_CRASH):
+            job_id = next(self._ids)
+            if on_extracting is not None:
+                self._on_extracting[job_id] = on_extracting
+            try:
+                future, generation = self._submit(job_id, body, encoding, url)
+                while True:
+                    if stop.is_set():
+                        future.cancel()
+                        raise StopRequested()
+                    try:
+                        analysis = future.result(timeout=0.05)
+                    except FutureTimeout:
+                        continue
+                    # The relay may not have passed the stage on yet: the page did go through
+                    # extraction, so report it now rather than skip a stage.
+                    pending = self._on_extracting.pop(job_id, None)
+                    if pending is not None:
+                        pending()
+                    return analysis
+            except BrokenProcessPool:
+                self._rebuild(generation)
+            finally:
+                self._on_extracting.pop(job_id, None)
+        raise WorkerCrashed(f"extraction crashed its worker process {ATTEMPTS_AFTER_CRASH} times")
+
+    def shutdown(self) -> None:
+        with self._lock:
+            self._closed = True
+            executor = self._executor
+        executor.shutdown(wait=True, cancel_futures=True)
+        self._stage_writer.send_bytes(_JOB_ID.pack(_STOP_RELAY))

@@ -1,0 +1,100 @@
+"""The event contract between the engine and whatever listens (docs/events.md).
+
+The engine emits through an :class:`EventSink`: a plain object with ``emit(name, payload)``.
+The web layer plugs in a Socket.IO sink; the CLI prints; tests record. A later worker process
+can plug in a message-queue sink without the engine changing.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
+
+
+class Event(str, Enum):
+    STATUS = "crawler_status"
+    PROGRESS = "crawler_detailed_progress"
+    PAGE = "crawler_page"
+    LOG = "crawler_log"
+    FINISHED = "crawler_finished"
+
+
+class State(str, Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (State.STOPPED, State.COMPLETED, State.FAILED)
+
+
+class Stage(str, Enum):
+    FETCHING = "fetching"
+    PARSING = "parsing"
+    EXTRACTING = "extracting"
+    STORING = "storing"
+    DONE = "done"
+
+
+STAGE_ORDER = {stage: index for index, stage in enumerate(Stage)}
+STAGE_TIMERS = ("fetch", "parse", "extract", "store")
+
+# Payload fields per event, as documented; tests check docs/events.md names every one of them.
+PAYLOAD_FIELDS: dict[Event, tuple[str, ...]] = {
+    Event.STATUS: ("crawl_id", "state", "message", "timestamp"),
+    Event.PROGRESS: ("session_id", "crawl_id", "state", "current", "total", "total_final", "percent",
+                     "current_url", "stage", "speed", "eta", "elapsed", "ok", "failed", "skipped",
+                     "in_flight", "queued", "stages", "stage_seconds", "timestamp"),
+    Event.PAGE: ("crawl_id", "pages"),
+    Event.LOG: ("crawl_id", "seq", "level", "message", "timestamp"),
+    Event.FINISHED: ("crawl_id", "state", "summary"),
+}
+PAGE_FIELDS = ("url", "stage", "status", "title", "depth", "error", "timestamp")
+
+
+class EventSink(Protocol):
+    def emit(self, event: str, payload: dict[str, Any]) -> None: ...
+
+
+class SafeSink:
+    """Wraps a sink so a failing listener (a dead socket) is logged and never stops a crawl."""
+
+    def __init__(self, sink: EventSink) -> None:
+        self._sink = sink
+
+    def emit(self, event: str, payload: dict[str, Any]) -> None:
+        try:
+            self._sink.emit(event, payload)
+        except Exception:
+            log.exception("event sink failed on %s", event)
+
+
+@dataclass
+class RecordingSink:
+    """Keeps every event in order: for tests and for the CLI's final report."""
+
+    events: list[tuple[str, dict[str, Any]]]
+
+    def __init__(self) -> None:
+        self.events = []
+
+    def emit(self, event: str, payload: dict[str, Any]) -> None:
+        self.events.append((event, payload))
+
+    def of(self, event: Event) -> list[dict[str, Any]]:
+        return [payload for name, payload in self.events if name == event.value]
+
+
+def iso_timestamp(moment: datetime | None = None) -> str:
+    """ISO 8601, UTC, milliseconds: 2026-11-23T18:40:12.345Z."""
+    moment = moment or datetime.now(timezone.utc)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"

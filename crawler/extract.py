@@ -1,0 +1,37 @@
+"""Extraction stage: the main content of a page as Markdown, through trafilatura."""
+
+from __future__ import annotations
+
+import lxml.html
+import trafilatura
+
+try:  # present in trafilatura >= 1.7; keeps long-lived worker processes from growing
+    from trafilatura.meta import reset_caches
+except ImportError:  # pragma: no cover
+    def reset_caches() -> None:
+        return None
+
+
+def extract_markdown(tree: lxml.html.HtmlElement, url: str) -> str:
+    """Main content as Markdown (headings, lists, tables, code, links kept); '' when none found."""
+    markdown = trafilatura.extract(
+        tree,
+        url=url,
+        output_format="markdown",
+        include_formatting=True,
+        include_links=True,
+        include_tables=True,
+        include_comments=False,
+        favor_recall=True,
+    )
+    return (markdown or "").strip()
+
+
+def page_document(title: str | None, url: str, markdown: str) -> str:
+    """The stored file: a title heading and the source URL above the content."""
+    heading = f"# {title}\n\n" if title else ""
+    return f"{heading}Source: <{url}>\n\n{markdown}\n"
+
+
+def count_words(markdown: str) -> int:
+    return len(markdown.split())

@@ -1,0 +1,258 @@
+"""Progress: a locked stats collector that workers write to, and one sender that reads it.
+
+Workers never emit. They update the :class:`ProgressTracker` (cheap, under a lock); the
+:class:`ProgressSender` thread wakes a few times a second, takes a snapshot and the pending page
+and log events, and emits them. That gives one sender per crawl (Socket.IO emits are not safe
+from many threads at once), natural throttling, and small payloads however fast pages finish.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from typing import Any, Callable
+
+from .events import STAGE_ORDER, STAGE_TIMERS, Event, EventSink, Stage, State, iso_timestamp
+
+SPEED_WINDOW = 10.0
+MAX_PENDING_PAGE_EVENTS = 2000
+MAX_PENDING_LOG_LINES = 1000
+RECENT_LOG_LINES = 200
+RECENT_PAGES = 200
+
+
+def windowed_speed(finish_times: deque[float], now: float, started: float, window: float = SPEED_WINDOW) -> float:
+    """Pages per second over the last `window` seconds (or since the start, if more recent)."""
+    while finish_times and finish_times[0] < now - window:
+        finish_times.popleft()
+    span = min(window, now - started)
+    if span <= 0 or not finish_times:
+        return 0.0
+    return len(finish_times) / max(span, 1.0)
+
+
+def eta_seconds(remaining: int, speed: float) -> float | None:
+    """Seconds left at the current speed; None while the speed is unknown."""
+    if remaining <= 0:
+        return 0.0
+    if speed <= 0:
+        return None
+    return round(remaining / speed, 1)
+
+
+def percent_of(current: int, total: int) -> float:
+    if total <= 0:
+        return 0.0
+    return round(min(100.0, current * 100.0 / total), 1)
+
+
+class ProgressTracker:
+    """Thread-safe counters and stage map for one crawl, plus the events waiting to be sent."""
+
+    def __init__(self, crawl_id: str, session_id: str, clock: Callable[[], float] = time.monotonic) -> None:
+        self.crawl_id = crawl_id
+        self.session_id = session_id
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.state = State.QUEUED
+        self.counts = {"ok": 0, "failed": 0, "skipped": 0}
+        self.stage_seconds = {name: 0.0 for name in STAGE_TIMERS}
+        self._stage_of: dict[str, Stage] = {}
+        self._current_url: str | None = None
+        self._current_stage: str | None = None
+        self._finish_times: deque[float] = deque()
+        self._started: float | None = None
+        self._ended: float | None = None
+        self._frontier_pending = 0
+        self._frontier_queued = 0
+        self._total_final = False
+        self._pending_pages: list[dict[str, Any]] = []
+        self._pending_status: list[dict[str, Any]] = []
+        self._pending_logs: deque[dict[str, Any]] = deque()
+        self._dropped_logs = 0
+        self._log_seq = 0
+        self.recent_log: deque[dict[str, Any]] = deque(maxlen=RECENT_LOG_LINES)
+        self.recent_pages: deque[dict[str, Any]] = deque(maxlen=RECENT_PAGES)
+
+    # ---- written by the controller and the workers ----
+
+    def set_state(self, state: State, message: str) -> None:
+        with self._lock:
+            self.state = state
+            now = self._clock()
+            if state == State.RUNNING and self._started is None:
+                self._started = now
+            if state.is_final and self._ended is None:
+                self._ended = now
+            self._pending_status.append({"crawl_id": self.crawl_id, "state": state.value,
+                                         "message": message, "timestamp": iso_timestamp()})
+
+    def stop_clock(self) -> None:
+        """Freeze elapsed time and speed at the end, before the final state is announced."""
+        with self._lock:
+            if self._ended is None:
+                self._ended = self._clock()
+
+    def page_stage(self, url: str, stage: Stage, depth: int) -> None:
+        """A page entered a stage. Stages only move forward (late relayed updates are ignored)."""
+        with self._lock:
+            previous = self._stage_of.get(url)
+            if previous is not None and STAGE_ORDER[previous] >= STAGE_ORDER[stage]:
+                return
+            if previous is None and stage != Stage.FETCHING:
+                return  # the page already finished
+            self._stage_of[url] = stage
+            self._current_url, self._current_stage = url, stage.value
+            self._queue_page({"url": url, "stage": stage.value, "status": "active", "title": None,
+                              "depth": depth, "error": None, "timestamp": iso_timestamp()})
+
+    def page_done(self, url: str, status: str, depth: int, title: str | None = None, error: str | None = None) -> None:
+        with self._lock:
+            self._stage_of.pop(url, None)
+            self.counts[status] += 1
+            self._finish_times.append(self._clock())
+            self._current_url, self._current_stage = url, Stage.DONE.value
+            self._queue_page({"url": url, "stage": Stage.DONE.value, "status": status, "title": title,
+                              "depth": depth, "error": error, "timestamp": iso_timestamp()})
+
+    def add_stage_time(self, timer: str, seconds: float) -> None:
+        with self._lock:
+            self.stage_seconds[timer] += seconds
+
+    def set_frontier(self, pending: int, queued: int, final: bool) -> None:
+        with self._lock:
+            self._frontier_pending, self._frontier_queued, self._total_final = pending, queued, final
+
+    def log(self, level: str, message: str) -> None:
+        with self._lock:
+            self._log_seq += 1
+            line = {"crawl_id": self.crawl_id, "seq": self._log_seq, "level": level, "message": message,
+                    "timestamp": iso_timestamp()}
+            self.recent_log.append(line)
+            if len(self._pending_logs) >= MAX_PENDING_LOG_LINES:
+                self._pending_logs.popleft()
+                self._dropped_logs += 1
+            self._pending_logs.append(line)
+
+    def _queue_page(self, event: dict[str, Any]) -> None:
+        self.recent_pages.append(event)
+        if len(self._pending_pages) >= MAX_PENDING_PAGE_EVENTS:
+            # A listener that cannot keep up loses intermediate stages, never finished pages.
+            self._pending_pages = [p for p in self._pending_pages if p["stage"] == Stage.DONE.value]
+        self._pending_pages.append(event)
+
+    # ---- read by the sender and the API ----
+
+    def recent(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Copies of the last log lines and page transitions, for a client that (re)attaches."""
+        with self._lock:
+            return list(self.recent_log), list(self.recent_pages)
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            now = self._clock()
+            end = self._ended if self._ended is not None else now
+            started = self._started if self._started is not None else now
+            current = sum(self.counts.values())
+            total = current + self._frontier_pending
+            speed = windowed_speed(self._finish_times, end, started)
+            stages = {stage.value: 0 for stage in (Stage.FETCHING, Stage.PARSING, Stage.EXTRACTING, Stage.STORING)}
+            for stage in self._stage_of.values():
+                stages[stage.value] += 1
+            return {
+                "session_id": self.session_id,
+                "crawl_id": self.crawl_id,
+                "state": self.state.value,
+                "current": current,
+                "total": total,
+                "total_final": self._total_final,
+                "percent": percent_of(current, total),
+                "current_url": self._current_url,
+                "stage": self._current_stage,
+                "speed": round(speed, 2),
+                "eta": eta_seconds(self._frontier_pending, speed) if self.state == State.RUNNING else None,
+                "elapsed": round(end - started, 1) if self._started is not None else 0.0,
+                "ok": self.counts["ok"],
+                "failed": self.counts["failed"],
+                "skipped": self.counts["skipped"],
+                "in_flight": len(self._stage_of),
+                "queued": self._frontier_queued,
+                "stages": stages,
+                "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()},
+                "timestamp": iso_timestamp(),
+            }
+
+    def drain(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], int]:
+        """Take the pending status changes, page transitions and log lines (and how many were dropped)."""
+        with self._lock:
+            statuses, self._pending_status = self._pending_status, []
+            pages, self._pending_pages = self._pending_pages, []
+            logs = list(self._pending_logs)
+            self._pending_logs.clear()
+            dropped, self._dropped_logs = self._dropped_logs, 0
+            return statuses, pages, logs, dropped
+
+
+class ProgressSender:
+    """The one thread that emits a crawl's events: ≤ 5 snapshots/s, ≥ 1/s while running."""
+
+    INTERVAL = 0.2
+    HEARTBEAT = 1.0
+
+    def __init__(self, tracker: ProgressTracker, sink: EventSink) -> None:
+        self._tracker = tracker
+        self._sink = sink
+        self._wake = threading.Event()
+        self._finished_payload: dict[str, Any] | None = None
+        self._last_signature: Any = None
+        self._last_sent = 0.0
+        self.latest: dict[str, Any] | None = None
+        self._thread = threading.Thread(target=self._run, name=f"sender-{tracker.crawl_id}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def finish(self, state: State, summary: dict[str, Any], timeout: float = 5.0) -> None:
+        """Flush everything, send the last snapshot and `crawler_finished`, end the thread."""
+        self._finished_payload = {"crawl_id": self._tracker.crawl_id, "state": state.value, "summary": summary}
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        else:  # never started (e.g. stopped while queued): send from here, still one sender
+            self._flush(force=True)
+            self._sink.emit(Event.FINISHED.value, self._finished_payload)
+
+    def nudge(self) -> None:
+        """Send soon (a state change the person is waiting to see, like 'stopping')."""
+        self._wake.set()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self.INTERVAL)
+            self._wake.clear()
+            if self._finished_payload is not None:
+                self._flush(force=True)
+                self._sink.emit(Event.FINISHED.value, self._finished_payload)
+                return
+            self._flush(force=False)
+
+    def _flush(self, force: bool) -> None:
+        statuses, pages, logs, dropped = self._tracker.drain()
+        for status in statuses:
+            self._sink.emit(Event.STATUS.value, status)
+        if pages:
+            self._sink.emit(Event.PAGE.value, {"crawl_id": self._tracker.crawl_id, "pages": pages})
+        if dropped:
+            self._sink.emit(Event.LOG.value, {"crawl_id": self._tracker.crawl_id, "seq": None, "level": "warning",
+                                              "message": f"{dropped} log lines skipped to keep up",
+                                              "timestamp": iso_timestamp()})
+        for line in logs:
+            self._sink.emit(Event.LOG.value, line)
+        snapshot = self._tracker.snapshot()
+        self.latest = snapshot
+        signature = {k: v for k, v in snapshot.items() if k not in ("timestamp", "elapsed", "speed", "eta")}
+        now = time.monotonic()
+        if force or statuses or signature != self._last_signature or now - self._last_sent >= self.HEARTBEAT:
+            self._sink.emit(Event.PROGRESS.value, snapshot)
+            self._last_signature, self._last_sent = signature, now

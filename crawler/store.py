@@ -1,0 +1,193 @@
+"""Storing stage: every page goes to disk the moment it is ready, never held in memory.
+
+Layout of one crawl's folder::
+
+    config.json       the validated configuration
+    crawl.json        owner, state and timestamps (rewritten at each state change)
+    manifest.jsonl    one line per page handled, appended and flushed at once
+    summary.json      written when the crawl ends
+    pages/<path>.md   one Markdown file per saved page, its path mirroring the URL
+
+`close()` is the line after which nothing more is written: saving and closing share a lock,
+so a page is either completely saved (file and manifest line) or not at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+import threading
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Iterator
+from urllib.parse import unquote, urlsplit
+
+MAX_SEGMENT = 80
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_STRIP_SUFFIXES = (".html", ".htm", ".xhtml", ".php", ".asp", ".aspx", ".md")
+
+
+class StoreClosed(Exception):
+    """The crawl ended (or was stopped): nothing more may be written."""
+
+
+@dataclass
+class ManifestEntry:
+    url: str
+    status: str  # ok | failed | skipped
+    http_status: int | None
+    title: str | None
+    depth: int
+    path: str | None
+    bytes: int
+    words: int
+    error: str | None
+    fetched_at: str
+
+
+def _safe_segment(segment: str) -> str:
+    """One path segment as a portable file name that cannot mean 'here' or 'up'."""
+    cleaned = _UNSAFE.sub("_", unquote(segment)).strip("._") or "_"
+    if len(cleaned) > MAX_SEGMENT:
+        digest = hashlib.sha1(segment.encode()).hexdigest()[:8]
+        cleaned = f"{cleaned[:MAX_SEGMENT - 9]}-{digest}"
+    return cleaned
+
+
+def relative_page_path(url: str) -> str:
+    """Map a URL to `pages/...md`: `/docs/a.html` → `pages/docs/a.md`, `/docs/` → `pages/docs/index.md`."""
+    parts = urlsplit(url)
+    raw_segments = [s for s in parts.path.split("/") if s]
+    directory_like = parts.path.endswith("/") or not raw_segments
+    segments = [_safe_segment(s) for s in raw_segments]
+    if directory_like:
+        segments.append("index")
+    else:
+        last = segments[-1]
+        for suffix in _STRIP_SUFFIXES:
+            if last.lower().endswith(suffix) and len(last) > len(suffix):
+                last = last[: -len(suffix)]
+                break
+        segments[-1] = last
+    if parts.query:
+        segments[-1] += "_q-" + hashlib.sha1(parts.query.encode()).hexdigest()[:8]
+    return "pages/" + "/".join(segments) + ".md"
+
+
+def _with_suffix(path: str, suffix: str) -> str:
+    return f"{path[:-3]}-{suffix}.md"
+
+
+def _atomic_write(path: Path, text: str) -> int:
+    data = text.encode("utf-8")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return len(data)
+
+
+def write_json(path: Path, data: Any) -> None:
+    _atomic_write(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def read_json(path: Path) -> Any:
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+class CrawlStore:
+    """Streaming writer for one crawl: start, write pages one at a time, close."""
+
+    def __init__(self, crawl_dir: Path) -> None:
+        self.crawl_dir = Path(crawl_dir)
+        self.pages_dir = self.crawl_dir / "pages"
+        self.manifest_path = self.crawl_dir / "manifest.jsonl"
+        self._lock = threading.Lock()
+        self._used_paths: set[str] = set()
+        self._manifest = None
+        self._closed = False
+
+    def open(self) -> None:
+        self.pages_dir.mkdir(parents=True, exist_ok=True)
+        self._manifest = open(self.manifest_path, "a", encoding="utf-8")
+
+    def write_meta(self, name: str, data: Any) -> None:
+        """config.json, crawl.json, summary.json: small files rewritten atomically."""
+        write_json(self.crawl_dir / name, data)
+
+    def _unique_path(self, url: str) -> str:
+        path = relative_page_path(url)
+        if path.lower() in self._used_paths:
+            path = _with_suffix(path, hashlib.sha1(url.encode()).hexdigest()[:8])
+        self._used_paths.add(path.lower())
+        return path
+
+    def _resolve_inside(self, relative: str) -> Path:
+        target = (self.crawl_dir / relative).resolve()
+        if not target.is_relative_to(self.pages_dir.resolve()):
+            raise ValueError(f"refusing to write outside the crawl folder: {relative}")
+        return target
+
+    def _append(self, entry: ManifestEntry) -> None:
+        assert self._manifest is not None, "open() the store first"
+        self._manifest.write(json.dumps(asdict(entry), ensure_ascii=False) + "\n")
+        self._manifest.flush()
+
+    def save_page(self, *, url: str, document: str, title: str | None, depth: int,
+                  http_status: int | None, words: int, fetched_at: str) -> ManifestEntry:
+        """Write the page's Markdown file and its manifest line, or raise StoreClosed."""
+        with self._lock:
+            if self._closed:
+                raise StoreClosed()
+            relative = self._unique_path(url)
+            size = _atomic_write(self._resolve_inside(relative), document)
+            entry = ManifestEntry(url, "ok", http_status, title, depth, relative, size, words, None, fetched_at)
+            self._append(entry)
+            return entry
+
+    def record(self, *, url: str, status: str, error: str, depth: int, http_status: int | None,
+               fetched_at: str, title: str | None = None) -> ManifestEntry:
+        """A manifest line for a page that failed or was skipped (no file)."""
+        with self._lock:
+            if self._closed:
+                raise StoreClosed()
+            entry = ManifestEntry(url, status, http_status, title, depth, None, 0, 0, error, fetched_at)
+            self._append(entry)
+            return entry
+
+    def close(self) -> None:
+        """From here on nothing more is written. Idempotent."""
+        with self._lock:
+            self._closed = True
+            if self._manifest is not None:
+                self._manifest.close()
+                self._manifest = None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+
+def iter_manifest(crawl_dir: Path) -> Iterator[dict[str, Any]]:
+    """Manifest entries in crawl order; a torn last line (crash mid-write) is ignored."""
+    path = Path(crawl_dir) / "manifest.jsonl"
+    if not path.exists():
+        return
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError:
+                continue

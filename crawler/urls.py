@@ -1,0 +1,108 @@
+"""Pure URL helpers: canonical form, scope, include/exclude globs.
+
+One canonical form per page is what keeps a crawl from fetching the same page under several
+URLs (``/a/./b#x``, ``/a/b``, ``HTTP://Host:80/a/b`` are one page).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import posixpath
+import re
+from functools import lru_cache
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+_UNRESERVED = "-._~"
+_PATH_SAFE = "/:@!$&'()*+,;=" + "%"
+
+
+def _normalize_path(path: str) -> str:
+    """Resolve dot segments, collapse duplicate slashes, normalise percent-escapes."""
+    if not path:
+        return "/"
+    trailing = path.endswith("/")
+    # Re-quote each segment so %7e and ~ (and raw spaces and %20) compare equal.
+    segments = [quote(unquote(seg), safe=_UNRESERVED + "!$&'()*+,;=:@") for seg in path.split("/")]
+    path = "/".join(segments)
+    path = re.sub(r"/{2,}", "/", path)
+    resolved = posixpath.normpath(path)
+    if resolved in (".", ""):
+        resolved = "/"
+    if not resolved.startswith("/"):
+        resolved = "/" + resolved
+    if resolved.startswith("//"):
+        resolved = "/" + resolved.lstrip("/")
+    if trailing and not resolved.endswith("/"):
+        resolved += "/"
+    return resolved
+
+
+def _normalize_query(query: str) -> str:
+    if not query:
+        return ""
+    pairs = parse_qsl(query, keep_blank_values=True)
+    pairs.sort()
+    return urlencode(pairs, doseq=True)
+
+
+def canonical_url(url: str) -> str | None:
+    """Return the canonical form of an absolute http(s) URL, or None if it is not crawlable."""
+    try:
+        parts = urlsplit(url.strip())
+        scheme = parts.scheme.lower()
+        if scheme not in DEFAULT_PORTS or not parts.hostname:
+            return None
+        host = parts.hostname.lower().rstrip(".")
+        port = parts.port
+    except ValueError:
+        return None
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    netloc = host if port in (None, DEFAULT_PORTS[scheme]) else f"{host}:{port}"
+    return urlunsplit((scheme, netloc, _normalize_path(parts.path), _normalize_query(parts.query), ""))
+
+
+def scope_prefix(start_url: str) -> str:
+    """The path prefix a `prefix`-scoped crawl stays under: the start URL's directory."""
+    path = urlsplit(start_url).path or "/"
+    return path if path.endswith("/") else path.rsplit("/", 1)[0] + "/"
+
+
+def origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def in_scope(url: str, start_url: str, scope: str) -> bool:
+    """True when `url` (canonical) belongs to the crawl that started at `start_url` (canonical)."""
+    target, start = urlsplit(url), urlsplit(start_url)
+    if target.scheme != start.scheme or target.netloc != start.netloc:
+        return False
+    if scope == "host":
+        return True
+    return target.path.startswith(scope_prefix(start_url))
+
+
+@lru_cache(maxsize=512)
+def _compile_glob(pattern: str) -> re.Pattern[str]:
+    return re.compile(fnmatch.translate(pattern))
+
+
+def matches_any(url: str, patterns: tuple[str, ...]) -> bool:
+    """Glob match: patterns starting with a scheme see the whole URL, others the path + query."""
+    if not patterns:
+        return False
+    parts = urlsplit(url)
+    path_and_query = parts.path + (f"?{parts.query}" if parts.query else "")
+    for pattern in patterns:
+        subject = url if pattern.startswith(("http://", "https://")) else path_and_query
+        if _compile_glob(pattern).match(subject):
+            return True
+    return False
+
+
+def passes_filters(url: str, include: tuple[str, ...], exclude: tuple[str, ...]) -> bool:
+    if include and not matches_any(url, include):
+        return False
+    return not matches_any(url, exclude)

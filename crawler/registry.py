@@ -1,0 +1,247 @@
+"""Sessions ↔ crawls: who owns which crawl, which crawls run, and the history on disk.
+
+The registry is the only long-lived state of the server. It starts each crawl in its own thread
+(waiting in state `queued` while too many crawls run), hands the controller its sink and stop
+signal, and answers ownership questions: a crawl owned by another session is indistinguishable
+from one that does not exist. After a restart, crawls are listed again from the data directory.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from .config import CrawlConfig, parse_crawl_config
+from .controller import CrawlController
+from .cpu import CpuPool
+from .events import EventSink, State, iso_timestamp
+from .netguard import ensure_public_target
+from .store import CrawlStore, iter_manifest, read_json, write_json
+
+log = logging.getLogger(__name__)
+
+CRAWL_ID_PATTERN = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$")
+
+
+class UnknownCrawl(LookupError):
+    """No such crawl for this session (it may exist, owned by someone else)."""
+
+
+def new_crawl_id(now: datetime | None = None) -> str:
+    """Sortable by creation time, unguessable enough to not collide: 20261123-184012-a1b2c3."""
+    now = now or datetime.now(timezone.utc)
+    return now.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+
+
+def download_links(crawl_id: str) -> dict[str, str]:
+    return {fmt: f"/api/crawls/{crawl_id}/download?format={fmt}" for fmt in ("zip", "jsonl", "markdown")}
+
+
+@dataclass
+class CrawlRecord:
+    crawl_id: str
+    owner: str
+    config: CrawlConfig
+    created_at: str
+    crawl_dir: Path
+    controller: CrawlController | None = None
+    thread: threading.Thread | None = None
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    state: State = State.QUEUED
+    summary: dict[str, Any] | None = None
+
+    @property
+    def current_state(self) -> State:
+        return self.controller.state if self.controller is not None else self.state
+
+    @property
+    def current_summary(self) -> dict[str, Any] | None:
+        if self.summary is None and self.controller is not None:
+            return self.controller.summary
+        return self.summary
+
+    def row(self) -> dict[str, Any]:
+        summary = self.current_summary or {}
+        counts = self.controller.tracker.counts if self.controller is not None else summary
+        return {
+            "crawl_id": self.crawl_id,
+            "url": self.config.url,
+            "state": self.current_state.value,
+            "created_at": self.created_at,
+            "finished_at": summary.get("finished_at"),
+            "ok": counts.get("ok", 0),
+            "failed": counts.get("failed", 0),
+            "skipped": counts.get("skipped", 0),
+            "downloads": download_links(self.crawl_id),
+        }
+
+
+class CrawlRegistry:
+    def __init__(self, data_dir: Path, cpu: CpuPool, sink_for_session: Callable[[str], EventSink], *,
+                 allow_private_targets: bool = False, max_running: int = 4) -> None:
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.cpu = cpu
+        self._sink_for_session = sink_for_session
+        self._allow_private = allow_private_targets
+        self._slots = threading.BoundedSemaphore(max_running)
+        self._records: dict[str, CrawlRecord] = {}
+        self._lock = threading.Lock()
+        self._load_history()
+
+    # ---- queries ----
+
+    def get(self, owner: str, crawl_id: str) -> CrawlRecord:
+        with self._lock:
+            record = self._records.get(crawl_id)
+        if record is None or record.owner != owner:
+            raise UnknownCrawl(f"unknown crawl {crawl_id!r}")
+        return record
+
+    def list(self, owner: str) -> list[CrawlRecord]:
+        with self._lock:
+            records = [r for r in self._records.values() if r.owner == owner]
+        return sorted(records, key=lambda r: r.crawl_id, reverse=True)
+
+    def running_count(self) -> int:
+        with self._lock:
+            return sum(1 for r in self._records.values() if not r.current_state.is_final)
+
+    def detail(self, owner: str, crawl_id: str) -> dict[str, Any]:
+        record = self.get(owner, crawl_id)
+        controller = record.controller
+        progress = None
+        recent_log: list[dict[str, Any]] = []
+        recent_pages: list[dict[str, Any]] = []
+        if controller is not None:
+            progress = controller.sender.latest or controller.tracker.snapshot()
+            recent_log, recent_pages = controller.tracker.recent()
+        return {
+            "crawl_id": record.crawl_id,
+            "state": record.current_state.value,
+            "created_at": record.created_at,
+            "config": record.config.to_dict(),
+            "progress": progress,
+            "summary": record.current_summary,
+            "recent_log": recent_log,
+            "recent_pages": recent_pages,
+            "downloads": download_links(record.crawl_id),
+        }
+
+    # ---- commands ----
+
+    def start(self, owner: str, raw_config: Any) -> CrawlRecord:
+        """Validate, check the target, create the crawl's folder and start it (ConfigError on bad input)."""
+        config = parse_crawl_config(raw_config)
+        if not self._allow_private:
+            ensure_public_target(config.url)
+        crawl_id = new_crawl_id()
+        record = CrawlRecord(crawl_id, owner, config, iso_timestamp(), self.data_dir / crawl_id)
+        store = CrawlStore(record.crawl_dir)
+        record.crawl_dir.mkdir(parents=True)
+        store.write_meta("config.json", config.to_dict())
+        record.controller = CrawlController(crawl_id, config, store, self._sink_for_session(owner),
+                                            record.stop_event, self.cpu, session_id=owner,
+                                            downloads=download_links(crawl_id))
+        record.controller.tracker.set_state(State.QUEUED, "waiting for a free crawl slot")
+        with self._lock:
+            self._records[crawl_id] = record
+        self._write_meta(record)
+        record.thread = threading.Thread(target=self._run, args=(record,), name=f"crawl-{crawl_id}", daemon=True)
+        record.thread.start()
+        return record
+
+    def stop(self, owner: str, crawl_id: str) -> State:
+        record = self.get(owner, crawl_id)
+        if record.current_state.is_final:
+            return record.current_state
+        assert record.controller is not None
+        record.controller.request_stop("stopped by user")
+        return State.STOPPING
+
+    def delete(self, owner: str, crawl_id: str, wait: float = 10.0) -> None:
+        record = self.get(owner, crawl_id)
+        if not record.current_state.is_final and record.controller is not None:
+            record.controller.request_stop("deleted by user")
+        if record.thread is not None:
+            record.thread.join(wait)
+        with self._lock:
+            self._records.pop(crawl_id, None)
+        shutil.rmtree(record.crawl_dir, ignore_errors=True)
+
+    def shutdown(self, wait: float = 5.0) -> None:
+        """Stop every crawl (keeping what each saved) and wait for them to finish."""
+        with self._lock:
+            records = list(self._records.values())
+        for record in records:
+            if record.controller is not None and not record.current_state.is_final:
+                record.controller.request_stop("server shutting down")
+        deadline = time.monotonic() + wait
+        for record in records:
+            if record.thread is not None:
+                record.thread.join(max(0.0, deadline - time.monotonic()))
+
+    # ---- internals ----
+
+    def _run(self, record: CrawlRecord) -> None:
+        controller = record.controller
+        assert controller is not None
+        acquired = False
+        try:
+            while not record.stop_event.is_set():
+                if self._slots.acquire(timeout=0.1):
+                    acquired = True
+                    break
+            record.summary = controller.run()
+        finally:
+            if acquired:
+                self._slots.release()
+            record.state = controller.state
+            self._write_meta(record)
+
+    def _write_meta(self, record: CrawlRecord) -> None:
+        try:
+            write_json(record.crawl_dir / "crawl.json", {
+                "crawl_id": record.crawl_id, "owner": record.owner, "created_at": record.created_at,
+                "state": record.current_state.value,
+            })
+        except OSError:
+            log.exception("could not write crawl.json for %s", record.crawl_id)
+
+    def _load_history(self) -> None:
+        """List crawls from earlier runs; one that was cut off by a restart is shown as stopped."""
+        for meta_path in sorted(self.data_dir.glob("*/crawl.json")):
+            crawl_dir = meta_path.parent
+            if not CRAWL_ID_PATTERN.match(crawl_dir.name):
+                continue
+            try:
+                meta = read_json(meta_path)
+                config = parse_crawl_config(read_json(crawl_dir / "config.json"))
+                summary_path = crawl_dir / "summary.json"
+                summary = read_json(summary_path) if summary_path.exists() else None
+            except Exception as exc:  # a damaged folder must not keep the server from starting
+                log.warning("skipping crawl folder %s: %s", crawl_dir, exc)
+                continue
+            state = State(summary["state"]) if summary else State.STOPPED
+            if summary is None:
+                summary = {"crawl_id": crawl_dir.name, "state": state.value, "url": config.url,
+                           "stop_reason": "the server restarted during the crawl", "finished_at": None,
+                           "downloads": download_links(crawl_dir.name), **_count_manifest(crawl_dir)}
+            self._records[crawl_dir.name] = CrawlRecord(crawl_dir.name, meta["owner"], config, meta["created_at"],
+                                                        crawl_dir, state=state, summary=summary)
+
+
+def _count_manifest(crawl_dir: Path) -> dict[str, int]:
+    counts = {"ok": 0, "failed": 0, "skipped": 0}
+    for entry in iter_manifest(crawl_dir):
+        if entry.get("status") in counts:
+            counts[entry["status"]] += 1
+    return counts

@@ -1,0 +1,154 @@
+"""REST task API and the dashboard page. Every route is owner-scoped through the session."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any, Iterator
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Response, jsonify, render_template, request, send_file, stream_with_context
+from werkzeug.exceptions import HTTPException
+
+from .. import __version__
+from ..config import ConfigError
+from ..events import State
+from ..registry import CrawlRecord, UnknownCrawl, download_links
+from ..store import iter_manifest
+from .app import services
+from .sessions import ensure_session_id
+
+blueprint = Blueprint("crawler", __name__)
+DOWNLOAD_FORMATS = ("zip", "jsonl", "markdown")
+
+
+def error(message: str, status: int) -> tuple[Response, int]:
+    return jsonify({"error": message}), status
+
+
+@blueprint.before_app_request
+def _session() -> None:
+    ensure_session_id()
+
+
+@blueprint.app_errorhandler(UnknownCrawl)
+def _unknown_crawl(exc: UnknownCrawl) -> tuple[Response, int]:
+    return error(str(exc.args[0]) if exc.args else "unknown crawl", 404)
+
+
+@blueprint.app_errorhandler(HTTPException)
+def _http_error(exc: HTTPException) -> Any:
+    if request.path.startswith("/api/"):
+        return error(exc.description or exc.name, exc.code or 500)
+    return exc
+
+
+@blueprint.get("/")
+def dashboard() -> str:
+    return render_template("crawler_interface.html", version=__version__)
+
+
+@blueprint.get("/api/health")
+def health() -> Response:
+    crawler = services()
+    return jsonify({"status": "ok", "version": __version__, "crawls_running": crawler.registry.running_count(),
+                    "cpu_workers": crawler.cpu.workers})
+
+
+@blueprint.post("/api/crawls")
+def start_crawl() -> tuple[Response, int]:
+    data = request.get_json(silent=True)
+    if data is None:
+        return error("the request body must be a JSON object with the crawl settings, "
+                     "e.g. {\"url\": \"https://docs.example.org/\"}", 400)
+    try:
+        record = services().registry.start(ensure_session_id(), data)
+    except ConfigError as exc:
+        return error(str(exc), 400)
+    return jsonify({"crawl_id": record.crawl_id, "state": record.current_state.value,
+                    "links": {"self": f"/api/crawls/{record.crawl_id}",
+                              "stop": f"/api/crawls/{record.crawl_id}/stop",
+                              **download_links(record.crawl_id)}}), 202
+
+
+@blueprint.get("/api/crawls")
+def list_crawls() -> Response:
+    return jsonify({"crawls": [r.row() for r in services().registry.list(ensure_session_id())]})
+
+
+@blueprint.get("/api/crawls/<crawl_id>")
+def crawl_detail(crawl_id: str) -> Response:
+    return jsonify(services().registry.detail(ensure_session_id(), crawl_id))
+
+
+@blueprint.post("/api/crawls/<crawl_id>/stop")
+def stop_crawl(crawl_id: str) -> tuple[Response, int]:
+    state = services().registry.stop(ensure_session_id(), crawl_id)
+    if state == State.STOPPING:
+        return jsonify({"ok": True, "state": state.value}), 202
+    return jsonify({"ok": True, "state": state.value, "message": "the crawl had already ended"}), 200
+
+
+@blueprint.delete("/api/crawls/<crawl_id>")
+def delete_crawl(crawl_id: str) -> Response:
+    services().registry.delete(ensure_session_id(), crawl_id)
+    return jsonify({"ok": True})
+
+
+@blueprint.get("/api/crawls/<crawl_id>/download")
+def download(crawl_id: str) -> Any:
+    record = services().registry.get(ensure_session_id(), crawl_id)
+    fmt = request.args.get("format", "zip")
+    if fmt not in DOWNLOAD_FORMATS:
+        return error(f"format must be one of {', '.join(DOWNLOAD_FORMATS)}, got {fmt!r}", 400)
+    stem = _download_stem(record)
+    if fmt == "jsonl":
+        return Response(stream_with_context(_manifest_lines(record.crawl_dir)), mimetype="application/x-ndjson",
+                        headers={"Content-Disposition": f'attachment; filename="{stem}.jsonl"'})
+    if fmt == "markdown":
+        return Response(stream_with_context(_combined_markdown(record.crawl_dir)), mimetype="text/markdown",
+                        headers={"Content-Disposition": f'attachment; filename="{stem}.md"'})
+    archive = _build_zip(record.crawl_dir, stem)
+    return send_file(archive, mimetype="application/zip", as_attachment=True, download_name=f"{stem}.zip")
+
+
+def _download_stem(record: CrawlRecord) -> str:
+    host = (urlsplit(record.config.url).hostname or "site").replace(":", "_")
+    return f"{host}-{record.crawl_id}"
+
+
+def _manifest_lines(crawl_dir: Path) -> Iterator[str]:
+    for entry in iter_manifest(crawl_dir):
+        yield json.dumps(entry, ensure_ascii=False) + "\n"
+
+
+def _saved_pages(crawl_dir: Path) -> Iterator[tuple[dict[str, Any], Path]]:
+    """(manifest entry, file) of every saved page in crawl order; never a path outside pages/."""
+    pages_dir = (crawl_dir / "pages").resolve()
+    for entry in iter_manifest(crawl_dir):
+        if entry.get("status") != "ok" or not isinstance(entry.get("path"), str):
+            continue
+        page = (crawl_dir / entry["path"]).resolve()
+        if page.is_relative_to(pages_dir) and page.is_file():
+            yield entry, page
+
+
+def _combined_markdown(crawl_dir: Path) -> Iterator[str]:
+    """All saved pages in crawl order, each under its URL as a heading, read one at a time."""
+    for entry, page in _saved_pages(crawl_dir):
+        yield f"# {entry['url']}\n\n{page.read_text(encoding='utf-8').strip()}\n\n---\n\n"
+
+
+def _build_zip(crawl_dir: Path, stem: str) -> Any:
+    """Zip into a temporary file (spilled to disk past 16 MB), never the whole site in memory."""
+    spool = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)
+    with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name in ("manifest.jsonl", "config.json", "summary.json"):
+            if (crawl_dir / name).exists():
+                archive.write(crawl_dir / name, f"{stem}/{name}")
+        for entry, page in _saved_pages(crawl_dir):
+            archive.write(page, f"{stem}/{entry['path']}")
+    spool.seek(0)
+    return spool

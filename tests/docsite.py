@@ -1,0 +1,199 @@
+"""A documentation site for tests and benchmarks, served on 127.0.0.1.
+
+Pages form a tree under /docs/: page i links to pages 3i+1..3i+3, so the whole site is reachable
+breadth first and depth grows slowly. Every request is recorded (path, count, concurrency), so
+tests assert on what the server actually saw. Optional troublemakers: slow pages, a page that
+trickles bytes for a long time, non-HTML files, a 404, a robots.txt, a page that crashes the
+extraction worker (with the crash marker set).
+
+Run by hand: ``python -m tests.docsite --pages 200 --port 8001``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+CRASH_MARKER = "CRASH-THE-EXTRACTION-WORKER"
+
+PARAGRAPH = ("This section explains how the configuration loader resolves settings from the "
+             "environment, the command line and the project file, in that order of precedence. ")
+
+
+@dataclass
+class SiteOptions:
+    pages: int = 30
+    paragraphs: int = 6
+    latency: float = 0.0
+    slow_pages: dict[int, float] = field(default_factory=dict)  # page index → seconds before answering
+    trickle_pages: set[int] = field(default_factory=set)  # pages that send 1 byte / 0.5 s for 60 s
+    robots: str | None = None
+    extra_links: bool = True  # fragment/duplicate/out-of-scope/pdf/404 links on the index page
+    crash_pages: set[int] = field(default_factory=set)
+    redirects: dict[str, str] = field(default_factory=dict)  # path → Location (302)
+
+
+def page_path(index: int) -> str:
+    return "/docs/" if index == 0 else f"/docs/section-{index % 7}/page-{index}.html"
+
+
+def children(index: int, total: int) -> list[int]:
+    return [c for c in (3 * index + 1, 3 * index + 2, 3 * index + 3) if c < total]
+
+
+def render_page(index: int, options: SiteOptions) -> str:
+    links = "\n".join(f'<li><a href="{page_path(c)}">Page {c}</a></li>' for c in children(index, options.pages))
+    extra = ""
+    if index == 0 and options.extra_links:
+        extra = """
+<li><a href="/docs/#top">Home again, with a fragment</a></li>
+<li><a href="HTTP://127.0.0.1:{port}/docs/./">Home again, different spelling</a></li>
+<li><a href="/outside/">Out of scope</a></li>
+<li><a href="/docs/manual.pdf">The PDF manual</a></li>
+<li><a href="/docs/missing.html">A broken link</a></li>
+<li><a href="mailto:docs@example.org">Mail us</a></li>"""
+    body = "\n".join(f"<p>{PARAGRAPH * 2}Paragraph {p} of page {index}.</p>" for p in range(options.paragraphs))
+    marker = f"<p>{CRASH_MARKER}</p>" if index in options.crash_pages else ""
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>Page {index} | Test Docs</title></head>
+<body>
+<nav><a href="/docs/">Home</a></nav>
+<main><article>
+<h1>Page {index} title</h1>
+{body}
+{marker}
+<pre><code>crawler --depth {index}</code></pre>
+</article></main>
+<aside><ul>{links}{extra}</ul></aside>
+<footer>Footer text that is not content.</footer>
+</body></html>"""
+
+
+class QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A crawler that hangs up mid-page (a stop) is normal here, not worth a traceback."""
+        return None
+
+
+class DocSite:
+    """The server plus what it saw."""
+
+    def __init__(self, options: SiteOptions | None = None, port: int = 0) -> None:
+        self.options = options or SiteOptions()
+        self.hits: Counter[str] = Counter()
+        self.user_agents: set[str] = set()
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._lock = threading.Lock()
+        self._index_of = {page_path(i): i for i in range(self.options.pages)}
+        self.server = QuietServer(("127.0.0.1", port), self._handler_class())
+        self.port = self.server.server_address[1]
+        self.base = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> "DocSite":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def url(self, index: int) -> str:
+        return self.base + page_path(index)
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                return None
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                path = urlsplit(self.path).path
+                with site._lock:
+                    site.hits[path] += 1
+                    site.user_agents.add(self.headers.get("User-Agent", ""))
+                    site.in_flight += 1
+                    site.max_in_flight = max(site.max_in_flight, site.in_flight)
+                try:
+                    site._answer(self, path)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                finally:
+                    with site._lock:
+                        site.in_flight -= 1
+
+        return Handler
+
+    def _send(self, handler: BaseHTTPRequestHandler, status: int, body: bytes, content_type: str) -> None:
+        handler.send_response(status)
+        handler.send_header("Content-Type", content_type)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    def _answer(self, handler: BaseHTTPRequestHandler, path: str) -> None:
+        options = self.options
+        if path == "/robots.txt":
+            if options.robots is None:
+                return self._send(handler, 404, b"not found", "text/plain")
+            return self._send(handler, 200, options.robots.encode(), "text/plain")
+        if path in options.redirects:
+            handler.send_response(302)
+            handler.send_header("Location", options.redirects[path])
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+            return None
+        if path == "/docs/manual.pdf":
+            return self._send(handler, 200, b"%PDF-1.4 not really a pdf" * 1000, "application/pdf")
+        index = self._index_of.get(path)
+        if index is None:
+            return self._send(handler, 404, b"<h1>Not found</h1>", "text/html")
+        delay = options.slow_pages.get(index, 0.0) + options.latency
+        if delay:
+            time.sleep(delay)
+        body = render_page(index, options).replace("{port}", str(self.port)).encode()
+        if index in options.trickle_pages:
+            return self._trickle(handler, body)
+        self._send(handler, 200, body, "text/html; charset=utf-8")
+
+    def _trickle(self, handler: BaseHTTPRequestHandler, body: bytes) -> None:
+        """Headers at once, then one byte every half second: a body that takes ages to arrive."""
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/html; charset=utf-8")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.flush()
+        deadline = time.monotonic() + 60
+        for byte in body:
+            if time.monotonic() > deadline:
+                return
+            handler.wfile.write(bytes([byte]))
+            handler.wfile.flush()
+            time.sleep(0.5)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Serve a generated documentation site on 127.0.0.1.")
+    parser.add_argument("--pages", type=int, default=200)
+    parser.add_argument("--paragraphs", type=int, default=6)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before each page answers")
+    parser.add_argument("--port", type=int, default=8001)
+    args = parser.parse_args()
+    site = DocSite(SiteOptions(pages=args.pages, paragraphs=args.paragraphs, latency=args.latency), port=args.port)
+    print(f"serving {args.pages} pages at {site.base}/docs/", flush=True)
+    site.server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,355 @@
+"""Unit tests of the pure parts: config, URLs, frontier, storage paths, parsing, progress maths."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections import deque
+from pathlib import Path
+
+import pytest
+
+from crawler.config import ConfigError, parse_crawl_config
+from crawler.events import PAGE_FIELDS, PAYLOAD_FIELDS, Event, RecordingSink, Stage, State, iso_timestamp
+from crawler.extract import extract_markdown, page_document
+from crawler.frontier import Admission, Frontier
+from crawler.netguard import ensure_public_target, non_public_reason
+from crawler.parse import find_links, find_title, parse_document
+from crawler.progress import ProgressSender, ProgressTracker, eta_seconds, percent_of, windowed_speed
+from crawler.robots import rules_from_response
+from crawler.store import CrawlStore, StoreClosed, iter_manifest, relative_page_path
+from crawler.urls import canonical_url, in_scope, matches_any, passes_filters, scope_prefix
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ---- config ----
+
+def test_config_defaults_and_normalised_url():
+    config = parse_crawl_config({"url": "docs.example.org/guide/"})
+    assert config.url == "https://docs.example.org/guide/"
+    assert (config.max_pages, config.max_depth, config.concurrency, config.scope) == (500, 10, 8, "prefix")
+    assert config.respect_robots is True
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"url": "https://x.org", "concurrency": 0}, "concurrency must be between 1 and 64"),
+    ({"url": "https://x.org", "concurrency": True}, "concurrency must be a whole number"),
+    ({"url": "https://x.org", "max_depth": "deep"}, "max_depth must be a whole number"),
+    ({"url": "https://x.org", "timeout": 0.5}, "timeout must be between 1 and 120"),
+    ({"url": "https://x.org", "scope": "planet"}, "scope must be one of prefix, host"),
+    ({"url": "https://user:pw@x.org"}, "user name or password"),
+    ({"url": "https://x.org:99999/"}, "url is not valid"),
+    ({"url": "  "}, "url is required"),
+    ({"url": "https://x.org", "concurency": 3}, "did you mean 'concurrency'"),
+    ({"url": "https://x.org", "user_agent": "a\r\nX-Injected: 1"}, "single line"),
+    ("https://x.org", "must be a JSON object"),
+])
+def test_config_errors_are_specific(data, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        parse_crawl_config(data)
+
+
+def test_config_accepts_patterns_as_text_lines():
+    config = parse_crawl_config({"url": "https://x.org/", "include": "/docs/*\n\n/api/*", "respect_robots": "false"})
+    assert config.include == ("/docs/*", "/api/*") and config.respect_robots is False
+
+
+# ---- URLs ----
+
+@pytest.mark.parametrize("raw, canonical", [
+    ("HTTP://Docs.Example.ORG:80/a/./b/../c#frag", "http://docs.example.org/a/c"),
+    ("https://x.org:443//guide//intro/", "https://x.org/guide/intro/"),
+    ("https://x.org", "https://x.org/"),
+    ("https://x.org/%7euser/a%20b", "https://x.org/~user/a%20b"),
+    ("https://x.org/p?b=2&a=1", "https://x.org/p?a=1&b=2"),
+    ("https://x.org:8443/p", "https://x.org:8443/p"),
+    ("mailto:someone@x.org", None),
+    ("ftp://x.org/file", None),
+    ("https:///nohost", None),
+])
+def test_canonical_url(raw, canonical):
+    assert canonical_url(raw) == canonical
+
+
+def test_scope_prefix_and_host():
+    start = "https://x.org/docs/v2/index.html"
+    assert scope_prefix(start) == "/docs/v2/"
+    assert in_scope("https://x.org/docs/v2/api/", start, "prefix")
+    assert not in_scope("https://x.org/docs/v1/", start, "prefix")
+    assert in_scope("https://x.org/blog/", start, "host")
+    assert not in_scope("https://other.org/docs/v2/", start, "host")
+    assert not in_scope("http://x.org/docs/v2/", start, "prefix"), "another scheme is another site"
+
+
+def test_glob_filters_match_path_or_whole_url():
+    url = "https://x.org/docs/api/client.html?v=2"
+    assert matches_any(url, ("/docs/api/*",))
+    assert matches_any(url, ("*.html?v=2",))
+    assert matches_any(url, ("https://x.org/docs/*",))
+    assert not matches_any(url, ("/blog/*",))
+    assert passes_filters(url, (), ("*/changelog*",))
+    assert not passes_filters("https://x.org/docs/changelog/", (), ("*/changelog*",))
+    assert not passes_filters(url, ("/guide/*",), ())
+
+
+# ---- frontier ----
+
+def make_frontier(**overrides) -> Frontier:
+    options = dict(scope="prefix", max_depth=3, max_pages=100)
+    options.update(overrides)
+    return Frontier("https://x.org/docs/", **options)
+
+
+def test_frontier_deduplicates_equivalent_urls_and_keeps_bfs_order():
+    frontier = make_frontier()
+    assert frontier.offer("https://x.org/docs/", 0) == Admission.QUEUED
+    assert frontier.offer("HTTPS://X.org:443/docs/#top", 1) == Admission.SEEN
+    assert frontier.offer("https://x.org/docs/a", 1) == Admission.QUEUED
+    assert frontier.offer("https://x.org/docs/b", 1) == Admission.QUEUED
+    assert frontier.offer("https://x.org/docs/./a", 2) == Admission.SEEN
+    assert [frontier.next_request().url for _ in range(3)] == [
+        "https://x.org/docs/", "https://x.org/docs/a", "https://x.org/docs/b"]
+    assert frontier.next_request() is None
+
+
+def test_frontier_refuses_out_of_scope_too_deep_filtered_and_robots():
+    robots = rules_from_response(200, "User-agent: *\nDisallow: /docs/private/\n", "CrawlerDashboard")
+    frontier = make_frontier(exclude=("*/changelog*",), allowed_by_robots=robots.allows)
+    assert frontier.offer("https://x.org/blog/", 1) == Admission.OUT_OF_SCOPE
+    assert frontier.offer("https://x.org/docs/deep", 4) == Admission.TOO_DEEP
+    assert frontier.offer("https://x.org/docs/changelog/", 1) == Admission.FILTERED
+    assert frontier.offer("https://x.org/docs/private/key", 1) == Admission.ROBOTS
+    assert frontier.offer("https://x.org/docs/private/key", 1) == Admission.SEEN, "reported once"
+    assert frontier.queued == 0
+
+
+def test_frontier_budget_is_exact_and_failures_free_their_slot():
+    frontier = make_frontier(max_pages=2)
+    for index in range(5):
+        frontier.offer(f"https://x.org/docs/{index}", 1)
+    first, second = frontier.next_request(), frontier.next_request()
+    assert first and second and frontier.next_request() is None, "two slots, two requests in flight"
+    frontier.finish(saved=False)  # the first failed: its slot goes to the next URL
+    third = frontier.next_request()
+    assert third is not None and frontier.next_request() is None
+    frontier.finish(saved=True)
+    frontier.finish(saved=True)
+    assert frontier.saved == 2 and frontier.budget_exhausted and frontier.next_request() is None
+
+
+def test_frontier_claims_redirect_targets_once():
+    frontier = make_frontier()
+    frontier.offer("https://x.org/docs/a", 1)
+    assert not frontier.claim("https://x.org/docs/a#x")
+    assert frontier.claim("https://x.org/docs/b")
+    assert not frontier.claim("https://x.org/docs/b")
+    assert frontier.accepts("https://x.org/blog/") == Admission.OUT_OF_SCOPE
+
+
+def test_robots_rules_follow_the_conventions():
+    assert rules_from_response(404, "", "bot").allows("https://x.org/anything")
+    assert not rules_from_response(503, "", "bot").allows("https://x.org/anything")
+    rules = rules_from_response(200, "User-agent: *\nDisallow: /*.pdf$\nAllow: /docs/\nCrawl-delay: 2", "bot")
+    assert rules.allows("https://x.org/docs/a.html") and not rules.allows("https://x.org/docs/a.pdf")
+    assert rules.crawl_delay == 2.0
+
+
+# ---- storage ----
+
+@pytest.mark.parametrize("url, path", [
+    ("https://x.org/", "pages/index.md"),
+    ("https://x.org/docs/", "pages/docs/index.md"),
+    ("https://x.org/docs/a.html", "pages/docs/a.md"),
+    ("https://x.org/docs/a", "pages/docs/a.md"),
+    ("https://x.org/docs/%2e%2e/%2e%2e/etc/passwd", "pages/docs/_/_/etc/passwd.md"),
+    ("https://x.org/docs/a b<>:|.html", "pages/docs/a_b_.md"),
+])
+def test_relative_page_path_is_safe_and_mirrors_the_url(url, path):
+    assert relative_page_path(url) == path
+
+
+def test_relative_page_path_query_and_long_segments():
+    with_query = relative_page_path("https://x.org/search?q=1")
+    assert with_query.startswith("pages/search_q-") and with_query.endswith(".md")
+    assert with_query != relative_page_path("https://x.org/search?q=2")
+    long_path = relative_page_path("https://x.org/" + "a" * 500)
+    assert len(long_path.split("/")[-1]) <= 84
+
+
+def test_store_streams_pages_never_collides_and_stops_writing_when_closed(tmp_path):
+    store = CrawlStore(tmp_path / "crawl")
+    store.open()
+    first = store.save_page(url="https://x.org/a", document="# A\n", title="A", depth=0, http_status=200,
+                            words=1, fetched_at=iso_timestamp())
+    second = store.save_page(url="https://x.org/a.html", document="# A2\n", title="A2", depth=1, http_status=200,
+                             words=1, fetched_at=iso_timestamp())
+    assert first.path == "pages/a.md" and second.path != first.path
+    assert (tmp_path / "crawl" / second.path).read_text() == "# A2\n"
+    store.record(url="https://x.org/b.pdf", status="skipped", error="not HTML", depth=1, http_status=200,
+                 fetched_at=iso_timestamp())
+    # Each line is on disk at once (flushed), before the store is closed.
+    assert [e["status"] for e in iter_manifest(tmp_path / "crawl")] == ["ok", "ok", "skipped"]
+    store.close()
+    with pytest.raises(StoreClosed):
+        store.save_page(url="https://x.org/c", document="x", title=None, depth=0, http_status=200, words=0,
+                        fetched_at=iso_timestamp())
+    assert len(list(iter_manifest(tmp_path / "crawl"))) == 3
+    assert not list((tmp_path / "crawl").rglob("*.part"))
+
+
+def test_manifest_reader_ignores_a_torn_last_line(tmp_path):
+    (tmp_path / "manifest.jsonl").write_text(json.dumps({"url": "a", "status": "ok"}) + "\n{\"url\": \"b\", \"sta")
+    assert [e["url"] for e in iter_manifest(tmp_path)] == ["a"]
+
+
+# ---- parsing and extraction ----
+
+HTML = b"""<html><head><title> Getting
+  started </title><base href="/docs/"></head><body>
+<nav><a href="/">Home</a></nav>
+<article><h1>Getting started</h1><p>Install the package with pip and run the command shown
+below to crawl your first documentation site in under a minute.</p>
+<pre><code>pip install crawler</code></pre>
+<p>See <a href="guide.html#setup">the guide</a>, <a href="guide.html">again</a>,
+<a href="mailto:x@y.z">mail</a>, <a href="javascript:void(0)">js</a>,
+<a rel="nofollow" href="/login">login</a> and <a href="https://other.org/">elsewhere</a>.</p></article>
+</body></html>"""
+
+
+def test_parse_finds_title_and_links_relative_to_base():
+    tree = parse_document(HTML)
+    assert find_title(tree) == "Getting started"
+    assert find_links(tree, "https://x.org/docs/start.html") == [
+        "https://x.org/", "https://x.org/docs/guide.html", "https://other.org/"]
+
+
+def test_parse_honours_http_charset_and_survives_garbage():
+    text = "<html><head><title>Café</title></head><body></body></html>".encode("latin-1")
+    assert find_title(parse_document(text, "iso-8859-1")) == "Café"
+    assert find_title(parse_document(b"")) is None
+    assert find_title(parse_document(b"\x00\xff\xfe binary", None)) is None
+
+
+def test_extract_keeps_content_and_code_drops_navigation():
+    markdown = extract_markdown(parse_document(HTML), "https://x.org/docs/start.html")
+    assert "Install the package with pip" in markdown and "pip install crawler" in markdown
+    document = page_document("Getting started", "https://x.org/docs/start.html", markdown)
+    assert document.startswith("# Getting started\n\nSource: <https://x.org/docs/start.html>")
+
+
+# ---- progress maths and the sender ----
+
+def test_speed_eta_percent():
+    times = deque([1.0, 2.0, 3.0, 9.0, 10.0])
+    assert windowed_speed(times, now=12.0, started=0.0, window=10.0) == pytest.approx(0.4)
+    assert list(times) == [2.0, 3.0, 9.0, 10.0], "finishes older than the window leave it"
+    assert windowed_speed(deque(), now=5.0, started=0.0) == 0.0
+    assert windowed_speed(deque([0.2, 0.4]), now=0.5, started=0.0) == 2.0, "short spans count as 1 s"
+    assert eta_seconds(30, 2.0) == 15.0 and eta_seconds(30, 0.0) is None and eta_seconds(0, 0.0) == 0.0
+    assert percent_of(1, 3) == 33.3 and percent_of(0, 0) == 0.0 and percent_of(5, 4) == 100.0
+
+
+def test_tracker_counts_stages_and_ignores_late_stage_updates():
+    clock = iter(range(100)).__next__
+    tracker = ProgressTracker("c", "s", clock=lambda: float(clock()))
+    tracker.set_state(State.RUNNING, "go")
+    tracker.page_stage("u1", Stage.FETCHING, 0)
+    tracker.page_stage("u1", Stage.EXTRACTING, 0)
+    tracker.page_stage("u1", Stage.PARSING, 0)  # late: ignored
+    tracker.page_stage("u2", Stage.FETCHING, 1)
+    tracker.page_done("u2", "failed", 1, error="HTTP 404")
+    tracker.page_stage("u2", Stage.EXTRACTING, 1)  # after done: ignored
+    tracker.set_frontier(pending=3, queued=2, final=False)
+    snapshot = tracker.snapshot()
+    assert snapshot["stages"] == {"fetching": 0, "parsing": 0, "extracting": 1, "storing": 0}
+    assert (snapshot["current"], snapshot["failed"], snapshot["total"], snapshot["in_flight"]) == (1, 1, 4, 1)
+    assert set(snapshot) == set(PAYLOAD_FIELDS[Event.PROGRESS])
+    _, pages, _, _ = tracker.drain()
+    assert [(p["url"], p["stage"]) for p in pages] == [
+        ("u1", "fetching"), ("u1", "extracting"), ("u2", "fetching"), ("u2", "done")]
+    assert all(set(p) == set(PAGE_FIELDS) for p in pages)
+
+
+def test_sender_emits_in_order_and_finishes_once():
+    tracker = ProgressTracker("c", "s")
+    sink = RecordingSink()
+    sender = ProgressSender(tracker, sink)
+    sender.INTERVAL = 0.01
+    sender.start()
+    tracker.set_state(State.RUNNING, "go")
+    tracker.log("info", "hello")
+    tracker.page_stage("u", Stage.FETCHING, 0)
+    tracker.page_done("u", "ok", 0, title="T")
+    tracker.set_state(State.COMPLETED, "done")
+    sender.finish(State.COMPLETED, {"ok": 1})
+    names = [name for name, _ in sink.events]
+    assert names[-1] == "crawler_finished" and names.count("crawler_finished") == 1
+    assert names[-2] == "crawler_detailed_progress"
+    assert [p["state"] for p in sink.of(Event.STATUS)] == ["running", "completed"]
+    assert sink.of(Event.LOG)[0]["seq"] == 1
+    for name, payload in sink.events:
+        assert set(payload) == set(PAYLOAD_FIELDS[Event(name)]), name
+
+
+def test_sender_that_never_started_still_finishes_once():
+    tracker = ProgressTracker("c", "s")
+    sink = RecordingSink()
+    ProgressSender(tracker, sink).finish(State.STOPPED, {"ok": 0})
+    assert [name for name, _ in sink.events][-1] == "crawler_finished"
+
+
+def test_iso_timestamp_has_milliseconds():
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", iso_timestamp())
+
+
+# ---- network guard ----
+
+@pytest.mark.parametrize("address, reason", [
+    ("127.0.0.1", "loopback"), ("10.1.2.3", "private"), ("192.168.0.1", "private"),
+    ("169.254.169.254", "link-local"), ("::1", "loopback"), ("::ffff:10.0.0.1", "private"),
+    ("0.0.0.0", "unspecified"), ("8.8.8.8", None), ("2606:4700::1111", None),
+])
+def test_non_public_addresses_are_named(address, reason):
+    assert non_public_reason(address) == reason
+
+
+def test_ensure_public_target_refuses_loopback_names():
+    with pytest.raises(ConfigError, match="--allow-private-targets"):
+        ensure_public_target("http://localhost:8000/docs/")
+
+
+# ---- the contract document ----
+
+def test_docs_name_every_event_and_field():
+    """docs/events.md must mention every event and payload field the engine defines."""
+    text = (ROOT / "docs" / "events.md").read_text()
+    for event, fields in PAYLOAD_FIELDS.items():
+        assert f"`{event.value}`" in text, event
+        for field in fields:
+            assert field in text, f"{event.value}.{field} is not documented"
+    for field in PAGE_FIELDS:
+        assert f'"{field}"' in text
+    for state in State:
+        assert f"`{state.value}`" in text
+    for stage in Stage:
+        assert f"`{stage.value}`" in text
+
+
+def test_store_is_safe_under_concurrent_writers(tmp_path):
+    store = CrawlStore(tmp_path)
+    store.open()
+
+    def write(worker: int) -> None:
+        for index in range(50):
+            store.save_page(url=f"https://x.org/p{index}?w={worker}", document="x", title=None, depth=0,
+                            http_status=200, words=1, fetched_at=iso_timestamp())
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    entries = list(iter_manifest(tmp_path))
+    assert len(entries) == 200 and len({e["path"] for e in entries}) == 200

@@ -7,7 +7,7 @@ error messages are the same everywhere and a typo never silently falls back to a
 from __future__ import annotations
 
 import difflib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
@@ -179,4 +179,18 @@ class ServerConfig:
     cpu_workers: int | None = None
     async_mode: str = "threading"
     secret_key: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str]) -> "ServerConfig":
+        """Settings from CRAWLER_* variables, for servers started by a WSGI runner (gunicorn)."""
+        def flag(name: str) -> bool:
+            return environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+        workers = environ.get("CRAWLER_CPU_WORKERS")
+        return cls(
+            data_dir=environ.get("CRAWLER_DATA_DIR", cls.data_dir),
+            allow_private_targets=flag("CRAWLER_ALLOW_PRIVATE_TARGETS"),
+            max_running_crawls=int(environ.get("CRAWLER_MAX_RUNNING_CRAWLS", cls.max_running_crawls)),
+            cpu_workers=int(workers) if workers else None,
+            async_mode=environ.get("CRAWLER_ASYNC_MODE", cls.async_mode),
+        )

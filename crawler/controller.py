@@ -231,8 +231,8 @@ class CrawlController:
                               http_status=http_status, fetched_at=iso_timestamp())
         except StoreClosed:
             return PageOutcome(request, "abandoned")
-        if status == "failed" and request.depth == 0 and self._first_error is None:
-            self._first_error = reason
+        if request.depth == 0 and self._first_error is None:
+            self._first_error = reason  # the start page itself: if nothing is saved, say why
         self.tracker.page_done(request.url, status, request.depth, error=reason)
         self.tracker.log("warning" if status == "failed" else "info", f"{status} {request.url}: {reason}")
         return PageOutcome(request, status)

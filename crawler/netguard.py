@@ -44,4 +44,4 @@ def ensure_public_target(url: str) -> None:
         if reason:
             raise ConfigError(
                 f"refusing to crawl {host} ({address} is a {reason} address); "
-                "the server must be started with --allow-private-targets to crawl local or private sites")
+                "start the server (or the CLI) with --allow-private-targets to crawl local or private sites")

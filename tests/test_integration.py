@@ -286,3 +286,15 @@ def test_sessions_and_crawls_survive_a_restart(tmp_path, make_site):
         assert requests.get(second.base + "/api/crawls").json() == {"crawls": []}, "a new session sees nothing"
     finally:
         second.stop()
+
+
+def test_a_crawl_whose_start_page_cannot_be_crawled_fails_with_the_reason(server, make_client, make_site):
+    site = make_site(pages=5, robots="User-agent: *\nDisallow: /docs/\n")
+    client = make_client()
+    crawl_id = client.start({"url": site.url(0)})
+    finished = client.wait_finished(crawl_id)
+    assert finished["state"] == "failed"
+    assert "disallowed by robots.txt" in finished["summary"]["stop_reason"]
+    assert site.hits["/docs/"] == 0 and site.hits["/robots.txt"] == 1, "a disallowed page is never requested"
+    missing = client.start({"url": make_site(pages=1).base + "/docs/missing.html"})
+    assert "HTTP 404" in client.wait_finished(missing)["summary"]["stop_reason"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -47,7 +48,9 @@ def services() -> CrawlerServices:
 def _server_config(config: ServerConfig | dict[str, Any] | None) -> ServerConfig:
     if isinstance(config, ServerConfig):
         return config
-    return ServerConfig(**(config or {}))
+    if config is None:
+        return ServerConfig.from_env(dict(os.environ))
+    return ServerConfig(**config)
 
 
 def create_app(config: ServerConfig | dict[str, Any] | None = None) -> Flask:

@@ -261,9 +261,10 @@ class CrawlController:
             counts = dict(self.tracker.counts)
             if state == State.STOPPED and not self.stop_reason:
                 self.stop_reason = "stopped by user"
+            pages = f"{counts['ok']} page{'' if counts['ok'] == 1 else 's'}"
             message = {
-                State.COMPLETED: f"completed: {counts['ok']} pages saved",
-                State.STOPPED: f"stopped: {counts['ok']} pages kept",
+                State.COMPLETED: f"completed: {pages} saved",
+                State.STOPPED: f"stopped: {pages} kept",
                 State.FAILED: f"failed: {self.stop_reason}",
             }[state]
             self.tracker.stop_clock()

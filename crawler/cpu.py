@@ -7,8 +7,10 @@ concurrent use. In processes it uses every core, and a crash takes down one work
 A worker tells the parent when a page moves from parsing to extracting through a pipe, so the
 dashboard sees the real stage. Each note is one 12-byte write, which POSIX makes atomic on a
 pipe: no lock is shared between processes, so a worker killed at any instant cannot leave the
-channel blocked for the others (a multiprocessing.Queue's lock could be left held). If a worker dies, the pool is rebuilt and the pages that
-were in it are tried again; a page that keeps killing workers fails alone.
+channel blocked for the others (a multiprocessing.Queue's lock could be left held).
+
+If a worker dies, the pool is rebuilt and the pages that were in it are tried again, each alone;
+a page that keeps killing workers fails alone.
 """
 
 from __future__ import annotations
@@ -37,7 +39,6 @@ log = logging.getLogger(__name__)
 # way a segfault in a C extension would. Unset (the default), it costs one dict lookup per page.
 CRASH_MARKER_ENV = "CRAWLER_FAULT_CRASH_MARKER"
 RESET_CACHES_EVERY = 500
-ATTEMPTS_AFTER_CRASH = 3
 
 
 @dataclass
@@ -96,8 +97,57 @@ def _warm_up() -> int:
 # ---- parent side ---------------------------------------------------------------------------
 
 
+class _RebuildablePool:
+    """A ProcessPoolExecutor that is replaced, once per breakage, when a worker dies."""
+
+    def __init__(self, name: str, workers: int, context: Any, stage_writer: Any) -> None:
+        self.name = name
+        self.workers = workers
+        self._context = context
+        self._stage_writer = stage_writer
+        self._lock = threading.Lock()
+        self._generation = 0
+        self._closed = False
+        self._executor = self._new_executor()
+
+    def _new_executor(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(self.workers, mp_context=self._context, initializer=_init_worker,
+                                   initargs=(self._stage_writer,))
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> tuple[Future, int]:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the CPU pool is shut down")
+            return self._executor.submit(fn, *args), self._generation
+
+    def rebuild(self, broken_generation: int) -> None:
+        """Replace the broken executor once, however many pages noticed the breakage."""
+        with self._lock:
+            if self._closed or self._generation != broken_generation:
+                return
+            old = self._executor
+            self._executor = self._new_executor()
+            self._generation += 1
+        log.warning("a worker process of the %s CPU pool died; the pool was rebuilt", self.name)
+        old.shutdown(wait=False, cancel_futures=True)
+
+    def shutdown(self) -> None:
+        with self._lock:
+            self._closed = True
+            executor = self._executor
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
 class CpuPool:
-    """A rebuildable ProcessPoolExecutor plus the listener that relays stage changes."""
+    """The shared pool for parsing and extraction, its quarantine, and the stage relay.
+
+    When a worker dies, every page that was in the pool gets BrokenProcessPool: the culprit and
+    innocent bystanders alike. Each of them is then retried alone in a one-worker quarantine
+    pool, one page at a time, so the bystanders succeed and only the page that really kills its
+    worker fails. The main pool keeps serving other pages meanwhile.
+    """
+
+    QUARANTINE_ATTEMPTS = 2
 
     def __init__(self, workers: int | None = None, start_method: str = "forkserver") -> None:
         self.workers = max(1, workers or os.cpu_count() or 1)
@@ -108,22 +158,15 @@ class CpuPool:
         self._stage_reader, self._stage_writer = self._context.Pipe(duplex=False)
         self._on_extracting: dict[int, Callable[[], None]] = {}
         self._ids = itertools.count(1)
-        self._lock = threading.Lock()
-        self._generation = 0
-        self._closed = False
-        self._executor = self._new_executor()
+        self._main = _RebuildablePool("main", self.workers, self._context, self._stage_writer)
+        self._quarantine: _RebuildablePool | None = None
+        self._quarantine_lock = threading.Lock()
         self._listener = threading.Thread(target=self._relay_stages, name="cpu-stage-relay", daemon=True)
         self._listener.start()
 
-    def _new_executor(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(self.workers, mp_context=self._context, initializer=_init_worker,
-                                   initargs=(self._stage_writer,))
-
     def warm_up(self) -> None:
         """Start every worker now rather than on the first page of the first crawl."""
-        with self._lock:
-            executor = self._executor
-        futures = [executor.submit(_warm_up) for _ in range(self.workers)]
+        futures = [self._main.submit(_warm_up)[0] for _ in range(self.workers)]
         for future in futures:
             future.result(timeout=60)
 
@@ -142,55 +185,54 @@ class CpuPool:
                 except Exception:  # a progress callback must never kill the relay
                     log.exception("stage callback failed")
 
-    def _submit(self, job_id: int, body: bytes, encoding: str | None, url: str) -> tuple[Future, int]:
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("the CPU pool is shut down")
-            return self._executor.submit(analyze_page, job_id, body, encoding, url), self._generation
-
-    def _rebuild(self, broken_generation: int) -> None:
-        """Replace a broken executor once, however many pages noticed the breakage."""
-        with self._lock:
-            if self._closed or self._generation != broken_generation:
-                return
-            old = self._executor
-            self._executor = self._new_executor()
-            self._generation += 1
-        log.warning("a CPU worker process died; the pool was rebuilt")
-        old.shutdown(wait=False, cancel_futures=True)
-
     def analyze(self, body: bytes, encoding: str | None, url: str, *, stop: threading.Event,
                 on_extracting: Callable[[], None] | None = None) -> PageAnalysis:
-        """Run `analyze_page` in a worker, waiting in short slices so a stop is seen at once."""
-        for _attempt in range(ATTEMPTS_AFTER_CRASH):
-            job_id = next(self._ids)
-            if on_extracting is not None:
-                self._on_extracting[job_id] = on_extracting
-            try:
-                future, generation = self._submit(job_id, body, encoding, url)
-                while True:
-                    if stop.is_set():
-                        future.cancel()
-                        raise StopRequested()
-                    try:
-                        analysis = future.result(timeout=0.05)
-                    except FutureTimeout:
-                        continue
-                    # The relay may not have passed the stage on yet: the page did go through
-                    # extraction, so report it now rather than skip a stage.
-                    pending = self._on_extracting.pop(job_id, None)
-                    if pending is not None:
-                        pending()
-                    return analysis
-            except BrokenProcessPool:
-                self._rebuild(generation)
-            finally:
-                self._on_extracting.pop(job_id, None)
-        raise WorkerCrashed(f"extraction crashed its worker process {ATTEMPTS_AFTER_CRASH} times")
+        """Parse and extract one page in a worker process; StopRequested if the crawl stops."""
+        try:
+            return self._run_in(self._main, stop, on_extracting, body, encoding, url)
+        except BrokenProcessPool:
+            pass
+        with self._quarantine_lock:  # one suspect at a time, alone in its own worker
+            if self._quarantine is None:
+                self._quarantine = _RebuildablePool("quarantine", 1, self._context, self._stage_writer)
+            for _attempt in range(self.QUARANTINE_ATTEMPTS):
+                try:
+                    return self._run_in(self._quarantine, stop, on_extracting, body, encoding, url)
+                except BrokenProcessPool:
+                    continue
+        raise WorkerCrashed(f"extraction crashed its worker process ({1 + self.QUARANTINE_ATTEMPTS} attempts, "
+                            "the last ones alone in a quarantine worker)")
+
+    def _run_in(self, pool: _RebuildablePool, stop: threading.Event, on_extracting: Callable[[], None] | None,
+                body: bytes, encoding: str | None, url: str) -> PageAnalysis:
+        """One attempt, waiting in short slices so a stop is seen at once; rebuilds a broken pool."""
+        job_id = next(self._ids)
+        if on_extracting is not None:
+            self._on_extracting[job_id] = on_extracting
+        future, generation = pool.submit(analyze_page, job_id, body, encoding, url)
+        try:
+            while True:
+                if stop.is_set():
+                    future.cancel()
+                    raise StopRequested()
+                try:
+                    analysis = future.result(timeout=0.05)
+                except FutureTimeout:
+                    continue
+                # The relay may not have passed the stage on yet: the page did go through
+                # extraction, so report it now rather than skip a stage.
+                pending = self._on_extracting.pop(job_id, None)
+                if pending is not None:
+                    pending()
+                return analysis
+        except BrokenProcessPool:
+            pool.rebuild(generation)
+            raise
+        finally:
+            self._on_extracting.pop(job_id, None)
 
     def shutdown(self) -> None:
-        with self._lock:
-            self._closed = True
-            executor = self._executor
-        executor.shutdown(wait=True, cancel_futures=True)
+        self._main.shutdown()
+        if self._quarantine is not None:
+            self._quarantine.shutdown()
         self._stage_writer.send_bytes(_JOB_ID.pack(_STOP_RELAY))

@@ -14,7 +14,8 @@ from urllib.parse import urlsplit
 from . import __version__
 
 DEFAULT_USER_AGENT = f"CrawlerDashboard/{__version__} (+docs crawler)"
-SCOPES = ("prefix", "host")
+SCOPES = ("prefix", "host", "subdomains")
+MAX_SELECTED_URLS = 100_000
 
 
 class ConfigError(ValueError):
@@ -24,20 +25,30 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class CrawlConfig:
     url: str
+    urls: tuple[str, ...] = ()
     max_pages: int = 500
     max_depth: int = 10
     concurrency: int = 8
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     scope: str = "prefix"
+    per_host_concurrency: int = 4
+    delay: float = 0.0
     respect_robots: bool = True
+    use_sitemaps: bool = True
+    max_retries: int = 3
     timeout: float = 20.0
     user_agent: str = DEFAULT_USER_AGENT
 
+    @property
+    def is_selection(self) -> bool:
+        """A crawl of chosen URLs (from a discovery), rather than of a site from a start point."""
+        return bool(self.urls)
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data["include"] = list(self.include)
-        data["exclude"] = list(self.exclude)
+        for key in ("urls", "include", "exclude"):
+            data[key] = list(getattr(self, key))
         return data
 
 
@@ -139,15 +150,38 @@ def normalize_start_url(value: Any) -> str:
     return text
 
 
+def _url_list(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = value.split()
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError("urls must be a list of page addresses")
+    if len(value) > MAX_SELECTED_URLS:
+        raise ConfigError(f"urls accepts at most {MAX_SELECTED_URLS} addresses")
+    urls: list[str] = []
+    for item in value:
+        try:
+            urls.append(normalize_start_url(item))
+        except ConfigError as exc:
+            raise ConfigError(f"urls: {exc}") from None
+    return tuple(dict.fromkeys(urls))
+
+
 _FIELDS: dict[str, Callable[[Any], Any]] = {
     "url": normalize_start_url,
+    "urls": _url_list,
     "max_pages": _int_in("max_pages", 1, 100_000),
     "max_depth": _int_in("max_depth", 0, 100),
     "concurrency": _int_in("concurrency", 1, 64),
     "include": _patterns("include"),
     "exclude": _patterns("exclude"),
     "scope": _choice("scope", SCOPES),
+    "per_host_concurrency": _int_in("per_host_concurrency", 1, 64),
+    "delay": _number_in("delay", 0, 60),
     "respect_robots": _bool("respect_robots"),
+    "use_sitemaps": _bool("use_sitemaps"),
+    "max_retries": _int_in("max_retries", 0, 10),
     "timeout": _number_in("timeout", 1, 120),
     "user_agent": _user_agent,
 }
@@ -163,9 +197,12 @@ def parse_crawl_config(data: Any) -> CrawlConfig:
         hint = difflib.get_close_matches(key, list(_FIELDS), n=1)
         suggestion = f"; did you mean {hint[0]!r}?" if hint else f"; known settings: {', '.join(_FIELDS)}"
         raise ConfigError(f"unknown setting {key!r}{suggestion}")
-    if "url" not in data:
-        raise ConfigError("url is required: the address of the documentation site to crawl")
-    values = {key: _FIELDS[key](value) for key, value in data.items() if value is not None or key == "url"}
+    values = {key: _FIELDS[key](value) for key, value in data.items() if value is not None and value != ""}
+    if not values.get("url") and not values.get("urls"):
+        raise ConfigError("url is required: the address of the documentation site to crawl "
+                          "(or urls: a list of pages to crawl)")
+    if "url" not in values:
+        values["url"] = values["urls"][0]  # a selection is anchored at its first page
     return CrawlConfig(**values)
 
 

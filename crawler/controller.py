@@ -5,17 +5,22 @@ signal (anything with ``is_set()``/``wait()``), so the same class runs inside th
 today and inside a worker process tomorrow, emitting through a message queue and stopped
 through a shared flag.
 
-Scheduling lives in one thread (``run``): it hands requests from the frontier to the pool, waits
-for any page to finish in slices of 50 ms, and adds the links that page found. The crawl is
-done when the frontier has nothing to hand out and nothing is in flight. On a stop the loop
-leaves at once: the store is closed first (nothing more is written), pages still in flight are
-abandoned (their threads notice the stop at their next check and discard their work), and
-`crawler_finished` goes out — without waiting for a slow server to finish sending a page.
+Phases: *discovering* (robots.txt, sitemaps; the whole run for a discovery-only crawl) then
+*running* (pages through fetching → parsing → extracting → storing, links found on the way
+joining the frontier). Scheduling lives in one thread (``run``): it hands requests from the
+frontier to the pool as politeness allows, waits for any page to finish in slices of 50 ms,
+and acts on the outcome (links to offer, a retry to schedule, a host to back off). The crawl is
+done when the frontier has nothing it may hand out and nothing is in flight.
+
+On a stop the loop leaves at once: the store is closed first (nothing more is written), pages
+still in flight are abandoned (their threads notice the stop at their next check and discard
+their work), and `crawler_finished` goes out, without waiting for a slow server.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -28,14 +33,22 @@ from .config import CrawlConfig
 from .cpu import CpuPool, WorkerCrashed
 from .events import EventSink, SafeSink, Stage, State, iso_timestamp
 from .extract import page_document
-from .fetch import FetchFailed, PageSkipped, SessionPool, StopRequested, fetch_page
-from .frontier import Admission, CrawlRequest, Frontier
+from .fetch import FetchFailed, PageSkipped, SessionPool, StopRequested, TransientFailure, fetch_page
+from .frontier import ADMISSION_TEXT, Admission, CrawlRequest, Frontier
 from .progress import ProgressSender, ProgressTracker
-from .robots import MAX_ROBOTS_BYTES, RobotsRules, rules_from_response
+from .robots import MAX_ROBOTS_BYTES, RobotsCache, RobotsRules
+from .sitemaps import SitemapResult, discover_sitemap_urls
 from .store import CrawlStore, StoreClosed
-from .urls import canonical_url, origin
+from .urls import canonical_url, host_of, in_scope
 
 log = logging.getLogger(__name__)
+
+BACKOFF_BASE = 1.0
+BACKOFF_CAP = 60.0
+RETRY_AFTER_CAP = 120.0
+CRAWL_DELAY_CAP = 60.0
+SITEMAP_DEPTH = 1  # a page listed in a sitemap is one hop from the start, as if linked from it
+RECORDED_REFUSALS = (Admission.OUT_OF_SCOPE, Admission.FILTERED, Admission.ROBOTS)
 
 
 class StopSignal(Protocol):
@@ -46,8 +59,17 @@ class StopSignal(Protocol):
 @dataclass
 class PageOutcome:
     request: CrawlRequest
-    status: str  # ok | failed | skipped | abandoned
+    status: str  # ok | failed | skipped | abandoned | retry
     links: list[str] = field(default_factory=list)
+    retry: TransientFailure | None = None
+
+
+def backoff_seconds(tries: int, retry_after: float | None = None, rng: random.Random | None = None) -> float:
+    """Retry-After when the server gave one (capped), else exponential with jitter (capped)."""
+    if retry_after is not None:
+        return min(retry_after, RETRY_AFTER_CAP)
+    base = min(BACKOFF_CAP, BACKOFF_BASE * (2 ** tries))
+    return round(base * (0.5 + (rng or random).random()), 2)
 
 
 class CrawlController:
@@ -57,12 +79,13 @@ class CrawlController:
 
     def __init__(self, crawl_id: str, config: CrawlConfig, store: CrawlStore, sink: EventSink,
                  stop_signal: StopSignal, cpu: CpuPool, *, session_id: str = "",
-                 downloads: dict[str, str] | None = None) -> None:
+                 downloads: dict[str, str] | None = None, discover_only: bool = False) -> None:
         self.crawl_id = crawl_id
         self.config = config
         self.store = store
         self.stop_signal = stop_signal
         self.cpu = cpu
+        self.discover_only = discover_only
         self.tracker = ProgressTracker(crawl_id, session_id)
         self.sender = ProgressSender(self.tracker, SafeSink(sink))
         self.downloads = downloads or {}
@@ -71,8 +94,11 @@ class CrawlController:
         self._sessions = SessionPool(config.user_agent)
         self._start_url = canonical_url(config.url) or config.url
         self._frontier: Frontier | None = None
+        self._robots: RobotsCache | None = None
         self._started_at: str | None = None
         self._first_error: str | None = None
+        self._discovered = 0
+        self._sitemap_pages = 0
         self._finish_lock = threading.Lock()
 
     # ---- control ----
@@ -101,21 +127,20 @@ class CrawlController:
             if self.stop_signal.is_set():
                 return self._finish(State.STOPPED)
             self._started_at = iso_timestamp()
-            self.tracker.set_state(State.RUNNING, f"crawling {self._start_url}")
-            self.tracker.log("info", f"crawl started at {self._start_url} "
-                                     f"(max {self.config.max_pages} pages, depth {self.config.max_depth}, "
-                                     f"{self.config.concurrency} workers)")
             self.store.open()
-            self._frontier = self._build_frontier()
-            self._offer(self._start_url, 0, None)
+            self._discover()
+            if not self.discover_only:
+                self.tracker.set_state(State.RUNNING, f"crawling {self._start_url}")
             executor = ThreadPoolExecutor(self.config.concurrency, thread_name_prefix=f"crawl-{self.crawl_id}")
             self._schedule(executor)
             if self.stop_signal.is_set():
                 return self._finish(State.STOPPED)
-            if self.tracker.counts["ok"] == 0 and self._first_error:
+            if self.tracker.counts["ok"] == 0 and self._first_error and not self.config.is_selection:
                 self.stop_reason = f"the start page could not be crawled: {self._first_error}"
                 return self._finish(State.FAILED)
             return self._finish(State.COMPLETED)
+        except StopRequested:
+            return self._finish(State.STOPPED)
         except Exception as exc:  # the crawl itself broke: say so, keep what was saved
             log.exception("crawl %s failed", self.crawl_id)
             self.stop_reason = f"internal error: {exc}"
@@ -125,125 +150,239 @@ class CrawlController:
                 executor.shutdown(wait=False, cancel_futures=True)
             self._sessions.close()
 
-    def _build_frontier(self) -> Frontier:
-        robots = self._load_robots() if self.config.respect_robots else None
-        return Frontier(self._start_url, scope=self.config.scope, max_depth=self.config.max_depth,
-                        max_pages=self.config.max_pages, include=self.config.include,
-                        exclude=self.config.exclude, allowed_by_robots=robots.allows if robots else None)
+    # ---- discovery ----
 
-    def _load_robots(self) -> RobotsRules:
-        robots_url = origin(self._start_url) + "/robots.txt"
+    def _discover(self) -> None:
+        """robots.txt and sitemaps, then the start URL(s): the frontier before the first fetch."""
+        config = self.config
+        what = "discovering pages of" if self.discover_only else "discovering"
+        self.tracker.set_state(State.DISCOVERING, f"{what} {self._start_url}")
+        self.tracker.log("info", f"{'discovery' if self.discover_only else 'crawl'} of {self._start_url} "
+                                 f"(max {config.max_pages} pages, depth {config.max_depth}, {config.concurrency} "
+                                 f"workers, {config.per_host_concurrency} per host)")
+        if config.respect_robots:
+            self._robots = RobotsCache(self._fetch_robots, config.user_agent, self._robots_loaded)
+        self._frontier = Frontier(
+            self._start_url, scope=config.scope, max_depth=config.max_depth, max_pages=config.max_pages,
+            include=config.include, exclude=config.exclude,
+            allowed_by_robots=self._robots.allows if self._robots else None,
+            per_host_concurrency=config.per_host_concurrency, delay=config.delay)
+        if config.is_selection:
+            for url in config.urls:
+                self._offer(url, 0, None, "selection", forced=True)
+            self._report_frontier(0)
+            return
+        self._offer(self._start_url, 0, None, "start")
+        if config.use_sitemaps:
+            self._read_sitemaps()
+        self._report_frontier(0)
+
+    def _read_sitemaps(self) -> None:
+        listed = self._robots.rules_for(self._start_url).sitemaps if self._robots else []
+
+        def progress(result: SitemapResult) -> None:
+            self.tracker.set_frontier(0, 0, False, discovered=self._discovered + len(result.page_urls))
+
+        result = discover_sitemap_urls(self._sessions.get(), self._start_url, listed,
+                                       timeout=min(self.config.timeout, 30),
+                                       stop=self.stop_signal, on_progress=progress)  # type: ignore[arg-type]
+        for level, note in result.notes:
+            self.tracker.log(level, note)
+        before = self._discovered
+        for url in result.page_urls:
+            admission, _ = self._frontier.offer(url, SITEMAP_DEPTH, None, "sitemap")  # type: ignore[union-attr]
+            if admission == Admission.QUEUED:
+                self._discovered += 1
+                self.store.record_discovered(canonical_url(url) or url, "sitemap", SITEMAP_DEPTH)
+            elif admission == Admission.ROBOTS:
+                self._record_refusal(url, SITEMAP_DEPTH, "sitemap", admission)
+        self._sitemap_pages = self._discovered - before
+        if result.sitemaps_read:
+            self.tracker.log("info", f"sitemaps: {len(result.page_urls)} URLs listed, "
+                                     f"{self._sitemap_pages} new pages in scope")
+        else:
+            self.tracker.log("info", "no sitemap found; discovering pages by following links")
+
+    def _fetch_robots(self, robots_url: str) -> tuple[int | None, str | None]:
         try:
             response = self._sessions.get().get(robots_url, timeout=min(self.config.timeout, 10))
-            text = response.content[:MAX_ROBOTS_BYTES].decode("utf-8", errors="replace")
-            rules = rules_from_response(response.status_code, text, self.config.user_agent)
+            return response.status_code, response.content[:MAX_ROBOTS_BYTES].decode("utf-8", errors="replace")
         except requests.RequestException as exc:
-            rules = rules_from_response(None, None, self.config.user_agent)
-            rules.note = f"robots.txt could not be fetched ({exc.__class__.__name__}): treating the site as disallowed"
-        self.tracker.log("info" if rules.parser is None or "loaded" in rules.note else "warning", rules.note)
-        return rules
+            self.tracker.log("warning", f"{robots_url} could not be fetched ({exc.__class__.__name__})")
+            return None, None
+
+    def _robots_loaded(self, origin_url: str, rules: RobotsRules) -> None:
+        self.tracker.log("info" if rules.parser is None or "loaded" in rules.note else "warning",
+                         f"{origin_url}: {rules.note}")
+        delay = rules.crawl_delay
+        if delay and self._frontier is not None:
+            applied = min(delay, CRAWL_DELAY_CAP)
+            self._frontier.set_host_delay(host_of(origin_url + "/"), max(applied, self.config.delay))
+            self.tracker.log("info", f"{origin_url}: Crawl-delay {delay:g} s"
+                                     + (f" (capped at {CRAWL_DELAY_CAP:g} s)" if delay > CRAWL_DELAY_CAP else ""))
+
+    # ---- scheduling ----
 
     def _schedule(self, executor: ThreadPoolExecutor) -> None:
-        assert self._frontier is not None
+        frontier = self._frontier
+        assert frontier is not None
         in_flight: dict[Future[PageOutcome], CrawlRequest] = {}
         while not self.stop_signal.is_set():
             while len(in_flight) < self.config.concurrency:
-                request = self._frontier.next_request()
+                request = frontier.next_request()
                 if request is None:
                     break
                 in_flight[executor.submit(self._process_page, request)] = request
             self._report_frontier(len(in_flight))
             if not in_flight:
-                return
+                if frontier.is_done():
+                    return
+                self.stop_signal.wait(self.POLL)  # waiting for a delay or a back-off to pass
+                continue
             done, _ = wait(in_flight, timeout=self.POLL, return_when=FIRST_COMPLETED)
             for future in done:
                 request = in_flight.pop(future)
-                outcome = future.result()  # _process_page never raises
-                self._frontier.finish(saved=outcome.status == "ok")
-                for link in outcome.links:
-                    self._offer(link, request.depth + 1, request.url)
+                self._handle(future.result())  # _process_page never raises
+
+    def _handle(self, outcome: PageOutcome) -> None:
+        frontier = self._frontier
+        assert frontier is not None
+        request = outcome.request
+        if outcome.status == "retry" and outcome.retry is not None:
+            failure = outcome.retry
+            delay = backoff_seconds(request.tries, failure.retry_after)
+            if failure.slow_down:
+                frontier.back_off(host_of(request.url), delay, failure.reason)
+            frontier.retry_later(request, delay)
+            self.tracker.log("warning", f"try {request.tries + 1} of {self.config.max_retries + 1} for {request.url} "
+                                        f"failed ({failure.reason}); retrying in {delay:g} s")
+            return
+        frontier.finish(request, saved=outcome.status == "ok")
+        if not self.config.is_selection:
+            for link in outcome.links:
+                self._offer(link, request.depth + 1, request.url, "link")
 
     def _report_frontier(self, in_flight: int) -> None:
         frontier = self._frontier
         assert frontier is not None
+        queued = frontier.queued
         # Final when nothing can be discovered any more: the frontier is exhausted with nothing in
         # flight, or what is queued and in flight already fills the page budget.
-        final = (frontier.queued == 0 and in_flight == 0) or frontier.queued + in_flight >= frontier.budget_left
-        self.tracker.set_frontier(frontier.pending_total(), frontier.queued, final)
+        final = (queued == 0 and in_flight == 0) or queued + in_flight >= frontier.budget_left
+        self.tracker.set_frontier(frontier.pending_total(), queued, final, discovered=self._discovered,
+                                  backoff=frontier.backoffs())
 
-    def _offer(self, url: str, depth: int, referrer: str | None) -> None:
+    def _offer(self, url: str, depth: int, referrer: str | None, source: str, forced: bool = False) -> None:
         assert self._frontier is not None
-        if self._frontier.offer(url, depth, referrer) == Admission.ROBOTS:
-            canonical = canonical_url(url) or url
-            self._record_unsaved(CrawlRequest(canonical, depth, referrer), "skipped", "disallowed by robots.txt", None)
+        admission, canonical = self._frontier.offer(url, depth, referrer, source, forced=forced)
+        if admission == Admission.QUEUED:
+            self._discovered += 1
+            self.store.record_discovered(canonical or url, source, depth)
+        elif admission in RECORDED_REFUSALS:
+            self._record_refusal(canonical or url, depth, source, admission)
+
+    def _record_refusal(self, url: str, depth: int, source: str, admission: Admission) -> None:
+        """A URL this crawl knows of but will not fetch: a `skipped` line with the reason."""
+        self._record_unsaved(CrawlRequest(url, depth, None, source), "skipped", ADMISSION_TEXT[admission],
+                             None, admission.value)
 
     # ---- one page, in a worker thread ----
 
     def _process_page(self, request: CrawlRequest) -> PageOutcome:
         """fetching → parsing + extracting (process pool) → storing; never raises."""
         stage = "fetch"
+        url, depth, source = request.url, request.depth, request.source
         try:
             self._check_stop()
-            self.tracker.page_stage(request.url, Stage.FETCHING, request.depth)
+            self.tracker.page_stage(url, Stage.FETCHING, depth, source)
             started = time.perf_counter()
-            page = fetch_page(self._sessions.get(), request.url, timeout=self.config.timeout,
+            page = fetch_page(self._sessions.get(), url, timeout=self.config.timeout,
                               stop=self.stop_signal, check_redirect=self._redirect_refusal)  # type: ignore[arg-type]
             self.tracker.add_stage_time("fetch", time.perf_counter() - started)
             fetched_at = iso_timestamp()
 
             stage = "parse"
             self._check_stop()
-            self.tracker.page_stage(request.url, Stage.PARSING, request.depth)
+            self.tracker.page_stage(url, Stage.PARSING, depth)
             analysis = self.cpu.analyze(
                 page.body, page.encoding, page.url, stop=self.stop_signal,  # type: ignore[arg-type]
-                on_extracting=lambda: self.tracker.page_stage(request.url, Stage.EXTRACTING, request.depth))
+                extract=not self.discover_only,
+                on_extracting=lambda: self.tracker.page_stage(url, Stage.EXTRACTING, depth))
             self.tracker.add_stage_time("parse", analysis.parse_seconds)
             self.tracker.add_stage_time("extract", analysis.extract_seconds)
 
+            page_key = self._page_key(page.url, analysis.canonical)
+            assert self._frontier is not None
+            if not self._frontier.claim_page(page_key):
+                return self._record_unsaved(request, "skipped", f"same page as {page_key} (already in this crawl)",
+                                            page.http_status, "duplicate", links=analysis.links)
+            if self.discover_only:
+                self.tracker.page_done(url, "ok", depth, title=analysis.title, source=source)
+                return PageOutcome(request, "ok", analysis.links)
+
             stage = "store"
             self._check_stop()
-            self.tracker.page_stage(request.url, Stage.STORING, request.depth)
+            self.tracker.page_stage(url, Stage.STORING, depth)
             started = time.perf_counter()
-            entry = self.store.save_page(url=request.url, document=page_document(analysis.title, request.url, analysis.markdown),
-                                         title=analysis.title, depth=request.depth, http_status=page.http_status,
-                                         words=analysis.words, fetched_at=fetched_at)
+            self.store.save_page(url=url, document=page_document(analysis.title, page_key, analysis.markdown),
+                                 title=analysis.title, depth=depth, http_status=page.http_status,
+                                 words=analysis.words, fetched_at=fetched_at, source=source,
+                                 canonical=page_key if page_key != url else None)
             self.tracker.add_stage_time("store", time.perf_counter() - started)
-            self.tracker.page_done(request.url, "ok", request.depth, title=analysis.title)
+            self.tracker.page_done(url, "ok", depth, title=analysis.title, source=source)
             note = "" if analysis.words else " — no main content found"
-            self.tracker.log("info", f"saved {request.url} ({analysis.words:,} words){note}")
-            del entry
+            self.tracker.log("info", f"saved {url} ({analysis.words:,} words){note}")
             return PageOutcome(request, "ok", analysis.links)
         except (StopRequested, StoreClosed):
             return PageOutcome(request, "abandoned")
         except PageSkipped as exc:
-            return self._record_unsaved(request, "skipped", exc.reason, exc.http_status)
+            return self._record_unsaved(request, "skipped", exc.reason, exc.http_status, exc.code)
+        except TransientFailure as exc:
+            if request.tries < self.config.max_retries and not self.stop_signal.is_set():
+                return PageOutcome(request, "retry", retry=exc)
+            tries = request.tries + 1
+            reason = f"{exc.reason} (after {tries} {'try' if tries == 1 else 'tries'})"
+            return self._record_unsaved(request, "failed", reason, exc.http_status, exc.code)
         except FetchFailed as exc:
-            return self._record_unsaved(request, "failed", exc.reason, exc.http_status)
+            return self._record_unsaved(request, "failed", exc.reason, exc.http_status, exc.code)
         except WorkerCrashed as exc:
-            return self._record_unsaved(request, "failed", str(exc), None)
+            return self._record_unsaved(request, "failed", str(exc), None, "crashed")
         except Exception as exc:  # a bug in one stage fails one page, named by its stage
-            log.exception("%s stage failed for %s", stage, request.url)
-            return self._record_unsaved(request, "failed", f"{stage} error: {exc.__class__.__name__}: {exc}", None)
+            log.exception("%s stage failed for %s", stage, url)
+            return self._record_unsaved(request, "failed", f"{stage} error: {exc.__class__.__name__}: {exc}", None,
+                                        f"{stage}_error")
 
-    def _record_unsaved(self, request: CrawlRequest, status: str, reason: str, http_status: int | None) -> PageOutcome:
+    def _page_key(self, fetched_url: str, declared: str | None) -> str:
+        """The page's identity: its rel=canonical URL when that stays in scope, else its own URL."""
+        own = canonical_url(fetched_url) or fetched_url
+        if declared:
+            target = canonical_url(declared)
+            if target and in_scope(target, self._start_url, self.config.scope):
+                return target
+        return own
+
+    def _record_unsaved(self, request: CrawlRequest, status: str, reason: str, http_status: int | None,
+                        code: str | None, links: list[str] | None = None) -> PageOutcome:
         try:
             self.store.record(url=request.url, status=status, error=reason, depth=request.depth,
-                              http_status=http_status, fetched_at=iso_timestamp())
+                              http_status=http_status, fetched_at=iso_timestamp(), reason=code,
+                              source=request.source)
         except StoreClosed:
             return PageOutcome(request, "abandoned")
-        if request.depth == 0 and self._first_error is None:
+        if request.source in ("start", "selection") and self._first_error is None:
             self._first_error = reason  # the start page itself: if nothing is saved, say why
-        self.tracker.page_done(request.url, status, request.depth, error=reason)
-        self.tracker.log("warning" if status == "failed" else "info", f"{status} {request.url}: {reason}")
-        return PageOutcome(request, status)
+        self.tracker.page_done(request.url, status, request.depth, error=reason, reason=code, source=request.source)
+        if code not in ("out_of_scope", "filtered"):  # those would flood the log; they are counted
+            self.tracker.log("warning" if status == "failed" else "info", f"{status} {request.url}: {reason}")
+        return PageOutcome(request, status, links or [])
 
     def _redirect_refusal(self, target: str) -> str | None:
         assert self._frontier is not None
         admission = self._frontier.accepts(target)
         if admission != Admission.QUEUED:
-            return admission.value
+            return ADMISSION_TEXT[admission]
         if not self._frontier.claim(target):
-            return "duplicate (that page is already part of this crawl)"
+            return "already part of this crawl"
         return None
 
     def _check_stop(self) -> None:
@@ -261,20 +400,26 @@ class CrawlController:
             counts = dict(self.tracker.counts)
             if state == State.STOPPED and not self.stop_reason:
                 self.stop_reason = "stopped by user"
-            pages = f"{counts['ok']} page{'' if counts['ok'] == 1 else 's'}"
+            noun = "page" if counts["ok"] == 1 else "pages"
+            done = f"{counts['ok']} {noun} {'fetched' if self.discover_only else 'saved'}"
             message = {
-                State.COMPLETED: f"completed: {pages} saved",
-                State.STOPPED: f"stopped: {pages} kept",
+                State.COMPLETED: (f"discovery completed: {self._discovered} pages found"
+                                  if self.discover_only else f"completed: {done}"),
+                State.STOPPED: f"stopped: {counts['ok']} {noun} kept",
                 State.FAILED: f"failed: {self.stop_reason}",
             }[state]
             self.tracker.stop_clock()
             snapshot = self.tracker.snapshot()
             summary = {
                 "crawl_id": self.crawl_id,
+                "kind": "discovery" if self.discover_only else "crawl",
                 "state": state.value,
                 "url": self._start_url,
                 **counts,
                 "pages_handled": sum(counts.values()),
+                "discovered": self._discovered,
+                "from_sitemaps": self._sitemap_pages,
+                "skip_reasons": snapshot["skip_reasons"],
                 "started_at": self._started_at,
                 "finished_at": iso_timestamp(),
                 "duration": snapshot["elapsed"],

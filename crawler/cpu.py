@@ -31,7 +31,7 @@ from typing import Any, Callable
 
 from .extract import count_words, extract_markdown, reset_caches
 from .fetch import StopRequested
-from .parse import find_links, find_title, parse_document
+from .parse import find_canonical, find_links, find_title, parse_document
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ RESET_CACHES_EVERY = 500
 class PageAnalysis:
     title: str | None
     links: list[str]
+    canonical: str | None
     markdown: str
     words: int
     parse_seconds: float
@@ -69,8 +70,8 @@ def _init_worker(stage_writer: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle
 
 
-def analyze_page(job_id: int, body: bytes, encoding: str | None, url: str) -> PageAnalysis:
-    """Parse once, find title and links, then extract Markdown from the same tree."""
+def analyze_page(job_id: int, body: bytes, encoding: str | None, url: str, extract: bool = True) -> PageAnalysis:
+    """Parse once, find title, links and canonical URL, then extract Markdown from the same tree."""
     global _jobs_done
     marker = os.environ.get(CRASH_MARKER_ENV)
     if marker and marker.encode() in body:
@@ -79,7 +80,10 @@ def analyze_page(job_id: int, body: bytes, encoding: str | None, url: str) -> Pa
     tree = parse_document(body, encoding)
     title = find_title(tree)
     links = find_links(tree, url)
+    canonical = find_canonical(tree, url)
     parsed = time.perf_counter()
+    if not extract:
+        return PageAnalysis(title, links, canonical, "", 0, parsed - started, 0.0)
     if _stage_writer is not None:
         _stage_writer.send_bytes(_JOB_ID.pack(job_id))
     markdown = extract_markdown(tree, url)
@@ -87,7 +91,7 @@ def analyze_page(job_id: int, body: bytes, encoding: str | None, url: str) -> Pa
     _jobs_done += 1
     if _jobs_done % RESET_CACHES_EVERY == 0:
         reset_caches()
-    return PageAnalysis(title, links, markdown, count_words(markdown), parsed - started, extracted - parsed)
+    return PageAnalysis(title, links, canonical, markdown, count_words(markdown), parsed - started, extracted - parsed)
 
 
 def _warm_up() -> int:
@@ -186,10 +190,11 @@ class CpuPool:
                     log.exception("stage callback failed")
 
     def analyze(self, body: bytes, encoding: str | None, url: str, *, stop: threading.Event,
-                on_extracting: Callable[[], None] | None = None) -> PageAnalysis:
-        """Parse and extract one page in a worker process; StopRequested if the crawl stops."""
+                on_extracting: Callable[[], None] | None = None, extract: bool = True) -> PageAnalysis:
+        """Parse (and extract) one page in a worker process; StopRequested if the crawl stops."""
+        args = (body, encoding, url, extract)
         try:
-            return self._run_in(self._main, stop, on_extracting, body, encoding, url)
+            return self._run_in(self._main, stop, on_extracting, *args)
         except BrokenProcessPool:
             pass
         with self._quarantine_lock:  # one suspect at a time, alone in its own worker
@@ -197,19 +202,19 @@ class CpuPool:
                 self._quarantine = _RebuildablePool("quarantine", 1, self._context, self._stage_writer)
             for _attempt in range(self.QUARANTINE_ATTEMPTS):
                 try:
-                    return self._run_in(self._quarantine, stop, on_extracting, body, encoding, url)
+                    return self._run_in(self._quarantine, stop, on_extracting, *args)
                 except BrokenProcessPool:
                     continue
         raise WorkerCrashed(f"extraction crashed its worker process ({1 + self.QUARANTINE_ATTEMPTS} attempts, "
                             "the last ones alone in a quarantine worker)")
 
     def _run_in(self, pool: _RebuildablePool, stop: threading.Event, on_extracting: Callable[[], None] | None,
-                body: bytes, encoding: str | None, url: str) -> PageAnalysis:
+                *args: Any) -> PageAnalysis:
         """One attempt, waiting in short slices so a stop is seen at once; rebuilds a broken pool."""
         job_id = next(self._ids)
         if on_extracting is not None:
             self._on_extracting[job_id] = on_extracting
-        future, generation = pool.submit(analyze_page, job_id, body, encoding, url)
+        future, generation = pool.submit(analyze_page, job_id, *args)
         try:
             while True:
                 if stop.is_set():

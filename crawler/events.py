@@ -26,6 +26,7 @@ class Event(str, Enum):
 
 class State(str, Enum):
     QUEUED = "queued"
+    DISCOVERING = "discovering"
     RUNNING = "running"
     STOPPING = "stopping"
     STOPPED = "stopped"
@@ -53,12 +54,13 @@ PAYLOAD_FIELDS: dict[Event, tuple[str, ...]] = {
     Event.STATUS: ("crawl_id", "state", "message", "timestamp"),
     Event.PROGRESS: ("session_id", "crawl_id", "state", "current", "total", "total_final", "percent",
                      "current_url", "stage", "speed", "eta", "elapsed", "ok", "failed", "skipped",
-                     "in_flight", "queued", "stages", "stage_seconds", "timestamp"),
+                     "in_flight", "queued", "discovered", "stages", "stage_seconds", "skip_reasons",
+                     "backoff", "timestamp"),
     Event.PAGE: ("crawl_id", "pages"),
     Event.LOG: ("crawl_id", "seq", "level", "message", "timestamp"),
     Event.FINISHED: ("crawl_id", "state", "summary"),
 }
-PAGE_FIELDS = ("url", "stage", "status", "title", "depth", "error", "timestamp")
+PAGE_FIELDS = ("url", "stage", "status", "title", "depth", "source", "reason", "error", "timestamp")
 
 
 class EventSink(Protocol):

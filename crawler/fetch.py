@@ -7,9 +7,11 @@ the body is downloaded, so a PDF or an archive costs one round trip and no bytes
 
 from __future__ import annotations
 
+import email.utils
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Callable
 from urllib.parse import urljoin
 
@@ -26,21 +28,61 @@ class StopRequested(Exception):
 
 
 class PageSkipped(Exception):
-    """The URL is not a page to store (not HTML, redirected out of scope...)."""
+    """The URL is not a page to store (not HTML, redirected out of scope...).
 
-    def __init__(self, reason: str, http_status: int | None = None) -> None:
+    `reason` is for the person reading the log, `code` a short word for counting (not_html,
+    redirect).
+    """
+
+    def __init__(self, reason: str, http_status: int | None = None, code: str = "skipped") -> None:
         super().__init__(reason)
         self.reason = reason
         self.http_status = http_status
+        self.code = code
 
 
 class FetchFailed(Exception):
-    """The page could not be fetched; `reason` is for the person reading the log."""
+    """The page could not be fetched: `reason` for people, `code` for counting."""
 
-    def __init__(self, reason: str, http_status: int | None = None) -> None:
+    def __init__(self, reason: str, http_status: int | None = None, code: str = "fetch_error") -> None:
         super().__init__(reason)
         self.reason = reason
         self.http_status = http_status
+        self.code = code
+
+
+class TransientFailure(FetchFailed):
+    """Worth another try later: timeouts, resets, 5xx, 429.
+
+    `slow_down` means the server asked the whole host to back off (429, 503), and
+    `retry_after` is its Retry-After in seconds, when it sent one.
+    """
+
+    def __init__(self, reason: str, http_status: int | None = None, *, slow_down: bool = False,
+                 retry_after: float | None = None, code: str = "transient") -> None:
+        super().__init__(reason, http_status, code)
+        self.slow_down = slow_down
+        self.retry_after = retry_after
+
+
+SLOW_DOWN_STATUSES = (429, 503)
+TRANSIENT_STATUSES = (408, 425, 429, 500, 502, 503, 504)
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Retry-After as seconds: either a number of seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
 
 
 @dataclass
@@ -102,13 +144,13 @@ def read_body(response: requests.Response, stop: threading.Event, deadline: floa
         if stop.is_set():
             raise StopRequested()
         if time.monotonic() > deadline:
-            raise FetchFailed("the page took too long to download")
+            raise FetchFailed("the page took too long to download", code="too_slow")
         chunk = response.raw.read1(READ_CHUNK, decode_content=True)
         if not chunk:
             return b"".join(chunks)
         size += len(chunk)
         if size > max_bytes:
-            raise FetchFailed(f"page larger than {max_bytes // (1024 * 1024)} MB")
+            raise FetchFailed(f"page larger than {max_bytes // (1024 * 1024)} MB", code="too_large")
         chunks.append(chunk)
 
 
@@ -127,37 +169,45 @@ def fetch_page(session: requests.Session, url: str, *, timeout: float, stop: thr
         try:
             response = session.get(current, timeout=timeout, stream=True, allow_redirects=False)
         except requests.Timeout:
-            raise FetchFailed(f"timed out after {timeout:g} s") from None
+            raise TransientFailure(f"timed out after {timeout:g} s", code="timeout") from None
         except requests.ConnectionError as exc:
-            raise FetchFailed(f"connection failed: {_short(exc)}") from None
+            raise TransientFailure(f"connection failed: {_short(exc)}", code="connection") from None
         except requests.RequestException as exc:
             raise FetchFailed(f"request failed: {_short(exc)}") from None
         with response:
             if response.is_redirect:
                 target = urljoin(current, response.headers.get("Location", ""))
                 if target in visited:
-                    raise FetchFailed(f"redirect loop at {target}", response.status_code)
+                    raise FetchFailed(f"redirect loop at {target}", response.status_code, code="redirect_loop")
                 refusal = check_redirect(target)
                 if refusal:
-                    raise PageSkipped(f"redirected to {target}: {refusal}", response.status_code)
+                    raise PageSkipped(f"redirected to {target}: {refusal}", response.status_code, code="redirect")
                 visited.add(target)
                 current = target
                 continue
             if response.status_code >= 400:
-                raise FetchFailed(f"HTTP {response.status_code} {response.reason or ''}".strip(), response.status_code)
+                reason = f"HTTP {response.status_code} {response.reason or ''}".strip()
+                if response.status_code in TRANSIENT_STATUSES:
+                    raise TransientFailure(reason, response.status_code, code="http_error",
+                                           slow_down=response.status_code in SLOW_DOWN_STATUSES,
+                                           retry_after=parse_retry_after(response.headers.get("Retry-After")))
+                raise FetchFailed(reason, response.status_code, code="http_error")
             content_type = response.headers.get("Content-Type")
             if not is_html(content_type):
-                raise PageSkipped(f"not HTML ({content_type.split(';')[0].strip()})", response.status_code)
+                raise PageSkipped(f"not HTML ({content_type.split(';')[0].strip()})", response.status_code,
+                                  code="not_html")
             try:
                 body = read_body(response, stop, deadline)
             except (requests.RequestException, OSError) as exc:
-                raise FetchFailed(f"download interrupted: {_short(exc)}", response.status_code) from None
+                raise TransientFailure(f"download interrupted: {_short(exc)}", response.status_code,
+                                       code="interrupted") from None
             except Exception as exc:  # urllib3 read errors (timeouts, protocol errors) are not RequestExceptions
                 if isinstance(exc, (StopRequested, FetchFailed)):
                     raise
-                raise FetchFailed(f"download interrupted: {_short(exc)}", response.status_code) from None
+                raise TransientFailure(f"download interrupted: {_short(exc)}", response.status_code,
+                                       code="interrupted") from None
             return FetchedPage(current, response.status_code, body, charset_of(content_type))
-    raise FetchFailed(f"more than {MAX_REDIRECTS} redirects")
+    raise FetchFailed(f"more than {MAX_REDIRECTS} redirects", code="redirect_loop")
 
 
 def _short(exc: BaseException) -> str:

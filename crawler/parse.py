@@ -56,6 +56,15 @@ def find_links(tree: lxml.html.HtmlElement, page_url: str) -> list[str]:
     return links
 
 
+def find_canonical(tree: lxml.html.HtmlElement, page_url: str) -> str | None:
+    """The page's <link rel="canonical" href>, absolute; None when absent."""
+    for link in tree.iterfind(".//link[@href]"):
+        if "canonical" in (link.get("rel") or "").lower().split():
+            href = link.get("href").strip()
+            return urljoin(find_base_url(tree, page_url), href) if href else None
+    return None
+
+
 def find_title(tree: lxml.html.HtmlElement) -> str | None:
     """<title>, else the first <h1>; whitespace collapsed."""
     for path in (".//title", ".//h1"):

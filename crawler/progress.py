@@ -58,6 +58,9 @@ class ProgressTracker:
         self.state = State.QUEUED
         self.counts = {"ok": 0, "failed": 0, "skipped": 0}
         self.stage_seconds = {name: 0.0 for name in STAGE_TIMERS}
+        self.skip_reasons: dict[str, int] = {}
+        self._discovered = 0
+        self._backoff: list[dict[str, Any]] = []
         self._stage_of: dict[str, Stage] = {}
         self._current_url: str | None = None
         self._current_stage: str | None = None
@@ -81,7 +84,7 @@ class ProgressTracker:
         with self._lock:
             self.state = state
             now = self._clock()
-            if state == State.RUNNING and self._started is None:
+            if state in (State.DISCOVERING, State.RUNNING) and self._started is None:
                 self._started = now
             if state.is_final and self._ended is None:
                 self._ended = now
@@ -94,7 +97,7 @@ class ProgressTracker:
             if self._ended is None:
                 self._ended = self._clock()
 
-    def page_stage(self, url: str, stage: Stage, depth: int) -> None:
+    def page_stage(self, url: str, stage: Stage, depth: int, source: str | None = None) -> None:
         """A page entered a stage. Stages only move forward (late relayed updates are ignored)."""
         with self._lock:
             previous = self._stage_of.get(url)
@@ -105,24 +108,34 @@ class ProgressTracker:
             self._stage_of[url] = stage
             self._current_url, self._current_stage = url, stage.value
             self._queue_page({"url": url, "stage": stage.value, "status": "active", "title": None,
-                              "depth": depth, "error": None, "timestamp": iso_timestamp()})
+                              "depth": depth, "source": source, "reason": None, "error": None,
+                              "timestamp": iso_timestamp()})
 
-    def page_done(self, url: str, status: str, depth: int, title: str | None = None, error: str | None = None) -> None:
+    def page_done(self, url: str, status: str, depth: int, title: str | None = None, error: str | None = None,
+                  reason: str | None = None, source: str | None = None) -> None:
         with self._lock:
             self._stage_of.pop(url, None)
             self.counts[status] += 1
+            if status == "skipped" and reason:
+                self.skip_reasons[reason] = self.skip_reasons.get(reason, 0) + 1
             self._finish_times.append(self._clock())
             self._current_url, self._current_stage = url, Stage.DONE.value
             self._queue_page({"url": url, "stage": Stage.DONE.value, "status": status, "title": title,
-                              "depth": depth, "error": error, "timestamp": iso_timestamp()})
+                              "depth": depth, "source": source, "reason": reason, "error": error,
+                              "timestamp": iso_timestamp()})
 
     def add_stage_time(self, timer: str, seconds: float) -> None:
         with self._lock:
             self.stage_seconds[timer] += seconds
 
-    def set_frontier(self, pending: int, queued: int, final: bool) -> None:
+    def set_frontier(self, pending: int, queued: int, final: bool, discovered: int | None = None,
+                     backoff: list[dict[str, Any]] | None = None) -> None:
         with self._lock:
             self._frontier_pending, self._frontier_queued, self._total_final = pending, queued, final
+            if discovered is not None:
+                self._discovered = discovered
+            if backoff is not None:
+                self._backoff = backoff
 
     def log(self, level: str, message: str) -> None:
         with self._lock:
@@ -171,15 +184,19 @@ class ProgressTracker:
                 "current_url": self._current_url,
                 "stage": self._current_stage,
                 "speed": round(speed, 2),
-                "eta": eta_seconds(self._frontier_pending, speed) if self.state == State.RUNNING else None,
+                "eta": (eta_seconds(self._frontier_pending, speed)
+                        if self.state in (State.RUNNING, State.DISCOVERING) else None),
                 "elapsed": round(end - started, 1) if self._started is not None else 0.0,
                 "ok": self.counts["ok"],
                 "failed": self.counts["failed"],
                 "skipped": self.counts["skipped"],
                 "in_flight": len(self._stage_of),
                 "queued": self._frontier_queued,
+                "discovered": self._discovered,
                 "stages": stages,
                 "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()},
+                "skip_reasons": dict(self.skip_reasons),
+                "backoff": list(self._backoff),
                 "timestamp": iso_timestamp(),
             }
 

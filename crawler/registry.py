@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from .config import CrawlConfig, parse_crawl_config
+from .config import ConfigError, CrawlConfig, parse_crawl_config
 from .controller import CrawlController
 from .cpu import CpuPool
 from .events import EventSink, State, iso_timestamp
@@ -57,6 +57,7 @@ class CrawlRecord:
     stop_event: threading.Event = field(default_factory=threading.Event)
     state: State = State.QUEUED
     summary: dict[str, Any] | None = None
+    kind: str = "crawl"  # crawl | discovery
 
     @property
     def current_state(self) -> State:
@@ -73,6 +74,7 @@ class CrawlRecord:
         counts = self.controller.tracker.counts if self.controller is not None else summary
         return {
             "crawl_id": self.crawl_id,
+            "kind": self.kind,
             "url": self.config.url,
             "state": self.current_state.value,
             "created_at": self.created_at,
@@ -126,6 +128,7 @@ class CrawlRegistry:
             recent_log, recent_pages = controller.tracker.recent()
         return {
             "crawl_id": record.crawl_id,
+            "kind": record.kind,
             "state": record.current_state.value,
             "created_at": record.created_at,
             "config": record.config.to_dict(),
@@ -138,19 +141,33 @@ class CrawlRegistry:
 
     # ---- commands ----
 
-    def start(self, owner: str, raw_config: Any) -> CrawlRecord:
+    def discovered(self, owner: str, crawl_id: str) -> dict[str, Any]:
+        """The URLs a crawl or discovery admitted so far, with source and depth (complete once ended)."""
+        record = self.get(owner, crawl_id)
+        urls = list(iter_manifest(record.crawl_dir, "discovered.jsonl"))
+        titles = {e["url"]: e.get("title") for e in iter_manifest(record.crawl_dir) if e.get("title")}
+        for entry in urls:
+            entry["title"] = titles.get(entry["url"])
+        return {"crawl_id": record.crawl_id, "kind": record.kind, "state": record.current_state.value,
+                "complete": record.current_state.is_final, "config": record.config.to_dict(),
+                "count": len(urls), "urls": urls}
+
+    def start(self, owner: str, raw_config: Any, kind: str = "crawl") -> CrawlRecord:
         """Validate, check the target, create the crawl's folder and start it (ConfigError on bad input)."""
         config = parse_crawl_config(raw_config)
         if not self._allow_private:
-            ensure_public_target(config.url)
+            for url in dict.fromkeys((config.url, *config.urls)):
+                ensure_public_target(url)
+        if kind == "discovery" and config.is_selection:
+            raise ConfigError("a discovery starts from url; urls (a selection) is for crawls")
         crawl_id = new_crawl_id()
-        record = CrawlRecord(crawl_id, owner, config, iso_timestamp(), self.data_dir / crawl_id)
+        record = CrawlRecord(crawl_id, owner, config, iso_timestamp(), self.data_dir / crawl_id, kind=kind)
         store = CrawlStore(record.crawl_dir)
         record.crawl_dir.mkdir(parents=True)
         store.write_meta("config.json", config.to_dict())
         record.controller = CrawlController(crawl_id, config, store, self._sink_for_session(owner),
                                             record.stop_event, self.cpu, session_id=owner,
-                                            downloads=download_links(crawl_id))
+                                            downloads=download_links(crawl_id), discover_only=kind == "discovery")
         record.controller.tracker.set_state(State.QUEUED, "waiting for a free crawl slot")
         with self._lock:
             self._records[crawl_id] = record
@@ -211,7 +228,7 @@ class CrawlRegistry:
         try:
             write_json(record.crawl_dir / "crawl.json", {
                 "crawl_id": record.crawl_id, "owner": record.owner, "created_at": record.created_at,
-                "state": record.current_state.value,
+                "state": record.current_state.value, "kind": record.kind,
             })
         except OSError:
             log.exception("could not write crawl.json for %s", record.crawl_id)
@@ -236,7 +253,8 @@ class CrawlRegistry:
                            "stop_reason": "the server restarted during the crawl", "finished_at": None,
                            "downloads": download_links(crawl_dir.name), **_count_manifest(crawl_dir)}
             self._records[crawl_dir.name] = CrawlRecord(crawl_dir.name, meta["owner"], config, meta["created_at"],
-                                                        crawl_dir, state=state, summary=summary)
+                                                        crawl_dir, state=state, summary=summary,
+                                                        kind=meta.get("kind", "crawl"))
 
 
 def _count_manifest(crawl_dir: Path) -> dict[str, int]:

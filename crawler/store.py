@@ -46,6 +46,9 @@ class ManifestEntry:
     words: int
     error: str | None
     fetched_at: str
+    reason: str | None = None  # short code for why not ok: robots, duplicate, out_of_scope, http_error...
+    source: str | None = None  # how the URL was found: start, link, sitemap, selection
+    canonical: str | None = None  # the page's canonical URL, when it differs from `url`
 
 
 def _safe_segment(segment: str) -> str:
@@ -114,14 +117,17 @@ class CrawlStore:
         self.crawl_dir = Path(crawl_dir)
         self.pages_dir = self.crawl_dir / "pages"
         self.manifest_path = self.crawl_dir / "manifest.jsonl"
+        self.discovered_path = self.crawl_dir / "discovered.jsonl"
         self._lock = threading.Lock()
         self._used_paths: set[str] = set()
         self._manifest = None
+        self._discovered = None
         self._closed = False
 
     def open(self) -> None:
         self.pages_dir.mkdir(parents=True, exist_ok=True)
         self._manifest = open(self.manifest_path, "a", encoding="utf-8")
+        self._discovered = open(self.discovered_path, "a", encoding="utf-8")
 
     def write_meta(self, name: str, data: Any) -> None:
         """config.json, crawl.json, summary.json: small files rewritten atomically."""
@@ -146,43 +152,56 @@ class CrawlStore:
         self._manifest.flush()
 
     def save_page(self, *, url: str, document: str, title: str | None, depth: int,
-                  http_status: int | None, words: int, fetched_at: str) -> ManifestEntry:
+                  http_status: int | None, words: int, fetched_at: str, source: str | None = None,
+                  canonical: str | None = None) -> ManifestEntry:
         """Write the page's Markdown file and its manifest line, or raise StoreClosed."""
         with self._lock:
             if self._closed:
                 raise StoreClosed()
-            relative = self._unique_path(url)
+            relative = self._unique_path(canonical or url)
             size = _atomic_write(self._resolve_inside(relative), document)
-            entry = ManifestEntry(url, "ok", http_status, title, depth, relative, size, words, None, fetched_at)
+            entry = ManifestEntry(url, "ok", http_status, title, depth, relative, size, words, None, fetched_at,
+                                  None, source, canonical)
             self._append(entry)
             return entry
 
     def record(self, *, url: str, status: str, error: str, depth: int, http_status: int | None,
-               fetched_at: str, title: str | None = None) -> ManifestEntry:
+               fetched_at: str, title: str | None = None, reason: str | None = None,
+               source: str | None = None) -> ManifestEntry:
         """A manifest line for a page that failed or was skipped (no file)."""
         with self._lock:
             if self._closed:
                 raise StoreClosed()
-            entry = ManifestEntry(url, status, http_status, title, depth, None, 0, 0, error, fetched_at)
+            entry = ManifestEntry(url, status, http_status, title, depth, None, 0, 0, error, fetched_at,
+                                  reason, source)
             self._append(entry)
             return entry
+
+    def record_discovered(self, url: str, source: str, depth: int) -> None:
+        """One line per URL admitted to the crawl, with how it was found (the discovery list)."""
+        with self._lock:
+            if self._closed or self._discovered is None:
+                raise StoreClosed()
+            self._discovered.write(json.dumps({"url": url, "source": source, "depth": depth}) + "\n")
+            self._discovered.flush()
 
     def close(self) -> None:
         """From here on nothing more is written. Idempotent."""
         with self._lock:
             self._closed = True
-            if self._manifest is not None:
-                self._manifest.close()
-                self._manifest = None
+            for handle in (self._manifest, self._discovered):
+                if handle is not None:
+                    handle.close()
+            self._manifest = self._discovered = None
 
     @property
     def closed(self) -> bool:
         return self._closed
 
 
-def iter_manifest(crawl_dir: Path) -> Iterator[dict[str, Any]]:
-    """Manifest entries in crawl order; a torn last line (crash mid-write) is ignored."""
-    path = Path(crawl_dir) / "manifest.jsonl"
+def iter_manifest(crawl_dir: Path, name: str = "manifest.jsonl") -> Iterator[dict[str, Any]]:
+    """Entries of a JSON-lines file in order; a torn last line (crash mid-write) is ignored."""
+    path = Path(crawl_dir) / name
     if not path.exists():
         return
     with open(path, encoding="utf-8") as handle:

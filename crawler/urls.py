@@ -1,7 +1,9 @@
 """Pure URL helpers: canonical form, scope, include/exclude globs.
 
 One canonical form per page is what keeps a crawl from fetching the same page under several
-URLs (``/a/./b#x``, ``/a/b``, ``HTTP://Host:80/a/b`` are one page).
+URLs: ``/a/./b#x``, ``/a/b``, ``HTTP://Host:80/a/b``, ``/a/b?utm_source=x`` are one page, and
+``/guide/index.html`` is ``/guide/``. Tracking parameters are recognised by courlan's list (the
+URL library behind trafilatura), the rest is RFC 3986 normalisation.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ import re
 from functools import lru_cache
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
+from courlan.clean import TRACKERS_RE
+
 DEFAULT_PORTS = {"http": 80, "https": 443}
 _UNRESERVED = "-._~"
-_PATH_SAFE = "/:@!$&'()*+,;=" + "%"
+INDEX_FILES = ("index.html", "index.htm", "index.php", "index.shtml")
 
 
 def _normalize_path(path: str) -> str:
@@ -35,13 +39,16 @@ def _normalize_path(path: str) -> str:
         resolved = "/" + resolved.lstrip("/")
     if trailing and not resolved.endswith("/"):
         resolved += "/"
+    head, _, last = resolved.rpartition("/")
+    if last.lower() in INDEX_FILES:
+        resolved = head + "/"
     return resolved
 
 
 def _normalize_query(query: str) -> str:
     if not query:
         return ""
-    pairs = parse_qsl(query, keep_blank_values=True)
+    pairs = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if not TRACKERS_RE.search(k.lower())]
     pairs.sort()
     return urlencode(pairs, doseq=True)
 
@@ -74,9 +81,27 @@ def origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def host_of(url: str) -> str:
+    """The host (and port, when not the default) that politeness limits are counted per."""
+    return urlsplit(url).netloc
+
+
+def _site_domain(host: str) -> str:
+    return host[4:] if host.startswith("www.") else host
+
+
 def in_scope(url: str, start_url: str, scope: str) -> bool:
-    """True when `url` (canonical) belongs to the crawl that started at `start_url` (canonical)."""
+    """True when `url` (canonical) belongs to the crawl that started at `start_url` (canonical).
+
+    prefix: same scheme and host, under the start URL's directory. host: anywhere on that host.
+    subdomains: that host or any host under its domain (docs.x.org → api.docs.x.org; www.x.org →
+    x.org and *.x.org), either scheme.
+    """
     target, start = urlsplit(url), urlsplit(start_url)
+    if scope == "subdomains":
+        domain = _site_domain(start.hostname or "")
+        host = target.hostname or ""
+        return target.scheme in ("http", "https") and (host == domain or host.endswith("." + domain))
     if target.scheme != start.scheme or target.netloc != start.netloc:
         return False
     if scope == "host":

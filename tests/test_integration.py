@@ -35,17 +35,20 @@ def test_full_crawl_streams_every_stage_and_stores_each_page_once(server, make_c
 
     assert finished["state"] == "completed"
     summary = finished["summary"]
-    # 30 HTML pages saved; the broken link failed; the PDF was skipped by its content type.
-    assert (summary["ok"], summary["failed"], summary["skipped"]) == (30, 1, 1)
+    # 30 HTML pages saved; the broken link failed; the PDF was skipped by its content type and
+    # the link out of scope was skipped without being fetched.
+    assert (summary["ok"], summary["failed"], summary["skipped"]) == (30, 1, 2)
+    assert summary["skip_reasons"] == {"not_html": 1, "out_of_scope": 1}
     for index in range(30):
         assert site.hits[page_path(index)] == 1, f"{page_path(index)} requested {site.hits[page_path(index)]} times"
     assert site.hits["/outside/"] == 0, "a link out of scope was fetched"
     assert any("CrawlerDashboard/" in agent for agent in site.user_agents)
 
     entries = manifest(server, crawl_id)
-    assert len(entries) == 32
+    assert len(entries) == 33
     by_status = {status: [e for e in entries if e["status"] == status] for status in ("ok", "failed", "skipped")}
-    assert {e["error"] for e in by_status["skipped"]} == {"not HTML (application/pdf)"}
+    assert {(e["reason"], e["error"]) for e in by_status["skipped"]} == {
+        ("not_html", "not HTML (application/pdf)"), ("out_of_scope", "outside the crawl's scope")}
     assert by_status["failed"][0]["http_status"] == 404
     for entry in by_status["ok"]:
         text = (crawl_dir(server, crawl_id) / entry["path"]).read_text()
@@ -53,12 +56,12 @@ def test_full_crawl_streams_every_stage_and_stores_each_page_once(server, make_c
         assert "Footer text that is not content" not in text
         assert entry["words"] > 50 and entry["bytes"] == len(text.encode())
         assert set(entry) == {"url", "status", "http_status", "title", "depth", "path", "bytes", "words",
-                              "error", "fetched_at"}
+                              "error", "fetched_at", "reason", "source", "canonical"}
     assert json.loads((crawl_dir(server, crawl_id) / "summary.json").read_text())["ok"] == 30
     assert json.loads((crawl_dir(server, crawl_id) / "config.json").read_text())["url"] == site.url(0)
 
     states = [s["state"] for s in client.of("crawler_status", crawl_id)]
-    assert states[0] in ("queued", "running") and states[-1] == "completed" and "running" in states
+    assert states[0] == "queued" and states[-1] == "completed" and "discovering" in states and "running" in states
 
     # Every saved page was seen moving through the four stages, in order.
     transitions: dict[str, list[str]] = {}
@@ -72,7 +75,7 @@ def test_full_crawl_streams_every_stage_and_stores_each_page_once(server, make_c
 
     progress = client.of("crawler_detailed_progress", crawl_id)
     last = progress[-1]
-    assert last["current"] == 32 and last["ok"] == 30 and last["percent"] == 100.0
+    assert last["current"] == 33 and last["ok"] == 30 and last["percent"] == 100.0
     assert last["session_id"] and last["timestamp"].endswith("Z")
     assert any(line["message"].startswith("saved ") for line in client.of("crawler_log", crawl_id))
     assert len(client.of("crawler_finished", crawl_id)) == 1

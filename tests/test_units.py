@@ -3,23 +3,27 @@
 from __future__ import annotations
 
 import json
+import random
 import re
 import threading
+from datetime import datetime, timezone
 from collections import deque
 from pathlib import Path
 
 import pytest
 
 from crawler.config import ConfigError, parse_crawl_config
+from crawler.controller import backoff_seconds
 from crawler.events import PAGE_FIELDS, PAYLOAD_FIELDS, Event, RecordingSink, Stage, State, iso_timestamp
 from crawler.extract import extract_markdown, page_document
+from crawler.fetch import parse_retry_after
 from crawler.frontier import Admission, Frontier
 from crawler.netguard import ensure_public_target, non_public_reason
-from crawler.parse import find_links, find_title, parse_document
+from crawler.parse import find_canonical, find_links, find_title, parse_document
 from crawler.progress import ProgressSender, ProgressTracker, eta_seconds, percent_of, windowed_speed
 from crawler.robots import rules_from_response
 from crawler.store import CrawlStore, StoreClosed, iter_manifest, relative_page_path
-from crawler.urls import canonical_url, in_scope, matches_any, passes_filters, scope_prefix
+from crawler.urls import canonical_url, host_of, in_scope, matches_any, passes_filters, scope_prefix
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,6 +68,10 @@ def test_config_accepts_patterns_as_text_lines():
     ("https://x.org", "https://x.org/"),
     ("https://x.org/%7euser/a%20b", "https://x.org/~user/a%20b"),
     ("https://x.org/p?b=2&a=1", "https://x.org/p?a=1&b=2"),
+    ("https://x.org/p?utm_source=news&utm_medium=x&fbclid=1&gclid=2&q=1", "https://x.org/p?q=1"),
+    ("https://x.org/guide/index.html", "https://x.org/guide/"),
+    ("https://x.org/guide/INDEX.HTM?x=1", "https://x.org/guide/?x=1"),
+    ("https://x.org/guide/index.html.md", "https://x.org/guide/index.html.md"),
     ("https://x.org:8443/p", "https://x.org:8443/p"),
     ("mailto:someone@x.org", None),
     ("ftp://x.org/file", None),
@@ -81,6 +89,10 @@ def test_scope_prefix_and_host():
     assert in_scope("https://x.org/blog/", start, "host")
     assert not in_scope("https://other.org/docs/v2/", start, "host")
     assert not in_scope("http://x.org/docs/v2/", start, "prefix"), "another scheme is another site"
+    www = "https://www.x.org/docs/"
+    assert in_scope("https://api.x.org/", www, "subdomains") and in_scope("http://x.org/a", www, "subdomains")
+    assert not in_scope("https://evilx.org/", www, "subdomains") and not in_scope("https://x.org.evil.com/", www, "subdomains")
+    assert not in_scope("https://api.x.org/", www, "host")
 
 
 def test_glob_filters_match_path_or_whole_url():
@@ -96,19 +108,32 @@ def test_glob_filters_match_path_or_whole_url():
 
 # ---- frontier ----
 
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def make_frontier(**overrides) -> Frontier:
     options = dict(scope="prefix", max_depth=3, max_pages=100)
     options.update(overrides)
     return Frontier("https://x.org/docs/", **options)
 
 
+def admit(frontier: Frontier, url: str, depth: int = 1) -> Admission:
+    return frontier.offer(url, depth)[0]
+
+
 def test_frontier_deduplicates_equivalent_urls_and_keeps_bfs_order():
-    frontier = make_frontier()
-    assert frontier.offer("https://x.org/docs/", 0) == Admission.QUEUED
-    assert frontier.offer("HTTPS://X.org:443/docs/#top", 1) == Admission.SEEN
-    assert frontier.offer("https://x.org/docs/a", 1) == Admission.QUEUED
-    assert frontier.offer("https://x.org/docs/b", 1) == Admission.QUEUED
-    assert frontier.offer("https://x.org/docs/./a", 2) == Admission.SEEN
+    frontier = make_frontier(per_host_concurrency=10)
+    assert admit(frontier, "https://x.org/docs/", 0) == Admission.QUEUED
+    assert admit(frontier, "HTTPS://X.org:443/docs/index.html#top") == Admission.SEEN
+    assert admit(frontier, "https://x.org/docs/a") == Admission.QUEUED
+    assert admit(frontier, "https://x.org/docs/b?utm_source=feed") == Admission.QUEUED
+    assert admit(frontier, "https://x.org/docs/b") == Admission.SEEN
+    assert admit(frontier, "https://x.org/docs/./a", 2) == Admission.SEEN
     assert [frontier.next_request().url for _ in range(3)] == [
         "https://x.org/docs/", "https://x.org/docs/a", "https://x.org/docs/b"]
     assert frontier.next_request() is None
@@ -117,35 +142,97 @@ def test_frontier_deduplicates_equivalent_urls_and_keeps_bfs_order():
 def test_frontier_refuses_out_of_scope_too_deep_filtered_and_robots():
     robots = rules_from_response(200, "User-agent: *\nDisallow: /docs/private/\n", "CrawlerDashboard")
     frontier = make_frontier(exclude=("*/changelog*",), allowed_by_robots=robots.allows)
-    assert frontier.offer("https://x.org/blog/", 1) == Admission.OUT_OF_SCOPE
-    assert frontier.offer("https://x.org/docs/deep", 4) == Admission.TOO_DEEP
-    assert frontier.offer("https://x.org/docs/changelog/", 1) == Admission.FILTERED
-    assert frontier.offer("https://x.org/docs/private/key", 1) == Admission.ROBOTS
-    assert frontier.offer("https://x.org/docs/private/key", 1) == Admission.SEEN, "reported once"
-    assert frontier.queued == 0
+    assert admit(frontier, "https://x.org/blog/") == Admission.OUT_OF_SCOPE
+    assert admit(frontier, "https://x.org/docs/deep", 4) == Admission.TOO_DEEP
+    assert admit(frontier, "https://x.org/docs/deep", 2) == Admission.QUEUED, "a shorter path may come later"
+    assert admit(frontier, "https://x.org/docs/changelog/") == Admission.FILTERED
+    assert admit(frontier, "https://x.org/docs/private/key") == Admission.ROBOTS
+    assert admit(frontier, "https://x.org/docs/private/key") == Admission.SEEN, "reported once"
+    assert frontier.offer("https://x.org/blog/chosen", 0, source="selection", forced=True)[0] == Admission.QUEUED
+    assert frontier.offer("https://x.org/docs/private/x", 0, forced=True)[0] == Admission.ROBOTS, "robots always apply"
+    assert frontier.queued == 2
 
 
 def test_frontier_budget_is_exact_and_failures_free_their_slot():
-    frontier = make_frontier(max_pages=2)
+    frontier = make_frontier(max_pages=2, per_host_concurrency=10)
     for index in range(5):
-        frontier.offer(f"https://x.org/docs/{index}", 1)
+        admit(frontier, f"https://x.org/docs/{index}")
     first, second = frontier.next_request(), frontier.next_request()
     assert first and second and frontier.next_request() is None, "two slots, two requests in flight"
-    frontier.finish(saved=False)  # the first failed: its slot goes to the next URL
+    frontier.finish(first, saved=False)  # the first failed: its slot goes to the next URL
     third = frontier.next_request()
     assert third is not None and frontier.next_request() is None
-    frontier.finish(saved=True)
-    frontier.finish(saved=True)
+    frontier.finish(second, saved=True)
+    frontier.finish(third, saved=True)
     assert frontier.saved == 2 and frontier.budget_exhausted and frontier.next_request() is None
+    assert frontier.is_done()
+
+
+def test_frontier_per_host_cap_and_delay():
+    clock = FakeClock()
+    frontier = make_frontier(scope="subdomains", per_host_concurrency=2, delay=1.0, clock=clock)
+    for index in range(4):
+        admit(frontier, f"https://x.org/docs/{index}")
+        admit(frontier, f"https://api.x.org/{index}")
+    handed = [frontier.next_request() for _ in range(3)]
+    assert [host_of(r.url) for r in handed if r] == ["x.org", "api.x.org"], "round robin, delay blocks a 2nd start"
+    assert handed[2] is None
+    clock.now += 1.0
+    third = frontier.next_request()
+    assert third is not None and host_of(third.url) == "x.org"
+    clock.now += 1.0
+    assert host_of(frontier.next_request().url) == "api.x.org"
+    clock.now += 1.0
+    assert frontier.next_request() is None, "both hosts are at their cap of 2 in flight"
+    frontier.finish(third, saved=True)
+    assert host_of(frontier.next_request().url) == "x.org"
+
+
+def test_frontier_back_off_and_retry_later():
+    clock = FakeClock()
+    frontier = make_frontier(clock=clock)
+    admit(frontier, "https://x.org/docs/a")
+    admit(frontier, "https://x.org/docs/b")
+    first = frontier.next_request()
+    frontier.back_off("x.org", 10.0, "HTTP 429")
+    again = frontier.retry_later(first, 10.0)
+    assert again.tries == 1 and frontier.queued == 2
+    assert frontier.next_request() is None and frontier.backoffs()[0]["reason"] == "HTTP 429"
+    assert not frontier.is_done(), "a retry is still due"
+    clock.now += 10.0
+    retried = frontier.next_request()
+    assert retried.url == "https://x.org/docs/a" and retried.tries == 1, "a retry goes before new work"
+    assert frontier.backoffs() == []
+
+
+def test_frontier_stores_a_page_once_and_drops_queued_copies():
+    frontier = make_frontier(per_host_concurrency=10)
+    admit(frontier, "https://x.org/docs/a")
+    admit(frontier, "https://x.org/docs/b")
+    page = frontier.next_request()
+    assert frontier.claim_page("https://x.org/docs/b"), "a's rel=canonical names b"
+    assert not frontier.claim_page("https://x.org/docs/b")
+    frontier.finish(page, saved=True)
+    assert frontier.next_request() is None, "b was stored already: not fetched again"
 
 
 def test_frontier_claims_redirect_targets_once():
     frontier = make_frontier()
-    frontier.offer("https://x.org/docs/a", 1)
+    admit(frontier, "https://x.org/docs/a")
     assert not frontier.claim("https://x.org/docs/a#x")
     assert frontier.claim("https://x.org/docs/b")
     assert not frontier.claim("https://x.org/docs/b")
     assert frontier.accepts("https://x.org/blog/") == Admission.OUT_OF_SCOPE
+
+
+def test_backoff_is_exponential_jittered_capped_and_honours_retry_after():
+    rng = random.Random(1)
+    delays = [backoff_seconds(tries, rng=rng) for tries in range(8)]
+    assert all(0.5 * min(60, 2 ** t) <= d <= 1.5 * min(60, 2 ** t) for t, d in enumerate(delays))
+    assert backoff_seconds(0, retry_after=7) == 7 and backoff_seconds(0, retry_after=10_000) == 120
+    assert parse_retry_after("5") == 5.0 and parse_retry_after("soon") is None
+    now = datetime(2026, 11, 23, 12, 0, 0, tzinfo=timezone.utc)
+    assert parse_retry_after("Mon, 23 Nov 2026 12:00:30 GMT", now=now) == 30.0
 
 
 def test_robots_rules_follow_the_conventions():

@@ -73,6 +73,27 @@ def start_crawl() -> tuple[Response, int]:
                               **download_links(record.crawl_id)}}), 202
 
 
+@blueprint.post("/api/discover")
+def start_discovery() -> tuple[Response, int]:
+    data = request.get_json(silent=True)
+    if data is None:
+        return error("the request body must be a JSON object with the discovery settings, "
+                     "e.g. {\"url\": \"https://docs.example.org/\"}", 400)
+    try:
+        record = services().registry.start(ensure_session_id(), data, kind="discovery")
+    except ConfigError as exc:
+        return error(str(exc), 400)
+    return jsonify({"discovery_id": record.crawl_id, "crawl_id": record.crawl_id,
+                    "state": record.current_state.value,
+                    "links": {"self": f"/api/discover/{record.crawl_id}",
+                              "stop": f"/api/crawls/{record.crawl_id}/stop"}}), 202
+
+
+@blueprint.get("/api/discover/<crawl_id>")
+def discovery_result(crawl_id: str) -> Response:
+    return jsonify(services().registry.discovered(ensure_session_id(), crawl_id))
+
+
 @blueprint.get("/api/crawls")
 def list_crawls() -> Response:
     return jsonify({"crawls": [r.row() for r in services().registry.list(ensure_session_id())]})

@@ -21,16 +21,25 @@ def on_connect(auth: Any = None) -> None:
     join_room(session_id)
 
 
-@socketio.on("start_crawl")
-def on_start_crawl(data: Any = None) -> dict[str, Any]:
+def _start(data: Any, kind: str) -> dict[str, Any]:
     session_id = current_session_id()
     if session_id is None:
         return {"ok": False, "error": NO_SESSION_MESSAGE}
     try:
-        record = services().registry.start(session_id, data)
+        record = services().registry.start(session_id, data, kind=kind)
     except ConfigError as exc:
         return {"ok": False, "error": str(exc)}
     return {"ok": True, "crawl_id": record.crawl_id}
+
+
+@socketio.on("start_crawl")
+def on_start_crawl(data: Any = None) -> dict[str, Any]:
+    return _start(data, "crawl")
+
+
+@socketio.on("start_discovery")
+def on_start_discovery(data: Any = None) -> dict[str, Any]:
+    return _start(data, "discovery")
 
 
 @socketio.on("stop_crawl")

@@ -45,15 +45,20 @@ class TerminalSink:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m crawler", description="Crawl a documentation site to Markdown.")
-    parser.add_argument("url")
+    parser.add_argument("url", nargs="+", help="start URL; several URLs crawl exactly those pages (a selection)")
     parser.add_argument("--out", default="./crawls", help="data directory (default ./crawls)")
     parser.add_argument("--max-pages", type=int, default=500)
     parser.add_argument("--max-depth", type=int, default=10)
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--scope", choices=["prefix", "host"], default="prefix")
+    parser.add_argument("--per-host-concurrency", type=int, default=4)
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds between requests to one host")
+    parser.add_argument("--scope", choices=["prefix", "host", "subdomains"], default="prefix")
     parser.add_argument("--include", action="append", default=[], help="glob; repeat for more")
     parser.add_argument("--exclude", action="append", default=[], help="glob; repeat for more")
     parser.add_argument("--ignore-robots", action="store_true", help="for sites you own")
+    parser.add_argument("--no-sitemaps", action="store_true", help="follow links only")
+    parser.add_argument("--max-retries", type=int, default=3)
+    parser.add_argument("--user-agent", default=None)
     parser.add_argument("--timeout", type=float, default=20.0)
     parser.add_argument("--allow-private-targets", action="store_true")
     parser.add_argument("--quiet", action="store_true", help="progress lines only, no per-page log")
@@ -64,12 +69,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         config = parse_crawl_config({
-            "url": args.url, "max_pages": args.max_pages, "max_depth": args.max_depth,
-            "concurrency": args.concurrency, "scope": args.scope, "include": args.include,
-            "exclude": args.exclude, "respect_robots": not args.ignore_robots, "timeout": args.timeout,
+            "url": args.url[0], "urls": args.url if len(args.url) > 1 else None,
+            "max_pages": args.max_pages, "max_depth": args.max_depth, "concurrency": args.concurrency,
+            "per_host_concurrency": args.per_host_concurrency, "delay": args.delay, "scope": args.scope,
+            "include": args.include, "exclude": args.exclude, "respect_robots": not args.ignore_robots,
+            "use_sitemaps": not args.no_sitemaps, "max_retries": args.max_retries,
+            "user_agent": args.user_agent, "timeout": args.timeout,
         })
         if not args.allow_private_targets:
-            ensure_public_target(config.url)
+            for url in dict.fromkeys((config.url, *config.urls)):
+                ensure_public_target(url)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -4,7 +4,10 @@ Pages form a tree under /docs/: page i links to pages 3i+1..3i+3, so the whole s
 breadth first and depth grows slowly. Every request is recorded (path, count, concurrency), so
 tests assert on what the server actually saw. Optional troublemakers: slow pages, a page that
 trickles bytes for a long time, non-HTML files, a 404, a robots.txt, a page that crashes the
-extraction worker (with the crash marker set).
+extraction worker (with the crash marker set), sitemaps (an index in robots.txt, nested, one of
+them gzipped) listing pages nobody links to while leaving out some that are linked, print
+copies declaring rel=canonical, links with tracking parameters, pages that answer 500 or 429
+(with Retry-After) a few times before they work, redirects, and an endless calendar.
 
 Run by hand: ``python -m tests.docsite --pages 200 --port 8001``.
 """
@@ -12,6 +15,7 @@ Run by hand: ``python -m tests.docsite --pages 200 --port 8001``.
 from __future__ import annotations
 
 import argparse
+import gzip
 import threading
 import time
 from collections import Counter
@@ -36,17 +40,52 @@ class SiteOptions:
     extra_links: bool = True  # fragment/duplicate/out-of-scope/pdf/404 links on the index page
     crash_pages: set[int] = field(default_factory=set)
     redirects: dict[str, str] = field(default_factory=dict)  # path → Location (302)
+    sitemap: bool = False  # robots.txt names /sitemaps/index.xml → a.xml.gz + nested-index.xml → b.xml
+    orphans: int = 0  # pages listed only in the sitemap: /docs/orphans/orphan-K.html
+    unlisted_every: int = 0  # tree pages with index % N == 0 are left out of the sitemap
+    canonical_copies: int = 0  # the home page links /docs/print/page-I.html (I = 1..N), canonical → page I
+    tracking_links: bool = False  # the home page links page 1 with utm_* parameters and /docs/index.html
+    flaky: dict[int, int] = field(default_factory=dict)  # page → how many HTTP 500 answers before a 200
+    rate_limited: dict[int, int] = field(default_factory=dict)  # page → how many 429 (Retry-After: 1) first
+    calendar: bool = False  # the home page links /docs/calendar/2026-01/, each month links the next, forever
 
 
 def page_path(index: int) -> str:
     return "/docs/" if index == 0 else f"/docs/section-{index % 7}/page-{index}.html"
 
 
+def orphan_path(number: int) -> str:
+    return f"/docs/orphans/orphan-{number}.html"
+
+
+def print_path(index: int) -> str:
+    return f"/docs/print/page-{index}.html"
+
+
+def sitemap_paths(options: SiteOptions) -> list[str]:
+    """Pages the sitemaps list: the tree minus the unlisted ones, plus the orphans."""
+    listed = [page_path(i) for i in range(options.pages)
+              if not (options.unlisted_every and i and i % options.unlisted_every == 0)]
+    return listed + [orphan_path(k) for k in range(options.orphans)]
+
+
+def urlset(base: str, paths: list[str]) -> bytes:
+    entries = "".join(f"<url><loc>{base}{path}</loc></url>" for path in paths)
+    return (f'<?xml version="1.0" encoding="UTF-8"?>'
+            f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{entries}</urlset>').encode()
+
+
+def sitemap_index(base: str, paths: list[str]) -> bytes:
+    entries = "".join(f"<sitemap><loc>{base}{path}</loc></sitemap>" for path in paths)
+    return (f'<?xml version="1.0" encoding="UTF-8"?>'
+            f'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{entries}</sitemapindex>').encode()
+
+
 def children(index: int, total: int) -> list[int]:
     return [c for c in (3 * index + 1, 3 * index + 2, 3 * index + 3) if c < total]
 
 
-def render_page(index: int, options: SiteOptions) -> str:
+def render_page(index: int, options: SiteOptions, head_extra: str = "") -> str:
     links = "\n".join(f'<li><a href="{page_path(c)}">Page {c}</a></li>' for c in children(index, options.pages))
     extra = ""
     if index == 0 and options.extra_links:
@@ -57,10 +96,17 @@ def render_page(index: int, options: SiteOptions) -> str:
 <li><a href="/docs/manual.pdf">The PDF manual</a></li>
 <li><a href="/docs/missing.html">A broken link</a></li>
 <li><a href="mailto:docs@example.org">Mail us</a></li>"""
+    if index == 0:
+        extra += "".join(f'<li><a href="{print_path(i)}">Print {i}</a></li>' for i in range(1, options.canonical_copies + 1))
+        if options.tracking_links:
+            extra += (f'<li><a href="{page_path(1)}?utm_source=nav&amp;utm_medium=web&amp;fbclid=abc">Tracked</a></li>'
+                      '<li><a href="/docs/index.html">Home as index.html</a></li>')
+        if options.calendar:
+            extra += '<li><a href="/docs/calendar/2026-01/">Calendar</a></li>'
     body = "\n".join(f"<p>{PARAGRAPH * 2}Paragraph {p} of page {index}.</p>" for p in range(options.paragraphs))
     marker = f"<p>{CRASH_MARKER}</p>" if index in options.crash_pages else ""
     return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>Page {index} | Test Docs</title></head>
+<html><head><meta charset="utf-8"><title>Page {index} | Test Docs</title>{head_extra}</head>
 <body>
 <nav><a href="/docs/">Home</a></nav>
 <main><article>
@@ -88,11 +134,14 @@ class DocSite:
     def __init__(self, options: SiteOptions | None = None, port: int = 0) -> None:
         self.options = options or SiteOptions()
         self.hits: Counter[str] = Counter()
+        self.requests: list[tuple[float, str]] = []  # (monotonic time, path with query) in arrival order
         self.user_agents: set[str] = set()
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
         self._index_of = {page_path(i): i for i in range(self.options.pages)}
+        self._failures_left = {page_path(i): n for i, n in self.options.flaky.items()}
+        self._limits_left = {page_path(i): n for i, n in self.options.rate_limited.items()}
         self.server = QuietServer(("127.0.0.1", port), self._handler_class())
         self.port = self.server.server_address[1]
         self.base = f"http://127.0.0.1:{self.port}"
@@ -109,6 +158,10 @@ class DocSite:
     def url(self, index: int) -> str:
         return self.base + page_path(index)
 
+    def times_of(self, path: str) -> list[float]:
+        with self._lock:
+            return [t for t, raw in self.requests if urlsplit(raw).path == path]
+
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         site = self
 
@@ -122,6 +175,7 @@ class DocSite:
                 path = urlsplit(self.path).path
                 with site._lock:
                     site.hits[path] += 1
+                    site.requests.append((time.monotonic(), self.path))
                     site.user_agents.add(self.headers.get("User-Agent", ""))
                     site.in_flight += 1
                     site.max_in_flight = max(site.max_in_flight, site.in_flight)
@@ -145,9 +199,33 @@ class DocSite:
     def _answer(self, handler: BaseHTTPRequestHandler, path: str) -> None:
         options = self.options
         if path == "/robots.txt":
-            if options.robots is None:
+            robots = options.robots
+            if options.sitemap:
+                robots = (robots or "") + f"\nSitemap: {self.base}/sitemaps/index.xml\n"
+            if robots is None:
                 return self._send(handler, 404, b"not found", "text/plain")
-            return self._send(handler, 200, options.robots.encode(), "text/plain")
+            return self._send(handler, 200, robots.encode(), "text/plain")
+        if path.startswith("/sitemaps/") and options.sitemap:
+            return self._sitemap(handler, path)
+        if self._take(self._failures_left, path):
+            return self._send(handler, 500, b"<h1>Temporary failure</h1>", "text/html")
+        if self._take(self._limits_left, path):
+            handler.send_response(429)
+            handler.send_header("Retry-After", "1")
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+            return None
+        if path.startswith("/docs/orphans/orphan-"):
+            number = int(path.rsplit("-", 1)[1].split(".")[0])
+            if number < options.orphans:
+                body = render_page(10_000 + number, options).encode()
+                return self._send(handler, 200, body, "text/html; charset=utf-8")
+        if path.startswith("/docs/print/page-"):
+            index = int(path.rsplit("-", 1)[1].split(".")[0])
+            canonical = f'<link rel="canonical" href="{page_path(index)}">'
+            return self._send(handler, 200, render_page(index, options, canonical).encode(), "text/html; charset=utf-8")
+        if path.startswith("/docs/calendar/") and options.calendar:
+            return self._send(handler, 200, self._calendar(path).encode(), "text/html; charset=utf-8")
         if path in options.redirects:
             handler.send_response(302)
             handler.send_header("Location", options.redirects[path])
@@ -166,6 +244,37 @@ class DocSite:
         if index in options.trickle_pages:
             return self._trickle(handler, body)
         self._send(handler, 200, body, "text/html; charset=utf-8")
+
+    def _take(self, counters: dict[str, int], path: str) -> bool:
+        """Use up one of a page's scripted bad answers, if it has any left."""
+        with self._lock:
+            if counters.get(path, 0) > 0:
+                counters[path] -= 1
+                return True
+            return False
+
+    def _sitemap(self, handler: BaseHTTPRequestHandler, path: str) -> None:
+        paths = sitemap_paths(self.options)
+        half = len(paths) // 2
+        if path == "/sitemaps/index.xml":
+            body = sitemap_index(self.base, ["/sitemaps/a.xml.gz", "/sitemaps/nested-index.xml"])
+        elif path == "/sitemaps/nested-index.xml":
+            body = sitemap_index(self.base, ["/sitemaps/b.xml"])
+        elif path == "/sitemaps/a.xml.gz":
+            return self._send(handler, 200, gzip.compress(urlset(self.base, paths[:half])), "application/gzip")
+        elif path == "/sitemaps/b.xml":
+            body = urlset(self.base, paths[half:])
+        else:
+            return self._send(handler, 404, b"not found", "text/plain")
+        self._send(handler, 200, body, "application/xml")
+
+    @staticmethod
+    def _calendar(path: str) -> str:
+        """A month page linking to the next month: a trap that only limits can end."""
+        year, month = (int(part) for part in path.rstrip("/").rsplit("/", 1)[1].split("-"))
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        return (f"<html><head><title>Calendar</title></head><body><main><p>Events this month.</p>"
+                f'<a href="/docs/calendar/{year}-{month:02d}/">Next month</a></main></body></html>')
 
     def _trickle(self, handler: BaseHTTPRequestHandler, body: bytes) -> None:
         """Headers at once, then one byte every half second: a body that takes ages to arrive."""

@@ -8,9 +8,15 @@ through a shared flag.
 Phases: *discovering* (robots.txt, sitemaps; the whole run for a discovery-only crawl) then
 *running* (pages through fetching → parsing → extracting → storing, links found on the way
 joining the frontier). Scheduling lives in one thread (``run``): it hands requests from the
-frontier to the pool as politeness allows, waits for any page to finish in slices of 50 ms,
-and acts on the outcome (links to offer, a retry to schedule, a host to back off). The crawl is
-done when the frontier has nothing it may hand out and nothing is in flight.
+frontier to the fetch pool as politeness allows, waits for any page to finish in slices of
+50 ms, and acts on the outcome (links to offer, a retry to schedule, a host to back off). The
+crawl is done when the frontier has nothing it may hand out and nothing is in flight.
+
+Two thread pools: `concurrency` fetchers, which only wait on the network, and a few processors,
+which hand pages to the CPU process pool and store the results. A fetcher is free for the next
+URL as soon as its page is downloaded, so on a slow site `concurrency` requests are really in
+flight all the time; the processors' queue is bounded, so on a fast site fetching waits for
+extraction instead of piling pages up in memory.
 
 On a stop the loop leaves at once: the store is closed first (nothing more is written), pages
 still in flight are abandoned (their threads notice the stop at their next check and discard
@@ -25,7 +31,7 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import requests
 
@@ -33,7 +39,7 @@ from .config import CrawlConfig
 from .cpu import CpuPool, WorkerCrashed
 from .events import EventSink, SafeSink, Stage, State, iso_timestamp
 from .extract import page_document
-from .fetch import FetchFailed, PageSkipped, SessionPool, StopRequested, TransientFailure, fetch_page
+from .fetch import FetchedPage, FetchFailed, PageSkipped, SessionPool, StopRequested, TransientFailure, fetch_page
 from .frontier import ADMISSION_TEXT, Admission, CrawlRequest, Frontier
 from .progress import ProgressSender, ProgressTracker
 from .robots import MAX_ROBOTS_BYTES, RobotsCache, RobotsRules
@@ -59,9 +65,11 @@ class StopSignal(Protocol):
 @dataclass
 class PageOutcome:
     request: CrawlRequest
-    status: str  # ok | failed | skipped | abandoned | retry
+    status: str  # ok | failed | skipped | abandoned | retry | fetched
     links: list[str] = field(default_factory=list)
     retry: TransientFailure | None = None
+    page: FetchedPage | None = None
+    fetched_at: str | None = None
 
 
 def backoff_seconds(tries: int, retry_after: float | None = None, rng: random.Random | None = None) -> float:
@@ -122,7 +130,8 @@ class CrawlController:
     def run(self) -> dict[str, Any]:
         """Crawl until done or stopped; always ends with a summary and `crawler_finished`."""
         self.sender.start()
-        executor: ThreadPoolExecutor | None = None
+        fetchers: ThreadPoolExecutor | None = None
+        processors: ThreadPoolExecutor | None = None
         try:
             if self.stop_signal.is_set():
                 return self._finish(State.STOPPED)
@@ -131,8 +140,9 @@ class CrawlController:
             self._discover()
             if not self.discover_only:
                 self.tracker.set_state(State.RUNNING, f"crawling {self._start_url}")
-            executor = ThreadPoolExecutor(self.config.concurrency, thread_name_prefix=f"crawl-{self.crawl_id}")
-            self._schedule(executor)
+            fetchers = ThreadPoolExecutor(self.config.concurrency, thread_name_prefix=f"fetch-{self.crawl_id}")
+            processors = ThreadPoolExecutor(self.cpu.workers + 2, thread_name_prefix=f"process-{self.crawl_id}")
+            self._schedule(fetchers, processors)
             if self.stop_signal.is_set():
                 return self._finish(State.STOPPED)
             if self.tracker.counts["ok"] == 0 and self._first_error and not self.config.is_selection:
@@ -146,8 +156,9 @@ class CrawlController:
             self.stop_reason = f"internal error: {exc}"
             return self._finish(State.FAILED)
         finally:
-            if executor is not None:
-                executor.shutdown(wait=False, cancel_futures=True)
+            for pool in (fetchers, processors):
+                if pool is not None:
+                    pool.shutdown(wait=False, cancel_futures=True)
             self._sessions.close()
 
     # ---- discovery ----
@@ -223,26 +234,33 @@ class CrawlController:
 
     # ---- scheduling ----
 
-    def _schedule(self, executor: ThreadPoolExecutor) -> None:
+    def _schedule(self, fetchers: ThreadPoolExecutor, processors: ThreadPoolExecutor) -> None:
         frontier = self._frontier
         assert frontier is not None
-        in_flight: dict[Future[PageOutcome], CrawlRequest] = {}
+        fetching: set[Future[PageOutcome]] = set()
+        processing: set[Future[PageOutcome]] = set()
+        backlog = self.config.concurrency + 2 * self.cpu.workers  # fetched pages waiting for the CPU, at most
         while not self.stop_signal.is_set():
-            while len(in_flight) < self.config.concurrency:
+            while len(fetching) < self.config.concurrency and len(fetching) + len(processing) < backlog:
                 request = frontier.next_request()
                 if request is None:
                     break
-                in_flight[executor.submit(self._process_page, request)] = request
-            self._report_frontier(len(in_flight))
-            if not in_flight:
+                fetching.add(fetchers.submit(self._fetch_stage, request))
+            self._report_frontier(len(fetching) + len(processing))
+            if not fetching and not processing:
                 if frontier.is_done():
                     return
                 self.stop_signal.wait(self.POLL)  # waiting for a delay or a back-off to pass
                 continue
-            done, _ = wait(in_flight, timeout=self.POLL, return_when=FIRST_COMPLETED)
+            done, _ = wait(fetching | processing, timeout=self.POLL, return_when=FIRST_COMPLETED)
             for future in done:
-                request = in_flight.pop(future)
-                self._handle(future.result())  # _process_page never raises
+                fetching.discard(future)
+                processing.discard(future)
+                outcome = future.result()  # the stages never raise
+                if outcome.status == "fetched":
+                    processing.add(processors.submit(self._process_stage, outcome))
+                else:
+                    self._handle(outcome)
 
     def _handle(self, outcome: PageOutcome) -> None:
         frontier = self._frontier
@@ -268,7 +286,8 @@ class CrawlController:
         queued = frontier.queued
         # Final when nothing can be discovered any more: the frontier is exhausted with nothing in
         # flight, or what is queued and in flight already fills the page budget.
-        final = (queued == 0 and in_flight == 0) or queued + in_flight >= frontier.budget_left
+        final = (self.config.is_selection or (queued == 0 and in_flight == 0)
+                 or queued + in_flight >= frontier.budget_left)
         self.tracker.set_frontier(frontier.pending_total(), queued, final, discovered=self._discovered,
                                   backoff=frontier.backoffs())
 
@@ -288,51 +307,64 @@ class CrawlController:
 
     # ---- one page, in a worker thread ----
 
-    def _process_page(self, request: CrawlRequest) -> PageOutcome:
-        """fetching → parsing + extracting (process pool) → storing; never raises."""
-        stage = "fetch"
+    def _fetch_stage(self, request: CrawlRequest) -> PageOutcome:
+        """fetching, in a fetcher thread; never raises."""
+        return self._guarded(request, "fetch", self._fetch)
+
+    def _fetch(self, request: CrawlRequest) -> PageOutcome:
+        self._check_stop()
+        self.tracker.page_stage(request.url, Stage.FETCHING, request.depth, request.source)
+        started = time.perf_counter()
+        page = fetch_page(self._sessions.get(), request.url, timeout=self.config.timeout,
+                          stop=self.stop_signal, check_redirect=self._redirect_refusal)  # type: ignore[arg-type]
+        self.tracker.add_stage_time("fetch", time.perf_counter() - started)
+        return PageOutcome(request, "fetched", page=page, fetched_at=iso_timestamp())
+
+    def _process_stage(self, fetched: PageOutcome) -> PageOutcome:
+        """parsing + extracting (process pool) → storing, in a processor thread; never raises."""
+        return self._guarded(fetched.request, "parse", lambda request: self._process(fetched))
+
+    def _process(self, fetched: PageOutcome) -> PageOutcome:
+        request, page, fetched_at = fetched.request, fetched.page, fetched.fetched_at
+        assert page is not None and fetched_at is not None and self._frontier is not None
         url, depth, source = request.url, request.depth, request.source
-        try:
-            self._check_stop()
-            self.tracker.page_stage(url, Stage.FETCHING, depth, source)
-            started = time.perf_counter()
-            page = fetch_page(self._sessions.get(), url, timeout=self.config.timeout,
-                              stop=self.stop_signal, check_redirect=self._redirect_refusal)  # type: ignore[arg-type]
-            self.tracker.add_stage_time("fetch", time.perf_counter() - started)
-            fetched_at = iso_timestamp()
+        self._check_stop()
+        self.tracker.page_stage(url, Stage.PARSING, depth)
+        analysis = self.cpu.analyze(
+            page.body, page.encoding, page.url, stop=self.stop_signal,  # type: ignore[arg-type]
+            extract=not self.discover_only,
+            on_extracting=lambda: self.tracker.page_stage(url, Stage.EXTRACTING, depth))
+        self.tracker.add_stage_time("parse", analysis.parse_seconds)
+        self.tracker.add_stage_time("extract", analysis.extract_seconds)
 
-            stage = "parse"
-            self._check_stop()
-            self.tracker.page_stage(url, Stage.PARSING, depth)
-            analysis = self.cpu.analyze(
-                page.body, page.encoding, page.url, stop=self.stop_signal,  # type: ignore[arg-type]
-                extract=not self.discover_only,
-                on_extracting=lambda: self.tracker.page_stage(url, Stage.EXTRACTING, depth))
-            self.tracker.add_stage_time("parse", analysis.parse_seconds)
-            self.tracker.add_stage_time("extract", analysis.extract_seconds)
-
-            page_key = self._page_key(page.url, analysis.canonical)
-            assert self._frontier is not None
-            if not self._frontier.claim_page(page_key):
-                return self._record_unsaved(request, "skipped", f"same page as {page_key} (already in this crawl)",
-                                            page.http_status, "duplicate", links=analysis.links)
-            if self.discover_only:
-                self.tracker.page_done(url, "ok", depth, title=analysis.title, source=source)
-                return PageOutcome(request, "ok", analysis.links)
-
-            stage = "store"
-            self._check_stop()
-            self.tracker.page_stage(url, Stage.STORING, depth)
-            started = time.perf_counter()
-            self.store.save_page(url=url, document=page_document(analysis.title, page_key, analysis.markdown),
-                                 title=analysis.title, depth=depth, http_status=page.http_status,
-                                 words=analysis.words, fetched_at=fetched_at, source=source,
-                                 canonical=page_key if page_key != url else None)
-            self.tracker.add_stage_time("store", time.perf_counter() - started)
+        page_key = self._page_key(page.url, analysis.canonical)
+        if not self._frontier.claim_page(page_key):
+            return self._record_unsaved(request, "skipped", f"same page as {page_key} (already in this crawl)",
+                                        page.http_status, "duplicate", links=analysis.links)
+        if self.discover_only:  # a line per page handled, with its title, but no file
+            self.store.record(url=url, status="ok", error=None, depth=depth, http_status=page.http_status,
+                              fetched_at=fetched_at, title=analysis.title, source=source)
             self.tracker.page_done(url, "ok", depth, title=analysis.title, source=source)
-            note = "" if analysis.words else " — no main content found"
-            self.tracker.log("info", f"saved {url} ({analysis.words:,} words){note}")
             return PageOutcome(request, "ok", analysis.links)
+
+        self._check_stop()
+        self.tracker.page_stage(url, Stage.STORING, depth)
+        started = time.perf_counter()
+        self.store.save_page(url=url, document=page_document(analysis.title, page_key, analysis.markdown),
+                             title=analysis.title, depth=depth, http_status=page.http_status,
+                             words=analysis.words, fetched_at=fetched_at, source=source,
+                             canonical=page_key if page_key != url else None)
+        self.tracker.add_stage_time("store", time.perf_counter() - started)
+        self.tracker.page_done(url, "ok", depth, title=analysis.title, source=source)
+        note = "" if analysis.words else " — no main content found"
+        self.tracker.log("info", f"saved {url} ({analysis.words:,} words){note}")
+        return PageOutcome(request, "ok", analysis.links)
+
+    def _guarded(self, request: CrawlRequest, stage: str,
+                 work: Callable[[CrawlRequest], PageOutcome]) -> PageOutcome:
+        """Run a stage; turn every way it can end into an outcome (and a manifest line)."""
+        try:
+            return work(request)
         except (StopRequested, StoreClosed):
             return PageOutcome(request, "abandoned")
         except PageSkipped as exc:
@@ -348,7 +380,7 @@ class CrawlController:
         except WorkerCrashed as exc:
             return self._record_unsaved(request, "failed", str(exc), None, "crashed")
         except Exception as exc:  # a bug in one stage fails one page, named by its stage
-            log.exception("%s stage failed for %s", stage, url)
+            log.exception("%s stage failed for %s", stage, request.url)
             return self._record_unsaved(request, "failed", f"{stage} error: {exc.__class__.__name__}: {exc}", None,
                                         f"{stage}_error")
 

@@ -21,6 +21,7 @@ import multiprocessing
 import os
 import signal
 import struct
+import sys
 import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -101,22 +102,38 @@ def _warm_up() -> int:
 # ---- parent side ---------------------------------------------------------------------------
 
 
+def _os_is_green() -> bool:
+    """True when eventlet has monkey-patched this process (the opt-in `--server eventlet`)."""
+    patcher = sys.modules.get("eventlet.patcher")
+    return bool(patcher and patcher.is_monkey_patched("os"))
+
+
 class _RebuildablePool:
     """A ProcessPoolExecutor that is replaced, once per breakage, when a worker dies."""
 
-    def __init__(self, name: str, workers: int, context: Any, stage_writer: Any) -> None:
+    def __init__(self, name: str, workers: int, context: Any, stage_writer: Any, lock: threading.Lock) -> None:
         self.name = name
         self.workers = workers
         self._context = context
         self._stage_writer = stage_writer
-        self._lock = threading.Lock()
+        # Shared by every pool of a CpuPool: submitting may start worker processes, and
+        # multiprocessing's start-up path is not safe to run twice at once under eventlet
+        # (two green threads on one OS thread both "hold" its resource tracker's lock).
+        self._lock = lock
         self._generation = 0
         self._closed = False
         self._executor = self._new_executor()
 
     def _new_executor(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(self.workers, mp_context=self._context, initializer=_init_worker,
-                                   initargs=(self._stage_writer,))
+        executor = ProcessPoolExecutor(self.workers, mp_context=self._context, initializer=_init_worker,
+                                       initargs=(self._stage_writer,))
+        if _os_is_green():
+            # Under eventlet, a green os.write waits until the pipe is writable and then does a
+            # real write: on a blocking pipe a 20 KB page blocks the whole process until the
+            # workers read it, while the workers wait for us to read their results. A
+            # non-blocking pipe turns that into partial writes and cooperative waits.
+            os.set_blocking(executor._call_queue._writer.fileno(), False)  # type: ignore[attr-defined]
+        return executor
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> tuple[Future, int]:
         with self._lock:
@@ -162,7 +179,8 @@ class CpuPool:
         self._stage_reader, self._stage_writer = self._context.Pipe(duplex=False)
         self._on_extracting: dict[int, Callable[[], None]] = {}
         self._ids = itertools.count(1)
-        self._main = _RebuildablePool("main", self.workers, self._context, self._stage_writer)
+        self._spawn_lock = threading.Lock()
+        self._main = _RebuildablePool("main", self.workers, self._context, self._stage_writer, self._spawn_lock)
         self._quarantine: _RebuildablePool | None = None
         self._quarantine_lock = threading.Lock()
         self._listener = threading.Thread(target=self._relay_stages, name="cpu-stage-relay", daemon=True)
@@ -199,7 +217,8 @@ class CpuPool:
             pass
         with self._quarantine_lock:  # one suspect at a time, alone in its own worker
             if self._quarantine is None:
-                self._quarantine = _RebuildablePool("quarantine", 1, self._context, self._stage_writer)
+                self._quarantine = _RebuildablePool("quarantine", 1, self._context, self._stage_writer,
+                                                    self._spawn_lock)
             for _attempt in range(self.QUARANTINE_ATTEMPTS):
                 try:
                     return self._run_in(self._quarantine, stop, on_extracting, *args)

@@ -69,9 +69,16 @@ class CrawlRecord:
             return self.controller.summary
         return self.summary
 
+    @property
+    def downloads(self) -> dict[str, str]:
+        """A discovery stores no pages: nothing to download."""
+        return download_links(self.crawl_id) if self.kind == "crawl" else {}
+
     def row(self) -> dict[str, Any]:
         summary = self.current_summary or {}
         counts = self.controller.tracker.counts if self.controller is not None else summary
+        discovered = (self.controller.tracker.snapshot()["discovered"] if self.controller is not None
+                      else summary.get("discovered", 0))
         return {
             "crawl_id": self.crawl_id,
             "kind": self.kind,
@@ -82,7 +89,8 @@ class CrawlRecord:
             "ok": counts.get("ok", 0),
             "failed": counts.get("failed", 0),
             "skipped": counts.get("skipped", 0),
-            "downloads": download_links(self.crawl_id),
+            "discovered": discovered,
+            "downloads": self.downloads,
         }
 
 
@@ -136,7 +144,7 @@ class CrawlRegistry:
             "summary": record.current_summary,
             "recent_log": recent_log,
             "recent_pages": recent_pages,
-            "downloads": download_links(record.crawl_id),
+            "downloads": record.downloads,
         }
 
     # ---- commands ----
@@ -149,7 +157,7 @@ class CrawlRegistry:
         for entry in urls:
             entry["title"] = titles.get(entry["url"])
         return {"crawl_id": record.crawl_id, "kind": record.kind, "state": record.current_state.value,
-                "complete": record.current_state.is_final, "config": record.config.to_dict(),
+                "complete": record.current_state == State.COMPLETED, "config": record.config.to_dict(),
                 "count": len(urls), "urls": urls}
 
     def start(self, owner: str, raw_config: Any, kind: str = "crawl") -> CrawlRecord:
@@ -167,7 +175,7 @@ class CrawlRegistry:
         store.write_meta("config.json", config.to_dict())
         record.controller = CrawlController(crawl_id, config, store, self._sink_for_session(owner),
                                             record.stop_event, self.cpu, session_id=owner,
-                                            downloads=download_links(crawl_id), discover_only=kind == "discovery")
+                                            downloads=record.downloads, discover_only=kind == "discovery")
         record.controller.tracker.set_state(State.QUEUED, "waiting for a free crawl slot")
         with self._lock:
             self._records[crawl_id] = record

@@ -165,10 +165,10 @@ class CrawlStore:
             self._append(entry)
             return entry
 
-    def record(self, *, url: str, status: str, error: str, depth: int, http_status: int | None,
+    def record(self, *, url: str, status: str, error: str | None, depth: int, http_status: int | None,
                fetched_at: str, title: str | None = None, reason: str | None = None,
                source: str | None = None) -> ManifestEntry:
-        """A manifest line for a page that failed or was skipped (no file)."""
+        """A manifest line for a page without a file: failed, skipped, or fetched by a discovery."""
         with self._lock:
             if self._closed:
                 raise StoreClosed()

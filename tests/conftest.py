@@ -45,6 +45,7 @@ class ServerProcess:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.data_dir = data_dir
+        self.args = extra_args
         self.log_path = data_dir.parent / f"server-{self.port}.log"
         self._log = open(self.log_path, "wb")
         self.process = subprocess.Popen(

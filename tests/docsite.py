@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import random
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
@@ -48,6 +50,7 @@ class SiteOptions:
     flaky: dict[int, int] = field(default_factory=dict)  # page → how many HTTP 500 answers before a 200
     rate_limited: dict[int, int] = field(default_factory=dict)  # page → how many 429 (Retry-After: 1) first
     calendar: bool = False  # the home page links /docs/calendar/2026-01/, each month links the next, forever
+    rich: bool = False  # pages shaped like real docs: sidebar of links, varied prose, lists, code, a table
 
 
 def page_path(index: int) -> str:
@@ -85,7 +88,51 @@ def children(index: int, total: int) -> list[int]:
     return [c for c in (3 * index + 1, 3 * index + 2, 3 * index + 3) if c < total]
 
 
+WORDS = ("request response handler config option value server client session cache token route "
+         "worker thread process queue stream buffer parser schema field record index query filter "
+         "default timeout retry limit header cookie module package install deploy build test").split()
+
+
+def _sentence(rng: "random.Random", words: int) -> str:
+    text = " ".join(rng.choice(WORDS) for _ in range(words))
+    return text[0].upper() + text[1:] + "."
+
+
+@lru_cache(maxsize=4096)
+def _cached_rich_page(index: int, pages: int, paragraphs: int) -> str:
+    return render_rich_page(index, SiteOptions(pages=pages, paragraphs=paragraphs))
+
+
+def render_rich_page(index: int, options: SiteOptions) -> str:
+    """A page shaped like real documentation, about `options.paragraphs` × 0.5 KB of prose."""
+    rng = random.Random(index)
+    sidebar = "".join(f'<li><a href="{page_path(i)}">Topic {i}</a></li>'
+                      for i in range(max(0, index - 15), min(options.pages, index + 15)))
+    sections = []
+    for number in range(max(1, options.paragraphs // 4)):
+        prose = "".join(f"<p>{' '.join(_sentence(rng, rng.randint(8, 18)) for _ in range(4))}</p>" for _ in range(4))
+        items = "".join(f"<li><code>{rng.choice(WORDS)}_{rng.choice(WORDS)}</code>: {_sentence(rng, 8)}</li>"
+                        for _ in range(4))
+        sections.append(f"<h2 id='s{number}'>Section {number}: {rng.choice(WORDS).title()}</h2>{prose}<ul>{items}</ul>"
+                        f"<pre><code>client.{rng.choice(WORDS)}(timeout={rng.randint(1, 60)})\n</code></pre>")
+    rows = "".join(f"<tr><td>{rng.choice(WORDS)}</td><td>{rng.randint(0, 999)}</td><td>{_sentence(rng, 6)}</td></tr>"
+                   for _ in range(6))
+    links = "".join(f'<li><a href="{page_path(c)}">Next: page {c}</a></li>' for c in children(index, options.pages))
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>Topic {index} | Test Docs</title>
+<link rel="stylesheet" href="/static/docs.css"><script src="/static/docs.js"></script></head>
+<body><header><a href="/docs/">Test Docs</a> <input type="search" placeholder="Search"></header>
+<div class="layout"><nav class="sidebar"><ul>{sidebar}</ul></nav>
+<main><article><h1>Topic {index}</h1>{''.join(sections)}
+<table><thead><tr><th>Name</th><th>Value</th><th>Meaning</th></tr></thead><tbody>{rows}</tbody></table>
+<ul class="next">{links}</ul></article></main></div>
+<footer>Copyright Test Docs. Built with a static site generator.</footer></body></html>"""
+
+
 def render_page(index: int, options: SiteOptions, head_extra: str = "") -> str:
+    if options.rich and not head_extra:
+        # Cached: in a benchmark the site's own CPU would otherwise compete with the crawler's.
+        return _cached_rich_page(index, options.pages, options.paragraphs)
     links = "\n".join(f'<li><a href="{page_path(c)}">Page {c}</a></li>' for c in children(index, options.pages))
     extra = ""
     if index == 0 and options.extra_links:
@@ -167,6 +214,9 @@ class DocSite:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes: with Nagle's algorithm on, the body waits
+            # for the client's delayed ACK (40 ms), which would measure TCP, not the crawler.
+            disable_nagle_algorithm = True
 
             def log_message(self, *args: object) -> None:
                 return None
@@ -298,8 +348,11 @@ def main() -> None:
     parser.add_argument("--paragraphs", type=int, default=6)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each page answers")
     parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--rich", action="store_true", help="pages shaped like real documentation")
+    parser.add_argument("--trickle", type=int, nargs="*", default=[], help="pages that trickle their body")
     args = parser.parse_args()
-    site = DocSite(SiteOptions(pages=args.pages, paragraphs=args.paragraphs, latency=args.latency), port=args.port)
+    site = DocSite(SiteOptions(pages=args.pages, paragraphs=args.paragraphs, latency=args.latency, rich=args.rich,
+                               extra_links=not args.rich, trickle_pages=set(args.trickle)), port=args.port)
     print(f"serving {args.pages} pages at {site.base}/docs/", flush=True)
     site.server.serve_forever()
 

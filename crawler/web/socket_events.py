@@ -53,3 +53,9 @@ def on_stop_crawl(data: Any = None) -> dict[str, Any]:
     except UnknownCrawl as exc:
         return {"ok": False, "error": str(exc)}
     return {"ok": True, "state": state.value}
+
+
+@socketio.on("echo")
+def on_echo(data: Any = None) -> dict[str, Any]:
+    """Answers at once: lets a client (or the benchmark) measure round trips under load."""
+    return {"ok": True, "data": data}

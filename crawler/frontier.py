@@ -98,9 +98,9 @@ class Frontier:
 
     # ---- admission ----
 
-    def check(self, canonical: str, depth: int) -> Admission:
-        """Scope, filters, depth and robots for a canonical URL (the start URL always passes)."""
-        if depth > self._max_depth:
+    def check(self, canonical: str, depth: int | None = None) -> Admission:
+        """Scope, filters, depth (if given) and robots for a canonical URL (the start URL always passes)."""
+        if depth is not None and depth > self._max_depth:
             return Admission.TOO_DEEP
         if canonical != self.start_url:
             if not in_scope(canonical, self.start_url, self._scope):
@@ -162,15 +162,7 @@ class Frontier:
     def accepts(self, url: str) -> Admission:
         """Would a redirect to `url` stay inside this crawl's scope, filters and robots rules?"""
         canonical = canonical_url(url)
-        if canonical is None:
-            return Admission.INVALID
-        if not in_scope(canonical, self.start_url, self._scope):
-            return Admission.OUT_OF_SCOPE
-        if not passes_filters(canonical, self._include, self._exclude):
-            return Admission.FILTERED
-        if not self._allowed_by_robots(canonical):
-            return Admission.ROBOTS
-        return Admission.QUEUED
+        return Admission.INVALID if canonical is None else self.check(canonical)
 
     # ---- hosts ----
 

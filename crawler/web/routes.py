@@ -57,16 +57,23 @@ def health() -> Response:
                     "cpu_workers": crawler.cpu.workers})
 
 
-@blueprint.post("/api/crawls")
-def start_crawl() -> tuple[Response, int]:
+def _start(kind: str) -> tuple[CrawlRecord | None, tuple[Response, int] | None]:
+    """Validate the JSON body and start a crawl or discovery: (record, None) or (None, error)."""
     data = request.get_json(silent=True)
     if data is None:
-        return error("the request body must be a JSON object with the crawl settings, "
-                     "e.g. {\"url\": \"https://docs.example.org/\"}", 400)
+        return None, error(f"the request body must be a JSON object with the {kind} settings, "
+                           "e.g. {\"url\": \"https://docs.example.org/\"}", 400)
     try:
-        record = services().registry.start(ensure_session_id(), data)
+        return services().registry.start(ensure_session_id(), data, kind=kind), None
     except ConfigError as exc:
-        return error(str(exc), 400)
+        return None, error(str(exc), 400)
+
+
+@blueprint.post("/api/crawls")
+def start_crawl() -> tuple[Response, int]:
+    record, failure = _start("crawl")
+    if record is None:
+        return failure  # type: ignore[return-value]
     return jsonify({"crawl_id": record.crawl_id, "state": record.current_state.value,
                     "links": {"self": f"/api/crawls/{record.crawl_id}",
                               "stop": f"/api/crawls/{record.crawl_id}/stop",
@@ -75,14 +82,9 @@ def start_crawl() -> tuple[Response, int]:
 
 @blueprint.post("/api/discover")
 def start_discovery() -> tuple[Response, int]:
-    data = request.get_json(silent=True)
-    if data is None:
-        return error("the request body must be a JSON object with the discovery settings, "
-                     "e.g. {\"url\": \"https://docs.example.org/\"}", 400)
-    try:
-        record = services().registry.start(ensure_session_id(), data, kind="discovery")
-    except ConfigError as exc:
-        return error(str(exc), 400)
+    record, failure = _start("discovery")
+    if record is None:
+        return failure  # type: ignore[return-value]
     return jsonify({"discovery_id": record.crawl_id, "crawl_id": record.crawl_id,
                     "state": record.current_state.value,
                     "links": {"self": f"/api/discover/{record.crawl_id}",

@@ -8,7 +8,6 @@ can plug in a message-queue sink without the engine changing.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import Enum
 from typing import Any, Protocol
@@ -80,14 +79,11 @@ class SafeSink:
             log.exception("event sink failed on %s", event)
 
 
-@dataclass
 class RecordingSink:
-    """Keeps every event in order: for tests and for the CLI's final report."""
-
-    events: list[tuple[str, dict[str, Any]]]
+    """Keeps every event in order, for tests and tools that inspect a crawl afterwards."""
 
     def __init__(self) -> None:
-        self.events = []
+        self.events: list[tuple[str, dict[str, Any]]] = []
 
     def emit(self, event: str, payload: dict[str, Any]) -> None:
         self.events.append((event, payload))

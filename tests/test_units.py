@@ -312,6 +312,13 @@ def test_parse_finds_title_and_links_relative_to_base():
         "https://x.org/", "https://x.org/docs/guide.html", "https://other.org/"]
 
 
+def test_parse_finds_the_canonical_link_relative_to_base():
+    tree = parse_document(b'<html><head><base href="/docs/"><link rel="alternate" href="/fr/">'
+                          b'<link rel="Canonical" href="guide.html"></head></html>')
+    assert find_canonical(tree, "https://x.org/print/guide.html") == "https://x.org/docs/guide.html"
+    assert find_canonical(parse_document(HTML), "https://x.org/") is None
+
+
 def test_parse_honours_http_charset_and_survives_garbage():
     text = "<html><head><title>Café</title></head><body></body></html>".encode("latin-1")
     assert find_title(parse_document(text, "iso-8859-1")) == "Café"

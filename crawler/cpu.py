@@ -108,35 +108,6 @@ def _os_is_green() -> bool:
     return bool(patcher and patcher.is_monkey_patched("os"))
 
 
-def _serialize_resource_tracker() -> None:
-    """Under eventlet, let one green thread at a time write to multiprocessing's resource tracker.
-
-    The tracker writes to its pipe from `ensure_running` (under its lock) and from `_send` (after
-    it, without the lock). Two green threads doing that at once — starting a worker while another
-    executor registers or frees a semaphore, as happens when a crashed pool is rebuilt — both wait
-    on the same pipe, which eventlet refuses with "Second simultaneous write". One reentrant lock
-    around both entry points orders them.
-    """
-    from multiprocessing import resource_tracker
-
-    tracker = resource_tracker._resource_tracker
-    if getattr(tracker, "_crawler_serialized", False):
-        return
-    lock = threading.RLock()
-    ensure_running, send = tracker.ensure_running, tracker._send
-
-    def locked_ensure_running() -> None:
-        with lock:
-            ensure_running()
-
-    def locked_send(cmd: str, name: str, rtype: str) -> None:
-        with lock:
-            send(cmd, name, rtype)
-
-    tracker.ensure_running, tracker._send = locked_ensure_running, locked_send
-    tracker._crawler_serialized = True
-
-
 class _RebuildablePool:
     """A ProcessPoolExecutor that is replaced, once per breakage, when a worker dies."""
 
@@ -201,8 +172,6 @@ class CpuPool:
 
     def __init__(self, workers: int | None = None, start_method: str = "forkserver") -> None:
         self.workers = max(1, workers or os.cpu_count() or 1)
-        if _os_is_green():
-            _serialize_resource_tracker()
         self._context = multiprocessing.get_context(start_method)
         if start_method == "forkserver":
             # Import the heavy modules once in the fork server, so workers start in milliseconds.

@@ -157,6 +157,11 @@ class ProgressTracker:
 
     # ---- read by the sender and the API ----
 
+    @property
+    def discovered(self) -> int:
+        with self._lock:
+            return self._discovered
+
     def recent(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """Copies of the last log lines and page transitions, for a client that (re)attaches."""
         with self._lock:

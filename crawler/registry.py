@@ -77,8 +77,7 @@ class CrawlRecord:
     def row(self) -> dict[str, Any]:
         summary = self.current_summary or {}
         counts = self.controller.tracker.counts if self.controller is not None else summary
-        discovered = (self.controller.tracker.snapshot()["discovered"] if self.controller is not None
-                      else summary.get("discovered", 0))
+        discovered = self.controller.tracker.discovered if self.controller is not None else summary.get("discovered", 0)
         return {
             "crawl_id": self.crawl_id,
             "kind": self.kind,

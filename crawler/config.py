@@ -213,6 +213,9 @@ class ServerConfig:
     data_dir: str = "./crawls"
     allow_private_targets: bool = False
     max_running_crawls: int = 4
+    max_crawls_per_session: int = 2
+    max_queued_per_session: int = 20
+    token: str | None = None
     cpu_workers: int | None = None
     async_mode: str = "threading"
     secret_key: str | None = None

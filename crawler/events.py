@@ -31,10 +31,16 @@ class State(str, Enum):
     STOPPED = "stopped"
     COMPLETED = "completed"
     FAILED = "failed"
+    INTERRUPTED = "interrupted"  # cut off by a server crash or shutdown; resumable
 
     @property
     def is_final(self) -> bool:
-        return self in (State.STOPPED, State.COMPLETED, State.FAILED)
+        return self in (State.STOPPED, State.COMPLETED, State.FAILED, State.INTERRUPTED)
+
+    @property
+    def is_resumable(self) -> bool:
+        """A crawl that ended before its frontier was exhausted can be continued where it stopped."""
+        return self in (State.STOPPED, State.INTERRUPTED)
 
 
 class Stage(str, Enum):

@@ -95,13 +95,16 @@ class CrawlRecord:
 
 class CrawlRegistry:
     def __init__(self, data_dir: Path, cpu: CpuPool, sink_for_session: Callable[[str], EventSink], *,
-                 allow_private_targets: bool = False, max_running: int = 4) -> None:
+                 allow_private_targets: bool = False, max_running: int = 4, max_per_session: int = 2,
+                 max_queued_per_session: int = 20) -> None:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.cpu = cpu
         self._sink_for_session = sink_for_session
         self._allow_private = allow_private_targets
         self._slots = threading.BoundedSemaphore(max_running)
+        self._max_per_session = max_per_session
+        self._max_queued_per_session = max_queued_per_session
         self._records: dict[str, CrawlRecord] = {}
         self._lock = threading.Lock()
         self._load_history()

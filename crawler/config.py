@@ -7,6 +7,7 @@ error messages are the same everywhere and a typo never silently falls back to a
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 from urllib.parse import urlsplit
@@ -93,19 +94,40 @@ def _bool(name: str) -> Callable[[Any], bool]:
     return check
 
 
+REGEX_PREFIX = "re:"
+MAX_PATTERNS = 100
+MAX_PATTERN_LENGTH = 500
+
+
+def _check_pattern(name: str, pattern: str) -> None:
+    """A `re:` pattern is compiled here, so a broken regex is refused before the crawl starts."""
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        raise ConfigError(f"{name} patterns must be at most {MAX_PATTERN_LENGTH} characters long, "
+                          f"got one of {len(pattern)}: {pattern[:40]!r}...")
+    if pattern.startswith(REGEX_PREFIX):
+        expression = pattern[len(REGEX_PREFIX):]
+        if not expression:
+            raise ConfigError(f"{name} pattern {pattern!r} is empty after {REGEX_PREFIX!r}")
+        try:
+            re.compile(expression)
+        except re.error as exc:
+            raise ConfigError(f"{name} pattern {pattern!r} is not a valid regular expression: {exc}") from None
+
+
 def _patterns(name: str) -> Callable[[Any], tuple[str, ...]]:
+    """Glob patterns, or regular expressions written `re:<regex>` (see docs/events.md)."""
     def check(value: Any) -> tuple[str, ...]:
         if value is None:
             return ()
         if isinstance(value, str):
             value = value.splitlines()
         if not isinstance(value, (list, tuple)) or not all(isinstance(p, str) for p in value):
-            raise ConfigError(f"{name} must be a list of glob patterns (strings)")
+            raise ConfigError(f"{name} must be a list of patterns (strings): globs, or regexes written re:<regex>")
         patterns = tuple(p.strip() for p in value if p.strip())
-        if len(patterns) > 100:
-            raise ConfigError(f"{name} accepts at most 100 patterns")
-        if any(len(p) > 500 for p in patterns):
-            raise ConfigError(f"{name} patterns must be at most 500 characters long")
+        if len(patterns) > MAX_PATTERNS:
+            raise ConfigError(f"{name} accepts at most {MAX_PATTERNS} patterns, got {len(patterns)}")
+        for pattern in patterns:
+            _check_pattern(name, pattern)
         return patterns
 
     return check
@@ -226,11 +248,31 @@ class ServerConfig:
         def flag(name: str) -> bool:
             return environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
-        workers = environ.get("CRAWLER_CPU_WORKERS")
+        def number(name: str, default: int) -> int:
+            raw = environ.get(name, "").strip()
+            try:
+                return int(raw) if raw else default
+            except ValueError:
+                raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
+
+        workers = environ.get("CRAWLER_CPU_WORKERS", "").strip()
         return cls(
             data_dir=environ.get("CRAWLER_DATA_DIR", cls.data_dir),
             allow_private_targets=flag("CRAWLER_ALLOW_PRIVATE_TARGETS"),
-            max_running_crawls=int(environ.get("CRAWLER_MAX_RUNNING_CRAWLS", cls.max_running_crawls)),
-            cpu_workers=int(workers) if workers else None,
+            max_running_crawls=number("CRAWLER_MAX_RUNNING_CRAWLS", cls.max_running_crawls),
+            max_crawls_per_session=number("CRAWLER_MAX_CRAWLS_PER_SESSION", cls.max_crawls_per_session),
+            max_queued_per_session=number("CRAWLER_MAX_QUEUED_PER_SESSION", cls.max_queued_per_session),
+            token=environ.get("CRAWLER_TOKEN", "").strip() or None,
+            cpu_workers=number("CRAWLER_CPU_WORKERS", 0) if workers else None,
             async_mode=environ.get("CRAWLER_ASYNC_MODE", cls.async_mode),
         )
+
+    def __post_init__(self) -> None:
+        """Refuse limits that would make the server unusable, with the option's name."""
+        for name in ("max_running_crawls", "max_crawls_per_session"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.max_queued_per_session < 0:
+            raise ValueError(f"max_queued_per_session must be 0 or more, got {self.max_queued_per_session}")
+        if self.token is not None and not self.token.strip():
+            self.token = None

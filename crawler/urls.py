@@ -109,20 +109,54 @@ def in_scope(url: str, start_url: str, scope: str) -> bool:
     return target.path.startswith(scope_prefix(start_url))
 
 
+from typing import Callable  # noqa: E402 - kept beside the pattern helpers that use it
+
+try:  # the `regex` module (a trafilatura dependency) can stop a runaway user regex; stdlib re cannot
+    import regex as _regex
+except ImportError:  # pragma: no cover - only without trafilatura's dependencies
+    _regex = None
+REGEX_PREFIX = "re:"
+REGEX_TIMEOUT = 0.05  # seconds one regex may spend on one URL before it counts as not matching
+
+
 @lru_cache(maxsize=512)
-def _compile_glob(pattern: str) -> re.Pattern[str]:
-    return re.compile(fnmatch.translate(pattern))
+def _compile_glob(pattern: str) -> Callable[[str], bool]:
+    """A glob matches the whole subject; `re:<regex>` is searched in it (validated in config)."""
+    if not pattern.startswith(REGEX_PREFIX):
+        return lambda subject, glob=re.compile(fnmatch.translate(pattern)): glob.match(subject) is not None
+    expression = pattern[len(REGEX_PREFIX):]
+    try:
+        compiled = _regex.compile(expression) if _regex is not None else None
+    except Exception:  # noqa: BLE001 - a Python regex the `regex` module reads differently
+        compiled = None
+    if compiled is None:
+        return lambda subject, rx=re.compile(expression): rx.search(subject) is not None
+
+    def search(subject: str) -> bool:
+        try:
+            return compiled.search(subject, timeout=REGEX_TIMEOUT, concurrent=True) is not None
+        except TimeoutError:
+            return False
+
+    return search
+
+
+def _sees_full_url(pattern: str) -> bool:
+    if pattern.startswith(REGEX_PREFIX):
+        return pattern[len(REGEX_PREFIX):].lstrip("^").startswith("http")
+    return pattern.startswith(("http://", "https://"))
 
 
 def matches_any(url: str, patterns: tuple[str, ...]) -> bool:
-    """Glob match: patterns starting with a scheme see the whole URL, others the path + query."""
+    """Patterns starting with a scheme (a regex: `http`, after an optional ^) see the whole URL,
+    others the path + query."""
     if not patterns:
         return False
     parts = urlsplit(url)
     path_and_query = parts.path + (f"?{parts.query}" if parts.query else "")
     for pattern in patterns:
-        subject = url if pattern.startswith(("http://", "https://")) else path_and_query
-        if _compile_glob(pattern).match(subject):
+        subject = url if _sees_full_url(pattern) else path_and_query
+        if _compile_glob(pattern)(subject):
             return True
     return False
 

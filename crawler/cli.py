@@ -17,7 +17,7 @@ from .config import ConfigError, parse_crawl_config
 from .controller import CrawlController
 from .cpu import CpuPool
 from .events import Event
-from .netguard import ensure_public_target
+from .netguard import ensure_public_target, non_public_reason
 from .registry import new_crawl_id
 from .store import CrawlStore
 
@@ -89,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     store.write_meta("config.json", config.to_dict())
     cpu = CpuPool()
     stop = threading.Event()
-    controller = CrawlController(crawl_id, config, store, TerminalSink(quiet=args.quiet), stop, cpu)
+    controller = CrawlController(crawl_id, config, store, TerminalSink(quiet=args.quiet), stop, cpu,
+                                 address_policy=None if args.allow_private_targets else non_public_reason)
     signal.signal(signal.SIGINT, lambda *_: controller.request_stop("interrupted (Ctrl-C)"))
     try:
         summary = controller.run()

@@ -41,7 +41,9 @@ from .events import EventSink, SafeSink, Stage, State, iso_timestamp
 from .extract import page_document
 from .fetch import FetchedPage, FetchFailed, PageSkipped, SessionPool, StopRequested, TransientFailure, fetch_page
 from .frontier import ADMISSION_TEXT, Admission, CrawlRequest, Frontier
+from .netguard import AddressPolicy
 from .progress import ProgressSender, ProgressTracker
+from .resume import ResumeState
 from .robots import MAX_ROBOTS_BYTES, RobotsCache, RobotsRules
 from .sitemaps import SitemapResult, discover_sitemap_urls
 from .store import CrawlStore, StoreClosed
@@ -87,7 +89,8 @@ class CrawlController:
 
     def __init__(self, crawl_id: str, config: CrawlConfig, store: CrawlStore, sink: EventSink,
                  stop_signal: StopSignal, cpu: CpuPool, *, session_id: str = "",
-                 downloads: dict[str, str] | None = None, discover_only: bool = False) -> None:
+                 downloads: dict[str, str] | None = None, discover_only: bool = False,
+                 resume: ResumeState | None = None, address_policy: AddressPolicy | None = None) -> None:
         self.crawl_id = crawl_id
         self.config = config
         self.store = store
@@ -98,23 +101,34 @@ class CrawlController:
         self.sender = ProgressSender(self.tracker, SafeSink(sink))
         self.downloads = downloads or {}
         self.stop_reason: str | None = None
+        self._stop_state = State.STOPPED
         self.summary: dict[str, Any] | None = None
-        self._sessions = SessionPool(config.user_agent)
+        self._sessions = SessionPool(config.user_agent, address_policy)
         self._start_url = canonical_url(config.url) or config.url
         self._frontier: Frontier | None = None
         self._robots: RobotsCache | None = None
         self._started_at: str | None = None
         self._first_error: str | None = None
-        self._discovered = 0
-        self._sitemap_pages = 0
+        self._resume = resume
+        self._discovered = resume.discovered if resume else 0
+        self._sitemap_pages = resume.from_sitemaps if resume else 0
+        self._offer_lock = threading.Lock()
+        if resume:
+            self.tracker.restore_counts(resume.counts, resume.skip_reasons)
         self._finish_lock = threading.Lock()
 
     # ---- control ----
 
-    def request_stop(self, reason: str = "stopped by user") -> None:
-        """The one stop path: record why, show 'stopping' at once, set the signal."""
+    def request_stop(self, reason: str = "stopped by user", *, interrupted: bool = False) -> None:
+        """The one stop path: record why, show 'stopping' at once, set the signal.
+
+        `interrupted` (the server is shutting down) ends the crawl as `interrupted` rather than
+        `stopped`: not a person's decision, so the dashboard offers to resume it.
+        """
         if self.stop_reason is None:
             self.stop_reason = reason
+            if interrupted:
+                self._stop_state = State.INTERRUPTED
         if not self.tracker.state.is_final and self.tracker.state != State.STOPPING:
             self.tracker.set_state(State.STOPPING, "stopping: pages saved so far are kept")
             self.sender.nudge()
@@ -178,6 +192,9 @@ class CrawlController:
             include=config.include, exclude=config.exclude,
             allowed_by_robots=self._robots.allows if self._robots else None,
             per_host_concurrency=config.per_host_concurrency, delay=config.delay)
+        if self._resume is not None:
+            self._continue_from(self._resume)
+            return
         if config.is_selection:
             for url in config.urls:
                 self._offer(url, 0, None, "selection", forced=True)
@@ -186,6 +203,14 @@ class CrawlController:
         self._offer(self._start_url, 0, None, "start")
         if config.use_sitemaps:
             self._read_sitemaps()
+        self._report_frontier(0)
+
+    def _continue_from(self, resume: ResumeState) -> None:
+        """A resumed crawl: sitemaps and links were read before; queue only what was left."""
+        assert self._frontier is not None
+        self._frontier.restore(resume.seen, resume.stored_keys, resume.saved, resume.pending)
+        self.tracker.log("info", f"resuming: {resume.saved} pages already saved, {len(resume.handled)} URLs "
+                                 f"handled, {len(resume.pending)} left in the queue")
         self._report_frontier(0)
 
     def _read_sitemaps(self) -> None:
@@ -276,8 +301,11 @@ class CrawlController:
                                         f"failed ({failure.reason}); retrying in {delay:g} s")
             return
         frontier.finish(request, saved=outcome.status == "ok")
+        self._offer_links(request, outcome.links)
+
+    def _offer_links(self, request: CrawlRequest, links: list[str]) -> None:
         if not self.config.is_selection:
-            for link in outcome.links:
+            for link in links:
                 self._offer(link, request.depth + 1, request.url, "link")
 
     def _report_frontier(self, in_flight: int) -> None:
@@ -295,7 +323,8 @@ class CrawlController:
         assert self._frontier is not None
         admission, canonical = self._frontier.offer(url, depth, referrer, source, forced=forced)
         if admission == Admission.QUEUED:
-            self._discovered += 1
+            with self._offer_lock:
+                self._discovered += 1
             self.store.record_discovered(canonical or url, source, depth)
         elif admission in RECORDED_REFUSALS:
             self._record_refusal(canonical or url, depth, source, admission)
@@ -341,11 +370,14 @@ class CrawlController:
         if not self._frontier.claim_page(page_key):
             return self._record_unsaved(request, "skipped", f"same page as {page_key} (already in this crawl)",
                                         page.http_status, "duplicate", links=analysis.links)
+        # Links are admitted (and journaled) before the page's own record: a crash between the two
+        # then costs a refetch of this page on resume, never the links found on it.
+        self._offer_links(request, analysis.links)
         if self.discover_only:  # a line per page handled, with its title, but no file
             self.store.record(url=url, status="ok", error=None, depth=depth, http_status=page.http_status,
                               fetched_at=fetched_at, title=analysis.title, source=source)
             self.tracker.page_done(url, "ok", depth, title=analysis.title, source=source)
-            return PageOutcome(request, "ok", analysis.links)
+            return PageOutcome(request, "ok")
 
         self._check_stop()
         self.tracker.page_stage(url, Stage.STORING, depth)
@@ -358,7 +390,7 @@ class CrawlController:
         self.tracker.page_done(url, "ok", depth, title=analysis.title, source=source)
         note = "" if analysis.words else " — no main content found"
         self.tracker.log("info", f"saved {url} ({analysis.words:,} words){note}")
-        return PageOutcome(request, "ok", analysis.links)
+        return PageOutcome(request, "ok")
 
     def _guarded(self, request: CrawlRequest, stage: str,
                  work: Callable[[CrawlRequest], PageOutcome]) -> PageOutcome:
@@ -430,14 +462,16 @@ class CrawlController:
                 return self.summary
             self.store.close()
             counts = dict(self.tracker.counts)
-            if state == State.STOPPED and not self.stop_reason:
-                self.stop_reason = "stopped by user"
+            if state == State.STOPPED:
+                state = self._stop_state
+                self.stop_reason = self.stop_reason or "stopped by user"
             noun = "page" if counts["ok"] == 1 else "pages"
             done = f"{counts['ok']} {noun} {'fetched' if self.discover_only else 'saved'}"
             message = {
                 State.COMPLETED: (f"discovery completed: {self._discovered} pages found"
                                   if self.discover_only else f"completed: {done}"),
                 State.STOPPED: f"stopped: {counts['ok']} {noun} kept",
+                State.INTERRUPTED: f"interrupted ({self.stop_reason}): {counts['ok']} {noun} kept; resume to continue",
                 State.FAILED: f"failed: {self.stop_reason}",
             }[state]
             self.tracker.stop_clock()

@@ -17,6 +17,8 @@ from urllib.parse import urljoin
 
 import requests
 
+from .netguard import AddressPolicy, BlockedAddress, guard_session
+
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_REDIRECTS = 10
@@ -111,8 +113,9 @@ def charset_of(content_type: str | None) -> str | None:
 class SessionPool:
     """One `requests.Session` per worker thread: connection reuse without sharing a Session."""
 
-    def __init__(self, user_agent: str) -> None:
+    def __init__(self, user_agent: str, address_policy: AddressPolicy | None = None) -> None:
         self._user_agent = user_agent
+        self._address_policy = address_policy
         self._local = threading.local()
         self._all: list[requests.Session] = []
         self._lock = threading.Lock()
@@ -120,7 +123,7 @@ class SessionPool:
     def get(self) -> requests.Session:
         session = getattr(self._local, "session", None)
         if session is None:
-            session = requests.Session()
+            session = guard_session(requests.Session(), self._address_policy)
             session.headers["User-Agent"] = self._user_agent
             session.headers["Accept"] = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
             self._local.session = session
@@ -168,6 +171,8 @@ def fetch_page(session: requests.Session, url: str, *, timeout: float, stop: thr
             raise StopRequested()
         try:
             response = session.get(current, timeout=timeout, stream=True, allow_redirects=False)
+        except BlockedAddress as exc:
+            raise FetchFailed(str(exc), code="blocked_address") from None
         except requests.Timeout:
             raise TransientFailure(f"timed out after {timeout:g} s", code="timeout") from None
         except requests.ConnectionError as exc:

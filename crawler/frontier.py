@@ -164,6 +164,15 @@ class Frontier:
         canonical = canonical_url(url)
         return Admission.INVALID if canonical is None else self.check(canonical)
 
+    def restore(self, seen: set[str], stored: set[str], saved: int, pending: list[CrawlRequest]) -> None:
+        """Continue an interrupted crawl: what it judged, stored and left queued, and its budget used."""
+        with self._lock:
+            self._seen |= seen | stored
+            self._stored |= stored
+            self.saved += saved
+            for request in pending:
+                self._host(host_of(request.url)).queue.append(request)
+
     # ---- hosts ----
 
     def _host(self, host: str) -> HostState:

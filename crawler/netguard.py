@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from typing import Any, Callable
 from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from .config import ConfigError
 
@@ -45,3 +51,94 @@ def ensure_public_target(url: str) -> None:
             raise ConfigError(
                 f"refusing to crawl {host} ({address} is a {reason} address); "
                 "start the server (or the CLI) with --allow-private-targets to crawl local or private sites")
+
+
+# ---- the same check at connect time ----------------------------------------------------------
+#
+# Checking the typed URL is not enough: a redirect can point at 169.254.169.254, and a host name
+# can resolve to a public address when it is checked and to 127.0.0.1 a second later (DNS
+# rebinding). So every connection the crawler opens checks the address it actually connected
+# to, before a single byte of the request is sent.
+
+AddressPolicy = Callable[[str], "str | None"]
+
+
+class BlockedAddress(requests.ConnectionError):
+    """A connection reached an address the server's policy refuses (e.g. loopback, metadata).
+
+    Callers that handle connection errors in general handle this one too; callers that care
+    (the fetching stage) catch it first, since retrying cannot help.
+    """
+
+    def __init__(self, host: str, address: str, reason: str) -> None:
+        super().__init__(f"refused to connect to {host} ({address} is a {reason} address)")
+        self.host, self.address, self.reason = host, address, reason
+
+
+def _guarded_connection(base: type[HTTPConnection], policy: AddressPolicy) -> type[HTTPConnection]:
+    class GuardedConnection(base):  # type: ignore[valid-type, misc]
+        def _new_conn(self) -> socket.socket:
+            sock = super()._new_conn()
+            address = str(sock.getpeername()[0])
+            reason = policy(address)
+            if reason:
+                sock.close()
+                raise BlockedAddress(self.host, address, reason)
+            return sock
+
+    GuardedConnection.__name__ = f"Guarded{base.__name__}"
+    return GuardedConnection
+
+
+def _guarded_pool(base: type[HTTPConnectionPool], connection: type[HTTPConnection],
+                  policy: AddressPolicy) -> type[HTTPConnectionPool]:
+    return type(f"Guarded{base.__name__}", (base,), {"ConnectionCls": _guarded_connection(connection, policy)})
+
+
+class GuardedAdapter(HTTPAdapter):
+    """A requests adapter whose every connection is checked against an address policy."""
+
+    def __init__(self, policy: AddressPolicy, **kwargs: Any) -> None:
+        self._policy = policy
+        super().__init__(**kwargs)
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        try:
+            return super().send(request, *args, **kwargs)
+        except requests.ConnectionError as exc:
+            blocked = _find_blocked(exc)
+            if blocked is None:
+                raise
+            raise blocked from None
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _guarded_pool(HTTPConnectionPool, HTTPConnection, self._policy),
+            "https": _guarded_pool(HTTPSConnectionPool, HTTPSConnection, self._policy),
+        }
+
+
+def _find_blocked(exc: BaseException) -> BlockedAddress | None:
+    """urllib3 wraps the refusal in ProtocolError and requests in ConnectionError: unwrap it."""
+    pending: list[object] = [exc]
+    seen: set[int] = set()
+    while pending:
+        item = pending.pop()
+        if id(item) in seen or not isinstance(item, BaseException):
+            continue
+        seen.add(id(item))
+        if isinstance(item, BlockedAddress) and item is not exc:
+            return item
+        pending.extend(item.args)
+        pending.extend((item.__cause__, item.__context__))
+    return None
+
+
+def guard_session(session: requests.Session, policy: AddressPolicy | None) -> requests.Session:
+    """Mount the guarded adapter for http and https (no policy: leave the session as it is)."""
+    if policy is not None:
+        adapter = GuardedAdapter(policy)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+    return session

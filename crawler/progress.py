@@ -91,6 +91,14 @@ class ProgressTracker:
             self._pending_status.append({"crawl_id": self.crawl_id, "state": state.value,
                                          "message": message, "timestamp": iso_timestamp()})
 
+    def restore_counts(self, counts: dict[str, int], skip_reasons: dict[str, int]) -> None:
+        """Start a resumed crawl from the totals of its earlier runs."""
+        with self._lock:
+            for status, number in counts.items():
+                self.counts[status] = self.counts.get(status, 0) + number
+            for reason, number in skip_reasons.items():
+                self.skip_reasons[reason] = self.skip_reasons.get(reason, 0) + number
+
     def stop_clock(self) -> None:
         """Freeze elapsed time and speed at the end, before the final state is announced."""
         with self._lock:

@@ -23,7 +23,8 @@ from .config import ConfigError, CrawlConfig, parse_crawl_config
 from .controller import CrawlController
 from .cpu import CpuPool
 from .events import EventSink, State, iso_timestamp
-from .netguard import ensure_public_target
+from .netguard import ensure_public_target, non_public_reason
+from .resume import ResumeState, load_resume_state
 from .store import CrawlStore, iter_manifest, read_json, write_json
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,10 @@ CRAWL_ID_PATTERN = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$")
 
 class UnknownCrawl(LookupError):
     """No such crawl for this session (it may exist, owned by someone else)."""
+
+
+class LimitReached(ConfigError):
+    """The session already has as many crawls waiting as it may."""
 
 
 def new_crawl_id(now: datetime | None = None) -> str:
@@ -102,9 +107,12 @@ class CrawlRegistry:
         self.cpu = cpu
         self._sink_for_session = sink_for_session
         self._allow_private = allow_private_targets
-        self._slots = threading.BoundedSemaphore(max_running)
+        self._max_running = max_running
         self._max_per_session = max_per_session
         self._max_queued_per_session = max_queued_per_session
+        self._slots = threading.Condition()
+        self._running: dict[str, str] = {}  # crawl id → owner, for crawls holding a slot
+        self._waiting: list[CrawlRecord] = []  # in arrival order
         self._records: dict[str, CrawlRecord] = {}
         self._lock = threading.Lock()
         self._load_history()
@@ -170,21 +178,58 @@ class CrawlRegistry:
                 ensure_public_target(url)
         if kind == "discovery" and config.is_selection:
             raise ConfigError("a discovery starts from url; urls (a selection) is for crawls")
+        self._check_queue_room(owner)
         crawl_id = new_crawl_id()
         record = CrawlRecord(crawl_id, owner, config, iso_timestamp(), self.data_dir / crawl_id, kind=kind)
         store = CrawlStore(record.crawl_dir)
         record.crawl_dir.mkdir(parents=True)
         store.write_meta("config.json", config.to_dict())
-        record.controller = CrawlController(crawl_id, config, store, self._sink_for_session(owner),
-                                            record.stop_event, self.cpu, session_id=owner,
-                                            downloads=record.downloads, discover_only=kind == "discovery")
-        record.controller.tracker.set_state(State.QUEUED, "waiting for a free crawl slot")
         with self._lock:
             self._records[crawl_id] = record
-        self._write_meta(record)
-        record.thread = threading.Thread(target=self._run, args=(record,), name=f"crawl-{crawl_id}", daemon=True)
-        record.thread.start()
+        self._launch(record, store)
         return record
+
+    def resume(self, owner: str, crawl_id: str) -> CrawlRecord:
+        """Continue a stopped or interrupted crawl where it left off (ConfigError if it cannot be)."""
+        record = self.get(owner, crawl_id)
+        state = record.current_state
+        if not state.is_resumable:
+            if state.is_final:
+                raise ConfigError(f"crawl {crawl_id} is {state.value}: only stopped or interrupted crawls can be resumed")
+            raise ConfigError(f"crawl {crawl_id} is still {state.value}")
+        if record.thread is not None and record.thread.is_alive():
+            raise ConfigError(f"crawl {crawl_id} is still finishing; try again in a moment")
+        if not self._allow_private:
+            ensure_public_target(record.config.url)
+        self._check_queue_room(owner)
+        (record.crawl_dir / "summary.json").unlink(missing_ok=True)  # describes the run being continued
+        record.stop_event = threading.Event()
+        record.summary = None
+        record.state = State.QUEUED
+        self._launch(record, CrawlStore(record.crawl_dir), load_resume_state(record.crawl_dir))
+        return record
+
+    def _launch(self, record: CrawlRecord, store: CrawlStore, resume: ResumeState | None = None) -> None:
+        """Give the crawl a controller and a thread; it waits in `queued` for a slot."""
+        record.controller = CrawlController(record.crawl_id, record.config, store,
+                                            self._sink_for_session(record.owner), record.stop_event, self.cpu,
+                                            session_id=record.owner, downloads=record.downloads,
+                                            discover_only=record.kind == "discovery", resume=resume,
+                                            address_policy=None if self._allow_private else non_public_reason)
+        record.controller.tracker.set_state(State.QUEUED, "waiting for a free crawl slot")
+        self._write_meta(record)
+        with self._slots:
+            self._waiting.append(record)
+        record.thread = threading.Thread(target=self._run, args=(record,), name=f"crawl-{record.crawl_id}",
+                                         daemon=True)
+        record.thread.start()
+
+    def _check_queue_room(self, owner: str) -> None:
+        with self._slots:
+            waiting = sum(1 for r in self._waiting if r.owner == owner)
+        if waiting >= self._max_queued_per_session:
+            raise LimitReached(f"{waiting} of your crawls are already waiting for a slot (at most "
+                               f"{self._max_queued_per_session}); stop one or wait for them to start")
 
     def stop(self, owner: str, crawl_id: str) -> State:
         record = self.get(owner, crawl_id)
@@ -205,12 +250,12 @@ class CrawlRegistry:
         shutil.rmtree(record.crawl_dir, ignore_errors=True)
 
     def shutdown(self, wait: float = 5.0) -> None:
-        """Stop every crawl (keeping what each saved) and wait for them to finish."""
+        """Stop every crawl as `interrupted` (keeping what each saved, resumable) and wait for them."""
         with self._lock:
             records = list(self._records.values())
         for record in records:
             if record.controller is not None and not record.current_state.is_final:
-                record.controller.request_stop("server shutting down")
+                record.controller.request_stop("the server shut down", interrupted=True)
         deadline = time.monotonic() + wait
         for record in records:
             if record.thread is not None:
@@ -223,16 +268,40 @@ class CrawlRegistry:
         assert controller is not None
         acquired = False
         try:
-            while not record.stop_event.is_set():
-                if self._slots.acquire(timeout=0.1):
-                    acquired = True
-                    break
+            acquired = self._take_slot(record)
             record.summary = controller.run()
         finally:
-            if acquired:
-                self._slots.release()
+            with self._slots:
+                if record in self._waiting:
+                    self._waiting.remove(record)
+                if acquired:
+                    self._running.pop(record.crawl_id, None)
+                self._slots.notify_all()
             record.state = controller.state
             self._write_meta(record)
+
+    def _may_start(self, record: CrawlRecord) -> bool:
+        """Free slot overall and for this session, and no earlier waiting crawl that could take it."""
+        if len(self._running) >= self._max_running:
+            return False
+        per_owner: dict[str, int] = {}
+        for owner in self._running.values():
+            per_owner[owner] = per_owner.get(owner, 0) + 1
+        for waiting in self._waiting:
+            if per_owner.get(waiting.owner, 0) < self._max_per_session:
+                return waiting is record  # the first eligible crawl in arrival order goes first
+        return False
+
+    def _take_slot(self, record: CrawlRecord) -> bool:
+        """Wait in `queued` until the limits let this crawl run (False if stopped meanwhile)."""
+        with self._slots:
+            while not record.stop_event.is_set():
+                if self._may_start(record):
+                    self._waiting.remove(record)
+                    self._running[record.crawl_id] = record.owner
+                    return True
+                self._slots.wait(0.1)
+            return False
 
     def _write_meta(self, record: CrawlRecord) -> None:
         try:
@@ -244,7 +313,7 @@ class CrawlRegistry:
             log.exception("could not write crawl.json for %s", record.crawl_id)
 
     def _load_history(self) -> None:
-        """List crawls from earlier runs; one that was cut off by a restart is shown as stopped."""
+        """List crawls from earlier runs; one that was cut off by a crash or restart is `interrupted`."""
         for meta_path in sorted(self.data_dir.glob("*/crawl.json")):
             crawl_dir = meta_path.parent
             if not CRAWL_ID_PATTERN.match(crawl_dir.name):
@@ -257,14 +326,33 @@ class CrawlRegistry:
             except Exception as exc:  # a damaged folder must not keep the server from starting
                 log.warning("skipping crawl folder %s: %s", crawl_dir, exc)
                 continue
-            state = State(summary["state"]) if summary else State.STOPPED
-            if summary is None:
+            state = history_state(meta.get("state"), summary)
+            if summary is None or summary.get("state") != state.value:
                 summary = {"crawl_id": crawl_dir.name, "state": state.value, "url": config.url,
-                           "stop_reason": "the server restarted during the crawl", "finished_at": None,
+                           "stop_reason": "the server stopped during the crawl", "finished_at": None,
                            "downloads": download_links(crawl_dir.name), **_count_manifest(crawl_dir)}
             self._records[crawl_dir.name] = CrawlRecord(crawl_dir.name, meta["owner"], config, meta["created_at"],
                                                         crawl_dir, state=state, summary=summary,
                                                         kind=meta.get("kind", "crawl"))
+
+
+def history_state(recorded: Any, summary: dict[str, Any] | None) -> State:
+    """The state of a crawl found on disk at start-up.
+
+    crawl.json says `queued`/`running` while a crawl runs and its final state once it ended
+    (written after summary.json). Anything not final there means the process died mid-crawl,
+    even if an older summary (from before a resume) says otherwise.
+    """
+    try:
+        state = State(recorded)
+    except ValueError:
+        state = State.INTERRUPTED
+    if not state.is_final or summary is None:
+        return State.INTERRUPTED
+    try:
+        return State(summary.get("state"))
+    except ValueError:
+        return State.INTERRUPTED
 
 
 def _count_manifest(crawl_dir: Path) -> dict[str, int]:

@@ -125,7 +125,16 @@ class CrawlStore:
         self._closed = False
 
     def open(self) -> None:
+        """Open for appending; after a crash, first cut a torn last line and drop half-written files.
+
+        A line cut off mid-write would otherwise swallow the next record appended after it.
+        """
         self.pages_dir.mkdir(parents=True, exist_ok=True)
+        for path in (self.manifest_path, self.discovered_path):
+            drop_torn_tail(path)
+        remove_partial_files(self.pages_dir)
+        self._used_paths = {entry["path"].lower() for entry in iter_manifest(self.crawl_dir)
+                            if isinstance(entry.get("path"), str)}
         self._manifest = open(self.manifest_path, "a", encoding="utf-8")
         self._discovered = open(self.discovered_path, "a", encoding="utf-8")
 
@@ -197,6 +206,46 @@ class CrawlStore:
     @property
     def closed(self) -> bool:
         return self._closed
+
+
+def drop_torn_tail(path: Path) -> int:
+    """Truncate a JSON-lines file after its last complete line; returns the bytes removed."""
+    if not path.exists():
+        return 0
+    with open(path, "rb+") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        if size == 0:
+            return 0
+        handle.seek(max(0, size - 1))
+        if handle.read(1) == b"\n":
+            return 0
+        # Walk back to the last newline in blocks: the torn line is at most one record long.
+        end = size
+        while end > 0:
+            start = max(0, end - 65536)
+            handle.seek(start)
+            block = handle.read(end - start)
+            cut = block.rfind(b"\n")
+            if cut >= 0:
+                keep = start + cut + 1
+                break
+            end = start
+        else:
+            keep = 0
+        handle.truncate(keep)
+        return size - keep
+
+
+def remove_partial_files(pages_dir: Path) -> int:
+    """Delete temporary files a crash left behind (a page is only real once renamed)."""
+    removed = 0
+    for tmp in Path(pages_dir).rglob(".tmp-*.part"):
+        try:
+            tmp.unlink()
+            removed += 1
+        except OSError:
+            pass
+    return removed
 
 
 def iter_manifest(crawl_dir: Path, name: str = "manifest.jsonl") -> Iterator[dict[str, Any]]:

@@ -1,0 +1,69 @@
+"""Where an interrupted crawl left off, read back from its folder.
+
+A crawl's folder is its own journal: ``discovered.jsonl`` lists every URL the crawl admitted
+(written before the URL is queued) and ``manifest.jsonl`` every URL it finished with (written
+when the page is stored, failed or skipped). So after a crash or a stop, the work left is exactly
+the admitted URLs without a record, and nothing with a record is fetched again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .frontier import CrawlRequest
+from .store import iter_manifest
+
+
+@dataclass
+class ResumeState:
+    """What a crawl already did: counts to continue from, URLs not to fetch again, work left."""
+
+    counts: dict[str, int] = field(default_factory=lambda: {"ok": 0, "failed": 0, "skipped": 0})
+    skip_reasons: dict[str, int] = field(default_factory=dict)
+    handled: set[str] = field(default_factory=set)  # URLs with a manifest record
+    stored_keys: set[str] = field(default_factory=set)  # page identities already saved
+    pending: list[CrawlRequest] = field(default_factory=list)  # admitted, never finished
+    discovered: int = 0
+    from_sitemaps: int = 0
+
+    @property
+    def saved(self) -> int:
+        return self.counts["ok"]
+
+    @property
+    def seen(self) -> set[str]:
+        """Every URL this crawl has already judged: none of them is admitted a second time."""
+        return self.handled | self.stored_keys | {request.url for request in self.pending}
+
+
+def load_resume_state(crawl_dir: Path) -> ResumeState:
+    """Read the manifest and the discovery list (torn last lines are ignored)."""
+    state = ResumeState()
+    for entry in iter_manifest(crawl_dir):
+        url, status = entry.get("url"), entry.get("status")
+        if not isinstance(url, str) or status not in state.counts:
+            continue
+        if url in state.handled:
+            continue  # never expected; a repeated record must not be counted twice
+        state.handled.add(url)
+        state.counts[status] += 1
+        reason = entry.get("reason")
+        if status == "skipped" and isinstance(reason, str):
+            state.skip_reasons[reason] = state.skip_reasons.get(reason, 0) + 1
+        if status == "ok":
+            state.stored_keys.add(entry.get("canonical") or url)
+    queued: set[str] = set()
+    for entry in iter_manifest(crawl_dir, "discovered.jsonl"):
+        url = entry.get("url")
+        if not isinstance(url, str) or url in queued:
+            continue
+        queued.add(url)
+        state.discovered += 1
+        source = entry.get("source") if isinstance(entry.get("source"), str) else "link"
+        if source == "sitemap":
+            state.from_sitemaps += 1
+        if url not in state.handled and url not in state.stored_keys:
+            depth = entry.get("depth") if isinstance(entry.get("depth"), int) else 0
+            state.pending.append(CrawlRequest(url, depth, None, source))
+    return state

@@ -36,6 +36,10 @@ class UnknownCrawl(LookupError):
     """No such crawl for this session (it may exist, owned by someone else)."""
 
 
+class NotResumable(ConfigError):
+    """The crawl is running, or ended in a way that leaves nothing to continue."""
+
+
 class LimitReached(ConfigError):
     """The session already has as many crawls waiting as it may."""
 
@@ -195,10 +199,10 @@ class CrawlRegistry:
         state = record.current_state
         if not state.is_resumable:
             if state.is_final:
-                raise ConfigError(f"crawl {crawl_id} is {state.value}: only stopped or interrupted crawls can be resumed")
-            raise ConfigError(f"crawl {crawl_id} is still {state.value}")
+                raise NotResumable(f"crawl {crawl_id} is {state.value}: only stopped or interrupted crawls can be resumed")
+            raise NotResumable(f"crawl {crawl_id} is still {state.value}")
         if record.thread is not None and record.thread.is_alive():
-            raise ConfigError(f"crawl {crawl_id} is still finishing; try again in a moment")
+            raise NotResumable(f"crawl {crawl_id} is still finishing; try again in a moment")
         if not self._allow_private:
             ensure_public_target(record.config.url)
         self._check_queue_room(owner)

@@ -178,7 +178,7 @@ class QuietServer(ThreadingHTTPServer):
 class DocSite:
     """The server plus what it saw."""
 
-    def __init__(self, options: SiteOptions | None = None, port: int = 0) -> None:
+    def __init__(self, options: SiteOptions | None = None, port: int = 0, host: str = "127.0.0.1") -> None:
         self.options = options or SiteOptions()
         self.hits: Counter[str] = Counter()
         self.requests: list[tuple[float, str]] = []  # (monotonic time, path with query) in arrival order
@@ -189,9 +189,9 @@ class DocSite:
         self._index_of = {page_path(i): i for i in range(self.options.pages)}
         self._failures_left = {page_path(i): n for i, n in self.options.flaky.items()}
         self._limits_left = {page_path(i): n for i, n in self.options.rate_limited.items()}
-        self.server = QuietServer(("127.0.0.1", port), self._handler_class())
+        self.server = QuietServer((host, port), self._handler_class())
         self.port = self.server.server_address[1]
-        self.base = f"http://127.0.0.1:{self.port}"
+        self.base = f"http://{host}:{self.port}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def start(self) -> "DocSite":

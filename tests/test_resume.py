@@ -1,0 +1,273 @@
+"""Crash safety and resume: torn journals, stop-then-resume in the engine, kill -9 of the real server."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from pathlib import Path
+from typing import Any, Iterator
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from crawler.config import parse_crawl_config
+from crawler.controller import CrawlController
+from crawler.cpu import CpuPool
+from crawler.events import Event, RecordingSink
+from crawler.resume import load_resume_state
+from crawler.store import CrawlStore, drop_torn_tail, iter_manifest
+from tests.conftest import Client, ServerProcess, wait_until
+from tests.docsite import DocSite, SiteOptions, page_path
+
+
+@pytest.fixture(scope="module")
+def cpu() -> Iterator[CpuPool]:
+    pool = CpuPool(1)
+    yield pool
+    pool.shutdown()
+
+
+def manifest(crawl_dir: Path) -> list[dict[str, Any]]:
+    return list(iter_manifest(crawl_dir))
+
+
+# ---- the journal after a crash ----
+
+def test_torn_last_line_is_cut_and_the_next_record_is_kept(tmp_path: Path):
+    store = CrawlStore(tmp_path)
+    store.open()
+    store.record(url="http://a/1", status="failed", error="x", depth=0, http_status=500, fetched_at="t")
+    store.close()
+    with open(tmp_path / "manifest.jsonl", "a", encoding="utf-8") as handle:
+        handle.write('{"url": "http://a/2", "status": "o')  # the process died mid-write
+    assert [e["url"] for e in manifest(tmp_path)] == ["http://a/1"]  # reading ignores the torn line
+
+    store = CrawlStore(tmp_path)
+    store.open()  # appending after a crash: the torn tail goes first
+    store.record(url="http://a/3", status="skipped", error="y", depth=1, http_status=None, fetched_at="t")
+    store.close()
+    assert [e["url"] for e in manifest(tmp_path)] == ["http://a/1", "http://a/3"]
+    assert (tmp_path / "manifest.jsonl").read_bytes().endswith(b"\n")
+
+
+def test_drop_torn_tail_handles_whole_and_headless_files(tmp_path: Path):
+    path = tmp_path / "m.jsonl"
+    path.write_bytes(b'{"a": 1}\n{"b": 2}\n')
+    assert drop_torn_tail(path) == 0
+    path.write_bytes(b'{"a": 1' * 20000)  # one torn line longer than the search block, no newline at all
+    assert drop_torn_tail(path) == 140000 and path.read_bytes() == b""
+
+
+def test_half_written_page_files_are_removed_and_saved_paths_are_not_reused(tmp_path: Path):
+    store = CrawlStore(tmp_path)
+    store.open()
+    first = store.save_page(url="http://a/docs/x.html", document="one", title="X", depth=0, http_status=200,
+                            words=1, fetched_at="t")
+    store.close()
+    (tmp_path / "pages" / "docs" / ".tmp-abc.part").write_text("half a page")
+    store = CrawlStore(tmp_path)
+    store.open()
+    second = store.save_page(url="http://a/docs/x.htm", document="two", title="X2", depth=0, http_status=200,
+                             words=1, fetched_at="t")
+    store.close()
+    assert not list(tmp_path.rglob(".tmp-*"))
+    assert first.path != second.path  # the page saved before the restart is not overwritten
+    assert (tmp_path / first.path).read_text() == "one"
+
+
+def test_resume_state_is_the_journal_minus_the_manifest(tmp_path: Path):
+    lines = [{"url": f"http://a/{n}", "source": "link", "depth": 1} for n in range(5)]
+    (tmp_path / "discovered.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    records = [
+        {"url": "http://a/0", "status": "ok", "path": "pages/0.md"},
+        {"url": "http://a/1", "status": "failed", "reason": "http_error"},
+        {"url": "http://a/2", "status": "ok", "path": "pages/2.md", "canonical": "http://a/canon"},
+        {"url": "http://b/", "status": "skipped", "reason": "out_of_scope"},
+    ]
+    (tmp_path / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records) + '{"url": "ht')
+    state = load_resume_state(tmp_path)
+    assert [r.url for r in state.pending] == ["http://a/3", "http://a/4"]
+    assert state.counts == {"ok": 2, "failed": 1, "skipped": 1}
+    assert state.skip_reasons == {"out_of_scope": 1}
+    assert state.stored_keys == {"http://a/0", "http://a/canon"}
+    assert state.discovered == 5
+    assert {"http://a/1", "http://b/", "http://a/canon", "http://a/3"} <= state.seen
+
+
+# ---- stop, then resume, in the engine ----
+
+def run_controller(crawl_dir: Path, config: dict[str, Any], cpu: CpuPool, *, stop_after_ok: int | None = None,
+                   resume: bool = False) -> tuple[dict[str, Any], RecordingSink]:
+    sink = RecordingSink()
+    stop = threading.Event()
+    resume_state = load_resume_state(crawl_dir) if resume else None
+    controller = CrawlController("c1", parse_crawl_config(config), CrawlStore(crawl_dir), sink, stop, cpu,
+                                 resume=resume_state)
+    if stop_after_ok is not None:
+        def stopper() -> None:
+            wait_until(lambda: controller.tracker.counts["ok"] >= stop_after_ok, timeout=30)
+            controller.request_stop("test stop")
+        threading.Thread(target=stopper, daemon=True).start()
+    return controller.run(), sink
+
+
+def test_stopped_crawl_resumes_without_refetching_or_duplicates(tmp_path: Path, cpu: CpuPool):
+    site = DocSite(SiteOptions(pages=40, latency=0.02, extra_links=False)).start()
+    try:
+        config = {"url": site.base + "/docs/", "concurrency": 2, "use_sitemaps": False}
+        first, _ = run_controller(tmp_path, config, cpu, stop_after_ok=8)
+        assert first["state"] == "stopped"
+        saved_before = {e["url"] for e in manifest(tmp_path) if e["status"] == "ok"}
+        assert len(saved_before) >= 8
+
+        second, sink = run_controller(tmp_path, config, cpu, resume=True)
+        assert second["state"] == "completed", second
+        records = manifest(tmp_path)
+        urls = Counter(e["url"] for e in records)
+        assert max(urls.values()) == 1, [u for u, n in urls.items() if n > 1]
+        assert {urlsplit(u).path for u, n in urls.items()} == {page_path(i) for i in range(40)}
+        assert second["ok"] == 40 and second["pages_handled"] == 40
+        for url in saved_before:  # stored before the stop: fetched exactly once overall
+            assert len(site.times_of(urlsplit(url).path)) == 1, url
+        assert any(line["message"].startswith("resuming: ") for line in sink.of(Event.LOG))
+    finally:
+        site.stop()
+
+
+def test_resumed_crawl_keeps_the_page_budget(tmp_path: Path, cpu: CpuPool):
+    site = DocSite(SiteOptions(pages=40, latency=0.01, extra_links=False)).start()
+    try:
+        config = {"url": site.base + "/docs/", "concurrency": 2, "use_sitemaps": False, "max_pages": 12}
+        run_controller(tmp_path, config, cpu, stop_after_ok=5)
+        second, _ = run_controller(tmp_path, config, cpu, resume=True)
+        assert second["state"] == "completed"
+        assert sum(1 for e in manifest(tmp_path) if e["status"] == "ok") == 12
+    finally:
+        site.stop()
+
+
+# ---- kill -9 of the real server, restart, resume ----
+
+def crawl_row(client: Client, crawl_id: str) -> dict[str, Any]:
+    rows = client.http.get(client.base + "/api/crawls", timeout=5).json()["crawls"]
+    return next(row for row in rows if row["crawl_id"] == crawl_id)
+
+
+def test_kill_9_then_restart_lists_interrupted_and_resume_completes(tmp_path: Path):
+    site = DocSite(SiteOptions(pages=60, latency=0.05, extra_links=False)).start()
+    data_dir = tmp_path / "crawls"
+    server = ServerProcess(data_dir, "--allow-private-targets")
+    try:
+        client = Client(server.base, connect=False)
+        started = client.http.post(server.base + "/api/crawls", timeout=10, json={
+            "url": site.base + "/docs/", "concurrency": 2, "use_sitemaps": False})
+        assert started.status_code == 202, started.text
+        crawl_id = started.json()["crawl_id"]
+        crawl_dir = data_dir / crawl_id
+        wait_until(lambda: sum(1 for e in manifest(crawl_dir) if e["status"] == "ok") >= 12, timeout=60,
+                   message="a dozen saved pages")
+        server.process.kill()  # SIGKILL: no handler runs, no summary is written
+        server.process.wait(10)
+        server.stop()
+        kept = [e for e in manifest(crawl_dir) if e["status"] == "ok"]
+        assert not (crawl_dir / "summary.json").exists()
+
+        server = ServerProcess(data_dir, "--allow-private-targets")
+        client = Client(server.base, connect=True, cookies=client.http.cookies)
+        row = crawl_row(client, crawl_id)
+        assert row["state"] == "interrupted" and row["ok"] == len(kept)
+        download = client.http.get(server.base + f"/api/crawls/{crawl_id}/download?format=jsonl", timeout=10)
+        assert download.status_code == 200
+        downloaded = [json.loads(line) for line in download.text.splitlines()]
+        assert {e["url"] for e in kept} <= {e["url"] for e in downloaded if e["status"] == "ok"}
+
+        resumed = client.http.post(server.base + f"/api/crawls/{crawl_id}/resume", timeout=10)
+        assert resumed.status_code == 202, resumed.text
+        summary = client.wait_finished(crawl_id, timeout=90)["summary"]
+        assert summary["state"] == "completed", summary
+
+        records = manifest(crawl_dir)
+        urls = Counter(e["url"] for e in records)
+        assert max(urls.values()) == 1, [u for u, n in urls.items() if n > 1]  # no duplicate records
+        assert {urlsplit(u).path for u in urls} == {page_path(i) for i in range(60)}  # every page accounted for
+        assert all(e["status"] == "ok" for e in records)
+        assert {e["url"] for e in kept} <= set(urls)  # records lost: 0
+        for entry in kept:  # stored before the kill: never fetched again
+            assert len(site.times_of(urlsplit(entry["url"]).path)) == 1, entry["url"]
+        assert crawl_row(client, crawl_id)["ok"] == 60
+        client.close()
+    finally:
+        server.stop()
+        site.stop()
+
+
+def test_sigterm_marks_running_crawls_interrupted_and_resumable(tmp_path: Path):
+    site = DocSite(SiteOptions(pages=60, latency=0.05, extra_links=False)).start()
+    data_dir = tmp_path / "crawls"
+    server = ServerProcess(data_dir, "--allow-private-targets")
+    try:
+        client = Client(server.base, connect=False)
+        crawl_id = client.http.post(server.base + "/api/crawls", timeout=10, json={
+            "url": site.base + "/docs/", "concurrency": 2, "use_sitemaps": False}).json()["crawl_id"]
+        crawl_dir = data_dir / crawl_id
+        wait_until(lambda: sum(1 for e in manifest(crawl_dir) if e["status"] == "ok") >= 5, timeout=60)
+        server.process.terminate()  # SIGTERM
+        assert server.process.wait(20) is not None
+        summary = json.loads((crawl_dir / "summary.json").read_text())
+        assert summary["state"] == "interrupted" and summary["ok"] >= 5
+        assert json.loads((crawl_dir / "crawl.json").read_text())["state"] == "interrupted"
+        server.stop()
+
+        server = ServerProcess(data_dir, "--allow-private-targets")
+        client = Client(server.base, connect=False, cookies=client.http.cookies)
+        assert crawl_row(client, crawl_id)["state"] == "interrupted"
+        assert client.http.post(server.base + f"/api/crawls/{crawl_id}/resume", timeout=10).status_code == 202
+        wait_until(lambda: crawl_row(client, crawl_id)["state"] == "completed", timeout=90)
+        assert crawl_row(client, crawl_id)["ok"] == 60
+        client.close()
+    finally:
+        server.stop()
+        site.stop()
+
+
+def test_resume_refuses_running_completed_and_foreign_crawls(tmp_path: Path):
+    site = DocSite(SiteOptions(pages=5, extra_links=False)).start()
+    server = ServerProcess(tmp_path / "crawls", "--allow-private-targets")
+    try:
+        owner, stranger = Client(server.base, connect=True), Client(server.base, connect=True)
+        crawl_id = owner.start({"url": site.base + "/docs/", "use_sitemaps": False})
+        owner.wait_finished(crawl_id)
+        answer = owner.http.post(server.base + f"/api/crawls/{crawl_id}/resume", timeout=10)
+        assert answer.status_code == 409 and "completed" in answer.json()["error"]
+        assert stranger.http.post(server.base + f"/api/crawls/{crawl_id}/resume", timeout=10).status_code == 404
+        ack = stranger.call("resume_crawl", {"crawl_id": crawl_id})
+        assert ack["ok"] is False and "unknown crawl" in ack["error"]
+        ack = owner.call("resume_crawl", {"crawl_id": crawl_id})
+        assert ack["ok"] is False and "completed" in ack["error"]
+        owner.close()
+        stranger.close()
+    finally:
+        server.stop()
+        site.stop()
+
+
+def test_requests_to_a_blocked_address_are_never_sent(tmp_path: Path):
+    """The connect-time guard: a redirect from an allowed address to a refused one sends nothing."""
+    from crawler.fetch import FetchFailed, fetch_page
+    from crawler.netguard import guard_session
+
+    secret = DocSite(SiteOptions(pages=2, extra_links=False), host="127.0.0.2").start()
+    front = DocSite(SiteOptions(pages=2, extra_links=False,
+                                redirects={"/docs/": secret.base + "/docs/"})).start()
+    try:
+        session = guard_session(requests.Session(), lambda address: "private" if address == "127.0.0.2" else None)
+        with pytest.raises(FetchFailed) as failure:
+            fetch_page(session, front.base + "/docs/", timeout=5, stop=threading.Event(),
+                       check_redirect=lambda target: None)
+        assert failure.value.code == "blocked_address" and "127.0.0.2" in failure.value.reason
+        assert front.hits["/docs/"] == 1 and not secret.requests
+    finally:
+        front.stop()
+        secret.stop()

@@ -20,11 +20,14 @@
   var ACK_TIMEOUT_MS = 15000;
 
   var ACTIVE_STATES = ["queued", "discovering", "running", "stopping"];
-  var TERMINAL_STATES = ["stopped", "completed", "failed"];
-  var STATE_RANK = { queued: 0, discovering: 1, running: 2, stopping: 3, stopped: 4, completed: 4, failed: 4 };
+  var TERMINAL_STATES = ["stopped", "completed", "failed", "interrupted"];
+  var RESUMABLE_STATES = ["stopped", "interrupted"];  // ended before the frontier was exhausted
+  var STATE_RANK = {
+    queued: 0, discovering: 1, running: 2, stopping: 3, stopped: 4, completed: 4, failed: 4, interrupted: 4
+  };
   var STATE_LABELS = {
     queued: "Queued", discovering: "Discovering…", running: "Running", stopping: "Stopping…",
-    stopped: "Stopped", completed: "Completed", failed: "Failed"
+    stopped: "Stopped", completed: "Completed", failed: "Failed", interrupted: "Interrupted"
   };
   var SOURCES = ["start", "link", "sitemap", "selection"];
   var STAGES = ["fetching", "parsing", "extracting", "storing", "done"];
@@ -60,6 +63,7 @@
     startBtn: $("start-btn"),
     discoverBtn: $("discover-btn"),
     stopBtn: $("stop-btn"),
+    resumeBtn: $("resume-btn"),
     formError: $("form-error"),
     crawlState: $("crawl-state"),
     crawlId: $("crawl-id"),
@@ -310,6 +314,7 @@
       var found = isNum(summary.discovered) ? summary.discovered : num(view.lastProgress && view.lastProgress.discovered);
       switch (summary.state) {
         case "stopped": return "Discovery stopped: " + found + " pages found";
+        case "interrupted": return "Discovery interrupted: " + found + " pages found";
         case "completed": return "Discovery completed: " + found + " pages found";
         case "failed": return "Failed: " + (summary.stop_reason || view.message || "unknown reason");
         default: return STATE_LABELS[summary.state] || "Ended";
@@ -317,6 +322,8 @@
     }
     switch (summary.state) {
       case "stopped": return "Stopped: " + ok + " pages kept";
+      case "interrupted": return "Interrupted (" + (summary.stop_reason || "the server stopped") + "): " +
+        ok + " pages kept";
       case "completed": return "Completed: " + ok + " pages saved";
       case "failed": return "Failed: " + (summary.stop_reason || view.message || "unknown reason");
       default: return STATE_LABELS[summary.state] || "Ended";
@@ -359,6 +366,10 @@
     el.stopBtn.disabled = !stoppable;
     var stopping = !view.summary && (view.stopRequested || view.state === "stopping");
     text(el.stopBtn, stopping ? "Stopping…" : "Stop");
+    var resumable = !!view.crawlId && !!view.summary && isIn(RESUMABLE_STATES, view.summary.state);
+    el.resumeBtn.hidden = !resumable;
+    el.resumeBtn.disabled = !resumable || resuming || starting;
+    text(el.resumeBtn, resuming ? "Resuming…" : "Resume");
     text(el.startBtn, starting && startingKind === "crawl" ? "Starting…" : "Start crawl");
     text(el.discoverBtn, starting && startingKind === "discovery" ? "Starting…" : "Discover pages");
     renderSelectionButton();
@@ -1129,6 +1140,41 @@
     }
   });
 
+  // ---------------------------------------------------------------- resume
+
+  var resuming = false;
+
+  /** Continues a stopped or interrupted crawl; the view re-attaches to it, counts carried over. */
+  function requestResume(crawlId, kind) {
+    if (!crawlId || resuming) return;
+    resuming = true;
+    showFormError("");
+    renderState();
+    var onAnswer = function (err, resp) {
+      resuming = false;
+      if (err || !resp || resp.ok !== true) {
+        var msg = err ? errorMessage(err, "no answer") : (resp && resp.error) || "the server refused";
+        showFormError("Could not resume the crawl: " + msg);
+        renderState();
+        return;
+      }
+      loadCrawl(crawlId, false, typeof resp.state === "string" ? resp.state : "queued", kind);
+      scheduleHistoryRefresh();
+    };
+    if (socket.connected) {
+      socket.timeout(ACK_TIMEOUT_MS).emit("resume_crawl", { crawl_id: crawlId }, onAnswer);
+    } else {
+      api("POST", "/api/crawls/" + encodeURIComponent(crawlId) + "/resume").then(function (data) {
+        onAnswer(null, data);
+      }, function (err) { onAnswer(err); });
+    }
+  }
+
+  el.resumeBtn.addEventListener("click", function () {
+    if (busy()) return;
+    requestResume(view.crawlId, view.kind);
+  });
+
   // ---------------------------------------------------------------- history ("Your crawls")
 
   var historyTimer = null;
@@ -1174,6 +1220,13 @@
       if (kind === "discovery") show.title = "Show this discovery and the pages it found";
       actions.appendChild(show);
       var handled = num(c.ok) + num(c.failed) + num(c.skipped);
+      if (isIn(RESUMABLE_STATES, state)) {
+        var resume = make("button", "link-btn history-resume", "Resume");
+        resume.type = "button";
+        resume.setAttribute("data-crawl-id", c.crawl_id);
+        resume.title = "Continue where it stopped; pages already saved are not fetched again";
+        actions.appendChild(resume);
+      }
       if (kind === "crawl" && isTerminal(state) && handled > 0) appendHistoryDownloads(actions, c.crawl_id, c.downloads);
       row.appendChild(actions);
       frag.appendChild(row);
@@ -1251,6 +1304,12 @@
   }
 
   el.history.addEventListener("click", function (ev) {
+    var resumeBtn = ev.target.closest ? ev.target.closest("button.history-resume") : null;
+    if (resumeBtn) {
+      var resumeRow = resumeBtn.closest("li");
+      if (!busy()) requestResume(resumeBtn.getAttribute("data-crawl-id"), resumeRow ? resumeRow.getAttribute("data-kind") : null);
+      return;
+    }
     var btn = ev.target.closest ? ev.target.closest("button.history-show") : null;
     if (!btn || starting) return;
     var id = btn.getAttribute("data-crawl-id");

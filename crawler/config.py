@@ -148,6 +148,10 @@ def _user_agent(value: Any) -> str:
     return value.strip()
 
 
+# "javascript:...", "data:...", "file:/...", "ftp://...": a scheme, as opposed to "localhost:8000/docs" (host:port).
+_SCHEME_PREFIX = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):(?!\d)")
+
+
 def normalize_start_url(value: Any) -> str:
     """Accept what a person types ("docs.example.org/guide") and return an absolute http(s) URL."""
     if not isinstance(value, str) or not value.strip():
@@ -155,6 +159,12 @@ def normalize_start_url(value: Any) -> str:
     text = value.strip()
     if len(text) > 2000:
         raise ConfigError("url is too long (at most 2000 characters)")
+    named_scheme = _SCHEME_PREFIX.match(text)
+    if named_scheme and not text.lower().startswith(("http://", "https://")):
+        if named_scheme.group(1).lower() in ("http", "https"):
+            raise ConfigError(f"url is not a valid web address: {text!r} (expected {named_scheme.group(1)}://host/...)")
+        raise ConfigError(f"url must start with http:// or https://, got {named_scheme.group(1)}: "
+                          "(only web pages can be crawled)")
     if "://" not in text:
         text = "https://" + text
     parts = urlsplit(text)

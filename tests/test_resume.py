@@ -203,10 +203,11 @@ def test_kill_9_then_restart_lists_interrupted_and_resume_completes(tmp_path: Pa
         site.stop()
 
 
-def test_sigterm_marks_running_crawls_interrupted_and_resumable(tmp_path: Path):
+@pytest.mark.parametrize("mode", ["threading", "eventlet"])
+def test_sigterm_marks_running_crawls_interrupted_and_resumable(tmp_path: Path, mode: str):
     site = DocSite(SiteOptions(pages=60, latency=0.05, extra_links=False)).start()
     data_dir = tmp_path / "crawls"
-    server = ServerProcess(data_dir, "--allow-private-targets")
+    server = ServerProcess(data_dir, "--allow-private-targets", "--server", mode)
     try:
         client = Client(server.base, connect=False)
         crawl_id = client.http.post(server.base + "/api/crawls", timeout=10, json={

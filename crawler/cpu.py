@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .extract import count_words, extract_markdown, reset_caches
-from .fetch import StopRequested
+from .fetch import FetchFailed, StopRequested
 from .parse import find_canonical, find_links, find_title, parse_document
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 # Test-only fault injection: a page containing this marker makes its worker process exit, the
 # way a segfault in a C extension would. Unset (the default), it costs one dict lookup per page.
 CRASH_MARKER_ENV = "CRAWLER_FAULT_CRASH_MARKER"
+# Test-only fault injection, same style: a page containing this marker makes extraction raise,
+# the way a bug in trafilatura on one odd page would. The worker survives; the page fails.
+EXTRACT_ERROR_MARKER_ENV = "CRAWLER_FAULT_EXTRACT_ERROR_MARKER"
 RESET_CACHES_EVERY = 500
 
 
@@ -55,6 +58,29 @@ class PageAnalysis:
 
 class WorkerCrashed(Exception):
     """Extraction killed its worker process on every attempt."""
+
+
+class AnalysisFailed(FetchFailed):
+    """Parsing or extraction raised on this page: the page fails with code `parse_error` or
+    `extract_error`, the worker and the crawl go on.
+
+    A FetchFailed, so the crawl records it like any other failed page (reason and code, no
+    retry: the same bytes would raise again). Raised in a worker process, so it pickles itself
+    with the arguments its constructor takes.
+    """
+
+    def __init__(self, stage: str, reason: str) -> None:
+        super().__init__(reason, None, f"{stage}_error")
+        self.stage = stage
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.stage, self.reason))
+
+    @classmethod
+    def from_exception(cls, stage: str, exc: BaseException) -> "AnalysisFailed":
+        text = str(exc) or "no message"
+        text = text if len(text) <= 300 else text[:297] + "..."
+        return cls(stage, f"{stage} error: {type(exc).__name__}: {text}")
 
 
 # ---- worker-process side -------------------------------------------------------------------
@@ -78,16 +104,25 @@ def analyze_page(job_id: int, body: bytes, encoding: str | None, url: str, extra
     if marker and marker.encode() in body:
         os._exit(70)
     started = time.perf_counter()
-    tree = parse_document(body, encoding)
-    title = find_title(tree)
-    links = find_links(tree, url)
-    canonical = find_canonical(tree, url)
+    try:
+        tree = parse_document(body, encoding)
+        title = find_title(tree)
+        links = find_links(tree, url)
+        canonical = find_canonical(tree, url)
+    except Exception as exc:  # a parser bug on one odd page fails that page only
+        raise AnalysisFailed.from_exception("parse", exc) from None
     parsed = time.perf_counter()
     if not extract:
         return PageAnalysis(title, links, canonical, "", 0, parsed - started, 0.0)
     if _stage_writer is not None:
         _stage_writer.send_bytes(_JOB_ID.pack(job_id))
-    markdown = extract_markdown(tree, url)
+    try:
+        error_marker = os.environ.get(EXTRACT_ERROR_MARKER_ENV)
+        if error_marker and error_marker.encode() in body:
+            raise RuntimeError(f"fault injected by {EXTRACT_ERROR_MARKER_ENV}")
+        markdown = extract_markdown(tree, url)
+    except Exception as exc:
+        raise AnalysisFailed.from_exception("extract", exc) from None
     extracted = time.perf_counter()
     _jobs_done += 1
     if _jobs_done % RESET_CACHES_EVERY == 0:

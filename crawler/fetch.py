@@ -8,14 +8,18 @@ the body is downloaded, so a PDF or an archive costs one round trip and no bytes
 from __future__ import annotations
 
 import email.utils
+import http.client
+import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3
 
 from .netguard import AddressPolicy, BlockedAddress, guard_session
 
@@ -138,23 +142,127 @@ class SessionPool:
             session.close()
 
 
+def looks_binary(head: bytes, encoding: str | None = None) -> bool:
+    """True when the first bytes of a body served as HTML are not text (an image, an archive...).
+
+    A known file signature decides at once. Otherwise it is the share of bytes that text never
+    contains (WHATWG's "binary data bytes": controls other than tab, newlines, form feed and
+    escape): random or compressed data has about 11 %, any text in any 8-bit or UTF-8 encoding
+    close to none. UTF-16/32 text is full of NULs, so it is never judged by its bytes.
+    """
+    if head.startswith(BINARY_SIGNATURES):
+        return True
+    wide = (encoding or "").lower().replace("-", "").replace("_", "").startswith(("utf16", "utf32"))
+    if wide or head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return False
+    binary = len(head) - len(head.translate(None, _BINARY_DATA_BYTES))
+    return binary >= 2 and binary * 32 > len(head)
+
+
+BINARY_SIGNATURES = (b"\x89PNG", b"GIF87a", b"GIF89a", b"\xff\xd8\xff", b"%PDF-", b"PK\x03\x04", b"\x1f\x8b",
+                     b"7z\xbc\xaf\x27\x1c", b"\x7fELF", b"\x00asm", b"\xd0\xcf\x11\xe0")
+_BINARY_DATA_BYTES = bytes([*range(0x00, 0x09), 0x0B, *range(0x0E, 0x1B), *range(0x1C, 0x20)])
+SNIFF_BYTES = 1024
+
+
 def read_body(response: requests.Response, stop: threading.Event, deadline: float,
-              max_bytes: int = MAX_BODY_BYTES) -> bytes:
-    """Read the body chunk by chunk as it arrives, checking the stop signal between chunks."""
+              max_bytes: int = MAX_BODY_BYTES, *, sniff_encoding: str | None = None,
+              sniff: bool = False) -> bytes:
+    """Read the body chunk by chunk as it arrives, checking the stop signal between chunks.
+
+    Sizes count decoded bytes and each read asks for at most READ_CHUNK of them, so a gzip or
+    deflate bomb is stopped after max_bytes of output, never inflated whole. With `sniff`, the
+    first SNIFF_BYTES are checked for binary data (PageSkipped, code `binary`) before the rest
+    is downloaded.
+    """
     chunks: list[bytes] = []
     size = 0
+    sniffed = not sniff
     while True:
         if stop.is_set():
             raise StopRequested()
         if time.monotonic() > deadline:
-            raise FetchFailed("the page took too long to download", code="too_slow")
+            raise FetchFailed("the page took too long to download (it was still arriving at the time limit)",
+                              code="too_slow")
         chunk = response.raw.read1(READ_CHUNK, decode_content=True)
+        if chunk:
+            size += len(chunk)
+            if size > max_bytes:
+                raise FetchFailed(f"page larger than {max_bytes // (1024 * 1024)} MB (cut off while downloading)",
+                                  code="too_large")
+            chunks.append(chunk)
+        if not sniffed and (size >= SNIFF_BYTES or not chunk):
+            sniffed = True
+            if looks_binary(b"".join(chunks)[:SNIFF_BYTES], sniff_encoding):
+                raise PageSkipped("binary data served as HTML", code="binary")
         if not chunk:
             return b"".join(chunks)
-        size += len(chunk)
-        if size > max_bytes:
-            raise FetchFailed(f"page larger than {max_bytes // (1024 * 1024)} MB", code="too_large")
-        chunks.append(chunk)
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The exception and everything it wraps: requests wraps urllib3, which wraps the socket error."""
+    found: list[BaseException] = []
+    pending: list[object] = [exc]
+    while pending:
+        item = pending.pop(0)
+        if not isinstance(item, BaseException) or any(item is seen for seen in found):
+            continue
+        found.append(item)
+        pending.extend(item.args)
+        pending.extend((getattr(item, "reason", None), item.__cause__, item.__context__))
+    return found
+
+
+def _first(causes: list[BaseException], kinds: tuple[type[BaseException], ...]) -> BaseException | None:
+    return next((cause for cause in causes if isinstance(cause, kinds)), None)
+
+
+def request_failure(exc: BaseException, url: str, timeout: float, *, during_body: bool = False,
+                    http_status: int | None = None) -> FetchFailed:
+    """Name what went wrong on the wire, and decide whether trying again can help.
+
+    A name that does not resolve (`dns`), a TLS failure (`tls`) and a body that cannot be
+    decoded (`bad_encoding`) will not fix themselves within a crawl: they fail at once. Refused
+    and reset connections, timeouts and cut-off bodies are worth another try.
+    """
+    causes = _causes(exc)
+    if _first(causes, (urllib3.exceptions.DecodeError,)):
+        return FetchFailed("the body is not valid data of its Content-Encoding (corrupt compression)",
+                           http_status, code="bad_encoding")
+    resolution = _first(causes, (urllib3.exceptions.NameResolutionError, socket.gaierror))
+    if resolution is not None:
+        host = urlsplit(url).hostname or url
+        detail = next((str(cause.strerror) for cause in causes if isinstance(cause, socket.gaierror)), "")
+        return FetchFailed(f"cannot resolve host {host!r}" + (f" ({detail})" if detail else ""), code="dns")
+    if _first(causes, (requests.exceptions.SSLError, ssl.SSLError)):
+        return FetchFailed(f"TLS error: {_short(_first(causes, (ssl.SSLError,)) or exc)}", code="tls")
+    incomplete = _first(causes, (http.client.IncompleteRead, urllib3.exceptions.IncompleteRead))
+    if incomplete is not None:
+        return TransientFailure("download interrupted: the connection closed before the whole body arrived "
+                                f"({_short(incomplete)})", http_status, code="interrupted")
+    # Before the timeouts: urllib3's "could not connect" error is a subclass of its connect timeout.
+    if _first(causes, (ConnectionRefusedError,)):
+        return TransientFailure("connection refused", code="connection")
+    if _first(causes, (ConnectionResetError,)):
+        if during_body:
+            return TransientFailure("download interrupted: connection reset by the server", http_status,
+                                    code="interrupted")
+        return TransientFailure("connection reset by the server", code="connection")
+    if _first(causes, (requests.exceptions.ConnectTimeout,)) or any(
+            isinstance(cause, urllib3.exceptions.ConnectTimeoutError)
+            and not isinstance(cause, urllib3.exceptions.NewConnectionError) for cause in causes):
+        return TransientFailure(f"could not connect within {timeout:g} s", code="timeout")
+    if _first(causes, (urllib3.exceptions.ReadTimeoutError, requests.exceptions.ReadTimeout, TimeoutError)):
+        what = "no data" if during_body else "no response"
+        return TransientFailure(f"{what} within {timeout:g} s" + (" while downloading" if during_body else ""),
+                                http_status, code="timeout")
+    if _first(causes, (http.client.RemoteDisconnected,)):
+        return TransientFailure("the server closed the connection without a response", code="connection")
+    if during_body:
+        return TransientFailure(f"download interrupted: {_short(exc)}", http_status, code="interrupted")
+    if _first(causes, (requests.ConnectionError,)):
+        return TransientFailure(f"connection failed: {_short(exc)}", code="connection")
+    return FetchFailed(f"request failed: {_short(exc)}")
 
 
 def fetch_page(session: requests.Session, url: str, *, timeout: float, stop: threading.Event,
@@ -162,6 +270,8 @@ def fetch_page(session: requests.Session, url: str, *, timeout: float, stop: thr
     """GET `url`, following in-scope redirects; raise PageSkipped / FetchFailed / StopRequested.
 
     `check_redirect(target)` returns None to follow a redirect, or the reason to refuse it.
+    Every way a hostile or broken server can answer ends in one of those, with a reason code:
+    the body is capped in bytes (after decompression) and in total time (3 × timeout).
     """
     deadline = time.monotonic() + 3 * timeout
     visited = {url}
@@ -173,12 +283,8 @@ def fetch_page(session: requests.Session, url: str, *, timeout: float, stop: thr
             response = session.get(current, timeout=timeout, stream=True, allow_redirects=False)
         except BlockedAddress as exc:
             raise FetchFailed(str(exc), code="blocked_address") from None
-        except requests.Timeout:
-            raise TransientFailure(f"timed out after {timeout:g} s", code="timeout") from None
-        except requests.ConnectionError as exc:
-            raise TransientFailure(f"connection failed: {_short(exc)}", code="connection") from None
         except requests.RequestException as exc:
-            raise FetchFailed(f"request failed: {_short(exc)}") from None
+            raise request_failure(exc, current, timeout) from None
         with response:
             if response.is_redirect:
                 target = urljoin(current, response.headers.get("Location", ""))
@@ -201,18 +307,31 @@ def fetch_page(session: requests.Session, url: str, *, timeout: float, stop: thr
             if not is_html(content_type):
                 raise PageSkipped(f"not HTML ({content_type.split(';')[0].strip()})", response.status_code,
                                   code="not_html")
+            declared = _content_length(response)
+            if declared is not None and declared > MAX_BODY_BYTES:
+                raise FetchFailed(f"page larger than {MAX_BODY_BYTES // (1024 * 1024)} MB "
+                                  f"(Content-Length {declared:,} bytes; nothing downloaded)",
+                                  response.status_code, code="too_large")
+            encoding = charset_of(content_type)
             try:
-                body = read_body(response, stop, deadline)
-            except (requests.RequestException, OSError) as exc:
-                raise TransientFailure(f"download interrupted: {_short(exc)}", response.status_code,
-                                       code="interrupted") from None
+                body = read_body(response, stop, deadline, sniff=True, sniff_encoding=encoding)
+            except PageSkipped as exc:
+                exc.http_status = response.status_code
+                raise
+            except (StopRequested, FetchFailed):
+                raise
             except Exception as exc:  # urllib3 read errors (timeouts, protocol errors) are not RequestExceptions
-                if isinstance(exc, (StopRequested, FetchFailed)):
-                    raise
-                raise TransientFailure(f"download interrupted: {_short(exc)}", response.status_code,
-                                       code="interrupted") from None
-            return FetchedPage(current, response.status_code, body, charset_of(content_type))
-    raise FetchFailed(f"more than {MAX_REDIRECTS} redirects", code="redirect_loop")
+                raise request_failure(exc, current, timeout, during_body=True,
+                                      http_status=response.status_code) from None
+            if not body.strip():
+                raise PageSkipped("empty page (the server sent no content)", response.status_code, code="empty")
+            return FetchedPage(current, response.status_code, body, encoding)
+    raise FetchFailed(f"more than {MAX_REDIRECTS} redirects", code="too_many_redirects")
+
+
+def _content_length(response: requests.Response) -> int | None:
+    value = (response.headers.get("Content-Length") or "").strip()
+    return int(value) if value.isdigit() else None
 
 
 def _short(exc: BaseException) -> str:

@@ -14,23 +14,41 @@ SKIPPED_LINK_SCHEMES = ("mailto:", "javascript:", "tel:", "data:", "ftp:")
 
 
 def parse_document(body: bytes, encoding: str | None = None) -> lxml.html.HtmlElement:
-    """Parse HTML leniently; the HTTP charset wins over <meta charset> when the server sent one."""
+    """Parse HTML leniently; the HTTP charset wins over <meta charset> when the server sent one.
+
+    Never raises on what a server sends: an unknown charset name falls back to the page's own
+    declaration (or lxml's guess), undecodable bytes become U+FFFD, and a document lxml finds
+    empty (only a comment, only whitespace) is an empty page rather than an error.
+    """
     if encoding:
         try:
-            text = body.decode(encoding, errors="replace")
-        except LookupError:
+            text: str | None = body.decode(encoding, errors="replace")
+        except (LookupError, ValueError):  # unknown or non-text codec name (charset=foo-bar, base64)
             text = None
         if text is not None:
             # lxml refuses str input that still declares an encoding: drop the XML declaration.
             if text.lstrip().startswith("<?xml"):
                 text = text.split("?>", 1)[-1]
-            return lxml.html.document_fromstring(text or "<html></html>")
-    if not body.strip():
-        return lxml.html.document_fromstring("<html></html>")
-    try:
-        return lxml.html.document_fromstring(body)
-    except (etree.ParserError, ValueError):
-        return lxml.html.document_fromstring("<html></html>")
+            return _parse_or_empty(text)
+    else:
+        # No charset from the server: bytes that are valid UTF-8 are UTF-8 (text in a legacy
+        # 8-bit encoding almost never is), which lxml would otherwise read as Latin-1.
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+        if text is not None and not text.lstrip().startswith("<?xml"):
+            return _parse_or_empty(text)
+    return _parse_or_empty(body)
+
+
+def _parse_or_empty(source: str | bytes) -> lxml.html.HtmlElement:
+    if source.strip():
+        try:
+            return lxml.html.document_fromstring(source)
+        except (etree.ParserError, ValueError):
+            pass
+    return lxml.html.document_fromstring("<html></html>")
 
 
 def find_base_url(tree: lxml.html.HtmlElement, page_url: str) -> str:

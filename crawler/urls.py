@@ -4,6 +4,11 @@ One canonical form per page is what keeps a crawl from fetching the same page un
 URLs: ``/a/./b#x``, ``/a/b``, ``HTTP://Host:80/a/b``, ``/a/b?utm_source=x`` are one page, and
 ``/guide/index.html`` is ``/guide/``. Tracking parameters are recognised by courlan's list (the
 URL library behind trafilatura), the rest is RFC 3986 normalisation.
+
+Session ids are dropped too (``;jsessionid=…`` path parameters, ``PHPSESSID``, ``sid``,
+``ASPSESSIONID…``, ``CFID``/``CFTOKEN``… query parameters, ASP.NET's ``/(S(…))/`` segment): a site
+that writes a fresh session id into every link would otherwise be an endless supply of "new"
+URLs for one page.
 """
 
 from __future__ import annotations
@@ -19,12 +24,19 @@ from courlan.clean import TRACKERS_RE
 DEFAULT_PORTS = {"http": 80, "https": 443}
 _UNRESERVED = "-._~"
 INDEX_FILES = ("index.html", "index.htm", "index.php", "index.shtml")
+SESSION_PARAM_RE = re.compile(
+    r"^(?:phpsessid|sid|sessid|sessionid|session_id|jsessionid|aspsessionid[a-z]*|cfid|cftoken)$", re.IGNORECASE)
+# ;jsessionid=… (Java servlets) and friends, as a path parameter of any segment.
+_SESSION_PATH_PARAM_RE = re.compile(r";(?:jsessionid|phpsessid|sessionid|sid)=[^/;?#]*", re.IGNORECASE)
+# ASP.NET cookieless sessions: /(S(lit3py55t21z5v55vlm25s55))/page.aspx
+_ASPNET_SESSION_SEGMENT_RE = re.compile(r"/\([SAF]\([A-Za-z0-9_-]{8,}\)\)(?=/)")
 
 
 def _normalize_path(path: str) -> str:
     """Resolve dot segments, collapse duplicate slashes, normalise percent-escapes."""
     if not path:
         return "/"
+    path = _ASPNET_SESSION_SEGMENT_RE.sub("", _SESSION_PATH_PARAM_RE.sub("", path))
     trailing = path.endswith("/")
     # Re-quote each segment so %7e and ~ (and raw spaces and %20) compare equal.
     segments = [quote(unquote(seg), safe=_UNRESERVED + "!$&'()*+,;=:@") for seg in path.split("/")]
@@ -48,7 +60,8 @@ def _normalize_path(path: str) -> str:
 def _normalize_query(query: str) -> str:
     if not query:
         return ""
-    pairs = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if not TRACKERS_RE.search(k.lower())]
+    pairs = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True)
+             if not TRACKERS_RE.search(k.lower()) and not SESSION_PARAM_RE.match(k)]
     pairs.sort()
     return urlencode(pairs, doseq=True)
 

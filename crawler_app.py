@@ -5,18 +5,35 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import secrets
+import signal
 import sys
+from typing import Any
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Crawler Dashboard: crawl documentation sites from your browser.")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=5000, help="port to listen on (default 5000)")
-    parser.add_argument("--data-dir", default="./crawls", help="where crawls are stored (default ./crawls)")
+    parser.add_argument("--data-dir", default=None,
+                        help="where crawls are stored (default ./crawls, or CRAWLER_DATA_DIR)")
     parser.add_argument("--allow-private-targets", action="store_true",
                         help="allow crawling loopback/private/link-local addresses (a docs server on this machine or LAN)")
-    parser.add_argument("--max-running-crawls", type=int, default=4,
-                        help="crawls that run at once; more wait in state 'queued' (default 4)")
+    parser.add_argument("--max-running-crawls", type=int, default=None,
+                        help="crawls that run at once in total; more wait in state 'queued' "
+                             "(default 4, or CRAWLER_MAX_RUNNING_CRAWLS)")
+    parser.add_argument("--max-crawls-per-session", type=int, default=None,
+                        help="crawls one session runs at once; its next ones wait in state 'queued' "
+                             "(default 2, or CRAWLER_MAX_CRAWLS_PER_SESSION)")
+    parser.add_argument("--max-queued-per-session", type=int, default=None,
+                        help="crawls one session may have waiting; starting more is refused "
+                             "(default 20, or CRAWLER_MAX_QUEUED_PER_SESSION)")
+    parser.add_argument("--token", default=None,
+                        help="access token required by the dashboard, the REST API and Socket.IO "
+                             "(or CRAWLER_TOKEN, which keeps it out of the process list); when the server "
+                             "listens on a non-loopback address without one, a random token is generated "
+                             "and printed")
     parser.add_argument("--cpu-workers", type=int, default=None,
                         help="processes for parsing and extraction (default: one per CPU core)")
     parser.add_argument("--server", choices=["threading", "eventlet"], default="threading",
@@ -34,14 +51,17 @@ def main(argv: list[str] | None = None) -> int:
     # A WebSocket client hanging up leaves a close frame the dev server reads as a bad request.
     werkzeug_log.addFilter(lambda record: "Bad request" not in record.getMessage()
                            and "Bad HTTP/0.9" not in record.getMessage())
-    from crawler.config import ServerConfig
     from crawler.web import create_app, socketio
 
-    config = ServerConfig(data_dir=args.data_dir, allow_private_targets=args.allow_private_targets,
-                          max_running_crawls=args.max_running_crawls, cpu_workers=args.cpu_workers,
-                          async_mode=args.server)
+    try:
+        config = server_config(args, dict(os.environ))
+    except ValueError as exc:  # a limit out of range, from a flag or a CRAWLER_* variable
+        print(f"crawler_app.py: error: {exc}", file=sys.stderr)
+        return 2
     app = create_app(config)
-    print(f"Crawler Dashboard on http://{args.host}:{args.port}/ (data in {config.data_dir})", flush=True)
+    print(f"Crawler Dashboard on {dashboard_url(args.host, args.port, config.token)} (data in {config.data_dir})",
+          flush=True)
+    install_sigterm_handler()
     try:
         socketio.run(app, host=args.host, port=args.port, allow_unsafe_werkzeug=True, log_output=False)
     except KeyboardInterrupt:
@@ -49,6 +69,59 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         app.extensions["crawler"].close()
     return 0
+
+
+def server_config(args: argparse.Namespace, environ: dict[str, str]) -> Any:
+    """CRAWLER_* variables, overridden by the flags given; a token is made up when the server is
+    reachable from other machines and none was given."""
+    from dataclasses import replace
+
+    from crawler.config import ServerConfig
+    from crawler.web.auth import is_loopback_host
+
+    config = ServerConfig.from_env(environ)
+    flags = {"allow_private_targets": args.allow_private_targets or config.allow_private_targets,
+             "max_running_crawls": args.max_running_crawls, "max_crawls_per_session": args.max_crawls_per_session,
+             "max_queued_per_session": args.max_queued_per_session, "cpu_workers": args.cpu_workers,
+             "token": (args.token or "").strip() or None}
+    config = replace(config, data_dir=args.data_dir or config.data_dir, async_mode=args.server,
+                     **{key: value for key, value in flags.items() if value is not None})
+    if config.token is None and not is_loopback_host(args.host):
+        config = replace(config, token=secrets.token_urlsafe(24))
+    return config
+
+
+def dashboard_url(host: str, port: int, token: str | None) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
+
+
+def install_sigterm_handler() -> None:
+    """SIGTERM (systemd, docker stop, kill) ends the server like Ctrl-C: SystemExit unwinds the
+    main thread through `finally`, so running crawls are closed and marked, not cut off.
+
+    Under eventlet the handler runs in whichever green thread holds the main OS thread. In the
+    main green thread, or in the hub (idle in epoll; its parent is the main green thread), raising
+    reaches `finally` directly; in any other green thread it would only end that one, so the exit
+    is thrown into the main green thread from the hub instead."""
+    main_greenlet: Any = None
+    if "eventlet" in sys.modules:
+        import greenlet
+
+        main_greenlet = greenlet.getcurrent()
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        if main_greenlet is not None:
+            import eventlet.hubs
+            import greenlet
+
+            hub = eventlet.hubs.get_hub()
+            if greenlet.getcurrent() not in (main_greenlet, hub.greenlet):
+                hub.schedule_call_global(0, main_greenlet.throw, SystemExit(0))
+                return
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
 
 
 def wants_eventlet(argv: list[str]) -> bool:

@@ -21,6 +21,9 @@ from .sink import RoomSink
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ASYNC_MODES = ("threading", "eventlet")
+# One limit for a REST body and a Socket.IO message: a crawl configuration is small, and a
+# selection of ~10,000 typical URLs still fits.
+MAX_REQUEST_BYTES = 1024 * 1024
 
 socketio = SocketIO()
 log = logging.getLogger(__name__)
@@ -70,7 +73,7 @@ def create_app(config: ServerConfig | dict[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
         PERMANENT_SESSION_LIFETIME=timedelta(days=365),
         JSON_SORT_KEYS=False,
-        MAX_CONTENT_LENGTH=1024 * 1024,
+        MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
     )
 
     # Under eventlet the fork server is unavailable and forking a patched process is unsafe:
@@ -80,13 +83,19 @@ def create_app(config: ServerConfig | dict[str, Any] | None = None) -> Flask:
     cpu.warm_up()
     registry = CrawlRegistry(data_dir, cpu, lambda session_id: RoomSink(socketio, session_id),
                              allow_private_targets=server_config.allow_private_targets,
-                             max_running=server_config.max_running_crawls)
+                             max_running=server_config.max_running_crawls,
+                             max_per_session=server_config.max_crawls_per_session,
+                             max_queued_per_session=server_config.max_queued_per_session)
     crawler_services = CrawlerServices(server_config, registry, cpu)
     app.extensions["crawler"] = crawler_services
     atexit.register(crawler_services.close)
 
     from . import routes, socket_events  # noqa: F401 - registers the handlers
+    from .auth import require_token
 
+    app.before_request(require_token)  # before the blueprint's hooks: a refused request gets no session
     app.register_blueprint(routes.blueprint)
-    socketio.init_app(app, async_mode=server_config.async_mode, ping_interval=10, ping_timeout=20)
+    # An oversize message closes that one connection (WebSocket) or answers 413 (polling).
+    socketio.init_app(app, async_mode=server_config.async_mode, ping_interval=10, ping_timeout=20,
+                      max_http_buffer_size=MAX_REQUEST_BYTES)
     return app

@@ -15,9 +15,10 @@ from werkzeug.exceptions import HTTPException
 from .. import __version__
 from ..config import ConfigError
 from ..events import State
-from ..registry import CrawlRecord, UnknownCrawl, download_links
+from ..registry import CRAWL_ID_PATTERN, CrawlRecord, NotResumable, UnknownCrawl, download_links
 from ..store import iter_manifest
-from .app import services
+from .app import MAX_REQUEST_BYTES, services
+from .auth import request_is_authorised
 from .sessions import ensure_session_id
 
 blueprint = Blueprint("crawler", __name__)
@@ -33,6 +34,21 @@ def _session() -> None:
     ensure_session_id()
 
 
+def unknown_crawl_message(crawl_id: str) -> str:
+    """The same words for a malformed id, a missing crawl and someone else's crawl."""
+    return f"unknown crawl {crawl_id!r}"
+
+
+@blueprint.before_app_request
+def _valid_crawl_id() -> tuple[Response, int] | None:
+    """A crawl id names a folder in the data dir: anything but the exact id shape (../, %2e%2e,
+    an absolute path, a backslash...) is refused here, before any lookup or file access."""
+    crawl_id = (request.view_args or {}).get("crawl_id")
+    if crawl_id is not None and not (isinstance(crawl_id, str) and CRAWL_ID_PATTERN.fullmatch(crawl_id)):
+        return error(unknown_crawl_message(str(crawl_id)[:100]), 404)
+    return None
+
+
 @blueprint.app_errorhandler(UnknownCrawl)
 def _unknown_crawl(exc: UnknownCrawl) -> tuple[Response, int]:
     return error(str(exc.args[0]) if exc.args else "unknown crawl", 404)
@@ -41,6 +57,8 @@ def _unknown_crawl(exc: UnknownCrawl) -> tuple[Response, int]:
 @blueprint.app_errorhandler(HTTPException)
 def _http_error(exc: HTTPException) -> Any:
     if request.path.startswith("/api/"):
+        if exc.code == 413:
+            return error(f"the request body is too large: at most {MAX_REQUEST_BYTES // (1024 * 1024)} MB", 413)
         return error(exc.description or exc.name, exc.code or 500)
     return exc
 
@@ -52,17 +70,25 @@ def dashboard() -> str:
 
 @blueprint.get("/api/health")
 def health() -> Response:
+    """Open even when a token is required (a load balancer's probe): then only "ok" until authorised."""
     crawler = services()
+    if not request_is_authorised():
+        return jsonify({"status": "ok"})
     return jsonify({"status": "ok", "version": __version__, "crawls_running": crawler.registry.running_count(),
                     "cpu_workers": crawler.cpu.workers})
 
 
 def _start(kind: str) -> tuple[CrawlRecord | None, tuple[Response, int] | None]:
     """Validate the JSON body and start a crawl or discovery: (record, None) or (None, error)."""
+    example = "e.g. {\"url\": \"https://docs.example.org/\"}"
+    if not request.is_json:
+        return None, error(f"the request body must be a JSON object with the {kind} settings, sent with "
+                           f"Content-Type: application/json (got {request.mimetype or 'no content type'}), "
+                           f"{example}", 400)
     data = request.get_json(silent=True)
     if data is None:
-        return None, error(f"the request body must be a JSON object with the {kind} settings, "
-                           "e.g. {\"url\": \"https://docs.example.org/\"}", 400)
+        return None, error(f"the request body must be a JSON object with the {kind} settings, {example}; "
+                           "it is not valid JSON", 400)
     try:
         return services().registry.start(ensure_session_id(), data, kind=kind), None
     except ConfigError as exc:
@@ -112,6 +138,18 @@ def stop_crawl(crawl_id: str) -> tuple[Response, int]:
     if state == State.STOPPING:
         return jsonify({"ok": True, "state": state.value}), 202
     return jsonify({"ok": True, "state": state.value, "message": "the crawl had already ended"}), 200
+
+
+@blueprint.post("/api/crawls/<crawl_id>/resume")
+def resume_crawl(crawl_id: str) -> tuple[Response, int]:
+    """Continue a stopped or interrupted crawl; pages already stored are not fetched again."""
+    try:
+        record = services().registry.resume(ensure_session_id(), crawl_id)
+    except NotResumable as exc:
+        return error(str(exc), 409)
+    except ConfigError as exc:
+        return error(str(exc), 400)
+    return jsonify({"ok": True, "crawl_id": record.crawl_id, "state": record.current_state.value}), 202
 
 
 @blueprint.delete("/api/crawls/<crawl_id>")

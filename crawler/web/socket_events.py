@@ -7,18 +7,35 @@ from typing import Any
 from flask_socketio import ConnectionRefusedError, join_room
 
 from ..config import ConfigError
-from ..registry import UnknownCrawl
+from ..registry import CRAWL_ID_PATTERN, UnknownCrawl
 from .app import services, socketio
+from .auth import TOKEN_REQUIRED_MESSAGE, WRONG_TOKEN_MESSAGE, socket_is_authorised
 from .sessions import NO_SESSION_MESSAGE, current_session_id
 
 
 @socketio.on("connect")
 def on_connect(auth: Any = None) -> None:
-    """Only sockets that carry the session cookie are accepted; they join their session's room."""
+    """Only sockets that carry the session cookie (and, when one is set, the access token or an
+    authorised session) are accepted; they join their session's room and no other."""
+    if not socket_is_authorised(auth):
+        has_token = isinstance(auth, dict) and auth.get("token") is not None
+        raise ConnectionRefusedError(WRONG_TOKEN_MESSAGE if has_token else TOKEN_REQUIRED_MESSAGE)
     session_id = current_session_id()
     if session_id is None:
         raise ConnectionRefusedError(NO_SESSION_MESSAGE)
     join_room(session_id)
+
+
+def _crawl_id(data: Any) -> str | None:
+    """The payload's crawl id when it has the exact id shape; anything else is no crawl at all."""
+    crawl_id = data.get("crawl_id") if isinstance(data, dict) else None
+    return crawl_id if isinstance(crawl_id, str) and CRAWL_ID_PATTERN.fullmatch(crawl_id) else None
+
+
+def _unknown(data: Any) -> dict[str, Any]:
+    """Malformed, missing and someone else's crawl all get these same words."""
+    raw = data.get("crawl_id") if isinstance(data, dict) else None
+    return {"ok": False, "error": f"unknown crawl {str(raw)[:100]!r}"}
 
 
 def _start(data: Any, kind: str) -> dict[str, Any]:
@@ -45,14 +62,59 @@ def on_start_discovery(data: Any = None) -> dict[str, Any]:
 @socketio.on("stop_crawl")
 def on_stop_crawl(data: Any = None) -> dict[str, Any]:
     session_id = current_session_id()
-    crawl_id = data.get("crawl_id") if isinstance(data, dict) else None
-    if session_id is None or not isinstance(crawl_id, str):
+    if session_id is None or not isinstance(data, dict) or "crawl_id" not in data:
         return {"ok": False, "error": "stop_crawl needs {\"crawl_id\": \"...\"}"}
+    crawl_id = _crawl_id(data)
+    if crawl_id is None:
+        return _unknown(data)
     try:
         state = services().registry.stop(session_id, crawl_id)
     except UnknownCrawl as exc:
         return {"ok": False, "error": str(exc)}
     return {"ok": True, "state": state.value}
+
+
+@socketio.on("resume_crawl")
+def on_resume_crawl(data: Any = None) -> dict[str, Any]:
+    """Continue one of the caller's stopped or interrupted crawls where it left off."""
+    session_id = current_session_id()
+    if session_id is None or not isinstance(data, dict) or "crawl_id" not in data:
+        return {"ok": False, "error": "resume_crawl needs {\"crawl_id\": \"...\"}"}
+    crawl_id = _crawl_id(data)
+    if crawl_id is None:
+        return _unknown(data)
+    try:
+        record = services().registry.resume(session_id, crawl_id)
+    except (UnknownCrawl, ConfigError) as exc:
+        return {"ok": False, "error": str(exc.args[0]) if exc.args else "unknown crawl"}
+    return {"ok": True, "crawl_id": record.crawl_id, "state": record.current_state.value}
+
+
+@socketio.on("watch_crawl")
+def on_watch_crawl(data: Any = None) -> dict[str, Any]:
+    """Attach to one of the caller's crawls: its current detail (as GET /api/crawls/<id>); its
+    live events already reach every socket of the session. Another session's crawl is unknown."""
+    session_id = current_session_id()
+    crawl_id = _crawl_id(data)
+    if session_id is None or crawl_id is None:
+        return _unknown(data)
+    try:
+        detail = services().registry.detail(session_id, crawl_id)
+    except UnknownCrawl as exc:
+        return {"ok": False, "error": str(exc)}
+    return {"ok": True, **detail}
+
+
+@socketio.on("join")
+def on_join(data: Any = None) -> dict[str, Any]:
+    """Rooms are not chosen by clients: a socket is in its own session's room from the start, and
+    asking for any other room is refused."""
+    session_id = current_session_id()
+    room = data.get("room") if isinstance(data, dict) else data
+    if session_id is not None and isinstance(room, str) and room == session_id:
+        return {"ok": True, "room": room}
+    return {"ok": False, "error": "joining that room is not allowed: a connection receives its own session's "
+                                  "events only (use watch_crawl with one of your crawl ids)"}
 
 
 @socketio.on("echo")

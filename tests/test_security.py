@@ -431,8 +431,10 @@ def test_per_session_limits_queue_then_refuse_and_do_not_block_other_sessions(tm
         alice.wait_finished(first, timeout=10)
         wait_until(lambda: crawl_state(alice, proc.base, second) != "queued", timeout=10,
                    message="the second to leave the queue once the first ended")
-        statuses = [s["state"] for s in alice.of("crawler_status", second)]
-        assert statuses[0] == "queued" and len(statuses) >= 2
+        statuses = wait_until(lambda: [s["state"] for s in alice.of("crawler_status", second)][1:] and
+                              [s["state"] for s in alice.of("crawler_status", second)], timeout=10,
+                              message="the second crawl's status events")
+        assert statuses[0] == "queued" and statuses[1] in ("discovering", "running"), statuses
     finally:
         alice.close()
         bob.close()

@@ -466,3 +466,22 @@ def test_sigterm_closes_running_crawls_before_the_process_exits(tmp_path, make_s
     kept = sum(1 for line in (proc.data_dir / crawl_id / "manifest.jsonl").read_text().splitlines()
                if json.loads(line)["status"] == "ok")
     assert kept == summary["ok"]
+
+
+def test_server_settings_come_from_flags_over_environment():
+    import crawler_app
+
+    env = {"CRAWLER_TOKEN": "env-token", "CRAWLER_MAX_CRAWLS_PER_SESSION": "3", "CRAWLER_MAX_QUEUED_PER_SESSION": "7"}
+    config = crawler_app.server_config(crawler_app.parse_args([]), env)
+    assert (config.token, config.max_crawls_per_session, config.max_queued_per_session) == ("env-token", 3, 7)
+    flags = crawler_app.parse_args(["--token", "flag-token", "--max-crawls-per-session", "1",
+                                    "--max-queued-per-session", "0", "--host", "0.0.0.0"])
+    config = crawler_app.server_config(flags, env)
+    assert (config.token, config.max_crawls_per_session, config.max_queued_per_session) == ("flag-token", 1, 0)
+    assert crawler_app.server_config(crawler_app.parse_args([]), {}).token is None, "loopback: no token"
+    generated = crawler_app.server_config(crawler_app.parse_args(["--host", "0.0.0.0"]), {}).token
+    assert generated and len(generated) >= 24
+    with pytest.raises(ValueError, match="max_crawls_per_session must be at least 1"):
+        crawler_app.server_config(crawler_app.parse_args(["--max-crawls-per-session", "0"]), {})
+    with pytest.raises(ValueError, match="CRAWLER_MAX_QUEUED_PER_SESSION must be a whole number"):
+        crawler_app.server_config(crawler_app.parse_args([]), {"CRAWLER_MAX_QUEUED_PER_SESSION": "many"})

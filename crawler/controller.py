@@ -74,6 +74,14 @@ class PageOutcome:
     fetched_at: str | None = None
 
 
+def let_others_run(iteration: int, every: int = 500) -> None:
+    """Yield now and then inside a long loop of pure Python (100,000 selected URLs): under the
+    eventlet server the crawl thread is a green thread, and it would otherwise hold every
+    socket of the server until the loop ends."""
+    if iteration % every == every - 1:
+        time.sleep(0)
+
+
 def backoff_seconds(tries: int, retry_after: float | None = None, rng: random.Random | None = None) -> float:
     """Retry-After when the server gave one (capped), else exponential with jitter (capped)."""
     if retry_after is not None:
@@ -196,8 +204,9 @@ class CrawlController:
             self._continue_from(self._resume)
             return
         if config.is_selection:
-            for url in config.urls:
+            for number, url in enumerate(config.urls):
                 self._offer(url, 0, None, "selection", forced=True)
+                let_others_run(number)
             self._report_frontier(0)
             return
         self._offer(self._start_url, 0, None, "start")
@@ -225,7 +234,8 @@ class CrawlController:
         for level, note in result.notes:
             self.tracker.log(level, note)
         before = self._discovered
-        for url in result.page_urls:
+        for number, url in enumerate(result.page_urls):
+            let_others_run(number)
             admission, _ = self._frontier.offer(url, SITEMAP_DEPTH, None, "sitemap")  # type: ignore[union-attr]
             if admission == Admission.QUEUED:
                 self._discovered += 1

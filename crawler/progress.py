@@ -47,6 +47,17 @@ def percent_of(current: int, total: int) -> float:
     return round(min(100.0, current * 100.0 / total), 1)
 
 
+def trim_page_events(events: list[dict[str, Any]], keep: int = MAX_PENDING_PAGE_EVENTS // 2) -> list[dict[str, Any]]:
+    """Make room when the sender falls behind: drop intermediate stages first, then the oldest
+    finished pages, down to `keep` events, so trimming happens once per `keep` appends.
+
+    Only the live page list loses rows; counts come from the progress snapshot, and every
+    finished page is in the manifest.
+    """
+    done = [event for event in events if event["stage"] == Stage.DONE.value]
+    return done[-keep:]
+
+
 class ProgressTracker:
     """Thread-safe counters and stage map for one crawl, plus the events waiting to be sent."""
 
@@ -159,8 +170,7 @@ class ProgressTracker:
     def _queue_page(self, event: dict[str, Any]) -> None:
         self.recent_pages.append(event)
         if len(self._pending_pages) >= MAX_PENDING_PAGE_EVENTS:
-            # A listener that cannot keep up loses intermediate stages, never finished pages.
-            self._pending_pages = [p for p in self._pending_pages if p["stage"] == Stage.DONE.value]
+            self._pending_pages = trim_page_events(self._pending_pages)
         self._pending_pages.append(event)
 
     # ---- read by the sender and the API ----

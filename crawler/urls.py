@@ -19,6 +19,7 @@ import re
 from functools import lru_cache
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
+import regex as _regex  # unlike the standard re, a search can be given a time limit
 from courlan.clean import TRACKERS_RE
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -124,10 +125,6 @@ def in_scope(url: str, start_url: str, scope: str) -> bool:
 
 from typing import Callable  # noqa: E402 - kept beside the pattern helpers that use it
 
-try:  # the `regex` module (a trafilatura dependency) can stop a runaway user regex; stdlib re cannot
-    import regex as _regex
-except ImportError:  # pragma: no cover - only without trafilatura's dependencies
-    _regex = None
 REGEX_PREFIX = "re:"
 REGEX_TIMEOUT = 0.05  # seconds one regex may spend on one URL before it counts as not matching
 
@@ -139,7 +136,7 @@ def _compile_glob(pattern: str) -> Callable[[str], bool]:
         return lambda subject, glob=re.compile(fnmatch.translate(pattern)): glob.match(subject) is not None
     expression = pattern[len(REGEX_PREFIX):]
     try:
-        compiled = _regex.compile(expression) if _regex is not None else None
+        compiled = _regex.compile(expression)
     except Exception:  # noqa: BLE001 - a Python regex the `regex` module reads differently
         compiled = None
     if compiled is None:

@@ -19,6 +19,7 @@ import socketio
 
 from crawler.config import ConfigError, parse_crawl_config
 from crawler.urls import matches_any
+from crawler.web.app import MAX_REQUEST_BYTES
 from crawler.web.auth import is_loopback_host
 from tests.conftest import Client, ServerProcess, wait_until
 from tests.docsite import children, page_path
@@ -167,19 +168,29 @@ def test_bodies_that_are_not_json_get_a_clear_400(server, make_client):
 
 def test_an_oversize_body_gets_a_json_413(server, make_client):
     client = make_client(connect=False)
-    body = json.dumps({"url": "http://127.0.0.1/", "urls": ["http://127.0.0.1/" + "p" * 100] * 12_000})
-    assert len(body) > 1024 * 1024
+    body = json.dumps({"url": "http://127.0.0.1/", "urls": ["http://127.0.0.1/" + "p" * 100] * 150_000})
+    assert len(body) > MAX_REQUEST_BYTES
     response = client.http.post(server.base + "/api/crawls", data=body, headers={"Content-Type": "application/json"})
     assert response.status_code == 413
-    assert response.json() == {"error": "the request body is too large: at most 1 MB"}
+    assert response.json() == {"error": "the request body is too large: at most 16 MB"}
     assert client.http.get(server.base + "/api/crawls").json() == {"crawls": []}
+
+
+def test_the_largest_selection_allowed_fits_in_a_request(server, make_client):
+    """100,000 selected URLs (the most a selection may hold) are accepted, not cut by the size cap."""
+    client = make_client(connect=False)
+    urls = [f"http://127.0.0.1:9/docs/section-{n % 50}/a-fairly-typical-page-name-{n}.html" for n in range(100_000)]
+    response = client.http.post(server.base + "/api/crawls", json={"urls": urls, "max_pages": 1}, timeout=60)
+    assert response.status_code == 202, response.text[:300]
+    crawl_id = response.json()["crawl_id"]
+    assert client.http.delete(server.base + f"/api/crawls/{crawl_id}", timeout=60).status_code == 200
 
 
 def test_an_oversize_socket_message_drops_only_that_connection(server, make_client):
     bystander = make_client()
     sender = make_client()
     assert sender.call("echo", "small") == {"ok": True, "data": "small"}
-    sender.sio.emit("echo", "x" * (1024 * 1024 + 10))
+    sender.sio.emit("echo", "x" * (MAX_REQUEST_BYTES + 10))
     wait_until(lambda: not sender.sio.connected, timeout=10, message="the server to close the oversize connection")
     assert bystander.call("echo", "still here") == {"ok": True, "data": "still here"}
     assert requests.get(server.base + "/api/health", timeout=5).status_code == 200

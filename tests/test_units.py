@@ -447,3 +447,16 @@ def test_store_is_safe_under_concurrent_writers(tmp_path):
         thread.join()
     entries = list(iter_manifest(tmp_path))
     assert len(entries) == 200 and len({e["path"] for e in entries}) == 200
+
+
+def test_page_events_stay_bounded_when_nobody_drains_them():
+    """A sender that falls behind (a long loop under eventlet) must not make each append O(n)."""
+    tracker = ProgressTracker("c", "s")
+    for n in range(20_000):
+        tracker.page_stage(f"u{n}", Stage.FETCHING, 0)
+        tracker.page_done(f"u{n}", "skipped", 0, reason="robots")
+    _, pages, _, _ = tracker.drain()
+    assert len(pages) <= 2000
+    assert pages[-1]["url"] == "u19999" and pages[-1]["stage"] == "done"  # the newest are kept
+    assert sum(p["stage"] == "done" for p in pages) >= 1000  # finished pages go last, intermediate stages first
+    assert tracker.counts["skipped"] == 20_000  # the counts never lose anything

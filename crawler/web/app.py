@@ -21,9 +21,9 @@ from .sink import RoomSink
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ASYNC_MODES = ("threading", "eventlet")
-# One limit for a REST body and a Socket.IO message: a crawl configuration is small, and a
-# selection of ~10,000 typical URLs still fits.
-MAX_REQUEST_BYTES = 1024 * 1024
+# One limit for a REST body and a Socket.IO message. A configuration is small; the largest
+# legitimate one is a selection of the maximum 100,000 URLs from a discovery (~100 bytes each).
+MAX_REQUEST_BYTES = 16 * 1024 * 1024
 
 socketio = SocketIO()
 log = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 import urllib3
 
-from .netguard import AddressPolicy, BlockedAddress, guard_session
+from .netguard import DEADLINES, AddressPolicy, BlockedAddress, guard_session
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -280,11 +280,17 @@ def fetch_page(session: requests.Session, url: str, *, timeout: float, stop: thr
         if stop.is_set():
             raise StopRequested()
         try:
-            response = session.get(current, timeout=timeout, stream=True, allow_redirects=False)
+            with DEADLINES.limit(deadline):  # headers dribbled byte by byte count against the same limit
+                response = session.get(current, timeout=timeout, stream=True, allow_redirects=False)
         except BlockedAddress as exc:
             raise FetchFailed(str(exc), code="blocked_address") from None
         except requests.RequestException as exc:
+            if DEADLINES.expired():
+                raise _headers_too_slow(timeout) from None
             raise request_failure(exc, current, timeout) from None
+        if DEADLINES.expired():  # cut off mid-headers, the parser may have taken EOF for their end
+            response.close()
+            raise _headers_too_slow(timeout)
         with response:
             if response.is_redirect:
                 target = urljoin(current, response.headers.get("Location", ""))
@@ -332,6 +338,11 @@ def fetch_page(session: requests.Session, url: str, *, timeout: float, stop: thr
 def _content_length(response: requests.Response) -> int | None:
     value = (response.headers.get("Content-Length") or "").strip()
     return int(value) if value.isdigit() else None
+
+
+def _headers_too_slow(timeout: float) -> FetchFailed:
+    return FetchFailed(f"the server took too long to send its response headers (still arriving after "
+                       f"{3 * timeout:g} s)", code="too_slow")
 
 
 def _short(exc: BaseException) -> str:

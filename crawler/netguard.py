@@ -1,14 +1,19 @@
-"""Refuse crawl targets on this machine's network unless the server operator allows them.
+"""Guards on every connection the crawler opens: which addresses it may reach, and how long it
+may wait for a response's headers.
 
-A crawler on a shared server is an open door to its network: without this check anyone could
-make it read an internal admin page or a cloud metadata endpoint and download the result.
+A crawler on a shared server is an open door to its network: without the address check anyone
+could make it read an internal admin page or a cloud metadata endpoint and download the result.
+Without a wall-clock limit on headers, one slow server could hold a fetcher forever.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
-from typing import Any, Callable
+import threading
+import time
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
 import requests
@@ -75,10 +80,92 @@ class BlockedAddress(requests.ConnectionError):
         self.host, self.address, self.reason = host, address, reason
 
 
-def _guarded_connection(base: type[HTTPConnection], policy: AddressPolicy) -> type[HTTPConnection]:
+class ResponseDeadlines:
+    """A wall-clock limit on waiting for a response's headers, per thread.
+
+    Socket timeouts bound each read, not the sum: a server that sends its headers one byte
+    just inside the timeout would hold a fetcher for hours. A thread that sets a deadline has
+    the socket it waits on registered here; one reaper thread shuts that socket down when the
+    deadline passes, which wakes the blocked read, and the thread then finds itself `expired`.
+    """
+
+    TICK = 0.25
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._deadline: dict[int, float] = {}  # thread → monotonic deadline
+        self._waiting: dict[int, socket.socket] = {}  # thread → socket it is reading headers from
+        self._expired: set[int] = set()
+        self._reaper: threading.Thread | None = None
+
+    @contextmanager
+    def limit(self, deadline: float) -> Iterator[None]:
+        """Within this block, waiting for response headers ends at `deadline` (time.monotonic)."""
+        me = threading.get_ident()
+        with self._lock:
+            self._deadline[me] = deadline
+            self._expired.discard(me)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._deadline.pop(me, None)
+                self._waiting.pop(me, None)
+
+    def expired(self) -> bool:
+        """True once, after this thread's wait was cut off by its deadline."""
+        me = threading.get_ident()
+        with self._lock:
+            if me in self._expired:
+                self._expired.discard(me)
+                return True
+            return False
+
+    @contextmanager
+    def watching(self, sock: socket.socket | None) -> Iterator[None]:
+        me = threading.get_ident()
+        with self._lock:
+            watched = sock is not None and me in self._deadline
+            if watched:
+                self._waiting[me] = sock  # type: ignore[assignment]
+                self._start_reaper()
+        try:
+            yield
+        finally:
+            if watched:
+                with self._lock:
+                    self._waiting.pop(me, None)
+
+    def _start_reaper(self) -> None:
+        if self._reaper is None or not self._reaper.is_alive():
+            self._reaper = threading.Thread(target=self._reap, name="response-deadlines", daemon=True)
+            self._reaper.start()
+
+    def _reap(self) -> None:
+        while True:
+            time.sleep(self.TICK)
+            now = time.monotonic()
+            with self._lock:
+                late = [(me, sock) for me, sock in self._waiting.items() if self._deadline.get(me, now + 1) <= now]
+                for me, _ in late:
+                    self._waiting.pop(me, None)
+                    self._expired.add(me)
+            for _, sock in late:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
+DEADLINES = ResponseDeadlines()
+
+
+def _guarded_connection(base: type[HTTPConnection], policy: AddressPolicy | None) -> type[HTTPConnection]:
     class GuardedConnection(base):  # type: ignore[valid-type, misc]
         def _new_conn(self) -> socket.socket:
             sock = super()._new_conn()
+            if policy is None:
+                return sock
             address = str(sock.getpeername()[0])
             reason = policy(address)
             if reason:
@@ -86,19 +173,24 @@ def _guarded_connection(base: type[HTTPConnection], policy: AddressPolicy) -> ty
                 raise BlockedAddress(self.host, address, reason)
             return sock
 
+        def getresponse(self, *args: Any, **kwargs: Any) -> Any:
+            with DEADLINES.watching(self.sock):
+                return super().getresponse(*args, **kwargs)
+
     GuardedConnection.__name__ = f"Guarded{base.__name__}"
     return GuardedConnection
 
 
 def _guarded_pool(base: type[HTTPConnectionPool], connection: type[HTTPConnection],
-                  policy: AddressPolicy) -> type[HTTPConnectionPool]:
+                  policy: AddressPolicy | None) -> type[HTTPConnectionPool]:
     return type(f"Guarded{base.__name__}", (base,), {"ConnectionCls": _guarded_connection(connection, policy)})
 
 
 class GuardedAdapter(HTTPAdapter):
-    """A requests adapter whose every connection is checked against an address policy."""
+    """A requests adapter whose every connection is checked against an address policy (if any)
+    and whose wait for response headers obeys the thread's ResponseDeadlines limit."""
 
-    def __init__(self, policy: AddressPolicy, **kwargs: Any) -> None:
+    def __init__(self, policy: AddressPolicy | None, **kwargs: Any) -> None:
         self._policy = policy
         super().__init__(**kwargs)
 
@@ -136,9 +228,8 @@ def _find_blocked(exc: BaseException) -> BlockedAddress | None:
 
 
 def guard_session(session: requests.Session, policy: AddressPolicy | None) -> requests.Session:
-    """Mount the guarded adapter for http and https (no policy: leave the session as it is)."""
-    if policy is not None:
-        adapter = GuardedAdapter(policy)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
+    """Mount the guarded adapter for http and https (no policy: every address is allowed)."""
+    adapter = GuardedAdapter(policy)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
     return session

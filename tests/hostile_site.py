@@ -136,7 +136,7 @@ class HostileSite:
         return [
             "/good/1", "/good/2", "/good/3",
             self.refused_url, self.connect_timeout_url,
-            "/stall", "/reset", "/reset-mid-body", "/trickle",
+            "/stall", "/reset", "/reset-mid-body", "/trickle", "/slow-headers",
             "/huge", "/huge-stream", "/bomb.gz", "/bomb.deflate", "/bomb-nested.gz", "/bad-gzip",
             "/truncated", "/bad-charset", "/no-charset", "/bad-utf8", "/binary", "/malformed", "/empty",
             "/no-content-type",
@@ -191,6 +191,8 @@ class HostileSite:
             return send(handler, 200, good_page("Hostile site", f"<ul>{links}</ul>").encode())
         if path.startswith("/good/"):
             return send(handler, 200, good_page(f"Good page {path.rsplit('/', 1)[1]}").encode())
+        if path == "/slow-headers":
+            return self._slow_headers(handler)
         if path == "/stall":  # accepts the request, never answers
             self._closing.wait(60)
             return None
@@ -281,6 +283,15 @@ class HostileSite:
         while not self._closing.wait(self.trickle_interval):
             handler.wfile.write(b"x")
             handler.wfile.flush()
+
+    def _slow_headers(self, handler: BaseHTTPRequestHandler) -> None:
+        """Headers that never end: a status line, then one header byte per interval, forever."""
+        handler.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nX-Slow: ")
+        handler.wfile.flush()
+        while not self._closing.wait(self.trickle_interval):
+            handler.wfile.write(b"z")
+            handler.wfile.flush()
+        handler.close_connection = True
 
     def _stream(self, handler: BaseHTTPRequestHandler, size: int, announce: bool) -> None:
         handler.send_response(200)

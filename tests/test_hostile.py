@@ -31,6 +31,7 @@ from crawler.fetch import (
     fetch_page,
     looks_binary,
 )
+from crawler.netguard import guard_session
 from crawler.parse import parse_document
 from crawler.store import CrawlStore, iter_manifest
 from crawler.urls import canonical_url
@@ -47,7 +48,8 @@ def site() -> Iterator[HostileSite]:
 
 
 def fetch(url: str, timeout: float = 2.0) -> FetchedPage:
-    with requests.Session() as session:
+    """One fetch through a session as the crawler builds them (its connection guard, no address policy)."""
+    with guard_session(requests.Session(), None) as session:
         return fetch_page(session, url, timeout=timeout, stop=threading.Event(), check_redirect=lambda target: None)
 
 
@@ -120,6 +122,17 @@ def test_a_body_that_trickles_forever_hits_the_total_time_limit(site):
     elapsed = time.monotonic() - started
     assert type(failure) is FetchFailed and failure.code == "too_slow"
     assert 3.0 <= elapsed < 4.5
+
+
+def test_headers_that_trickle_forever_hit_the_same_time_limit(site):
+    """Socket timeouts bound each read; headers sent a byte at a time need the wall-clock limit."""
+    started = time.monotonic()
+    failure = failure_of(site.url("/slow-headers"), timeout=1.0)
+    elapsed = time.monotonic() - started
+    assert type(failure) is FetchFailed and failure.code == "too_slow"
+    assert "response headers" in failure.reason
+    assert 3.0 <= elapsed < 4.5
+    assert fetch(site.url("/good/1"), 1.0).http_status == 200  # the limit does not linger on the thread
 
 
 def test_a_body_announced_larger_than_the_cap_is_refused_before_reading(site):
@@ -287,6 +300,7 @@ EXPECTED = {
     "refused": ("failed", "connection"), "connect-timeout": ("failed", "timeout"),
     "/stall": ("failed", "timeout"), "/reset": ("failed", "connection"),
     "/reset-mid-body": ("failed", "interrupted"), "/trickle": ("failed", "too_slow"),
+    "/slow-headers": ("failed", "too_slow"),
     "/huge": ("failed", "too_large"), "/huge-stream": ("failed", "too_large"),
     "/bomb.gz": ("failed", "too_large"), "/bomb.deflate": ("failed", "too_large"),
     "/bomb-nested.gz": ("failed", "too_large"), "/bad-gzip": ("failed", "bad_encoding"),

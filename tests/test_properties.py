@@ -7,12 +7,18 @@ and check the invariants that keep a crawl finite and its files inside the data 
 
 from __future__ import annotations
 
+import os
 import string
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
+
+# The same examples on every run: CI stays deterministic; widen with HYPOTHESIS_PROFILE=explore.
+settings.register_profile("ci", derandomize=True, database=None, max_examples=400, deadline=None)
+settings.register_profile("explore", max_examples=20_000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 from crawler.registry import CRAWL_ID_PATTERN
 from crawler.store import MAX_SEGMENT, relative_page_path
@@ -43,7 +49,6 @@ def build(scheme: str, host: str, path: str, query: str, fragment: str = "") -> 
     return url
 
 
-@settings(max_examples=400, deadline=None)
 @given(schemes, hosts, paths, queries, st.text(max_size=5))
 def test_canonical_url_is_idempotent_and_clean(scheme, host, path, query, fragment):
     canonical = canonical_url(build(scheme, host, path, query, fragment))
@@ -57,9 +62,11 @@ def test_canonical_url_is_idempotent_and_clean(scheme, host, path, query, fragme
     assert "utm_" not in parts.query and "fbclid" not in parts.query
 
 
-@settings(max_examples=200, deadline=None)
 @given(paths, queries)
 def test_equivalent_spellings_have_one_canonical_form(path, query):
+    # Whitespace around a whole URL is trimmed (as browsers trim an href); inside, before a
+    # fragment, it is part of the path. Only compare spellings that keep the path intact.
+    assume(path == path.rstrip())
     plain = canonical_url(build("https", "docs.example.org", path, query))
     assume(plain is not None)
     for variant in (build("HTTPS", "DOCS.example.org:443", path, query, "frag"),
@@ -67,7 +74,6 @@ def test_equivalent_spellings_have_one_canonical_form(path, query):
         assert canonical_url(variant) == plain
 
 
-@settings(max_examples=200, deadline=None)
 @given(paths)
 def test_dot_segments_never_escape_a_prefix_scope(path):
     start = "https://docs.example.org/guide/"
@@ -77,7 +83,6 @@ def test_dot_segments_never_escape_a_prefix_scope(path):
         assert urlsplit(canonical).path.startswith("/guide/")
 
 
-@settings(max_examples=500, deadline=None)
 @given(schemes, paths, queries)
 @example("https", "/../../../../etc/passwd", "")
 @example("https", "/%2e%2e/%2e%2e/secret", "")
@@ -96,7 +101,6 @@ def test_page_paths_stay_inside_the_pages_folder(scheme, path, query):
     assert (root / relative).resolve().is_relative_to(root / "pages")
 
 
-@settings(max_examples=500, deadline=None)
 @given(st.text(alphabet="0123456789abcdef-./\\%\n", min_size=20, max_size=26))
 @example("20261123-184012-a1b2c3")
 def test_a_well_formed_crawl_id_names_one_folder_inside_the_data_dir(text):

@@ -114,7 +114,7 @@ def main() -> int:
     args = parser.parse_args()
     rng = random.Random(args.seed)
     results = []
-    for run in range(args.runs):
+    for _ in range(args.runs):
         with tempfile.TemporaryDirectory() as tmp:
             result = soak(args.pages, args.rounds, rng, Path(tmp))
         results.append(result)

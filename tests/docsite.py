@@ -171,7 +171,8 @@ class QuietServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def handle_error(self, request: object, client_address: object) -> None:
-        """A crawler that hangs up mid-page (a stop) is normal here, not worth a traceback."""
+        """A crawler that hangs up mid-page (a stop, a size or time limit) is normal here, not worth
+        a traceback."""
         return None
 
 

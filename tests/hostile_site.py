@@ -24,8 +24,10 @@ import threading
 import zlib
 from collections import Counter
 from functools import cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
+
+from tests.docsite import QuietServer
 
 MB = 1024 * 1024
 # Test-only: a page containing this marker makes extraction raise (see crawler/cpu.py), with the
@@ -86,14 +88,6 @@ def nested_gzip_bomb() -> bytes:
 
 
 BINARY_BODY = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 64
-
-
-class QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        """A client that hangs up on a bomb or a trickle is the point here, not worth a traceback."""
-        return
 
 
 class HostileSite:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from flask_socketio import ConnectionRefusedError, join_room
 
@@ -59,35 +59,36 @@ def on_start_discovery(data: Any = None) -> dict[str, Any]:
     return _start(data, "discovery")
 
 
-@socketio.on("stop_crawl")
-def on_stop_crawl(data: Any = None) -> dict[str, Any]:
+def _on_own_crawl(event: str, data: Any, action: Callable[[str, str], dict[str, Any]]) -> dict[str, Any]:
+    """The checks every event naming one of the caller's crawls shares, then `action(session, id)`."""
     session_id = current_session_id()
     if session_id is None or not isinstance(data, dict) or "crawl_id" not in data:
-        return {"ok": False, "error": "stop_crawl needs {\"crawl_id\": \"...\"}"}
+        return {"ok": False, "error": f'{event} needs {{"crawl_id": "..."}}'}
     crawl_id = _crawl_id(data)
     if crawl_id is None:
         return _unknown(data)
     try:
-        state = services().registry.stop(session_id, crawl_id)
-    except UnknownCrawl as exc:
-        return {"ok": False, "error": str(exc)}
-    return {"ok": True, "state": state.value}
+        return action(session_id, crawl_id)
+    except (UnknownCrawl, ConfigError) as exc:
+        return {"ok": False, "error": str(exc.args[0]) if exc.args else "unknown crawl"}
+
+
+@socketio.on("stop_crawl")
+def on_stop_crawl(data: Any = None) -> dict[str, Any]:
+    def stop(session_id: str, crawl_id: str) -> dict[str, Any]:
+        return {"ok": True, "state": services().registry.stop(session_id, crawl_id).value}
+
+    return _on_own_crawl("stop_crawl", data, stop)
 
 
 @socketio.on("resume_crawl")
 def on_resume_crawl(data: Any = None) -> dict[str, Any]:
     """Continue one of the caller's stopped or interrupted crawls where it left off."""
-    session_id = current_session_id()
-    if session_id is None or not isinstance(data, dict) or "crawl_id" not in data:
-        return {"ok": False, "error": "resume_crawl needs {\"crawl_id\": \"...\"}"}
-    crawl_id = _crawl_id(data)
-    if crawl_id is None:
-        return _unknown(data)
-    try:
+    def resume(session_id: str, crawl_id: str) -> dict[str, Any]:
         record = services().registry.resume(session_id, crawl_id)
-    except (UnknownCrawl, ConfigError) as exc:
-        return {"ok": False, "error": str(exc.args[0]) if exc.args else "unknown crawl"}
-    return {"ok": True, "crawl_id": record.crawl_id, "state": record.current_state.value}
+        return {"ok": True, "crawl_id": record.crawl_id, "state": record.current_state.value}
+
+    return _on_own_crawl("resume_crawl", data, resume)
 
 
 @socketio.on("watch_crawl")

@@ -101,12 +101,20 @@ def test_page_paths_stay_inside_the_pages_folder(scheme, path, query):
     assert (root / relative).resolve().is_relative_to(root / "pages")
 
 
-@given(st.text(alphabet="0123456789abcdef-./\\%\n", min_size=20, max_size=26))
-@example("20261123-184012-a1b2c3")
-def test_a_well_formed_crawl_id_names_one_folder_inside_the_data_dir(text):
+HOSTILE_AFFIXES = st.text(alphabet="./\\%\n\x00-abcdefABCDEF0123456789:", max_size=6)
+VALID_IDS = st.from_regex(r"[0-9]{8}-[0-9]{6}-[0-9a-f]{6}", fullmatch=True)
+
+
+@given(HOSTILE_AFFIXES, VALID_IDS, HOSTILE_AFFIXES)
+@example("../", "20261123-184012-a1b2c3", "")
+@example("", "20261123-184012-a1b2c3", "/..")
+@example("", "20261123-184012-a1b2c3", "\n")
+def test_only_an_exact_crawl_id_names_a_folder_and_it_is_inside_the_data_dir(prefix, crawl_id, suffix):
+    """A valid id with anything around it (../, encoded slashes, NUL, a newline) is not an id."""
+    text = prefix + crawl_id + suffix
+    assert bool(CRAWL_ID_PATTERN.fullmatch(text)) == (text == crawl_id)
     if CRAWL_ID_PATTERN.fullmatch(text):
         assert (Path("/data") / text).resolve().parent == Path("/data")
-        assert set(text) <= set("0123456789abcdef-") and len(text) == 22
 
 
 def test_hostile_crawl_ids_are_not_crawl_ids():

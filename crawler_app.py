@@ -36,6 +36,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "and printed")
     parser.add_argument("--cpu-workers", type=int, default=None,
                         help="processes for parsing and extraction (default: one per CPU core)")
+    parser.add_argument("--redis", default=None,
+                        help="cluster mode: the Redis shared with other web servers and the workers "
+                             "(python -m crawler.worker), e.g. redis://10.0.0.5:6379/0 (or CRAWLER_REDIS_URL); "
+                             "crawls then run on the workers, not in this process")
     parser.add_argument("--server", choices=["threading", "eventlet"], default="threading",
                         help="Socket.IO async mode: threading (default, real OS threads) or eventlet "
                              "(opt-in, green threads; see README)")
@@ -59,8 +63,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"crawler_app.py: error: {exc}", file=sys.stderr)
         return 2
     app = create_app(config)
-    print(f"Crawler Dashboard on {dashboard_url(args.host, args.port, config.token)} (data in {config.data_dir})",
-          flush=True)
+    mode = f"cluster mode through {redact(config.redis_url)}" if config.redis_url else "embedded mode"
+    print(f"Crawler Dashboard on {dashboard_url(args.host, args.port, config.token)} (data in {config.data_dir}, "
+          f"{mode})", flush=True)
     install_sigterm_handler()
     try:
         socketio.run(app, host=args.host, port=args.port, allow_unsafe_werkzeug=True, log_output=False)
@@ -83,12 +88,23 @@ def server_config(args: argparse.Namespace, environ: dict[str, str]) -> Any:
     flags = {"allow_private_targets": args.allow_private_targets or config.allow_private_targets,
              "max_running_crawls": args.max_running_crawls, "max_crawls_per_session": args.max_crawls_per_session,
              "max_queued_per_session": args.max_queued_per_session, "cpu_workers": args.cpu_workers,
-             "token": (args.token or "").strip() or None}
+             "token": (args.token or "").strip() or None, "redis_url": (args.redis or "").strip() or None}
     config = replace(config, data_dir=args.data_dir or config.data_dir, async_mode=args.server,
                      **{key: value for key, value in flags.items() if value is not None})
     if config.token is None and not is_loopback_host(args.host):
         config = replace(config, token=secrets.token_urlsafe(24))
     return config
+
+
+def redact(url: str) -> str:
+    """A Redis URL without its password, for the console."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = f"{parts.username or ''}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+        return parts._replace(netloc=netloc).geturl()
+    return url
 
 
 def dashboard_url(host: str, port: int, token: str | None) -> str:

@@ -18,7 +18,7 @@ from .controller import CrawlController
 from .cpu import CpuPool
 from .events import Event
 from .netguard import ensure_public_target, non_public_reason
-from .registry import new_crawl_id
+from .crawls import new_crawl_id
 from .store import CrawlStore
 
 

@@ -251,6 +251,8 @@ class ServerConfig:
     cpu_workers: int | None = None
     async_mode: str = "threading"
     secret_key: str | None = None
+    redis_url: str | None = None  # cluster mode: crawls run on workers, state and events go through Redis
+    lease_seconds: float = 15.0  # cluster mode: how long a silent worker keeps its crawls
 
     @classmethod
     def from_env(cls, environ: dict[str, str]) -> "ServerConfig":
@@ -265,6 +267,13 @@ class ServerConfig:
             except ValueError:
                 raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
 
+        def seconds(name: str, default: float) -> float:
+            raw = environ.get(name, "").strip()
+            try:
+                return float(raw) if raw else default
+            except ValueError:
+                raise ValueError(f"{name} must be a number of seconds, got {raw!r}") from None
+
         workers = environ.get("CRAWLER_CPU_WORKERS", "").strip()
         return cls(
             data_dir=environ.get("CRAWLER_DATA_DIR", cls.data_dir),
@@ -275,6 +284,9 @@ class ServerConfig:
             token=environ.get("CRAWLER_TOKEN", "").strip() or None,
             cpu_workers=number("CRAWLER_CPU_WORKERS", 0) if workers else None,
             async_mode=environ.get("CRAWLER_ASYNC_MODE", cls.async_mode),
+            secret_key=environ.get("CRAWLER_SECRET_KEY", "").strip() or None,
+            redis_url=environ.get("CRAWLER_REDIS_URL", "").strip() or None,
+            lease_seconds=seconds("CRAWLER_LEASE_SECONDS", cls.lease_seconds),
         )
 
     def __post_init__(self) -> None:
@@ -286,3 +298,9 @@ class ServerConfig:
             raise ValueError(f"max_queued_per_session must be 0 or more, got {self.max_queued_per_session}")
         if self.token is not None and not self.token.strip():
             self.token = None
+        if self.redis_url is not None:
+            self.redis_url = self.redis_url.strip() or None
+        if self.redis_url is not None and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"the Redis URL must start with redis://, rediss:// or unix://, got {self.redis_url!r}")
+        if self.lease_seconds < 1:
+            raise ValueError(f"lease_seconds must be at least 1, got {self.lease_seconds}")

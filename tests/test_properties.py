@@ -20,7 +20,7 @@ settings.register_profile("ci", derandomize=True, database=None, max_examples=40
 settings.register_profile("explore", max_examples=20_000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
-from crawler.registry import CRAWL_ID_PATTERN
+from crawler.crawls import CRAWL_ID_PATTERN
 from crawler.store import MAX_SEGMENT, relative_page_path
 from crawler.urls import canonical_url, in_scope
 

@@ -1,11 +1,17 @@
-"""The application factory: one Flask app, one Socket.IO server, one crawl registry."""
+"""The application factory: one Flask app, one Socket.IO server, one crawl service.
+
+Embedded mode (the default): crawls run in this process, records live in memory, events go
+straight to this server's Socket.IO rooms. Cluster mode (`redis_url` set): crawls are Celery jobs
+run by `crawler.worker` processes, records live in Redis, and every web server relays the events
+published to the Redis message queue, so a browser on any server sees its own crawls' events.
+"""
 
 from __future__ import annotations
 
 import atexit
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -15,7 +21,9 @@ from flask_socketio import SocketIO
 
 from ..config import ServerConfig
 from ..cpu import CpuPool
-from ..registry import CrawlRegistry
+from ..crawls import CrawlService, MemoryCrawlStates
+from ..crawls.history import read_history
+from ..crawls.local import LocalBackend
 from .sessions import load_or_create_secret
 from .sink import RoomSink
 
@@ -34,14 +42,27 @@ class CrawlerServices:
     """What the routes and socket handlers need, hung on `app.extensions["crawler"]`."""
 
     config: ServerConfig
-    registry: CrawlRegistry
-    cpu: CpuPool
+    crawls: CrawlService
+    cpu: CpuPool | None = None
+    closers: list[Any] = field(default_factory=list)
+
+    @property
+    def mode(self) -> str:
+        return self.crawls.backend.mode
+
+    def health(self) -> dict[str, Any]:
+        try:
+            running = self.crawls.running_count()
+        except Exception:  # noqa: BLE001 - the store may be unreachable: health still answers
+            running = None
+        return {"mode": self.mode, "crawls_running": running, **self.crawls.backend.health()}
 
     def close(self) -> None:
         try:
-            self.registry.shutdown()
+            self.crawls.shutdown()
         finally:
-            self.cpu.shutdown()
+            for close in self.closers:
+                close()
 
 
 def services() -> CrawlerServices:
@@ -54,6 +75,50 @@ def _server_config(config: ServerConfig | dict[str, Any] | None) -> ServerConfig
     if config is None:
         return ServerConfig.from_env(dict(os.environ))
     return ServerConfig(**config)
+
+
+def _embedded(config: ServerConfig, data_dir: Path) -> CrawlerServices:
+    # Under eventlet the fork server is unavailable and forking a patched process is unsafe:
+    # workers are spawned fresh instead (slower to start, same once running).
+    start_method = "spawn" if config.async_mode == "eventlet" else "forkserver"
+    cpu = CpuPool(config.cpu_workers, start_method=start_method)
+    cpu.warm_up()
+    states = MemoryCrawlStates()
+    states.add_missing(read_history(data_dir))
+    backend = LocalBackend(data_dir, states, cpu, lambda session_id: RoomSink(socketio, session_id),
+                           allow_private_targets=config.allow_private_targets,
+                           max_running=config.max_running_crawls, max_per_session=config.max_crawls_per_session,
+                           max_queued_per_session=config.max_queued_per_session)
+    service = CrawlService(data_dir, states, backend, allow_private_targets=config.allow_private_targets)
+    return CrawlerServices(config, service, cpu, closers=[cpu.shutdown])
+
+
+def _cluster(config: ServerConfig, data_dir: Path) -> CrawlerServices:
+    from ..crawls.celery_jobs import job_sender, make_celery
+    from ..crawls.cluster import Cluster
+    from ..crawls.cluster_backend import ClusterBackend
+    from ..crawls.redis_states import RedisCrawlStates, redis_client
+
+    assert config.redis_url is not None
+
+    def announce(owner: str, event: str, payload: dict[str, Any]) -> None:
+        try:
+            socketio.emit(event, payload, to=owner)
+        except Exception as exc:  # noqa: BLE001 - an event lost to a Redis outage; snapshots repair views
+            log.warning("could not publish %s: %s", event, exc)
+
+    states = RedisCrawlStates(redis_client(config.redis_url))
+    cluster = Cluster(states, data_dir, announce, send_job=job_sender(make_celery(config.redis_url)),
+                      max_per_session=config.max_crawls_per_session, lease_seconds=config.lease_seconds)
+    try:
+        cluster.publish_limits()
+    except Exception as exc:  # noqa: BLE001 - start anyway; health says Redis is down
+        log.warning("Redis at %s is not reachable yet: %s", config.redis_url, exc)
+    backend = ClusterBackend(cluster, states, announce, max_queued_per_session=config.max_queued_per_session,
+                             redis_url=config.redis_url)
+    backend.start()
+    service = CrawlService(data_dir, states, backend, allow_private_targets=config.allow_private_targets)
+    return CrawlerServices(config, service)
 
 
 def create_app(config: ServerConfig | dict[str, Any] | None = None) -> Flask:
@@ -76,17 +141,8 @@ def create_app(config: ServerConfig | dict[str, Any] | None = None) -> Flask:
         MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
     )
 
-    # Under eventlet the fork server is unavailable and forking a patched process is unsafe:
-    # workers are spawned fresh instead (slower to start, same once running).
-    start_method = "spawn" if server_config.async_mode == "eventlet" else "forkserver"
-    cpu = CpuPool(server_config.cpu_workers, start_method=start_method)
-    cpu.warm_up()
-    registry = CrawlRegistry(data_dir, cpu, lambda session_id: RoomSink(socketio, session_id),
-                             allow_private_targets=server_config.allow_private_targets,
-                             max_running=server_config.max_running_crawls,
-                             max_per_session=server_config.max_crawls_per_session,
-                             max_queued_per_session=server_config.max_queued_per_session)
-    crawler_services = CrawlerServices(server_config, registry, cpu)
+    build = _cluster if server_config.redis_url else _embedded
+    crawler_services = build(server_config, data_dir)
     app.extensions["crawler"] = crawler_services
     atexit.register(crawler_services.close)
 
@@ -95,7 +151,12 @@ def create_app(config: ServerConfig | dict[str, Any] | None = None) -> Flask:
 
     app.before_request(require_token)  # before the blueprint's hooks: a refused request gets no session
     app.register_blueprint(routes.blueprint)
+    options: dict[str, Any] = {}
+    if server_config.redis_url:
+        from ..crawls.event_queue import EventQueue
+
+        options["client_manager"] = EventQueue(server_config.redis_url)
     # An oversize message closes that one connection (WebSocket) or answers 413 (polling).
     socketio.init_app(app, async_mode=server_config.async_mode, ping_interval=10, ping_timeout=20,
-                      max_http_buffer_size=MAX_REQUEST_BYTES)
+                      max_http_buffer_size=MAX_REQUEST_BYTES, **options)
     return app

@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException
 from .. import __version__
 from ..config import ConfigError
 from ..events import State
-from ..registry import CRAWL_ID_PATTERN, CrawlRecord, NotResumable, UnknownCrawl, download_links
+from ..crawls import CRAWL_ID_PATTERN, CrawlRecord, NotResumable, StoreUnavailable, UnknownCrawl, download_links
 from ..store import iter_manifest
 from .app import MAX_REQUEST_BYTES, services
 from .auth import request_is_authorised
@@ -54,6 +54,11 @@ def _unknown_crawl(exc: UnknownCrawl) -> tuple[Response, int]:
     return error(str(exc.args[0]) if exc.args else "unknown crawl", 404)
 
 
+@blueprint.app_errorhandler(StoreUnavailable)
+def _store_unavailable(exc: StoreUnavailable) -> tuple[Response, int]:
+    return error(str(exc), 503)
+
+
 @blueprint.app_errorhandler(HTTPException)
 def _http_error(exc: HTTPException) -> Any:
     if request.path.startswith("/api/"):
@@ -74,8 +79,7 @@ def health() -> Response:
     crawler = services()
     if not request_is_authorised():
         return jsonify({"status": "ok"})
-    return jsonify({"status": "ok", "version": __version__, "crawls_running": crawler.registry.running_count(),
-                    "cpu_workers": crawler.cpu.workers})
+    return jsonify({"status": "ok", "version": __version__, **crawler.health()})
 
 
 def _start(kind: str) -> tuple[CrawlRecord | None, tuple[Response, int] | None]:
@@ -90,7 +94,7 @@ def _start(kind: str) -> tuple[CrawlRecord | None, tuple[Response, int] | None]:
         return None, error(f"the request body must be a JSON object with the {kind} settings, {example}; "
                            "it is not valid JSON", 400)
     try:
-        return services().registry.start(ensure_session_id(), data, kind=kind), None
+        return services().crawls.start(ensure_session_id(), data, kind=kind), None
     except ConfigError as exc:
         return None, error(str(exc), 400)
 
@@ -100,7 +104,7 @@ def start_crawl() -> tuple[Response, int]:
     record, failure = _start("crawl")
     if record is None:
         return failure  # type: ignore[return-value]
-    return jsonify({"crawl_id": record.crawl_id, "state": record.current_state.value,
+    return jsonify({"crawl_id": record.crawl_id, "state": record.state.value,
                     "links": {"self": f"/api/crawls/{record.crawl_id}",
                               "stop": f"/api/crawls/{record.crawl_id}/stop",
                               **download_links(record.crawl_id)}}), 202
@@ -112,29 +116,29 @@ def start_discovery() -> tuple[Response, int]:
     if record is None:
         return failure  # type: ignore[return-value]
     return jsonify({"discovery_id": record.crawl_id, "crawl_id": record.crawl_id,
-                    "state": record.current_state.value,
+                    "state": record.state.value,
                     "links": {"self": f"/api/discover/{record.crawl_id}",
                               "stop": f"/api/crawls/{record.crawl_id}/stop"}}), 202
 
 
 @blueprint.get("/api/discover/<crawl_id>")
 def discovery_result(crawl_id: str) -> Response:
-    return jsonify(services().registry.discovered(ensure_session_id(), crawl_id))
+    return jsonify(services().crawls.discovered(ensure_session_id(), crawl_id))
 
 
 @blueprint.get("/api/crawls")
 def list_crawls() -> Response:
-    return jsonify({"crawls": [r.row() for r in services().registry.list(ensure_session_id())]})
+    return jsonify({"crawls": [r.row() for r in services().crawls.list(ensure_session_id())]})
 
 
 @blueprint.get("/api/crawls/<crawl_id>")
 def crawl_detail(crawl_id: str) -> Response:
-    return jsonify(services().registry.detail(ensure_session_id(), crawl_id))
+    return jsonify(services().crawls.detail(ensure_session_id(), crawl_id))
 
 
 @blueprint.post("/api/crawls/<crawl_id>/stop")
 def stop_crawl(crawl_id: str) -> tuple[Response, int]:
-    state = services().registry.stop(ensure_session_id(), crawl_id)
+    state = services().crawls.stop(ensure_session_id(), crawl_id)
     if state == State.STOPPING:
         return jsonify({"ok": True, "state": state.value}), 202
     return jsonify({"ok": True, "state": state.value, "message": "the crawl had already ended"}), 200
@@ -144,34 +148,35 @@ def stop_crawl(crawl_id: str) -> tuple[Response, int]:
 def resume_crawl(crawl_id: str) -> tuple[Response, int]:
     """Continue a stopped or interrupted crawl; pages already stored are not fetched again."""
     try:
-        record = services().registry.resume(ensure_session_id(), crawl_id)
+        record = services().crawls.resume(ensure_session_id(), crawl_id)
     except NotResumable as exc:
         return error(str(exc), 409)
     except ConfigError as exc:
         return error(str(exc), 400)
-    return jsonify({"ok": True, "crawl_id": record.crawl_id, "state": record.current_state.value}), 202
+    return jsonify({"ok": True, "crawl_id": record.crawl_id, "state": record.state.value}), 202
 
 
 @blueprint.delete("/api/crawls/<crawl_id>")
 def delete_crawl(crawl_id: str) -> Response:
-    services().registry.delete(ensure_session_id(), crawl_id)
+    services().crawls.delete(ensure_session_id(), crawl_id)
     return jsonify({"ok": True})
 
 
 @blueprint.get("/api/crawls/<crawl_id>/download")
 def download(crawl_id: str) -> Any:
-    record = services().registry.get(ensure_session_id(), crawl_id)
+    record = services().crawls.get(ensure_session_id(), crawl_id)
     fmt = request.args.get("format", "zip")
     if fmt not in DOWNLOAD_FORMATS:
         return error(f"format must be one of {', '.join(DOWNLOAD_FORMATS)}, got {fmt!r}", 400)
     stem = _download_stem(record)
+    crawl_dir = services().crawls.crawl_dir(record)
     if fmt == "jsonl":
-        return Response(stream_with_context(_manifest_lines(record.crawl_dir)), mimetype="application/x-ndjson",
+        return Response(stream_with_context(_manifest_lines(crawl_dir)), mimetype="application/x-ndjson",
                         headers={"Content-Disposition": f'attachment; filename="{stem}.jsonl"'})
     if fmt == "markdown":
-        return Response(stream_with_context(_combined_markdown(record.crawl_dir)), mimetype="text/markdown",
+        return Response(stream_with_context(_combined_markdown(crawl_dir)), mimetype="text/markdown",
                         headers={"Content-Disposition": f'attachment; filename="{stem}.md"'})
-    archive = _build_zip(record.crawl_dir, stem)
+    archive = _build_zip(crawl_dir, stem)
     return send_file(archive, mimetype="application/zip", as_attachment=True, download_name=f"{stem}.zip")
 
 

@@ -14,17 +14,41 @@ NO_SESSION_MESSAGE = ("no session: load the dashboard or GET /api/health first "
 
 
 def load_or_create_secret(data_dir: Path) -> str:
-    """The cookie-signing secret, generated once and kept (mode 0600) in the data directory."""
+    """The cookie-signing secret, generated once and kept (mode 0600) in the data directory.
+
+    Several web servers sharing the data directory may start at the same moment: the secret is
+    written whole to a private temporary file and hard-linked into place, which succeeds for
+    exactly one of them (also on NFS); the others read the winner's."""
     path = Path(data_dir) / ".secret_key"
-    if path.exists():
-        secret = path.read_text(encoding="utf-8").strip()
-        if len(secret) >= 32:
-            return secret
+    existing = _read_secret(path)
+    if existing:
+        return existing
     secret = secrets.token_hex(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(secret)
+    temporary = path.with_name(f".secret_key.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(secret)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            winner = _read_secret(path)
+            if winner:
+                return winner
+            os.replace(temporary, path)  # a damaged or empty file from an old version: replace it
+    finally:
+        temporary.unlink(missing_ok=True)
     return secret
+
+
+def _read_secret(path: Path) -> str | None:
+    try:
+        secret = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    return secret if len(secret) >= 32 else None
 
 
 def ensure_session_id() -> str:

@@ -7,7 +7,7 @@ from typing import Any, Callable
 from flask_socketio import ConnectionRefusedError, join_room
 
 from ..config import ConfigError
-from ..registry import CRAWL_ID_PATTERN, UnknownCrawl
+from ..crawls import CRAWL_ID_PATTERN, StoreUnavailable, UnknownCrawl
 from .app import services, socketio
 from .auth import TOKEN_REQUIRED_MESSAGE, WRONG_TOKEN_MESSAGE, socket_is_authorised
 from .sessions import NO_SESSION_MESSAGE, current_session_id
@@ -43,8 +43,8 @@ def _start(data: Any, kind: str) -> dict[str, Any]:
     if session_id is None:
         return {"ok": False, "error": NO_SESSION_MESSAGE}
     try:
-        record = services().registry.start(session_id, data, kind=kind)
-    except ConfigError as exc:
+        record = services().crawls.start(session_id, data, kind=kind)
+    except (ConfigError, StoreUnavailable) as exc:
         return {"ok": False, "error": str(exc)}
     return {"ok": True, "crawl_id": record.crawl_id}
 
@@ -69,14 +69,14 @@ def _on_own_crawl(event: str, data: Any, action: Callable[[str, str], dict[str, 
         return _unknown(data)
     try:
         return action(session_id, crawl_id)
-    except (UnknownCrawl, ConfigError) as exc:
+    except (UnknownCrawl, ConfigError, StoreUnavailable) as exc:
         return {"ok": False, "error": str(exc.args[0]) if exc.args else "unknown crawl"}
 
 
 @socketio.on("stop_crawl")
 def on_stop_crawl(data: Any = None) -> dict[str, Any]:
     def stop(session_id: str, crawl_id: str) -> dict[str, Any]:
-        return {"ok": True, "state": services().registry.stop(session_id, crawl_id).value}
+        return {"ok": True, "state": services().crawls.stop(session_id, crawl_id).value}
 
     return _on_own_crawl("stop_crawl", data, stop)
 
@@ -85,8 +85,8 @@ def on_stop_crawl(data: Any = None) -> dict[str, Any]:
 def on_resume_crawl(data: Any = None) -> dict[str, Any]:
     """Continue one of the caller's stopped or interrupted crawls where it left off."""
     def resume(session_id: str, crawl_id: str) -> dict[str, Any]:
-        record = services().registry.resume(session_id, crawl_id)
-        return {"ok": True, "crawl_id": record.crawl_id, "state": record.current_state.value}
+        record = services().crawls.resume(session_id, crawl_id)
+        return {"ok": True, "crawl_id": record.crawl_id, "state": record.state.value}
 
     return _on_own_crawl("resume_crawl", data, resume)
 
@@ -100,8 +100,8 @@ def on_watch_crawl(data: Any = None) -> dict[str, Any]:
     if session_id is None or crawl_id is None:
         return _unknown(data)
     try:
-        detail = services().registry.detail(session_id, crawl_id)
-    except UnknownCrawl as exc:
+        detail = services().crawls.detail(session_id, crawl_id)
+    except (UnknownCrawl, StoreUnavailable) as exc:
         return {"ok": False, "error": str(exc)}
     return {"ok": True, **detail}
 

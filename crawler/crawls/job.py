@@ -1,0 +1,37 @@
+"""One crawl job, as every host runs it: build the controller for a crawl folder, run it, record
+the end in crawl.json. The web server's threads and the cluster's workers both call this."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from ..controller import CrawlController
+from ..cpu import CpuPool
+from ..events import EventSink
+from ..netguard import non_public_reason
+from ..resume import load_resume_state
+from ..store import CrawlStore
+from .history import write_crawl_meta
+from .records import CrawlRecord
+
+
+def build_controller(record: CrawlRecord, data_dir: Path, sink: EventSink, stop: threading.Event, cpu: CpuPool,
+                     *, allow_private_targets: bool) -> CrawlController:
+    """A controller for the crawl's folder. A folder with a journal is continued from it (a resume,
+    or a job delivered again after its runner died): pages already stored are not fetched again."""
+    crawl_dir = Path(data_dir) / record.crawl_id
+    resume = load_resume_state(crawl_dir) if (crawl_dir / "discovered.jsonl").exists() else None
+    return CrawlController(record.crawl_id, record.config, CrawlStore(crawl_dir), sink, stop, cpu,
+                           session_id=record.owner, downloads=record.downloads,
+                           discover_only=record.kind == "discovery", resume=resume,
+                           address_policy=None if allow_private_targets else non_public_reason)
+
+
+def run_job(controller: CrawlController, record: CrawlRecord, data_dir: Path) -> dict[str, Any]:
+    """Run to the end (always ends with a summary and `crawler_finished`), then mark crawl.json."""
+    try:
+        return controller.run()
+    finally:
+        write_crawl_meta(Path(data_dir) / record.crawl_id, record, controller.state)

@@ -1,0 +1,191 @@
+"""The crawl service: what the REST routes and Socket.IO handlers call, in either mode.
+
+It validates input, creates crawl folders, keeps records in the crawl-state store and hands the
+running to a backend (threads in this process, or Celery workers). Ownership is checked here
+once: a crawl owned by another session is indistinguishable from one that does not exist.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..config import ConfigError, parse_crawl_config
+from ..events import State, iso_timestamp
+from ..netguard import ensure_public_target
+from ..store import CrawlStore, iter_manifest
+from .history import write_crawl_meta
+from .local import Busy, LimitReached
+from .records import CrawlRecord, CrawlStates, UnknownCrawl
+
+log = logging.getLogger(__name__)
+
+
+class NotResumable(ConfigError):
+    """The crawl is running, or ended in a way that leaves nothing to continue."""
+
+
+class QueueFull(ConfigError):
+    """The session already has as many crawls waiting as it may."""
+
+
+class Backend(Protocol):
+    """Runs crawls: in this process (LocalBackend) or on Celery workers (ClusterBackend)."""
+
+    mode: str
+
+    def check_room(self, owner: str) -> None: ...
+    def submit(self, record: CrawlRecord) -> None: ...
+    def stop(self, record: CrawlRecord, reason: str) -> State: ...
+    def is_busy(self, crawl_id: str) -> bool: ...
+    def wait(self, crawl_id: str, timeout: float) -> bool: ...
+    def shutdown(self, wait: float = 5.0) -> None: ...
+    def health(self) -> dict[str, Any]: ...
+
+
+def new_crawl_id(now: datetime | None = None) -> str:
+    """Sortable by creation time, unguessable enough to not collide: 20261123-184012-a1b2c3."""
+    now = now or datetime.now(timezone.utc)
+    return now.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+
+
+class CrawlService:
+    def __init__(self, data_dir: Path, states: CrawlStates, backend: Backend, *,
+                 allow_private_targets: bool = False) -> None:
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.states = states
+        self.backend = backend
+        self._allow_private = allow_private_targets
+
+    # ---- queries ----
+
+    def get(self, owner: str, crawl_id: str) -> CrawlRecord:
+        record = self.states.get(crawl_id)
+        if record is None or record.owner != owner:
+            raise UnknownCrawl(f"unknown crawl {crawl_id!r}")
+        return record
+
+    def crawl_dir(self, record: CrawlRecord) -> Path:
+        return self.data_dir / record.crawl_id
+
+    def list(self, owner: str) -> list[CrawlRecord]:
+        return self.states.list(owner)
+
+    def running_count(self) -> int:
+        return self.states.active_count()
+
+    def detail(self, owner: str, crawl_id: str) -> dict[str, Any]:
+        record = self.get(owner, crawl_id)
+        recent_log, recent_pages = self.states.recent(crawl_id)
+        return {
+            "crawl_id": record.crawl_id,
+            "kind": record.kind,
+            "state": record.state.value,
+            "created_at": record.created_at,
+            "config": record.config.to_dict(),
+            "progress": record.progress,
+            "summary": record.summary if record.state.is_final else None,
+            "recent_log": recent_log,
+            "recent_pages": recent_pages,
+            "downloads": record.downloads,
+            "worker": record.worker,
+        }
+
+    def discovered(self, owner: str, crawl_id: str) -> dict[str, Any]:
+        """The URLs a crawl or discovery admitted so far, with source and depth (complete once ended)."""
+        record = self.get(owner, crawl_id)
+        crawl_dir = self.crawl_dir(record)
+        urls = list(iter_manifest(crawl_dir, "discovered.jsonl"))
+        titles = {e["url"]: e.get("title") for e in iter_manifest(crawl_dir) if e.get("title")}
+        for entry in urls:
+            entry["title"] = titles.get(entry["url"])
+        return {"crawl_id": record.crawl_id, "kind": record.kind, "state": record.state.value,
+                "complete": record.state == State.COMPLETED, "config": record.config.to_dict(),
+                "count": len(urls), "urls": urls}
+
+    # ---- commands ----
+
+    def start(self, owner: str, raw_config: Any, kind: str = "crawl") -> CrawlRecord:
+        """Validate, check the target, create the crawl's folder and queue it (ConfigError on bad input)."""
+        config = parse_crawl_config(raw_config)
+        if not self._allow_private:
+            for url in dict.fromkeys((config.url, *config.urls)):
+                ensure_public_target(url)
+        if kind == "discovery" and config.is_selection:
+            raise ConfigError("a discovery starts from url; urls (a selection) is for crawls")
+        self._check_room(owner)
+        record = CrawlRecord(new_crawl_id(), owner, config, iso_timestamp(), kind=kind,
+                             message="waiting for a free crawl slot")
+        crawl_dir = self.crawl_dir(record)
+        crawl_dir.mkdir(parents=True)
+        CrawlStore(crawl_dir).write_meta("config.json", config.to_dict())
+        write_crawl_meta(crawl_dir, record, State.QUEUED)
+        self.states.add(record)
+        try:
+            self.backend.submit(record)
+        except LimitReached as exc:  # another request took the last place meanwhile
+            self.states.remove(record.crawl_id)
+            shutil.rmtree(crawl_dir, ignore_errors=True)
+            raise QueueFull(str(exc)) from None
+        return record
+
+    def resume(self, owner: str, crawl_id: str) -> CrawlRecord:
+        """Continue a stopped or interrupted crawl where it left off (ConfigError if it cannot be).
+
+        The state moves to `queued` atomically, so of two resumes sent at once (to one server or
+        two) exactly one goes ahead."""
+        record = self.get(owner, crawl_id)
+        if not record.state.is_resumable:
+            if record.state.is_final:
+                raise NotResumable(f"crawl {crawl_id} is {record.state.value}: only stopped or interrupted "
+                                   "crawls can be resumed")
+            raise NotResumable(f"crawl {crawl_id} is still {record.state.value}")
+        if self.backend.is_busy(crawl_id):
+            raise NotResumable(f"crawl {crawl_id} is still finishing; try again in a moment")
+        if not self._allow_private:
+            ensure_public_target(record.config.url)
+        self._check_room(owner)
+        previous = record.state
+        if not self.states.transition(crawl_id, State.QUEUED, "waiting for a free crawl slot",
+                                      allowed_from=(State.STOPPED, State.INTERRUPTED)):
+            raise NotResumable(f"crawl {crawl_id} is already being resumed")
+        crawl_dir = self.crawl_dir(record)
+        (crawl_dir / "summary.json").unlink(missing_ok=True)  # describes the run being continued
+        record.state, record.summary = State.QUEUED, None
+        self.states.clear_recent(crawl_id)
+        write_crawl_meta(crawl_dir, record, State.QUEUED)
+        try:
+            self.backend.submit(record)
+        except (Busy, LimitReached) as exc:
+            self.states.transition(crawl_id, previous, "", allowed_from=(State.QUEUED,))
+            write_crawl_meta(crawl_dir, record, previous)
+            raise (NotResumable if isinstance(exc, Busy) else QueueFull)(str(exc)) from None
+        return record
+
+    def stop(self, owner: str, crawl_id: str) -> State:
+        record = self.get(owner, crawl_id)
+        if record.state.is_final:
+            return record.state
+        return self.backend.stop(record, "stopped by user")
+
+    def delete(self, owner: str, crawl_id: str, wait: float = 10.0) -> None:
+        record = self.get(owner, crawl_id)
+        if not record.state.is_final:
+            self.backend.stop(record, "deleted by user")
+        self.backend.wait(crawl_id, wait)
+        self.states.remove(crawl_id)
+        shutil.rmtree(self.crawl_dir(record), ignore_errors=True)
+
+    def shutdown(self) -> None:
+        self.backend.shutdown()
+
+    def _check_room(self, owner: str) -> None:
+        try:
+            self.backend.check_room(owner)
+        except LimitReached as exc:
+            raise QueueFull(str(exc)) from None

@@ -91,10 +91,25 @@ _JOB_ID = struct.Struct("!Q")
 _STOP_RELAY = 0
 
 
-def _init_worker(stage_writer: Any) -> None:
+def _init_worker(stage_writer: Any, owner_pid: int | None = None) -> None:
     global _stage_writer
     _stage_writer = stage_writer
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle
+    if owner_pid is not None:
+        threading.Thread(target=_exit_with_owner, args=(owner_pid,), name="owner-watch", daemon=True).start()
+
+
+def _exit_with_owner(owner_pid: int, interval: float = 1.0) -> None:
+    """A worker outlives its server only when the server was killed (kill -9, OOM): the pool's
+    queues keep it blocked forever. It checks on its owner and leaves when the owner is gone."""
+    while True:
+        time.sleep(interval)
+        try:
+            os.kill(owner_pid, 0)
+        except ProcessLookupError:
+            os._exit(0)
+        except PermissionError:  # the pid now belongs to someone else's process: ours is gone
+            os._exit(0)
 
 
 def analyze_page(job_id: int, body: bytes, encoding: str | None, url: str, extract: bool = True) -> PageAnalysis:
@@ -161,7 +176,7 @@ class _RebuildablePool:
 
     def _new_executor(self) -> ProcessPoolExecutor:
         executor = ProcessPoolExecutor(self.workers, mp_context=self._context, initializer=_init_worker,
-                                       initargs=(self._stage_writer,))
+                                       initargs=(self._stage_writer, os.getpid()))
         if _os_is_green():
             # Under eventlet, a green os.write waits until the pipe is writable and then does a
             # real write: on a blocking pipe a 20 KB page blocks the whole process until the

@@ -1016,7 +1016,12 @@
       if (startHeld.length < EVENT_BUFFER_MAX) startHeld.push([type, p]);
       return;
     }
-    if (id !== view.crawlId) return;
+    if (id !== view.crawlId) {
+      // A crawl of this session started elsewhere (another tab, another server, the REST API):
+      // list it, and show it live when nothing else is running on screen.
+      if (type === "crawler_status" && !starting) requestSync();
+      return;
+    }
     if (view.loading) {
       if (view.held.length < EVENT_BUFFER_MAX) view.held.push([type, p]);
       return;

@@ -1,0 +1,339 @@
+"""Cluster mode for real: our own redis-server, two web servers, two `python -m crawler.worker`
+processes and one shared data directory, driven through real sockets as two browser sessions
+would. (The whole rest of the suite covers the embedded mode.)"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, Iterator
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from crawler.crawls.celery_jobs import QUEUE, TASK_NAME, make_celery
+from crawler.store import iter_manifest
+from tests.cluster import RedisServer, WorkerProcess, alive, descendants, health, wait_for_workers, web_server
+from tests.conftest import Client, ServerProcess, wait_until
+from tests.test_dashboard_browser import browser  # noqa: F401 - a pytest fixture, used by name
+
+MAX_QUEUED = 2
+
+
+class Cluster:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.data_dir = root / "crawls"
+        self.redis = RedisServer(root / "redis")
+        self.workers = [self.add_worker(), self.add_worker()]
+        self.a = web_server(self.data_dir, self.redis.url, "--max-queued-per-session", str(MAX_QUEUED))
+        self.b = web_server(self.data_dir, self.redis.url, "--max-queued-per-session", str(MAX_QUEUED))
+        wait_for_workers(self.a, self.workers)
+
+    def add_worker(self) -> WorkerProcess:
+        return WorkerProcess(self.redis.url, self.data_dir, self.root)
+
+    def live_workers(self) -> list[WorkerProcess]:
+        return [w for w in self.workers if w.process.poll() is None]
+
+    def worker(self, worker_id: str) -> WorkerProcess:
+        return next(w for w in self.workers if w.id == worker_id)
+
+    def close(self) -> None:
+        for server in (self.a, self.b):
+            server.stop()
+        for worker in self.workers:
+            worker.stop()
+        self.redis.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    running = Cluster(tmp_path_factory.mktemp("cluster"))
+    yield running
+    running.close()
+
+
+def session_on(server: ServerProcess, *, watch: ServerProcess | None = None) -> tuple[Client, Client]:
+    """A browser session: REST through `server`, its Socket.IO watcher on `watch` (same cookie)."""
+    rest = Client(server.base, connect=False)
+    watcher = Client((watch or server).base, cookies=rest.http.cookies)
+    return rest, watcher
+
+
+def start(client: Client, base: str, config: dict[str, Any]) -> str:
+    answer = client.http.post(base + "/api/crawls", json=config, timeout=10)
+    assert answer.status_code == 202, answer.text
+    return answer.json()["crawl_id"]
+
+
+def detail(client: Client, base: str, crawl_id: str) -> dict[str, Any]:
+    answer = client.http.get(f"{base}/api/crawls/{crawl_id}", timeout=10)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def manifest(cluster: Cluster, crawl_id: str) -> list[dict[str, Any]]:
+    return list(iter_manifest(cluster.data_dir / crawl_id))
+
+
+def saved_urls(cluster: Cluster, crawl_id: str) -> list[str]:
+    return [e["url"] for e in manifest(cluster, crawl_id) if e["status"] == "ok"]
+
+
+def test_each_session_sees_all_its_events_through_the_other_server_and_none_of_the_others(cluster, make_site):
+    site = make_site(pages=25, latency=0.02, extra_links=False)
+    one_rest, one_watch = session_on(cluster.a, watch=cluster.b)
+    two_rest, two_watch = session_on(cluster.b, watch=cluster.a)
+    config = {"url": site.url(0), "concurrency": 4}
+    ones = [start(one_rest, cluster.a.base, config), start(one_rest, cluster.b.base, config)]
+    twos = [start(two_rest, cluster.b.base, config), start(two_rest, cluster.a.base, config)]
+    try:
+        for watcher, ids in ((one_watch, ones), (two_watch, twos)):
+            for crawl_id in ids:
+                finished = watcher.wait_finished(crawl_id, timeout=60)
+                assert finished["state"] == "completed" and finished["summary"]["ok"] == 25, finished
+                for event in ("crawler_status", "crawler_detailed_progress", "crawler_page", "crawler_log"):
+                    assert watcher.of(event, crawl_id), f"{event} of {crawl_id} reached the other server"
+                pages = {p["url"] for e in watcher.of("crawler_page", crawl_id) for p in e["pages"]
+                         if p["stage"] == "done"}
+                assert len(pages) == 25
+        for watcher, others in ((one_watch, twos), (two_watch, ones)):
+            seen = {payload.get("crawl_id") for _, _, payload in watcher.events if isinstance(payload, dict)}
+            assert not seen & set(others), "a session received another session's events"
+
+        # REST answers the same on either server, and nothing of the other session.
+        for rest, ids, other in ((one_rest, ones, twos), (two_rest, twos, ones)):
+            lists = [rest.http.get(s.base + "/api/crawls", timeout=10).json()["crawls"] for s in (cluster.a, cluster.b)]
+            assert lists[0] == lists[1]
+            assert {row["crawl_id"] for row in lists[0]} == set(ids)
+            for crawl_id in ids:
+                assert detail(rest, cluster.a.base, crawl_id) == detail(rest, cluster.b.base, crawl_id)
+            for server in (cluster.a, cluster.b):
+                assert rest.http.get(f"{server.base}/api/crawls/{other[0]}", timeout=10).status_code == 404
+                assert rest.http.post(f"{server.base}/api/crawls/{other[0]}/stop", timeout=10).status_code == 404
+        ran_on = {w["id"] for w in health(cluster.a)["workers"]}
+        assert ran_on == {w.id for w in cluster.workers}
+        logs = "".join(w.log() for w in cluster.workers)
+        assert sum(logs.count(f"crawl {crawl_id}: running") for crawl_id in ones + twos) == 4
+    finally:
+        for client in (one_rest, one_watch, two_rest, two_watch):
+            client.close()
+
+
+def test_stop_sent_to_server_b_ends_a_crawl_started_on_server_a_within_a_second(cluster, make_site):
+    site = make_site(pages=300, latency=0.3, extra_links=False)
+    rest, watcher = session_on(cluster.a, watch=cluster.b)
+    try:
+        crawl_id = start(rest, cluster.a.base, {"url": site.url(0), "concurrency": 4})
+        wait_until(lambda: (watcher.of("crawler_detailed_progress", crawl_id) or [{}])[-1].get("ok", 0) >= 3,
+                   timeout=30, message="three pages saved")
+        running = detail(rest, cluster.b.base, crawl_id)
+        assert running["worker"] in {w.id for w in cluster.workers}
+        sent = time.monotonic()
+        answer = rest.http.post(f"{cluster.b.base}/api/crawls/{crawl_id}/stop", timeout=10)
+        assert answer.status_code == 202 and answer.json()["state"] == "stopping"
+        finished = watcher.wait_finished(crawl_id, timeout=10)
+        arrived = [t for t, payload in watcher.timed("crawler_finished", crawl_id)][0]
+        stopping = [t for t, p in watcher.timed("crawler_status", crawl_id) if p["state"] == "stopping"]
+        assert finished["state"] == "stopped"
+        assert stopping and stopping[0] - sent < 0.5, "the 'stopping' feedback came at once"
+        assert arrived - sent < 1.0, f"crawler_finished {arrived - sent:.2f} s after the stop"
+        assert detail(rest, cluster.a.base, crawl_id)["state"] == "stopped"
+        assert finished["summary"]["ok"] == len(saved_urls(cluster, crawl_id)) < 300
+    finally:
+        rest.close()
+        watcher.close()
+
+
+def test_kill_9_of_a_worker_mid_crawl_then_resume_on_the_other_loses_and_repeats_nothing(cluster, make_site):
+    site = make_site(pages=120, latency=0.1, extra_links=False)
+    rest, watcher = session_on(cluster.a, watch=cluster.b)
+    try:
+        crawl_id = start(rest, cluster.a.base, {"url": site.url(0), "concurrency": 4})
+        wait_until(lambda: len(saved_urls(cluster, crawl_id)) >= 20, timeout=30, message="20 pages saved")
+        victim = cluster.worker(wait_until(lambda: detail(rest, cluster.a.base, crawl_id)["worker"]))
+        helpers = descendants(victim.process.pid)
+        assert helpers, "the worker runs its own extraction processes"
+        victim.kill()
+        killed_at = time.monotonic()
+        before = manifest(cluster, crawl_id)
+        finished = watcher.wait_finished(crawl_id, timeout=30)
+        assert finished["state"] == "interrupted" and finished["summary"]["stop_reason"] == "worker lost"
+        assert time.monotonic() - killed_at < 30
+        wait_until(lambda: not alive(helpers), timeout=10, message="the dead worker's extraction processes to end")
+        assert detail(rest, cluster.b.base, crawl_id)["state"] == "interrupted"
+        saved_before = {e["url"] for e in before if e["status"] == "ok"}
+        assert 20 <= len(saved_before) < 120
+
+        answer = rest.http.post(f"{cluster.b.base}/api/crawls/{crawl_id}/resume", timeout=10)
+        assert answer.status_code == 202, answer.text
+        resumed = wait_until(lambda: [p for p in watcher.of("crawler_finished", crawl_id) if p is not finished
+                                      and p["state"] != "interrupted"], timeout=60, message="the resumed run's end")
+        assert resumed[0]["state"] == "completed", resumed
+        survivor = next(w for w in cluster.live_workers() if w is not victim)
+        assert f"crawl {crawl_id}: running" in survivor.log()
+
+        after = manifest(cluster, crawl_id)
+        per_url = Counter(e["url"] for e in after)
+        assert max(per_url.values()) == 1, "0 duplicated"
+        assert after[:len(before)] == before, "0 lost"
+        assert len(saved_urls(cluster, crawl_id)) == 120
+        for url in saved_before:
+            assert len(site.times_of(urlsplit(url).path)) == 1, f"{url} was saved, then fetched again"
+    finally:
+        cluster.workers.append(cluster.add_worker())
+        wait_for_workers(cluster.a, cluster.live_workers())
+        rest.close()
+        watcher.close()
+
+
+def test_a_job_delivered_twice_runs_once_and_two_resumes_at_once_start_one_run(cluster, make_site):
+    site = make_site(pages=40, latency=0.05, extra_links=False)
+    rest, watcher = session_on(cluster.a, watch=cluster.b)
+    celery = make_celery(cluster.redis.url)
+    try:
+        crawl_id = start(rest, cluster.a.base, {"url": site.url(0), "concurrency": 2})
+        for _ in range(2):  # as a broker redelivery would
+            celery.send_task(TASK_NAME, args=[crawl_id], queue=QUEUE)
+        assert watcher.wait_finished(crawl_id, timeout=60)["state"] == "completed"
+        wait_until(lambda: "".join(w.log() for w in cluster.workers).count(f"crawl {crawl_id}") >= 4,
+                   timeout=10, message="every delivery to be handled")
+        logs = "".join(w.log() for w in cluster.workers)
+        assert logs.count(f"crawl {crawl_id}: running") == 1
+        assert Counter(e["url"] for e in manifest(cluster, crawl_id)).most_common(1)[0][1] == 1
+        assert len(site.times_of(urlsplit(site.url(5)).path)) == 1
+
+        # A stopped crawl resumed through both servers at the same moment: one run, one refusal.
+        second = start(rest, cluster.b.base, {"url": make_site(pages=200, latency=0.2, extra_links=False).url(0),
+                                               "concurrency": 2})
+        wait_until(lambda: detail(rest, cluster.a.base, second)["state"] == "running", timeout=30)
+        rest.http.post(f"{cluster.a.base}/api/crawls/{second}/stop", timeout=10)
+        wait_until(lambda: watcher.of("crawler_finished", second), timeout=10)
+        wait_until(lambda: not detail(rest, cluster.a.base, second)["worker"], timeout=10)
+        answers: list[int] = []
+        barrier = threading.Barrier(2)
+
+        def resume(base: str) -> None:
+            barrier.wait()
+            answers.append(rest.http.post(f"{base}/api/crawls/{second}/resume", timeout=10).status_code)
+
+        threads = [threading.Thread(target=resume, args=(s.base,)) for s in (cluster.a, cluster.b)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(answers) == [202, 409]
+        rest.http.post(f"{cluster.a.base}/api/crawls/{second}/stop", timeout=10)
+        wait_until(lambda: detail(rest, cluster.a.base, second)["state"] == "stopped", timeout=10)
+        logs = "".join(w.log() for w in cluster.workers)
+        assert logs.count(f"crawl {second}: running") == 2  # the first run and one resumed run
+    finally:
+        rest.close()
+        watcher.close()
+
+
+def test_session_limits_and_arrival_order_hold_across_web_servers(cluster, make_site):
+    site = make_site(pages=30, latency=0.05, extra_links=False)
+    one_rest, one_watch = session_on(cluster.a, watch=cluster.b)
+    two_rest, two_watch = session_on(cluster.b, watch=cluster.a)
+    config = {"url": site.url(0), "concurrency": 2}
+    try:
+        servers = [cluster.a, cluster.b, cluster.a, cluster.b]
+        ones = [start(one_rest, server.base, config) for server in servers]  # 2 run, 2 wait (its limit)
+        refused = one_rest.http.post(cluster.b.base + "/api/crawls", json=config, timeout=10)
+        assert refused.status_code == 400 and "already waiting" in refused.json()["error"]
+        late = start(two_rest, cluster.a.base, config)  # another session is not stuck behind them
+        for crawl_id in ones:
+            assert one_watch.wait_finished(crawl_id, timeout=60)["state"] == "completed"
+        assert two_watch.wait_finished(late, timeout=60)["state"] == "completed"
+
+        def began(watcher: Client, crawl_id: str) -> float:
+            return next(t for t, p in watcher.timed("crawler_status", crawl_id) if p["state"] == "discovering")
+
+        def ended(watcher: Client, crawl_id: str) -> float:
+            return watcher.timed("crawler_finished", crawl_id)[0][0]
+
+        starts = [began(one_watch, crawl_id) for crawl_id in ones]
+        assert starts[2] >= min(ended(one_watch, ones[0]), ended(one_watch, ones[1])), "at most 2 at once"
+        assert starts[2] <= starts[3], "its waiting crawls start in arrival order"
+        assert began(two_watch, late) < starts[2], "the other session's crawl did not wait for them"
+    finally:
+        for client in (one_rest, one_watch, two_rest, two_watch):
+            client.close()
+
+
+def test_redis_down_is_visible_not_fatal_and_the_view_resyncs_when_it_is_back(cluster, make_site):
+    site = make_site(pages=150, latency=0.1, extra_links=False)
+    rest, watcher = session_on(cluster.a, watch=cluster.b)
+    try:
+        crawl_id = start(rest, cluster.a.base, {"url": site.url(0), "concurrency": 2})
+        wait_until(lambda: len(saved_urls(cluster, crawl_id)) >= 10, timeout=30, message="10 pages saved")
+        cluster.redis.stop()
+        down = health(cluster.a)
+        assert down["mode"] == "cluster" and down["redis"]["reachable"] is False
+        refused = rest.http.post(cluster.b.base + "/api/crawls", json={"url": site.url(0)}, timeout=10)
+        assert refused.status_code == 503 and "Redis cannot be reached" in refused.json()["error"]
+        during = len(saved_urls(cluster, crawl_id))
+        wait_until(lambda: len(saved_urls(cluster, crawl_id)) >= during + 10, timeout=30,
+                   message="the worker to keep crawling and saving while Redis is down")
+
+        cluster.redis.start()  # empty: it kept nothing on disk
+        wait_until(lambda: health(cluster.b)["redis"]["reachable"], timeout=20)
+        resynced = len(watcher.of("crawler_detailed_progress", crawl_id))
+        wait_until(lambda: len(watcher.of("crawler_detailed_progress", crawl_id)) > resynced + 2, timeout=30,
+                   message="live progress through the other server again")
+        fresh = watcher.of("crawler_detailed_progress", crawl_id)[-1]
+        assert fresh["ok"] >= len(saved_urls(cluster, crawl_id)) - 10, "a fresh snapshot, not a stale one"
+        wait_until(lambda: rest.http.get(f"{cluster.a.base}/api/crawls/{crawl_id}", timeout=10).status_code == 200,
+                   timeout=20, message="the record rebuilt")
+        finished = watcher.wait_finished(crawl_id, timeout=90)
+        assert finished["state"] == "completed" and finished["summary"]["ok"] == 150
+        assert Counter(e["url"] for e in manifest(cluster, crawl_id)).most_common(1)[0][1] == 1
+        assert detail(rest, cluster.b.base, crawl_id)["state"] == "completed"
+        assert {row["crawl_id"] for row in rest.http.get(cluster.b.base + "/api/crawls", timeout=10).json()["crawls"]} \
+            >= {crawl_id}
+    finally:
+        rest.close()
+        watcher.close()
+
+
+def test_dashboard_on_server_b_shows_stops_and_resumes_a_crawl_started_on_server_a(cluster, make_site, browser):
+    from playwright.sync_api import expect
+
+    from tests.test_dashboard_browser import VIEWPORT
+
+    site = make_site(pages=60, latency=0.15, extra_links=False)
+    context = browser.new_context(viewport=VIEWPORT, base_url=cluster.b.base)
+    context.set_default_timeout(15_000)
+    errors: list[str] = []
+    try:
+        page = context.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto("/")
+        expect(page.locator("#connection")).to_have_text("Connected")
+        # The same browser session starts a crawl through server A (its cookie goes with it).
+        answer = context.request.post(cluster.a.base + "/api/crawls",
+                                      data={"url": site.url(0), "concurrency": 2})
+        assert answer.status == 202, answer.text()
+        crawl_id = answer.json()["crawl_id"]
+        expect(page.locator("#crawl-id")).to_have_text(crawl_id)  # shown live, no reload
+        expect(page.locator("#crawl-state")).to_have_text("Running")
+        page.wait_for_function("() => Number(document.getElementById('count-ok').textContent) >= 3")
+
+        page.locator("#stop-btn").click()
+        expect(page.locator("#crawl-state")).to_have_text(re.compile(r"^Stopped: \d+ pages kept$"))
+        kept = len(saved_urls(cluster, crawl_id))
+        assert 3 <= kept < 60
+        page.locator("#resume-btn").click()
+        expect(page.locator("#crawl-state")).to_have_text("Completed: 60 pages saved", timeout=40_000)
+        expect(page.locator("#crawl-id")).to_have_text(crawl_id)
+        assert Counter(saved_urls(cluster, crawl_id)).most_common(1)[0][1] == 1
+        page.screenshot(path=str(cluster.root / "dashboard-server-b.png"))
+    finally:
+        context.close()
+    assert not errors, f"script errors on the dashboard: {errors}"

@@ -63,13 +63,14 @@ class RedisServer:
 class WorkerProcess:
     """`python -m crawler.worker`, as the README starts it."""
 
-    def __init__(self, redis_url: str, data_dir: Path, log_dir: Path, *, crawls: int = 2,
+    def __init__(self, redis_url: str, data_dir: Path, log_dir: Path, *, crawls: int = 2, cpu_workers: int | None = 1,
                  env: dict[str, str] | None = None) -> None:
         self.log_path = log_dir / f"worker-{time.monotonic_ns()}.log"
         self._log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "crawler.worker", "--redis", redis_url, "--data-dir", str(data_dir),
-             "--crawls", str(crawls), "--cpu-workers", "1", "--allow-private-targets"],
+             "--crawls", str(crawls), "--allow-private-targets",
+             *(["--cpu-workers", str(cpu_workers)] if cpu_workers else [])],
             cwd=PROJECT_ROOT, stdout=self._log, stderr=subprocess.STDOUT,
             env={**os.environ, "CRAWLER_LEASE_SECONDS": LEASE_SECONDS, **(env or {})})
         self.id = f"{socket.gethostname()}:{self.process.pid}"

@@ -4,6 +4,7 @@ would. (The whole rest of the suite covers the embedded mode.)"""
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -17,6 +18,7 @@ import requests
 
 from crawler.crawls.celery_jobs import QUEUE, TASK_NAME, make_celery
 from crawler.store import iter_manifest
+from tests import contract
 from tests.cluster import RedisServer, WorkerProcess, alive, descendants, health, wait_for_workers, web_server
 from tests.conftest import Client, ServerProcess, wait_until
 from tests.test_dashboard_browser import browser  # noqa: F401 - a pytest fixture, used by name
@@ -111,8 +113,10 @@ def test_each_session_sees_all_its_events_through_the_other_server_and_none_of_t
             lists = [rest.http.get(s.base + "/api/crawls", timeout=10).json()["crawls"] for s in (cluster.a, cluster.b)]
             assert lists[0] == lists[1]
             assert {row["crawl_id"] for row in lists[0]} == set(ids)
+            assert set(lists[0][0]) == contract.list_row_fields()
             for crawl_id in ids:
                 assert detail(rest, cluster.a.base, crawl_id) == detail(rest, cluster.b.base, crawl_id)
+                assert set(detail(rest, cluster.a.base, crawl_id)) == contract.rest_fields("GET /api/crawls/<id>")
             for server in (cluster.a, cluster.b):
                 assert rest.http.get(f"{server.base}/api/crawls/{other[0]}", timeout=10).status_code == 404
                 assert rest.http.post(f"{server.base}/api/crawls/{other[0]}/stop", timeout=10).status_code == 404
@@ -337,3 +341,68 @@ def test_dashboard_on_server_b_shows_stops_and_resumes_a_crawl_started_on_server
     finally:
         context.close()
     assert not errors, f"script errors on the dashboard: {errors}"
+
+
+def test_downloads_and_discovery_work_through_either_server(cluster, make_site):
+    site = make_site(pages=12, extra_links=False)
+    rest, watcher = session_on(cluster.a, watch=cluster.b)
+    try:
+        crawl_id = start(rest, cluster.a.base, {"url": site.url(0)})
+        assert watcher.wait_finished(crawl_id, timeout=60)["state"] == "completed"
+        for server in (cluster.a, cluster.b):
+            jsonl = rest.http.get(f"{server.base}/api/crawls/{crawl_id}/download", params={"format": "jsonl"},
+                                  timeout=10)
+            assert jsonl.status_code == 200
+            assert [json.loads(line)["url"] for line in jsonl.text.splitlines()] == \
+                [e["url"] for e in manifest(cluster, crawl_id)]
+            markdown = rest.http.get(f"{server.base}/api/crawls/{crawl_id}/download", params={"format": "markdown"},
+                                     timeout=10)
+            headings = [line[2:] for line in markdown.text.splitlines() if line.startswith("# http")]
+            assert headings == saved_urls(cluster, crawl_id) and len(headings) == 12
+        answer = rest.http.post(cluster.b.base + "/api/discover", json={"url": site.url(0)}, timeout=10)
+        assert answer.status_code == 202, answer.text
+        discovery = answer.json()["discovery_id"]
+        assert watcher.wait_finished(discovery, timeout=60)["state"] == "completed"
+        urls = rest.http.get(f"{cluster.a.base}/api/discover/{discovery}", timeout=10).json()
+        assert urls["complete"] and urls["count"] == 12
+        assert rest.http.delete(f"{cluster.b.base}/api/crawls/{crawl_id}", timeout=20).status_code == 200
+        assert rest.http.get(f"{cluster.a.base}/api/crawls/{crawl_id}", timeout=10).status_code == 404
+        assert not (cluster.data_dir / crawl_id).exists()
+    finally:
+        rest.close()
+        watcher.close()
+
+
+def test_a_cluster_web_server_off_loopback_requires_the_token(cluster, tmp_path):
+    exposed = ServerProcess(cluster.data_dir, "--host", "0.0.0.0", "--redis", cluster.redis.url,
+                            "--allow-private-targets", env={"CRAWLER_TOKEN": "cluster-secret-token"})
+    try:
+        assert requests.get(exposed.base + "/api/crawls", timeout=10).status_code == 401
+        bearer = {"Authorization": "Bearer cluster-secret-token"}
+        assert requests.get(exposed.base + "/api/crawls", headers=bearer, timeout=10).status_code == 200
+        assert requests.get(exposed.base + "/api/health", headers=bearer, timeout=10).json()["mode"] == "cluster"
+    finally:
+        exposed.stop()
+
+
+def _secret_in_process(data_dir: str, barrier: Any, results: Any) -> None:
+    from crawler.web.sessions import load_or_create_secret
+
+    barrier.wait()
+    results.put(load_or_create_secret(Path(data_dir)))
+
+
+def test_web_servers_starting_together_create_exactly_one_session_secret(tmp_path):
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    barrier, results = context.Barrier(8), context.Queue()
+    processes = [context.Process(target=_secret_in_process, args=(str(tmp_path), barrier, results))
+                 for _ in range(8)]
+    for process in processes:
+        process.start()
+    secrets = {results.get(timeout=20) for _ in processes}
+    for process in processes:
+        process.join(10)
+    assert len(secrets) == 1 and (tmp_path / ".secret_key").read_text() == secrets.pop()
+    assert [p.name for p in tmp_path.iterdir()] == [".secret_key"], "no temporary file left behind"

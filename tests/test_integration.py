@@ -12,6 +12,7 @@ import pytest
 import requests
 import socketio
 
+from tests import contract
 from tests.conftest import Client, ServerProcess, wait_until
 from tests.docsite import page_path
 
@@ -176,6 +177,9 @@ def test_rest_flow_start_poll_download_delete(server, make_client, make_site):
         client.http.get(f"{api}/{crawl_id}").json()), timeout=30, message="completed")
     assert detail["summary"]["ok"] == 10, "max_pages caps the pages saved"
     assert detail["progress"]["ok"] == 10
+    assert set(detail) == contract.rest_fields("GET /api/crawls/<id>"), "the detail is as documented"
+    rows = client.http.get(api).json()["crawls"]
+    assert set(rows[0]) == contract.list_row_fields(), "a list row is as documented"
 
     jsonl = client.http.get(f"{api}/{crawl_id}/download", params={"format": "jsonl"})
     assert jsonl.status_code == 200

@@ -77,14 +77,21 @@ class ClusterBackend:
                                                               "message": message, "timestamp": iso_timestamp()})
         return State.STOPPING
 
-    def is_busy(self, crawl_id: str) -> bool:
-        return self.cluster.lease_holder(crawl_id) is not None
+    def is_busy(self, crawl_id: str, grace: float = 2.0) -> bool:
+        """Whether a worker still holds the crawl's lease, after waiting `grace` seconds for one
+        that is just finishing (a resume clicked the moment the crawl stopped)."""
+        deadline = time.monotonic() + grace
+        while self.cluster.lease_holder(crawl_id) is not None:
+            if time.monotonic() >= deadline:
+                return True
+            time.sleep(0.05)
+        return False
 
     def wait(self, crawl_id: str, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             record = self._states.get(crawl_id)
-            if (record is None or record.state.is_final) and not self.is_busy(crawl_id):
+            if (record is None or record.state.is_final) and not self.is_busy(crawl_id, grace=0):
                 return True
             time.sleep(0.1)
         return False

@@ -96,8 +96,10 @@ class LocalBackend:
         run.controller.request_stop(reason)
         return State.STOPPING
 
-    def is_busy(self, crawl_id: str) -> bool:
-        return crawl_id in self._runs
+    def is_busy(self, crawl_id: str, grace: float = 2.0) -> bool:
+        """Whether a runner still holds the crawl, after waiting `grace` seconds for one that is
+        just finishing (a resume clicked the moment the crawl stopped)."""
+        return not self.wait(crawl_id, grace)
 
     def wait(self, crawl_id: str, timeout: float) -> bool:
         """Wait until no runner holds the crawl; True if none does."""

@@ -1,0 +1,48 @@
+"""Reads the field names docs/events.md documents, section by section, so tests can compare them
+with what the engine and the server really send: both ways, field by field."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "events.md"
+
+
+def text() -> str:
+    return DOC.read_text(encoding="utf-8")
+
+
+def event_section(event: str) -> str:
+    """The text under the '### `event`' heading, up to the next heading."""
+    match = re.search(rf"^### `{re.escape(event)}`\n(.*?)(?=^#{{2,3}} )", text(), re.S | re.M)
+    assert match, f"docs/events.md has no section for {event}"
+    return match.group(1)
+
+
+def table_fields(section: str) -> set[str]:
+    """Names in the first column of the section's table (a row may name several: `ok`, `failed`)."""
+    names: set[str] = set()
+    for line in section.splitlines():
+        if line.startswith("| `"):
+            names.update(re.findall(r"`([a-z_]+)`", line.split("|")[1]))
+    return names
+
+
+def json_examples(section: str) -> list[dict]:
+    return [json.loads(block) for block in re.findall(r"```json\n(.*?)```", section, re.S)]
+
+
+def rest_fields(route: str) -> set[str]:
+    """The quoted names of the first {...} in the REST table row of `route` (e.g. GET /api/crawls/<id>)."""
+    row = next(line for line in text().splitlines() if line.startswith(f"| `{route}` |"))
+    braces = re.search(r"\{([^{}]*)\}", row)
+    assert braces, f"the row of {route} lists no fields"
+    return set(re.findall(r'"([a-z_]+)"', braces.group(1)))
+
+
+def list_row_fields() -> set[str]:
+    paragraph = re.search(r"^A summary row \(list\) holds (.*?)\n\n", text(), re.S | re.M)
+    assert paragraph, "docs/events.md does not describe a list row"
+    return set(re.findall(r"`([a-z_]+)`", paragraph.group(1))) - {"crawl", "discovery", "null"}

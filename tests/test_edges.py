@@ -7,10 +7,35 @@ a real small filesystem, a real subprocess); none of them mocks the part under t
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
 import pytest
 
 from crawler.config import ConfigError, parse_crawl_config
+from crawler.controller import CrawlController
+from crawler.cpu import CpuPool
+from crawler.events import Event, RecordingSink
+from crawler.store import CrawlStore
 from crawler.urls import matches_any
+from tests.docsite import DocSite, SiteOptions
+
+
+@pytest.fixture(scope="module")
+def cpu() -> Iterator[CpuPool]:
+    pool = CpuPool(1)
+    yield pool
+    pool.shutdown()
+
+
+@pytest.fixture(scope="module")
+def docsite() -> Iterator[DocSite]:
+    site = DocSite(SiteOptions(pages=5, extra_links=False)).start()
+    yield site
+    site.stop()
 
 # ---- regexes: no path runs without a time limit ----------------------------------------------
 
@@ -27,3 +52,53 @@ def test_matching_never_falls_back_to_the_unbounded_engine():
     """A pattern that skipped validation is refused when matched, never run without a limit."""
     with pytest.raises(ValueError, match="time-limited"):
         matches_any("https://docs.example.org/docs/a", (ONLY_STDLIB_READS,))
+
+
+# ---- the final event is not lost to one failed emit --------------------------------------------
+
+
+class FlakyFinishSink(RecordingSink):
+    """Records every event; the first `failures` emits of crawler_finished raise, as a dying
+    socket or a full message queue would."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+        self.finish_attempts = 0
+
+    def emit(self, event: str, payload: dict[str, Any]) -> None:
+        if event == Event.FINISHED.value:
+            self.finish_attempts += 1
+            if self.finish_attempts <= self.failures:
+                raise ConnectionError(f"listener unavailable (attempt {self.finish_attempts})")
+        super().emit(event, payload)
+
+
+def small_crawl(tmp_path: Path, cpu: CpuPool, sink: RecordingSink, site: DocSite) -> dict[str, Any]:
+    config = parse_crawl_config({"url": site.base + "/docs/", "use_sitemaps": False, "max_pages": 3,
+                                 "concurrency": 2})
+    controller = CrawlController("edge", config, CrawlStore(tmp_path / "crawl"), sink, threading.Event(), cpu)
+    return controller.run()
+
+
+def test_crawler_finished_survives_transient_emit_failures(tmp_path: Path, cpu: CpuPool, docsite: DocSite):
+    sink = FlakyFinishSink(failures=2)
+    summary = small_crawl(tmp_path, cpu, sink, docsite)
+    assert summary["state"] == "completed"
+    finished = sink.of(Event.FINISHED)
+    assert len(finished) == 1 and finished[0]["state"] == "completed", "delivered on the third try"
+    assert sink.finish_attempts == 3
+    assert [name for name, _ in sink.events][-1] == Event.FINISHED.value
+
+
+def test_a_final_event_that_never_goes_out_is_logged_loudly_and_bounded(tmp_path: Path, cpu: CpuPool,
+                                                                       docsite: DocSite, caplog):
+    sink = FlakyFinishSink(failures=1000)
+    started = time.monotonic()
+    with caplog.at_level(logging.ERROR, logger="crawler"):
+        summary = small_crawl(tmp_path, cpu, sink, docsite)
+    assert summary["state"] == "completed"
+    assert time.monotonic() - started < 10
+    assert 2 < sink.finish_attempts < 10, "a few tries, not one and not forever"
+    assert any("crawler_finished" in record.getMessage() and "could not be delivered" in record.getMessage()
+               and record.levelno == logging.ERROR for record in caplog.records)

@@ -20,7 +20,9 @@ extraction instead of piling pages up in memory.
 
 On a stop the loop leaves at once: the store is closed first (nothing more is written), pages
 still in flight are abandoned (their threads notice the stop at their next check and discard
-their work), and `crawler_finished` goes out, without waiting for a slow server.
+their work), and `crawler_finished` goes out, without waiting for a slow server. The pools'
+threads are daemon threads that nothing joins at exit (crawler/threads.py), so an abandoned
+fetch does not hold the process open after a stop either.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import logging
 import random
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
@@ -47,6 +49,7 @@ from .resume import ResumeState
 from .robots import MAX_ROBOTS_BYTES, RobotsCache, RobotsRules
 from .sitemaps import SitemapResult, discover_sitemap_urls
 from .store import CrawlStore, StoreClosed
+from .threads import DaemonThreadPool
 from .urls import canonical_url, host_of, in_scope
 
 log = logging.getLogger(__name__)
@@ -152,8 +155,8 @@ class CrawlController:
     def run(self) -> dict[str, Any]:
         """Crawl until done or stopped; always ends with a summary and `crawler_finished`."""
         self.sender.start()
-        fetchers: ThreadPoolExecutor | None = None
-        processors: ThreadPoolExecutor | None = None
+        fetchers: DaemonThreadPool | None = None
+        processors: DaemonThreadPool | None = None
         try:
             if self.stop_signal.is_set():
                 return self._finish(State.STOPPED)
@@ -162,8 +165,8 @@ class CrawlController:
             self._discover()
             if not self.discover_only:
                 self.tracker.set_state(State.RUNNING, f"crawling {self._start_url}")
-            fetchers = ThreadPoolExecutor(self.config.concurrency, thread_name_prefix=f"fetch-{self.crawl_id}")
-            processors = ThreadPoolExecutor(self.cpu.workers + 2, thread_name_prefix=f"process-{self.crawl_id}")
+            fetchers = DaemonThreadPool(self.config.concurrency, thread_name_prefix=f"fetch-{self.crawl_id}")
+            processors = DaemonThreadPool(self.cpu.workers + 2, thread_name_prefix=f"process-{self.crawl_id}")
             self._schedule(fetchers, processors)
             if self.stop_signal.is_set():
                 return self._finish(State.STOPPED)
@@ -269,7 +272,7 @@ class CrawlController:
 
     # ---- scheduling ----
 
-    def _schedule(self, fetchers: ThreadPoolExecutor, processors: ThreadPoolExecutor) -> None:
+    def _schedule(self, fetchers: DaemonThreadPool, processors: DaemonThreadPool) -> None:
         frontier = self._frontier
         assert frontier is not None
         fetching: set[Future[PageOutcome]] = set()

@@ -8,6 +8,8 @@ a real small filesystem, a real subprocess); none of them mocks the part under t
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -20,8 +22,11 @@ from crawler.controller import CrawlController
 from crawler.cpu import CpuPool
 from crawler.events import Event, RecordingSink
 from crawler.store import CrawlStore
+from crawler.threads import DaemonThreadPool
 from crawler.urls import matches_any
+from tests.conftest import PROJECT_ROOT
 from tests.docsite import DocSite, SiteOptions
+from tests.hostile_site import HostileSite
 
 
 @pytest.fixture(scope="module")
@@ -102,3 +107,77 @@ def test_a_final_event_that_never_goes_out_is_logged_loudly_and_bounded(tmp_path
     assert 2 < sink.finish_attempts < 10, "a few tries, not one and not forever"
     assert any("crawler_finished" in record.getMessage() and "could not be delivered" in record.getMessage()
                and record.levelno == logging.ERROR for record in caplog.records)
+
+
+# ---- a stopped crawl does not hold the process open -------------------------------------------
+
+EXIT_SCRIPT = """
+import sys, threading, time
+from crawler.config import parse_crawl_config
+from crawler.controller import CrawlController
+from crawler.cpu import CpuPool
+from crawler.events import RecordingSink
+from crawler.store import CrawlStore
+from crawler.threads import DaemonThreadPool
+
+def main():
+    url, folder = sys.argv[1], sys.argv[2]
+    cpu = CpuPool(1)
+    config = parse_crawl_config({"url": url, "timeout": 60, "respect_robots": False, "use_sitemaps": False})
+    controller = CrawlController("exit", config, CrawlStore(folder), RecordingSink(), threading.Event(), cpu)
+    runner = threading.Thread(target=controller.run)
+    runner.start()
+    deadline = time.monotonic() + 20
+    while controller.tracker.snapshot()["in_flight"] < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.5)  # the request is at the server, which never answers
+    controller.request_stop("test stop")
+    runner.join(10)
+    cpu.shutdown()
+    print("returned", controller.summary["state"], flush=True)
+
+main()
+"""
+
+
+def test_a_process_exits_promptly_after_stopping_a_crawl_whose_fetch_hangs(tmp_path: Path):
+    """The fetch of /stall would wait 60 s for an answer; after the stop nothing may wait for it."""
+    site = HostileSite().start()
+    try:
+        process = subprocess.Popen([sys.executable, "-c", EXIT_SCRIPT, site.url("/stall"), str(tmp_path / "crawl")],
+                                   cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            line = process.stdout.readline()  # main() has returned once this arrives
+            returned_at = time.monotonic()
+            assert line.strip() == "returned stopped", (line, process.stderr.read() if process.poll() else "")
+            assert site.hits["/stall"] == 1, "the fetch was in flight when the crawl was stopped"
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pytest.fail("the process was still running 5 s after main() returned (a fetch thread held it)")
+            assert time.monotonic() - returned_at < 2.0
+            assert process.returncode == 0, process.stderr.read()
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    finally:
+        site.stop()
+
+
+def test_the_daemon_pool_keeps_the_executor_contract():
+    pool = DaemonThreadPool(2, thread_name_prefix="edge")
+    release = threading.Event()
+    assert pool.submit(lambda x: x * 2, 21).result(timeout=5) == 42
+    failing = pool.submit(lambda: 1 / 0)
+    assert isinstance(failing.exception(timeout=5), ZeroDivisionError)
+    blockers = [pool.submit(release.wait, 10) for _ in range(2)]
+    queued = pool.submit(lambda: "never")
+    assert len(pool._threads) == 2, "idle threads are reused, at most max_workers run"
+    assert all(thread.daemon for thread in pool._threads)
+    pool.shutdown(wait=False, cancel_futures=True)
+    assert queued.cancelled()
+    with pytest.raises(RuntimeError):
+        pool.submit(lambda: None)
+    release.set()
+    assert all(blocker.result(timeout=5) is True for blocker in blockers), "running work finishes"

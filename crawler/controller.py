@@ -35,18 +35,17 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
-import requests
-
 from .config import CrawlConfig
 from .cpu import CpuPool, WorkerCrashed
 from .events import EventSink, SafeSink, Stage, State, iso_timestamp
 from .extract import page_document
-from .fetch import FetchedPage, FetchFailed, PageSkipped, SessionPool, StopRequested, TransientFailure, fetch_page
+from .fetch import (FetchedPage, FetchFailed, PageSkipped, SessionPool, StopRequested, TransientFailure,
+                    fetch_page, fetch_robots_txt)
 from .frontier import ADMISSION_TEXT, Admission, CrawlRequest, Frontier
 from .netguard import AddressPolicy
 from .progress import ProgressSender, ProgressTracker
 from .resume import ResumeState
-from .robots import MAX_ROBOTS_BYTES, RobotsCache, RobotsRules
+from .robots import MAX_ROBOTS_BYTES, RobotsCache, RobotsRules, robots_text
 from .sitemaps import SitemapResult, discover_sitemap_urls
 from .store import CrawlStore, StoreClosed
 from .threads import DaemonThreadPool
@@ -60,6 +59,9 @@ RETRY_AFTER_CAP = 120.0
 CRAWL_DELAY_CAP = 60.0
 SITEMAP_DEPTH = 1  # a page listed in a sitemap is one hop from the start, as if linked from it
 RECORDED_REFUSALS = (Admission.OUT_OF_SCOPE, Admission.FILTERED, Admission.ROBOTS)
+ROBOTS_TRIES = 4  # a robots.txt that times out, resets or answers 5xx is asked up to 4 times...
+ROBOTS_BACKOFF = 0.5  # ...waiting 0.5, 1 and 2 s in between
+ROBOTS_TIMEOUT_CAP = 10.0  # seconds per read (the crawl's timeout, at most this); 3 × that in all
 
 
 class StopSignal(Protocol):
@@ -198,14 +200,20 @@ class CrawlController:
                                  f"workers, {config.per_host_concurrency} per host)")
         if config.respect_robots:
             self._robots = RobotsCache(self._fetch_robots, config.user_agent, self._robots_loaded)
+            # The start origin's robots.txt first, before anything is admitted: if it cannot be
+            # fetched the crawl ends here with nothing half-admitted, and a resume starts afresh.
+            self._robots.rules_for(self._start_url)
         self._frontier = Frontier(
             self._start_url, scope=config.scope, max_depth=config.max_depth, max_pages=config.max_pages,
             include=config.include, exclude=config.exclude,
             allowed_by_robots=self._robots.allows if self._robots else None,
             per_host_concurrency=config.per_host_concurrency, delay=config.delay)
-        if self._resume is not None:
-            self._continue_from(self._resume)
+        resume = self._resume
+        if resume is not None and (resume.discovered or resume.handled):
+            self._continue_from(resume)
             return
+        # A fresh crawl, or a resumed one whose first run ended before it admitted anything
+        # (robots.txt unreachable, disk full): discovery from the start.
         if config.is_selection:
             for number, url in enumerate(config.urls):
                 self._offer(url, 0, None, "selection", forced=True)
@@ -221,6 +229,12 @@ class CrawlController:
         """A resumed crawl: sitemaps and links were read before; queue only what was left."""
         assert self._frontier is not None
         self._frontier.restore(resume.seen, resume.stored_keys, resume.saved, resume.pending)
+        if self.config.is_selection:
+            # A first run cut off while admitting its selection (robots.txt of a later host could
+            # not be fetched) left part of it unjournaled; URLs already judged are SEEN here.
+            for number, url in enumerate(self.config.urls):
+                self._offer(url, 0, None, "selection", forced=True)
+                let_others_run(number)
         self.tracker.log("info", f"resuming: {resume.saved} pages already saved, {len(resume.handled)} URLs "
                                  f"handled, {len(resume.pending)} left in the queue")
         self._report_frontier(0)
@@ -253,12 +267,65 @@ class CrawlController:
             self.tracker.log("info", "no sitemap found; discovering pages by following links")
 
     def _fetch_robots(self, robots_url: str) -> tuple[int | None, str | None]:
-        try:
-            response = self._sessions.get().get(robots_url, timeout=min(self.config.timeout, 10))
-            return response.status_code, response.content[:MAX_ROBOTS_BYTES].decode("utf-8", errors="replace")
-        except requests.RequestException as exc:
-            self.tracker.log("warning", f"{robots_url} could not be fetched ({exc.__class__.__name__})")
-            return None, None
+        """robots.txt like a page (time limit, capped read, stop-aware), transient failures retried.
+
+        If it stays unreachable, the crawl ends as `interrupted` with the reason (resumable: the
+        site may be back later) instead of guessing: StopRequested is raised in the asking thread.
+        """
+        origin_url = robots_url.removesuffix("/robots.txt")
+        timeout = min(self.config.timeout, ROBOTS_TIMEOUT_CAP)
+        delay = ROBOTS_BACKOFF
+        failure: FetchFailed | None = None
+        for attempt in range(1, ROBOTS_TRIES + 1):
+            self._check_stop()
+            try:
+                status, body, truncated = self._stop_aware(lambda: fetch_robots_txt(
+                    self._sessions.get(), robots_url, timeout=timeout, stop=self.stop_signal,  # type: ignore[arg-type]
+                    max_bytes=MAX_ROBOTS_BYTES))
+            except TransientFailure as exc:
+                failure = exc
+            except FetchFailed as exc:  # DNS, TLS, a refused address, a redirect loop: no retry helps
+                failure = exc
+                break
+            else:
+                if truncated:
+                    self.tracker.log("warning", f"{robots_url} is larger than {MAX_ROBOTS_BYTES // 1024} KiB: "
+                                                f"its first {MAX_ROBOTS_BYTES // 1024} KiB are used, the rest ignored")
+                return status, robots_text(body, truncated)
+            if attempt < ROBOTS_TRIES:
+                self.tracker.log("warning", f"{robots_url}: try {attempt} of {ROBOTS_TRIES} failed "
+                                            f"({failure.reason}); retrying in {delay:g} s")
+                if self.stop_signal.wait(delay):
+                    raise StopRequested()
+                delay *= 2
+        assert failure is not None
+        reason = f"robots.txt of {origin_url} could not be fetched ({failure.reason}); resume to try again"
+        self.tracker.log("error", reason)
+        self.request_stop(reason, interrupted=True)
+        raise StopRequested()
+
+    def _stop_aware(self, work: Callable[[], Any]) -> Any:
+        """Run blocking network work in a helper thread and wait for it, but no longer than the
+        stop signal allows: on a stop, StopRequested at once (the helper is abandoned and ends
+        by its own time limit). Waiting for response headers cannot be interrupted otherwise."""
+        done = threading.Event()
+        outcome: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                outcome["result"] = work()
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+                outcome["error"] = exc
+            finally:
+                done.set()
+
+        threading.Thread(target=target, name=f"robots-{self.crawl_id}", daemon=True).start()
+        while not done.wait(self.POLL):
+            if self.stop_signal.is_set():
+                raise StopRequested()
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["result"]
 
     def _robots_loaded(self, origin_url: str, rules: RobotsRules) -> None:
         self.tracker.log("info" if rules.parser is None or "loaded" in rules.note else "warning",

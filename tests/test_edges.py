@@ -8,6 +8,7 @@ a real small filesystem, a real subprocess); none of them mocks the part under t
 from __future__ import annotations
 
 import logging
+import resource
 import subprocess
 import sys
 import threading
@@ -20,13 +21,19 @@ import pytest
 from crawler.config import ConfigError, parse_crawl_config
 from crawler.controller import CrawlController
 from crawler.cpu import CpuPool
-from crawler.events import Event, RecordingSink
-from crawler.store import CrawlStore
+from crawler.events import Event, RecordingSink, State
+from crawler.resume import load_resume_state
+from crawler.robots import robots_text
+from crawler.store import CrawlStore, iter_manifest
 from crawler.threads import DaemonThreadPool
 from crawler.urls import matches_any
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, wait_until
 from tests.docsite import DocSite, SiteOptions
 from tests.hostile_site import HostileSite
+
+
+def max_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KB
 
 
 @pytest.fixture(scope="module")
@@ -181,3 +188,117 @@ def test_the_daemon_pool_keeps_the_executor_contract():
         pool.submit(lambda: None)
     release.set()
     assert all(blocker.result(timeout=5) is True for blocker in blockers), "running work finishes"
+
+
+# ---- robots.txt that misbehaves ------------------------------------------------------------------
+
+GOOD_PAGES = ("/good/1", "/good/2", "/good/3")  # ROBOTS_TEXT disallows /good/2
+
+
+def robots_crawl(site: HostileSite, folder: Path, cpu: CpuPool, *, timeout: float = 2,
+                 resume: bool = False) -> tuple[CrawlController, threading.Thread]:
+    """A selection of the three good pages (robots.txt applies to a selection too), in a thread."""
+    config = parse_crawl_config({"urls": [site.url(path) for path in GOOD_PAGES], "timeout": timeout,
+                                 "use_sitemaps": False, "concurrency": 3})
+    controller = CrawlController("robots", config, CrawlStore(folder), RecordingSink(), threading.Event(), cpu,
+                                 resume=load_resume_state(folder) if resume else None)
+    thread = threading.Thread(target=controller.run, daemon=True)
+    thread.start()
+    return controller, thread
+
+
+def finish_within(thread: threading.Thread, seconds: float, site: HostileSite) -> None:
+    thread.join(seconds)
+    if thread.is_alive():
+        site.stop()  # unblocks a crawl stuck on the site, so the test can end
+        thread.join(30)
+        pytest.fail(f"the crawl did not end within {seconds} s")
+
+
+def outcomes(folder: Path, site: HostileSite) -> dict[str, tuple[str, str | None]]:
+    return {record["url"].removeprefix(site.base): (record["status"], record["reason"])
+            for record in iter_manifest(folder)}
+
+
+EXPECTED_WITH_ROBOTS = {"/good/1": ("ok", None), "/good/2": ("skipped", "robots"), "/good/3": ("ok", None)}
+
+
+def test_an_endless_robots_txt_is_read_up_to_its_cap_and_the_crawl_goes_on(tmp_path: Path, cpu: CpuPool):
+    site = HostileSite(robots="endless").start()
+    try:
+        before = max_rss_mb()
+        controller, thread = robots_crawl(site, tmp_path / "crawl", cpu)
+        finish_within(thread, 20, site)
+        grown = max_rss_mb() - before
+    finally:
+        site.stop()
+    assert controller.summary["state"] == "completed", controller.summary
+    assert outcomes(tmp_path / "crawl", site) == EXPECTED_WITH_ROBOTS, "the first 512 KiB were parsed"
+    assert site.hits["/robots.txt"] == 1
+    assert grown < 50, f"peak memory grew by {grown:.0f} MB reading robots.txt"
+    assert any("larger than 512 KiB" in line["message"] for line in controller.tracker.recent_log)
+
+
+def test_a_stalled_robots_txt_does_not_delay_a_stop(tmp_path: Path, cpu: CpuPool):
+    site = HostileSite(robots="stall").start()
+    try:
+        controller, thread = robots_crawl(site, tmp_path / "crawl", cpu, timeout=10)
+        wait_until(lambda: site.hits["/robots.txt"] >= 1, timeout=10)
+        time.sleep(0.2)
+        stopped_at = time.monotonic()
+        controller.request_stop("test stop")
+        finish_within(thread, 5, site)
+        took = time.monotonic() - stopped_at
+    finally:
+        site.stop()
+    assert took < 1.0, f"the stop took {took:.1f} s while robots.txt stalled"
+    assert controller.summary["state"] == "stopped" and controller.summary["stop_reason"] == "test stop"
+    assert list(iter_manifest(tmp_path / "crawl")) == []
+
+
+def test_robots_txt_that_fails_twice_then_answers_is_retried_and_the_crawl_completes(tmp_path: Path, cpu: CpuPool):
+    site = HostileSite(robots="flaky", robots_failures=2).start()
+    try:
+        controller, thread = robots_crawl(site, tmp_path / "crawl", cpu)
+        finish_within(thread, 20, site)
+    finally:
+        site.stop()
+    assert controller.summary["state"] == "completed", controller.summary
+    assert site.hits["/robots.txt"] == 3
+    assert outcomes(tmp_path / "crawl", site) == EXPECTED_WITH_ROBOTS
+    retries = [line["message"] for line in controller.tracker.recent_log if "retrying in" in line["message"]]
+    assert len(retries) == 2 and "HTTP 503" in retries[0]
+
+
+@pytest.mark.parametrize(("mode", "why"), [("down", "HTTP 503 Service Unavailable"),
+                                           ("stall", "no response within 1 s")])
+def test_robots_txt_that_stays_unreachable_ends_the_crawl_resumably(tmp_path: Path, cpu: CpuPool, mode, why):
+    site = HostileSite(robots=mode).start()
+    folder = tmp_path / "crawl"
+    try:
+        started = time.monotonic()
+        controller, thread = robots_crawl(site, folder, cpu, timeout=1)
+        finish_within(thread, 20, site)
+        took = time.monotonic() - started
+        summary = controller.summary
+        assert summary["state"] == "interrupted", summary
+        assert summary["stop_reason"] == (f"robots.txt of {site.base} could not be fetched ({why}); "
+                                          "resume to try again")
+        assert State(summary["state"]).is_resumable
+        assert site.hits["/robots.txt"] == 4 and not any(site.hits[path] for path in GOOD_PAGES)
+        assert took < 15, f"giving up took {took:.1f} s"
+        assert list(iter_manifest(folder)) == [], "nothing was judged by a robots.txt nobody read"
+
+        site.robots = "ok"  # the site is back: resuming asks again and crawls everything
+        controller, thread = robots_crawl(site, folder, cpu, resume=True)
+        finish_within(thread, 20, site)
+    finally:
+        site.stop()
+    assert controller.summary["state"] == "completed", controller.summary
+    assert outcomes(folder, site) == EXPECTED_WITH_ROBOTS
+
+
+def test_a_robots_txt_cut_at_its_cap_loses_its_incomplete_last_line():
+    assert robots_text(b"User-agent: *\nDisallow: /a\nAllow: /docs/priv", truncated=True) == "User-agent: *\nDisallow: /a\n"
+    assert robots_text(b"Disallow: /a\nAllow: /b", truncated=False) == "Disallow: /a\nAllow: /b"
+    assert robots_text(b"\xff\xfeDisallow: /x\n", truncated=False).endswith("Disallow: /x\n")

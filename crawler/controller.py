@@ -47,7 +47,7 @@ from .progress import ProgressSender, ProgressTracker
 from .resume import ResumeState
 from .robots import MAX_ROBOTS_BYTES, RobotsCache, RobotsRules, robots_text
 from .sitemaps import SitemapResult, discover_sitemap_urls
-from .store import CrawlStore, StoreClosed
+from .store import CrawlStore, DiskFull, StoreClosed
 from .threads import DaemonThreadPool
 from .urls import canonical_url, host_of, in_scope
 
@@ -138,10 +138,13 @@ class CrawlController:
         `interrupted` (the server is shutting down) ends the crawl as `interrupted` rather than
         `stopped`: not a person's decision, so the dashboard offers to resume it.
         """
+        self._stop(reason, State.INTERRUPTED if interrupted else State.STOPPED)
+
+    def _stop(self, reason: str, state: State) -> None:
+        """Stop with a reason and the state the crawl will end in (the first reason wins)."""
         if self.stop_reason is None:
             self.stop_reason = reason
-            if interrupted:
-                self._stop_state = State.INTERRUPTED
+            self._stop_state = state
         if not self.tracker.state.is_final and self.tracker.state != State.STOPPING:
             self.tracker.set_state(State.STOPPING, "stopping: pages saved so far are kept")
             self.sender.nudge()
@@ -177,6 +180,9 @@ class CrawlController:
                 return self._finish(State.FAILED)
             return self._finish(State.COMPLETED)
         except StopRequested:
+            return self._finish(State.STOPPED)
+        except DiskFull as exc:
+            self._disk_full(exc)
             return self._finish(State.STOPPED)
         except Exception as exc:  # the crawl itself broke: say so, keep what was saved
             log.exception("crawl %s failed", self.crawl_id)
@@ -479,6 +485,9 @@ class CrawlController:
             return work(request)
         except (StopRequested, StoreClosed):
             return PageOutcome(request, "abandoned")
+        except DiskFull as exc:  # no page of this crawl can be saved any more: the crawl ends
+            self._disk_full(exc)
+            return PageOutcome(request, "abandoned")
         except PageSkipped as exc:
             return self._record_unsaved(request, "skipped", exc.reason, exc.http_status, exc.code)
         except TransientFailure as exc:
@@ -513,6 +522,9 @@ class CrawlController:
                               source=request.source)
         except StoreClosed:
             return PageOutcome(request, "abandoned")
+        except DiskFull as exc:
+            self._disk_full(exc)
+            return PageOutcome(request, "abandoned")
         if request.source in ("start", "selection") and self._first_error is None:
             self._first_error = reason  # the start page itself: if nothing is saved, say why
         self.tracker.page_done(request.url, status, request.depth, error=reason, reason=code, source=request.source)
@@ -529,6 +541,13 @@ class CrawlController:
             return "already part of this crawl"
         return None
 
+    def _disk_full(self, exc: DiskFull) -> None:
+        """Nothing more can be written: end the crawl as `failed`, saying where. What was saved
+        is kept and the journal is whole, so it can be resumed once there is room
+        (crawler/resume.py `can_resume`)."""
+        self.tracker.log("error", f"{exc.reason}: stopping the crawl; pages saved so far are kept")
+        self._stop(exc.reason, State.FAILED)
+
     def _check_stop(self) -> None:
         if self.stop_signal.is_set():
             raise StopRequested()
@@ -541,46 +560,58 @@ class CrawlController:
             if self.summary is not None:
                 return self.summary
             self.store.close()
-            counts = dict(self.tracker.counts)
             if state == State.STOPPED:
                 state = self._stop_state
                 self.stop_reason = self.stop_reason or "stopped by user"
-            noun = "page" if counts["ok"] == 1 else "pages"
-            done = f"{counts['ok']} {noun} {'fetched' if self.discover_only else 'saved'}"
-            message = {
-                State.COMPLETED: (f"discovery completed: {self._discovered} pages found"
-                                  if self.discover_only else f"completed: {done}"),
-                State.STOPPED: f"stopped: {counts['ok']} {noun} kept",
-                State.INTERRUPTED: f"interrupted ({self.stop_reason}): {counts['ok']} {noun} kept; resume to continue",
-                State.FAILED: f"failed: {self.stop_reason}",
-            }[state]
             self.tracker.stop_clock()
-            snapshot = self.tracker.snapshot()
-            summary = {
-                "crawl_id": self.crawl_id,
-                "kind": "discovery" if self.discover_only else "crawl",
-                "state": state.value,
-                "url": self._start_url,
-                **counts,
-                "pages_handled": sum(counts.values()),
-                "discovered": self._discovered,
-                "from_sitemaps": self._sitemap_pages,
-                "skip_reasons": snapshot["skip_reasons"],
-                "started_at": self._started_at,
-                "finished_at": iso_timestamp(),
-                "duration": snapshot["elapsed"],
-                "stop_reason": self.stop_reason,
-                "stage_seconds": snapshot["stage_seconds"],
-                "downloads": self.downloads,
-            }
+            summary = self._summary(state)
             try:
                 self.store.write_meta("summary.json", summary)
+            except DiskFull as exc:  # even the summary does not fit: the crawl failed for that
+                log.error("could not write the summary of %s: %s", self.crawl_id, exc.reason)
+                if state != State.FAILED:
+                    state, self.stop_reason = State.FAILED, exc.reason
+                    summary = self._summary(state)
             except OSError:
                 log.exception("could not write the summary of %s", self.crawl_id)
             # The summary exists before the state turns final, so whoever sees the final state
             # also finds the summary.
             self.summary = summary
+            message = self._final_message(state)
             self.tracker.log("error" if state == State.FAILED else "info", message)
             self.tracker.set_state(state, message)
             self.sender.finish(state, summary)
             return summary
+
+    def _final_message(self, state: State) -> str:
+        counts = self.tracker.counts
+        noun = "page" if counts["ok"] == 1 else "pages"
+        done = f"{counts['ok']} {noun} {'fetched' if self.discover_only else 'saved'}"
+        return {
+            State.COMPLETED: (f"discovery completed: {self._discovered} pages found"
+                              if self.discover_only else f"completed: {done}"),
+            State.STOPPED: f"stopped: {counts['ok']} {noun} kept",
+            State.INTERRUPTED: f"interrupted ({self.stop_reason}): {counts['ok']} {noun} kept; resume to continue",
+            State.FAILED: f"failed: {self.stop_reason}",
+        }[state]
+
+    def _summary(self, state: State) -> dict[str, Any]:
+        counts = dict(self.tracker.counts)
+        snapshot = self.tracker.snapshot()
+        return {
+            "crawl_id": self.crawl_id,
+            "kind": "discovery" if self.discover_only else "crawl",
+            "state": state.value,
+            "url": self._start_url,
+            **counts,
+            "pages_handled": sum(counts.values()),
+            "discovered": self._discovered,
+            "from_sitemaps": self._sitemap_pages,
+            "skip_reasons": snapshot["skip_reasons"],
+            "started_at": self._started_at,
+            "finished_at": iso_timestamp(),
+            "duration": snapshot["elapsed"],
+            "stop_reason": self.stop_reason,
+            "stage_seconds": snapshot["stage_seconds"],
+            "downloads": self.downloads,
+        }

@@ -7,14 +7,17 @@ a real small filesystem, a real subprocess); none of them mocks the part under t
 
 from __future__ import annotations
 
+import json
 import logging
 import resource
 import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any, Iterator
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -22,9 +25,9 @@ from crawler.config import ConfigError, parse_crawl_config
 from crawler.controller import CrawlController
 from crawler.cpu import CpuPool
 from crawler.events import Event, RecordingSink, State
-from crawler.resume import load_resume_state
+from crawler.resume import can_resume, load_resume_state
 from crawler.robots import robots_text
-from crawler.store import CrawlStore, iter_manifest
+from crawler.store import CrawlStore, DiskFull, StoreClosed, iter_manifest
 from crawler.threads import DaemonThreadPool
 from crawler.urls import matches_any
 from tests.conftest import PROJECT_ROOT, wait_until
@@ -302,3 +305,86 @@ def test_a_robots_txt_cut_at_its_cap_loses_its_incomplete_last_line():
     assert robots_text(b"User-agent: *\nDisallow: /a\nAllow: /docs/priv", truncated=True) == "User-agent: *\nDisallow: /a\n"
     assert robots_text(b"Disallow: /a\nAllow: /b", truncated=False) == "Disallow: /a\nAllow: /b"
     assert robots_text(b"\xff\xfeDisallow: /x\n", truncated=False).endswith("Disallow: /x\n")
+
+
+# ---- a full disk ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 300 KB filesystem (tmpfs), mounted for the test and unmounted after it."""
+    mountpoint = tmp_path / "disk"
+    mountpoint.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(mountpoint)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"mounting a small tmpfs needs root (CAP_SYS_ADMIN), as in CI: {mounted.stderr.strip()}")
+    try:
+        yield mountpoint
+    finally:
+        if subprocess.run(["umount", str(mountpoint)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(mountpoint)], capture_output=True)
+
+
+def journal_lines(path: Path) -> list[dict[str, Any]]:
+    """Every line of a JSON-lines file, each required whole: a torn line fails the test."""
+    data = path.read_bytes()
+    assert not data or data.endswith(b"\n"), f"{path.name} ends in a torn line"
+    return [json.loads(line) for line in data.decode("utf-8").splitlines()]
+
+
+def test_a_full_disk_fails_the_crawl_keeps_what_was_saved_and_resumes_once_there_is_room(small_disk: Path,
+                                                                                        cpu: CpuPool):
+    site = DocSite(SiteOptions(pages=200, extra_links=False)).start()
+    folder = small_disk / "crawl"
+    config = parse_crawl_config({"url": site.base + "/docs/", "use_sitemaps": False, "respect_robots": False,
+                                 "concurrency": 4})
+    try:
+        sink = RecordingSink()
+        summary = CrawlController("full", config, CrawlStore(folder), sink, threading.Event(), cpu).run()
+        assert summary["state"] == "failed", summary
+        assert summary["stop_reason"].startswith(f"disk full at {folder}/"), summary["stop_reason"]
+        assert sink.of(Event.FINISHED)[0]["state"] == "failed"
+        assert can_resume(State.FAILED, summary), "a crawl that failed for want of space may be resumed"
+        assert not can_resume(State.FAILED, {"stop_reason": "internal error: boom"})
+
+        # What was saved is whole: every journal line parses, every saved page has its file.
+        records = journal_lines(folder / "manifest.jsonl")
+        saved = [record for record in records if record["status"] == "ok"]
+        assert 5 < len(saved) < 200 and summary["ok"] == len(saved)
+        assert not [record for record in records if record["status"] != "ok"], "no page failed for the disk"
+        for record in saved:
+            assert (folder / record["path"]).read_text().startswith("# Page "), record
+        assert journal_lines(folder / "discovered.jsonl")
+        assert not list(folder.rglob(".tmp-*.part")), "no half-written page file"
+        fetched_first = Counter(site.hits)
+
+        # Room again: the crawl continues where it stopped and completes, no saved page fetched again.
+        subprocess.run(["mount", "-o", "remount,size=20m", str(small_disk)], check=True)
+        summary = CrawlController("full", config, CrawlStore(folder), RecordingSink(), threading.Event(), cpu,
+                                  resume=load_resume_state(folder)).run()
+    finally:
+        site.stop()
+    assert summary["state"] == "completed", summary
+    records = journal_lines(folder / "manifest.jsonl")
+    assert Counter(record["status"] for record in records) == {"ok": 200}
+    assert len({record["url"] for record in records}) == 200, "one record per page"
+    refetched = [record["url"] for record in saved if site.hits[urlsplit(record["url"]).path] > 1]
+    assert not refetched and all(fetched_first[urlsplit(r["url"]).path] == 1 for r in saved)
+
+
+def test_a_journal_line_the_disk_cannot_take_is_cut_back_and_nothing_is_written_after_it(small_disk: Path):
+    store = CrawlStore(small_disk / "crawl")
+    store.open()
+    written = 0
+    with pytest.raises(DiskFull) as full:
+        while True:  # records only: the manifest itself fills the disk
+            store.record(url=f"https://x.org/{written}/" + "x" * 900, status="failed", error="e", depth=0,
+                         http_status=None, fetched_at="t")
+            written += 1
+    assert full.value.reason == f"disk full at {small_disk / 'crawl' / 'manifest.jsonl'}"
+    with pytest.raises(StoreClosed):
+        store.record(url="https://x.org/late", status="failed", error="e", depth=0, http_status=None,
+                     fetched_at="t")
+    store.close()
+    assert len(journal_lines(small_disk / "crawl" / "manifest.jsonl")) == written

@@ -206,14 +206,16 @@ class CrawlController:
                                  f"workers, {config.per_host_concurrency} per host)")
         if config.respect_robots:
             self._robots = RobotsCache(self._fetch_robots, config.user_agent, self._robots_loaded)
-            # The start origin's robots.txt first, before anything is admitted: if it cannot be
-            # fetched the crawl ends here with nothing half-admitted, and a resume starts afresh.
-            self._robots.rules_for(self._start_url)
         self._frontier = Frontier(
             self._start_url, scope=config.scope, max_depth=config.max_depth, max_pages=config.max_pages,
             include=config.include, exclude=config.exclude,
             allowed_by_robots=self._robots.allows if self._robots else None,
             per_host_concurrency=config.per_host_concurrency, delay=config.delay)
+        if self._robots is not None:
+            # The start origin's robots.txt first (its Crawl-delay goes to the frontier), before
+            # anything is admitted: if it cannot be fetched the crawl ends here with nothing
+            # half-admitted, and a resume starts afresh.
+            self._robots.rules_for(self._start_url)
         resume = self._resume
         if resume is not None and (resume.discovered or resume.handled):
             self._continue_from(resume)

@@ -183,6 +183,7 @@ def test_the_daemon_pool_keeps_the_executor_contract():
     assert isinstance(failing.exception(timeout=5), ZeroDivisionError)
     blockers = [pool.submit(release.wait, 10) for _ in range(2)]
     queued = pool.submit(lambda: "never")
+    wait_until(lambda: all(blocker.running() for blocker in blockers), timeout=5)
     assert len(pool._threads) == 2, "idle threads are reused, at most max_workers run"
     assert all(thread.daemon for thread in pool._threads)
     pool.shutdown(wait=False, cancel_futures=True)

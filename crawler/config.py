@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import difflib
 import re
+import warnings
+
+import regex as _regex
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 from urllib.parse import urlsplit
@@ -109,9 +112,19 @@ def _check_pattern(name: str, pattern: str) -> None:
         if not expression:
             raise ConfigError(f"{name} pattern {pattern!r} is empty after {REGEX_PREFIX!r}")
         try:
-            re.compile(expression)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)  # "possible nested set": judged below
+                re.compile(expression)
         except re.error as exc:
             raise ConfigError(f"{name} pattern {pattern!r} is not a valid regular expression: {exc}") from None
+        # Matching runs in the `regex` engine, the one with a time limit (crawler/urls.py). A few
+        # expressions only the standard `re` reads (`[[:foo:]]`) would have to run unbounded: refuse them.
+        try:
+            _regex.compile(expression)
+        except _regex.error as exc:
+            raise ConfigError(f"{name} pattern {pattern!r} cannot be used: the time-limited regex engine "
+                              f"reads it differently ({exc}); write it without POSIX classes or nested sets"
+                              ) from None
 
 
 def _patterns(name: str) -> Callable[[Any], tuple[str, ...]]:

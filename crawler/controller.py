@@ -20,7 +20,9 @@ extraction instead of piling pages up in memory.
 
 On a stop the loop leaves at once: the store is closed first (nothing more is written), pages
 still in flight are abandoned (their threads notice the stop at their next check and discard
-their work), and `crawler_finished` goes out, without waiting for a slow server.
+their work), and `crawler_finished` goes out, without waiting for a slow server. The pools'
+threads are daemon threads that nothing joins at exit (crawler/threads.py), so an abandoned
+fetch does not hold the process open after a stop either.
 """
 
 from __future__ import annotations
@@ -29,24 +31,24 @@ import logging
 import random
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
-
-import requests
 
 from .config import CrawlConfig
 from .cpu import CpuPool, WorkerCrashed
 from .events import EventSink, SafeSink, Stage, State, iso_timestamp
 from .extract import page_document
-from .fetch import FetchedPage, FetchFailed, PageSkipped, SessionPool, StopRequested, TransientFailure, fetch_page
+from .fetch import (FetchedPage, FetchFailed, PageSkipped, SessionPool, StopRequested, TransientFailure,
+                    fetch_page, fetch_robots_txt)
 from .frontier import ADMISSION_TEXT, Admission, CrawlRequest, Frontier
 from .netguard import AddressPolicy
 from .progress import ProgressSender, ProgressTracker
 from .resume import ResumeState
-from .robots import MAX_ROBOTS_BYTES, RobotsCache, RobotsRules
+from .robots import MAX_ROBOTS_BYTES, RobotsCache, RobotsRules, robots_text
 from .sitemaps import SitemapResult, discover_sitemap_urls
-from .store import CrawlStore, StoreClosed
+from .store import CrawlStore, DiskFull, StoreClosed
+from .threads import DaemonThreadPool
 from .urls import canonical_url, host_of, in_scope
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,9 @@ RETRY_AFTER_CAP = 120.0
 CRAWL_DELAY_CAP = 60.0
 SITEMAP_DEPTH = 1  # a page listed in a sitemap is one hop from the start, as if linked from it
 RECORDED_REFUSALS = (Admission.OUT_OF_SCOPE, Admission.FILTERED, Admission.ROBOTS)
+ROBOTS_TRIES = 4  # a robots.txt that times out, resets or answers 5xx is asked up to 4 times...
+ROBOTS_BACKOFF = 0.5  # ...waiting 0.5, 1 and 2 s in between
+ROBOTS_TIMEOUT_CAP = 10.0  # seconds per read (the crawl's timeout, at most this); 3 × that in all
 
 
 class StopSignal(Protocol):
@@ -133,10 +138,13 @@ class CrawlController:
         `interrupted` (the server is shutting down) ends the crawl as `interrupted` rather than
         `stopped`: not a person's decision, so the dashboard offers to resume it.
         """
+        self._stop(reason, State.INTERRUPTED if interrupted else State.STOPPED)
+
+    def _stop(self, reason: str, state: State) -> None:
+        """Stop with a reason and the state the crawl will end in (the first reason wins)."""
         if self.stop_reason is None:
             self.stop_reason = reason
-            if interrupted:
-                self._stop_state = State.INTERRUPTED
+            self._stop_state = state
         if not self.tracker.state.is_final and self.tracker.state != State.STOPPING:
             self.tracker.set_state(State.STOPPING, "stopping: pages saved so far are kept")
             self.sender.nudge()
@@ -152,8 +160,8 @@ class CrawlController:
     def run(self) -> dict[str, Any]:
         """Crawl until done or stopped; always ends with a summary and `crawler_finished`."""
         self.sender.start()
-        fetchers: ThreadPoolExecutor | None = None
-        processors: ThreadPoolExecutor | None = None
+        fetchers: DaemonThreadPool | None = None
+        processors: DaemonThreadPool | None = None
         try:
             if self.stop_signal.is_set():
                 return self._finish(State.STOPPED)
@@ -162,8 +170,8 @@ class CrawlController:
             self._discover()
             if not self.discover_only:
                 self.tracker.set_state(State.RUNNING, f"crawling {self._start_url}")
-            fetchers = ThreadPoolExecutor(self.config.concurrency, thread_name_prefix=f"fetch-{self.crawl_id}")
-            processors = ThreadPoolExecutor(self.cpu.workers + 2, thread_name_prefix=f"process-{self.crawl_id}")
+            fetchers = DaemonThreadPool(self.config.concurrency, thread_name_prefix=f"fetch-{self.crawl_id}")
+            processors = DaemonThreadPool(self.cpu.workers + 2, thread_name_prefix=f"process-{self.crawl_id}")
             self._schedule(fetchers, processors)
             if self.stop_signal.is_set():
                 return self._finish(State.STOPPED)
@@ -172,6 +180,9 @@ class CrawlController:
                 return self._finish(State.FAILED)
             return self._finish(State.COMPLETED)
         except StopRequested:
+            return self._finish(State.STOPPED)
+        except DiskFull as exc:
+            self._disk_full(exc)
             return self._finish(State.STOPPED)
         except Exception as exc:  # the crawl itself broke: say so, keep what was saved
             log.exception("crawl %s failed", self.crawl_id)
@@ -200,9 +211,17 @@ class CrawlController:
             include=config.include, exclude=config.exclude,
             allowed_by_robots=self._robots.allows if self._robots else None,
             per_host_concurrency=config.per_host_concurrency, delay=config.delay)
-        if self._resume is not None:
-            self._continue_from(self._resume)
+        if self._robots is not None:
+            # The start origin's robots.txt first (its Crawl-delay goes to the frontier), before
+            # anything is admitted: if it cannot be fetched the crawl ends here with nothing
+            # half-admitted, and a resume starts afresh.
+            self._robots.rules_for(self._start_url)
+        resume = self._resume
+        if resume is not None and (resume.discovered or resume.handled):
+            self._continue_from(resume)
             return
+        # A fresh crawl, or a resumed one whose first run ended before it admitted anything
+        # (robots.txt unreachable, disk full): discovery from the start.
         if config.is_selection:
             for number, url in enumerate(config.urls):
                 self._offer(url, 0, None, "selection", forced=True)
@@ -218,6 +237,12 @@ class CrawlController:
         """A resumed crawl: sitemaps and links were read before; queue only what was left."""
         assert self._frontier is not None
         self._frontier.restore(resume.seen, resume.stored_keys, resume.saved, resume.pending)
+        if self.config.is_selection:
+            # A first run cut off while admitting its selection (robots.txt of a later host could
+            # not be fetched) left part of it unjournaled; URLs already judged are SEEN here.
+            for number, url in enumerate(self.config.urls):
+                self._offer(url, 0, None, "selection", forced=True)
+                let_others_run(number)
         self.tracker.log("info", f"resuming: {resume.saved} pages already saved, {len(resume.handled)} URLs "
                                  f"handled, {len(resume.pending)} left in the queue")
         self._report_frontier(0)
@@ -250,12 +275,65 @@ class CrawlController:
             self.tracker.log("info", "no sitemap found; discovering pages by following links")
 
     def _fetch_robots(self, robots_url: str) -> tuple[int | None, str | None]:
-        try:
-            response = self._sessions.get().get(robots_url, timeout=min(self.config.timeout, 10))
-            return response.status_code, response.content[:MAX_ROBOTS_BYTES].decode("utf-8", errors="replace")
-        except requests.RequestException as exc:
-            self.tracker.log("warning", f"{robots_url} could not be fetched ({exc.__class__.__name__})")
-            return None, None
+        """robots.txt like a page (time limit, capped read, stop-aware), transient failures retried.
+
+        If it stays unreachable, the crawl ends as `interrupted` with the reason (resumable: the
+        site may be back later) instead of guessing: StopRequested is raised in the asking thread.
+        """
+        origin_url = robots_url.removesuffix("/robots.txt")
+        timeout = min(self.config.timeout, ROBOTS_TIMEOUT_CAP)
+        delay = ROBOTS_BACKOFF
+        failure: FetchFailed | None = None
+        for attempt in range(1, ROBOTS_TRIES + 1):
+            self._check_stop()
+            try:
+                status, body, truncated = self._stop_aware(lambda: fetch_robots_txt(
+                    self._sessions.get(), robots_url, timeout=timeout, stop=self.stop_signal,  # type: ignore[arg-type]
+                    max_bytes=MAX_ROBOTS_BYTES))
+            except TransientFailure as exc:
+                failure = exc
+            except FetchFailed as exc:  # DNS, TLS, a refused address, a redirect loop: no retry helps
+                failure = exc
+                break
+            else:
+                if truncated:
+                    self.tracker.log("warning", f"{robots_url} is larger than {MAX_ROBOTS_BYTES // 1024} KiB: "
+                                                f"its first {MAX_ROBOTS_BYTES // 1024} KiB are used, the rest ignored")
+                return status, robots_text(body, truncated)
+            if attempt < ROBOTS_TRIES:
+                self.tracker.log("warning", f"{robots_url}: try {attempt} of {ROBOTS_TRIES} failed "
+                                            f"({failure.reason}); retrying in {delay:g} s")
+                if self.stop_signal.wait(delay):
+                    raise StopRequested()
+                delay *= 2
+        assert failure is not None
+        reason = f"robots.txt of {origin_url} could not be fetched ({failure.reason}); resume to try again"
+        self.tracker.log("error", reason)
+        self.request_stop(reason, interrupted=True)
+        raise StopRequested()
+
+    def _stop_aware(self, work: Callable[[], Any]) -> Any:
+        """Run blocking network work in a helper thread and wait for it, but no longer than the
+        stop signal allows: on a stop, StopRequested at once (the helper is abandoned and ends
+        by its own time limit). Waiting for response headers cannot be interrupted otherwise."""
+        done = threading.Event()
+        outcome: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                outcome["result"] = work()
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+                outcome["error"] = exc
+            finally:
+                done.set()
+
+        threading.Thread(target=target, name=f"robots-{self.crawl_id}", daemon=True).start()
+        while not done.wait(self.POLL):
+            if self.stop_signal.is_set():
+                raise StopRequested()
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["result"]
 
     def _robots_loaded(self, origin_url: str, rules: RobotsRules) -> None:
         self.tracker.log("info" if rules.parser is None or "loaded" in rules.note else "warning",
@@ -269,7 +347,7 @@ class CrawlController:
 
     # ---- scheduling ----
 
-    def _schedule(self, fetchers: ThreadPoolExecutor, processors: ThreadPoolExecutor) -> None:
+    def _schedule(self, fetchers: DaemonThreadPool, processors: DaemonThreadPool) -> None:
         frontier = self._frontier
         assert frontier is not None
         fetching: set[Future[PageOutcome]] = set()
@@ -409,6 +487,9 @@ class CrawlController:
             return work(request)
         except (StopRequested, StoreClosed):
             return PageOutcome(request, "abandoned")
+        except DiskFull as exc:  # no page of this crawl can be saved any more: the crawl ends
+            self._disk_full(exc)
+            return PageOutcome(request, "abandoned")
         except PageSkipped as exc:
             return self._record_unsaved(request, "skipped", exc.reason, exc.http_status, exc.code)
         except TransientFailure as exc:
@@ -443,6 +524,9 @@ class CrawlController:
                               source=request.source)
         except StoreClosed:
             return PageOutcome(request, "abandoned")
+        except DiskFull as exc:
+            self._disk_full(exc)
+            return PageOutcome(request, "abandoned")
         if request.source in ("start", "selection") and self._first_error is None:
             self._first_error = reason  # the start page itself: if nothing is saved, say why
         self.tracker.page_done(request.url, status, request.depth, error=reason, reason=code, source=request.source)
@@ -459,6 +543,13 @@ class CrawlController:
             return "already part of this crawl"
         return None
 
+    def _disk_full(self, exc: DiskFull) -> None:
+        """Nothing more can be written: end the crawl as `failed`, saying where. What was saved
+        is kept and the journal is whole, so it can be resumed once there is room
+        (crawler/resume.py `can_resume`)."""
+        self.tracker.log("error", f"{exc.reason}: stopping the crawl; pages saved so far are kept")
+        self._stop(exc.reason, State.FAILED)
+
     def _check_stop(self) -> None:
         if self.stop_signal.is_set():
             raise StopRequested()
@@ -471,46 +562,58 @@ class CrawlController:
             if self.summary is not None:
                 return self.summary
             self.store.close()
-            counts = dict(self.tracker.counts)
             if state == State.STOPPED:
                 state = self._stop_state
                 self.stop_reason = self.stop_reason or "stopped by user"
-            noun = "page" if counts["ok"] == 1 else "pages"
-            done = f"{counts['ok']} {noun} {'fetched' if self.discover_only else 'saved'}"
-            message = {
-                State.COMPLETED: (f"discovery completed: {self._discovered} pages found"
-                                  if self.discover_only else f"completed: {done}"),
-                State.STOPPED: f"stopped: {counts['ok']} {noun} kept",
-                State.INTERRUPTED: f"interrupted ({self.stop_reason}): {counts['ok']} {noun} kept; resume to continue",
-                State.FAILED: f"failed: {self.stop_reason}",
-            }[state]
             self.tracker.stop_clock()
-            snapshot = self.tracker.snapshot()
-            summary = {
-                "crawl_id": self.crawl_id,
-                "kind": "discovery" if self.discover_only else "crawl",
-                "state": state.value,
-                "url": self._start_url,
-                **counts,
-                "pages_handled": sum(counts.values()),
-                "discovered": self._discovered,
-                "from_sitemaps": self._sitemap_pages,
-                "skip_reasons": snapshot["skip_reasons"],
-                "started_at": self._started_at,
-                "finished_at": iso_timestamp(),
-                "duration": snapshot["elapsed"],
-                "stop_reason": self.stop_reason,
-                "stage_seconds": snapshot["stage_seconds"],
-                "downloads": self.downloads,
-            }
+            summary = self._summary(state)
             try:
                 self.store.write_meta("summary.json", summary)
+            except DiskFull as exc:  # even the summary does not fit: the crawl failed for that
+                log.error("could not write the summary of %s: %s", self.crawl_id, exc.reason)
+                if state != State.FAILED:
+                    state, self.stop_reason = State.FAILED, exc.reason
+                    summary = self._summary(state)
             except OSError:
                 log.exception("could not write the summary of %s", self.crawl_id)
             # The summary exists before the state turns final, so whoever sees the final state
             # also finds the summary.
             self.summary = summary
+            message = self._final_message(state)
             self.tracker.log("error" if state == State.FAILED else "info", message)
             self.tracker.set_state(state, message)
             self.sender.finish(state, summary)
             return summary
+
+    def _final_message(self, state: State) -> str:
+        counts = self.tracker.counts
+        noun = "page" if counts["ok"] == 1 else "pages"
+        done = f"{counts['ok']} {noun} {'fetched' if self.discover_only else 'saved'}"
+        return {
+            State.COMPLETED: (f"discovery completed: {self._discovered} pages found"
+                              if self.discover_only else f"completed: {done}"),
+            State.STOPPED: f"stopped: {counts['ok']} {noun} kept",
+            State.INTERRUPTED: f"interrupted ({self.stop_reason}): {counts['ok']} {noun} kept; resume to continue",
+            State.FAILED: f"failed: {self.stop_reason}",
+        }[state]
+
+    def _summary(self, state: State) -> dict[str, Any]:
+        counts = dict(self.tracker.counts)
+        snapshot = self.tracker.snapshot()
+        return {
+            "crawl_id": self.crawl_id,
+            "kind": "discovery" if self.discover_only else "crawl",
+            "state": state.value,
+            "url": self._start_url,
+            **counts,
+            "pages_handled": sum(counts.values()),
+            "discovered": self._discovered,
+            "from_sitemaps": self._sitemap_pages,
+            "skip_reasons": snapshot["skip_reasons"],
+            "started_at": self._started_at,
+            "finished_at": iso_timestamp(),
+            "duration": snapshot["elapsed"],
+            "stop_reason": self.stop_reason,
+            "stage_seconds": snapshot["stage_seconds"],
+            "downloads": self.downloads,
+        }

@@ -8,6 +8,7 @@ can plug in a message-queue sink without the engine changing.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timezone
 from enum import Enum
 from typing import Any, Protocol
@@ -72,6 +73,10 @@ class EventSink(Protocol):
     def emit(self, event: str, payload: dict[str, Any]) -> None: ...
 
 
+FINAL_EMIT_ATTEMPTS = 5
+FINAL_EMIT_BACKOFF = 0.1  # seconds before the 2nd try, doubling: 1.5 s of waiting at most
+
+
 class SafeSink:
     """Wraps a sink so a failing listener (a dead socket) is logged and never stops a crawl."""
 
@@ -83,6 +88,27 @@ class SafeSink:
             self._sink.emit(event, payload)
         except Exception:
             log.exception("event sink failed on %s", event)
+
+    def emit_final(self, event: str, payload: dict[str, Any], attempts: int = FINAL_EMIT_ATTEMPTS,
+                   backoff: float = FINAL_EMIT_BACKOFF) -> bool:
+        """The one event a listener cannot do without (`crawler_finished`): tried a few times with
+        a short back-off, so one transient failure does not leave the listener thinking the
+        crawl still runs. If every try fails, an error is logged; the crawl still ends."""
+        delay = backoff
+        for attempt in range(1, attempts + 1):
+            try:
+                self._sink.emit(event, payload)
+                return True
+            except Exception:
+                if attempt == attempts:
+                    log.exception("%s could not be delivered after %d tries: the listener was not told "
+                                  "that crawl %s ended", event, attempts, payload.get("crawl_id"))
+                    return False
+                log.warning("event sink failed on %s (try %d of %d); retrying in %g s", event, attempt,
+                            attempts, delay, exc_info=True)
+                time.sleep(delay)
+                delay *= 2
+        return False
 
 
 class RecordingSink:

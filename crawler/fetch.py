@@ -167,13 +167,14 @@ SNIFF_BYTES = 1024
 
 def read_body(response: requests.Response, stop: threading.Event, deadline: float,
               max_bytes: int = MAX_BODY_BYTES, *, sniff_encoding: str | None = None,
-              sniff: bool = False) -> bytes:
+              sniff: bool = False, truncate: bool = False) -> bytes:
     """Read the body chunk by chunk as it arrives, checking the stop signal between chunks.
 
     Sizes count decoded bytes and each read asks for at most READ_CHUNK of them, so a gzip or
     deflate bomb is stopped after max_bytes of output, never inflated whole. With `sniff`, the
     first SNIFF_BYTES are checked for binary data (PageSkipped, code `binary`) before the rest
-    is downloaded.
+    is downloaded. With `truncate`, a longer body is not an error: its first max_bytes are
+    returned and the rest is never read (each read then asks only for what still fits).
     """
     chunks: list[bytes] = []
     size = 0
@@ -184,7 +185,12 @@ def read_body(response: requests.Response, stop: threading.Event, deadline: floa
         if time.monotonic() > deadline:
             raise FetchFailed("the page took too long to download (it was still arriving at the time limit)",
                               code="too_slow")
-        chunk = response.raw.read1(READ_CHUNK, decode_content=True)
+        if truncate and size >= max_bytes:
+            return b"".join(chunks)
+        wanted = min(READ_CHUNK, max_bytes - size) if truncate else READ_CHUNK
+        chunk = response.raw.read1(wanted, decode_content=True)
+        if truncate:
+            chunk = chunk[: max_bytes - size]
         if chunk:
             size += len(chunk)
             if size > max_bytes:
@@ -333,6 +339,63 @@ def fetch_page(session: requests.Session, url: str, *, timeout: float, stop: thr
                 raise PageSkipped("empty page (the server sent no content)", response.status_code, code="empty")
             return FetchedPage(current, response.status_code, body, encoding)
     raise FetchFailed(f"more than {MAX_REDIRECTS} redirects", code="too_many_redirects")
+
+
+MAX_ROBOTS_REDIRECTS = 5  # RFC 9309 §2.3.1.2: follow at least five consecutive redirects
+
+
+def fetch_robots_txt(session: requests.Session, url: str, *, timeout: float, stop: threading.Event,
+                     max_bytes: int) -> tuple[int, bytes, bool]:
+    """GET a robots.txt under the same limits as a page: returns (status, body, truncated).
+
+    The same time limit (3 × timeout, headers included), stop checks between reads and named
+    failures as `fetch_page`; redirects are followed (up to five). A 4xx is an answer (status,
+    empty body). A body longer than `max_bytes` is cut there (`truncated`), never held whole in
+    memory. Raises TransientFailure (timeouts, resets, 429 and 5xx: worth another try),
+    FetchFailed (DNS, TLS, a refused address, a redirect loop) or StopRequested.
+    """
+    deadline = time.monotonic() + 3 * timeout
+    visited = {url}
+    current = url
+    for _hop in range(MAX_ROBOTS_REDIRECTS + 1):
+        if stop.is_set():
+            raise StopRequested()
+        try:
+            with DEADLINES.limit(deadline):
+                response = session.get(current, timeout=timeout, stream=True, allow_redirects=False)
+        except BlockedAddress as exc:
+            raise FetchFailed(str(exc), code="blocked_address") from None
+        except requests.RequestException as exc:
+            if DEADLINES.expired():
+                raise TransientFailure(_headers_too_slow(timeout).reason, code="too_slow") from None
+            raise request_failure(exc, current, timeout) from None
+        if DEADLINES.expired():
+            response.close()
+            raise TransientFailure(_headers_too_slow(timeout).reason, code="too_slow")
+        with response:
+            if response.is_redirect:
+                target = urljoin(current, response.headers.get("Location", ""))
+                if target in visited:
+                    raise FetchFailed(f"redirect loop at {target}", response.status_code, code="redirect_loop")
+                visited.add(target)
+                current = target
+                continue
+            status = response.status_code
+            if status in TRANSIENT_STATUSES or status >= 500:
+                raise TransientFailure(f"HTTP {status} {response.reason or ''}".strip(), status, code="http_error",
+                                       retry_after=parse_retry_after(response.headers.get("Retry-After")))
+            if status >= 300:  # 4xx: no robots.txt published; other 3xx without a Location: nothing to read
+                return status, b"", False
+            try:
+                body = read_body(response, stop, deadline, max_bytes + 1, truncate=True)
+            except FetchFailed as exc:  # still arriving at the time limit: a timeout, worth another try
+                raise TransientFailure(exc.reason, status, code=exc.code) from None
+            except StopRequested:
+                raise
+            except Exception as exc:  # urllib3 read errors (timeouts, resets) are not RequestExceptions
+                raise request_failure(exc, current, timeout, during_body=True, http_status=status) from None
+            return status, body[:max_bytes], len(body) > max_bytes
+    raise FetchFailed(f"more than {MAX_ROBOTS_REDIRECTS} redirects", code="too_many_redirects")
 
 
 def _content_length(response: requests.Response) -> int | None:

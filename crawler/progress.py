@@ -13,7 +13,7 @@ import time
 from collections import deque
 from typing import Any, Callable
 
-from .events import STAGE_ORDER, STAGE_TIMERS, Event, EventSink, Stage, State, iso_timestamp
+from .events import STAGE_ORDER, STAGE_TIMERS, Event, EventSink, SafeSink, Stage, State, iso_timestamp
 
 SPEED_WINDOW = 10.0
 MAX_PENDING_PAGE_EVENTS = 2000
@@ -261,7 +261,7 @@ class ProgressSender:
             self._thread.join(timeout)
         else:  # never started (e.g. stopped while queued): send from here, still one sender
             self._flush(force=True)
-            self._sink.emit(Event.FINISHED.value, self._finished_payload)
+            self._emit_finished()
 
     def nudge(self) -> None:
         """Send soon (a state change the person is waiting to see, like 'stopping')."""
@@ -273,9 +273,15 @@ class ProgressSender:
             self._wake.clear()
             if self._finished_payload is not None:
                 self._flush(force=True)
-                self._sink.emit(Event.FINISHED.value, self._finished_payload)
+                self._emit_finished()
                 return
             self._flush(force=False)
+
+    def _emit_finished(self) -> None:
+        """`crawler_finished` is retried on failure (SafeSink.emit_final), not dropped like the rest."""
+        assert self._finished_payload is not None
+        sink = self._sink if isinstance(self._sink, SafeSink) else SafeSink(self._sink)
+        sink.emit_final(Event.FINISHED.value, self._finished_payload)
 
     def _flush(self, force: bool) -> None:
         statuses, pages, logs, dropped = self._tracker.drain()

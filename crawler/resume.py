@@ -10,9 +10,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from .events import State
 from .frontier import CrawlRequest
 from .store import iter_manifest
+
+DISK_FULL_PREFIX = "disk full at "  # the stop_reason of a crawl that failed because of a full disk
+
+
+def can_resume(state: State, summary: dict[str, Any] | None) -> bool:
+    """Stopped and interrupted crawls can be resumed (`State.is_resumable`), and so can one that
+    failed only because the disk was full: what it saved is whole and its journal valid, so
+    once there is room it continues where it stopped. Any other failure is final."""
+    if state.is_resumable:
+        return True
+    reason = (summary or {}).get("stop_reason")
+    return state == State.FAILED and isinstance(reason, str) and reason.startswith(DISK_FULL_PREFIX)
 
 
 @dataclass

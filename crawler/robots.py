@@ -1,4 +1,10 @@
-"""robots.txt through protego (a compliant parser: Allow/Disallow, wildcards, agent groups)."""
+"""robots.txt through protego (a compliant parser: Allow/Disallow, wildcards, agent groups).
+
+The controller fetches robots.txt like a page (crawler/fetch.py `fetch_robots_txt`: a time
+limit, stop checks, a capped streaming read), retries transient failures a few times, and ends
+the crawl as `interrupted` (resumable) if it stays unreachable: nothing is cached then, so a
+resumed crawl asks again.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +16,21 @@ from protego import Protego
 
 from .urls import origin
 
-# A robots.txt larger than this is treated as allow-all, as Google does past 500 KiB.
+# Only the first 512 KiB of a robots.txt are read and parsed (Google ignores what follows its
+# 500 KiB limit); the rest is never downloaded. A line cut at the limit is dropped, not parsed.
 MAX_ROBOTS_BYTES = 512 * 1024
+
+
+def robots_text(body: bytes, truncated: bool) -> str:
+    """The robots.txt to parse: UTF-8 (bad bytes replaced), without a last line cut at the cap.
+
+    A cut rule could say something else than the whole one (`Allow: /docs/private` cut to
+    `Allow: /docs/`), so when the body was truncated its incomplete last line is left out.
+    """
+    if truncated:
+        cut = body.rfind(b"\n")
+        body = body[: cut + 1] if cut >= 0 else b""
+    return body.decode("utf-8", errors="replace")
 
 
 @dataclass
@@ -42,6 +61,7 @@ def rules_from_response(status: int | None, text: str | None, user_agent: str) -
 
     2xx: parse it. 4xx (none published): everything allowed. 5xx or unreachable: the site may be
     down, so the conservative reading (RFC 9309 §2.3.1.4) is "disallow all" until it answers.
+    (The controller does not cache that reading: it retries, then ends the crawl resumably.)
     """
     if status is None or status >= 500:
         return RobotsRules(Protego.parse("User-agent: *\nDisallow: /"), user_agent,
@@ -52,7 +72,11 @@ def rules_from_response(status: int | None, text: str | None, user_agent: str) -
 
 
 class RobotsCache:
-    """robots.txt per host, fetched the first time a URL of that host is checked."""
+    """robots.txt per host, fetched the first time a URL of that host is checked.
+
+    One fetch per origin at a time: other threads asking for the same origin wait for it. If the
+    fetch raises (the crawl is stopping, or robots.txt stayed unreachable), nothing is cached.
+    """
 
     def __init__(self, fetch: Callable[[str], tuple[int | None, str | None]], user_agent: str,
                  on_loaded: Callable[[str, RobotsRules], None] | None = None) -> None:
@@ -60,20 +84,25 @@ class RobotsCache:
         self._user_agent = user_agent
         self._on_loaded = on_loaded
         self._rules: dict[str, RobotsRules] = {}
+        self._fetching: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
     def rules_for(self, url: str) -> RobotsRules:
         origin_url = origin(url)
         with self._lock:
             rules = self._rules.get(origin_url)
-        if rules is not None:
-            return rules
-        status, text = self._fetch(origin_url + "/robots.txt")
-        rules = rules_from_response(status, text, self._user_agent)
-        with self._lock:
-            if origin_url in self._rules:
-                return self._rules[origin_url]
-            self._rules[origin_url] = rules
+            if rules is not None:
+                return rules
+            fetching = self._fetching.setdefault(origin_url, threading.Lock())
+        with fetching:
+            with self._lock:
+                rules = self._rules.get(origin_url)
+            if rules is not None:
+                return rules
+            status, text = self._fetch(origin_url + "/robots.txt")
+            rules = rules_from_response(status, text, self._user_agent)
+            with self._lock:
+                self._rules[origin_url] = rules
         if self._on_loaded is not None:
             self._on_loaded(origin_url, rules)
         return rules

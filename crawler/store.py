@@ -10,10 +10,17 @@ Layout of one crawl's folder::
 
 `close()` is the line after which nothing more is written: saving and closing share a lock,
 so a page is either completely saved (file and manifest line) or not at all.
+
+A full disk (ENOSPC, or EDQUOT: over quota) raises DiskFull, naming the file that could not be
+written, and the store takes nothing more after it: a journal line that was only partly written
+is cut off again (a torn line is never left for a later line to be glued to), and a page file is
+whole or absent as always. What was saved before stays, and the crawl can be resumed once
+there is room.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -32,6 +39,25 @@ _STRIP_SUFFIXES = (".html", ".htm", ".xhtml", ".php", ".asp", ".aspx", ".md")
 
 class StoreClosed(Exception):
     """The crawl ended (or was stopped): nothing more may be written."""
+
+
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+class DiskFull(OSError):
+    """A write failed for want of space (ENOSPC) or quota (EDQUOT); `reason` names the file."""
+
+    def __init__(self, path: Path | str, code: int = errno.ENOSPC) -> None:
+        super().__init__(code, "disk full", str(path))
+        self.path = str(path)
+        self.reason = f"disk full at {self.path}"
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS
 
 
 @dataclass
@@ -105,6 +131,29 @@ def write_json(path: Path, data: Any) -> None:
     _atomic_write(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
+def append_line(handle: Any, path: Path, line: str) -> None:
+    """Append one whole line to an unbuffered journal file, or nothing at all.
+
+    A write the disk cannot take (or any other write error) is undone by cutting the file back
+    to its size before it; a disk-full error is raised as DiskFull.
+    """
+    data = line.encode("utf-8")
+    fd = handle.fileno()
+    before = os.fstat(fd).st_size
+    try:
+        written = 0
+        while written < len(data):
+            written += handle.write(data[written:])
+    except OSError as exc:
+        try:
+            os.ftruncate(fd, before)
+        except OSError:
+            pass  # the next open() cuts a torn last line anyway
+        if is_disk_full(exc):
+            raise DiskFull(path, exc.errno) from exc
+        raise
+
+
 def read_json(path: Path) -> Any:
     with open(path, encoding="utf-8") as handle:
         return json.load(handle)
@@ -135,12 +184,24 @@ class CrawlStore:
         remove_partial_files(self.pages_dir)
         self._used_paths = {entry["path"].lower() for entry in iter_manifest(self.crawl_dir)
                             if isinstance(entry.get("path"), str)}
-        self._manifest = open(self.manifest_path, "a", encoding="utf-8")
-        self._discovered = open(self.discovered_path, "a", encoding="utf-8")
+        # Unbuffered: each record goes to the file in one write, nothing lingers in a buffer.
+        self._manifest = open(self.manifest_path, "ab", buffering=0)
+        self._discovered = open(self.discovered_path, "ab", buffering=0)
 
     def write_meta(self, name: str, data: Any) -> None:
         """config.json, crawl.json, summary.json: small files rewritten atomically."""
-        write_json(self.crawl_dir / name, data)
+        path = self.crawl_dir / name
+        try:
+            write_json(path, data)
+        except OSError as exc:
+            if is_disk_full(exc):
+                raise DiskFull(path, exc.errno) from exc
+            raise
+
+    def _full(self, exc: OSError, path: Path) -> DiskFull:
+        """The disk is full: take nothing more (called with the lock held)."""
+        self._close_files()
+        return DiskFull(path, exc.errno or errno.ENOSPC)
 
     def _unique_path(self, url: str) -> str:
         path = relative_page_path(url)
@@ -157,8 +218,10 @@ class CrawlStore:
 
     def _append(self, entry: ManifestEntry) -> None:
         assert self._manifest is not None, "open() the store first"
-        self._manifest.write(json.dumps(asdict(entry), ensure_ascii=False) + "\n")
-        self._manifest.flush()
+        try:
+            append_line(self._manifest, self.manifest_path, json.dumps(asdict(entry), ensure_ascii=False) + "\n")
+        except DiskFull as exc:
+            raise self._full(exc, self.manifest_path) from exc
 
     def save_page(self, *, url: str, document: str, title: str | None, depth: int,
                   http_status: int | None, words: int, fetched_at: str, source: str | None = None,
@@ -168,7 +231,13 @@ class CrawlStore:
             if self._closed:
                 raise StoreClosed()
             relative = self._unique_path(canonical or url)
-            size = _atomic_write(self._resolve_inside(relative), document)
+            target = self._resolve_inside(relative)
+            try:
+                size = _atomic_write(target, document)
+            except OSError as exc:
+                if is_disk_full(exc):
+                    raise self._full(exc, target) from exc
+                raise
             entry = ManifestEntry(url, "ok", http_status, title, depth, relative, size, words, None, fetched_at,
                                   None, source, canonical)
             self._append(entry)
@@ -191,17 +260,23 @@ class CrawlStore:
         with self._lock:
             if self._closed or self._discovered is None:
                 raise StoreClosed()
-            self._discovered.write(json.dumps({"url": url, "source": source, "depth": depth}) + "\n")
-            self._discovered.flush()
+            line = json.dumps({"url": url, "source": source, "depth": depth}) + "\n"
+            try:
+                append_line(self._discovered, self.discovered_path, line)
+            except DiskFull as exc:
+                raise self._full(exc, self.discovered_path) from exc
 
     def close(self) -> None:
         """From here on nothing more is written. Idempotent."""
         with self._lock:
-            self._closed = True
-            for handle in (self._manifest, self._discovered):
-                if handle is not None:
-                    handle.close()
-            self._manifest = self._discovered = None
+            self._close_files()
+
+    def _close_files(self) -> None:
+        self._closed = True
+        for handle in (self._manifest, self._discovered):
+            if handle is not None:
+                handle.close()
+        self._manifest = self._discovered = None
 
     @property
     def closed(self) -> bool:

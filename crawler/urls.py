@@ -137,10 +137,10 @@ def _compile_glob(pattern: str) -> Callable[[str], bool]:
     expression = pattern[len(REGEX_PREFIX):]
     try:
         compiled = _regex.compile(expression)
-    except Exception:  # noqa: BLE001 - a Python regex the `regex` module reads differently
-        compiled = None
-    if compiled is None:
-        return lambda subject, rx=re.compile(expression): rx.search(subject) is not None
+    except _regex.error as exc:
+        # Never fall back to the standard `re`: it has no time limit. Config validation refuses
+        # such a pattern at input, so only a pattern that skipped validation gets here.
+        raise ValueError(f"pattern {pattern!r} cannot run in the time-limited regex engine: {exc}") from None
 
     def search(subject: str) -> bool:
         try:

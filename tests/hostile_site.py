@@ -10,6 +10,11 @@ accept queue is full), so the connect-level faults are reached without any netwo
 
 Every request is counted per path, so tests assert on what the server actually had to serve.
 
+robots.txt misbehaves on request (`robots=`, changeable while the site runs): `None` has none
+(404), `"ok"` serves ROBOTS_TEXT, `"endless"` serves ROBOTS_TEXT followed by comment lines that
+never end, `"stall"` accepts the request and never answers, `"flaky"` answers 503 to the first
+`robots_failures` requests and then serves ROBOTS_TEXT, `"down"` always answers 503.
+
 Run by hand: ``python -m tests.hostile_site --port 8002``.
 """
 
@@ -87,15 +92,24 @@ def nested_gzip_bomb() -> bytes:
     return gzip.compress(gzip_bomb(), 9)
 
 
+# What robots.txt says when it answers: one of the good pages is off limits.
+ROBOTS_TEXT = "User-agent: *\nDisallow: /good/2\n"
+ROBOTS_MODES = (None, "ok", "endless", "stall", "flaky", "down")
+
 BINARY_BODY = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 64
 
 
 class HostileSite:
     """The server, the two unreachable ports, and a count of what was requested."""
 
-    def __init__(self, port: int = 0, trickle_interval: float = 0.2) -> None:
+    def __init__(self, port: int = 0, trickle_interval: float = 0.2, robots: str | None = None,
+                 robots_failures: int = 2) -> None:
+        assert robots in ROBOTS_MODES, robots
         self.hits: Counter[str] = Counter()
         self.trickle_interval = trickle_interval
+        self.robots = robots
+        self.robots_failures = robots_failures
+        self.robots_bytes_sent = 0
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self.server = QuietServer(("127.0.0.1", port), self._handler_class())
@@ -183,6 +197,8 @@ class HostileSite:
         if path == "/":
             links = "".join(f'<li><a href="{link}">{link}</a></li>' for link in self._index_paths())
             return send(handler, 200, good_page("Hostile site", f"<ul>{links}</ul>").encode())
+        if path == "/robots.txt" and self.robots is not None:
+            return self._robots(handler)
         if path.startswith("/good/"):
             return send(handler, 200, good_page(f"Good page {path.rsplit('/', 1)[1]}").encode())
         if path == "/slow-headers":
@@ -266,6 +282,27 @@ class HostileSite:
         if path == "/extract-raises":
             return send(handler, 200, good_page("Extraction raises", extra=f"<p>{EXTRACT_ERROR_MARKER}</p>").encode())
         return send(handler, 404, b"<h1>Not found</h1>")
+
+    def _robots(self, handler: BaseHTTPRequestHandler) -> None:
+        mode = self.robots
+        if mode == "stall":
+            self._closing.wait(60)
+            return None
+        if mode == "down" or (mode == "flaky" and self.hits["/robots.txt"] <= self.robots_failures):
+            return self._send(handler, 503, b"Service Unavailable", "text/plain")
+        if mode != "endless":
+            return self._send(handler, 200, ROBOTS_TEXT.encode(), "text/plain")
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/plain")
+        handler.end_headers()  # no length: the file lasts until the client hangs up
+        line = b"# " + b"padding " * 12 + b"\n"
+        block = ROBOTS_TEXT.encode()
+        while not self._closing.is_set():
+            handler.wfile.write(block)
+            self.robots_bytes_sent += len(block)
+            block = line * 512
+        handler.close_connection = True
+        return None
 
     def _trickle(self, handler: BaseHTTPRequestHandler) -> None:
         """A body that never ends: one byte per interval, each read well within any timeout."""

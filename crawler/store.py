@@ -5,8 +5,10 @@ Layout of one crawl's folder::
     config.json       the validated configuration
     crawl.json        owner, state and timestamps (rewritten at each state change)
     manifest.jsonl    one line per page handled, appended and flushed at once
+    discovered.jsonl  one line per URL admitted to the crawl, in the order it was found
     summary.json      written when the crawl ends
     pages/<path>.md   one Markdown file per saved page, its path mirroring the URL
+    llms.txt, llms-full.txt, llms-report.json   generated from the above (see crawler/llms.py)
 
 `close()` is the line after which nothing more is written: saving and closing share a lock,
 so a page is either completely saved (file and manifest line) or not at all.
@@ -49,6 +51,19 @@ class ManifestEntry:
     reason: str | None = None  # short code for why not ok: robots, duplicate, out_of_scope, http_error...
     source: str | None = None  # how the URL was found: start, link, sitemap, selection
     canonical: str | None = None  # the page's canonical URL, when it differs from `url`
+    # Optional, written only when the page declares them (older folders have neither):
+    site_name: str | None = None  # og:site_name
+    description: str | None = None  # <meta name="description">
+
+    def as_record(self) -> dict[str, Any]:
+        record = asdict(self)
+        for optional in OPTIONAL_FIELDS:
+            if record[optional] is None:
+                del record[optional]
+        return record
+
+
+OPTIONAL_FIELDS = ("site_name", "description")
 
 
 def _safe_segment(segment: str) -> str:
@@ -157,20 +172,25 @@ class CrawlStore:
 
     def _append(self, entry: ManifestEntry) -> None:
         assert self._manifest is not None, "open() the store first"
-        self._manifest.write(json.dumps(asdict(entry), ensure_ascii=False) + "\n")
+        self._manifest.write(json.dumps(entry.as_record(), ensure_ascii=False) + "\n")
         self._manifest.flush()
 
     def save_page(self, *, url: str, document: str, title: str | None, depth: int,
                   http_status: int | None, words: int, fetched_at: str, source: str | None = None,
-                  canonical: str | None = None) -> ManifestEntry:
-        """Write the page's Markdown file and its manifest line, or raise StoreClosed."""
+                  canonical: str | None = None, site_name: str | None = None,
+                  description: str | None = None) -> ManifestEntry:
+        """Write the page's Markdown file and its manifest line, or raise StoreClosed.
+
+        `site_name` and `description` (the page's og:site_name and meta description) are stored
+        only when given, so a manifest line without them stays as it always was.
+        """
         with self._lock:
             if self._closed:
                 raise StoreClosed()
             relative = self._unique_path(canonical or url)
             size = _atomic_write(self._resolve_inside(relative), document)
             entry = ManifestEntry(url, "ok", http_status, title, depth, relative, size, words, None, fetched_at,
-                                  None, source, canonical)
+                                  None, source, canonical, site_name, description)
             self._append(entry)
             return entry
 

@@ -473,7 +473,8 @@ class CrawlController:
         self.store.save_page(url=url, document=page_document(analysis.title, page_key, analysis.markdown),
                              title=analysis.title, depth=depth, http_status=page.http_status,
                              words=analysis.words, fetched_at=fetched_at, source=source,
-                             canonical=page_key if page_key != url else None)
+                             canonical=page_key if page_key != url else None,
+                             site_name=analysis.site_name, description=analysis.description)
         self.tracker.add_stage_time("store", time.perf_counter() - started)
         self.tracker.page_done(url, "ok", depth, title=analysis.title, source=source)
         note = "" if analysis.words else " — no main content found"

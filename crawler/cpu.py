@@ -32,7 +32,7 @@ from typing import Any, Callable
 
 from .extract import count_words, extract_markdown, reset_caches
 from .fetch import FetchFailed, StopRequested
-from .parse import find_canonical, find_links, find_title, parse_document
+from .parse import find_canonical, find_links, find_site_meta, find_title, parse_document
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,8 @@ class PageAnalysis:
     words: int
     parse_seconds: float
     extract_seconds: float
+    site_name: str | None = None  # og:site_name, for llms.txt
+    description: str | None = None  # <meta name="description">, for llms.txt
 
 
 class WorkerCrashed(Exception):
@@ -124,11 +126,12 @@ def analyze_page(job_id: int, body: bytes, encoding: str | None, url: str, extra
         title = find_title(tree)
         links = find_links(tree, url)
         canonical = find_canonical(tree, url)
+        site_name, description = find_site_meta(tree)
     except Exception as exc:  # a parser bug on one odd page fails that page only
         raise AnalysisFailed.from_exception("parse", exc) from None
     parsed = time.perf_counter()
     if not extract:
-        return PageAnalysis(title, links, canonical, "", 0, parsed - started, 0.0)
+        return PageAnalysis(title, links, canonical, "", 0, parsed - started, 0.0, site_name, description)
     if _stage_writer is not None:
         _stage_writer.send_bytes(_JOB_ID.pack(job_id))
     try:
@@ -142,7 +145,8 @@ def analyze_page(job_id: int, body: bytes, encoding: str | None, url: str, extra
     _jobs_done += 1
     if _jobs_done % RESET_CACHES_EVERY == 0:
         reset_caches()
-    return PageAnalysis(title, links, canonical, markdown, count_words(markdown), parsed - started, extracted - parsed)
+    return PageAnalysis(title, links, canonical, markdown, count_words(markdown), parsed - started, extracted - parsed,
+                        site_name, description)
 
 
 def _warm_up() -> int:

@@ -92,3 +92,22 @@ def find_title(tree: lxml.html.HtmlElement) -> str | None:
             if text:
                 return text[:300]
     return None
+
+
+def _meta_content(tree: lxml.html.HtmlElement, attribute: str, names: tuple[str, ...], limit: int) -> str | None:
+    for meta in tree.iterfind(".//meta[@content]"):
+        if (meta.get(attribute) or "").strip().lower() in names:
+            text = " ".join((meta.get("content") or "").split())
+            if text:
+                return text[:limit]
+    return None
+
+
+def find_site_meta(tree: lxml.html.HtmlElement) -> tuple[str | None, str | None]:
+    """(site name, description) the page declares: `og:site_name` (else `application-name`) and
+    `<meta name="description">` (else `og:description`); whitespace collapsed, None when absent."""
+    site_name = (_meta_content(tree, "property", ("og:site_name",), 200)
+                 or _meta_content(tree, "name", ("og:site_name", "application-name"), 200))
+    description = (_meta_content(tree, "name", ("description",), 500)
+                   or _meta_content(tree, "property", ("og:description",), 500))
+    return site_name, description

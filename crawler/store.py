@@ -5,8 +5,10 @@ Layout of one crawl's folder::
     config.json       the validated configuration
     crawl.json        owner, state and timestamps (rewritten at each state change)
     manifest.jsonl    one line per page handled, appended and flushed at once
+    discovered.jsonl  one line per URL admitted to the crawl, in the order it was found
     summary.json      written when the crawl ends
     pages/<path>.md   one Markdown file per saved page, its path mirroring the URL
+    llms.txt, llms-full.txt, llms-report.json   generated from the above (see crawler/llms.py)
 
 `close()` is the line after which nothing more is written: saving and closing share a lock,
 so a page is either completely saved (file and manifest line) or not at all.
@@ -75,6 +77,19 @@ class ManifestEntry:
     reason: str | None = None  # short code for why not ok: robots, duplicate, out_of_scope, http_error...
     source: str | None = None  # how the URL was found: start, link, sitemap, selection
     canonical: str | None = None  # the page's canonical URL, when it differs from `url`
+    # Optional, written only when the page declares them (older folders have neither):
+    site_name: str | None = None  # og:site_name
+    description: str | None = None  # <meta name="description">
+
+    def as_record(self) -> dict[str, Any]:
+        record = asdict(self)
+        for optional in OPTIONAL_FIELDS:
+            if record[optional] is None:
+                del record[optional]
+        return record
+
+
+OPTIONAL_FIELDS = ("site_name", "description")
 
 
 def _safe_segment(segment: str) -> str:
@@ -219,14 +234,19 @@ class CrawlStore:
     def _append(self, entry: ManifestEntry) -> None:
         assert self._manifest is not None, "open() the store first"
         try:
-            append_line(self._manifest, self.manifest_path, json.dumps(asdict(entry), ensure_ascii=False) + "\n")
+            append_line(self._manifest, self.manifest_path, json.dumps(entry.as_record(), ensure_ascii=False) + "\n")
         except DiskFull as exc:
             raise self._full(exc, self.manifest_path) from exc
 
     def save_page(self, *, url: str, document: str, title: str | None, depth: int,
                   http_status: int | None, words: int, fetched_at: str, source: str | None = None,
-                  canonical: str | None = None) -> ManifestEntry:
-        """Write the page's Markdown file and its manifest line, or raise StoreClosed."""
+                  canonical: str | None = None, site_name: str | None = None,
+                  description: str | None = None) -> ManifestEntry:
+        """Write the page's Markdown file and its manifest line, or raise StoreClosed.
+
+        `site_name` and `description` (the page's og:site_name and meta description) are stored
+        only when given, so a manifest line without them stays as it always was.
+        """
         with self._lock:
             if self._closed:
                 raise StoreClosed()
@@ -239,7 +259,7 @@ class CrawlStore:
                     raise self._full(exc, target) from exc
                 raise
             entry = ManifestEntry(url, "ok", http_status, title, depth, relative, size, words, None, fetched_at,
-                                  None, source, canonical)
+                                  None, source, canonical, site_name, description)
             self._append(entry)
             return entry
 

@@ -37,7 +37,9 @@
   var DOWNLOAD_FORMATS = [
     { key: "zip", label: "ZIP archive" },
     { key: "jsonl", label: "JSONL manifest" },
-    { key: "markdown", label: "Markdown" }
+    { key: "markdown", label: "Markdown" },
+    { key: "llms", label: "llms.txt" },
+    { key: "llms-full", label: "llms-full.txt" }
   ];
 
   // ---------------------------------------------------------------- elements

@@ -7,7 +7,8 @@ trickles bytes for a long time, non-HTML files, a 404, a robots.txt, a page that
 extraction worker (with the crash marker set), sitemaps (an index in robots.txt, nested, one of
 them gzipped) listing pages nobody links to while leaving out some that are linked, print
 copies declaring rel=canonical, links with tracking parameters, pages that answer 500 or 429
-(with Retry-After) a few times before they work, redirects, and an endless calendar.
+(with Retry-After) a few times before they work, redirects, an endless calendar, and for llms.txt
+og:site_name and meta descriptions, a changelog, release notes and a blog post.
 
 Run by hand: ``python -m tests.docsite --pages 200 --port 8001``.
 """
@@ -51,6 +52,21 @@ class SiteOptions:
     rate_limited: dict[int, int] = field(default_factory=dict)  # page → how many 429 (Retry-After: 1) first
     calendar: bool = False  # the home page links /docs/calendar/2026-01/, each month links the next, forever
     rich: bool = False  # pages shaped like real docs: sidebar of links, varied prose, lists, code, a table
+    site_meta: bool = False  # every page declares og:site_name "Test Docs" and a meta description
+    history_pages: bool = False  # the home page links a changelog, release notes and a blog post (HISTORY_PAGES)
+
+
+SITE_NAME = "Test Docs"
+# Pages llms.txt should list under "Optional": path → title.
+HISTORY_PAGES = {
+    "/docs/changelog/": "Changelog",
+    "/docs/release-notes/v1.0.html": "Version 1.0",
+    "/docs/blog/2024/launch.html": "We launched",
+}
+
+
+def page_description(index: int) -> str:
+    return f"What page {index} explains, in one sentence for the index."
 
 
 def page_path(index: int) -> str:
@@ -150,6 +166,11 @@ def render_page(index: int, options: SiteOptions, head_extra: str = "") -> str:
                       '<li><a href="/docs/index.html">Home as index.html</a></li>')
         if options.calendar:
             extra += '<li><a href="/docs/calendar/2026-01/">Calendar</a></li>'
+        if options.history_pages:
+            extra += "".join(f'<li><a href="{path}">{title}</a></li>' for path, title in HISTORY_PAGES.items())
+    if options.site_meta:
+        head_extra += (f'<meta property="og:site_name" content="{SITE_NAME}">'
+                       f'<meta name="description" content="{page_description(index)}">')
     body = "\n".join(f"<p>{PARAGRAPH * 2}Paragraph {p} of page {index}.</p>" for p in range(options.paragraphs))
     marker = f"<p>{CRASH_MARKER}</p>" if index in options.crash_pages else ""
     return f"""<!doctype html>
@@ -283,6 +304,11 @@ class DocSite:
             handler.send_header("Content-Length", "0")
             handler.end_headers()
             return None
+        if options.history_pages and path in HISTORY_PAGES:
+            title = HISTORY_PAGES[path]
+            body = (f"<html><head><title>{title} | {SITE_NAME}</title></head><body><main><h1>{title}</h1>"
+                    f"<p>{PARAGRAPH}Notes about {title.lower()} for older versions.</p></main></body></html>")
+            return self._send(handler, 200, body.encode(), "text/html; charset=utf-8")
         if path == "/docs/manual.pdf":
             return self._send(handler, 200, b"%PDF-1.4 not really a pdf" * 1000, "application/pdf")
         index = self._index_of.get(path)

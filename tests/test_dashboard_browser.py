@@ -161,24 +161,28 @@ def test_start_watch_and_stop_a_crawl(page, server, make_site):
     expect(page.locator("#page-list li.status-active")).to_have_count(0)
     expect(page.locator("#crawl-message")).to_have_text("stopped by user")
 
-    # Downloads: the three formats, and the archive holds the kept pages.
+    # Downloads: every format, and the archive holds the kept pages.
     downloads = page.locator("#downloads")
     expect(downloads).to_be_visible()
     links = downloads.locator("a")
-    expect(links).to_have_count(3)
-    hrefs = [links.nth(i).get_attribute("href") for i in range(3)]
-    assert [re.search(r"format=(\w+)", h).group(1) for h in hrefs] == ["zip", "jsonl", "markdown"], hrefs
+    expect(links).to_have_count(5)
+    hrefs = [links.nth(i).get_attribute("href") for i in range(5)]
+    assert [re.search(r"format=([\w-]+)", h).group(1) for h in hrefs] == \
+        ["zip", "jsonl", "markdown", "llms", "llms-full"], hrefs
     assert all(h.startswith(f"/api/crawls/{crawl_id}/download") for h in hrefs), hrefs
     archive = page.request.get(hrefs[0])  # with the page's cookies: the owner's session
     assert archive.status == 200, archive.status
     assert archive.headers["content-type"] == "application/zip"
     names = zipfile.ZipFile(io.BytesIO(archive.body())).namelist()
     assert sum(1 for name in names if name.endswith(".md")) == kept
+    llms = page.request.get(hrefs[3])
+    assert llms.status == 200 and llms.text().startswith("# "), llms.text()[:200]
+    assert llms.text().count("\n- [") == kept, "one link per kept page"
 
     # The history list shows the finished crawl with its downloads.
     row = page.locator(f'#history li[data-crawl-id="{crawl_id}"]')
     expect(row).to_have_attribute("data-state", "stopped")
-    expect(row.locator("a.history-download")).to_have_count(3)
+    expect(row.locator("a.history-download")).to_have_count(5)
 
 
 def test_reload_reattaches_to_the_running_crawl(page, server, make_site):
@@ -209,7 +213,7 @@ def test_reload_reattaches_to_the_running_crawl(page, server, make_site):
 
     kept = stop_and_wait(page)
     assert kept == manifest_ok_lines(server, crawl_id)
-    expect(page.locator("#downloads a")).to_have_count(3)
+    expect(page.locator("#downloads a")).to_have_count(5)
     # Lines logged before, during and after the reload are all there, each once, in seq order:
     # one "saved <url>" line per page on disk, and the last line is the crawl's end.
     seqs = log_seqs(page)

@@ -153,7 +153,7 @@ def test_discover_filter_and_crawl_the_selection(page, server: ServerProcess, ma
     assert (config["per_host_concurrency"], config["max_retries"]) == (3, 2), "the form's settings go along"
     expect(page.locator("#page-list li.status-ok")).to_have_count(len(selected))
     expect(page.locator("#page-list li.status-ok .page-source").first).to_have_text("selection")
-    expect(page.locator("#downloads a")).to_have_count(3)
+    expect(page.locator("#downloads a")).to_have_count(5)
     # The discovery's tree stays on show for another pick.
     expect(panel).to_be_visible()
     expect(page.locator("#selection-count")).to_have_text(f"{len(selected)} of {len(matching)} selected")

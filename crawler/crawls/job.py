@@ -3,6 +3,7 @@ the end in crawl.json. The web server's threads and the cluster's workers both c
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 from typing import Any
@@ -10,11 +11,14 @@ from typing import Any
 from ..controller import CrawlController
 from ..cpu import CpuPool
 from ..events import EventSink
+from ..llms import write_llms_files
 from ..netguard import non_public_reason
 from ..resume import load_resume_state
 from ..store import CrawlStore
 from .history import write_crawl_meta
 from .records import CrawlRecord
+
+log = logging.getLogger(__name__)
 
 
 def build_controller(record: CrawlRecord, data_dir: Path, sink: EventSink, stop: threading.Event, cpu: CpuPool,
@@ -30,8 +34,16 @@ def build_controller(record: CrawlRecord, data_dir: Path, sink: EventSink, stop:
 
 
 def run_job(controller: CrawlController, record: CrawlRecord, data_dir: Path) -> dict[str, Any]:
-    """Run to the end (always ends with a summary and `crawler_finished`), then mark crawl.json."""
+    """Run to the end (always ends with a summary and `crawler_finished`), write llms.txt and
+    llms-full.txt for what was saved, then mark crawl.json."""
+    crawl_dir = Path(data_dir) / record.crawl_id
     try:
-        return controller.run()
+        summary = controller.run()
+        if record.kind == "crawl" and summary.get("ok"):
+            try:
+                write_llms_files(crawl_dir)
+            except Exception:  # noqa: BLE001 - the downloads generate them on demand anyway
+                log.exception("could not write llms.txt for %s", record.crawl_id)
+        return summary
     finally:
-        write_crawl_meta(Path(data_dir) / record.crawl_id, record, controller.state)
+        write_crawl_meta(crawl_dir, record, controller.state)

@@ -20,7 +20,7 @@ from ..config import CrawlConfig
 from ..events import State
 
 RECENT_LINES = 200  # log lines and page transitions kept for a client that (re)attaches
-DOWNLOAD_FORMATS = ("zip", "jsonl", "markdown")
+DOWNLOAD_FORMATS = ("zip", "jsonl", "markdown", "llms", "llms-full")
 
 
 class UnknownCrawl(LookupError):

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from ..config import ConfigError, parse_crawl_config
 from ..events import State, iso_timestamp
 from ..netguard import ensure_public_target
+from ..resume import can_resume
 from ..store import CrawlStore, iter_manifest
 from .history import write_crawl_meta
 from .local import Busy, LimitReached
@@ -140,10 +141,10 @@ class CrawlService:
         The state moves to `queued` atomically, so of two resumes sent at once (to one server or
         two) exactly one goes ahead."""
         record = self.get(owner, crawl_id)
-        if not record.state.is_resumable:
+        if not can_resume(record.state, record.summary):
             if record.state.is_final:
                 raise NotResumable(f"crawl {crawl_id} is {record.state.value}: only stopped or interrupted "
-                                   "crawls can be resumed")
+                                   "crawls (or one that failed on a full disk) can be resumed")
             raise NotResumable(f"crawl {crawl_id} is still {record.state.value}")
         if self.backend.is_busy(crawl_id):
             raise NotResumable(f"crawl {crawl_id} is still finishing; try again in a moment")
@@ -152,7 +153,7 @@ class CrawlService:
         self._check_room(owner)
         previous = record.state
         if not self.states.transition(crawl_id, State.QUEUED, "waiting for a free crawl slot",
-                                      allowed_from=(State.STOPPED, State.INTERRUPTED)):
+                                      allowed_from=(record.state,)):
             raise NotResumable(f"crawl {crawl_id} is already being resumed")
         crawl_dir = self.crawl_dir(record)
         (crawl_dir / "summary.json").unlink(missing_ok=True)  # describes the run being continued

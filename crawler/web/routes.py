@@ -15,14 +15,15 @@ from werkzeug.exceptions import HTTPException
 from .. import __version__
 from ..config import ConfigError
 from ..events import State
+from ..crawls.records import DOWNLOAD_FORMATS
 from ..crawls import CRAWL_ID_PATTERN, CrawlRecord, NotResumable, StoreUnavailable, UnknownCrawl, download_links
+from ..llms import LLMS_FULL_TXT, LLMS_TXT, build_index, current_file, iter_llms_full_text, render_llms_txt
 from ..store import iter_manifest
 from .app import MAX_REQUEST_BYTES, services
 from .auth import request_is_authorised
 from .sessions import ensure_session_id
 
 blueprint = Blueprint("crawler", __name__)
-DOWNLOAD_FORMATS = ("zip", "jsonl", "markdown")
 
 
 def error(message: str, status: int) -> tuple[Response, int]:
@@ -176,6 +177,8 @@ def download(crawl_id: str) -> Any:
     if fmt == "markdown":
         return Response(stream_with_context(_combined_markdown(crawl_dir)), mimetype="text/markdown",
                         headers={"Content-Disposition": f'attachment; filename="{stem}.md"'})
+    if fmt in ("llms", "llms-full"):
+        return _llms_download(crawl_dir, fmt, stem)
     archive = _build_zip(crawl_dir, stem)
     return send_file(archive, mimetype="application/zip", as_attachment=True, download_name=f"{stem}.zip")
 
@@ -183,6 +186,23 @@ def download(crawl_id: str) -> Any:
 def _download_stem(record: CrawlRecord) -> str:
     host = (urlsplit(record.config.url).hostname or "site").replace(":", "_")
     return f"{host}-{record.crawl_id}"
+
+
+def _llms_download(crawl_dir: Path, fmt: str, stem: str) -> Any:
+    """llms.txt or llms-full.txt: the file in the crawl folder when it is up to date with the
+    manifest, else generated from the folder as it is now (llms-full.txt streamed page by page)."""
+    name = LLMS_TXT if fmt == "llms" else LLMS_FULL_TXT
+    download_name = f"{stem}-{name}"
+    mimetype = "text/plain"
+    headers = {"Content-Disposition": f'attachment; filename="{download_name}"'}
+    stored = current_file(crawl_dir, name)
+    if stored is not None:
+        response = send_file(stored, mimetype=mimetype)
+        response.headers.update(headers)
+        return response
+    if fmt == "llms":
+        return Response(render_llms_txt(build_index(crawl_dir)), mimetype=mimetype, headers=headers)
+    return Response(stream_with_context(iter_llms_full_text(crawl_dir)), mimetype=mimetype, headers=headers)
 
 
 def _manifest_lines(crawl_dir: Path) -> Iterator[str]:

@@ -44,17 +44,15 @@ counts half a token. Expect ±25% against a real tokenizer for English documenta
 from __future__ import annotations
 
 import math
-import os
 import re
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterator
 from urllib.parse import unquote, urlsplit
 
 from .events import iso_timestamp
-from .store import iter_manifest, read_json, write_json
+from .store import iter_manifest, read_json, write_atomically, write_json
 
 LLMS_TXT = "llms.txt"
 LLMS_FULL_TXT = "llms-full.txt"
@@ -478,21 +476,6 @@ def size_report(crawl_dir: Path) -> dict[str, Any]:
     return _report(index, render_llms_txt(index), pages)
 
 
-def _write_atomically(target: Path, chunks: Iterable[str]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-llms-", suffix=".part")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            for chunk in chunks:
-                handle.write(chunk)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def write_llms_files(crawl_dir: Path) -> dict[str, Any]:
     """Write llms.txt, llms-full.txt (streamed page by page) and llms-report.json into the crawl
     folder, each replaced atomically; returns the size report."""
@@ -506,8 +489,8 @@ def write_llms_files(crawl_dir: Path) -> dict[str, Any]:
             pages.append(_page_report(page, text))
             yield text
 
-    _write_atomically(crawl_dir / LLMS_FULL_TXT, full_text())
-    _write_atomically(crawl_dir / LLMS_TXT, [llms_txt])
+    write_atomically(crawl_dir / LLMS_FULL_TXT, full_text())
+    write_atomically(crawl_dir / LLMS_TXT, [llms_txt])
     report = _report(index, llms_txt, pages)
     write_json(crawl_dir / LLMS_REPORT, report)
     return report

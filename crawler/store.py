@@ -31,7 +31,7 @@ import tempfile
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 from urllib.parse import unquote, urlsplit
 
 MAX_SEGMENT = 80
@@ -126,12 +126,22 @@ def _with_suffix(path: str, suffix: str) -> str:
 
 
 def _atomic_write(path: Path, text: str) -> int:
-    data = text.encode("utf-8")
+    return write_atomically(path, [text])
+
+
+def write_atomically(path: Path, chunks: Iterable[str]) -> int:
+    """Write text chunk by chunk to a temporary file beside `path`, then rename it into place: the
+    file is whole or absent, never half-written (a crash leaves a `.tmp-*.part`, removed on the
+    next open). Returns the bytes written."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
+    size = 0
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            for chunk in chunks:
+                data = chunk.encode("utf-8")
+                handle.write(data)
+                size += len(data)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -139,7 +149,7 @@ def _atomic_write(path: Path, text: str) -> int:
         except OSError:
             pass
         raise
-    return len(data)
+    return size
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -332,9 +342,11 @@ def drop_torn_tail(path: Path) -> int:
 
 
 def remove_partial_files(pages_dir: Path) -> int:
-    """Delete temporary files a crash left behind (a page is only real once renamed)."""
+    """Delete temporary files a crash left behind (a page, or llms.txt beside pages/, is only real
+    once renamed)."""
     removed = 0
-    for tmp in Path(pages_dir).rglob(".tmp-*.part"):
+    pages_dir = Path(pages_dir)
+    for tmp in [*pages_dir.rglob(".tmp-*.part"), *pages_dir.parent.glob(".tmp-*.part")]:
         try:
             tmp.unlink()
             removed += 1

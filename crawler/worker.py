@@ -41,7 +41,6 @@ from .crawls.job import build_controller, run_job
 from .crawls.records import CrawlRecord
 from .crawls.redis_states import RedisCrawlStates, redis_client
 from .crawls.statesink import StateSink
-from .events import State
 
 log = logging.getLogger("crawler.worker")
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"

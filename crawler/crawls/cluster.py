@@ -285,18 +285,24 @@ class Cluster:
         if not self.states.transition(record.crawl_id, State.INTERRUPTED, message,
                                       allowed_from=[s for s in State if not s.is_final]):
             return False
+        self.end_without_runner(record, State.INTERRUPTED, reason, message)
+        self.undispatch(record.crawl_id)
+        log.warning("crawl %s: %s", record.crawl_id, message)
+        return True
+
+    def end_without_runner(self, record: CrawlRecord, state: State, reason: str, message: str) -> None:
+        """End a crawl no runner will end (its worker died, or none ever took it): the summary,
+        counted from its manifest, and crawl.json on disk; the record; both closing events."""
         crawl_dir = self.data_dir / record.crawl_id
-        summary = lost_summary(crawl_dir, record, State.INTERRUPTED, reason)
+        summary = lost_summary(crawl_dir, record, state, reason)
         try:
             write_json(crawl_dir / "summary.json", summary)
         except OSError:
             log.exception("could not write the summary of %s", record.crawl_id)
-        write_crawl_meta(crawl_dir, record, State.INTERRUPTED)
-        self.states.finish(record.crawl_id, State.INTERRUPTED, summary)
-        self.undispatch(record.crawl_id)
-        log.warning("crawl %s: %s", record.crawl_id, message)
-        self.announce(record.owner, Event.STATUS.value, {"crawl_id": record.crawl_id, "state": "interrupted",
+        write_crawl_meta(crawl_dir, record, state)
+        self.states.finish(record.crawl_id, state, summary)
+        self.states.set_state(record.crawl_id, state, message)
+        self.announce(record.owner, Event.STATUS.value, {"crawl_id": record.crawl_id, "state": state.value,
                                                          "message": message, "timestamp": iso_timestamp()})
-        self.announce(record.owner, Event.FINISHED.value, {"crawl_id": record.crawl_id, "state": "interrupted",
+        self.announce(record.owner, Event.FINISHED.value, {"crawl_id": record.crawl_id, "state": state.value,
                                                            "summary": summary})
-        return True

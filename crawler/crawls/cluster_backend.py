@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from ..events import Event, State, iso_timestamp
-from ..store import write_json
 from .cluster import Announce, Cluster
-from .history import lost_summary, write_crawl_meta
+from .history import count_manifest
 from .local import Busy, LimitReached, queue_full_message
 from .records import CrawlRecord
 from .redis_states import RedisCrawlStates
@@ -115,20 +114,9 @@ class ClusterBackend:
 
     def _end_unstarted(self, record: CrawlRecord, reason: str) -> None:
         """A crawl stopped before any worker took it: it ends here, as `stopped`."""
-        crawl_dir = self.data_dir / record.crawl_id
-        summary = lost_summary(crawl_dir, record, State.STOPPED, reason)
-        message = f"stopped: {summary['ok']} {'page' if summary['ok'] == 1 else 'pages'} kept"
-        try:
-            write_json(crawl_dir / "summary.json", summary)
-        except OSError:
-            log.exception("could not write the summary of %s", record.crawl_id)
-        write_crawl_meta(crawl_dir, record, State.STOPPED)
-        self._states.finish(record.crawl_id, State.STOPPED, summary)
-        self._states.set_state(record.crawl_id, State.STOPPED, message)
-        self._announce(record.owner, Event.STATUS.value, {"crawl_id": record.crawl_id, "state": "stopped",
-                                                          "message": message, "timestamp": iso_timestamp()})
-        self._announce(record.owner, Event.FINISHED.value, {"crawl_id": record.crawl_id, "state": "stopped",
-                                                            "summary": summary})
+        kept = count_manifest(self.data_dir / record.crawl_id)["ok"]
+        self.cluster.end_without_runner(record, State.STOPPED, reason,
+                                        f"stopped: {kept} {'page' if kept == 1 else 'pages'} kept")
 
     def _upkeep_loop(self) -> None:
         while not self._closing.wait(self.UPKEEP_INTERVAL):

@@ -78,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def server_config(args: argparse.Namespace, environ: dict[str, str]) -> Any:
     """CRAWLER_* variables, overridden by the flags given; a token is made up when the server is
-    reachable from other machines and none was given."""
+    reachable from other machines and none was given (in cluster mode, once, in the shared data
+    directory, so that every web server accepts it)."""
     from dataclasses import replace
 
     from crawler.config import ServerConfig
@@ -92,7 +93,16 @@ def server_config(args: argparse.Namespace, environ: dict[str, str]) -> Any:
     config = replace(config, data_dir=args.data_dir or config.data_dir, async_mode=args.server,
                      **{key: value for key, value in flags.items() if value is not None})
     if config.token is None and not is_loopback_host(args.host):
-        config = replace(config, token=secrets.token_urlsafe(24))
+        if config.redis_url:  # every web server of the cluster must accept the same token
+            from pathlib import Path
+
+            from crawler.web.sessions import load_or_create_secret
+
+            data_dir = Path(config.data_dir)
+            data_dir.mkdir(parents=True, exist_ok=True)
+            config = replace(config, token=load_or_create_secret(data_dir, ".access_token"))
+        else:
+            config = replace(config, token=secrets.token_urlsafe(24))
     return config
 
 

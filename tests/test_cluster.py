@@ -373,16 +373,24 @@ def test_downloads_and_discovery_work_through_either_server(cluster, make_site):
         watcher.close()
 
 
-def test_a_cluster_web_server_off_loopback_requires_the_token(cluster, tmp_path):
-    exposed = ServerProcess(cluster.data_dir, "--host", "0.0.0.0", "--redis", cluster.redis.url,
-                            "--allow-private-targets", env={"CRAWLER_TOKEN": "cluster-secret-token"})
+def test_cluster_web_servers_off_loopback_require_one_token_they_agree_on(cluster, tmp_path):
+    data_dir = tmp_path / "crawls"  # a fresh shared directory: the token is generated there
+    exposed = [ServerProcess(data_dir, "--host", "0.0.0.0", "--redis", cluster.redis.url, "--allow-private-targets")
+               for _ in range(2)]
     try:
-        assert requests.get(exposed.base + "/api/crawls", timeout=10).status_code == 401
-        bearer = {"Authorization": "Bearer cluster-secret-token"}
-        assert requests.get(exposed.base + "/api/crawls", headers=bearer, timeout=10).status_code == 200
-        assert requests.get(exposed.base + "/api/health", headers=bearer, timeout=10).json()["mode"] == "cluster"
+        printed = [re.search(r"\?token=([0-9a-f]{64}) ", server.log_path.read_text()) for server in exposed]
+        assert all(printed), [server.log_path.read_text() for server in exposed]
+        token = printed[0].group(1)
+        assert printed[1].group(1) == token, "both servers print the same token"
+        assert (data_dir / ".access_token").read_text() == token
+        for server in exposed:
+            assert requests.get(server.base + "/api/crawls", timeout=10).status_code == 401
+            bearer = {"Authorization": f"Bearer {token}"}
+            assert requests.get(server.base + "/api/crawls", headers=bearer, timeout=10).status_code == 200
+            assert requests.get(server.base + "/api/health", headers=bearer, timeout=10).json()["mode"] == "cluster"
     finally:
-        exposed.stop()
+        for server in exposed:
+            server.stop()
 
 
 def _secret_in_process(data_dir: str, barrier: Any, results: Any) -> None:

@@ -13,18 +13,19 @@ NO_SESSION_MESSAGE = ("no session: load the dashboard or GET /api/health first "
                       "to receive a session cookie")
 
 
-def load_or_create_secret(data_dir: Path) -> str:
-    """The cookie-signing secret, generated once and kept (mode 0600) in the data directory.
+def load_or_create_secret(data_dir: Path, name: str = ".secret_key") -> str:
+    """A secret (the cookie-signing key; in cluster mode also a generated access token),
+    generated once and kept (mode 0600) in the data directory.
 
     Several web servers sharing the data directory may start at the same moment: the secret is
     written whole to a private temporary file and hard-linked into place, which succeeds for
     exactly one of them (also on NFS); the others read the winner's."""
-    path = Path(data_dir) / ".secret_key"
+    path = Path(data_dir) / name
     existing = _read_secret(path)
     if existing:
         return existing
     secret = secrets.token_hex(32)
-    temporary = path.with_name(f".secret_key.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    temporary = path.with_name(f"{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

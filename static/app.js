@@ -1028,6 +1028,11 @@
       if (view.held.length < EVENT_BUFFER_MAX) view.held.push([type, p]);
       return;
     }
+    if (type === "crawler_status" && p.state === "queued" && isTerminal(view.state) && !resuming) {
+      // The crawl on show was resumed elsewhere (another tab, another server): a new run begins.
+      loadCrawl(id, false, "queued", view.kind);
+      return;
+    }
     handleEvent(type, p);
   }
 

@@ -176,6 +176,10 @@ def test_kill_9_of_a_worker_mid_crawl_then_resume_on_the_other_loses_and_repeats
 
         answer = rest.http.post(f"{cluster.b.base}/api/crawls/{crawl_id}/resume", timeout=10)
         assert answer.status_code == 202, answer.text
+        shown = detail(rest, cluster.a.base, crawl_id)  # what a dashboard attaching now would read
+        assert shown["state"] in ("queued", "discovering", "running"), shown["state"]
+        assert shown["progress"]["state"] in ("queued", "discovering", "running"), "no stale final snapshot"
+        assert shown["progress"]["ok"] >= len(saved_before) and shown["summary"] is None
         resumed = wait_until(lambda: [p for p in watcher.of("crawler_finished", crawl_id) if p is not finished
                                       and p["state"] != "interrupted"], timeout=60, message="the resumed run's end")
         assert resumed[0]["state"] == "completed", resumed
@@ -232,6 +236,8 @@ def test_a_job_delivered_twice_runs_once_and_two_resumes_at_once_start_one_run(c
         for thread in threads:
             thread.join()
         assert sorted(answers) == [202, 409]
+        shown = detail(rest, cluster.b.base, second)  # what a dashboard attaching now would read
+        assert shown["progress"]["state"] != "stopped", "the stopped run's snapshot no longer stands"
         rest.http.post(f"{cluster.a.base}/api/crawls/{second}/stop", timeout=10)
         wait_until(lambda: detail(rest, cluster.a.base, second)["state"] == "stopped", timeout=10)
         logs = "".join(w.log() for w in cluster.workers)

@@ -54,6 +54,17 @@ def new_crawl_id(now: datetime | None = None) -> str:
     return now.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
 
 
+def carried_over(snapshot: dict[str, Any], summary: dict[str, Any] | None) -> dict[str, Any]:
+    """The snapshot a resumed crawl shows until its runner sends its own: the state `queued`,
+    nothing in flight, the counts carried over from the summary of the run that ended (counted
+    from the manifest when a worker died, so newer than its last snapshot)."""
+    counts = {key: int((summary or snapshot).get(key) or 0) for key in ("ok", "failed", "skipped")}
+    idle = {stage: 0 for stage in snapshot.get("stages") or {}}
+    return {**snapshot, **counts, "current": sum(counts.values()), "state": State.QUEUED.value, "speed": 0.0,
+            "eta": None, "in_flight": 0, "stages": idle, "total_final": False, "backoff": [],
+            "timestamp": iso_timestamp()}
+
+
 class CrawlService:
     def __init__(self, data_dir: Path, states: CrawlStates, backend: Backend, *,
                  allow_private_targets: bool = False) -> None:
@@ -157,6 +168,8 @@ class CrawlService:
             raise NotResumable(f"crawl {crawl_id} is already being resumed")
         crawl_dir = self.crawl_dir(record)
         (crawl_dir / "summary.json").unlink(missing_ok=True)  # describes the run being continued
+        if record.progress is not None:  # the last run's final snapshot must not say "stopped" any more
+            self.states.set_progress(crawl_id, carried_over(record.progress, record.summary))
         record.state, record.summary = State.QUEUED, None
         self.states.clear_recent(crawl_id)
         write_crawl_meta(crawl_dir, record, State.QUEUED)

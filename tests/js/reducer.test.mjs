@@ -1,5 +1,5 @@
 // The dashboard's reducer (static/js/state.js), run with Node's own test runner:
-//   node --test tests/js/
+//   node --test tests/js/*.test.mjs
 import { test } from "node:test";
 import assert from "node:assert/strict";
 

@@ -1,7 +1,4 @@
-/*
- * The discovery panel: the pages a discovery found, as a tree of URL path segments (the host at
- * the root), with a filter and a selection to crawl.
- */
+/* The discovery panel: the pages a discovery found, with a filter and a selection to crawl. */
 
 import { el, make, text } from "../dom.js";
 import { SOURCES } from "../state.js";

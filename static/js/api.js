@@ -1,0 +1,42 @@
+/*
+ * The REST API (docs/events.md): JSON in and out; a non-2xx answer rejects with the server's
+ * `error` text and the HTTP status in `err.status`.
+ */
+
+export function api(method, path, body) {
+  const options = {
+    method: method,
+    credentials: "same-origin",
+    cache: "no-store",
+    headers: { "Accept": "application/json" }
+  };
+  if (body !== undefined) {
+    options.headers["Content-Type"] = "application/json";
+    options.body = JSON.stringify(body);
+  }
+  return fetch(path, options).then(function (res) {
+    return res.text().then(function (raw) {
+      let data = null;
+      try { data = raw ? JSON.parse(raw) : null; } catch (e) { data = null; }
+      if (!res.ok) {
+        const msg = data && typeof data.error === "string" ? data.error : "HTTP " + res.status + " " + res.statusText;
+        const err = new Error(msg);
+        err.status = res.status;
+        throw err;
+      }
+      return data;
+    });
+  });
+}
+
+function crawlPath(crawlId) { return "/api/crawls/" + encodeURIComponent(crawlId); }
+
+export function listCrawls() { return api("GET", "/api/crawls"); }
+export function getCrawl(crawlId) { return api("GET", crawlPath(crawlId)); }
+export function getDiscovery(id) { return api("GET", "/api/discover/" + encodeURIComponent(id)); }
+export function startOverRest(kind, config) {
+  return api("POST", kind === "discovery" ? "/api/discover" : "/api/crawls", config);
+}
+export function stopOverRest(crawlId) { return api("POST", crawlPath(crawlId) + "/stop"); }
+export function resumeOverRest(crawlId) { return api("POST", crawlPath(crawlId) + "/resume"); }
+export function health() { return api("GET", "/api/health"); }

@@ -1,0 +1,523 @@
+/*
+ * The dashboard's state and its one reducer: `reduce(state, action)` returns a new state and
+ * never touches the page, the network or the clock, so every rule below is tested in Node
+ * (tests/js/). Actions are the server's events (docs/events.md) and the page's own steps:
+ *
+ *   {type: "event", name: "crawler_status" | "crawler_detailed_progress" | "crawler_page" |
+ *          "crawler_log" | "crawler_finished", payload}
+ *   {type: "start_requested", kind}          {type: "start_succeeded", crawlId, kind}
+ *   {type: "start_failed", message, refreshHistory}
+ *   {type: "load_begin", crawlId, refresh, state, kind}   GET /api/crawls/<id> is on its way
+ *   {type: "details_loaded", token, data, refresh}        … and its answer
+ *   {type: "details_failed", token, status, message}
+ *   {type: "load_done", token}                             events held meanwhile are replayed
+ *   {type: "stop_requested"}                 {type: "stop_answered", crawlId, ok, state, error}
+ *   {type: "resume_requested"}               {type: "resume_answered", crawlId, kind, ok, state, error}
+ *   {type: "crawls_listed", crawls}          {type: "crawls_list_failed", message}
+ *   {type: "form_error", message}
+ *
+ * What the page must do in turn (fetch, list crawls, fill the form…) is returned in
+ * `state.effects`, a fresh list for every call: see `effect()`.
+ */
+
+import { isIn, isNum, num } from "./util.js";
+
+export const PAGE_ROWS_MAX = 200;      // rows kept in the page list
+export const LOG_LINES_MAX = 1000;     // lines kept in the log
+export const EVENT_BUFFER_MAX = 5000;  // events held while a start or an attach is being resolved
+
+export const ACTIVE_STATES = ["queued", "discovering", "running", "stopping"];
+export const TERMINAL_STATES = ["stopped", "completed", "failed", "interrupted"];
+export const RESUMABLE_STATES = ["stopped", "interrupted"];  // ended before the frontier was exhausted
+export const STATE_RANK = {
+  queued: 0, discovering: 1, running: 2, stopping: 3, stopped: 4, completed: 4, failed: 4, interrupted: 4
+};
+export const STATE_LABELS = {
+  queued: "Queued", discovering: "Discovering…", running: "Running", stopping: "Stopping…",
+  stopped: "Stopped", completed: "Completed", failed: "Failed", interrupted: "Interrupted"
+};
+export const SOURCES = ["start", "link", "sitemap", "selection"];
+export const STAGES = ["fetching", "parsing", "extracting", "storing", "done"];
+export const PAGE_STATUSES = ["active", "ok", "failed", "skipped"];
+export const EVENT_NAMES = [
+  "crawler_status", "crawler_detailed_progress", "crawler_page", "crawler_log", "crawler_finished"
+];
+
+export function isActive(state) { return isIn(ACTIVE_STATES, state); }
+export function isTerminal(state) { return isIn(TERMINAL_STATES, state); }
+function isKnownState(state) { return Object.prototype.hasOwnProperty.call(STATE_RANK, state); }
+
+function emptyPages() { return { order: [], byUrl: {} }; }  // order: newest first
+function emptyLog() { return { lines: [], floor: 0, nextId: 1 }; }
+
+export function initialState() {
+  return {
+    // The crawl the page is showing; events for any other crawl are ignored.
+    crawlId: null,
+    kind: "crawl",        // "crawl" or "discovery" (a discovery lists pages and stores none)
+    state: null,          // last known state of the shown crawl
+    summary: null,        // set when the crawl has ended
+    message: "",          // last crawler_status message
+    notice: "",           // the line under the state label
+    stopRequested: false, // Stop clicked, waiting for the server to confirm
+    lastProgress: null,
+    downloads: null,      // download links from GET /api/crawls/<id>, if the summary has none
+    token: 0,             // bumps on every attach; late answers for an older view are dropped
+    loading: false,       // details of the shown crawl are being fetched; events are held meanwhile
+    attaching: false,     // first load of the shown crawl's details (nothing to show yet)
+    held: [],
+    pages: emptyPages(),  // one record per URL, see mergePage
+    log: emptyLog(),      // lines in display order: numbered ones by seq, each seq once
+    starting: false,      // start_crawl / start_discovery sent, waiting for its acknowledgement
+    startingKind: "crawl",
+    startHeld: [],        // events of not-yet-known crawls received while starting
+    resuming: false,
+    formError: "",
+    effects: []
+  };
+}
+
+/*
+ * Effects, for the page to carry out after a step:
+ *   {type: "sync"}                 list this session's crawls and show a live one (requestSync)
+ *   {type: "history"}              refresh the list of crawls
+ *   {type: "load", crawlId, refresh, state, kind}   fetch a crawl's details (then details_* and load_done)
+ *   {type: "fill_form", config}    show an attached crawl's configuration in the form
+ *   {type: "show_discovery", id}   show the URL list of a discovery that has ended
+ *   {type: "close_discovery"}
+ */
+function effect(s, e) {
+  s.effects.push(e);
+}
+
+// ---------------------------------------------------------------- selectors
+
+/** A start is pending or the crawl on show is still going: no second one from this page. */
+export function busy(s) {
+  return s.starting || (!!s.crawlId && isActive(s.state) && !s.summary);
+}
+
+export function finalLabel(s, summary) {
+  const ok = num(summary.ok);
+  if (s.kind === "discovery") {
+    const found = isNum(summary.discovered) ? summary.discovered : num(s.lastProgress && s.lastProgress.discovered);
+    switch (summary.state) {
+      case "stopped": return "Discovery stopped: " + found + " pages found";
+      case "interrupted": return "Discovery interrupted: " + found + " pages found";
+      case "completed": return "Discovery completed: " + found + " pages found";
+      case "failed": return "Failed: " + (summary.stop_reason || s.message || "unknown reason");
+      default: return STATE_LABELS[summary.state] || "Ended";
+    }
+  }
+  switch (summary.state) {
+    case "stopped": return "Stopped: " + ok + " pages kept";
+    case "interrupted": return "Interrupted (" + (summary.stop_reason || "the server stopped") + "): " +
+      ok + " pages kept";
+    case "completed": return "Completed: " + ok + " pages saved";
+    case "failed": return "Failed: " + (summary.stop_reason || s.message || "unknown reason");
+    default: return STATE_LABELS[summary.state] || "Ended";
+  }
+}
+
+/** The state label and its data-state attribute. */
+export function stateLabel(s) {
+  if (s.starting) {
+    return { label: s.startingKind === "discovery" ? "Starting discovery…" : "Starting…", dataState: "starting" };
+  }
+  if (!s.crawlId) return { label: "Idle", dataState: "idle" };
+  if (s.attaching) return { label: "Loading…", dataState: "loading" };
+  if (s.summary) return { label: finalLabel(s, s.summary), dataState: s.summary.state || s.state || "ended" };
+  if (s.stopRequested && !isTerminal(s.state)) return { label: "Stopping…", dataState: "stopping" };
+  if (s.state === "failed" && s.message) return { label: "Failed: " + s.message, dataState: "failed" };
+  return { label: STATE_LABELS[s.state] || (s.loading ? "Loading…" : "Unknown"), dataState: s.state || "unknown" };
+}
+
+/** Which buttons are usable and what they say. */
+export function controls(s) {
+  const running = busy(s);
+  const stopping = !s.summary && (s.stopRequested || s.state === "stopping");
+  const resumable = !!s.crawlId && !!s.summary && isIn(RESUMABLE_STATES, s.summary.state);
+  return {
+    startDisabled: s.starting || running,
+    discoverDisabled: s.starting || running,
+    stopDisabled: !(!!s.crawlId && !s.summary && !s.stopRequested &&
+      (s.state === "queued" || s.state === "discovering" || s.state === "running")),
+    stopText: stopping ? "Stopping…" : "Stop",
+    resumeHidden: !resumable,
+    resumeDisabled: !resumable || s.resuming || s.starting,
+    resumeText: s.resuming ? "Resuming…" : "Resume",
+    startText: s.starting && s.startingKind === "crawl" ? "Starting…" : "Start crawl",
+    discoverText: s.starting && s.startingKind === "discovery" ? "Starting…" : "Discover pages"
+  };
+}
+
+// ---------------------------------------------------------------- the reducer
+
+/** Returns the state after `action`; `state` itself is never changed. */
+export function reduce(state, action) {
+  const s = Object.assign({}, state, { effects: [] });
+  step(s, action);
+  return s;
+}
+
+// `s` below is always a private copy made by reduce(): its fields may be reassigned, but the
+// objects they point to (arrays, pages, log) are shared with the previous state and are
+// replaced, never changed in place.
+function step(s, a) {
+  switch (a && a.type) {
+    case "event": routeEvent(s, a.name, a.payload); break;
+    case "start_requested":
+      s.formError = "";
+      s.starting = true;
+      s.startingKind = a.kind === "discovery" ? "discovery" : "crawl";
+      s.startHeld = [];
+      break;
+    case "start_succeeded": startSucceeded(s, a.crawlId, a.kind); break;
+    case "start_failed":
+      if (!s.starting) break;
+      s.starting = false;
+      s.startHeld = [];
+      s.formError = a.message || "";
+      if (a.refreshHistory) effect(s, { type: "history" });
+      break;
+    case "load_begin":
+      if (!a.refresh) attach(s, a.crawlId, a.state, a.kind);
+      s.loading = true;
+      if (!a.refresh) s.attaching = true;
+      break;
+    case "details_loaded":
+      if (a.token !== s.token) break;
+      applyDetails(s, a.data, !!a.refresh);
+      break;
+    case "details_failed":
+      if (a.token !== s.token) break;
+      if (a.status === 404) {
+        s.notice = "This crawl no longer exists on the server.";
+        if (!s.summary) {
+          s.state = null;
+          s.stopRequested = false;
+        }
+      } else {
+        s.notice = "Could not load the crawl: " + (a.message || "request failed");
+      }
+      break;
+    case "load_done": {
+      if (a.token !== s.token) break;
+      s.loading = false;
+      s.attaching = false;
+      const held = s.held;
+      s.held = [];
+      held.forEach(function (item) { handleEvent(s, item[0], item[1]); });
+      break;
+    }
+    case "stop_requested":
+      if (!s.crawlId || s.stopRequested || s.summary) break;
+      s.stopRequested = true;  // "Stopping…" right away, before the server answers
+      s.formError = "";
+      break;
+    case "stop_answered":
+      if (a.crawlId !== s.crawlId) break;
+      if (!a.ok) {
+        if (!s.summary) s.stopRequested = false;
+        s.formError = "Could not stop the crawl: " + (a.error || "the server refused");
+        break;
+      }
+      if (typeof a.state === "string") {
+        advanceState(s, a.state);
+        // Ended before the stop arrived: the details have the summary.
+        if (isTerminal(a.state) && !s.summary) effect(s, { type: "load", crawlId: s.crawlId, refresh: true });
+      }
+      break;
+    case "resume_requested":
+      if (s.resuming) break;
+      s.resuming = true;
+      s.formError = "";
+      break;
+    case "resume_answered":
+      s.resuming = false;
+      if (!a.ok) {
+        s.formError = "Could not resume the crawl: " + (a.error || "the server refused");
+        break;
+      }
+      // The view re-attaches to the crawl: panels cleared, counts carried over by the server.
+      effect(s, { type: "load", crawlId: a.crawlId, refresh: false,
+        state: typeof a.state === "string" ? a.state : "queued", kind: a.kind });
+      effect(s, { type: "history" });
+      break;
+    case "crawls_listed": crawlsListed(s, Array.isArray(a.crawls) ? a.crawls : []); break;
+    case "crawls_list_failed":
+      if (!s.crawlId) s.notice = "Could not list your crawls: " + (a.message || "request failed");
+      break;
+    case "form_error": s.formError = a.message || ""; break;
+  }
+}
+
+/** Starts showing a crawl: clears the panels and makes its events count. */
+function attach(s, crawlId, state, kind) {
+  s.token += 1;
+  s.crawlId = crawlId;
+  s.kind = kind === "discovery" ? "discovery" : "crawl";
+  s.state = isKnownState(state) ? state : null;
+  s.summary = null;
+  s.message = "";
+  s.notice = "";
+  s.stopRequested = false;
+  s.lastProgress = null;
+  s.downloads = null;
+  s.loading = false;
+  s.attaching = false;
+  s.held = [];
+  s.pages = emptyPages();
+  s.log = emptyLog();
+}
+
+function startSucceeded(s, crawlId, kind) {
+  if (!s.starting) return;
+  s.starting = false;
+  const held = s.startHeld;
+  s.startHeld = [];
+  if (kind === "discovery") effect(s, { type: "close_discovery" }); // its list replaces the one on show when it ends
+  attach(s, crawlId, "queued", kind);
+  s.notice = kind === "discovery" ? "Discovery queued." : "Crawl queued.";
+  held.forEach(function (item) {
+    if (item[1].crawl_id === crawlId) handleEvent(s, item[0], item[1]);
+  });
+  effect(s, { type: "history" });
+}
+
+/** After listing this session's crawls: catch up on the crawl on show, or show a live one. */
+function crawlsListed(s, crawls) {
+  if (s.starting) return;
+  if (s.crawlId && isActive(s.state) && !s.summary) {
+    if (!s.loading) effect(s, { type: "load", crawlId: s.crawlId, refresh: true });
+    return;
+  }
+  let live = null;
+  for (let i = 0; i < crawls.length; i++) {
+    if (crawls[i] && isActive(crawls[i].state)) { live = crawls[i]; break; }
+  }
+  if (live && live.crawl_id !== s.crawlId) {
+    effect(s, { type: "load", crawlId: live.crawl_id, refresh: false, state: live.state, kind: live.kind });
+  }
+}
+
+/** States only move forward (queued → discovering → running → stopping → ended), whatever order events arrive in. */
+function advanceState(s, state) {
+  if (!isKnownState(state)) return false;
+  if (s.state && STATE_RANK[state] < STATE_RANK[s.state]) return false;
+  if (s.state === state) return false;
+  s.state = state;
+  return true;
+}
+
+/** Routes an event: only the crawl on show counts (events are held while that is being settled). */
+function routeEvent(s, name, p) {
+  if (!p || typeof p !== "object") return;
+  if (name === "crawler_finished") effect(s, { type: "history" });
+  const id = p.crawl_id;
+  if (!id) return;
+  if (s.starting && id !== s.crawlId) {
+    if (s.startHeld.length < EVENT_BUFFER_MAX) s.startHeld = s.startHeld.concat([[name, p]]);
+    return;
+  }
+  if (id !== s.crawlId) {
+    // A crawl of this session started elsewhere (another tab, another server, the REST API):
+    // list it, and show it live when nothing else is running on screen.
+    if (name === "crawler_status" && !s.starting) effect(s, { type: "sync" });
+    return;
+  }
+  if (s.loading) {
+    if (s.held.length < EVENT_BUFFER_MAX) s.held = s.held.concat([[name, p]]);
+    return;
+  }
+  if (name === "crawler_status" && p.state === "queued" && isTerminal(s.state) && !s.resuming) {
+    // The crawl on show was resumed elsewhere (another tab, another server): a new run begins.
+    effect(s, { type: "load", crawlId: id, refresh: false, state: "queued", kind: s.kind });
+    return;
+  }
+  handleEvent(s, name, p);
+}
+
+function handleEvent(s, name, p) {
+  switch (name) {
+    case "crawler_status": handleStatus(s, p); break;
+    case "crawler_detailed_progress": handleProgress(s, p); break;
+    case "crawler_page": handlePages(s, p.pages); break;
+    case "crawler_log": addLog(s, [p]); break;
+    case "crawler_finished":
+      if (!s.summary) handleFinished(s, p);
+      break;
+  }
+}
+
+function handleStatus(s, p) {
+  if (typeof p.message === "string") {
+    s.message = p.message;
+    s.notice = p.message;
+  }
+  advanceState(s, p.state);
+  effect(s, { type: "history" });
+}
+
+function handleProgress(s, p) {
+  const last = s.lastProgress;
+  if (last && typeof last.timestamp === "string" && typeof p.timestamp === "string" &&
+      p.timestamp < last.timestamp) return; // an older snapshot than the one shown
+  s.lastProgress = p;
+  if (typeof p.state === "string") advanceState(s, p.state);
+}
+
+function handleFinished(s, p) {
+  const summary = p.summary && typeof p.summary === "object" ? p.summary : {};
+  const state = isTerminal(p.state) ? p.state : (isTerminal(summary.state) ? summary.state : "completed");
+  if (summary.kind === "discovery" || summary.kind === "crawl") s.kind = summary.kind;
+  s.summary = Object.assign({}, summary, { state: state });
+  s.state = state;
+  s.stopRequested = false;
+  if (summary.stop_reason) s.notice = summary.stop_reason;
+  markUnfinishedPages(s);
+  if (s.kind === "discovery") effect(s, { type: "show_discovery", id: s.crawlId });
+}
+
+/** Applies GET /api/crawls/<id>. `refresh` = catching up on a crawl already shown. */
+function applyDetails(s, data, refresh) {
+  if (!data || typeof data !== "object") return;
+  if (!refresh && data.config && typeof data.config === "object") effect(s, { type: "fill_form", config: data.config });
+  if (data.kind === "discovery" || data.kind === "crawl") s.kind = data.kind;
+  if (typeof data.state === "string") advanceState(s, data.state);
+  if (data.progress && typeof data.progress === "object") handleProgress(s, data.progress);
+  if (data.downloads && typeof data.downloads === "object") s.downloads = data.downloads;
+  if (Array.isArray(data.recent_pages) && data.recent_pages.length) {
+    // The last page transitions, oldest first: rebuilds the page list after a reload or a reconnect.
+    handlePages(s, data.recent_pages);
+  }
+  if (Array.isArray(data.recent_log)) addLog(s, data.recent_log);
+  if (data.summary && typeof data.summary === "object") {
+    handleFinished(s, { crawl_id: s.crawlId, state: data.summary.state || data.state, summary: data.summary });
+  } else if (isTerminal(data.state) && !s.summary) {
+    // Ended but no summary recorded: show what the last snapshot knows.
+    const p = s.lastProgress || {};
+    handleFinished(s, { crawl_id: s.crawlId, state: data.state, summary: {
+      state: data.state, ok: p.ok, failed: p.failed, skipped: p.skipped
+    } });
+  }
+}
+
+// ---------------------------------------------------------------- pages
+
+/** How far a transition is: a stage's index while active, past every stage once finished. */
+function pageRank(status, stage) {
+  if (status !== "active") return STAGES.length;
+  const i = STAGES.indexOf(stage);
+  return i === -1 ? 0 : i;
+}
+
+/**
+ * A page's record after one more transition. A page only moves forward: a transition replayed
+ * from `recent_pages` or held while the crawl's details loaded never takes it back to an
+ * earlier stage (the old record is returned as it is).
+ */
+export function mergePage(prev, page) {
+  const status = isIn(PAGE_STATUSES, page.status) ? page.status : "active";
+  const stage = isIn(STAGES, page.stage) ? page.stage : "";
+  const rank = pageRank(status, stage);
+  if (prev && rank < prev.rank) return prev;
+  const reason = status !== "active" && status !== "ok" && typeof page.reason === "string" && page.reason ? page.reason : "";
+  // Only the first transition of a page names its source; later ones may leave it null.
+  const hasSource = typeof page.source === "string" && page.source;
+  const hasTitle = page.title !== null && page.title !== undefined && page.title !== "";
+  return {
+    url: page.url,
+    status: status,
+    stage: stage,
+    rank: rank,
+    label: status === "active" ? (page.stage || "active") : page.status + (reason ? " · " + reason : ""),
+    reason: reason,
+    source: hasSource ? page.source : (prev ? prev.source : ""),
+    title: hasTitle ? String(page.title) : (prev ? prev.title : ""),
+    error: page.error ? String(page.error) : "",
+    depth: isNum(page.depth) ? page.depth : (prev ? prev.depth : null),
+    unfinished: false
+  };
+}
+
+function handlePages(s, list) {
+  let pages = Array.isArray(list) ? list : [];
+  if (pages.length > PAGE_ROWS_MAX * 2) pages = pages.slice(pages.length - PAGE_ROWS_MAX * 2);
+  const byUrl = Object.assign({}, s.pages.byUrl);
+  const fresh = [];
+  for (let i = 0; i < pages.length; i++) {
+    const page = pages[i];
+    if (!page || typeof page.url !== "string") continue;
+    const prev = Object.prototype.hasOwnProperty.call(byUrl, page.url) ? byUrl[page.url] : null;
+    if (!prev) fresh.push(page.url);
+    byUrl[page.url] = mergePage(prev, page);
+  }
+  // Newest first; the oldest rows go beyond PAGE_ROWS_MAX.
+  const order = fresh.reverse().concat(s.pages.order);
+  while (order.length > PAGE_ROWS_MAX) delete byUrl[order.pop()];
+  s.pages = { order: order, byUrl: byUrl };
+}
+
+/** Pages still in a stage when the crawl ends never finished (e.g. abandoned on stop). */
+function markUnfinishedPages(s) {
+  let byUrl = null;
+  s.pages.order.forEach(function (url) {
+    const rec = s.pages.byUrl[url];
+    if (rec.status !== "active" || rec.unfinished) return;
+    if (!byUrl) byUrl = Object.assign({}, s.pages.byUrl);
+    byUrl[url] = Object.assign({}, rec, { unfinished: true });
+  });
+  if (byUrl) s.pages = { order: s.pages.order, byUrl: byUrl };
+}
+
+// ---------------------------------------------------------------- log
+
+/**
+ * Adds lines to the log. Numbered lines are kept once each and in seq order, however they
+ * arrive (`recent_log` of GET /api/crawls/<id>, live `crawler_log`, or both after a reload or a
+ * reconnect); lines with a null seq ("N log lines skipped to keep up") are always kept, after
+ * what is there. Lines beyond LOG_LINES_MAX go from the top, and their seqs never come back.
+ */
+function addLog(s, entries) {
+  let lines = null;
+  let floor = s.log.floor;
+  let nextId = s.log.nextId;
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i];
+    if (!entry || typeof entry !== "object") continue;
+    const seq = isNum(entry.seq) ? entry.seq : null;
+    if (!lines) lines = s.log.lines.slice();
+    const line = { id: nextId, seq: seq, entry: entry };
+    if (seq === null) {
+      lines.push(line);
+    } else {
+      if (seq <= floor) continue;
+      // Newer than every numbered line (the usual case): at the end. Otherwise a gap is being
+      // filled: after the last numbered line older than this one.
+      let newest = 0;
+      for (let k = lines.length - 1; k >= 0; k--) {
+        if (lines[k].seq !== null) { newest = lines[k].seq; break; }
+      }
+      let at = lines.length;
+      let dup = false;
+      while (seq <= newest && at > 0) {
+        const prev = lines[at - 1];
+        if (prev.seq !== null) {
+          if (prev.seq === seq) { dup = true; break; }
+          if (prev.seq < seq) break;
+        }
+        at -= 1;
+      }
+      if (dup) continue;
+      if (at === lines.length) lines.push(line);
+      else lines.splice(at, 0, line);
+    }
+    nextId += 1;
+    if (lines.length > LOG_LINES_MAX) {
+      const dropped = lines.splice(0, lines.length - LOG_LINES_MAX);
+      dropped.forEach(function (d) { if (d.seq !== null) floor = Math.max(floor, d.seq); });
+    }
+  }
+  if (lines) s.log = { lines: lines, floor: floor, nextId: nextId };
+}

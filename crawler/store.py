@@ -125,15 +125,21 @@ def _with_suffix(path: str, suffix: str) -> str:
     return f"{path[:-3]}-{suffix}.md"
 
 
-def _atomic_write(path: Path, text: str) -> int:
-    return write_atomically(path, [text])
+def _atomic_write(path: Path, text: str, within: Path | None = None) -> int:
+    return write_atomically(path, [text], within=within)
 
 
-def write_atomically(path: Path, chunks: Iterable[str]) -> int:
+def write_atomically(path: Path, chunks: Iterable[str], *, within: Path | None = None) -> int:
     """Write text chunk by chunk to a temporary file beside `path`, then rename it into place: the
     file is whole or absent, never half-written (a crash leaves a `.tmp-*.part`, removed on the
-    next open). Returns the bytes written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    next open). Returns the bytes written.
+
+    Folders are created only below `within`, which must exist: a late write of a crawl that was
+    just deleted fails (FileNotFoundError) instead of bringing back a folder with one file in it."""
+    if within is not None and not path.parent.is_dir():
+        if not within.is_dir():
+            raise FileNotFoundError(errno.ENOENT, "the folder is gone", str(within))
+        path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
     size = 0
     try:
@@ -263,7 +269,7 @@ class CrawlStore:
             relative = self._unique_path(canonical or url)
             target = self._resolve_inside(relative)
             try:
-                size = _atomic_write(target, document)
+                size = _atomic_write(target, document, within=self.pages_dir)
             except OSError as exc:
                 if is_disk_full(exc):
                     raise self._full(exc, target) from exc

@@ -310,3 +310,35 @@ def test_a_crawl_whose_start_page_cannot_be_crawled_fails_with_the_reason(server
     assert site.hits["/docs/"] == 0 and site.hits["/robots.txt"] == 1, "a disallowed page is never requested"
     missing = client.start({"url": make_site(pages=1).base + "/docs/missing.html"})
     assert "HTTP 404" in client.wait_finished(missing)["summary"]["stop_reason"]
+
+
+@pytest.mark.parametrize("server", ["threading"], indirect=True)
+def test_two_resumes_sent_at_once_start_one_run(server, make_client, make_site):
+    """The check that a crawl may be resumed and its launch are one step: of two resumes sent at
+    the same moment, one goes ahead and the other is refused (one runner per crawl folder)."""
+    import threading
+
+    site = make_site(pages=200, latency=0.2)
+    client = make_client()
+    crawl_id = client.start({"url": site.url(0), "concurrency": 2})
+    wait_until(lambda: (client.of("crawler_detailed_progress", crawl_id) or [{}])[-1].get("ok", 0) >= 2,
+               message="two pages saved")
+    client.call("stop_crawl", {"crawl_id": crawl_id})
+    client.wait_finished(crawl_id)
+    answers: list[int] = []
+    barrier = threading.Barrier(2)
+
+    def resume() -> None:
+        barrier.wait()
+        answers.append(client.http.post(f"{server.base}/api/crawls/{crawl_id}/resume", timeout=10).status_code)
+
+    threads = [threading.Thread(target=resume) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(answers) == [202, 409]
+    client.call("stop_crawl", {"crawl_id": crawl_id})
+    wait_until(lambda: len(client.of("crawler_finished", crawl_id)) == 2, message="the one resumed run's end")
+    runs = [line for line in client.of("crawler_log", crawl_id) if line["message"].startswith("resuming:")]
+    assert len(runs) == 1, "one resumed run"

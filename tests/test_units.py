@@ -454,6 +454,25 @@ def test_store_is_safe_under_concurrent_writers(tmp_path):
     assert len(entries) == 200 and len({e["path"] for e in entries}) == 200
 
 
+def test_a_late_write_of_a_deleted_crawl_does_not_bring_its_folder_back(tmp_path):
+    """Deleting a crawl removes its folder; a write that comes after (a page, the summary, a
+    runner's crawl.json) must fail rather than recreate a folder that holds only that file."""
+    import shutil
+
+    folder = tmp_path / "20261127-120000-abcdef"
+    store = CrawlStore(folder)
+    store.open()
+    store.save_page(url="https://x.org/docs/a/b.html", document="# a", title=None, depth=0, http_status=200,
+                    words=1, fetched_at=iso_timestamp())
+    shutil.rmtree(folder)
+    with pytest.raises(OSError):
+        store.save_page(url="https://x.org/docs/c/d.html", document="# c", title=None, depth=0, http_status=200,
+                        words=1, fetched_at=iso_timestamp())
+    with pytest.raises(OSError):
+        store.write_meta("summary.json", {"state": "stopped"})
+    assert not folder.exists()
+
+
 def test_page_events_stay_bounded_when_nobody_drains_them():
     """A sender that falls behind (a long loop under eventlet) must not make each append O(n)."""
     tracker = ProgressTracker("c", "s")

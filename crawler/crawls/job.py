@@ -39,7 +39,7 @@ def run_job(controller: CrawlController, record: CrawlRecord, data_dir: Path) ->
     crawl_dir = Path(data_dir) / record.crawl_id
     try:
         summary = controller.run()
-        if record.kind == "crawl" and summary.get("ok"):
+        if record.kind == "crawl" and summary.get("ok") and crawl_dir.is_dir():  # not if it was deleted
             try:
                 write_llms_files(crawl_dir)
             except Exception:  # noqa: BLE001 - the downloads generate them on demand anyway

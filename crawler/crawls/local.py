@@ -123,6 +123,16 @@ class LocalBackend:
             if run.thread is not None:
                 run.thread.join(max(0.0, deadline - time.monotonic()))
 
+    def queues(self) -> dict[str, dict[str, int]]:
+        """Crawls running and waiting per session."""
+        per_owner: dict[str, dict[str, int]] = {}
+        with self._slots:
+            for owner in self._running.values():
+                per_owner.setdefault(owner, {"running": 0, "queued": 0})["running"] += 1
+            for run in self._waiting:
+                per_owner.setdefault(run.record.owner, {"running": 0, "queued": 0})["queued"] += 1
+        return per_owner
+
     def health(self) -> dict[str, Any]:
         with self._slots:
             running, waiting = len(self._running), len(self._waiting)

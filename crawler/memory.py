@@ -5,6 +5,15 @@ a few times a second. Above `PAUSE_AT` of the limit it sets its pause signal: th
 is given to hand out no new pages (pages in flight finish; nothing is lost or failed). Below
 `RESUME_AT` it clears the signal and crawling goes on. The guard is a host's, not the engine's:
 the controller only reads ``is_set()`` and ``reason``.
+
+Waiting alone rarely brings memory down: a process keeps the heap it grew (CPython and glibc
+hand little back), so an extraction worker that parsed a few large pages stays large. While
+paused, the guard therefore asks its host to release memory (`relieve`: collect garbage, return
+free heap to the system, replace the extraction workers with fresh ones) every
+`RELIEVE_EVERY` seconds. If memory still does not fall under the resume mark for `GIVE_UP_AFTER`
+seconds, what is left is the host's resting size, not the crawls': the guard resumes, says so,
+and pauses again only if memory grows `REGROWTH` of the limit above that level, so crawling is
+never held forever by a limit set too close to what the server needs at rest.
 """
 
 from __future__ import annotations
@@ -22,6 +31,9 @@ log = logging.getLogger(__name__)
 
 PAUSE_AT = 0.80
 RESUME_AT = 0.70
+RELIEVE_EVERY = 2.0
+GIVE_UP_AFTER = 20.0
+REGROWTH = 0.10
 SIZE_PATTERN = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGT]?)(i?B)?\s*$", re.IGNORECASE)
 UNITS = {"": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3, "T": 1024 ** 4}
 
@@ -109,11 +121,19 @@ class MemoryGuard:
     back under 70 %. Use it as the controllers' pause signal (``is_set()``, ``reason``)."""
 
     def __init__(self, limit: int, *, interval: float = 0.5, measure: Callable[[], int] | None = None,
-                 on_change: Callable[[bool, str], None] | None = None) -> None:
+                 on_change: Callable[[bool, str], None] | None = None, relieve: Callable[[], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic, give_up_after: float = GIVE_UP_AFTER) -> None:
         self.limit = int(limit)
         self.interval = interval
         self._measure = measure or ProcessTree().memory
         self._on_change = on_change
+        self._relieve = relieve
+        self._clock = clock
+        self._give_up_after = give_up_after
+        self._paused_at = 0.0
+        self._relieved_at = 0.0
+        self._floor = 0  # the resting size the guard gave up on, if it did: pause again only above it
+        self.gave_up = 0
         self._paused = threading.Event()
         self._closing = threading.Event()
         self._thread: threading.Thread | None = None
@@ -138,19 +158,37 @@ class MemoryGuard:
     def check(self) -> bool:
         """Take one sample and act on it; True while paused."""
         used = self._measure()
+        now = self._clock()
         self.last, self.peak = used, max(self.peak, used)
         text = f"memory at {format_size(used)} of {format_size(self.limit)}"
-        if not self._paused.is_set() and used > PAUSE_AT * self.limit:
+        pause_above = max(PAUSE_AT * self.limit, self._floor + REGROWTH * self.limit if self._floor else 0)
+        if not self._paused.is_set() and used > pause_above:
             self.reason = f"paused: {text}; pages in flight finish, new ones wait"
             self.pauses += 1
+            self._paused_at = self._relieved_at = now
             self._paused.set()
             log.warning("crawling %s (pauses above %d %% of the limit)", self.reason, PAUSE_AT * 100)
             self._changed(True)
         elif self._paused.is_set() and used < RESUME_AT * self.limit:
             self.reason = f"resumed: {text}"
+            self._floor = 0
             self._paused.clear()
             log.warning("crawling %s (resumes below %d %% of the limit)", self.reason, RESUME_AT * 100)
             self._changed(False)
+        elif self._paused.is_set() and now - self._paused_at >= self._give_up_after:
+            self.reason = (f"resumed: {text} after {self._give_up_after:g} s paused; this is the resting size, "
+                           "not the crawls' (the limit is too close to it)")
+            self._floor = used
+            self.gave_up += 1
+            self._paused.clear()
+            log.warning("crawling %s", self.reason)
+            self._changed(False)
+        elif self._paused.is_set() and self._relieve is not None and now - self._relieved_at >= RELIEVE_EVERY:
+            self._relieved_at = now
+            try:
+                self._relieve()
+            except Exception:  # noqa: BLE001 - relief is best effort
+                log.exception("could not release memory")
         return self._paused.is_set()
 
     def _changed(self, paused: bool) -> None:
@@ -167,3 +205,20 @@ class MemoryGuard:
             except Exception:  # noqa: BLE001 - measuring failed once: try again next time
                 log.exception("memory guard could not sample the process tree")
             self._closing.wait(self.interval)
+
+
+def release_memory(cpu: object | None = None) -> None:
+    """What a paused host can do to give memory back: collect garbage, hand free heap back to the
+    system (glibc's malloc_trim), replace the extraction workers with fresh processes."""
+    import gc
+
+    gc.collect()
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+    recycle = getattr(cpu, "recycle", None)
+    if recycle is not None:
+        recycle()

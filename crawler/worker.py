@@ -42,7 +42,7 @@ from .crawls.job import build_controller, run_job
 from .crawls.records import CrawlRecord
 from .crawls.redis_states import RedisCrawlStates, redis_client
 from .crawls.statesink import StateSink
-from .memory import MemoryGuard
+from .memory import MemoryGuard, release_memory
 
 log = logging.getLogger("crawler.worker")
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
@@ -115,7 +115,7 @@ class WorkerNode:
                                lease_seconds=self.settings.lease_seconds)
         self.cpu = CpuPool(self.settings.cpu_workers, start_method="forkserver")
         self.cpu.warm_up()
-        self.guard = (MemoryGuard(self.settings.memory_limit).start()
+        self.guard = (MemoryGuard(self.settings.memory_limit, relieve=lambda: release_memory(self.cpu)).start()
                       if self.settings.memory_limit is not None else None)
         self._crawls: dict[str, LocalCrawl] = {}
         self._lock = threading.Lock()

@@ -93,3 +93,45 @@ def test_memory_guard_pauses_the_crawl_and_it_resumes_with_every_page_saved(tmp_
     logs = [line["message"] for line in sink.of(Event.LOG)]
     assert any(m.startswith("paused: memory at ") for m in logs)
     assert any(m.startswith("resumed: memory at ") for m in logs)
+
+
+def test_guard_asks_for_relief_while_paused_and_gives_up_on_a_resting_size():
+    """Memory that does not fall once paused is the host's resting size: relief is asked for every
+    2 s, and after 20 s crawling resumes, pausing again only on real growth above that level."""
+    now = [0.0]
+    reading = [90]
+    relieved: list[float] = []
+    guard = MemoryGuard(100, measure=lambda: reading[0], clock=lambda: now[0],
+                        relieve=lambda: relieved.append(now[0]))
+    assert guard.check()  # 90 > 80: paused at t=0
+    for second in range(1, 20):
+        now[0] = float(second)
+        assert guard.check(), second
+    assert relieved == [2.0, 4.0, 6.0, 8.0, 10.0, 12.0, 14.0, 16.0, 18.0]
+    now[0] = 20.0
+    assert not guard.check() and guard.gave_up == 1 and "resting size" in guard.reason
+    reading[0] = 99
+    now[0] = 21.0
+    assert not guard.check()  # within 10 % of the limit above the resting size: no pause
+    reading[0] = 101
+    now[0] = 22.0
+    assert guard.check() and guard.pauses == 2
+    reading[0] = 60
+    now[0] = 23.0
+    assert not guard.check() and guard.reason.startswith("resumed: memory at")
+
+
+def test_recycled_extraction_workers_are_fresh_processes(cpu: CpuPool):
+    import psutil
+
+    def children() -> set[int]:
+        return {p.pid for p in psutil.Process().children(recursive=True)}
+
+    stop = threading.Event()
+    html = b"<html><head><title>T</title></head><body><main><p>" + b"words " * 200 + b"</p></main></body></html>"
+    assert cpu.analyze(html, "utf-8", "http://x.org/", stop=stop).title == "T"
+    before = children()
+    cpu.recycle()
+    assert cpu.analyze(html, "utf-8", "http://x.org/", stop=stop).title == "T"
+    assert children() - before, "no new worker process"
+    wait_until(lambda: before - children(), timeout=10, message="the old worker to exit")

@@ -24,7 +24,7 @@ from ..cpu import CpuPool
 from ..crawls import CrawlService, MemoryCrawlStates
 from ..crawls.history import read_history
 from ..crawls.local import LocalBackend
-from ..memory import MemoryGuard, ProcessTree
+from ..memory import MemoryGuard, ProcessTree, release_memory
 from .metrics import ServerMetrics
 from .sessions import load_or_create_secret
 from .sink import RoomSink
@@ -71,7 +71,8 @@ class CrawlerServices:
         if guard is None:
             return None
         return {"limit_bytes": guard.limit, "used_bytes": guard.last, "peak_bytes": guard.peak,
-                "paused": guard.is_set(), "pauses": guard.pauses, "reason": guard.reason or None}
+                "paused": guard.is_set(), "pauses": guard.pauses, "gave_up": guard.gave_up,
+                "reason": guard.reason or None}
 
     def live_state(self) -> dict[str, Any]:
         """What /metrics reads at scrape time."""
@@ -138,7 +139,7 @@ def _embedded(config: ServerConfig, data_dir: Path) -> CrawlerServices:
     cpu = CpuPool(config.cpu_workers, start_method=start_method)
     cpu.warm_up()
     tree = ProcessTree()
-    guard = (MemoryGuard(config.memory_limit, measure=tree.memory).start()
+    guard = (MemoryGuard(config.memory_limit, measure=tree.memory, relieve=lambda: release_memory(cpu)).start()
              if config.memory_limit is not None else None)
     states = MemoryCrawlStates()
     states.add_missing(read_history(data_dir))

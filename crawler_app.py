@@ -40,6 +40,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="cluster mode: the Redis shared with other web servers and the workers "
                              "(python -m crawler.worker), e.g. redis://10.0.0.5:6379/0 (or CRAWLER_REDIS_URL); "
                              "crawls then run on the workers, not in this process")
+    parser.add_argument("--memory-limit", default=None,
+                        help="e.g. 2GB or 512MB: above 80 %% of it (this process and its extraction workers) "
+                             "no new pages are handed out until memory is back under 70 %% "
+                             "(or CRAWLER_MEMORY_LIMIT; default: no limit)")
     parser.add_argument("--server", choices=["threading", "eventlet"], default="threading",
                         help="Socket.IO async mode: threading (default, real OS threads) or eventlet "
                              "(opt-in, green threads; see README)")
@@ -82,14 +86,15 @@ def server_config(args: argparse.Namespace, environ: dict[str, str]) -> Any:
     directory, so that every web server accepts it)."""
     from dataclasses import replace
 
-    from crawler.config import ServerConfig
+    from crawler.config import ServerConfig, memory_limit
     from crawler.web.auth import is_loopback_host
 
     config = ServerConfig.from_env(environ)
     flags = {"allow_private_targets": args.allow_private_targets or config.allow_private_targets,
              "max_running_crawls": args.max_running_crawls, "max_crawls_per_session": args.max_crawls_per_session,
              "max_queued_per_session": args.max_queued_per_session, "cpu_workers": args.cpu_workers,
-             "token": (args.token or "").strip() or None, "redis_url": (args.redis or "").strip() or None}
+             "token": (args.token or "").strip() or None, "redis_url": (args.redis or "").strip() or None,
+             "memory_limit": memory_limit(args.memory_limit) if args.memory_limit else None}
     config = replace(config, data_dir=args.data_dir or config.data_dir, async_mode=args.server,
                      **{key: value for key, value in flags.items() if value is not None})
     if config.token is None and not is_loopback_host(args.host):

@@ -1,12 +1,20 @@
 """Crawl from a terminal, no server: ``python -m crawler https://docs.example.org/ --out ./crawls``.
 
-The same engine as the dashboard, with a sink that prints the live log and a progress line.
-Ctrl-C stops the crawl the same way the Stop button does: everything saved so far is kept.
+The same engine as the dashboard, with a sink that shows progress: a live bar (pages, speed,
+ETA) through rich when stdout is a terminal, plain lines when it is not, or the event stream as
+JSON lines with ``--json`` (for scripts). Ctrl-C stops the crawl the same way the Stop button
+does: everything saved so far is kept.
+
+The crawl folder is written like the server's (``crawl.json`` included), so a server on the same
+data directory lists it in the history of the session named by ``--owner`` (by default the
+fixed owner ``cli``, which no browser session has: such crawls stay on disk only).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import signal
 import sys
 import threading
@@ -16,14 +24,19 @@ from typing import Any, TextIO
 from .config import ConfigError, parse_crawl_config
 from .controller import CrawlController
 from .cpu import CpuPool
-from .events import Event
+from .events import Event, EventSink, State, iso_timestamp
 from .netguard import ensure_public_target, non_public_reason
 from .crawls import new_crawl_id
+from .crawls.history import write_crawl_meta
+from .crawls.job import run_job
+from .crawls.records import CrawlRecord
 from .store import CrawlStore
+
+CLI_OWNER = "cli"
 
 
 class TerminalSink:
-    """Prints log lines as they come and a one-line progress summary about once a second."""
+    """Plain lines: log lines as they come and a one-line progress summary when it changes."""
 
     def __init__(self, out: TextIO = sys.stderr, quiet: bool = False) -> None:
         self._out = out
@@ -34,13 +47,78 @@ class TerminalSink:
         if event == Event.LOG.value and not self._quiet:
             print(f"[{payload['level']:>7}] {payload['message']}", file=self._out, flush=True)
         elif event == Event.PROGRESS.value:
-            eta = "?" if payload["eta"] is None else f"{payload['eta']:.0f}s"
-            line = (f"{payload['current']}/{payload['total']}{'' if payload['total_final'] else '+'} pages, "
-                    f"{payload['ok']} ok, {payload['failed']} failed, {payload['skipped']} skipped, "
-                    f"{payload['speed']:.1f} pages/s, ETA {eta}")
+            line = progress_line(payload)
             if line != self._last_progress:
                 print(line, file=self._out, flush=True)
                 self._last_progress = line
+
+
+def eta_text(eta: float | None) -> str:
+    if eta is None:
+        return "?"
+    minutes, seconds = divmod(int(round(eta)), 60)
+    return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
+
+
+def progress_line(payload: dict[str, Any]) -> str:
+    return (f"{payload['current']}/{payload['total']}{'' if payload['total_final'] else '+'} pages, "
+            f"{payload['ok']} ok, {payload['failed']} failed, {payload['skipped']} skipped, "
+            f"{payload['speed']:.1f} pages/s, ETA {eta_text(payload['eta'])}")
+
+
+class JsonLinesSink:
+    """Every event as one JSON object per line, `{"event": name, "data": payload}`, flushed."""
+
+    def __init__(self, out: TextIO = sys.stdout) -> None:
+        self._out = out
+        self._lock = threading.Lock()
+
+    def emit(self, event: str, payload: dict[str, Any]) -> None:
+        line = json.dumps({"event": event, "data": payload}, ensure_ascii=False)
+        with self._lock:
+            self._out.write(line + "\n")
+            self._out.flush()
+
+
+class RichSink:
+    """A live progress bar (pages handled of pages known, speed, ETA, current stage) with the
+    log scrolling above it. Speed and ETA are the engine's own (docs/events.md)."""
+
+    def __init__(self, out: TextIO = sys.stdout, quiet: bool = False) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn
+
+        self.console = Console(file=out)
+        self._quiet = quiet
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(),
+            TextColumn("{task.completed}/{task.fields[known]} pages"),
+            TextColumn("{task.fields[counts]}"),
+            TextColumn("{task.fields[speed]:.1f} pages/s"), TextColumn("ETA {task.fields[eta]}"),
+            console=self.console, transient=False)
+        self._task = self.progress.add_task("starting", total=None, known="?", counts="", speed=0.0, eta="?")
+
+    def __enter__(self) -> "RichSink":
+        self.progress.start()
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self.progress.stop()
+
+    def emit(self, event: str, payload: dict[str, Any]) -> None:
+        if event == Event.LOG.value and not self._quiet:
+            style = {"error": "red", "warning": "yellow"}.get(payload["level"])
+            self.console.print(f"[{payload['level']:>7}] {payload['message']}", style=style, markup=False,
+                               highlight=False)
+        elif event == Event.PROGRESS.value:
+            total = payload["total"]
+            self.progress.update(
+                self._task, description=payload["state"], completed=payload["current"], total=max(total, 1),
+                known=f"{total}{'' if payload['total_final'] else '+'}",
+                counts=f"{payload['ok']} ok, {payload['failed']} failed, {payload['skipped']} skipped",
+                speed=payload["speed"], eta=eta_text(payload["eta"]))
+        elif event == Event.STATUS.value:
+            self.progress.update(self._task, description=payload["state"])
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -61,7 +139,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--user-agent", default=None)
     parser.add_argument("--timeout", type=float, default=20.0)
     parser.add_argument("--allow-private-targets", action="store_true")
-    parser.add_argument("--quiet", action="store_true", help="progress lines only, no per-page log")
+    parser.add_argument("--quiet", action="store_true", help="progress only, no per-page log")
+    parser.add_argument("--json", action="store_true",
+                        help="print every event as a JSON line on stdout ({\"event\": ..., \"data\": ...}), "
+                             "for scripts; nothing else is printed there")
+    parser.add_argument("--owner", default=None,
+                        help="session id the crawl belongs to, so a server on the same data directory lists it in "
+                             "that browser's history (see README; or CRAWLER_CLI_SESSION; default: 'cli', listed "
+                             "for nobody)")
     return parser.parse_args(argv)
 
 
@@ -82,24 +167,36 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    owner = (args.owner or os.environ.get("CRAWLER_CLI_SESSION", "")).strip() or CLI_OWNER
     crawl_id = new_crawl_id()
-    crawl_dir = Path(args.out) / crawl_id
+    data_dir = Path(args.out)
+    crawl_dir = data_dir / crawl_id
     crawl_dir.mkdir(parents=True)
     store = CrawlStore(crawl_dir)
     store.write_meta("config.json", config.to_dict())
+    record = CrawlRecord(crawl_id, owner, config, iso_timestamp())
+    write_crawl_meta(crawl_dir, record, State.RUNNING)
+    rich_sink = RichSink(quiet=args.quiet) if not args.json and sys.stdout.isatty() else None
+    sink: EventSink = (JsonLinesSink() if args.json else rich_sink if rich_sink is not None
+                       else TerminalSink(quiet=args.quiet))
     cpu = CpuPool()
     stop = threading.Event()
-    controller = CrawlController(crawl_id, config, store, TerminalSink(quiet=args.quiet), stop, cpu,
+    controller = CrawlController(crawl_id, config, store, sink, stop, cpu, session_id=owner,
+                                 downloads=record.downloads,
                                  address_policy=None if args.allow_private_targets else non_public_reason)
     signal.signal(signal.SIGINT, lambda *_: controller.request_stop("interrupted (Ctrl-C)"))
     try:
-        summary = controller.run()
+        if rich_sink is not None:
+            with rich_sink:
+                summary = run_job(controller, record, data_dir)
+        else:
+            summary = run_job(controller, record, data_dir)
     finally:
         cpu.shutdown()
-    print(f"{summary['state']}: {summary['ok']} pages saved in {crawl_dir} "
-          f"({summary['failed']} failed, {summary['skipped']} skipped, {summary['duration']} s)")
+    final = (f"{summary['state']}: {summary['ok']} pages saved in {crawl_dir} "
+             f"({summary['failed']} failed, {summary['skipped']} skipped, {summary['duration']} s)")
+    print(final, file=sys.stderr if args.json else sys.stdout)
     return 0 if summary["state"] != "failed" else 1
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -266,6 +266,7 @@ class ServerConfig:
     secret_key: str | None = None
     redis_url: str | None = None  # cluster mode: crawls run on workers, state and events go through Redis
     lease_seconds: float = 15.0  # cluster mode: how long a silent worker keeps its crawls
+    memory_limit: int | None = None  # bytes: crawling pauses above 80 % of it (crawler/memory.py)
 
     @classmethod
     def from_env(cls, environ: dict[str, str]) -> "ServerConfig":
@@ -300,10 +301,13 @@ class ServerConfig:
             secret_key=environ.get("CRAWLER_SECRET_KEY", "").strip() or None,
             redis_url=environ.get("CRAWLER_REDIS_URL", "").strip() or None,
             lease_seconds=seconds("CRAWLER_LEASE_SECONDS", cls.lease_seconds),
+            memory_limit=memory_limit(environ.get("CRAWLER_MEMORY_LIMIT", "")),
         )
 
     def __post_init__(self) -> None:
         """Refuse limits that would make the server unusable, with the option's name."""
+        if isinstance(self.memory_limit, str):
+            self.memory_limit = memory_limit(self.memory_limit)
         for name in ("max_running_crawls", "max_crawls_per_session"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -317,3 +321,15 @@ class ServerConfig:
             raise ValueError(f"the Redis URL must start with redis://, rediss:// or unix://, got {self.redis_url!r}")
         if self.lease_seconds < 1:
             raise ValueError(f"lease_seconds must be at least 1, got {self.lease_seconds}")
+
+
+def memory_limit(text: str | None) -> int | None:
+    """`--memory-limit` / CRAWLER_MEMORY_LIMIT (`2GB`, `512MB`) in bytes; empty means none."""
+    from .memory import parse_size
+
+    if text is None or not str(text).strip():
+        return None
+    try:
+        return parse_size(str(text))
+    except ValueError as exc:
+        raise ValueError(f"memory limit: {exc}") from None

@@ -47,6 +47,7 @@ from .progress import ProgressSender, ProgressTracker
 from .resume import ResumeState
 from .robots import MAX_ROBOTS_BYTES, RobotsCache, RobotsRules, robots_text
 from .sitemaps import SitemapResult, discover_sitemap_urls
+from .stats import CrawlStats, NoStats
 from .store import CrawlStore, DiskFull, StoreClosed
 from .threads import DaemonThreadPool
 from .urls import canonical_url, host_of, in_scope
@@ -67,6 +68,15 @@ ROBOTS_TIMEOUT_CAP = 10.0  # seconds per read (the crawl's timeout, at most this
 class StopSignal(Protocol):
     def is_set(self) -> bool: ...
     def wait(self, timeout: float | None = None) -> bool: ...
+
+
+class PauseSignal(Protocol):
+    """Set by the host (e.g. its memory guard) while no new page may be handed out; `reason`
+    says why, for the status message and the log."""
+
+    reason: str
+
+    def is_set(self) -> bool: ...
 
 
 @dataclass
@@ -103,14 +113,18 @@ class CrawlController:
     def __init__(self, crawl_id: str, config: CrawlConfig, store: CrawlStore, sink: EventSink,
                  stop_signal: StopSignal, cpu: CpuPool, *, session_id: str = "",
                  downloads: dict[str, str] | None = None, discover_only: bool = False,
-                 resume: ResumeState | None = None, address_policy: AddressPolicy | None = None) -> None:
+                 resume: ResumeState | None = None, address_policy: AddressPolicy | None = None,
+                 pause_signal: PauseSignal | None = None, stats: CrawlStats | None = None) -> None:
         self.crawl_id = crawl_id
         self.config = config
         self.store = store
         self.stop_signal = stop_signal
         self.cpu = cpu
         self.discover_only = discover_only
-        self.tracker = ProgressTracker(crawl_id, session_id)
+        self.stats: CrawlStats = stats or NoStats()
+        self.tracker = ProgressTracker(crawl_id, session_id, stats=self.stats)
+        self.pause_signal = pause_signal
+        self._paused = False
         self.sender = ProgressSender(self.tracker, SafeSink(sink))
         self.downloads = downloads or {}
         self.stop_reason: str | None = None
@@ -354,7 +368,8 @@ class CrawlController:
         processing: set[Future[PageOutcome]] = set()
         backlog = self.config.concurrency + 2 * self.cpu.workers  # fetched pages waiting for the CPU, at most
         while not self.stop_signal.is_set():
-            while len(fetching) < self.config.concurrency and len(fetching) + len(processing) < backlog:
+            while (not self._pause_check() and len(fetching) < self.config.concurrency
+                   and len(fetching) + len(processing) < backlog):
                 request = frontier.next_request()
                 if request is None:
                     break
@@ -375,6 +390,18 @@ class CrawlController:
                 else:
                     self._handle(outcome)
 
+    def _pause_check(self) -> bool:
+        """True while the host's pause signal is set: no new page is handed out (pages in flight
+        go on). Each change is said once, in the log and as the status message."""
+        paused = self.pause_signal is not None and self.pause_signal.is_set()
+        if paused != self._paused:
+            self._paused = paused
+            reason = getattr(self.pause_signal, "reason", "") or ("paused" if paused else "resumed")
+            self.tracker.log("warning" if paused else "info", reason)
+            if self.tracker.state == State.RUNNING:
+                self.tracker.set_state(State.RUNNING, reason if paused else f"crawling {self._start_url}")
+        return paused
+
     def _handle(self, outcome: PageOutcome) -> None:
         frontier = self._frontier
         assert frontier is not None
@@ -382,6 +409,7 @@ class CrawlController:
         if outcome.status == "retry" and outcome.retry is not None:
             failure = outcome.retry
             delay = backoff_seconds(request.tries, failure.retry_after)
+            self.stats.retry(failure.slow_down)
             if failure.slow_down:
                 frontier.back_off(host_of(request.url), delay, failure.reason)
             frontier.retry_later(request, delay)
@@ -435,6 +463,7 @@ class CrawlController:
         page = fetch_page(self._sessions.get(), request.url, timeout=self.config.timeout,
                           stop=self.stop_signal, check_redirect=self._redirect_refusal)  # type: ignore[arg-type]
         self.tracker.add_stage_time("fetch", time.perf_counter() - started)
+        self.stats.downloaded_bytes(len(page.body))
         return PageOutcome(request, "fetched", page=page, fetched_at=iso_timestamp())
 
     def _process_stage(self, fetched: PageOutcome) -> PageOutcome:

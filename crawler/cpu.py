@@ -206,6 +206,17 @@ class _RebuildablePool:
         log.warning("a worker process of the %s CPU pool died; the pool was rebuilt", self.name)
         old.shutdown(wait=False, cancel_futures=True)
 
+    def recycle(self) -> None:
+        """Fresh worker processes for the next pages: the old ones finish what they hold, then exit
+        (and give back the heap they grew on large pages, which a live process keeps)."""
+        with self._lock:
+            if self._closed:
+                return
+            old = self._executor
+            self._executor = self._new_executor()
+            self._generation += 1
+        old.shutdown(wait=False, cancel_futures=False)
+
     def shutdown(self) -> None:
         with self._lock:
             self._closed = True
@@ -308,6 +319,10 @@ class CpuPool:
             raise
         finally:
             self._on_extracting.pop(job_id, None)
+
+    def recycle(self) -> None:
+        """Replace the extraction workers with fresh ones (pages they are working on finish)."""
+        self._main.recycle()
 
     def shutdown(self) -> None:
         self._main.shutdown()

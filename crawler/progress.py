@@ -13,6 +13,7 @@ import time
 from collections import deque
 from typing import Any, Callable
 
+from .stats import CrawlStats, NoStats
 from .events import STAGE_ORDER, STAGE_TIMERS, Event, EventSink, SafeSink, Stage, State, iso_timestamp
 
 SPEED_WINDOW = 10.0
@@ -61,8 +62,10 @@ def trim_page_events(events: list[dict[str, Any]], keep: int = MAX_PENDING_PAGE_
 class ProgressTracker:
     """Thread-safe counters and stage map for one crawl, plus the events waiting to be sent."""
 
-    def __init__(self, crawl_id: str, session_id: str, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, crawl_id: str, session_id: str, clock: Callable[[], float] = time.monotonic,
+                 stats: CrawlStats | None = None) -> None:
         self.crawl_id = crawl_id
+        self.stats: CrawlStats = stats or NoStats()
         self.session_id = session_id
         self._clock = clock
         self._lock = threading.Lock()
@@ -142,10 +145,12 @@ class ProgressTracker:
             self._queue_page({"url": url, "stage": Stage.DONE.value, "status": status, "title": title,
                               "depth": depth, "source": source, "reason": reason, "error": error,
                               "timestamp": iso_timestamp()})
+        self.stats.page_done(status, reason)
 
     def add_stage_time(self, timer: str, seconds: float) -> None:
         with self._lock:
             self.stage_seconds[timer] += seconds
+        self.stats.stage_time(timer, seconds)
 
     def set_frontier(self, pending: int, queued: int, final: bool, discovered: int | None = None,
                      backoff: list[dict[str, Any]] | None = None) -> None:

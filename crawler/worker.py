@@ -33,6 +33,7 @@ from typing import Any
 from celery import signals
 
 from .controller import CrawlController
+from .config import memory_limit
 from .cpu import CpuPool
 from .crawls.celery_jobs import QUEUE, TASK_NAME, job_sender, make_celery
 from .crawls.cluster import LEASE_SECONDS, STOP_CHANNEL, Cluster
@@ -41,9 +42,17 @@ from .crawls.job import build_controller, run_job
 from .crawls.records import CrawlRecord
 from .crawls.redis_states import RedisCrawlStates, redis_client
 from .crawls.statesink import StateSink
+from .memory import MemoryGuard, release_memory
 
 log = logging.getLogger("crawler.worker")
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
+
+
+def _memory_limit(text: str) -> int | None:
+    try:
+        return memory_limit(text)
+    except ValueError as exc:
+        raise SystemExit(f"crawler.worker: error: {exc}") from None
 
 
 def _flag(name: str) -> bool:
@@ -58,6 +67,7 @@ class WorkerSettings:
     cpu_workers: int | None = None
     allow_private_targets: bool = False
     lease_seconds: float = LEASE_SECONDS
+    memory_limit: int | None = None  # bytes: crawling pauses above 80 % of it (crawler/memory.py)
 
     @classmethod
     def from_env(cls) -> "WorkerSettings":
@@ -74,7 +84,8 @@ class WorkerSettings:
                    data_dir=env.get("CRAWLER_DATA_DIR", "").strip() or "./crawls",
                    crawls=number("CRAWLER_WORKER_CRAWLS", 2), cpu_workers=number("CRAWLER_CPU_WORKERS", None),
                    allow_private_targets=_flag("CRAWLER_ALLOW_PRIVATE_TARGETS"),
-                   lease_seconds=number("CRAWLER_LEASE_SECONDS", LEASE_SECONDS, float))
+                   lease_seconds=number("CRAWLER_LEASE_SECONDS", LEASE_SECONDS, float),
+                   memory_limit=_memory_limit(env.get("CRAWLER_MEMORY_LIMIT", "")))
 
 
 app = make_celery(os.environ.get("CRAWLER_REDIS_URL", "").strip() or DEFAULT_REDIS)
@@ -104,6 +115,8 @@ class WorkerNode:
                                lease_seconds=self.settings.lease_seconds)
         self.cpu = CpuPool(self.settings.cpu_workers, start_method="forkserver")
         self.cpu.warm_up()
+        self.guard = (MemoryGuard(self.settings.memory_limit, relieve=lambda: release_memory(self.cpu)).start()
+                      if self.settings.memory_limit is not None else None)
         self._crawls: dict[str, LocalCrawl] = {}
         self._lock = threading.Lock()
         self._closing = threading.Event()
@@ -137,7 +150,8 @@ class WorkerNode:
             stop = threading.Event()
             sink = StateSink(self.states, crawl_id, QueueSink(self.events, record.owner))
             controller = build_controller(record, self.data_dir, sink, stop, self.cpu,
-                                          allow_private_targets=self.settings.allow_private_targets)
+                                          allow_private_targets=self.settings.allow_private_targets,
+                                          pause_signal=self.guard)
             with self._lock:
                 self._crawls[crawl_id] = LocalCrawl(record, controller, stop)
             self.states.set_worker(crawl_id, self.worker_id)
@@ -241,6 +255,8 @@ class WorkerNode:
 
     def close(self) -> None:
         self._closing.set()
+        if self.guard is not None:
+            self.guard.close()
         self.cpu.shutdown()
 
 
@@ -303,6 +319,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--allow-private-targets", action="store_true",
                         help="allow loopback/private/link-local targets (or CRAWLER_ALLOW_PRIVATE_TARGETS=1); "
                              "give the web servers the same setting")
+    parser.add_argument("--memory-limit", default=None,
+                        help="e.g. 2GB: above 80 %% of it (this worker and its extraction processes) no new pages "
+                             "are handed out until memory is back under 70 %% (or CRAWLER_MEMORY_LIMIT; default none)")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return parser.parse_args(argv)
 
@@ -312,7 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {"CRAWLER_REDIS_URL": args.redis, "CRAWLER_DATA_DIR": args.data_dir,
                  "CRAWLER_WORKER_CRAWLS": None if args.crawls is None else str(args.crawls),
                  "CRAWLER_CPU_WORKERS": None if args.cpu_workers is None else str(args.cpu_workers),
-                 "CRAWLER_ALLOW_PRIVATE_TARGETS": "1" if args.allow_private_targets else None}
+                 "CRAWLER_ALLOW_PRIVATE_TARGETS": "1" if args.allow_private_targets else None,
+                 "CRAWLER_MEMORY_LIMIT": args.memory_limit}
     os.environ.update({key: value for key, value in overrides.items() if value is not None})
     settings = WorkerSettings.from_env()
     if settings.crawls < 1:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from ..config import parse_crawl_config
 from ..events import State, iso_timestamp
@@ -65,11 +65,14 @@ def lost_summary(crawl_dir: Path, record: CrawlRecord, state: State, reason: str
             **count_manifest(crawl_dir)}
 
 
-def read_history(data_dir: Path, *, running_is_lost: bool = True) -> Iterator[CrawlRecord]:
-    """Every crawl folder as a record. With `running_is_lost`, a crawl whose crawl.json is not final
-    is `interrupted` (nothing can be running it); without, it keeps its recorded state, for the
-    cluster's sweeper to judge (a worker may still hold it)."""
-    for meta_path in sorted(Path(data_dir).glob("*/crawl.json")):
+def read_history(data_dir: Path, *, running_is_lost: bool = True,
+                 names: Iterable[str] | None = None) -> Iterator[CrawlRecord]:
+    """Every crawl folder (or those of `names`) as a record. With `running_is_lost`, a crawl whose
+    crawl.json is not final is `interrupted` (nothing can be running it); without, it keeps its
+    recorded state, for the cluster's sweeper to judge (a worker may still hold it)."""
+    paths = (sorted(Path(data_dir).glob("*/crawl.json")) if names is None
+             else [Path(data_dir) / name / "crawl.json" for name in names])
+    for meta_path in paths:
         crawl_dir = meta_path.parent
         if not CRAWL_ID_PATTERN.match(crawl_dir.name):
             continue
@@ -95,3 +98,21 @@ def read_history(data_dir: Path, *, running_is_lost: bool = True) -> Iterator[Cr
                        "downloads": download_links(crawl_dir.name), **count_manifest(crawl_dir)}
         record.state, record.summary = state, summary
         yield record
+
+
+def ended_folders(data_dir: Path, known: set[str]) -> list[str]:
+    """Crawl folders not in `known` whose crawl.json says the crawl ended: crawls run by another
+    process on this data directory (a terminal crawl, `python -m crawler`). A folder still running
+    is left for a later look (its runner, not this process, owns it)."""
+    found = []
+    for meta_path in Path(data_dir).glob("*/crawl.json"):
+        name = meta_path.parent.name
+        if name in known or not CRAWL_ID_PATTERN.match(name):
+            continue
+        try:
+            state = read_json(meta_path).get("state")
+        except Exception:  # noqa: BLE001 - half-written or damaged: look again later
+            continue
+        if state in State._value2member_map_ and State(state).is_final:
+            found.append(name)
+    return sorted(found)

@@ -8,12 +8,13 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ..controller import CrawlController
+from ..controller import CrawlController, PauseSignal
 from ..cpu import CpuPool
 from ..events import EventSink
 from ..llms import write_llms_files
 from ..netguard import non_public_reason
 from ..resume import load_resume_state
+from ..stats import CrawlStats
 from ..store import CrawlStore
 from .history import write_crawl_meta
 from .records import CrawlRecord
@@ -22,7 +23,8 @@ log = logging.getLogger(__name__)
 
 
 def build_controller(record: CrawlRecord, data_dir: Path, sink: EventSink, stop: threading.Event, cpu: CpuPool,
-                     *, allow_private_targets: bool) -> CrawlController:
+                     *, allow_private_targets: bool, pause_signal: PauseSignal | None = None,
+                     stats: CrawlStats | None = None) -> CrawlController:
     """A controller for the crawl's folder. A folder with a journal is continued from it (a resume,
     or a job delivered again after its runner died): pages already stored are not fetched again."""
     crawl_dir = Path(data_dir) / record.crawl_id
@@ -30,7 +32,8 @@ def build_controller(record: CrawlRecord, data_dir: Path, sink: EventSink, stop:
     return CrawlController(record.crawl_id, record.config, CrawlStore(crawl_dir), sink, stop, cpu,
                            session_id=record.owner, downloads=record.downloads,
                            discover_only=record.kind == "discovery", resume=resume,
-                           address_policy=None if allow_private_targets else non_public_reason)
+                           address_policy=None if allow_private_targets else non_public_reason,
+                           pause_signal=pause_signal, stats=stats)
 
 
 def run_job(controller: CrawlController, record: CrawlRecord, data_dir: Path) -> dict[str, Any]:

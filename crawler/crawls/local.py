@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from ..controller import CrawlController
+from ..controller import CrawlController, PauseSignal
 from ..cpu import CpuPool
 from ..events import EventSink, State
+from ..stats import CrawlStats
 from .job import build_controller, run_job
 from .records import CrawlRecord, CrawlStates
 from .statesink import StateSink
@@ -47,7 +48,8 @@ class LocalBackend:
 
     def __init__(self, data_dir: Path, states: CrawlStates, cpu: CpuPool,
                  sink_for_session: Callable[[str], EventSink], *, allow_private_targets: bool = False,
-                 max_running: int = 4, max_per_session: int = 2, max_queued_per_session: int = 20) -> None:
+                 max_running: int = 4, max_per_session: int = 2, max_queued_per_session: int = 20,
+                 pause_signal: PauseSignal | None = None, stats: CrawlStats | None = None) -> None:
         self.data_dir = Path(data_dir)
         self._states = states
         self.cpu = cpu
@@ -56,6 +58,8 @@ class LocalBackend:
         self._max_running = max_running
         self._max_per_session = max_per_session
         self._max_queued = max_queued_per_session
+        self._pause = pause_signal  # the memory guard, if any: shared by every crawl
+        self._stats = stats
         self._slots = threading.Condition()
         self._runs: dict[str, LocalRun] = {}  # every crawl this process holds, waiting or running
         self._running: dict[str, str] = {}  # crawl id → owner, for crawls holding a slot
@@ -75,7 +79,8 @@ class LocalBackend:
             if waiting >= self._max_queued:
                 raise LimitReached(queue_full_message(waiting, self._max_queued))
             controller = build_controller(record, self.data_dir, sink, stop, self.cpu,
-                                          allow_private_targets=self._allow_private)
+                                          allow_private_targets=self._allow_private,
+                                          pause_signal=self._pause, stats=self._stats)
             controller.tracker.set_state(State.QUEUED, "waiting for a free crawl slot")
             run = LocalRun(record, controller, stop)
             self._runs[record.crawl_id] = run
@@ -117,6 +122,16 @@ class LocalBackend:
         for run in runs:
             if run.thread is not None:
                 run.thread.join(max(0.0, deadline - time.monotonic()))
+
+    def queues(self) -> dict[str, dict[str, int]]:
+        """Crawls running and waiting per session."""
+        per_owner: dict[str, dict[str, int]] = {}
+        with self._slots:
+            for owner in self._running.values():
+                per_owner.setdefault(owner, {"running": 0, "queued": 0})["running"] += 1
+            for run in self._waiting:
+                per_owner.setdefault(run.record.owner, {"running": 0, "queued": 0})["queued"] += 1
+        return per_owner
 
     def health(self) -> dict[str, Any]:
         with self._slots:

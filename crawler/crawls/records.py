@@ -116,6 +116,9 @@ class CrawlStates(Protocol):
     def active_count(self) -> int:
         """Crawls not in a final state (queued, running, stopping...)."""
 
+    def active_states(self) -> dict[str, int]:
+        """How many crawls are in each non-final state."""
+
 
 class MemoryCrawlStates:
     """The embedded mode's store: a dict behind one lock."""
@@ -207,4 +210,12 @@ class MemoryCrawlStates:
     def active_count(self) -> int:
         with self._lock:
             return sum(1 for r in self._records.values() if not r.state.is_final)
+
+    def active_states(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        with self._lock:
+            for record in self._records.values():
+                if not record.state.is_final:
+                    counts[record.state.value] = counts.get(record.state.value, 0) + 1
+        return counts
 

@@ -212,3 +212,15 @@ class RedisCrawlStates:
     @guarded
     def active_ids(self) -> list[str]:
         return sorted(self.redis.smembers(self.key("active")))
+
+    @guarded
+    def active_states(self) -> dict[str, int]:
+        pipe = self.redis.pipeline()
+        for crawl_id in self.redis.smembers(self.key("active")):
+            pipe.hget(self.key("crawl", crawl_id), "state")
+        counts: dict[str, int] = {}
+        for state in pipe.execute():
+            if state:
+                state = state.decode() if isinstance(state, bytes) else state
+                counts[state] = counts.get(state, 0) + 1
+        return counts

@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import secrets
 import shutil
+import threading
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
@@ -19,7 +21,7 @@ from ..events import State, iso_timestamp
 from ..netguard import ensure_public_target
 from ..resume import can_resume
 from ..store import CrawlStore, iter_manifest
-from .history import write_crawl_meta
+from .history import ended_folders, read_history, write_crawl_meta
 from .local import Busy, LimitReached
 from .records import CrawlRecord, CrawlStates, UnknownCrawl
 
@@ -73,6 +75,9 @@ class CrawlService:
         self.states = states
         self.backend = backend
         self._allow_private = allow_private_targets
+        self._folders_seen: set[str] = set()
+        self._folders_lock = threading.Lock()
+        self._folders_looked_at = 0.0
 
     # ---- queries ----
 
@@ -86,7 +91,22 @@ class CrawlService:
         return self.data_dir / record.crawl_id
 
     def list(self, owner: str) -> list[CrawlRecord]:
+        self.adopt_ended_folders()
         return self.states.list(owner)
+
+    def adopt_ended_folders(self, every: float = 2.0) -> int:
+        """Add the crawls that another process ran to its end in this data directory (a terminal
+        crawl) to the store, so their owner's history lists them; at most once per `every` s."""
+        with self._folders_lock:
+            now = time.monotonic()
+            if now - self._folders_looked_at < every:
+                return 0
+            self._folders_looked_at = now
+            ended = ended_folders(self.data_dir, self._folders_seen)
+            names = [name for name in ended if self.states.get(name) is None]
+            added = self.states.add_missing(read_history(self.data_dir, names=names)) if names else 0
+            self._folders_seen.update(ended)
+            return added
 
     def running_count(self) -> int:
         return self.states.active_count()
@@ -192,6 +212,8 @@ class CrawlService:
         if not record.state.is_final:
             self.backend.stop(record, "deleted by user")
         self.backend.wait(crawl_id, wait)
+        with self._folders_lock:  # a folder being removed is not a crawl to adopt
+            self._folders_seen.add(crawl_id)
         self.states.remove(crawl_id)
         shutil.rmtree(self.crawl_dir(record), ignore_errors=True)
 

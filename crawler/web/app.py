@@ -24,6 +24,8 @@ from ..cpu import CpuPool
 from ..crawls import CrawlService, MemoryCrawlStates
 from ..crawls.history import read_history
 from ..crawls.local import LocalBackend
+from ..memory import MemoryGuard, ProcessTree, release_memory
+from .metrics import ServerMetrics
 from .sessions import load_or_create_secret
 from .sink import RoomSink
 
@@ -45,6 +47,13 @@ class CrawlerServices:
     crawls: CrawlService
     cpu: CpuPool | None = None
     closers: list[Any] = field(default_factory=list)
+    tree: ProcessTree = field(default_factory=ProcessTree)
+    guard: MemoryGuard | None = None
+    metrics: ServerMetrics | None = None
+
+    def __post_init__(self) -> None:
+        if self.metrics is None:
+            self.metrics = ServerMetrics(self.live_state, self.tree)
 
     @property
     def mode(self) -> str:
@@ -56,6 +65,52 @@ class CrawlerServices:
         except Exception:  # noqa: BLE001 - the store may be unreachable: health still answers
             running = None
         return {"mode": self.mode, "crawls_running": running, **self.crawls.backend.health()}
+
+    def guard_state(self) -> dict[str, Any] | None:
+        guard = self.guard
+        if guard is None:
+            return None
+        return {"limit_bytes": guard.limit, "used_bytes": guard.last, "peak_bytes": guard.peak,
+                "paused": guard.is_set(), "pauses": guard.pauses, "gave_up": guard.gave_up,
+                "reason": guard.reason or None}
+
+    def live_state(self) -> dict[str, Any]:
+        """What /metrics reads at scrape time."""
+        return {"crawls": self.crawls.states.active_states(), "memory_guard": self.guard_state()}
+
+    def system(self, owner: str) -> dict[str, Any]:
+        """GET /api/system: this server's processes, its crawl slots and queues (docs/events.md)."""
+        rows = self.tree.sample()
+        server = next((row for row in rows if row["role"] == "server"), None)
+        workers = [row for row in rows if row["role"] == "worker"]
+        answer: dict[str, Any] = {
+            "mode": self.mode,
+            "server": server,
+            "workers": workers,
+            "memory_bytes": sum(int(row["memory_bytes"]) for row in rows),
+            "memory_guard": self.guard_state(),
+        }
+        backend = self.crawls.backend
+        if isinstance(backend, LocalBackend):
+            health = backend.health()
+            queues = backend.queues()
+            mine = queues.get(owner, {"running": 0, "queued": 0})
+            answer["slots"] = {"total": health["slots"], "used": health["running"],
+                               "free": max(0, health["slots"] - health["running"])}
+            answer["queues"] = {"yours": mine, "total": {"running": health["running"], "queued": health["queued"],
+                                                         "sessions": len(queues)}}
+        else:
+            health = backend.health()
+            try:
+                yours: dict[str, Any] | None = {"queued": backend.cluster.queued_of(owner)}
+            except Exception:  # noqa: BLE001 - Redis unreachable: say what is known
+                yours = None
+            answer["redis"] = health.get("redis")
+            answer["cluster_workers"] = health.get("workers", [])
+            slots, free = health.get("slots"), health.get("free_slots")
+            answer["slots"] = {"total": slots, "used": None if slots is None else slots - (free or 0), "free": free}
+            answer["queues"] = {"yours": yours, "total": {"queued": health.get("queued")}}
+        return answer
 
     def close(self) -> None:
         try:
@@ -83,14 +138,23 @@ def _embedded(config: ServerConfig, data_dir: Path) -> CrawlerServices:
     start_method = "spawn" if config.async_mode == "eventlet" else "forkserver"
     cpu = CpuPool(config.cpu_workers, start_method=start_method)
     cpu.warm_up()
+    tree = ProcessTree()
+    guard = (MemoryGuard(config.memory_limit, measure=tree.memory, relieve=lambda: release_memory(cpu)).start()
+             if config.memory_limit is not None else None)
     states = MemoryCrawlStates()
     states.add_missing(read_history(data_dir))
+    holder: dict[str, CrawlerServices] = {}
+    metrics = ServerMetrics(lambda: holder["services"].live_state(), tree)
     backend = LocalBackend(data_dir, states, cpu, lambda session_id: RoomSink(socketio, session_id),
                            allow_private_targets=config.allow_private_targets,
                            max_running=config.max_running_crawls, max_per_session=config.max_crawls_per_session,
-                           max_queued_per_session=config.max_queued_per_session)
+                           max_queued_per_session=config.max_queued_per_session, pause_signal=guard,
+                           stats=metrics)
     service = CrawlService(data_dir, states, backend, allow_private_targets=config.allow_private_targets)
-    return CrawlerServices(config, service, cpu, closers=[cpu.shutdown])
+    closers = [cpu.shutdown] + ([guard.close] if guard is not None else [])
+    holder["services"] = CrawlerServices(config, service, cpu, closers=closers, tree=tree, guard=guard,
+                                         metrics=metrics)
+    return holder["services"]
 
 
 def _cluster(config: ServerConfig, data_dir: Path) -> CrawlerServices:

@@ -83,6 +83,26 @@ def health() -> Response:
     return jsonify({"status": "ok", "version": __version__, **crawler.health()})
 
 
+@blueprint.get("/metrics")
+def metrics() -> Response:
+    """Prometheus text format; the access token applies as for the REST API."""
+    body, content_type = services().metrics.render()
+    return Response(body, content_type=content_type, headers={"Cache-Control": "no-store"})
+
+
+@blueprint.get("/api/session")
+def session_info() -> Response:
+    """The caller's own session id: what `python -m crawler --owner` takes to list a terminal
+    crawl in this browser's history."""
+    return jsonify({"session_id": ensure_session_id()})
+
+
+@blueprint.get("/api/system")
+def system() -> Response:
+    """This server's processes (memory, CPU), crawl slots and queues: the caller's and all."""
+    return jsonify(services().system(ensure_session_id()))
+
+
 def _start(kind: str) -> tuple[CrawlRecord | None, tuple[Response, int] | None]:
     """Validate the JSON body and start a crawl or discovery: (record, None) or (None, error)."""
     example = "e.g. {\"url\": \"https://docs.example.org/\"}"

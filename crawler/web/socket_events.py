@@ -24,6 +24,13 @@ def on_connect(auth: Any = None) -> None:
     if session_id is None:
         raise ConnectionRefusedError(NO_SESSION_MESSAGE)
     join_room(session_id)
+    services().metrics.client_connected()
+
+
+@socketio.on("disconnect")
+def on_disconnect(*_: Any) -> None:
+    """Only sockets that were accepted reach this (a refused handshake does not)."""
+    services().metrics.client_disconnected()
 
 
 def _crawl_id(data: Any) -> str | None:

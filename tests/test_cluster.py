@@ -122,6 +122,10 @@ def test_each_session_sees_all_its_events_through_the_other_server_and_none_of_t
                 assert rest.http.post(f"{server.base}/api/crawls/{other[0]}/stop", timeout=10).status_code == 404
         ran_on = {w["id"] for w in health(cluster.a)["workers"]}
         assert ran_on == {w.id for w in cluster.workers}
+        system = one_rest.http.get(cluster.b.base + "/api/system", timeout=10).json()
+        assert system["mode"] == "cluster" and system["redis"] == {"reachable": True}
+        assert {w["id"] for w in system["cluster_workers"]} == ran_on
+        assert system["slots"] == {"total": 4, "used": 0, "free": 4} and system["queues"]["yours"] == {"queued": 0}
         logs = "".join(w.log() for w in cluster.workers)
         assert sum(logs.count(f"crawl {crawl_id}: running") for crawl_id in ones + twos) == 4
     finally:

@@ -298,7 +298,7 @@ class SearchIndex:
             return False
         except OSError:
             return True
-        if header != b"SQLite format 3\x00":
+        if header and header != b"SQLite format 3\x00":  # empty: a new database whose pages are in the WAL
             return True
         if not self.suspect.is_set():
             return False
@@ -373,6 +373,10 @@ class SearchIndex:
                 pass
             raise
         return len(entries)
+
+    def checkpoint(self) -> None:
+        """Move what the WAL holds into the main file (without waiting for readers)."""
+        self.open_writer().execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def remove_crawl(self, crawl_id: str) -> None:
         connection = self.open_writer()
@@ -570,6 +574,8 @@ class SearchIndexer:
                 if lines < BATCH_PAGES:
                     break
             self._sizes[crawl_id] = size
+        if read:
+            self.index.checkpoint()
         self.passes += 1
         return read
 

@@ -26,6 +26,7 @@ import os
 import re
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -64,7 +65,7 @@ CREATE INDEX IF NOT EXISTS pages_crawl ON pages (crawl_id);
 CREATE INDEX IF NOT EXISTS pages_url ON pages (url);
 CREATE INDEX IF NOT EXISTS pages_canonical ON pages (canonical);
 CREATE VIRTUAL TABLE IF NOT EXISTS docs USING fts5(
-    title, url, body, tokenize = 'porter unicode61 remove_diacritics 2'
+    title, url, body, tokenize = 'porter unicode61 remove_diacritics 2', prefix = '2 3'
 );
 INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', '{SCHEMA_VERSION}');
 """
@@ -248,6 +249,7 @@ class SearchIndex:
     def _prepare(self, connection: sqlite3.Connection) -> sqlite3.Connection:
         try:
             connection.execute("PRAGMA journal_mode = WAL")
+            connection.execute("PRAGMA journal_size_limit = 67108864")  # the WAL shrinks back to 64 MB
             connection.executescript(SCHEMA)
             row = connection.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
             if row is None or row[0] != SCHEMA_VERSION:
@@ -374,9 +376,10 @@ class SearchIndex:
             raise
         return len(entries)
 
-    def checkpoint(self) -> None:
-        """Move what the WAL holds into the main file (without waiting for readers)."""
-        self.open_writer().execute("PRAGMA wal_checkpoint(PASSIVE)")
+    def checkpoint(self, truncate: bool = False) -> None:
+        """Move what the WAL holds into the main file (without waiting for readers, unless
+        `truncate`, which also empties the WAL file)."""
+        self.open_writer().execute(f"PRAGMA wal_checkpoint({'TRUNCATE' if truncate else 'PASSIVE'})")
 
     def remove_crawl(self, crawl_id: str) -> None:
         connection = self.open_writer()
@@ -398,13 +401,23 @@ class SearchIndex:
     # -- reading (any thread) --
 
     def _reader(self) -> sqlite3.Connection:
-        try:
-            connection = self._connect(create=False)
-            connection.execute("SELECT 1 FROM crawls LIMIT 1").fetchall()
-        except sqlite3.DatabaseError as exc:
-            self._reader_failed(exc)
-            raise IndexUnavailable("the search index is being built; try again in a moment") from exc
-        return connection
+        """A connection for one read. A transient failure (busy, an I/O error while another
+        process resets the WAL) is tried again once before the caller is told to come back."""
+        for attempt in (1, 2):
+            try:
+                connection = self._connect(create=False)
+                connection.execute("SELECT 1 FROM crawls LIMIT 1").fetchall()
+                return connection
+            except sqlite3.OperationalError as exc:
+                if attempt == 1 and self.path.exists():
+                    log.info("search index read failed (%s); trying again", exc)
+                    time.sleep(0.05)
+                    continue
+                raise IndexUnavailable(f"the search index is being built; try again in a moment ({exc})") from exc
+            except sqlite3.DatabaseError as exc:
+                self._reader_failed(exc)
+                raise IndexUnavailable(f"the search index is being built; try again in a moment ({exc})") from exc
+        raise AssertionError("unreachable")
 
     def search(self, query: str, crawl_ids: Sequence[str], *, limit: int = 10, offset: int = 0,
                html_snippets: bool = True, snippet_tokens: int = 24) -> SearchPage:
@@ -414,18 +427,27 @@ class SearchIndex:
         if not crawl_ids:
             return SearchPage(query, 0, [])
         marks = ",".join("?" * len(crawl_ids))
+        # CROSS JOIN keeps the full-text match as the outer loop (SQLite would otherwise walk the
+        # crawl's pages and run the match once per page), and snippets are made for the page of
+        # results only, not for every match before sorting.
         where = f"docs MATCH ? AND p.crawl_id IN ({marks})"
         connection = self._reader()
         try:
             total = connection.execute(
-                f"SELECT count(*) FROM docs JOIN pages p ON p.id = docs.rowid WHERE {where}",
+                f"SELECT count(*) FROM docs CROSS JOIN pages p ON p.id = docs.rowid WHERE {where}",
                 (expression, *crawl_ids)).fetchone()[0]
-            rows = connection.execute(
-                f"SELECT p.crawl_id, p.url, p.title, p.path, "
-                f"snippet(docs, 2, '{_OPEN}', '{_CLOSE}', '…', ?), bm25(docs, ?, ?, ?) AS rank "
-                f"FROM docs JOIN pages p ON p.id = docs.rowid WHERE {where} "
-                f"ORDER BY rank, p.id LIMIT ? OFFSET ?",
-                (snippet_tokens, *_WEIGHTS, expression, *crawl_ids, limit, offset)).fetchall()
+            ranked = connection.execute(
+                f"SELECT docs.rowid, bm25(docs, ?, ?, ?) AS rank FROM docs CROSS JOIN pages p ON p.id = docs.rowid "
+                f"WHERE {where} ORDER BY rank, docs.rowid LIMIT ? OFFSET ?",
+                (*_WEIGHTS, expression, *crawl_ids, limit, offset)).fetchall()
+            rows = []
+            for rowid, rank in ranked:
+                snippet = connection.execute(
+                    f"SELECT snippet(docs, 2, '{_OPEN}', '{_CLOSE}', '…', ?) FROM docs WHERE docs MATCH ? AND rowid = ?",
+                    (snippet_tokens, expression, rowid)).fetchone()
+                page = connection.execute("SELECT crawl_id, url, title, path FROM pages WHERE id = ?", (rowid,)).fetchone()
+                if page is not None:
+                    rows.append((*page, snippet[0] if snippet else "", rank))
         except sqlite3.OperationalError as exc:
             message = str(exc)
             if "fts5" in message or "syntax" in message or "unterminated" in message:

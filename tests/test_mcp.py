@@ -33,8 +33,12 @@ def crawl(base: str, http: requests.Session, url: str, **settings: Any) -> str:
 
 
 def indexed(base: str, http: requests.Session, crawl_id: str, pages: int) -> None:
-    wait_until(lambda: http.get(base + "/api/search", params={"q": "paragraph", "crawl": crawl_id},
-                                timeout=5).json()["total"] == pages, message="the crawl's pages indexed")
+    def done() -> bool:
+        answer = http.get(base + "/api/search", params={"q": "paragraph", "crawl": crawl_id}, timeout=5)
+        assert answer.status_code == 200, answer.text
+        return answer.json()["total"] == pages
+
+    wait_until(done, message="the crawl's pages indexed")
 
 
 def cookie_of(http: requests.Session) -> str:

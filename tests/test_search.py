@@ -203,8 +203,10 @@ def test_rest_search_sees_only_the_sessions_own_crawls(server, make_client, make
     crawl_a = crawl(server, alice.http, site_a.url(0))
     crawl_b = crawl(server, bob.http, site_b.url(0))
 
-    wait_until(lambda: search(server, alice.http, q='"page 5"').json()["total"] >= 1, message="alice's pages indexed")
-    wait_until(lambda: search(server, bob.http, q='"page 5"').json()["total"] >= 1, message="bob's pages indexed")
+    wait_until(lambda: search(server, alice.http, q="paragraph", crawl=crawl_a).json()["total"] == 12,
+               message="alice's pages indexed")
+    wait_until(lambda: search(server, bob.http, q="paragraph", crawl=crawl_b).json()["total"] == 8,
+               message="bob's pages indexed")
 
     answer = search(server, alice.http, q='"Paragraph 2 of page 5"').json()
     assert set(answer) == {"query", "total", "page", "per_page", "results"}

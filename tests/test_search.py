@@ -11,6 +11,7 @@ import requests
 
 from crawler.search import QueryError, SearchIndex, SearchIndexer, open_search, to_fts_query
 from crawler.store import CrawlStore
+from tests import contract
 from tests.conftest import ServerProcess, wait_until
 
 A = "20261127-100000-aaaaaa"
@@ -213,6 +214,7 @@ def test_rest_search_sees_only_the_sessions_own_crawls(server, make_client, make
     assert answer["total"] == 1 and answer["query"] == '"Paragraph 2 of page 5"'
     hit = answer["results"][0]
     assert set(hit) == {"crawl_id", "url", "title", "snippet", "score", "path"}
+    assert contract.rest_fields("GET /api/search?q=...&crawl=<id>&page=N&per_page=M") == set(hit)  # as documented
     assert hit["crawl_id"] == crawl_a and hit["url"] == site_a.url(5) and hit["path"].endswith("page-5.md")
     assert "<mark>Paragraph 2 of page 5</mark>" in hit["snippet"]
 

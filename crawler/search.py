@@ -530,10 +530,12 @@ class SearchIndexer:
     off, in batches (one transaction each); a crawl whose folder is gone is dropped. `wake()` starts
     a pass at once (after a delete, say); otherwise one runs every `interval` seconds."""
 
-    def __init__(self, index: SearchIndex, data_dir: Path, interval: float = POLL_SECONDS) -> None:
+    def __init__(self, index: SearchIndex, data_dir: Path, interval: float = POLL_SECONDS,
+                 batch: int = BATCH_PAGES) -> None:
         self.index = index
         self.data_dir = Path(data_dir)
         self.interval = interval
+        self.batch = batch  # smaller under eventlet, where a batch holds the one OS thread
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -591,10 +593,11 @@ class SearchIndexer:
             if self._sizes.get(crawl_id) == size and crawl_id in indexed:
                 continue
             while not self._stop.is_set():
-                lines = self.index.index_batch(crawl_id, crawl_dir)
+                lines = self.index.index_batch(crawl_id, crawl_dir, self.batch)
                 read += lines
-                if lines < BATCH_PAGES:
+                if lines < self.batch:
                     break
+                time.sleep(0)  # let other (green) threads run between batches
             self._sizes[crawl_id] = size
         if read:
             self.index.checkpoint()
@@ -606,11 +609,12 @@ class SearchIndexer:
         return self.run_pass()
 
 
-def open_search(data_dir: Path, index_path: Path | None = None, *, start: bool = True) -> tuple[SearchIndex, SearchIndexer]:
+def open_search(data_dir: Path, index_path: Path | None = None, *, start: bool = True,
+                batch: int = BATCH_PAGES) -> tuple[SearchIndex, SearchIndexer]:
     """The index of a data directory and its writer thread (started unless `start` is False)."""
     path = Path(index_path) if index_path else Path(data_dir) / INDEX_FILE
     index = SearchIndex(path)
-    indexer = SearchIndexer(index, Path(data_dir))
+    indexer = SearchIndexer(index, Path(data_dir), batch=batch)
     index.on_suspect = indexer.wake
     index.open_writer()
     if start:

@@ -212,3 +212,14 @@ def test_http_follows_the_access_token_rule(tmp_path, make_site):
         assert crawl_id in answers[0][1] and site.url(2) in answers[1][1]
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("server", ["eventlet"], indirect=True)
+def test_under_eventlet_search_works_and_mcp_over_http_says_where_to_go(server, make_client, make_site):
+    client = make_client(connect=False)
+    site = make_site(pages=5)
+    crawl_id = crawl(server.base, client.http, site.url(0))
+    indexed(server.base, client.http, crawl_id, 5)
+    answer = client.http.post(server.base + "/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+                              timeout=10)
+    assert answer.status_code == 501 and "python -m crawler.mcp" in answer.json()["error"]

@@ -131,7 +131,10 @@ def _add_search(crawler_services: CrawlerServices, data_dir: Path) -> None:
     server's own disk: the index is a cache rebuilt from the shared folders, and SQLite's locks
     are not to be trusted on a network file system)."""
     index_path = os.environ.get("CRAWLER_SEARCH_INDEX") or None
-    index, indexer = open_search(data_dir, Path(index_path) if index_path else None)
+    # Under eventlet the indexer is a green thread: small batches keep each stretch it holds the
+    # hub short (~25 ms), so sockets stay responsive while a large crawl is indexed.
+    batch = 25 if crawler_services.config.async_mode == "eventlet" else 200
+    index, indexer = open_search(data_dir, Path(index_path) if index_path else None, batch=batch)
     crawler_services.search, crawler_services.indexer = index, indexer
     crawler_services.closers.insert(0, indexer.stop)
 

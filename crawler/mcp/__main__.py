@@ -10,6 +10,7 @@ import argparse
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 
 from ..search import open_search
@@ -30,9 +31,12 @@ def main(argv: list[str] | None = None) -> int:
     data_dir = Path(args.data_dir).resolve()
     if not data_dir.is_dir():
         parser.error(f"no such data directory: {data_dir}")
-    index, indexer = open_search(data_dir, Path(args.search_index) if args.search_index else None, start=False)
-    indexer.catch_up()  # the first answers already see every page stored so far
-    indexer.start()
+    index, indexer = open_search(data_dir, Path(args.search_index) if args.search_index else None)
+    # Let the first pass finish, so the first answers see every page stored so far; but a large
+    # index built from scratch must not make the client's handshake time out: at most 20 s.
+    deadline = time.monotonic() + 20
+    while indexer.passes == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
     try:
         build_server(DocsLibrary(data_dir, index, FolderSites(data_dir))).run("stdio")
     finally:

@@ -79,6 +79,10 @@ class IndexUnavailable(RuntimeError):
     """The index file is missing or being rebuilt right now."""
 
 
+class _Transient(Exception):
+    """A read failed in a way another try may not (busy, a WAL being recovered)."""
+
+
 @dataclass
 class Hit:
     crawl_id: str
@@ -250,7 +254,10 @@ class SearchIndex:
         try:
             connection.execute("PRAGMA journal_mode = WAL")
             connection.execute("PRAGMA journal_size_limit = 67108864")  # the WAL shrinks back to 64 MB
-            connection.executescript(SCHEMA)
+            has_schema = connection.execute(
+                "SELECT count(*) FROM sqlite_master WHERE name IN ('meta', 'crawls', 'pages', 'docs')").fetchone()[0]
+            if has_schema < 4:  # a second process opening a ready index writes nothing here
+                connection.executescript(SCHEMA)
             row = connection.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
             if row is None or row[0] != SCHEMA_VERSION:
                 raise sqlite3.DatabaseError(f"schema {row and row[0]!r}, expected {SCHEMA_VERSION!r}")
@@ -421,11 +428,27 @@ class SearchIndex:
 
     def search(self, query: str, crawl_ids: Sequence[str], *, limit: int = 10, offset: int = 0,
                html_snippets: bool = True, snippet_tokens: int = 24) -> SearchPage:
-        """The best `limit` pages from `offset` among `crawl_ids` (never any other crawl's)."""
+        """The best `limit` pages from `offset` among `crawl_ids` (never any other crawl's).
+
+        A read that meets another process's write at a bad moment (a writer killed mid-transaction
+        leaves a WAL to recover; FTS5 opening its tables meanwhile can fail) is tried again, twice,
+        with a fresh connection, before the caller is told to come back."""
         expression = to_fts_query(query)
         crawl_ids = [c for c in dict.fromkeys(crawl_ids) if isinstance(c, str)]
         if not crawl_ids:
             return SearchPage(query, 0, [])
+        for attempt in range(3):
+            try:
+                return self._search(query, expression, crawl_ids, limit, offset, html_snippets, snippet_tokens)
+            except _Transient as exc:
+                if attempt == 2:
+                    raise IndexUnavailable(f"the search index cannot be read right now: {exc}") from None
+                log.info("search index read failed (%s); trying again", exc)
+                time.sleep(0.05 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    def _search(self, query: str, expression: str, crawl_ids: list[str], limit: int, offset: int,
+                html_snippets: bool, snippet_tokens: int) -> SearchPage:
         marks = ",".join("?" * len(crawl_ids))
         # CROSS JOIN keeps the full-text match as the outer loop (SQLite would otherwise walk the
         # crawl's pages and run the match once per page), and snippets are made for the page of
@@ -452,7 +475,7 @@ class SearchIndex:
             message = str(exc)
             if "fts5" in message or "syntax" in message or "unterminated" in message:
                 raise QueryError(f"the query cannot be read: {message}") from None
-            raise IndexUnavailable(f"the search index cannot be read right now: {message}") from exc
+            raise _Transient(message) from exc
         except sqlite3.DatabaseError as exc:
             self._reader_failed(exc)
             raise IndexUnavailable("the search index is being rebuilt; try again in a moment") from exc

@@ -26,6 +26,7 @@ from ..crawls.history import read_history
 from ..crawls.local import LocalBackend
 from ..memory import MemoryGuard, ProcessTree, release_memory
 from .metrics import ServerMetrics
+from ..search import SearchIndex, SearchIndexer, open_search
 from .sessions import load_or_create_secret
 from .sink import RoomSink
 
@@ -50,6 +51,9 @@ class CrawlerServices:
     tree: ProcessTree = field(default_factory=ProcessTree)
     guard: MemoryGuard | None = None
     metrics: ServerMetrics | None = None
+    search: SearchIndex | None = None
+    indexer: SearchIndexer | None = None
+    mcp: Any = None  # the MCP streamable HTTP endpoint (crawler.mcp.http.McpHttp), None if not served
 
     def __post_init__(self) -> None:
         if self.metrics is None:
@@ -185,6 +189,41 @@ def _cluster(config: ServerConfig, data_dir: Path) -> CrawlerServices:
     return CrawlerServices(config, service)
 
 
+def _add_search(crawler_services: CrawlerServices, data_dir: Path) -> None:
+    """The full-text index of the data directory and its writer thread. Its file is
+    `<data-dir>/.search.sqlite`, or CRAWLER_SEARCH_INDEX (in cluster mode, a path on each web
+    server's own disk: the index is a cache rebuilt from the shared folders, and SQLite's locks
+    are not to be trusted on a network file system)."""
+    index_path = os.environ.get("CRAWLER_SEARCH_INDEX") or None
+    # Under eventlet the indexer is a green thread: small batches keep each stretch it holds the
+    # hub short (~25 ms), so sockets stay responsive while a large crawl is indexed.
+    batch = 25 if crawler_services.config.async_mode == "eventlet" else 200
+    index, indexer = open_search(data_dir, Path(index_path) if index_path else None, batch=batch)
+    crawler_services.search, crawler_services.indexer = index, indexer
+    crawler_services.closers.insert(0, indexer.stop)
+
+
+def _add_mcp(crawler_services: CrawlerServices, data_dir: Path) -> None:
+    """MCP over streamable HTTP at /mcp, for the threading mode. Under eventlet every thread is a
+    green thread, and the asyncio loop the SDK's transport needs would have to share eventlet's
+    hub; /mcp then answers 501 and the stdio server (python -m crawler.mcp) remains."""
+    if crawler_services.config.async_mode != "threading" or crawler_services.search is None:
+        return
+    from ..mcp.http import McpHttp
+    from ..mcp.library import SiteInfo
+
+    service = crawler_services.crawls
+
+    def sites_of(owner: str) -> list[SiteInfo]:
+        return [SiteInfo(r.crawl_id, r.config.url, r.state.value, r.created_at)
+                for r in service.list(owner) if r.kind == "crawl"]
+
+    endpoint = McpHttp(data_dir, crawler_services.search, sites_of,
+                       token_required=crawler_services.config.token is not None)
+    crawler_services.mcp = endpoint
+    crawler_services.closers.insert(0, endpoint.close)
+
+
 def create_app(config: ServerConfig | dict[str, Any] | None = None) -> Flask:
     """Build the app. Set `async_mode` explicitly: Flask-SocketIO would otherwise pick eventlet
     just because it is installed, and eventlet turns the crawl's threads into green threads."""
@@ -207,6 +246,8 @@ def create_app(config: ServerConfig | dict[str, Any] | None = None) -> Flask:
 
     build = _cluster if server_config.redis_url else _embedded
     crawler_services = build(server_config, data_dir)
+    _add_search(crawler_services, data_dir)
+    _add_mcp(crawler_services, data_dir)
     app.extensions["crawler"] = crawler_services
     atexit.register(crawler_services.close)
 

@@ -82,7 +82,7 @@ def request_is_authorised() -> bool:
 
 
 def _refuse(message: str) -> Response:
-    if request.path.startswith("/api/"):
+    if request.path.startswith("/api/") or request.path == "/mcp":
         response = jsonify({"error": message})
         response.headers["WWW-Authenticate"] = 'Bearer realm="crawler"'
     else:

@@ -18,6 +18,7 @@ from ..events import State
 from ..crawls.records import DOWNLOAD_FORMATS
 from ..crawls import CRAWL_ID_PATTERN, CrawlRecord, NotResumable, StoreUnavailable, UnknownCrawl, download_links
 from ..llms import LLMS_FULL_TXT, LLMS_TXT, build_index, current_file, iter_llms_full_text, render_llms_txt
+from ..search import IndexUnavailable, QueryError
 from ..store import iter_manifest
 from .app import MAX_REQUEST_BYTES, services
 from .auth import request_is_authorised
@@ -180,7 +181,63 @@ def resume_crawl(crawl_id: str) -> tuple[Response, int]:
 @blueprint.delete("/api/crawls/<crawl_id>")
 def delete_crawl(crawl_id: str) -> Response:
     services().crawls.delete(ensure_session_id(), crawl_id)
+    if services().indexer is not None:
+        services().indexer.wake()  # its pages leave the search index now, not at the next pass
     return jsonify({"ok": True})
+
+
+@blueprint.route("/mcp", methods=["GET", "POST", "DELETE"])
+def mcp_endpoint() -> Any:
+    """MCP over streamable HTTP (crawler/mcp/http.py), behind the same token rule as the REST API
+    (the app's before_request hook), for the crawls of the caller's session only."""
+    endpoint = services().mcp
+    if endpoint is None:
+        return error("MCP over HTTP is served in the threading server mode only; use python -m crawler.mcp", 501)
+    request.environ["crawler.owner"] = ensure_session_id()
+    return endpoint
+
+
+SEARCH_PER_PAGE_MAX = 50
+
+
+def _positive_int(name: str, default: int, maximum: int) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise QueryError(f"{name} must be a whole number from 1 to {maximum}, got {raw[:40]!r}") from None
+    if not 1 <= value <= maximum:
+        raise QueryError(f"{name} must be a whole number from 1 to {maximum}, got {value}")
+    return value
+
+
+@blueprint.get("/api/search")
+def search() -> tuple[Response, int] | Response:
+    """Full-text search over the caller's own crawls (all of them, or `crawl=<id>`), paged."""
+    crawler = services()
+    owner = ensure_session_id()
+    query = request.args.get("q", "")
+    try:
+        page = _positive_int("page", 1, 10_000)
+        per_page = _positive_int("per_page", 10, SEARCH_PER_PAGE_MAX)
+        crawl_id = request.args.get("crawl")
+        if crawl_id:
+            if not CRAWL_ID_PATTERN.fullmatch(crawl_id):
+                return error(unknown_crawl_message(crawl_id[:100]), 404)
+            crawl_ids = [crawler.crawls.get(owner, crawl_id).crawl_id]
+        else:
+            crawl_ids = [record.crawl_id for record in crawler.crawls.list(owner)]
+        if crawler.search is None:
+            return error("search is not available on this server", 503)
+        found = crawler.search.search(query, crawl_ids, limit=per_page, offset=(page - 1) * per_page)
+    except QueryError as exc:
+        return error(str(exc), 400)
+    except IndexUnavailable as exc:
+        return error(str(exc), 503)
+    return jsonify({"query": query, "total": found.total, "page": page, "per_page": per_page,
+                    "results": [hit.as_dict() for hit in found.hits]})
 
 
 @blueprint.get("/api/crawls/<crawl_id>/download")

@@ -1,0 +1,649 @@
+"""Full-text search over the stored pages of every crawl: SQLite FTS5, BM25, highlighted snippets.
+
+The index is a cache of the crawl folders, never a second source of truth: one SQLite file
+(`<data-dir>/.search.sqlite` by default) built from each folder's `manifest.jsonl` and
+`pages/*.md`. The engine knows nothing about it. A :class:`SearchIndexer` thread (one writer per
+process) follows each crawl's manifest from the byte offset it indexed last, in batches of one
+transaction each, so pages become searchable within a second of being stored, whichever process
+stored them (this server's crawls, a cluster worker's, a resumed crawl's). A crawl whose folder is
+gone is dropped from the index. A missing or damaged index file is recreated and refilled from the
+folders.
+
+Every indexed page carries its crawl id, and :meth:`SearchIndex.search` always takes the list of
+crawl ids the caller may see: there is no way to search "everything".
+
+Query language (what people type, turned into FTS5 syntax so punctuation never breaks it):
+words (all must match), `"a phrase"`, `prefix*`, `OR` and `NOT` between terms. A query that cannot
+be read raises :class:`QueryError` with a message meant for the person who typed it.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import os
+import re
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+log = logging.getLogger(__name__)
+
+INDEX_FILE = ".search.sqlite"
+SCHEMA_VERSION = "1"
+MAX_QUERY_CHARS = 500
+MAX_QUERY_TERMS = 32
+MAX_BODY_CHARS = 2_000_000  # more of one page than this is not indexed (the rest stays on disk)
+BATCH_PAGES = 200  # pages indexed per transaction: keeps each write short for readers and other writers
+POLL_SECONDS = 0.5
+_CRAWL_ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$")
+_STORED_HEADER = re.compile(r"\A(?:# [^\n]*\n\n)?Source: <[^\n]*>\n")
+# snippet() markers that cannot occur in stored Markdown: replaced after escaping.
+_OPEN, _CLOSE = "\x02", "\x03"
+_WEIGHTS = (10.0, 4.0, 1.0)  # bm25 weights of title, url, body
+
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS crawls (
+    crawl_id TEXT PRIMARY KEY,
+    manifest_offset INTEGER NOT NULL DEFAULT 0,
+    pages INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS pages (
+    id INTEGER PRIMARY KEY,
+    crawl_id TEXT NOT NULL,
+    url TEXT NOT NULL,
+    canonical TEXT,
+    path TEXT NOT NULL,
+    title TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS pages_crawl ON pages (crawl_id);
+CREATE INDEX IF NOT EXISTS pages_url ON pages (url);
+CREATE INDEX IF NOT EXISTS pages_canonical ON pages (canonical);
+CREATE VIRTUAL TABLE IF NOT EXISTS docs USING fts5(
+    title, url, body, tokenize = 'porter unicode61 remove_diacritics 2', prefix = '2 3'
+);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', '{SCHEMA_VERSION}');
+"""
+
+
+class QueryError(ValueError):
+    """The query cannot be read; the message says why, for the person who typed it."""
+
+
+class IndexUnavailable(RuntimeError):
+    """The index file is missing or being rebuilt right now."""
+
+
+class _Transient(Exception):
+    """A read failed in a way another try may not (busy, a WAL being recovered)."""
+
+
+@dataclass
+class Hit:
+    crawl_id: str
+    url: str
+    title: str
+    snippet: str
+    score: float
+    path: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"crawl_id": self.crawl_id, "url": self.url, "title": self.title, "snippet": self.snippet,
+                "score": self.score, "path": self.path}
+
+
+@dataclass
+class SearchPage:
+    query: str
+    total: int
+    hits: list[Hit]
+
+
+# ---- the query language -----------------------------------------------------------------------
+
+_TOKEN = re.compile(r'"([^"]*)"(\*?)|(\S+)')
+_OPERATORS = ("AND", "OR", "NOT")
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
+def to_fts_query(query: str) -> str:
+    """What a person typed → an FTS5 MATCH expression, or QueryError with a readable reason."""
+    if not isinstance(query, str) or not query.strip():
+        raise QueryError("the query is empty: give at least one word to search for")
+    if len(query) > MAX_QUERY_CHARS:
+        raise QueryError(f"the query is too long: at most {MAX_QUERY_CHARS} characters")
+    if query.count('"') % 2:
+        raise QueryError('a quotation mark is not closed: write a phrase as "two words"')
+    parts: list[str] = []
+    terms = 0
+    previous_operator: str | None = "start"
+    for match in _TOKEN.finditer(query):
+        phrase, phrase_star, word = match.groups()
+        if word is not None and word in _OPERATORS:
+            if previous_operator is not None:
+                where = "begin the query" if previous_operator == "start" else f"follow {previous_operator}"
+                raise QueryError(f"{word} cannot {where}: put a word or a phrase on both sides of it")
+            parts.append(word)
+            previous_operator = word
+            continue
+        if phrase is not None:
+            if not phrase.strip():
+                raise QueryError('an empty phrase ("") matches nothing: put words between the quotation marks')
+            parts.append(_quote(phrase) + ("*" if phrase_star else ""))
+        else:
+            assert word is not None
+            stripped = word.rstrip("*")
+            if not stripped:
+                raise QueryError(f"{word!r}: a * must follow the beginning of a word, as in config*")
+            if "*" in stripped:
+                raise QueryError(f"{word!r}: * may only end a word (prefix search, as in config*)")
+            parts.append(_quote(stripped) + ("*" if stripped != word else ""))
+        terms += 1
+        if terms > MAX_QUERY_TERMS:
+            raise QueryError(f"the query has too many terms: at most {MAX_QUERY_TERMS}")
+        previous_operator = None
+    if previous_operator is not None and previous_operator != "start":
+        raise QueryError(f"{previous_operator} cannot end the query: put a word or a phrase after it")
+    if not parts:
+        raise QueryError("the query is empty: give at least one word to search for")
+    return " ".join(parts)
+
+
+# ---- reading a crawl folder -------------------------------------------------------------------
+
+
+def page_body(text: str) -> str:
+    """A stored page's Markdown without the title and Source lines written on top of it."""
+    return _STORED_HEADER.sub("", text, count=1).strip()
+
+
+def _read_page(crawl_dir: Path, relative: str) -> str | None:
+    pages_dir = (crawl_dir / "pages").resolve()
+    file = (crawl_dir / relative).resolve()
+    if not file.is_relative_to(pages_dir):
+        return None
+    try:
+        with open(file, encoding="utf-8", errors="replace") as handle:
+            return page_body(handle.read(MAX_BODY_CHARS))
+    except OSError:
+        return None
+
+
+def _new_lines(manifest: Path, offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+    """Up to `limit` complete manifest lines from `offset`, and the offset after the last one read.
+    A torn last line (the crawl is writing it, or crashed mid-write) is left for later."""
+    entries: list[dict[str, Any]] = []
+    with open(manifest, "rb") as handle:
+        handle.seek(offset)
+        while len(entries) < limit:
+            line = handle.readline()
+            if not line.endswith(b"\n"):
+                break
+            offset += len(line)
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict):
+                entries.append(entry)
+    return entries, offset
+
+
+def crawl_folders(data_dir: Path) -> dict[str, Path]:
+    """Every crawl folder of the data directory by id (anything else there is not a crawl)."""
+    found = {}
+    try:
+        children = list(os.scandir(data_dir))
+    except OSError:
+        return {}
+    for child in children:
+        if _CRAWL_ID.match(child.name) and child.is_dir():
+            found[child.name] = Path(child.path)
+    return found
+
+
+# ---- the index ----------------------------------------------------------------------------------
+
+
+class SearchIndex:
+    """The SQLite FTS5 file: written by one :class:`SearchIndexer` per process, read by anyone."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()  # guards the writer connection and rebuilds
+        self._writer: sqlite3.Connection | None = None
+        self._inode: tuple[int, int] | None = None
+        self.suspect = threading.Event()  # a reader found the file unreadable: the writer checks it
+        self.on_suspect: Any = None  # called when a reader finds the file unreadable (wakes the writer)
+
+    # -- opening, checking, rebuilding --
+
+    def _connect(self, *, create: bool) -> sqlite3.Connection:
+        mode = "rwc" if create else "rw"
+        connection = sqlite3.connect(f"file:{self.path}?mode={mode}", uri=True, timeout=30,
+                                     check_same_thread=False, isolation_level=None)
+        connection.execute("PRAGMA busy_timeout = 30000")
+        return connection
+
+    def open_writer(self) -> sqlite3.Connection:
+        """The writer connection, (re)creating the file when it is missing, replaced or damaged."""
+        with self._lock:
+            if self._writer is not None and self._inode == self._file_identity():
+                return self._writer
+            self._close_writer()
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self._writer = self._prepare(self._connect(create=True))
+            except sqlite3.DatabaseError as exc:
+                log.warning("the search index %s is damaged (%s): rebuilding it from the crawl folders",
+                            self.path, exc)
+                self._remove_files()
+                self._writer = self._prepare(self._connect(create=True))
+            self._inode = self._file_identity()
+            return self._writer
+
+    def _prepare(self, connection: sqlite3.Connection) -> sqlite3.Connection:
+        try:
+            connection.execute("PRAGMA journal_mode = WAL")
+            connection.execute("PRAGMA journal_size_limit = 67108864")  # the WAL shrinks back to 64 MB
+            has_schema = connection.execute(
+                "SELECT count(*) FROM sqlite_master WHERE name IN ('meta', 'crawls', 'pages', 'docs')").fetchone()[0]
+            if has_schema < 4:  # a second process opening a ready index writes nothing here
+                connection.executescript(SCHEMA)
+            row = connection.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+            if row is None or row[0] != SCHEMA_VERSION:
+                raise sqlite3.DatabaseError(f"schema {row and row[0]!r}, expected {SCHEMA_VERSION!r}")
+            connection.execute("SELECT count(*) FROM crawls").fetchone()
+        except sqlite3.DatabaseError:
+            connection.close()
+            raise
+        return connection
+
+    def _file_identity(self) -> tuple[int, int] | None:
+        try:
+            stat = os.stat(self.path)
+        except OSError:
+            return None
+        return (stat.st_dev, stat.st_ino)
+
+    def _close_writer(self) -> None:
+        if self._writer is not None:
+            try:
+                self._writer.close()
+            except sqlite3.Error:
+                pass
+        self._writer, self._inode = None, None
+
+    def _remove_files(self) -> None:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+
+    def damaged(self, exc: BaseException) -> None:
+        """A write or read found the file damaged: start again from an empty file."""
+        log.warning("the search index %s is damaged (%s): rebuilding it from the crawl folders", self.path, exc)
+        with self._lock:
+            self._close_writer()
+            self._remove_files()
+
+    def close(self) -> None:
+        with self._lock:
+            self._close_writer()
+
+    def looks_damaged(self) -> bool:
+        """A file that is there but is not a sound SQLite database (garbage written over it, a
+        truncated copy). The header is checked every time; the whole file when a reader failed."""
+        try:
+            with open(self.path, "rb") as handle:
+                header = handle.read(16)
+        except FileNotFoundError:
+            return False
+        except OSError:
+            return True
+        if header and header != b"SQLite format 3\x00":  # empty: a new database whose pages are in the WAL
+            return True
+        if not self.suspect.is_set():
+            return False
+        self.suspect.clear()
+        try:
+            connection = self._connect(create=False)
+            try:
+                return connection.execute("PRAGMA quick_check").fetchone()[0] != "ok"
+            finally:
+                connection.close()
+        except sqlite3.OperationalError:
+            return False
+        except sqlite3.DatabaseError:
+            return True
+
+    def _reader_failed(self, exc: sqlite3.DatabaseError) -> None:
+        if not isinstance(exc, sqlite3.OperationalError):
+            self.suspect.set()
+            if self.on_suspect is not None:
+                self.on_suspect()
+
+    # -- writing (the indexer's thread only) --
+
+    def indexed_crawls(self) -> dict[str, int]:
+        connection = self.open_writer()
+        return dict(connection.execute("SELECT crawl_id, manifest_offset FROM crawls").fetchall())
+
+    def index_batch(self, crawl_id: str, crawl_dir: Path, limit: int = BATCH_PAGES) -> int:
+        """Index the next manifest lines of one crawl in one transaction; returns the lines read.
+
+        The offset is read and advanced inside the transaction that inserts the pages, so two
+        processes indexing the same data directory never index a page twice."""
+        connection = self.open_writer()
+        manifest = crawl_dir / "manifest.jsonl"
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            row = connection.execute("SELECT manifest_offset FROM crawls WHERE crawl_id = ?", (crawl_id,)).fetchone()
+            offset = row[0] if row else 0
+            try:
+                size = manifest.stat().st_size
+            except FileNotFoundError:
+                size = 0
+            if size < offset:  # rewritten from scratch: index it again
+                self._delete_crawl(connection, crawl_id)
+                offset = 0
+            entries, new_offset = _new_lines(manifest, offset, limit) if size > offset else ([], offset)
+            added = 0
+            for entry in entries:
+                path, url = entry.get("path"), entry.get("url")
+                if entry.get("status") != "ok" or not isinstance(path, str) or not isinstance(url, str):
+                    continue
+                body = _read_page(crawl_dir, path)
+                if body is None:
+                    continue
+                title = entry.get("title") if isinstance(entry.get("title"), str) else ""
+                canonical = entry.get("canonical") if isinstance(entry.get("canonical"), str) else None
+                cursor = connection.execute(
+                    "INSERT INTO pages (crawl_id, url, canonical, path, title) VALUES (?, ?, ?, ?, ?)",
+                    (crawl_id, url, canonical, path, title))
+                connection.execute("INSERT INTO docs (rowid, title, url, body) VALUES (?, ?, ?, ?)",
+                                   (cursor.lastrowid, title, canonical or url, body))
+                added += 1
+            connection.execute(
+                "INSERT INTO crawls (crawl_id, manifest_offset, pages) VALUES (?, ?, ?) "
+                "ON CONFLICT (crawl_id) DO UPDATE SET manifest_offset = excluded.manifest_offset, "
+                "pages = pages + excluded.pages", (crawl_id, new_offset, added))
+            connection.execute("COMMIT")
+        except BaseException:
+            try:
+                connection.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            raise
+        return len(entries)
+
+    def checkpoint(self, truncate: bool = False) -> None:
+        """Move what the WAL holds into the main file (without waiting for readers, unless
+        `truncate`, which also empties the WAL file)."""
+        self.open_writer().execute(f"PRAGMA wal_checkpoint({'TRUNCATE' if truncate else 'PASSIVE'})")
+
+    def remove_crawl(self, crawl_id: str) -> None:
+        connection = self.open_writer()
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            self._delete_crawl(connection, crawl_id)
+            connection.execute("DELETE FROM crawls WHERE crawl_id = ?", (crawl_id,))
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+
+    @staticmethod
+    def _delete_crawl(connection: sqlite3.Connection, crawl_id: str) -> None:
+        connection.execute("DELETE FROM docs WHERE rowid IN (SELECT id FROM pages WHERE crawl_id = ?)", (crawl_id,))
+        connection.execute("DELETE FROM pages WHERE crawl_id = ?", (crawl_id,))
+        connection.execute("UPDATE crawls SET pages = 0, manifest_offset = 0 WHERE crawl_id = ?", (crawl_id,))
+
+    # -- reading (any thread) --
+
+    def _reader(self) -> sqlite3.Connection:
+        """A connection for one read. A transient failure (busy, an I/O error while another
+        process resets the WAL) is tried again once before the caller is told to come back."""
+        for attempt in (1, 2):
+            try:
+                connection = self._connect(create=False)
+                connection.execute("SELECT 1 FROM crawls LIMIT 1").fetchall()
+                return connection
+            except sqlite3.OperationalError as exc:
+                if attempt == 1 and self.path.exists():
+                    log.info("search index read failed (%s); trying again", exc)
+                    time.sleep(0.05)
+                    continue
+                raise IndexUnavailable(f"the search index is being built; try again in a moment ({exc})") from exc
+            except sqlite3.DatabaseError as exc:
+                self._reader_failed(exc)
+                raise IndexUnavailable(f"the search index is being built; try again in a moment ({exc})") from exc
+        raise AssertionError("unreachable")
+
+    def search(self, query: str, crawl_ids: Sequence[str], *, limit: int = 10, offset: int = 0,
+               html_snippets: bool = True, snippet_tokens: int = 24) -> SearchPage:
+        """The best `limit` pages from `offset` among `crawl_ids` (never any other crawl's).
+
+        A read that meets another process's write at a bad moment (a writer killed mid-transaction
+        leaves a WAL to recover; FTS5 opening its tables meanwhile can fail) is tried again, twice,
+        with a fresh connection, before the caller is told to come back."""
+        expression = to_fts_query(query)
+        crawl_ids = [c for c in dict.fromkeys(crawl_ids) if isinstance(c, str)]
+        if not crawl_ids:
+            return SearchPage(query, 0, [])
+        for attempt in range(3):
+            try:
+                return self._search(query, expression, crawl_ids, limit, offset, html_snippets, snippet_tokens)
+            except _Transient as exc:
+                if attempt == 2:
+                    raise IndexUnavailable(f"the search index cannot be read right now: {exc}") from None
+                log.info("search index read failed (%s); trying again", exc)
+                time.sleep(0.05 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    def _search(self, query: str, expression: str, crawl_ids: list[str], limit: int, offset: int,
+                html_snippets: bool, snippet_tokens: int) -> SearchPage:
+        marks = ",".join("?" * len(crawl_ids))
+        # CROSS JOIN keeps the full-text match as the outer loop (SQLite would otherwise walk the
+        # crawl's pages and run the match once per page), and snippets are made for the page of
+        # results only, not for every match before sorting.
+        where = f"docs MATCH ? AND p.crawl_id IN ({marks})"
+        connection = self._reader()
+        try:
+            total = connection.execute(
+                f"SELECT count(*) FROM docs CROSS JOIN pages p ON p.id = docs.rowid WHERE {where}",
+                (expression, *crawl_ids)).fetchone()[0]
+            ranked = connection.execute(
+                f"SELECT docs.rowid, bm25(docs, ?, ?, ?) AS rank FROM docs CROSS JOIN pages p ON p.id = docs.rowid "
+                f"WHERE {where} ORDER BY rank, docs.rowid LIMIT ? OFFSET ?",
+                (*_WEIGHTS, expression, *crawl_ids, limit, offset)).fetchall()
+            rows = []
+            for rowid, rank in ranked:
+                snippet = connection.execute(
+                    f"SELECT snippet(docs, 2, '{_OPEN}', '{_CLOSE}', '…', ?) FROM docs WHERE docs MATCH ? AND rowid = ?",
+                    (snippet_tokens, expression, rowid)).fetchone()
+                page = connection.execute("SELECT crawl_id, url, title, path FROM pages WHERE id = ?", (rowid,)).fetchone()
+                if page is not None:
+                    rows.append((*page, snippet[0] if snippet else "", rank))
+        except sqlite3.OperationalError as exc:
+            message = str(exc)
+            if "fts5" in message or "syntax" in message or "unterminated" in message:
+                raise QueryError(f"the query cannot be read: {message}") from None
+            raise _Transient(message) from exc
+        except sqlite3.DatabaseError as exc:
+            self._reader_failed(exc)
+            raise IndexUnavailable("the search index is being rebuilt; try again in a moment") from exc
+        finally:
+            connection.close()
+        hits = [Hit(crawl_id, url, title or url, _snippet(snippet, html_snippets), round(-rank, 4), path)
+                for crawl_id, url, title, path, snippet, rank in rows]
+        return SearchPage(query, total, hits)
+
+    def find_page(self, url: str, crawl_ids: Sequence[str]) -> tuple[str, str, str, str] | None:
+        """(crawl_id, url, title, path) of a stored page by its URL or canonical URL, newest crawl first."""
+        crawl_ids = list(dict.fromkeys(crawl_ids))
+        if not crawl_ids:
+            return None
+        marks = ",".join("?" * len(crawl_ids))
+        connection = self._reader()
+        try:
+            for column in ("url", "canonical"):
+                row = connection.execute(
+                    f"SELECT crawl_id, url, title, path FROM pages WHERE {column} = ? AND crawl_id IN ({marks}) "
+                    f"ORDER BY crawl_id DESC, id LIMIT 1", (url, *crawl_ids)).fetchone()
+                if row:
+                    return row
+        except sqlite3.DatabaseError as exc:
+            self._reader_failed(exc)
+            raise IndexUnavailable("the search index is being rebuilt; try again in a moment") from exc
+        finally:
+            connection.close()
+        return None
+
+    def pages_per_crawl(self, crawl_ids: Sequence[str]) -> dict[str, int]:
+        """How many pages of each crawl are searchable now."""
+        crawl_ids = list(dict.fromkeys(crawl_ids))
+        if not crawl_ids:
+            return {}
+        connection = self._reader()
+        try:
+            marks = ",".join("?" * len(crawl_ids))
+            return dict(connection.execute(f"SELECT crawl_id, pages FROM crawls WHERE crawl_id IN ({marks})",
+                                           crawl_ids).fetchall())
+        except sqlite3.DatabaseError as exc:
+            self._reader_failed(exc)
+            raise IndexUnavailable("the search index is being rebuilt; try again in a moment") from exc
+        finally:
+            connection.close()
+
+    def stats(self) -> dict[str, Any]:
+        connection = self._reader()
+        try:
+            crawls, pages = connection.execute("SELECT count(*), coalesce(sum(pages), 0) FROM crawls").fetchone()
+        finally:
+            connection.close()
+        return {"crawls": crawls, "pages": pages, "bytes": _size_with_wal(self.path)}
+
+
+def _size_with_wal(path: Path) -> int:
+    return sum(Path(f"{path}{suffix}").stat().st_size for suffix in ("", "-wal")
+               if Path(f"{path}{suffix}").exists())
+
+
+def _snippet(raw: str, as_html: bool) -> str:
+    text = " ".join((raw or "").split())
+    if as_html:
+        return html.escape(text, quote=False).replace(_OPEN, "<mark>").replace(_CLOSE, "</mark>")
+    return text.replace(_OPEN, "**").replace(_CLOSE, "**")
+
+
+# ---- keeping it up to date ----------------------------------------------------------------------
+
+
+class SearchIndexer:
+    """The one thread per process that writes the index: follows every crawl folder's manifest.
+
+    Each pass stats every crawl's manifest; a crawl that grew is indexed from where the index left
+    off, in batches (one transaction each); a crawl whose folder is gone is dropped. `wake()` starts
+    a pass at once (after a delete, say); otherwise one runs every `interval` seconds."""
+
+    def __init__(self, index: SearchIndex, data_dir: Path, interval: float = POLL_SECONDS,
+                 batch: int = BATCH_PAGES) -> None:
+        self.index = index
+        self.data_dir = Path(data_dir)
+        self.interval = interval
+        self.batch = batch  # smaller under eventlet, where a batch holds the one OS thread
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._sizes: dict[str, int] = {}  # manifest size last seen per crawl, to skip unchanged ones
+        self.passes = 0
+
+    def start(self) -> "SearchIndexer":
+        self._thread = threading.Thread(target=self._loop, name="search-indexer", daemon=True)
+        self._thread.start()
+        return self
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self.index.close()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_pass()
+            except sqlite3.OperationalError as exc:  # busy or locked by another process: next pass
+                log.warning("search indexing pass failed: %s", exc)
+            except sqlite3.DatabaseError as exc:
+                self.index.damaged(exc)
+                self._sizes.clear()
+            except Exception:  # noqa: BLE001 - the indexer must outlive any one bad pass
+                log.exception("search indexing pass failed")
+            self._wake.wait(self.interval)
+            self._wake.clear()
+
+    def run_pass(self) -> int:
+        """Index whatever is new in every crawl folder; returns the manifest lines read."""
+        if self.index.looks_damaged():
+            self.index.damaged(sqlite3.DatabaseError("not a sound SQLite database"))
+        if self.index._file_identity() is None or self.index._file_identity() != self.index._inode:
+            self._sizes.clear()  # a new file: everything is indexed again
+        indexed = self.index.indexed_crawls()
+        folders = crawl_folders(self.data_dir)
+        for crawl_id in set(indexed) - set(folders):
+            self.index.remove_crawl(crawl_id)
+            self._sizes.pop(crawl_id, None)
+        read = 0
+        for crawl_id, crawl_dir in sorted(folders.items()):
+            if self._stop.is_set():
+                break
+            try:
+                size = (crawl_dir / "manifest.jsonl").stat().st_size
+            except FileNotFoundError:
+                continue
+            if self._sizes.get(crawl_id) == size and crawl_id in indexed:
+                continue
+            while not self._stop.is_set():
+                lines = self.index.index_batch(crawl_id, crawl_dir, self.batch)
+                read += lines
+                if lines < self.batch:
+                    break
+                time.sleep(0)  # let other (green) threads run between batches
+            self._sizes[crawl_id] = size
+        if read:
+            self.index.checkpoint()
+        self.passes += 1
+        return read
+
+    def catch_up(self) -> int:
+        """Index everything there is now, in the caller's thread (tests, benchmarks, one-shot tools)."""
+        return self.run_pass()
+
+
+def open_search(data_dir: Path, index_path: Path | None = None, *, start: bool = True,
+                batch: int = BATCH_PAGES) -> tuple[SearchIndex, SearchIndexer]:
+    """The index of a data directory and its writer thread (started unless `start` is False)."""
+    path = Path(index_path) if index_path else Path(data_dir) / INDEX_FILE
+    index = SearchIndex(path)
+    indexer = SearchIndexer(index, Path(data_dir), batch=batch)
+    index.on_suspect = indexer.wake
+    index.open_writer()
+    if start:
+        indexer.start()
+    return index, indexer
+
+
+def visible_crawl_ids(ids: Iterable[str]) -> list[str]:
+    return [crawl_id for crawl_id in ids if isinstance(crawl_id, str) and _CRAWL_ID.match(crawl_id)]

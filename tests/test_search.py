@@ -1,0 +1,277 @@
+"""Full-text search: the index over real crawl folders, and GET /api/search on the real server."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+import requests
+
+from crawler.search import QueryError, SearchIndex, SearchIndexer, open_search, to_fts_query
+from crawler.store import CrawlStore
+from tests import contract
+from tests.conftest import ServerProcess, wait_until
+
+A = "20261127-100000-aaaaaa"
+B = "20261127-100000-bbbbbb"
+
+
+def store_pages(data_dir: Path, crawl_id: str, pages: dict[str, tuple[str, str]]) -> CrawlStore:
+    """Save pages (url → (title, markdown)) through the engine's own store."""
+    store = CrawlStore(data_dir / crawl_id)
+    store.open()
+    for url, (title, text) in pages.items():
+        store.save_page(url=url, document=f"# {title}\n\nSource: <{url}>\n\n{text}\n", title=title, depth=0,
+                        http_status=200, words=len(text.split()), fetched_at="2026-11-27T10:00:00.000Z")
+    return store
+
+
+def sample(data_dir: Path) -> None:
+    store_pages(data_dir, A, {
+        "https://a.org/install": ("Installing the tool", "Run the installer, then configure the <b>proxy</b> settings."),
+        "https://a.org/config": ("Configuration", "The configuration loader resolves settings in order."),
+        "https://a.org/loader": ("Loaders", "A loader resolves nothing about configuration by itself; it reads files."),
+        "https://a.org/faq": ("Questions", "Answers about licences, support and the mailing list."),
+        "https://a.org/about": ("About", "Who writes this tool, and why."),
+        "https://a.org/history": ("History", "Earlier versions and what changed between them."),
+        **{f"https://a.org/topic-{n}": (f"Topic {n}", f"Unrelated prose number {n} about gardens.") for n in range(10)},
+    }).close()
+    store_pages(data_dir, B, {
+        "https://b.org/secret": ("Secret page", "Only crawl B knows the word zanzibar and the configuration loader."),
+    }).close()
+
+
+@pytest.fixture
+def indexed(tmp_path: Path) -> tuple[SearchIndex, SearchIndexer, Path]:
+    sample(tmp_path)
+    index, indexer = open_search(tmp_path, start=False)
+    indexer.catch_up()
+    yield index, indexer, tmp_path
+    indexer.stop()
+
+
+@pytest.mark.parametrize("typed, expected", [
+    ("configuration loader", '"configuration" "loader"'),
+    ('"configuration loader"', '"configuration loader"'),
+    ("config*", '"config"*'),
+    ("node.js C++", '"node.js" "C++"'),
+    ("proxy OR zanzibar", '"proxy" OR "zanzibar"'),
+    ("loader NOT proxy", '"loader" NOT "proxy"'),
+])
+def test_what_people_type_becomes_fts5_syntax(typed, expected):
+    assert to_fts_query(typed) == expected
+
+
+@pytest.mark.parametrize("typed, words", [
+    ('"configuration loader', "quotation mark is not closed"),
+    ("", "empty"),
+    ("OR proxy", "OR cannot begin"),
+    ("proxy AND", "AND cannot end"),
+    ("a OR OR b", "OR cannot follow OR"),
+    ("*", "must follow the beginning of a word"),
+    ("con*fig", "may only end a word"),
+    ('""', "empty phrase"),
+    ("x" * 501, "too long"),
+])
+def test_queries_that_cannot_be_read_say_why(typed, words):
+    with pytest.raises(QueryError, match=words):
+        to_fts_query(typed)
+
+
+def test_ranks_with_bm25_highlights_and_reads_phrases_and_prefixes(indexed):
+    index, _, _ = indexed
+    found = index.search("configuration", [A])
+    assert found.total == 3
+    # The page titled "Configuration" comes first: a title match weighs more than a body match.
+    assert found.hits[0].url == "https://a.org/config" and found.hits[0].score > found.hits[-1].score
+    assert "<mark>configuration</mark>" in found.hits[0].snippet
+    assert found.hits[0].path == "pages/config.md" and found.hits[0].crawl_id == A
+    # The phrase matches only where the words are adjacent, in order.
+    assert [h.url for h in index.search('"configuration loader"', [A]).hits] == ["https://a.org/config"]
+    assert index.search("configuration loader", [A]).total == 2
+    assert {h.url for h in index.search("install*", [A]).hits} == {"https://a.org/install"}
+    # Stemming: "resolve" finds "resolves".
+    assert index.search("resolve", [A]).total == 2
+    # Page text is escaped; only the highlight is markup.
+    proxy = index.search("proxy", [A]).hits[0].snippet
+    assert "&lt;b&gt;<mark>proxy</mark>&lt;/b&gt;" in proxy and "<b>" not in proxy
+    # Paging: the same order, page by page.
+    every = [h.url for h in index.search("configuration", [A], limit=10).hits]
+    paged = [h.url for offset in range(3) for h in index.search("configuration", [A], limit=1, offset=offset).hits]
+    assert paged == every
+
+
+def test_search_never_leaves_the_crawls_it_is_given(indexed):
+    index, _, _ = indexed
+    assert index.search("zanzibar", [A]).total == 0
+    assert index.search("zanzibar", [B]).total == 1
+    assert index.search("zanzibar", []).total == 0
+    assert {h.crawl_id for h in index.search("configuration", [A, B]).hits} == {A, B}
+    assert index.find_page("https://b.org/secret", [A]) is None
+    assert index.find_page("https://b.org/secret", [B])[0] == B
+
+
+def test_follows_each_manifest_from_where_it_left_off(indexed):
+    index, indexer, data_dir = indexed
+    assert indexer.run_pass() == 0  # nothing new: nothing read
+    store = CrawlStore(data_dir / A)
+    store.open()
+    store.save_page(url="https://a.org/new", document="# New\n\nSource: <https://a.org/new>\n\nfreshly stored kumquat\n",
+                    title="New", depth=0, http_status=200, words=3, fetched_at="t")
+    store.record(url="https://a.org/gone", status="failed", error="404", depth=1, http_status=404, fetched_at="t")
+    # A line the crawl is still writing (no newline yet) waits for the next pass.
+    with open(data_dir / A / "manifest.jsonl", "ab") as manifest:
+        manifest.write(b'{"url": "https://a.org/half", "status": "ok", "pa')
+    assert indexer.run_pass() == 2
+    assert index.search("kumquat", [A]).total == 1
+    assert index.search("configuration", [A]).total == 3  # nothing indexed twice
+    assert index.pages_per_crawl([A]) == {A: 17}
+
+
+def test_two_writers_on_one_file_never_index_a_page_twice(indexed):
+    index, indexer, data_dir = indexed
+    other = SearchIndexer(SearchIndex(index.path), data_dir)
+    other.run_pass()
+    indexer.run_pass()
+    assert index.search("configuration", [A, B]).total == 4
+    other.index.close()
+
+
+def test_a_deleted_crawl_leaves_the_index(indexed):
+    index, indexer, data_dir = indexed
+    shutil.rmtree(data_dir / B)
+    indexer.run_pass()
+    with sqlite3.connect(index.path) as connection:
+        assert connection.execute("SELECT count(*) FROM pages WHERE crawl_id = ?", (B,)).fetchone()[0] == 0
+        assert connection.execute("SELECT count(*) FROM crawls WHERE crawl_id = ?", (B,)).fetchone()[0] == 0
+        assert connection.execute("SELECT count(*) FROM docs WHERE docs MATCH 'zanzibar'").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("damage", ["delete", "garbage"])
+def test_a_missing_or_damaged_index_is_rebuilt_from_the_folders(tmp_path, damage):
+    sample(tmp_path)
+    index, indexer = open_search(tmp_path, start=False)
+    indexer.interval = 0.05
+    indexer.start()
+    try:
+        wait_until(lambda: index.search("configuration", [A, B]).total == 4, message="the first indexing")
+        if damage == "delete":
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{index.path}{suffix}").unlink(missing_ok=True)
+            assert not index.path.exists()
+        else:
+            index.path.write_bytes(b"this is not a database " * 4096)
+
+        def healthy() -> bool:
+            try:
+                sound = index.path.read_bytes()[:16] == b"SQLite format 3\x00"
+                return sound and index.search("configuration", [A, B]).total == 4
+            except Exception:  # noqa: BLE001 - unavailable while it is rebuilt
+                return False
+
+        wait_until(healthy, timeout=10, message="the index rebuilt from the crawl folders")
+        assert index.search("zanzibar", [B]).total == 1
+        # Rebuilt once, then left alone: a few passes later it is still the same file.
+        identity, passes = index.path.stat().st_ino, indexer.passes
+        wait_until(lambda: indexer.passes >= passes + 5, message="five more passes")
+        assert index.path.stat().st_ino == identity and index.search("configuration", [A, B]).total == 4
+    finally:
+        indexer.stop()
+
+
+# ---- GET /api/search on the real server ---------------------------------------------------------
+
+
+def crawl(server: ServerProcess, http: requests.Session, url: str) -> str:
+    response = http.post(server.base + "/api/crawls", json={"url": url, "max_pages": 20})
+    assert response.status_code == 202, response.text
+    crawl_id = response.json()["crawl_id"]
+    wait_until(lambda: http.get(f"{server.base}/api/crawls/{crawl_id}").json()["state"] == "completed",
+               timeout=60, message="the crawl to complete")
+    return crawl_id
+
+
+def search(server: ServerProcess, http: requests.Session, **params) -> requests.Response:
+    return http.get(server.base + "/api/search", params=params, timeout=10)
+
+
+@pytest.mark.parametrize("server", ["threading"], indirect=True)
+def test_rest_search_sees_only_the_sessions_own_crawls(server, make_client, make_site):
+    alice, bob = make_client(connect=False), make_client(connect=False)
+    site_a, site_b = make_site(pages=12), make_site(pages=8)
+    crawl_a = crawl(server, alice.http, site_a.url(0))
+    crawl_b = crawl(server, bob.http, site_b.url(0))
+
+    wait_until(lambda: search(server, alice.http, q="paragraph", crawl=crawl_a).json()["total"] == 12,
+               message="alice's pages indexed")
+    wait_until(lambda: search(server, bob.http, q="paragraph", crawl=crawl_b).json()["total"] == 8,
+               message="bob's pages indexed")
+
+    answer = search(server, alice.http, q='"Paragraph 2 of page 5"').json()
+    assert set(answer) == {"query", "total", "page", "per_page", "results"}
+    assert answer["total"] == 1 and answer["query"] == '"Paragraph 2 of page 5"'
+    hit = answer["results"][0]
+    assert set(hit) == {"crawl_id", "url", "title", "snippet", "score", "path"}
+    assert contract.rest_fields("GET /api/search?q=...&crawl=<id>&page=N&per_page=M") == set(hit)  # as documented
+    assert hit["crawl_id"] == crawl_a and hit["url"] == site_a.url(5) and hit["path"].endswith("page-5.md")
+    assert "<mark>Paragraph 2 of page 5</mark>" in hit["snippet"]
+
+    # The same words are on bob's site: each session finds its own page only.
+    for who, mine, site in ((alice, crawl_a, site_a), (bob, crawl_b, site_b)):
+        results = search(server, who.http, q="configuration", per_page=50).json()["results"]
+        assert results and {r["crawl_id"] for r in results} == {mine}
+        assert all(r["url"].startswith(site.url(0)) for r in results)
+    # Naming the other session's crawl is answered as an unknown crawl.
+    refused = search(server, alice.http, q="configuration", crawl=crawl_b)
+    assert refused.status_code == 404 and refused.json() == {"error": f"unknown crawl {crawl_b!r}"}
+    assert search(server, bob.http, q="configuration", crawl=crawl_b).json()["total"] >= 8
+    # A fresh session (no crawls) finds nothing at all.
+    stranger = make_client(connect=False)
+    assert search(server, stranger.http, q="configuration").json() == {
+        "query": "configuration", "total": 0, "page": 1, "per_page": 10, "results": []}
+
+
+@pytest.mark.parametrize("server", ["threading"], indirect=True)
+def test_rest_search_pages_prefixes_and_refuses_bad_queries_with_400(server, make_client, make_site):
+    client = make_client(connect=False)
+    site = make_site(pages=15)
+    crawl_id = crawl(server, client.http, site.url(0))
+    wait_until(lambda: search(server, client.http, q="paragraph", crawl=crawl_id).json()["total"] == 15,
+               message="every page indexed")
+
+    first = search(server, client.http, q="paragraph", crawl=crawl_id, per_page=4, page=1).json()
+    second = search(server, client.http, q="paragraph", crawl=crawl_id, per_page=4, page=2).json()
+    last = search(server, client.http, q="paragraph", crawl=crawl_id, per_page=4, page=4).json()
+    assert (first["total"], first["page"], first["per_page"], len(first["results"])) == (15, 1, 4, 4)
+    assert len(last["results"]) == 3
+    assert not {r["url"] for r in first["results"]} & {r["url"] for r in second["results"]}
+    assert search(server, client.http, q="paragr*", crawl=crawl_id).json()["total"] == 15
+    assert search(server, client.http, q="paragr", crawl=crawl_id).json()["total"] == 0
+
+    for params, words in [({"q": '"configuration loader'}, "quotation mark is not closed"),
+                          ({"q": "OR loader"}, "OR cannot begin"),
+                          ({"q": ""}, "empty"),
+                          ({"q": "loader", "per_page": "500"}, "per_page must be a whole number from 1 to 50"),
+                          ({"q": "loader", "page": "zero"}, "page must be a whole number")]:
+        answer = search(server, client.http, **params)
+        assert answer.status_code == 400, (params, answer.text)
+        assert words in answer.json()["error"]
+    assert search(server, client.http, q="x", crawl="../../etc").status_code == 404
+
+
+@pytest.mark.parametrize("server", ["threading"], indirect=True)
+def test_deleting_a_crawl_removes_it_from_the_index(server, make_client, make_site):
+    client = make_client(connect=False)
+    site = make_site(pages=6)
+    crawl_id = crawl(server, client.http, site.url(0))
+    wait_until(lambda: search(server, client.http, q="paragraph", crawl=crawl_id).json()["total"] == 6)
+    assert client.http.delete(f"{server.base}/api/crawls/{crawl_id}").status_code == 200
+
+    def gone() -> bool:
+        with sqlite3.connect(server.data_dir / ".search.sqlite") as connection:
+            return connection.execute("SELECT count(*) FROM pages WHERE crawl_id = ?", (crawl_id,)).fetchone()[0] == 0
+
+    wait_until(gone, timeout=10, message="the deleted crawl's pages to leave the index")
+    assert search(server, client.http, q="paragraph").json()["total"] == 0

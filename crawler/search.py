@@ -607,8 +607,8 @@ class SearchIndexer:
             self._sizes.pop(crawl_id, None)
         read = 0
         for crawl_id, crawl_dir in sorted(folders.items()):
-            if self._stop.is_set():
-                break
+            if self._stop.is_set() or self._wake.is_set():
+                break  # woken (a crawl was deleted): start over, removals first; the rest comes next
             try:
                 size = (crawl_dir / "manifest.jsonl").stat().st_size
             except FileNotFoundError:

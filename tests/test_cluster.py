@@ -252,13 +252,17 @@ def test_a_job_delivered_twice_runs_once_and_two_resumes_at_once_start_one_run(c
 
 
 def test_session_limits_and_arrival_order_hold_across_web_servers(cluster, make_site):
-    site = make_site(pages=30, latency=0.05, extra_links=False)
+    site = make_site(pages=30, latency=0.1, extra_links=False)
     one_rest, one_watch = session_on(cluster.a, watch=cluster.b)
     two_rest, two_watch = session_on(cluster.b, watch=cluster.a)
     config = {"url": site.url(0), "concurrency": 2}
     try:
+        # The first crawl is short, so the first slot frees well before the second: the waiting
+        # crawls are then handed out one at a time, and their order shows.
         servers = [cluster.a, cluster.b, cluster.a, cluster.b]
-        ones = [start(one_rest, server.base, config) for server in servers]  # 2 run, 2 wait (its limit)
+        sizes = [5, 30, 30, 5]
+        ones = [start(one_rest, server.base, {**config, "max_pages": size})  # 2 run, 2 wait (its limit)
+                for server, size in zip(servers, sizes)]
         refused = one_rest.http.post(cluster.b.base + "/api/crawls", json=config, timeout=10)
         assert refused.status_code == 400 and "already waiting" in refused.json()["error"]
         late = start(two_rest, cluster.a.base, config)  # another session is not stuck behind them

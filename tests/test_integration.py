@@ -338,7 +338,11 @@ def test_two_resumes_sent_at_once_start_one_run(server, make_client, make_site):
     for thread in threads:
         thread.join()
     assert sorted(answers) == [202, 409]
+
+    def resumed_runs() -> list[dict]:
+        return [line for line in client.of("crawler_log", crawl_id) if line["message"].startswith("resuming:")]
+
+    wait_until(resumed_runs, message="the resumed run to start")
     client.call("stop_crawl", {"crawl_id": crawl_id})
     wait_until(lambda: len(client.of("crawler_finished", crawl_id)) == 2, message="the one resumed run's end")
-    runs = [line for line in client.of("crawler_log", crawl_id) if line["message"].startswith("resuming:")]
-    assert len(runs) == 1, "one resumed run"
+    assert len(resumed_runs()) == 1, "one resumed run"

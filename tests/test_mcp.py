@@ -104,7 +104,7 @@ def test_stdio_serves_every_crawl_of_the_data_dir(server, make_client, make_site
 
     tools, answers = over_stdio(server.data_dir, [
         ("list_sites", {}),
-        ("search_docs", {"query": '"Paragraph 3 of page 7"'}),
+        ("search_docs", {"query": '"Paragraph 3 of page 7"', "site": crawl_id}),  # other tests' crawls share the dir
         ("search_docs", {"query": "paragraph", "site": crawl_id, "limit": 5}),
         ("search_docs", {"query": "paragraph", "site": crawl_id, "limit": 5, "offset": 10}),
         ("get_page", {"url": page_url, "max_chars": 2000}),

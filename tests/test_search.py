@@ -273,5 +273,5 @@ def test_deleting_a_crawl_removes_it_from_the_index(server, make_client, make_si
         with sqlite3.connect(server.data_dir / ".search.sqlite") as connection:
             return connection.execute("SELECT count(*) FROM pages WHERE crawl_id = ?", (crawl_id,)).fetchone()[0] == 0
 
-    wait_until(gone, timeout=10, message="the deleted crawl's pages to leave the index")
+    wait_until(gone, timeout=20, message="the deleted crawl's pages to leave the index")
     assert search(server, client.http, q="paragraph").json()["total"] == 0

@@ -404,9 +404,10 @@ class CrawlController:
         # flight, or what is queued and in flight already fills the page budget.
         final = (self.config.is_selection or (queued == 0 and in_flight == 0)
                  or queued + in_flight >= frontier.budget_left)
+        backoffs = frontier.backoffs()
         self.tracker.set_frontier(frontier.pending_total(), queued, final, discovered=self._discovered,
-                                  backoff=frontier.backoffs(), listed=self._sitemap_pages,
-                                  budget_left=frontier.budget_left)
+                                  backoff=backoffs, listed=self._sitemap_pages, budget_left=frontier.budget_left,
+                                  paused=in_flight == 0 and queued > 0 and bool(backoffs))
 
     def _offer(self, url: str, depth: int, referrer: str | None, source: str, forced: bool = False) -> None:
         assert self._frontier is not None

@@ -142,6 +142,8 @@ class ProgressTracker:
         self._ratio_samples: deque[tuple[int, int]] = deque()  # (pages handled, pages found by links)
         self._listed = 0  # pages the sitemaps listed (admitted)
         self._budget_left: int | None = None
+        self._paused_total = 0.0  # seconds the crawl only waited for hosts backing off
+        self._paused_since: float | None = None
         self._discovered = 0
         self._backoff: list[dict[str, Any]] = []
         self._stage_of: dict[str, Stage] = {}
@@ -212,7 +214,7 @@ class ProgressTracker:
             self.counts[status] += 1
             if status == "skipped" and reason:
                 self.skip_reasons[reason] = self.skip_reasons.get(reason, 0) + 1
-            self._finish_times.append(self._clock())
+            self._finish_times.append(self._active(self._clock()))
             self._current_url, self._current_stage = url, Stage.DONE.value
             self._queue_page({"url": url, "stage": Stage.DONE.value, "status": status, "title": title,
                               "depth": depth, "source": source, "reason": reason, "error": error,
@@ -241,10 +243,18 @@ class ProgressTracker:
 
     def set_frontier(self, pending: int, queued: int, final: bool, discovered: int | None = None,
                      backoff: list[dict[str, Any]] | None = None, listed: int | None = None,
-                     budget_left: int | None = None) -> None:
+                     budget_left: int | None = None, paused: bool | None = None) -> None:
         """What the frontier holds. `listed`: pages admitted from sitemaps; `budget_left`: pages
-        that may still be handled within the budget (both for the estimate of the final total)."""
+        that may still be handled within the budget (both for the estimate of the final total);
+        `paused`: nothing in flight, and the work left waits for hosts backing off."""
         with self._lock:
+            if paused is not None:
+                now = self._clock()
+                if paused and self._paused_since is None:
+                    self._paused_since = now
+                elif not paused and self._paused_since is not None:
+                    self._paused_total += now - self._paused_since
+                    self._paused_since = None
             self._frontier_pending, self._frontier_queued, self._total_final = pending, queued, final
             if discovered is not None:
                 self._discovered = discovered
@@ -258,6 +268,15 @@ class ProgressTracker:
             if not self._ratio_samples or handled > self._ratio_samples[-1][0]:
                 # Pages found by links (neither the start nor a sitemap), as pages are handled.
                 self._ratio_samples.append((handled, max(0, self._discovered - self._listed - 1)))
+
+    def _active(self, moment: float) -> float:
+        """`moment` on the clock of the time the crawl was not only waiting for a back-off: the
+        speed is measured on it, so a pause does not pass for a slow site (the pause's own time
+        left is added to the ETA instead)."""
+        paused = self._paused_total
+        if self._paused_since is not None:
+            paused += max(0.0, moment - self._paused_since)
+        return moment - paused
 
     def _discovery_ratio(self, handled: int) -> float | None:
         """New pages per handled page over the last RATIO_WINDOW of the pages handled."""
@@ -308,7 +327,7 @@ class ProgressTracker:
             started = self._started if self._started is not None else now
             current = sum(self.counts.values())
             total = current + self._frontier_pending
-            speed = windowed_speed(self._finish_times, end, started)
+            speed = windowed_speed(self._finish_times, self._active(end), started)
             estimate = estimate_final_total(current, total, self._total_final or self.state.is_final,
                                             self._discovery_ratio(current), self._listed, self._budget_left)
             stages = {stage.value: 0 for stage in (Stage.FETCHING, Stage.PARSING, Stage.EXTRACTING, Stage.STORING)}
@@ -326,7 +345,7 @@ class ProgressTracker:
                 "current_url": self._current_url,
                 "stage": self._current_stage,
                 "speed": round(speed, 2),
-                "eta": (eta_seconds(estimate - current, speed)
+                "eta": (self._eta(estimate - current, speed)
                         if self.state in (State.RUNNING, State.DISCOVERING) else None),
                 "elapsed": round(end - started, 1) if self._started is not None else 0.0,
                 "ok": self.counts["ok"],
@@ -342,6 +361,13 @@ class ProgressTracker:
                 "backoff": list(self._backoff),
                 "timestamp": iso_timestamp(),
             }
+
+    def _eta(self, remaining: int, speed: float) -> float | None:
+        eta = eta_seconds(remaining, speed)
+        if eta is None or self._paused_since is None or not self._backoff or remaining <= 0:
+            return eta
+        waiting = min(float(host.get("seconds_left") or 0.0) for host in self._backoff)
+        return round(eta + max(0.0, waiting), 1)
 
     def drain(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], int]:
         """Take the pending status changes, page transitions and log lines (and how many were dropped)."""

@@ -106,3 +106,26 @@ def test_eta_divides_the_estimated_remainder_by_the_speed():
     tracker.set_frontier(pending=20, queued=20, final=True, discovered=41, listed=0)
     snapshot = tracker.snapshot()
     assert snapshot["total_estimate"] == 40 and snapshot["eta"] == pytest.approx(10.0)
+
+
+def test_a_pause_for_a_back_off_is_not_taken_for_a_slow_site():
+    clock = Clock()
+    tracker = ProgressTracker("c", "s", clock=clock)
+    tracker.set_state(State.RUNNING, "go")
+    for n in range(10):  # 10 pages in 5 s: 2 pages/s
+        clock.now = 0.5 * (n + 1)
+        tracker.page_done(f"u{n}", "ok", 1)
+    backoff = [{"host": "a", "seconds_left": 4.0, "reason": "HTTP 429"}]
+    tracker.set_frontier(pending=10, queued=10, final=True, backoff=backoff, paused=True)
+    clock.now = 9.0  # 4 s of waiting: the speed is still 2 pages/s, and the wait left is added
+    backoff[0]["seconds_left"] = 0.5
+    tracker.set_frontier(pending=10, queued=10, final=True, backoff=backoff, paused=True)
+    snapshot = tracker.snapshot()
+    assert snapshot["speed"] == pytest.approx(2.0)
+    assert snapshot["eta"] == pytest.approx(10 / 2.0 + 0.5)
+    clock.now = 9.5
+    tracker.set_frontier(pending=10, queued=10, final=True, backoff=[], paused=False)
+    clock.now = 10.0
+    tracker.page_done("u10", "ok", 1)
+    snapshot = tracker.snapshot()
+    assert snapshot["speed"] == pytest.approx(11 / 5.5), "the 4.5 s pause is left out of the speed"

@@ -23,7 +23,7 @@ RECENT_PAGES = 200
 REFUSAL_LOG_INTERVAL = 5.0  # seconds between two summaries of the links not followed
 REFUSAL_LOG_EXAMPLES = 3  # URLs named in each summary line
 RATIO_MIN_PAGES = 10  # handled pages before the discovery ratio is trusted
-RATIO_WINDOW = 0.2  # the ratio is taken over the last fifth of the pages handled (at least RATIO_MIN_PAGES)
+RATIO_WINDOW = 0.2  # the ratio is taken over the last fifth of the pages handled (at least RATIO_MIN_PAGES), in two halves
 
 
 def windowed_speed(finish_times: deque[float], now: float, started: float, window: float = SPEED_WINDOW) -> float:
@@ -46,20 +46,31 @@ def eta_seconds(remaining: int, speed: float) -> float | None:
 
 
 def estimate_final_total(current: int, total: int, final: bool, ratio: float | None, listed: int = 0,
-                         budget_left: int | None = None) -> int:
+                         budget_left: int | None = None, earlier: float | None = None,
+                         span: int = 0) -> int:
     """The total the crawl will likely end at, while links may still add pages.
 
-    `ratio` is how many new pages each recently handled page added (None: not known yet). The
-    pages still to handle (total − current) will add pages at that rate, and those in turn: a
-    geometric series, current + pending / (1 − ratio); at a ratio of 1 or more, one more
-    generation is counted and the estimate grows as the crawl goes on. A sitemap count (`listed`)
-    is a floor: the site has at least the pages its sitemaps listed. Never more than the page
-    budget allows (`budget_left`: pages that may still be handled), never less than `total`.
+    `ratio` is how many new pages each recently handled page added (None: not known yet), over the
+    last `span` pages handled, and `earlier` the same over the `span` pages before those. A
+    falling ratio means the site is nearly all known: it is taken to keep falling at the same
+    pace, and the pages it still adds until it reaches 0 are counted (a triangle). A steady or
+    rising one: the pages still to handle (total − current) add pages at that rate, and those in
+    turn, a geometric series (current + pending / (1 − ratio)); at a ratio of 1 or more only one
+    more generation is counted, and the estimate grows as the crawl goes on. A sitemap count
+    (`listed`) is a floor: the site has at least the pages its sitemaps listed. Never more than
+    the page budget allows (`budget_left`: pages that may still be handled), never less than
+    `total`.
     """
     if final or ratio is None:
         return total
     pending = max(0, total - current)
-    extra = pending * ratio / (1.0 - ratio) if ratio < 1.0 else pending * ratio
+    if earlier is not None and span > 0 and ratio < earlier:
+        pages_until_none = min(pending, ratio * span / (earlier - ratio))
+        extra = ratio * pages_until_none / 2.0
+    elif ratio < 1.0:
+        extra = pending * ratio / (1.0 - ratio)
+    else:
+        extra = pending * ratio
     estimate = max(total + int(round(extra)), listed)
     if budget_left is not None:
         estimate = min(estimate, current + max(budget_left, pending))
@@ -278,18 +289,24 @@ class ProgressTracker:
             paused += max(0.0, moment - self._paused_since)
         return moment - paused
 
-    def _discovery_ratio(self, handled: int) -> float | None:
-        """New pages per handled page over the last RATIO_WINDOW of the pages handled."""
+    def _discovery_ratio(self, handled: int) -> tuple[float | None, float | None, int]:
+        """New pages per handled page over the last half of the last RATIO_WINDOW of the pages
+        handled, over the half before it, and the pages in a half."""
         samples = self._ratio_samples
         if handled < RATIO_MIN_PAGES or len(samples) < 2:
-            return None
+            return None, None, 0
         window = max(RATIO_MIN_PAGES, int(handled * RATIO_WINDOW))
         while len(samples) > 2 and samples[1][0] <= samples[-1][0] - window:
             samples.popleft()
         (first_handled, first_found), (last_handled, last_found) = samples[0], samples[-1]
         if last_handled <= first_handled:
-            return None
-        return max(0.0, (last_found - first_found) / (last_handled - first_handled))
+            return None, None, 0
+        middle = next(sample for sample in samples if sample[0] >= (first_handled + last_handled) / 2)
+        if first_handled < middle[0] < last_handled:
+            recent = max(0.0, (last_found - middle[1]) / (last_handled - middle[0]))
+            earlier = max(0.0, (middle[1] - first_found) / (middle[0] - first_handled))
+            return recent, earlier, (last_handled - first_handled) // 2
+        return max(0.0, (last_found - first_found) / (last_handled - first_handled)), None, 0
 
     def log(self, level: str, message: str) -> None:
         with self._lock:
@@ -328,8 +345,9 @@ class ProgressTracker:
             current = sum(self.counts.values())
             total = current + self._frontier_pending
             speed = windowed_speed(self._finish_times, self._active(end), started)
+            ratio, earlier, span = self._discovery_ratio(current)
             estimate = estimate_final_total(current, total, self._total_final or self.state.is_final,
-                                            self._discovery_ratio(current), self._listed, self._budget_left)
+                                            ratio, self._listed, self._budget_left, earlier, span)
             stages = {stage.value: 0 for stage in (Stage.FETCHING, Stage.PARSING, Stage.EXTRACTING, Stage.STORING)}
             for stage in self._stage_of.values():
                 stages[stage.value] += 1

@@ -129,3 +129,13 @@ def test_a_pause_for_a_back_off_is_not_taken_for_a_slow_site():
     tracker.page_done("u10", "ok", 1)
     snapshot = tracker.snapshot()
     assert snapshot["speed"] == pytest.approx(11 / 5.5), "the 4.5 s pause is left out of the speed"
+
+
+def test_a_falling_discovery_ratio_is_taken_to_keep_falling():
+    # 3 new pages per page 40 pages ago, 1 over the last 40: at that pace it reaches 0 in 20 more
+    # pages, which add 1 → 0 pages each, 10 in all.
+    assert estimate_final_total(400, 800, False, 1.0, earlier=3.0, span=40) == 810
+    # Nothing new over the last pages while there was before: the site is all known.
+    assert estimate_final_total(400, 800, False, 0.0, earlier=3.0, span=40) == 800
+    # Steady: the geometric series as before.
+    assert estimate_final_total(10, 40, False, 0.5, earlier=0.5, span=5) == 70

@@ -34,10 +34,12 @@ class TerminalSink:
         if event == Event.LOG.value and not self._quiet:
             print(f"[{payload['level']:>7}] {payload['message']}", file=self._out, flush=True)
         elif event == Event.PROGRESS.value:
-            eta = "?" if payload["eta"] is None else f"{payload['eta']:.0f}s"
+            eta = "?" if payload["eta"] is None else f"{'' if payload['total_final'] else '≈'}{payload['eta']:.0f}s"
+            refused = sum(payload.get("refused", {}).values())
             line = (f"{payload['current']}/{payload['total']}{'' if payload['total_final'] else '+'} pages, "
                     f"{payload['ok']} ok, {payload['failed']} failed, {payload['skipped']} skipped, "
-                    f"{payload['speed']:.1f} pages/s, ETA {eta}")
+                    f"{payload['speed']:.1f} pages/s, ETA {eta}"
+                    + (f" ({refused:,} links not followed)" if refused else ""))
             if line != self._last_progress:
                 print(line, file=self._out, flush=True)
                 self._last_progress = line

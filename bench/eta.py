@@ -8,8 +8,8 @@
 remaining is the time from that snapshot to `crawler_finished`, both as received by a Socket.IO
 client of the real server (`crawler_app.py` in its own process).
 
-Sites (tests/docsite.py; every page also links its own page under /docs/private/, which
-robots.txt disallows, as in the report that started this):
+Sites (tests/docsite.py; 50 ms per page, so a crawl lasts 10-20 s; every page also links its
+own page under /docs/private/, which robots.txt disallows, as in the report that started this):
   sitemap   every page listed in the sitemap
   links     no sitemap: pages found by following links only
   backoff   no sitemap, and one page answers 429 with Retry-After: 4 twice early on, so the
@@ -33,6 +33,7 @@ from tests.conftest import Client, ServerProcess  # noqa: E402
 from tests.docsite import DocSite, SiteOptions  # noqa: E402
 
 ROBOTS = "User-agent: *\nDisallow: /docs/private/\n"
+LATENCY = 0.05
 SITES: dict[str, dict[str, Any]] = {
     "sitemap": {"pages": 1200, "sitemap": True},
     "links": {"pages": 800},
@@ -41,7 +42,8 @@ SITES: dict[str, dict[str, Any]] = {
 
 
 def one_run(server: ServerProcess, name: str) -> dict[str, float]:
-    site = DocSite(SiteOptions(robots=ROBOTS, private_links=True, extra_links=False, **SITES[name])).start()
+    site = DocSite(SiteOptions(robots=ROBOTS, private_links=True, extra_links=False, latency=LATENCY,
+                               **SITES[name])).start()
     client = Client(server.base)
     try:
         crawl_id = client.start({"url": site.url(0), "max_pages": 5000, "max_depth": 20, "concurrency": 8})
@@ -53,6 +55,7 @@ def one_run(server: ServerProcess, name: str) -> dict[str, float]:
         at, half = next((t, p) for t, p in progress if p["current"] >= final / 2 and p["eta"] is not None)
         remaining = finished_at - at
         return {"final": final, "half_current": half["current"], "half_total": half["total"],
+                "half_estimate": half.get("total_estimate", half["total"]),
                 "eta": half["eta"], "remaining": remaining, "error": abs(half["eta"] - remaining) / remaining}
     finally:
         client.close()
@@ -70,7 +73,8 @@ def main() -> None:
             for name in args.sites:
                 runs = [one_run(server, name) for _ in range(args.runs)]
                 for run in runs:
-                    print(f"  {name}: final {run['final']}, half-way at {run['half_current']} / {run['half_total']}: "
+                    print(f"  {name}: final {run['final']}, half-way at {run['half_current']} / {run['half_total']} "
+                          f"(estimate {run['half_estimate']}): "
                           f"ETA {run['eta']:.1f} s, really {run['remaining']:.1f} s ({run['error']:.0%} off)",
                           flush=True)
                 median = statistics.median(run["error"] for run in runs)

@@ -61,9 +61,13 @@ def eta_text(eta: float | None) -> str:
 
 
 def progress_line(payload: dict[str, Any]) -> str:
+    """One plain line of progress; `≈` before an ETA while the total may still grow."""
+    estimated = "" if payload["total_final"] or payload["eta"] is None else "≈"
+    refused = sum((payload.get("refused") or {}).values())
     return (f"{payload['current']}/{payload['total']}{'' if payload['total_final'] else '+'} pages, "
             f"{payload['ok']} ok, {payload['failed']} failed, {payload['skipped']} skipped, "
-            f"{payload['speed']:.1f} pages/s, ETA {eta_text(payload['eta'])}")
+            f"{payload['speed']:.1f} pages/s, ETA {estimated}{eta_text(payload['eta'])}"
+            + (f" ({refused:,} links not followed)" if refused else ""))
 
 
 class JsonLinesSink:

@@ -41,7 +41,7 @@ from .events import EventSink, SafeSink, Stage, State, iso_timestamp
 from .extract import page_document
 from .fetch import (FetchedPage, FetchFailed, PageSkipped, SessionPool, StopRequested, TransientFailure,
                     fetch_page, fetch_robots_txt)
-from .frontier import ADMISSION_TEXT, Admission, CrawlRequest, Frontier
+from .frontier import ADMISSION_TEXT, REFUSALS, Admission, CrawlRequest, Frontier
 from .netguard import AddressPolicy
 from .progress import ProgressSender, ProgressTracker
 from .resume import ResumeState
@@ -59,7 +59,7 @@ BACKOFF_CAP = 60.0
 RETRY_AFTER_CAP = 120.0
 CRAWL_DELAY_CAP = 60.0
 SITEMAP_DEPTH = 1  # a page listed in a sitemap is one hop from the start, as if linked from it
-RECORDED_REFUSALS = (Admission.OUT_OF_SCOPE, Admission.FILTERED, Admission.ROBOTS)
+RECORDED_REFUSALS = REFUSALS  # recorded in the manifest, counted as `refused`
 ROBOTS_TRIES = 4  # a robots.txt that times out, resets or answers 5xx is asked up to 4 times...
 ROBOTS_BACKOFF = 0.5  # ...waiting 0.5, 1 and 2 s in between
 ROBOTS_TIMEOUT_CAP = 10.0  # seconds per read (the crawl's timeout, at most this); 3 × that in all
@@ -141,7 +141,7 @@ class CrawlController:
         self._sitemap_pages = resume.from_sitemaps if resume else 0
         self._offer_lock = threading.Lock()
         if resume:
-            self.tracker.restore_counts(resume.counts, resume.skip_reasons)
+            self.tracker.restore_counts(resume.counts, resume.skip_reasons, resume.refused)
         self._finish_lock = threading.Lock()
 
     # ---- control ----
@@ -432,8 +432,10 @@ class CrawlController:
         # flight, or what is queued and in flight already fills the page budget.
         final = (self.config.is_selection or (queued == 0 and in_flight == 0)
                  or queued + in_flight >= frontier.budget_left)
+        backoffs = frontier.backoffs()
         self.tracker.set_frontier(frontier.pending_total(), queued, final, discovered=self._discovered,
-                                  backoff=frontier.backoffs())
+                                  backoff=backoffs, listed=self._sitemap_pages, budget_left=frontier.budget_left,
+                                  paused=in_flight == 0 and queued > 0 and bool(backoffs))
 
     def _offer(self, url: str, depth: int, referrer: str | None, source: str, forced: bool = False) -> None:
         assert self._frontier is not None
@@ -446,9 +448,21 @@ class CrawlController:
             self._record_refusal(canonical or url, depth, source, admission)
 
     def _record_refusal(self, url: str, depth: int, source: str, admission: Admission) -> None:
-        """A URL this crawl knows of but will not fetch: a `skipped` line with the reason."""
-        self._record_unsaved(CrawlRequest(url, depth, None, source), "skipped", ADMISSION_TEXT[admission],
-                             None, admission.value)
+        """A link this crawl knows of but will not fetch: a `skipped` manifest line with the reason
+        (so a resumed crawl does not judge it again), counted apart as `refused`, not as a page
+        handled, and summarised in the log rather than a line each."""
+        text = ADMISSION_TEXT[admission]
+        try:
+            self.store.record(url=url, status="skipped", error=text, depth=depth, http_status=None,
+                              fetched_at=iso_timestamp(), reason=admission.value, source=source)
+        except StoreClosed:
+            return
+        except DiskFull as exc:
+            self._disk_full(exc)
+            return
+        if source in ("start", "selection") and self._first_error is None:
+            self._first_error = text  # the start page itself: if nothing is saved, say why
+        self.tracker.page_refused(url, admission.value, text, depth, source)
 
     # ---- one page, in a worker thread ----
 
@@ -560,7 +574,7 @@ class CrawlController:
         if request.source in ("start", "selection") and self._first_error is None:
             self._first_error = reason  # the start page itself: if nothing is saved, say why
         self.tracker.page_done(request.url, status, request.depth, error=reason, reason=code, source=request.source)
-        if code not in ("out_of_scope", "filtered"):  # those would flood the log; they are counted
+        if code not in ("out_of_scope", "filtered"):  # a redirect out of the crawl: counted, not logged
             self.tracker.log("warning" if status == "failed" else "info", f"{status} {request.url}: {reason}")
         return PageOutcome(request, status, links or [])
 
@@ -596,6 +610,7 @@ class CrawlController:
                 state = self._stop_state
                 self.stop_reason = self.stop_reason or "stopped by user"
             self.tracker.stop_clock()
+            self.tracker.flush_refusals(force=True)
             summary = self._summary(state)
             try:
                 self.store.write_meta("summary.json", summary)
@@ -640,6 +655,7 @@ class CrawlController:
             "discovered": self._discovered,
             "from_sitemaps": self._sitemap_pages,
             "skip_reasons": snapshot["skip_reasons"],
+            "refused": snapshot["refused"],
             "started_at": self._started_at,
             "finished_at": iso_timestamp(),
             "duration": snapshot["elapsed"],

@@ -58,10 +58,11 @@ STAGE_TIMERS = ("fetch", "parse", "extract", "store")
 # Payload fields per event, as documented; tests check docs/events.md names every one of them.
 PAYLOAD_FIELDS: dict[Event, tuple[str, ...]] = {
     Event.STATUS: ("crawl_id", "state", "message", "timestamp"),
-    Event.PROGRESS: ("session_id", "crawl_id", "state", "current", "total", "total_final", "percent",
+    Event.PROGRESS: ("session_id", "crawl_id", "state", "current", "total", "total_final",
+                     "total_estimate", "percent",
                      "current_url", "stage", "speed", "eta", "elapsed", "ok", "failed", "skipped",
                      "in_flight", "queued", "discovered", "stages", "stage_seconds", "skip_reasons",
-                     "backoff", "timestamp"),
+                     "refused", "backoff", "timestamp"),
     Event.PAGE: ("crawl_id", "pages"),
     Event.LOG: ("crawl_id", "seq", "level", "message", "timestamp"),
     Event.FINISHED: ("crawl_id", "state", "summary"),

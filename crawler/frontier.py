@@ -49,6 +49,11 @@ class Admission(str, Enum):
     ROBOTS = "robots"
 
 
+# Admissions a crawl records (a manifest line, the `refused` counts): links it knows of and will not
+# fetch. TOO_DEEP is not among them (a shorter path may still come), nor SEEN or INVALID.
+REFUSALS = (Admission.OUT_OF_SCOPE, Admission.FILTERED, Admission.ROBOTS)
+REFUSAL_REASONS = frozenset(admission.value for admission in REFUSALS)
+
 ADMISSION_TEXT = {
     Admission.OUT_OF_SCOPE: "outside the crawl's scope",
     Admission.FILTERED: "excluded by the include/exclude patterns",

@@ -21,6 +21,10 @@ MAX_PENDING_PAGE_EVENTS = 2000
 MAX_PENDING_LOG_LINES = 1000
 RECENT_LOG_LINES = 200
 RECENT_PAGES = 200
+REFUSAL_LOG_INTERVAL = 5.0  # seconds between two summaries of the links not followed
+REFUSAL_LOG_EXAMPLES = 3  # URLs named in each summary line
+RATIO_MIN_PAGES = 10  # handled pages before the discovery ratio is trusted
+RATIO_WINDOW = 0.2  # the ratio is taken over the last fifth of the pages handled (at least RATIO_MIN_PAGES), in two halves
 
 
 def windowed_speed(finish_times: deque[float], now: float, started: float, window: float = SPEED_WINDOW) -> float:
@@ -40,6 +44,80 @@ def eta_seconds(remaining: int, speed: float) -> float | None:
     if speed <= 0:
         return None
     return round(remaining / speed, 1)
+
+
+def estimate_final_total(current: int, total: int, final: bool, ratio: float | None, listed: int = 0,
+                         budget_left: int | None = None, earlier: float | None = None,
+                         span: int = 0) -> int:
+    """The total the crawl will likely end at, while links may still add pages.
+
+    `ratio` is how many new pages each recently handled page added (None: not known yet), over the
+    last `span` pages handled, and `earlier` the same over the `span` pages before those. A
+    falling ratio means the site is nearly all known: it is taken to keep falling at the same
+    pace, and the pages it still adds until it reaches 0 are counted (a triangle). A steady or
+    rising one: the pages still to handle (total − current) add pages at that rate, and those in
+    turn, a geometric series (current + pending / (1 − ratio)); at a ratio of 1 or more only one
+    more generation is counted, and the estimate grows as the crawl goes on. A sitemap count
+    (`listed`) is a floor: the site has at least the pages its sitemaps listed. Never more than
+    the page budget allows (`budget_left`: pages that may still be handled), never less than
+    `total`.
+    """
+    if final or ratio is None:
+        return total
+    pending = max(0, total - current)
+    if earlier is not None and span > 0 and ratio < earlier:
+        pages_until_none = min(pending, ratio * span / (earlier - ratio))
+        extra = ratio * pages_until_none / 2.0
+    elif ratio < 1.0:
+        extra = pending * ratio / (1.0 - ratio)
+    else:
+        extra = pending * ratio
+    estimate = max(total + int(round(extra)), listed)
+    if budget_left is not None:
+        estimate = min(estimate, current + max(budget_left, pending))
+    return max(estimate, total)
+
+
+class RefusalSummary:
+    """Links refused at admission (robots, out of scope, filtered), summarised for the log.
+
+    A site whose every page links a disallowed page would otherwise fill the log with one line per
+    link. Refusals are collected per reason, and every `interval` seconds one line per reason
+    says how many there were since the last summary and names the first few.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, interval: float = REFUSAL_LOG_INTERVAL,
+                 examples: int = REFUSAL_LOG_EXAMPLES) -> None:
+        self._clock = clock
+        self._interval = interval
+        self._examples = examples
+        self._counts: dict[str, int] = {}
+        self._urls: dict[str, list[str]] = {}
+        self._texts: dict[str, str] = {}
+        self._last = clock()
+
+    def add(self, reason: str, url: str, text: str) -> None:
+        self._counts[reason] = self._counts.get(reason, 0) + 1
+        self._texts.setdefault(reason, text)
+        urls = self._urls.setdefault(reason, [])
+        if len(urls) < self._examples:
+            urls.append(url)
+
+    def due(self, force: bool = False) -> list[str]:
+        """The summary lines, if `interval` has passed since the last ones (or `force`)."""
+        now = self._clock()
+        if not self._counts or (not force and now - self._last < self._interval):
+            return []
+        self._last = now
+        lines = []
+        for reason, count in self._counts.items():
+            urls = self._urls[reason]
+            more = count - len(urls)
+            named = ", ".join(urls) + (f" and {more:,} more" if more else "")
+            noun = "link" if count == 1 else "links"
+            lines.append(f"not followed: {count:,} {noun} {self._texts[reason]} ({reason}): {named}")
+        self._counts, self._urls, self._texts = {}, {}, {}
+        return lines
 
 
 def percent_of(current: int, total: int) -> float:
@@ -73,6 +151,13 @@ class ProgressTracker:
         self.counts = {"ok": 0, "failed": 0, "skipped": 0}
         self.stage_seconds = {name: 0.0 for name in STAGE_TIMERS}
         self.skip_reasons: dict[str, int] = {}
+        self.refused: dict[str, int] = {}  # links refused at admission, per reason: never fetched
+        self._refusals = RefusalSummary(clock)
+        self._ratio_samples: deque[tuple[int, int]] = deque()  # (pages handled, pages found by links)
+        self._listed = 0  # pages the sitemaps listed (admitted)
+        self._budget_left: int | None = None
+        self._paused_total = 0.0  # seconds the crawl only waited for hosts backing off
+        self._paused_since: float | None = None
         self._discovered = 0
         self._backoff: list[dict[str, Any]] = []
         self._stage_of: dict[str, Stage] = {}
@@ -105,13 +190,16 @@ class ProgressTracker:
             self._pending_status.append({"crawl_id": self.crawl_id, "state": state.value,
                                          "message": message, "timestamp": iso_timestamp()})
 
-    def restore_counts(self, counts: dict[str, int], skip_reasons: dict[str, int]) -> None:
+    def restore_counts(self, counts: dict[str, int], skip_reasons: dict[str, int],
+                       refused: dict[str, int] | None = None) -> None:
         """Start a resumed crawl from the totals of its earlier runs."""
         with self._lock:
             for status, number in counts.items():
                 self.counts[status] = self.counts.get(status, 0) + number
             for reason, number in skip_reasons.items():
                 self.skip_reasons[reason] = self.skip_reasons.get(reason, 0) + number
+            for reason, number in (refused or {}).items():
+                self.refused[reason] = self.refused.get(reason, 0) + number
 
     def stop_clock(self) -> None:
         """Freeze elapsed time and speed at the end, before the final state is announced."""
@@ -140,12 +228,29 @@ class ProgressTracker:
             self.counts[status] += 1
             if status == "skipped" and reason:
                 self.skip_reasons[reason] = self.skip_reasons.get(reason, 0) + 1
-            self._finish_times.append(self._clock())
+            self._finish_times.append(self._active(self._clock()))
             self._current_url, self._current_stage = url, Stage.DONE.value
             self._queue_page({"url": url, "stage": Stage.DONE.value, "status": status, "title": title,
                               "depth": depth, "source": source, "reason": reason, "error": error,
                               "timestamp": iso_timestamp()})
         self.stats.page_done(status, reason)
+
+    def page_refused(self, url: str, reason: str, text: str, depth: int, source: str | None = None) -> None:
+        """A link refused at admission (robots, out of scope, filtered): counted apart from the
+        pages handled, shown in the page list, and summarised in the log (RefusalSummary)."""
+        with self._lock:
+            self.refused[reason] = self.refused.get(reason, 0) + 1
+            self._refusals.add(reason, url, text)
+            self._queue_page({"url": url, "stage": Stage.DONE.value, "status": "skipped", "title": None,
+                              "depth": depth, "source": source, "reason": reason, "error": text,
+                              "timestamp": iso_timestamp()})
+
+    def flush_refusals(self, force: bool = False) -> None:
+        """Log the refusal summary when it is due (the sender calls this; `force` at the end)."""
+        with self._lock:
+            lines = self._refusals.due(force)
+        for line in lines:
+            self.log("info", line)
 
     def add_stage_time(self, timer: str, seconds: float) -> None:
         with self._lock:
@@ -153,13 +258,60 @@ class ProgressTracker:
         self.stats.stage_time(timer, seconds)
 
     def set_frontier(self, pending: int, queued: int, final: bool, discovered: int | None = None,
-                     backoff: list[dict[str, Any]] | None = None) -> None:
+                     backoff: list[dict[str, Any]] | None = None, listed: int | None = None,
+                     budget_left: int | None = None, paused: bool | None = None) -> None:
+        """What the frontier holds. `listed`: pages admitted from sitemaps; `budget_left`: pages
+        that may still be handled within the budget (both for the estimate of the final total);
+        `paused`: nothing in flight, and the work left waits for hosts backing off."""
         with self._lock:
+            if paused is not None:
+                now = self._clock()
+                if paused and self._paused_since is None:
+                    self._paused_since = now
+                elif not paused and self._paused_since is not None:
+                    self._paused_total += now - self._paused_since
+                    self._paused_since = None
             self._frontier_pending, self._frontier_queued, self._total_final = pending, queued, final
             if discovered is not None:
                 self._discovered = discovered
             if backoff is not None:
                 self._backoff = backoff
+            if listed is not None:
+                self._listed = listed
+            if budget_left is not None:
+                self._budget_left = budget_left
+            handled = sum(self.counts.values())
+            if not self._ratio_samples or handled > self._ratio_samples[-1][0]:
+                # Pages found by links (neither the start nor a sitemap), as pages are handled.
+                self._ratio_samples.append((handled, max(0, self._discovered - self._listed - 1)))
+
+    def _active(self, moment: float) -> float:
+        """`moment` on the clock of the time the crawl was not only waiting for a back-off: the
+        speed is measured on it, so a pause does not pass for a slow site (the pause's own time
+        left is added to the ETA instead)."""
+        paused = self._paused_total
+        if self._paused_since is not None:
+            paused += max(0.0, moment - self._paused_since)
+        return moment - paused
+
+    def _discovery_ratio(self, handled: int) -> tuple[float | None, float | None, int]:
+        """New pages per handled page over the last half of the last RATIO_WINDOW of the pages
+        handled, over the half before it, and the pages in a half."""
+        samples = self._ratio_samples
+        if handled < RATIO_MIN_PAGES or len(samples) < 2:
+            return None, None, 0
+        window = max(RATIO_MIN_PAGES, int(handled * RATIO_WINDOW))
+        while len(samples) > 2 and samples[1][0] <= samples[-1][0] - window:
+            samples.popleft()
+        (first_handled, first_found), (last_handled, last_found) = samples[0], samples[-1]
+        if last_handled <= first_handled:
+            return None, None, 0
+        middle = next(sample for sample in samples if sample[0] >= (first_handled + last_handled) / 2)
+        if first_handled < middle[0] < last_handled:
+            recent = max(0.0, (last_found - middle[1]) / (last_handled - middle[0]))
+            earlier = max(0.0, (middle[1] - first_found) / (middle[0] - first_handled))
+            return recent, earlier, (last_handled - first_handled) // 2
+        return max(0.0, (last_found - first_found) / (last_handled - first_handled)), None, 0
 
     def log(self, level: str, message: str) -> None:
         with self._lock:
@@ -197,7 +349,10 @@ class ProgressTracker:
             started = self._started if self._started is not None else now
             current = sum(self.counts.values())
             total = current + self._frontier_pending
-            speed = windowed_speed(self._finish_times, end, started)
+            speed = windowed_speed(self._finish_times, self._active(end), started)
+            ratio, earlier, span = self._discovery_ratio(current)
+            estimate = estimate_final_total(current, total, self._total_final or self.state.is_final,
+                                            ratio, self._listed, self._budget_left, earlier, span)
             stages = {stage.value: 0 for stage in (Stage.FETCHING, Stage.PARSING, Stage.EXTRACTING, Stage.STORING)}
             for stage in self._stage_of.values():
                 stages[stage.value] += 1
@@ -208,11 +363,12 @@ class ProgressTracker:
                 "current": current,
                 "total": total,
                 "total_final": self._total_final,
+                "total_estimate": estimate,
                 "percent": percent_of(current, total),
                 "current_url": self._current_url,
                 "stage": self._current_stage,
                 "speed": round(speed, 2),
-                "eta": (eta_seconds(self._frontier_pending, speed)
+                "eta": (self._eta(estimate - current, speed)
                         if self.state in (State.RUNNING, State.DISCOVERING) else None),
                 "elapsed": round(end - started, 1) if self._started is not None else 0.0,
                 "ok": self.counts["ok"],
@@ -224,9 +380,17 @@ class ProgressTracker:
                 "stages": stages,
                 "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()},
                 "skip_reasons": dict(self.skip_reasons),
+                "refused": dict(self.refused),
                 "backoff": list(self._backoff),
                 "timestamp": iso_timestamp(),
             }
+
+    def _eta(self, remaining: int, speed: float) -> float | None:
+        eta = eta_seconds(remaining, speed)
+        if eta is None or self._paused_since is None or not self._backoff or remaining <= 0:
+            return eta
+        waiting = min(float(host.get("seconds_left") or 0.0) for host in self._backoff)
+        return round(eta + max(0.0, waiting), 1)
 
     def drain(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], int]:
         """Take the pending status changes, page transitions and log lines (and how many were dropped)."""
@@ -289,6 +453,7 @@ class ProgressSender:
         sink.emit_final(Event.FINISHED.value, self._finished_payload)
 
     def _flush(self, force: bool) -> None:
+        self._tracker.flush_refusals(force)
         statuses, pages, logs, dropped = self._tracker.drain()
         for status in statuses:
             self._sink.emit(Event.STATUS.value, status)

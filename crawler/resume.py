@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .events import State
-from .frontier import CrawlRequest
+from .frontier import REFUSAL_REASONS, CrawlRequest
 from .store import iter_manifest
 
 DISK_FULL_PREFIX = "disk full at "  # the stop_reason of a crawl that failed because of a full disk
@@ -35,6 +35,7 @@ class ResumeState:
 
     counts: dict[str, int] = field(default_factory=lambda: {"ok": 0, "failed": 0, "skipped": 0})
     skip_reasons: dict[str, int] = field(default_factory=dict)
+    refused: dict[str, int] = field(default_factory=dict)  # links refused at admission, per reason
     handled: set[str] = field(default_factory=set)  # URLs with a manifest record
     stored_keys: set[str] = field(default_factory=set)  # page identities already saved
     pending: list[CrawlRequest] = field(default_factory=list)  # admitted, never finished
@@ -61,8 +62,12 @@ def load_resume_state(crawl_dir: Path) -> ResumeState:
         if url in state.handled:
             continue  # never expected; a repeated record must not be counted twice
         state.handled.add(url)
-        state.counts[status] += 1
         reason = entry.get("reason")
+        if status == "skipped" and reason in REFUSAL_REASONS:
+            # A link refused at admission: judged (not offered again), counted apart, never a page.
+            state.refused[reason] = state.refused.get(reason, 0) + 1
+            continue
+        state.counts[status] += 1
         if status == "skipped" and isinstance(reason, str):
             state.skip_reasons[reason] = state.skip_reasons.get(reason, 0) + 1
         if status == "ok":

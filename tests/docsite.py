@@ -49,7 +49,9 @@ class SiteOptions:
     canonical_copies: int = 0  # the home page links /docs/print/page-I.html (I = 1..N), canonical → page I
     tracking_links: bool = False  # the home page links page 1 with utm_* parameters and /docs/index.html
     flaky: dict[int, int] = field(default_factory=dict)  # page → how many HTTP 500 answers before a 200
-    rate_limited: dict[int, int] = field(default_factory=dict)  # page → how many 429 (Retry-After: 1) first
+    rate_limited: dict[int, int] = field(default_factory=dict)  # page → how many 429 (Retry-After) first
+    retry_after: int = 1  # seconds in the Retry-After of those 429 answers
+    private_links: bool = False  # page I also links /docs/private/page-I.html (for a robots.txt to disallow)
     calendar: bool = False  # the home page links /docs/calendar/2026-01/, each month links the next, forever
     rich: bool = False  # pages shaped like real docs: sidebar of links, varied prose, lists, code, a table
     site_meta: bool = False  # every page declares og:site_name "Test Docs" and a meta description
@@ -75,6 +77,10 @@ def page_path(index: int) -> str:
 
 def orphan_path(number: int) -> str:
     return f"/docs/orphans/orphan-{number}.html"
+
+
+def private_path(index: int) -> str:
+    return f"/docs/private/page-{index}.html"
 
 
 def print_path(index: int) -> str:
@@ -150,6 +156,8 @@ def render_page(index: int, options: SiteOptions, head_extra: str = "") -> str:
         # Cached: in a benchmark the site's own CPU would otherwise compete with the crawler's.
         return _cached_rich_page(index, options.pages, options.paragraphs)
     links = "\n".join(f'<li><a href="{page_path(c)}">Page {c}</a></li>' for c in children(index, options.pages))
+    if options.private_links:
+        links += f'\n<li><a href="{private_path(index)}">Private notes {index}</a></li>'
     extra = ""
     if index == 0 and options.extra_links:
         extra = """
@@ -283,7 +291,7 @@ class DocSite:
             return self._send(handler, 500, b"<h1>Temporary failure</h1>", "text/html")
         if self._take(self._limits_left, path):
             handler.send_response(429)
-            handler.send_header("Retry-After", "1")
+            handler.send_header("Retry-After", str(options.retry_after))
             handler.send_header("Content-Length", "0")
             handler.end_headers()
             return None

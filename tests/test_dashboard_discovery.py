@@ -27,10 +27,10 @@ except ImportError:  # pragma: no cover - the fixtures skip the tests
 
 ROBOTS = "User-agent: *\nDisallow: /docs/section-6/"
 
-# Every text #backoff shows while visible, and every skip reason #skip-reasons lists.
+# Every text #backoff shows while visible, and every reason #refused lists (links not followed).
 RECORD_PANELS = """() => {
   const backoff = document.getElementById("backoff");
-  const reasons = document.getElementById("skip-reasons");
+  const reasons = document.getElementById("refused");
   const lines = window.__backoffLines = [];
   const seen = window.__skipReasons = new Set();
   new MutationObserver(() => {
@@ -38,7 +38,7 @@ RECORD_PANELS = """() => {
     for (const line of backoff.querySelectorAll(".backoff-line")) lines.push(line.textContent);
   }).observe(backoff, { childList: true, characterData: true, subtree: true, attributes: true });
   new MutationObserver(() => {
-    for (const item of reasons.querySelectorAll(".skip-reason")) seen.add(item.dataset.reason);
+    for (const item of reasons.querySelectorAll(".refused-reason")) seen.add(item.dataset.reason);
   }).observe(reasons, { childList: true, characterData: true, subtree: true });
 }"""
 
@@ -78,10 +78,11 @@ def test_discover_filter_and_crawl_the_selection(page, server: ServerProcess, ma
 
     # robots.txt kept section-6 out, and the panel said why.
     assert "robots" in page.evaluate("[...window.__skipReasons]")
-    robots_item = page.locator('#skip-reasons .skip-reason[data-reason="robots"]')
+    robots_item = page.locator('#refused .refused-reason[data-reason="robots"]')
     refused = [e for e in read_jsonl(server.data_dir / discovery_id / "manifest.jsonl") if e["reason"] == "robots"]
     assert refused and all("/docs/section-6/" in e["url"] for e in refused)
-    expect(robots_item).to_have_text(f"robots {len(refused)}")
+    expect(robots_item).to_have_text(f"robots {len(refused):,}")
+    expect(page.locator("#skip-reasons .skip-reason[data-reason=\"robots\"]")).to_have_count(0)  # not a page
     refused_rows = page.locator('#page-list li.status-skipped[data-reason="robots"]')
     expect(refused_rows).to_have_count(len(refused))
     expect(refused_rows.first.locator(".page-status")).to_have_text("skipped · robots")

@@ -71,7 +71,9 @@ def test_a_large_site_is_crawled_completely_once_politely(server, make_client, m
     assert not [raw for _, raw in site.requests if raw.startswith("/docs/section-6/")], "robots.txt was ignored"
     assert site.max_in_flight <= 4, f"{site.max_in_flight} requests in flight at once on one host"
     assert {e["source"] for e in entries if path_of(e["url"]) in sitemap_only} == {"sitemap"}
-    assert finished["summary"]["skip_reasons"].get("robots", 0) > 0
+    refused = [e for e in entries if e["reason"] == "robots"]
+    assert refused and finished["summary"]["refused"].get("robots") == len(refused)
+    assert "robots" not in finished["summary"]["skip_reasons"], "a refused link is not a skipped page"
     retries = [line["message"] for line in client.of("crawler_log", crawl_id) if line["message"].startswith("try ")]
     assert len(retries) == 5 and all("HTTP 500" in message for message in retries)
     discovered = client.of("crawler_detailed_progress", crawl_id)[-1]["discovered"]

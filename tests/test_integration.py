@@ -36,10 +36,11 @@ def test_full_crawl_streams_every_stage_and_stores_each_page_once(server, make_c
 
     assert finished["state"] == "completed"
     summary = finished["summary"]
-    # 30 HTML pages saved; the broken link failed; the PDF was skipped by its content type and
-    # the link out of scope was skipped without being fetched.
-    assert (summary["ok"], summary["failed"], summary["skipped"]) == (30, 1, 2)
-    assert summary["skip_reasons"] == {"not_html": 1, "out_of_scope": 1}
+    # 30 HTML pages saved; the broken link failed; the PDF was skipped by its content type; the
+    # link out of scope was refused without being fetched: counted apart, not as a page.
+    assert (summary["ok"], summary["failed"], summary["skipped"]) == (30, 1, 1)
+    assert summary["skip_reasons"] == {"not_html": 1}
+    assert summary["refused"] == {"out_of_scope": 1} and summary["pages_handled"] == 32
     for index in range(30):
         assert site.hits[page_path(index)] == 1, f"{page_path(index)} requested {site.hits[page_path(index)]} times"
     assert site.hits["/outside/"] == 0, "a link out of scope was fetched"
@@ -76,7 +77,8 @@ def test_full_crawl_streams_every_stage_and_stores_each_page_once(server, make_c
 
     progress = client.of("crawler_detailed_progress", crawl_id)
     last = progress[-1]
-    assert last["current"] == 33 and last["ok"] == 30 and last["percent"] == 100.0
+    assert last["current"] == 32 and last["ok"] == 30 and last["percent"] == 100.0
+    assert last["total"] == last["total_estimate"] == 32 and last["refused"] == {"out_of_scope": 1}
     assert last["session_id"] and last["timestamp"].endswith("Z")
     assert any(line["message"].startswith("saved ") for line in client.of("crawler_log", crawl_id))
     assert len(client.of("crawler_finished", crawl_id)) == 1

@@ -89,8 +89,9 @@ def test_resume_state_is_the_journal_minus_the_manifest(tmp_path: Path):
     (tmp_path / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records) + '{"url": "ht')
     state = load_resume_state(tmp_path)
     assert [r.url for r in state.pending] == ["http://a/3", "http://a/4"]
-    assert state.counts == {"ok": 2, "failed": 1, "skipped": 1}
-    assert state.skip_reasons == {"out_of_scope": 1}
+    assert state.counts == {"ok": 2, "failed": 1, "skipped": 0}  # a refused link is not a page
+    assert state.skip_reasons == {}
+    assert state.refused == {"out_of_scope": 1}
     assert state.stored_keys == {"http://a/0", "http://a/canon"}
     assert state.discovered == 5
     assert {"http://a/1", "http://b/", "http://a/canon", "http://a/3"} <= state.seen

@@ -63,6 +63,7 @@ export const el = {
   queued: $("queued"),
   discovered: $("discovered"),
   skipReasons: $("skip-reasons"),
+  refused: $("refused"),
   backoff: $("backoff"),
   pageList: $("page-list"),
   log: $("log"),

@@ -43,6 +43,35 @@ export const EVENT_NAMES = [
   "crawler_status", "crawler_detailed_progress", "crawler_page", "crawler_log", "crawler_finished"
 ];
 
+export const REFUSAL_LABELS = { robots: "robots", out_of_scope: "out of scope", filtered: "filtered" };
+
+/**
+ * Links refused at admission (`refused` of a snapshot or summary: {reason: count}), most first:
+ * {count, entries: [[code, label, n]], text: "2,340 links not followed: robots 1,200 · out of scope 1,140"}.
+ * They are not pages of the crawl, so they are shown apart from the bar and the skipped count.
+ */
+export function describeRefused(refused) {
+  const entries = [];
+  if (refused && typeof refused === "object") {
+    Object.keys(refused).forEach(function (code) {
+      const n = refused[code];
+      if (typeof n === "number" && isFinite(n) && n > 0) {
+        entries.push([code, Object.prototype.hasOwnProperty.call(REFUSAL_LABELS, code) ? REFUSAL_LABELS[code] : code, n]);
+      }
+    });
+  }
+  entries.sort(function (a, b) { return b[2] - a[2] || (a[0] < b[0] ? -1 : 1); });
+  const count = entries.reduce(function (sum, e) { return sum + e[2]; }, 0);
+  const text = count === 0 ? "" : count.toLocaleString("en-US") + (count === 1 ? " link" : " links") +
+    " not followed: " + entries.map(function (e) { return e[1] + " " + e[2].toLocaleString("en-US"); }).join(" · ");
+  return { count: count, entries: entries, text: text };
+}
+
+/** The ETA is an estimate while links may still add pages: "≈" before it until `total_final`. */
+export function etaApproximate(progress) {
+  return !!progress && progress.total_final === false && typeof progress.eta === "number";
+}
+
 export function isActive(state) { return isIn(ACTIVE_STATES, state); }
 export function isTerminal(state) { return isIn(TERMINAL_STATES, state); }
 function isKnownState(state) { return Object.prototype.hasOwnProperty.call(STATE_RANK, state); }

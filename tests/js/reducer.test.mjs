@@ -4,7 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 
 import {
-  reduce, initialState, stateLabel, controls, busy, LOG_LINES_MAX, PAGE_ROWS_MAX
+  reduce, initialState, stateLabel, controls, busy, LOG_LINES_MAX, PAGE_ROWS_MAX, describeRefused, etaApproximate
 } from "../../static/js/state.js";
 
 const A = "20261127-120000-aaaaaa";
@@ -339,4 +339,24 @@ test("reduce never changes the state it is given", () => {
   assert.doesNotThrow(() => run(s, log(A, 1), page(A, "https://x.test/a", "active", "fetching"),
     progress(A, { state: "running" }), { type: "stop_requested" }, finished(A, "stopped")));
   assert.deepEqual(s.log.lines, []);
+});
+
+// ---- links not followed, the ETA's "≈" ----
+
+test("refused links are described apart, most first, with readable reasons", () => {
+  const described = describeRefused(freeze({ out_of_scope: 1140, robots: 1200, filtered: 0, bogus: "x" }));
+  assert.equal(described.count, 2340);
+  assert.deepEqual(described.entries, [["robots", "robots", 1200], ["out_of_scope", "out of scope", 1140]]);
+  assert.equal(described.text, "2,340 links not followed: robots 1,200 · out of scope 1,140");
+  assert.equal(describeRefused({ robots: 1 }).text, "1 link not followed: robots 1");
+  for (const none of [null, undefined, {}, { robots: 0 }, "robots"]) {
+    assert.deepEqual(describeRefused(none), { count: 0, entries: [], text: "" });
+  }
+});
+
+test("the ETA is marked approximate only while the total may still grow", () => {
+  assert.equal(etaApproximate({ total_final: false, eta: 7.6 }), true);
+  assert.equal(etaApproximate({ total_final: true, eta: 7.6 }), false);
+  assert.equal(etaApproximate({ total_final: false, eta: null }), false, "no ETA: nothing to mark");
+  assert.equal(etaApproximate(null), false);
 });

@@ -1,7 +1,7 @@
 /* The progress panel: bar, counters, current page, stage counts and times, skip reasons, back-off, downloads. */
 
 import { $, el, make, text, clear } from "../dom.js";
-import { STAGES } from "../state.js";
+import { STAGES, describeRefused, etaApproximate } from "../state.js";
 import { downloadPath, formatDuration, formatSeconds, isIn, isLocalPath, isNum, num } from "../util.js";
 
 const STAGE_TIME_KEYS = ["fetch", "parse", "extract", "store"];
@@ -34,6 +34,7 @@ export function resetProgress() {
   text(el.queued, "0");
   text(el.discovered, "0");
   renderSkipReasons(null);
+  renderRefused(null);
   setBackoff(null);
   renderStageCounts(null);
   renderStageTimes(null);
@@ -62,6 +63,28 @@ function renderSkipReasons(reasons) {
   });
   clear(el.skipReasons);
   el.skipReasons.appendChild(frag);
+}
+
+/** "2,340 links not followed: robots 1,200 · out of scope 1,140": links refused at admission,
+ * apart from the pages (they are in neither the bar nor the skipped count). Hidden when none. */
+function renderRefused(refused) {
+  const described = describeRefused(refused);
+  const signature = described.text;
+  if (el.refused._signature === signature) return;
+  el.refused._signature = signature;
+  clear(el.refused);
+  el.refused.hidden = described.count === 0;
+  el.refused.setAttribute("data-count", String(described.count));
+  el.refused.title = described.text;
+  if (!described.count) return;
+  el.refused.appendChild(make("span", "refused-label",
+    described.count.toLocaleString("en-US") + (described.count === 1 ? " link" : " links") + " not followed:"));
+  described.entries.forEach(function (e) {
+    const item = make("span", "refused-reason", e[1] + " " + e[2].toLocaleString("en-US"));
+    item.setAttribute("data-reason", e[0]);
+    item.setAttribute("data-count", String(e[2]));
+    el.refused.appendChild(item);
+  });
 }
 
 // Hosts backing off, counted down between snapshots (which bring the server's own figure).
@@ -163,7 +186,7 @@ export function renderProgress(p, kind) {
     el.currentStage.setAttribute("data-stage", isIn(STAGES, p.stage) ? p.stage : "");
   }
   text(el.speed, num(p.speed).toFixed(1) + " pages/s");
-  text(el.eta, formatDuration(p.eta));
+  text(el.eta, (etaApproximate(p) ? "≈ " : "") + formatDuration(p.eta));
   text(el.elapsed, formatDuration(p.elapsed));
   text(el.countOk, String(num(p.ok)));
   text(el.countFailed, String(num(p.failed)));
@@ -172,6 +195,7 @@ export function renderProgress(p, kind) {
   text(el.queued, String(num(p.queued)));
   text(el.discovered, String(num(p.discovered)));
   renderSkipReasons(p.skip_reasons);
+  renderRefused(p.refused);
   setBackoff(p.backoff);
   renderStageCounts(p.stages);
   renderStageTimes(p.stage_seconds);
@@ -187,6 +211,7 @@ export function renderFinished(s) {
   if (summary.stage_seconds) renderStageTimes(summary.stage_seconds);
   if (isNum(summary.duration)) text(el.elapsed, formatDuration(summary.duration));
   if (summary.skip_reasons && typeof summary.skip_reasons === "object") renderSkipReasons(summary.skip_reasons);
+  if (summary.refused && typeof summary.refused === "object") renderRefused(summary.refused);
   if (isNum(summary.discovered)) text(el.discovered, String(summary.discovered));
   if (s.kind === "discovery" && isNum(summary.discovered)) text(el.progressCount, String(summary.discovered));
   setBackoff(null);

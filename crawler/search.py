@@ -587,8 +587,11 @@ class SearchIndexer:
             except sqlite3.OperationalError as exc:  # busy or locked by another process: next pass
                 log.warning("search indexing pass failed: %s", exc)
             except sqlite3.DatabaseError as exc:
-                self.index.damaged(exc)
-                self._sizes.clear()
+                # Not proof of damage: another process may be using the file at that moment, and
+                # removing it under that process would damage its view. The next pass checks the
+                # file itself (header and PRAGMA quick_check) and rebuilds only if it is unsound.
+                log.warning("search indexing pass failed (%s); the file is checked on the next pass", exc)
+                self.index.suspect.set()
             except Exception:  # noqa: BLE001 - the indexer must outlive any one bad pass
                 log.exception("search indexing pass failed")
             self._wake.wait(self.interval)

@@ -16,14 +16,17 @@ from pathlib import Path
 from ..search import open_search
 from .library import DocsLibrary, FolderSites, build_server
 
+MCP_INDEX_FILE = ".search-mcp.sqlite"  # kept apart from a web server's .search.sqlite
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m crawler.mcp",
                                      description="Serve crawled documentation sites to MCP clients over stdio.")
     parser.add_argument("--data-dir", default=os.environ.get("CRAWLER_DATA_DIR", "./crawls"),
                         help="where the crawls are (default ./crawls, or CRAWLER_DATA_DIR)")
-    parser.add_argument("--search-index", default=os.environ.get("CRAWLER_SEARCH_INDEX") or None,
-                        help="the search index file (default <data-dir>/.search.sqlite, or CRAWLER_SEARCH_INDEX)")
+    parser.add_argument("--search-index", default=None,
+                        help=f"the search index file (default <data-dir>/{MCP_INDEX_FILE}: its own, so that it "
+                             "never writes the file a web server on the same data directory is using)")
     args = parser.parse_args(argv)
     # stdout carries the protocol: every log line goes to stderr.
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
@@ -31,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     data_dir = Path(args.data_dir).resolve()
     if not data_dir.is_dir():
         parser.error(f"no such data directory: {data_dir}")
-    index, indexer = open_search(data_dir, Path(args.search_index) if args.search_index else None)
+    index, indexer = open_search(data_dir, Path(args.search_index) if args.search_index else data_dir / MCP_INDEX_FILE)
     # Let the first pass finish, so the first answers see every page stored so far; but a large
     # index built from scratch must not make the client's handshake time out: at most 20 s.
     deadline = time.monotonic() + 20

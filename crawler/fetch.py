@@ -271,6 +271,26 @@ def request_failure(exc: BaseException, url: str, timeout: float, *, during_body
     return FetchFailed(f"request failed: {_short(exc)}")
 
 
+def _response_headers(session: requests.Session, url: str, timeout: float, deadline: float,
+                      too_slow: Callable[[], Exception]) -> requests.Response:
+    """One GET up to its headers (body streamed later), without following redirects. Headers
+    dribbled byte by byte count against the page's whole deadline: past it, `too_slow()` is
+    raised; a refused address and request errors become named failures."""
+    try:
+        with DEADLINES.limit(deadline):
+            response = session.get(url, timeout=timeout, stream=True, allow_redirects=False)
+    except BlockedAddress as exc:
+        raise FetchFailed(str(exc), code="blocked_address") from None
+    except requests.RequestException as exc:
+        if DEADLINES.expired():
+            raise too_slow() from None
+        raise request_failure(exc, url, timeout) from None
+    if DEADLINES.expired():  # cut off mid-headers, the parser may have taken EOF for their end
+        response.close()
+        raise too_slow()
+    return response
+
+
 def fetch_page(session: requests.Session, url: str, *, timeout: float, stop: threading.Event,
                check_redirect: Callable[[str], str | None]) -> FetchedPage:
     """GET `url`, following in-scope redirects; raise PageSkipped / FetchFailed / StopRequested.
@@ -285,18 +305,7 @@ def fetch_page(session: requests.Session, url: str, *, timeout: float, stop: thr
     for _hop in range(MAX_REDIRECTS + 1):
         if stop.is_set():
             raise StopRequested()
-        try:
-            with DEADLINES.limit(deadline):  # headers dribbled byte by byte count against the same limit
-                response = session.get(current, timeout=timeout, stream=True, allow_redirects=False)
-        except BlockedAddress as exc:
-            raise FetchFailed(str(exc), code="blocked_address") from None
-        except requests.RequestException as exc:
-            if DEADLINES.expired():
-                raise _headers_too_slow(timeout) from None
-            raise request_failure(exc, current, timeout) from None
-        if DEADLINES.expired():  # cut off mid-headers, the parser may have taken EOF for their end
-            response.close()
-            raise _headers_too_slow(timeout)
+        response = _response_headers(session, current, timeout, deadline, lambda: _headers_too_slow(timeout))
         with response:
             if response.is_redirect:
                 target = urljoin(current, response.headers.get("Location", ""))
@@ -360,18 +369,8 @@ def fetch_robots_txt(session: requests.Session, url: str, *, timeout: float, sto
     for _hop in range(MAX_ROBOTS_REDIRECTS + 1):
         if stop.is_set():
             raise StopRequested()
-        try:
-            with DEADLINES.limit(deadline):
-                response = session.get(current, timeout=timeout, stream=True, allow_redirects=False)
-        except BlockedAddress as exc:
-            raise FetchFailed(str(exc), code="blocked_address") from None
-        except requests.RequestException as exc:
-            if DEADLINES.expired():
-                raise TransientFailure(_headers_too_slow(timeout).reason, code="too_slow") from None
-            raise request_failure(exc, current, timeout) from None
-        if DEADLINES.expired():
-            response.close()
-            raise TransientFailure(_headers_too_slow(timeout).reason, code="too_slow")
+        response = _response_headers(session, current, timeout, deadline, lambda: TransientFailure(
+            _headers_too_slow(timeout).reason, code="too_slow"))
         with response:
             if response.is_redirect:
                 target = urljoin(current, response.headers.get("Location", ""))

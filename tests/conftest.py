@@ -144,6 +144,16 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     proc.stop()
 
 
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One threading-mode server for the tests whose point does not depend on the server mode
+    (the `server` fixture runs a test in both modes)."""
+    proc = ServerProcess(tmp_path_factory.mktemp("app-server") / "crawls", "--allow-private-targets",
+                         "--server", "threading")
+    yield proc
+    proc.stop()
+
+
 @pytest.fixture
 def make_client(server: ServerProcess) -> Iterator[Callable[..., Client]]:
     clients: list[Client] = []

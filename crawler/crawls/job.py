@@ -8,7 +8,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ..controller import CrawlController, PauseSignal
+from ..context import PauseSignal
+from ..controller import CrawlController
 from ..cpu import CpuPool
 from ..events import EventSink
 from ..llms import write_llms_files

@@ -67,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"crawler_app.py: error: {exc}", file=sys.stderr)
         return 2
     app = create_app(config)
+    render = app.extensions["crawler"].render
+    if render is not None:  # a page rendered in the browser never reaches this server
+        render.deny_origin(args.host, args.port)
     mode = f"cluster mode through {redact(config.redis_url)}" if config.redis_url else "embedded mode"
     print(f"Crawler Dashboard on {dashboard_url(args.host, args.port, config.token)} (data in {config.data_dir}, "
           f"{mode})", flush=True)

@@ -26,6 +26,7 @@ from .controller import CrawlController
 from .cpu import CpuPool
 from .events import Event, EventSink, State, iso_timestamp
 from .netguard import ensure_public_target, non_public_reason
+from .render import RenderPool, check_render_setting
 from .crawls import new_crawl_id
 from .crawls.history import write_crawl_meta
 from .crawls.job import run_job
@@ -143,6 +144,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--user-agent", default=None)
     parser.add_argument("--timeout", type=float, default=20.0)
     parser.add_argument("--allow-private-targets", action="store_true")
+    parser.add_argument("--render", choices=["auto", "never", "always"], default="auto",
+                        help="render pages that need JavaScript in headless Chromium: auto (only those that "
+                             "need it, the default), never, always")
     parser.add_argument("--quiet", action="store_true", help="progress only, no per-page log")
     parser.add_argument("--json", action="store_true",
                         help="print every event as a JSON line on stdout ({\"event\": ..., \"data\": ...}), "
@@ -163,8 +167,9 @@ def main(argv: list[str] | None = None) -> int:
             "per_host_concurrency": args.per_host_concurrency, "delay": args.delay, "scope": args.scope,
             "include": args.include, "exclude": args.exclude, "respect_robots": not args.ignore_robots,
             "use_sitemaps": not args.no_sitemaps, "max_retries": args.max_retries,
-            "user_agent": args.user_agent, "timeout": args.timeout,
+            "user_agent": args.user_agent, "timeout": args.timeout, "render": args.render,
         })
+        check_render_setting(config.render)
         if not args.allow_private_targets:
             for url in dict.fromkeys((config.url, *config.urls)):
                 ensure_public_target(url)
@@ -184,10 +189,12 @@ def main(argv: list[str] | None = None) -> int:
     sink: EventSink = (JsonLinesSink() if args.json else rich_sink if rich_sink is not None
                        else TerminalSink(quiet=args.quiet))
     cpu = CpuPool()
+    render = RenderPool()
     stop = threading.Event()
     controller = CrawlController(crawl_id, config, store, sink, stop, cpu, session_id=owner,
                                  downloads=record.downloads,
-                                 address_policy=None if args.allow_private_targets else non_public_reason)
+                                 address_policy=None if args.allow_private_targets else non_public_reason,
+                                 render=render)
     signal.signal(signal.SIGINT, lambda *_: controller.request_stop("interrupted (Ctrl-C)"))
     try:
         if rich_sink is not None:
@@ -197,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
             summary = run_job(controller, record, data_dir)
     finally:
         cpu.shutdown()
+        render.close()
     final = (f"{summary['state']}: {summary['ok']} pages saved in {crawl_dir} "
              f"({summary['failed']} failed, {summary['skipped']} skipped, {summary['duration']} s)")
     print(final, file=sys.stderr if args.json else sys.stdout)

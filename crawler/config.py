@@ -19,6 +19,7 @@ from . import __version__
 
 DEFAULT_USER_AGENT = f"CrawlerDashboard/{__version__} (+docs crawler)"
 SCOPES = ("prefix", "host", "subdomains")
+RENDER_MODES = ("auto", "never", "always")  # JavaScript rendering (crawler/render/)
 MAX_SELECTED_URLS = 100_000
 
 
@@ -43,6 +44,7 @@ class CrawlConfig:
     max_retries: int = 3
     timeout: float = 20.0
     user_agent: str = DEFAULT_USER_AGENT
+    render: str = "auto"
 
     @property
     def is_selection(self) -> bool:
@@ -229,6 +231,7 @@ _FIELDS: dict[str, Callable[[Any], Any]] = {
     "max_retries": _int_in("max_retries", 0, 10),
     "timeout": _number_in("timeout", 1, 120),
     "user_agent": _user_agent,
+    "render": _choice("render", RENDER_MODES),
 }
 
 

@@ -39,6 +39,8 @@ from .frontier import Frontier
 from .netguard import AddressPolicy
 from .pipeline import PagePipeline
 from .progress import ProgressSender, ProgressTracker
+from .render import BrowserPolicy, RenderPool
+from .render.stage import RenderStage
 from .resume import ResumeState
 from .scheduler import Scheduler
 from .stats import CrawlStats, NoStats
@@ -58,7 +60,8 @@ class CrawlController:
                  stop_signal: StopSignal, cpu: CpuPool, *, session_id: str = "",
                  downloads: dict[str, str] | None = None, discover_only: bool = False,
                  resume: ResumeState | None = None, address_policy: AddressPolicy | None = None,
-                 pause_signal: PauseSignal | None = None, stats: CrawlStats | None = None) -> None:
+                 pause_signal: PauseSignal | None = None, stats: CrawlStats | None = None,
+                 render: RenderPool | None = None) -> None:
         self.crawl_id = crawl_id
         self.config = config
         self.store = store
@@ -74,6 +77,8 @@ class CrawlController:
         self._stop_state = State.STOPPED
         self.summary: dict[str, Any] | None = None
         self._sessions = SessionPool(config.user_agent, address_policy)
+        self.render = render  # the host's browser pool (None: no page can be rendered)
+        self._browser_policy = BrowserPolicy(allow_private=address_policy is None)
         self._start_url = canonical_url(config.url) or config.url
         self.ctx = CrawlContext(crawl_id, config, store, self.tracker, self.stats, stop_signal, self._sessions,
                                 self._start_url, discover_only, on_disk_full=self._disk_full)
@@ -126,7 +131,9 @@ class CrawlController:
                 self.tracker.set_state(State.RUNNING, f"crawling {self._start_url}")
             fetchers = DaemonThreadPool(self.config.concurrency, thread_name_prefix=f"fetch-{self.crawl_id}")
             processors = DaemonThreadPool(self.cpu.workers + 2, thread_name_prefix=f"process-{self.crawl_id}")
-            pipeline = PagePipeline(self.ctx, self.cpu, scheduler)
+            render = RenderStage(self.ctx, self.render, scheduler.frontier, self._browser_policy,
+                                 scheduler.redirect_refusal)
+            pipeline = PagePipeline(self.ctx, self.cpu, scheduler, render)
             backlog = self.config.concurrency + 2 * self.cpu.workers  # fetched pages waiting for the CPU, at most
             scheduler.run(fetchers, processors, backlog, pipeline.fetch_stage, pipeline.process_stage)
             if self.stop_signal.is_set():
@@ -249,5 +256,6 @@ class CrawlController:
             "duration": snapshot["elapsed"],
             "stop_reason": self.stop_reason,
             "stage_seconds": snapshot["stage_seconds"],
+            "rendered": snapshot["rendered"],
             "downloads": self.downloads,
         }

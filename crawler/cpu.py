@@ -114,7 +114,8 @@ def _exit_with_owner(owner_pid: int, interval: float = 1.0) -> None:
             os._exit(0)
 
 
-def analyze_page(job_id: int, body: bytes, encoding: str | None, url: str, extract: bool = True) -> PageAnalysis:
+def analyze_page(job_id: int, body: bytes, encoding: str | None, url: str, extract: bool = True,
+                 keep_routes: bool = False) -> PageAnalysis:
     """Parse once, find title, links and canonical URL, then extract Markdown from the same tree."""
     global _jobs_done
     marker = os.environ.get(CRASH_MARKER_ENV)
@@ -124,7 +125,7 @@ def analyze_page(job_id: int, body: bytes, encoding: str | None, url: str, extra
     try:
         tree = parse_document(body, encoding)
         title = find_title(tree)
-        links = find_links(tree, url)
+        links = find_links(tree, url, keep_routes)
         canonical = find_canonical(tree, url)
         site_name, description = find_site_meta(tree)
     except Exception as exc:  # a parser bug on one odd page fails that page only
@@ -273,9 +274,11 @@ class CpuPool:
                     log.exception("stage callback failed")
 
     def analyze(self, body: bytes, encoding: str | None, url: str, *, stop: threading.Event,
-                on_extracting: Callable[[], None] | None = None, extract: bool = True) -> PageAnalysis:
-        """Parse (and extract) one page in a worker process; StopRequested if the crawl stops."""
-        args = (body, encoding, url, extract)
+                on_extracting: Callable[[], None] | None = None, extract: bool = True,
+                keep_routes: bool = False) -> PageAnalysis:
+        """Parse (and extract) one page in a worker process; StopRequested if the crawl stops.
+        `keep_routes`: the page is on a hash-routed site, its `#/path` links are pages."""
+        args = (body, encoding, url, extract, keep_routes)
         try:
             return self._run_in(self._main, stop, on_extracting, *args)
         except BrokenProcessPool:

@@ -46,6 +46,7 @@ class State(str, Enum):
 
 class Stage(str, Enum):
     FETCHING = "fetching"
+    RENDERING = "rendering"  # only pages that need JavaScript (crawler/render/)
     PARSING = "parsing"
     EXTRACTING = "extracting"
     STORING = "storing"
@@ -53,7 +54,7 @@ class Stage(str, Enum):
 
 
 STAGE_ORDER = {stage: index for index, stage in enumerate(Stage)}
-STAGE_TIMERS = ("fetch", "parse", "extract", "store")
+STAGE_TIMERS = ("fetch", "render", "parse", "extract", "store")
 
 # Payload fields per event, as documented; tests check docs/events.md names every one of them.
 PAYLOAD_FIELDS: dict[Event, tuple[str, ...]] = {
@@ -62,7 +63,7 @@ PAYLOAD_FIELDS: dict[Event, tuple[str, ...]] = {
                      "total_estimate", "percent",
                      "current_url", "stage", "speed", "eta", "elapsed", "ok", "failed", "skipped",
                      "in_flight", "queued", "discovered", "stages", "stage_seconds", "skip_reasons",
-                     "refused", "backoff", "timestamp"),
+                     "refused", "backoff", "rendered", "timestamp"),
     Event.PAGE: ("crawl_id", "pages"),
     Event.LOG: ("crawl_id", "seq", "level", "message", "timestamp"),
     Event.FINISHED: ("crawl_id", "state", "summary"),

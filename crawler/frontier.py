@@ -97,11 +97,29 @@ class Frontier:
         self._sequence = itertools.count()
         self._seen: set[str] = set()
         self._stored: set[str] = set()
+        self._route_hosts: set[str] = set()  # hash-routed hosts: `#/path` names a page there
         self._lock = threading.RLock()
         self.saved = 0
         self.reserved = 0
 
     # ---- admission ----
+
+    def keep_routes(self, host: str) -> None:
+        """From now on `#/path` fragments of `host`'s URLs name distinct pages (a hash-routed site)."""
+        with self._lock:
+            self._route_hosts.add(host)
+
+    def keeps_routes(self, url: str) -> bool:
+        """Whether `url`'s host is hash-routed (its pages' `#/path` links are pages)."""
+        with self._lock:
+            return bool(self._route_hosts) and host_of(url) in self._route_hosts
+
+    def canonical(self, url: str) -> str | None:
+        """canonical_url, keeping the hash route on a hash-routed host."""
+        canonical = canonical_url(url)
+        if canonical is not None and self._route_hosts and host_of(canonical) in self._route_hosts:
+            return canonical_url(url, keep_route=True)
+        return canonical
 
     def check(self, canonical: str, depth: int | None = None) -> Admission:
         """Scope, filters, depth (if given) and robots for a canonical URL (the start URL always passes)."""
@@ -124,7 +142,7 @@ class Frontier:
         scope, filter and depth checks, never robots. Each URL is judged once: a second offer of
         a refused URL answers SEEN, so a refusal is reported once.
         """
-        canonical = canonical_url(url)
+        canonical = self.canonical(url)
         if canonical is None:
             return Admission.INVALID, None
         with self._lock:
@@ -146,7 +164,7 @@ class Frontier:
 
     def claim(self, url: str) -> bool:
         """Mark a URL reached by redirect as seen; False if some other request already has it."""
-        canonical = canonical_url(url)
+        canonical = self.canonical(url)
         if canonical is None:
             return False
         with self._lock:
@@ -166,7 +184,7 @@ class Frontier:
 
     def accepts(self, url: str) -> Admission:
         """Would a redirect to `url` stay inside this crawl's scope, filters and robots rules?"""
-        canonical = canonical_url(url)
+        canonical = self.canonical(url)
         return Admission.INVALID if canonical is None else self.check(canonical)
 
     def restore(self, seen: set[str], stored: set[str], saved: int, pending: list[CrawlRequest]) -> None:

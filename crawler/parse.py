@@ -56,18 +56,29 @@ def find_base_url(tree: lxml.html.HtmlElement, page_url: str) -> str:
     return urljoin(page_url, base.get("href").strip()) if base is not None else page_url
 
 
-def find_links(tree: lxml.html.HtmlElement, page_url: str) -> list[str]:
-    """Absolute URLs of <a href> links, in document order, without duplicates or nofollow."""
+def _is_route(fragment: str) -> bool:
+    return fragment.startswith(("/", "!/"))
+
+
+def find_links(tree: lxml.html.HtmlElement, page_url: str, keep_routes: bool = False) -> list[str]:
+    """Absolute URLs of <a href> links, in document order, without duplicates or nofollow.
+
+    Fragments are dropped, except hash routes (`#/path`, `#!/path`) with `keep_routes` (a page of
+    a hash-routed site, where they name pages)."""
     base = find_base_url(tree, page_url)
     links: list[str] = []
     seen: set[str] = set()
     for anchor in tree.iter("a"):
         href = (anchor.get("href") or "").strip()
-        if not href or href.startswith("#") or href.lower().startswith(SKIPPED_LINK_SCHEMES):
+        if not href or href.lower().startswith(SKIPPED_LINK_SCHEMES):
+            continue
+        if href.startswith("#") and not (keep_routes and _is_route(href[1:])):
             continue
         if "nofollow" in (anchor.get("rel") or "").lower():
             continue
-        absolute = urljoin(base, href).split("#", 1)[0]
+        absolute, _, fragment = urljoin(base, href).partition("#")
+        if keep_routes and _is_route(fragment):
+            absolute += "#" + fragment
         if absolute and absolute not in seen:
             seen.add(absolute)
             links.append(absolute)

@@ -19,10 +19,12 @@ from .events import Stage, iso_timestamp
 from .extract import page_document
 from .fetch import FetchedPage, FetchFailed, PageSkipped, StopRequested, TransientFailure, fetch_page
 from .frontier import CrawlRequest
+from .render.stage import RenderNote
 from .store import DiskFull, StoreClosed
 from .urls import canonical_url, in_scope
 
 if TYPE_CHECKING:
+    from .render.stage import RenderStage
     from .scheduler import Scheduler
 
 log = logging.getLogger(__name__)
@@ -39,10 +41,12 @@ class PageOutcome:
 
 
 class PagePipeline:
-    def __init__(self, ctx: CrawlContext, cpu: CpuPool, scheduler: Scheduler) -> None:
+    def __init__(self, ctx: CrawlContext, cpu: CpuPool, scheduler: Scheduler,
+                 render: RenderStage | None = None) -> None:
         self.ctx = ctx
         self.cpu = cpu
         self.scheduler = scheduler
+        self.render = render  # fetching → rendering → parsing, for pages that need JavaScript
 
     def fetch_stage(self, request: CrawlRequest) -> PageOutcome:
         """fetching, in a fetcher thread; never raises."""
@@ -56,11 +60,18 @@ class PagePipeline:
         ctx = self.ctx
         ctx.check_stop()
         ctx.tracker.page_stage(request.url, Stage.FETCHING, request.depth, request.source)
+        render = self.render
+        direct = render.render_directly(request) if render is not None else None
+        if render is not None and direct:  # its host's pages need the browser anyway
+            page = render.render(request, None, direct)
+            return PageOutcome(request, "fetched", page=page, fetched_at=iso_timestamp())
         started = time.perf_counter()
         page = fetch_page(ctx.sessions.get(), request.url, timeout=ctx.config.timeout,
                           stop=ctx.stop_signal, check_redirect=self.scheduler.redirect_refusal)  # type: ignore[arg-type]
         ctx.tracker.add_stage_time("fetch", time.perf_counter() - started)
         ctx.stats.downloaded_bytes(len(page.body))
+        if render is not None:
+            page = render.after_fetch(request, page)
         return PageOutcome(request, "fetched", page=page, fetched_at=iso_timestamp())
 
     def _process(self, fetched: PageOutcome) -> PageOutcome:
@@ -72,7 +83,7 @@ class PagePipeline:
         tracker.page_stage(url, Stage.PARSING, depth)
         analysis = self.cpu.analyze(
             page.body, page.encoding, page.url, stop=ctx.stop_signal,  # type: ignore[arg-type]
-            extract=not ctx.discover_only,
+            extract=not ctx.discover_only, keep_routes=self.scheduler.frontier.keeps_routes(url),
             on_extracting=lambda: tracker.page_stage(url, Stage.EXTRACTING, depth))
         tracker.add_stage_time("parse", analysis.parse_seconds)
         tracker.add_stage_time("extract", analysis.extract_seconds)
@@ -84,9 +95,11 @@ class PagePipeline:
         # Links are admitted (and journaled) before the page's own record: a crash between the two
         # then costs a refetch of this page on resume, never the links found on it.
         self.scheduler.offer_links(request, analysis.links)
+        rendering = self._render_note(url)
         if ctx.discover_only:  # a line per page handled, with its title, but no file
             ctx.store.record(url=url, status="ok", error=None, depth=depth, http_status=page.http_status,
-                             fetched_at=fetched_at, title=analysis.title, source=source)
+                             fetched_at=fetched_at, title=analysis.title, source=source,
+                             rendered=rendering.rendered, render_reason=rendering.reason)
             tracker.page_done(url, "ok", depth, title=analysis.title, source=source)
             return PageOutcome(request, "ok")
 
@@ -97,10 +110,12 @@ class PagePipeline:
                             title=analysis.title, depth=depth, http_status=page.http_status,
                             words=analysis.words, fetched_at=fetched_at, source=source,
                             canonical=page_key if page_key != url else None,
-                            site_name=analysis.site_name, description=analysis.description)
+                            site_name=analysis.site_name, description=analysis.description,
+                            rendered=rendering.rendered, render_reason=rendering.reason)
         tracker.add_stage_time("store", time.perf_counter() - started)
         tracker.page_done(url, "ok", depth, title=analysis.title, source=source)
         note = "" if analysis.words else " — no main content found"
+        note += " (rendered in the browser)" if rendering.rendered else ""
         tracker.log("info", f"saved {url} ({analysis.words:,} words){note}")
         return PageOutcome(request, "ok")
 
@@ -133,7 +148,7 @@ class PagePipeline:
 
     def _page_key(self, fetched_url: str, declared: str | None) -> str:
         """The page's identity: its rel=canonical URL when that stays in scope, else its own URL."""
-        own = canonical_url(fetched_url) or fetched_url
+        own = self.scheduler.frontier.canonical(fetched_url) or fetched_url
         if declared:
             target = canonical_url(declared)
             if target and in_scope(target, self.ctx.start_url, self.ctx.config.scope):
@@ -143,10 +158,11 @@ class PagePipeline:
     def _record_unsaved(self, request: CrawlRequest, status: str, reason: str, http_status: int | None,
                         code: str | None, links: list[str] | None = None) -> PageOutcome:
         ctx = self.ctx
+        rendering = self._render_note(request.url)
         try:
             ctx.store.record(url=request.url, status=status, error=reason, depth=request.depth,
                              http_status=http_status, fetched_at=iso_timestamp(), reason=code,
-                             source=request.source)
+                             source=request.source, rendered=rendering.rendered, render_reason=rendering.reason)
         except StoreClosed:
             return PageOutcome(request, "abandoned")
         except DiskFull as exc:
@@ -157,3 +173,7 @@ class PagePipeline:
         if code not in ("out_of_scope", "filtered"):  # a redirect out of the crawl: counted, not logged
             ctx.tracker.log("warning" if status == "failed" else "info", f"{status} {request.url}: {reason}")
         return PageOutcome(request, status, links or [])
+
+    def _render_note(self, url: str) -> RenderNote:
+        """Rendered in the browser or not, and why (for the manifest)."""
+        return self.render.note(url) if self.render is not None else RenderNote(False, None)

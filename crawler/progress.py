@@ -150,6 +150,7 @@ class ProgressTracker:
         self.state = State.QUEUED
         self.counts = {"ok": 0, "failed": 0, "skipped": 0}
         self.stage_seconds = {name: 0.0 for name in STAGE_TIMERS}
+        self.rendered = 0  # pages processed from their DOM rendered in a browser
         self.skip_reasons: dict[str, int] = {}
         self.refused: dict[str, int] = {}  # links refused at admission, per reason: never fetched
         self._refusals = RefusalSummary(clock)
@@ -252,6 +253,10 @@ class ProgressTracker:
         for line in lines:
             self.log("info", line)
 
+    def page_rendered(self) -> None:
+        with self._lock:
+            self.rendered += 1
+
     def add_stage_time(self, timer: str, seconds: float) -> None:
         with self._lock:
             self.stage_seconds[timer] += seconds
@@ -353,7 +358,8 @@ class ProgressTracker:
             ratio, earlier, span = self._discovery_ratio(current)
             estimate = estimate_final_total(current, total, self._total_final or self.state.is_final,
                                             ratio, self._listed, self._budget_left, earlier, span)
-            stages = {stage.value: 0 for stage in (Stage.FETCHING, Stage.PARSING, Stage.EXTRACTING, Stage.STORING)}
+            stages = {stage.value: 0 for stage in (Stage.FETCHING, Stage.RENDERING, Stage.PARSING, Stage.EXTRACTING,
+                                                    Stage.STORING)}
             for stage in self._stage_of.values():
                 stages[stage.value] += 1
             return {
@@ -382,6 +388,7 @@ class ProgressTracker:
                 "skip_reasons": dict(self.skip_reasons),
                 "refused": dict(self.refused),
                 "backoff": list(self._backoff),
+                "rendered": self.rendered,
                 "timestamp": iso_timestamp(),
             }
 

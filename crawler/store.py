@@ -80,6 +80,8 @@ class ManifestEntry:
     # Optional, written only when the page declares them (older folders have neither):
     site_name: str | None = None  # og:site_name
     description: str | None = None  # <meta name="description">
+    rendered: bool = False  # processed from the DOM rendered in a browser (crawler/render/)
+    render_reason: str | None = None  # why it needed (or would have needed) a browser: docsify, noscript...
 
     def as_record(self) -> dict[str, Any]:
         record = asdict(self)
@@ -89,7 +91,7 @@ class ManifestEntry:
         return record
 
 
-OPTIONAL_FIELDS = ("site_name", "description")
+OPTIONAL_FIELDS = ("site_name", "description", "render_reason")
 
 
 def _safe_segment(segment: str) -> str:
@@ -118,6 +120,11 @@ def relative_page_path(url: str) -> str:
         segments[-1] = last
     if parts.query:
         segments[-1] += "_q-" + hashlib.sha1(parts.query.encode()).hexdigest()[:8]
+    route = [s for s in parts.fragment.lstrip("!").split("/") if s] if parts.fragment.startswith(("/", "!/")) else []
+    if route:  # a hash route (`/docs/#/guide/install`): a page below its document's folder
+        if directory_like:
+            segments.pop()
+        segments += [_safe_segment(s) for s in route]
     return "pages/" + "/".join(segments) + ".md"
 
 
@@ -257,7 +264,8 @@ class CrawlStore:
     def save_page(self, *, url: str, document: str, title: str | None, depth: int,
                   http_status: int | None, words: int, fetched_at: str, source: str | None = None,
                   canonical: str | None = None, site_name: str | None = None,
-                  description: str | None = None) -> ManifestEntry:
+                  description: str | None = None, rendered: bool = False,
+                  render_reason: str | None = None) -> ManifestEntry:
         """Write the page's Markdown file and its manifest line, or raise StoreClosed.
 
         `site_name` and `description` (the page's og:site_name and meta description) are stored
@@ -275,19 +283,20 @@ class CrawlStore:
                     raise self._full(exc, target) from exc
                 raise
             entry = ManifestEntry(url, "ok", http_status, title, depth, relative, size, words, None, fetched_at,
-                                  None, source, canonical, site_name, description)
+                                  None, source, canonical, site_name, description, rendered, render_reason)
             self._append(entry)
             return entry
 
     def record(self, *, url: str, status: str, error: str | None, depth: int, http_status: int | None,
                fetched_at: str, title: str | None = None, reason: str | None = None,
-               source: str | None = None) -> ManifestEntry:
+               source: str | None = None, rendered: bool = False,
+               render_reason: str | None = None) -> ManifestEntry:
         """A manifest line for a page without a file: failed, skipped, or fetched by a discovery."""
         with self._lock:
             if self._closed:
                 raise StoreClosed()
             entry = ManifestEntry(url, status, http_status, title, depth, None, 0, 0, error, fetched_at,
-                                  reason, source)
+                                  reason, source, rendered=rendered, render_reason=render_reason)
             self._append(entry)
             return entry
 

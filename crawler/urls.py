@@ -67,8 +67,22 @@ def _normalize_query(query: str) -> str:
     return urlencode(pairs, doseq=True)
 
 
-def canonical_url(url: str) -> str | None:
-    """Return the canonical form of an absolute http(s) URL, or None if it is not crawlable."""
+def hash_route(fragment: str) -> str:
+    """The route a fragment names on a hash-routed site (`#/guide/install`, `#!/guide`), in
+    canonical form (path normalised, its `?id=` section anchor dropped); '' when it names none or
+    names the home route (`#/`, the document itself)."""
+    if not fragment.startswith(("/", "!/")):
+        return ""
+    bang = "!" if fragment.startswith("!") else ""
+    path = _normalize_path(fragment[len(bang):].split("?", 1)[0])
+    return "" if path == "/" else bang + path
+
+
+def canonical_url(url: str, keep_route: bool = False) -> str | None:
+    """Return the canonical form of an absolute http(s) URL, or None if it is not crawlable.
+
+    Fragments are dropped, except a hash route (`#/path`) when `keep_route` (a hash-routed host,
+    where routes name distinct pages: crawler/render/)."""
     try:
         parts = urlsplit(url.strip())
         scheme = parts.scheme.lower()
@@ -81,7 +95,8 @@ def canonical_url(url: str) -> str | None:
     if ":" in host:  # IPv6 literal
         host = f"[{host}]"
     netloc = host if port in (None, DEFAULT_PORTS[scheme]) else f"{host}:{port}"
-    return urlunsplit((scheme, netloc, _normalize_path(parts.path), _normalize_query(parts.query), ""))
+    fragment = hash_route(parts.fragment) if keep_route else ""
+    return urlunsplit((scheme, netloc, _normalize_path(parts.path), _normalize_query(parts.query), fragment))
 
 
 def scope_prefix(start_url: str) -> str:

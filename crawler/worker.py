@@ -35,6 +35,7 @@ from celery import signals
 from .controller import CrawlController
 from .config import memory_limit
 from .cpu import CpuPool
+from .render import RenderPool
 from .crawls.celery_jobs import QUEUE, TASK_NAME, job_sender, make_celery
 from .crawls.cluster import LEASE_SECONDS, STOP_CHANNEL, Cluster
 from .crawls.event_queue import EventQueue, QueueSink
@@ -115,6 +116,7 @@ class WorkerNode:
                                lease_seconds=self.settings.lease_seconds)
         self.cpu = CpuPool(self.settings.cpu_workers, start_method="forkserver")
         self.cpu.warm_up()
+        self.render = RenderPool()  # Chromium for pages that need JavaScript, started on first need
         self.guard = (MemoryGuard(self.settings.memory_limit, relieve=lambda: release_memory(self.cpu)).start()
                       if self.settings.memory_limit is not None else None)
         self._crawls: dict[str, LocalCrawl] = {}
@@ -151,7 +153,7 @@ class WorkerNode:
             sink = StateSink(self.states, crawl_id, QueueSink(self.events, record.owner))
             controller = build_controller(record, self.data_dir, sink, stop, self.cpu,
                                           allow_private_targets=self.settings.allow_private_targets,
-                                          pause_signal=self.guard)
+                                          pause_signal=self.guard, render=self.render)
             with self._lock:
                 self._crawls[crawl_id] = LocalCrawl(record, controller, stop)
             self.states.set_worker(crawl_id, self.worker_id)
@@ -258,6 +260,7 @@ class WorkerNode:
         if self.guard is not None:
             self.guard.close()
         self.cpu.shutdown()
+        self.render.close()
 
 
 _node: WorkerNode | None = None

@@ -14,6 +14,7 @@ from ..cpu import CpuPool
 from ..events import EventSink
 from ..llms import write_llms_files
 from ..netguard import non_public_reason
+from ..render import RenderPool
 from ..resume import load_resume_state
 from ..stats import CrawlStats
 from ..store import CrawlStore
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 
 def build_controller(record: CrawlRecord, data_dir: Path, sink: EventSink, stop: threading.Event, cpu: CpuPool,
                      *, allow_private_targets: bool, pause_signal: PauseSignal | None = None,
-                     stats: CrawlStats | None = None) -> CrawlController:
+                     stats: CrawlStats | None = None, render: RenderPool | None = None) -> CrawlController:
     """A controller for the crawl's folder. A folder with a journal is continued from it (a resume,
     or a job delivered again after its runner died): pages already stored are not fetched again."""
     crawl_dir = Path(data_dir) / record.crawl_id
@@ -34,7 +35,7 @@ def build_controller(record: CrawlRecord, data_dir: Path, sink: EventSink, stop:
                            session_id=record.owner, downloads=record.downloads,
                            discover_only=record.kind == "discovery", resume=resume,
                            address_policy=None if allow_private_targets else non_public_reason,
-                           pause_signal=pause_signal, stats=stats)
+                           pause_signal=pause_signal, stats=stats, render=render)
 
 
 def run_job(controller: CrawlController, record: CrawlRecord, data_dir: Path) -> dict[str, Any]:

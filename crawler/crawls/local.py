@@ -17,6 +17,7 @@ from ..context import PauseSignal
 from ..controller import CrawlController
 from ..cpu import CpuPool
 from ..events import EventSink, State
+from ..render import RenderPool
 from ..stats import CrawlStats
 from .job import build_controller, run_job
 from .records import CrawlRecord, CrawlStates
@@ -50,8 +51,10 @@ class LocalBackend:
     def __init__(self, data_dir: Path, states: CrawlStates, cpu: CpuPool,
                  sink_for_session: Callable[[str], EventSink], *, allow_private_targets: bool = False,
                  max_running: int = 4, max_per_session: int = 2, max_queued_per_session: int = 20,
-                 pause_signal: PauseSignal | None = None, stats: CrawlStats | None = None) -> None:
+                 pause_signal: PauseSignal | None = None, stats: CrawlStats | None = None,
+                 render: RenderPool | None = None) -> None:
         self.data_dir = Path(data_dir)
+        self.render = render  # the browser pool every crawl of this process shares
         self._states = states
         self.cpu = cpu
         self._sink_for_session = sink_for_session
@@ -81,7 +84,7 @@ class LocalBackend:
                 raise LimitReached(queue_full_message(waiting, self._max_queued))
             controller = build_controller(record, self.data_dir, sink, stop, self.cpu,
                                           allow_private_targets=self._allow_private,
-                                          pause_signal=self._pause, stats=self._stats)
+                                          pause_signal=self._pause, stats=self._stats, render=self.render)
             controller.tracker.set_state(State.QUEUED, "waiting for a free crawl slot")
             run = LocalRun(record, controller, stop)
             self._runs[record.crawl_id] = run

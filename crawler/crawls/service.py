@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from ..config import ConfigError, parse_crawl_config
 from ..events import State, iso_timestamp
 from ..netguard import ensure_public_target
+from ..render import check_render_setting
 from ..resume import can_resume
 from ..store import CrawlStore, iter_manifest
 from .history import ended_folders, read_history, write_crawl_meta
@@ -145,6 +146,7 @@ class CrawlService:
     def start(self, owner: str, raw_config: Any, kind: str = "crawl") -> CrawlRecord:
         """Validate, check the target, create the crawl's folder and queue it (ConfigError on bad input)."""
         config = parse_crawl_config(raw_config)
+        check_render_setting(config.render)
         if not self._allow_private:
             for url in dict.fromkeys((config.url, *config.urls)):
                 ensure_public_target(url)

@@ -15,3 +15,13 @@ from .pool import RenderFailed, RenderPool, RenderResult
 
 __all__ = ["BrowserPolicy", "RenderFailed", "RenderPool", "RenderResult", "chromium_path",
            "render_unavailable_reason"]
+
+
+def check_render_setting(render: str) -> None:
+    """Refuse `render: always` on a machine where no page can be rendered (ConfigError)."""
+    from ..config import ConfigError
+
+    if render == "always":
+        reason = render_unavailable_reason()
+        if reason:
+            raise ConfigError(f"render is set to always, but pages cannot be rendered here: {reason}")

@@ -44,11 +44,12 @@ from .policy import BrowserPolicy
 log = logging.getLogger("crawler.render")
 
 BLOCKED_TYPES = ("image", "media", "font")
-IDLE_SECONDS = 0.3  # a page is rendered when no request of it has been open for this long
+IDLE_SECONDS = 0.2  # a page is rendered when no request of it has been open for this long
 MEMORY_CHECK_SECONDS = 1.0
 ROBOTS_TTL = 300.0
 DROPPED_HEADERS = ("content-encoding", "content-length", "transfer-encoding", "connection", "set-cookie")
 SLOW_DOWN_STATUSES = (429, 503)
+DEBUG = bool(os.environ.get("CRAWLER_RENDER_DEBUG"))
 
 
 def _descendants(pid: int) -> list[psutil.Process]:
@@ -355,7 +356,9 @@ class RenderService:
         await context.route("**/*", lambda route, request: self.answer(job, route, request))
         await context.route_web_socket("**/*", lambda ws: ws.close(code=1008, reason="refused"))
         page = await context.new_page()
+        started = time.monotonic()
         response = await page.goto(job.url, wait_until="load")
+        loaded = time.monotonic()
         if response is not None:
             job.status = response.status
             job.content_type = (await response.all_headers()).get("content-type", job.content_type)
@@ -364,7 +367,11 @@ class RenderService:
             return {"ok": True, "status": status, "html": "", "url": page.url, "content_type": job.content_type}
         while job.open_requests or time.monotonic() - job.last_activity < IDLE_SECONDS:
             await asyncio.sleep(0.05)
+        idle = time.monotonic()
         html = await page.content()
+        if DEBUG:
+            log.warning("%s: load %.2f s, idle %.2f s, content %.2f s", job.url, loaded - started, idle - loaded,
+                        time.monotonic() - idle)
         facts = await page.evaluate(
             "() => ({hash: !!document.querySelector('a[href^=\"#/\"], a[href^=\"#!/\"]'),"
             " docsify: !!window.$docsify})")

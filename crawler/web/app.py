@@ -25,6 +25,7 @@ from ..crawls import CrawlService, MemoryCrawlStates
 from ..crawls.history import read_history
 from ..crawls.local import LocalBackend
 from ..memory import MemoryGuard, ProcessTree, release_memory
+from ..render import RenderPool
 from .metrics import ServerMetrics
 from ..search import SearchIndex, SearchIndexer, open_search
 from .sessions import load_or_create_secret
@@ -47,6 +48,7 @@ class CrawlerServices:
     config: ServerConfig
     crawls: CrawlService
     cpu: CpuPool | None = None
+    render: RenderPool | None = None  # Chromium for pages that need JavaScript, started on first need
     closers: list[Any] = field(default_factory=list)
     tree: ProcessTree = field(default_factory=ProcessTree)
     guard: MemoryGuard | None = None
@@ -145,6 +147,7 @@ def _embedded(config: ServerConfig, data_dir: Path) -> CrawlerServices:
     tree = ProcessTree()
     guard = (MemoryGuard(config.memory_limit, measure=tree.memory, relieve=lambda: release_memory(cpu)).start()
              if config.memory_limit is not None else None)
+    render = RenderPool()
     states = MemoryCrawlStates()
     states.add_missing(read_history(data_dir))
     holder: dict[str, CrawlerServices] = {}
@@ -153,10 +156,10 @@ def _embedded(config: ServerConfig, data_dir: Path) -> CrawlerServices:
                            allow_private_targets=config.allow_private_targets,
                            max_running=config.max_running_crawls, max_per_session=config.max_crawls_per_session,
                            max_queued_per_session=config.max_queued_per_session, pause_signal=guard,
-                           stats=metrics)
+                           stats=metrics, render=render)
     service = CrawlService(data_dir, states, backend, allow_private_targets=config.allow_private_targets)
-    closers = [cpu.shutdown] + ([guard.close] if guard is not None else [])
-    holder["services"] = CrawlerServices(config, service, cpu, closers=closers, tree=tree, guard=guard,
+    closers = [cpu.shutdown, render.close] + ([guard.close] if guard is not None else [])
+    holder["services"] = CrawlerServices(config, service, cpu, render, closers=closers, tree=tree, guard=guard,
                                          metrics=metrics)
     return holder["services"]
 

@@ -55,6 +55,7 @@ class RenderResult:
 class _Waiter:
     def __init__(self) -> None:
         self.done = threading.Event()
+        self.started: float | None = None  # when the render process began rendering the page
         self.answer: dict[str, Any] | None = None
 
 
@@ -133,6 +134,10 @@ class RenderPool:
                     ready.set()
                 elif event == "browser":
                     self.browsers_started += 1
+                elif event == "started":
+                    waiter = self._waiters.get(int(message["id"]))
+                    if waiter is not None:
+                        waiter.started = time.monotonic()
                 elif event == "recycled":
                     self.recycled += 1
                     log.warning("the browser used %d MB, above its limit: replaced by a fresh one",
@@ -172,8 +177,9 @@ class RenderPool:
     # ---- rendering ----
 
     def render(self, url: str, *, html: str | None, policy: BrowserPolicy, user_agent: str, respect_robots: bool,
-               per_host: int, timeout: float, deadline: float, stop: Any) -> RenderResult:
+               per_host: int, timeout: float, deadline: float, stop: Any, crawl: str = "") -> RenderResult:
         """Render `url` (from `html` when the page was already fetched) and return the DOM as HTML.
+        Pages of one `crawl` share a browser context (its cookies), never another crawl's.
 
         Raises StopRequested (the crawl stopped: the page is cancelled in the browser),
         TransientFailure (the browser crashed under the page: worth another try) or RenderFailed.
@@ -183,7 +189,7 @@ class RenderPool:
         job_id = next(self._ids)
         waiter = _Waiter()
         self._waiters[job_id] = waiter
-        message = {"op": "render", "id": job_id, "url": url, "html": html, "deadline": deadline,
+        message = {"op": "render", "id": job_id, "crawl": crawl, "url": url, "html": html, "deadline": deadline,
                    "policy": policy.with_rules(self.allowed, self.denied).to_json(), "user_agent": user_agent,
                    "respect_robots": respect_robots, "per_host": per_host, "timeout": timeout}
         try:
@@ -191,7 +197,6 @@ class RenderPool:
         except (OSError, ValueError):
             self._waiters.pop(job_id, None)
             raise TransientFailure("the render process is not reachable", code="render_crashed") from None
-        limit = started + deadline + GRACE
         while not waiter.done.wait(0.05):
             if stop.is_set():
                 self._waiters.pop(job_id, None)
@@ -200,7 +205,8 @@ class RenderPool:
                 except (OSError, ValueError):
                     pass
                 raise StopRequested()
-            if time.monotonic() > limit:  # the render process is stuck: replace it
+            if waiter.started is not None and time.monotonic() > waiter.started + deadline + GRACE:
+                # The render process is stuck (it answers every page by its deadline): replace it.
                 self._waiters.pop(job_id, None)
                 log.error("the render process did not answer in time; restarting it")
                 self._kill(process)
@@ -217,6 +223,24 @@ class RenderPool:
                             answer.get("content_type"), bool(answer.get("hash_routes")),
                             bool(answer.get("slow_down")), list(answer.get("blocked") or []),
                             time.monotonic() - started)
+
+    def pages_in_flight(self, timeout: float = 5.0) -> int | None:
+        """Pages the render process is working on right now (None when it is not running)."""
+        process = self._process
+        if process is None or process.poll() is not None:
+            return None
+        job_id = next(self._ids)
+        waiter = _Waiter()
+        self._waiters[job_id] = waiter
+        try:
+            self._send(process, {"op": "status", "id": job_id})
+        except (OSError, ValueError):
+            self._waiters.pop(job_id, None)
+            return None
+        if not waiter.done.wait(timeout) or not (waiter.answer or {}).get("ok"):
+            self._waiters.pop(job_id, None)
+            return None
+        return int((waiter.answer or {}).get("pages", 0))
 
     def close(self, timeout: float = 3.0) -> None:
         """End the render process and its Chromium (idempotent)."""

@@ -126,15 +126,16 @@ class RenderStage:
         if fetched is not None:
             html = fetched.body.decode(fetched.encoding or "utf-8", errors="replace") \
                 if _known_codec(fetched.encoding) else fetched.body.decode("utf-8", errors="replace")
+        self._set_note(url, False, reason)  # until it is rendered
         started = time.perf_counter()
         try:
             result = self.pool.render(url, html=html, policy=self.policy, user_agent=ctx.config.user_agent,
                                       respect_robots=ctx.config.respect_robots,
                                       per_host=ctx.config.per_host_concurrency, timeout=ctx.config.timeout,
-                                      deadline=render_deadline(ctx.config.timeout), stop=ctx.stop_signal)
+                                      deadline=render_deadline(ctx.config.timeout), stop=ctx.stop_signal,
+                                      crawl=ctx.crawl_id)
         finally:
             ctx.tracker.add_stage_time("render", time.perf_counter() - started)
-        self._set_note(url, False, reason)
         for refused in result.blocked[:3]:
             ctx.tracker.log("warning", f"while rendering {url}: refused {refused}")
         status = result.http_status

@@ -29,7 +29,7 @@ DOCSIFY_DIR = Path(__file__).resolve().parent / "docsify"
 DOCSIFY_PAGES = sorted(str(p.relative_to(DOCSIFY_DIR))[:-3] for p in DOCSIFY_DIR.rglob("*.md")
                        if not p.name.startswith("_"))  # "README" is the home page
 
-APP_PAGES = 8
+APP_PAGES = 6
 APP_TEXT = ("The scheduler hands each request to a worker when its host allows it, and the worker "
             "reports back when the page is stored. This paragraph is long enough to be the main text "
             "of a documentation page, so an extractor keeps it. ")

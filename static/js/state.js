@@ -37,7 +37,7 @@ export const STATE_LABELS = {
   stopped: "Stopped", completed: "Completed", failed: "Failed", interrupted: "Interrupted"
 };
 export const SOURCES = ["start", "link", "sitemap", "selection"];
-export const STAGES = ["fetching", "parsing", "extracting", "storing", "done"];
+export const STAGES = ["fetching", "rendering", "parsing", "extracting", "storing", "done"];
 export const PAGE_STATUSES = ["active", "ok", "failed", "skipped"];
 export const EVENT_NAMES = [
   "crawler_status", "crawler_detailed_progress", "crawler_page", "crawler_log", "crawler_finished"

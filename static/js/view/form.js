@@ -35,6 +35,7 @@ export function readForm() {
   numberField(el.delay, "delay", "Delay", config, problems);
   numberField(el.maxRetries, "max_retries", "Max retries", config, problems);
   config.use_sitemaps = !!el.useSitemaps.checked;
+  config.render = el.render.value;
   const agent = el.userAgent.value.trim();
   if (agent) config.user_agent = agent; // empty: the server's own agent
   return { config: config, problems: problems };
@@ -53,6 +54,7 @@ export function fillForm(config) {
   if (config.max_retries !== undefined) el.maxRetries.value = String(config.max_retries);
   if (config.scope === "prefix" || config.scope === "host" || config.scope === "subdomains") el.scope.value = config.scope;
   if (typeof config.use_sitemaps === "boolean") el.useSitemaps.checked = config.use_sitemaps;
+  if (config.render === "auto" || config.render === "never" || config.render === "always") el.render.value = config.render;
   if (typeof config.user_agent === "string") {
     // The server's default agent is the field's placeholder: leave the field empty for it.
     el.userAgent.value = config.user_agent === el.userAgent.placeholder ? "" : config.user_agent;

@@ -4,7 +4,7 @@ import { $, el, make, text, clear } from "../dom.js";
 import { STAGES, describeRefused, etaApproximate } from "../state.js";
 import { downloadPath, formatDuration, formatSeconds, isIn, isLocalPath, isNum, num } from "../util.js";
 
-const STAGE_TIME_KEYS = ["fetch", "parse", "extract", "store"];
+const STAGE_TIME_KEYS = ["fetch", "render", "parse", "extract", "store"];
 export const DOWNLOAD_FORMATS = [
   { key: "zip", label: "ZIP archive" },
   { key: "jsonl", label: "JSONL manifest" },
@@ -30,6 +30,7 @@ export function resetProgress() {
   text(el.countOk, "0");
   text(el.countFailed, "0");
   text(el.countSkipped, "0");
+  text(el.countRendered, "0");
   text(el.inFlight, "0");
   text(el.queued, "0");
   text(el.discovered, "0");
@@ -134,7 +135,7 @@ function renderBackoff() {
 }
 
 function renderStageCounts(stages) {
-  for (let i = 0; i < 4; i++) {
+  for (let i = 0; i < STAGES.length - 1; i++) {
     const name = STAGES[i];
     text($("stage-" + name), String(num(stages && stages[name])));
   }
@@ -191,6 +192,7 @@ export function renderProgress(p, kind) {
   text(el.countOk, String(num(p.ok)));
   text(el.countFailed, String(num(p.failed)));
   text(el.countSkipped, String(num(p.skipped)));
+  text(el.countRendered, String(num(p.rendered)));
   text(el.inFlight, String(num(p.in_flight)));
   text(el.queued, String(num(p.queued)));
   text(el.discovered, String(num(p.discovered)));
@@ -208,6 +210,7 @@ export function renderFinished(s) {
   if (summary.ok !== undefined) text(el.countOk, String(num(summary.ok)));
   if (summary.failed !== undefined) text(el.countFailed, String(num(summary.failed)));
   if (summary.skipped !== undefined) text(el.countSkipped, String(num(summary.skipped)));
+  if (summary.rendered !== undefined) text(el.countRendered, String(num(summary.rendered)));
   if (summary.stage_seconds) renderStageTimes(summary.stage_seconds);
   if (isNum(summary.duration)) text(el.elapsed, formatDuration(summary.duration));
   if (summary.skip_reasons && typeof summary.skip_reasons === "object") renderSkipReasons(summary.skip_reasons);

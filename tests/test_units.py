@@ -358,7 +358,7 @@ def test_tracker_counts_stages_and_ignores_late_stage_updates():
     tracker.page_stage("u2", Stage.EXTRACTING, 1)  # after done: ignored
     tracker.set_frontier(pending=3, queued=2, final=False)
     snapshot = tracker.snapshot()
-    assert snapshot["stages"] == {"fetching": 0, "parsing": 0, "extracting": 1, "storing": 0}
+    assert snapshot["stages"] == {"fetching": 0, "rendering": 0, "parsing": 0, "extracting": 1, "storing": 0}
     assert (snapshot["current"], snapshot["failed"], snapshot["total"], snapshot["in_flight"]) == (1, 1, 4, 1)
     assert set(snapshot) == set(PAYLOAD_FIELDS[Event.PROGRESS])
     _, pages, _, _ = tracker.drain()

@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 import psutil
 import requests
 
-from ..fetch import MAX_BODY_BYTES, FetchFailed, fetch_robots_txt, read_body
+from ..fetch import HTML_TYPES, MAX_BODY_BYTES, FetchFailed, fetch_robots_txt, read_body
 from ..netguard import DEADLINES, BlockedAddress, guard_session
 from ..robots import MAX_ROBOTS_BYTES, RobotsRules, robots_text, rules_from_response
 from .browser import chromium_path, launch_args
@@ -424,9 +424,9 @@ class RenderService:
         started = time.monotonic()
         response = await page.goto(job.url, wait_until="load")
         loaded = time.monotonic()
-        if response is not None:
+        if job.status is None and response is not None:
             job.status = response.status
-            job.content_type = (await response.all_headers()).get("content-type", job.content_type)
+            job.content_type = (await response.all_headers()).get("content-type")
         status = job.status
         if status is not None and status >= 400:
             return {"ok": True, "status": status, "html": "", "url": page.url, "content_type": job.content_type}
@@ -467,7 +467,8 @@ class RenderService:
             job.blocked.append(f"{request.method} {url[:200]} (only GET over http/https)")
             await route.abort("blockedbyclient")
             return
-        main = request.is_navigation_request() and request.frame.parent_frame is None and not job.main_served
+        navigation = request.is_navigation_request() and request.frame.parent_frame is None
+        main = navigation and not job.main_served
         if main:
             job.main_served = True
             if job.html is not None:
@@ -504,9 +505,13 @@ class RenderService:
                 return
         if status in SLOW_DOWN_STATUSES:
             job.slow_down = True
-        if main:
+        if navigation:  # the page itself (each hop of its redirects): what the crawl records
             job.status = status
             job.content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), None)
+            kind = (job.content_type or "").split(";", 1)[0].strip().lower()
+            if status < 300 and kind and kind not in HTML_TYPES:  # a file, not a page: never shown
+                await route.fulfill(status=200, content_type="text/plain", body="")
+                return
         await route.fulfill(status=status, headers=headers, body=body)
 
 

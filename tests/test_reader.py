@@ -35,6 +35,7 @@ PAGES = {
     "/docs/": ("Reader home", """<h1>Reader home</h1><p>{prose}</p><ul>
 <li><a href="/docs/guide/intro.html">Introduction</a></li><li><a href="/docs/guide/hostile.html">Hostile</a></li>
 <li><a href="/docs/api/client.html">Client API</a></li><li><a href="/docs/big.html">A long page</a></li>
+""" + "".join(f'<li><a href="/docs/notes/note-{n}.html">Note {n}</a></li>' for n in range(1, 13)) + """
 <li><a href="https://example.com/elsewhere">Elsewhere</a></li></ul>"""),
     "/docs/guide/intro.html": ("Introduction", """<h1>Introduction</h1><p>{prose}</p>
 <p>The word quokkaconfig appears only here. Next, read the <a href="/docs/api/client.html">client API</a>.</p>
@@ -44,6 +45,9 @@ PAGES = {
 <table><thead><tr><th>Option</th><th>Meaning</th></tr></thead><tbody><tr><td>timeout</td><td>seconds to wait</td></tr>
 <tr><td>retries</td><td>tries after a failure</td></tr></tbody></table>
 <pre><code>client.connect(timeout=5)</code></pre><p>Back to the <a href="/docs/">home page</a>.</p>"""),
+    # Enough pages with one word in common for the search box to page through its results.
+    **{f"/docs/notes/note-{n}.html": (f"Note {n}", f"<h1>Note {n}</h1><p>{{prose}}</p><p>This wombatnote is number {n}.</p>")
+       for n in range(1, 13)},
     # Longer than one answer carries: the reader pages through it.
     "/docs/big.html": ("A long page", "<h1>A long page</h1>" + "".join(
         f"<p>Paragraph {n}. {PROSE}</p>" for n in range(MAX_PAGE_CHARS // len(PROSE) + 40))),
@@ -196,7 +200,7 @@ def test_reader_routes_tree_page_rendering_ownership_and_bad_input(server: Serve
         tree = alice.http.get(base + "/tree").json()
         assert set(tree) == {"crawl_id", "state", "total", "offset", "next_offset", "pages"}
         assert (tree["crawl_id"], tree["state"], tree["total"], tree["offset"], tree["next_offset"]) == \
-            (crawl_id, "completed", 5, 0, None)
+            (crawl_id, "completed", len(PAGES), 0, None)
         assert contract.rest_fields("GET /api/crawls/<id>/tree?offset=N&limit=M") == set(tree["pages"][0])
         by_url = {page["url"]: page for page in tree["pages"]}
         assert set(by_url) == {reader_site + path for path in PAGES}  # saved pages only: no external link

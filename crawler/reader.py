@@ -20,6 +20,7 @@ import json
 import os
 import re
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from html import escape
@@ -35,11 +36,15 @@ from .urls import canonical_url
 
 MAX_PAGE_CHARS = 200_000  # most Markdown characters one answer carries; `offset` gives the rest
 TREE_LIMIT = 5_000  # most pages of the tree in one answer; `offset` gives the rest
-_CACHED_CRAWLS = 8  # crawl folders whose manifest is kept read (a person reads one or two at a time)
+# Crawl folders whose saved pages are kept in memory, most recently read first: at most this many
+# folders and, beyond the one being read, this many pages in all (~250 bytes a page).
+_CACHED_CRAWLS = 8
+_CACHED_PAGES = 100_000
+_YIELD_EVERY = 2_000  # manifest lines read between two yields to other threads (green ones included)
 LINK_SCHEMES = ("http", "https", "mailto")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SavedPage:
     url: str
     title: str
@@ -86,10 +91,12 @@ class SavedPages:
         pages, by_url = list(self.pages), dict(self._by_url)
         with open(manifest, "rb") as handle:
             handle.seek(self._offset)
-            for line in handle:
+            for number, line in enumerate(handle, start=1):
                 if not line.endswith(b"\n"):
                     break
                 self._offset += len(line)
+                if number % _YIELD_EVERY == 0:
+                    time.sleep(0)  # a long manifest never holds the server (an eventlet hub) for long
                 try:
                     entry = json.loads(line)
                 except ValueError:
@@ -128,15 +135,15 @@ def saved_pages(crawl_dir: Path) -> SavedPages:
     with _cache_lock:
         pages = _cache.pop(key, None) or SavedPages(Path(crawl_dir))
         _cache[key] = pages
-        while len(_cache) > _CACHED_CRAWLS:
-            _cache.popitem(last=False)
-    return pages.refresh()
-
-
-def forget(crawl_dir: Path) -> None:
-    """Drop a folder's pages from memory (its crawl was deleted)."""
+    pages.refresh()
     with _cache_lock:
-        _cache.pop(os.fspath(Path(crawl_dir)), None)
+        while len(_cache) > 1 and (len(_cache) > _CACHED_CRAWLS or
+                                   sum(len(p.pages) for p in _cache.values()) > _CACHED_PAGES + len(pages.pages)):
+            oldest = next(iter(_cache))
+            if _cache[oldest] is pages:
+                break
+            del _cache[oldest]
+    return pages
 
 
 def read_page_text(crawl_dir: Path, relative: str) -> str | None:

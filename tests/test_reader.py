@@ -187,6 +187,35 @@ def test_rendering_runs_nothing_and_loads_nothing(tmp_path: Path) -> None:
     assert '<th class="align-left">' in html and '<td class="align-right">' in html  # no style attribute
 
 
+def test_saved_pages_follow_a_growing_manifest(tmp_path: Path) -> None:
+    """A running crawl appends to its manifest: each read takes up where the last one ended, a
+    torn last line waits for its end, and a manifest written anew is read from the start."""
+    store = CrawlStore(tmp_path)
+    store.open()
+
+    def save(url: str, canonical: str | None = None) -> None:
+        store.save_page(url=url, document=f"# t\n\nSource: <{url}>\n\nBody of {url}.\n", title=f"Title {url[-1]}",
+                        depth=0, http_status=200, words=3, fetched_at="2026-11-27T10:00:00.000Z", canonical=canonical)
+
+    save("https://x.org/docs/a")
+    store.record(url="https://x.org/docs/failed", status="failed", error="HTTP 500", depth=1, http_status=500,
+                 fetched_at="2026-11-27T10:00:00.000Z")
+    pages = saved_pages(tmp_path)
+    assert [p.url for p in pages.pages] == ["https://x.org/docs/a"]  # failed pages have no file: not listed
+    save("https://x.org/docs/print/b", canonical="https://x.org/docs/b")
+    with open(tmp_path / "manifest.jsonl", "a", encoding="utf-8") as manifest:
+        manifest.write('{"url": "https://x.org/docs/torn", "status": "ok", "pa')  # being written
+    assert saved_pages(tmp_path) is pages
+    assert [p.url for p in pages.pages] == ["https://x.org/docs/a", "https://x.org/docs/print/b"]
+    assert pages.find("https://x.org/docs/b").url == "https://x.org/docs/print/b"  # by its canonical URL
+    assert pages.find("HTTPS://X.org:443/docs/./a#part").url == "https://x.org/docs/a"  # another spelling
+    assert pages.find("https://x.org/docs/torn") is None and pages.find("https://x.org/docs/failed") is None
+    store.close()
+    (tmp_path / "manifest.jsonl").write_text(
+        '{"url": "https://x.org/docs/c", "status": "ok", "path": "pages/docs/c.md", "title": "C"}\n')
+    assert [(p.url, p.title) for p in saved_pages(tmp_path).pages] == [("https://x.org/docs/c", "C")]
+
+
 # ---- the routes, on the real server ------------------------------------------------------------
 
 

@@ -51,6 +51,7 @@ const view = {
   total: -1,
   pages: [],
   open: new Set(), // paths of the folders open in the tree
+  fresh: true,     // the tree has not been drawn yet: its top folders start open
   url: null,       // the page on show
   nextOffset: null,
   mode: "rendered",
@@ -153,7 +154,8 @@ function folderItem(node) {
 
 function renderTree() {
   const root = buildPageTree(view.pages);
-  if (view.open.size === 0) {
+  if (view.fresh && root.count) {
+    view.fresh = false;
     (function openTop(node, level) {
       if (level > OPEN_LEVELS && root.count > OPEN_ALL_MAX) return;
       node.folders.forEach(function (f) {
@@ -316,6 +318,7 @@ export function openReader(crawlId, url) {
     view.total = -1;
     view.pages = [];
     view.open = new Set();
+    view.fresh = true;
     view.url = null;
     clear(ui.tree);
     clear(ui.content);

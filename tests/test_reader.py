@@ -289,3 +289,34 @@ def test_reader_routes_tree_page_rendering_ownership_and_bad_input(server: Serve
     finally:
         alice.close()
         bob.close()
+
+
+def test_a_running_crawl_can_be_read_as_it_grows_and_after_it_is_stopped(app_server: ServerProcess, make_site) -> None:
+    site = make_site(pages=40, latency=0.15)
+    client = Client(app_server.base, connect=False)
+    try:
+        answer = client.http.post(app_server.base + "/api/crawls",
+                                  json={"url": site.url(0), "concurrency": 1, "use_sitemaps": False})
+        assert answer.status_code == 202, answer.text
+        base = f"{app_server.base}/api/crawls/{answer.json()['crawl_id']}"
+        early = client.http.get(base + "/tree")  # whatever is saved so far, maybe nothing: never an error
+        assert early.status_code == 200 and early.json()["total"] == len(early.json()["pages"])
+
+        def saved(at_least: int) -> dict | None:
+            tree = client.http.get(base + "/tree").json()
+            return tree if tree["state"] == "running" and tree["total"] >= at_least else None
+
+        first = wait_until(lambda: saved(2), timeout=30, message="two pages saved while the crawl runs")
+        page = client.http.get(base + "/page", params={"url": first["pages"][-1]["url"]}).json()
+        assert "Paragraph 0 of page" in page["markdown"] and "<p>" in page["html"]
+        later = wait_until(lambda: saved(first["total"] + 1), timeout=30, message="the tree to grow")
+        assert [p["url"] for p in later["pages"][:first["total"]]] == [p["url"] for p in first["pages"]]
+
+        assert client.http.post(base + "/stop").status_code in (200, 202)
+        wait_until(lambda: client.http.get(base).json()["state"] == "stopped", timeout=15, message="the stop")
+        stopped = client.http.get(base + "/tree").json()
+        assert stopped["state"] == "stopped" and stopped["total"] >= later["total"]
+        last = client.http.get(base + "/page", params={"url": stopped["pages"][-1]["url"]})
+        assert last.status_code == 200 and last.json()["url"] == stopped["pages"][-1]["url"]
+    finally:
+        client.close()

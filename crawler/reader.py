@@ -193,7 +193,11 @@ class _Links:
     def __init__(self, page_url: str, pages: SavedPages | None) -> None:
         self.page_url = page_url
         self.pages = pages
-        self.depth = 0  # links open around the token being rendered
+        self.open: list[bool] = []  # the links open around the token being rendered (False: shown as text)
+
+    @property
+    def depth(self) -> int:
+        return sum(self.open)
 
     def resolve(self, href: str) -> tuple[str | None, str | None]:
         """(absolute href, URL of the saved page it leads to) — (None, None) if it may not be linked."""
@@ -215,12 +219,13 @@ def _attrs(pairs: Sequence[tuple[str, str]]) -> str:
 
 
 def _render_link_open(self: Any, tokens: list[Token], idx: int, options: Any, env: dict[str, Any]) -> str:
+    links: _Links = env["links"]
     token = tokens[idx]
-    href, inside = env["links"].resolve(str(token.attrGet("href") or ""))
-    if href is None or env["links"].depth:  # a link inside a link is its text (HTML cannot nest them)
-        token.meta["dropped"] = True
+    href, inside = links.resolve(str(token.attrGet("href") or ""))
+    if href is None or links.depth:  # a link inside a link is its text (HTML cannot nest them)
+        links.open.append(False)
         return '<span class="reader-link-dropped">'
-    env["links"].depth += 1
+    links.open.append(True)
     pairs: list[tuple[str, str]] = [("href", href)]
     title = token.attrGet("title")
     if title:
@@ -233,20 +238,10 @@ def _render_link_open(self: Any, tokens: list[Token], idx: int, options: Any, en
 
 
 def _render_link_close(self: Any, tokens: list[Token], idx: int, options: Any, env: dict[str, Any]) -> str:
-    # The matching opener is the nearest unmatched link_open before it.
-    depth = 0
-    for back in range(idx - 1, -1, -1):
-        token = tokens[back]
-        if token.type == "link_close":
-            depth += 1
-        elif token.type == "link_open":
-            if depth == 0:
-                if token.meta.get("dropped"):
-                    return "</span>"
-                env["links"].depth -= 1
-                return "</a>"
-            depth -= 1
-    return ""
+    links: _Links = env["links"]
+    if not links.open:
+        return ""
+    return "</a>" if links.open.pop() else "</span>"
 
 
 def _render_image(self: Any, tokens: list[Token], idx: int, options: Any, env: dict[str, Any]) -> str:

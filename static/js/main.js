@@ -17,6 +17,8 @@ import { markHistoryCurrent, renderHistory, updateHistoryCounts, updateHistoryFr
 import { initLog, renderLog, resetLog } from "./view/log.js";
 import { renderPages } from "./view/pages.js";
 import { renderFinished, renderProgress, resetProgress } from "./view/progress.js";
+import { initReader, renderReaderButton } from "./view/reader.js";
+import { initSearch } from "./view/search.js";
 import { renderStatus } from "./view/status.js";
 
 let state = initialState();
@@ -51,6 +53,7 @@ function render(prev, s) {
   }
   renderStatus(s);
   renderSelectionButton();
+  renderReaderButton(s);
 }
 
 function runEffects(effects) {
@@ -262,6 +265,8 @@ initDiscovery({
   startCrawl: function (config) { requestStart("crawl", config); }
 });
 initLog();
+initReader({ current: function () { return { crawlId: state.crawlId, kind: state.kind }; } });
+initSearch();
 
 // ---------------------------------------------------------------- boot
 
@@ -271,4 +276,5 @@ socket = connect(requestSync, function (name, payload) {
 resetProgress();
 renderStatus(state);
 renderSelectionButton();
+renderReaderButton(state);
 requestSync();

@@ -52,6 +52,13 @@ export function renderHistory(crawls, currentId) {
     show.setAttribute("data-crawl-id", c.crawl_id);
     if (kind === "discovery") show.title = "Show this discovery and the pages it found";
     actions.appendChild(show);
+    if (kind === "crawl") {
+      const read = make("button", "link-btn history-read", "Read");
+      read.type = "button";
+      read.setAttribute("data-crawl-id", c.crawl_id);
+      read.title = "Open the pages this crawl saved in the reader";
+      actions.appendChild(read);
+    }
     const handled = num(c.ok) + num(c.failed) + num(c.skipped);
     if (isIn(RESUMABLE_STATES, state)) {
       const resume = make("button", "link-btn history-resume", "Resume");

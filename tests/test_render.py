@@ -353,6 +353,17 @@ def test_a_browser_crash_fails_only_its_pages_and_the_crawl_completes(
         site.stop()
 
 
+def test_a_browser_above_its_memory_limit_is_replaced_and_rendering_goes_on(
+        tmp_path: Path, cpu: CpuPool, sites: RenderSites, make_pool: Callable[..., RenderPool]) -> None:
+    pool = make_pool(memory_limit=1)  # one byte: every browser is over it as soon as it is looked at
+    urls = [f"{sites.base}/app/page-{i}.html" for i in range(1, 4)]
+    for url in urls:
+        crawl = Crawl(tmp_path, cpu, pool, url=url, max_pages=1)
+        assert crawl.run()["rendered"] == 1
+        wait_until(lambda: pool.recycled >= urls.index(url) + 1, timeout=10, message="the browser to be replaced")
+    assert pool.browsers_started == len(urls)  # each page found a fresh browser
+
+
 def test_without_a_browser_auto_skips_such_pages_and_says_so_once(
         tmp_path: Path, cpu: CpuPool, sites: RenderSites, make_pool: Callable[..., RenderPool],
         monkeypatch: pytest.MonkeyPatch) -> None:

@@ -286,13 +286,17 @@ class RenderService:
                 pass
 
     def browser_memory(self) -> int:
-        """Resident memory of the Chromium processes below this one."""
+        """Memory of the Chromium processes below this one: PSS (pages they share counted once),
+        else RSS."""
         total = 0
         for process in _descendants(os.getpid()):
             try:
                 if "node" in process.name():
                     continue
-                total += process.memory_info().rss
+                try:
+                    total += process.memory_full_info().pss
+                except (psutil.AccessDenied, AttributeError):
+                    total += process.memory_info().rss
             except psutil.Error:
                 continue
         return total

@@ -364,6 +364,17 @@ def test_a_browser_above_its_memory_limit_is_replaced_and_rendering_goes_on(
     assert pool.browsers_started == len(urls)  # each page found a fresh browser
 
 
+def test_an_idle_browser_is_closed_and_the_next_page_starts_one(
+        tmp_path: Path, cpu: CpuPool, sites: RenderSites, make_pool: Callable[..., RenderPool]) -> None:
+    pool = make_pool(idle_seconds=0.5)
+    for number in (1, 2):
+        crawl = Crawl(tmp_path, cpu, pool, url=f"{sites.base}/app/page-{number}.html", max_pages=1)
+        assert crawl.run()["rendered"] == 1
+        wait_until(lambda: not browsers_below(pool.pid or 0), timeout=10, message="the idle browser to close")
+        assert pool.pid is not None  # the render process stays, without a browser
+    assert pool.browsers_started == 2
+
+
 def test_without_a_browser_auto_skips_such_pages_and_says_so_once(
         tmp_path: Path, cpu: CpuPool, sites: RenderSites, make_pool: Callable[..., RenderPool],
         monkeypatch: pytest.MonkeyPatch) -> None:

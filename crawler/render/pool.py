@@ -63,11 +63,13 @@ class RenderPool:
     """`render()` from any crawl thread; `close()` ends the render process (and its Chromium)."""
 
     def __init__(self, max_pages: int | None = None, *, allowed: frozenset[str] = frozenset(),
-                 denied: frozenset[str] = frozenset(), memory_limit: int | None = None) -> None:
+                 denied: frozenset[str] = frozenset(), memory_limit: int | None = None,
+                 idle_seconds: float | None = None) -> None:
         self.max_pages = max(1, max_pages or os.cpu_count() or 1)
         self.allowed = frozenset(allowed)
         self.denied = frozenset(denied)
         self.memory_limit = memory_limit
+        self.idle_seconds = idle_seconds  # Chromium closes after this long without a page (default 60 s)
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._process: subprocess.Popen | None = None
@@ -106,6 +108,8 @@ class RenderPool:
                 env = {**os.environ, "CRAWLER_RENDER_PAGES": str(self.max_pages)}
                 if self.memory_limit:
                     env["CRAWLER_RENDER_MEMORY_LIMIT"] = str(self.memory_limit)
+                if self.idle_seconds is not None:
+                    env["CRAWLER_RENDER_IDLE_SECONDS"] = str(self.idle_seconds)
                 env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
                 process = subprocess.Popen([sys.executable, "-m", "crawler.render.service"], cwd=str(PROJECT_ROOT),
                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)

@@ -177,9 +177,11 @@ class Fetcher:
 
 
 class RenderService:
-    def __init__(self, max_pages: int, memory_limit: int) -> None:
+    def __init__(self, max_pages: int, memory_limit: int, idle_seconds: float = 60.0) -> None:
         self.max_pages = max_pages
         self.memory_limit = memory_limit
+        self.idle_seconds = idle_seconds  # a browser without pages for this long is closed
+        self.last_page = time.monotonic()
         self.slots = asyncio.Semaphore(max_pages)
         self.fetcher = Fetcher(max(8, 4 * max_pages))
         self.tasks: dict[int, asyncio.Task] = {}
@@ -214,6 +216,7 @@ class RenderService:
                 op = message.get("op")
                 if op == "render":
                     job = self.job_of(message)
+                    self.last_page = time.monotonic()
                     self.tasks[job.id] = asyncio.create_task(self.run(job))
                 elif op == "cancel":
                     task = self.tasks.get(int(message["id"]))
@@ -246,6 +249,7 @@ class RenderService:
             answer = {"ok": False, "code": "render_error", "reason": f"render error: {type(exc).__name__}: {exc}"}
         finally:
             self.tasks.pop(job.id, None)
+            self.last_page = time.monotonic()
         self.send({"id": job.id, "blocked": job.blocked[:20], "slow_down": job.slow_down, **answer})
 
     # ---- browsers ----
@@ -307,6 +311,13 @@ class RenderService:
             await asyncio.sleep(MEMORY_CHECK_SECONDS)
             browser = self.browser
             if browser is None or browser.dead or browser.retired:
+                continue
+            if not self.tasks and browser.pages == 0 and time.monotonic() - self.last_page > self.idle_seconds:
+                # No crawl needs it now: give its memory back; the next page starts a fresh one.
+                browser.retired = True
+                browser.pages += 1
+                await self.release(browser)
+                self.send({"event": "idle", "generation": browser.generation})
                 continue
             used = await loop.run_in_executor(None, self.browser_memory)
             if used > self.memory_limit:
@@ -529,8 +540,9 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: (kill_descendants(), os._exit(0)))
     max_pages = int(os.environ.get("CRAWLER_RENDER_PAGES") or os.cpu_count() or 2)
     memory_limit = int(os.environ.get("CRAWLER_RENDER_MEMORY_LIMIT") or 1536 * 1024 * 1024)
+    idle_seconds = float(os.environ.get("CRAWLER_RENDER_IDLE_SECONDS") or 60)
     try:
-        asyncio.run(RenderService(max(1, max_pages), memory_limit).serve())
+        asyncio.run(RenderService(max(1, max_pages), memory_limit, idle_seconds).serve())
     finally:
         kill_descendants()
 

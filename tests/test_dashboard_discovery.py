@@ -89,6 +89,7 @@ def test_discover_filter_and_crawl_the_selection(page, server: ServerProcess, ma
     expect(refused_rows).to_have_count(len(refused))
     expect(refused_rows.first.locator(".page-status")).to_have_text("not followed · robots")
     expect(refused_rows.first.locator(".page-source")).to_have_text("sitemap")
+    page.locator("#page-filter").select_option("all")
 
     # The tree holds every discovered URL, once.
     panel = page.locator("#discovery")

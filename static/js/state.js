@@ -610,17 +610,18 @@ export const SERIES_STEP = 0.5;      // seconds of crawl time between two sample
 export const SERIES_CACHE_MAX = 10;  // crawls whose samples are kept (shown again when re-opened)
 
 export function emptySeries() {
-  return { points: [], step: SERIES_STEP, offset: 0, lastElapsed: null };
+  return { points: [], latest: null, step: SERIES_STEP, offset: 0, lastElapsed: null };
 }
 
 /**
  * The series after one more progress snapshot. A sample is
  * [t, pages/s, pages in flight, failed so far, hosts backing off], `t` in seconds of crawl time:
  * the snapshot's `elapsed`, plus the length of the earlier runs when a resumed run starts again
- * from 0. Samples closer than `step` to the last one are left out; past SERIES_MAX, neighbours
- * are merged (mean speed, most in flight and backing off, the later failure count) and `step`
- * doubles, so a long crawl keeps its whole history at a coarser grain. Returns `series` itself
- * when nothing was added.
+ * from 0. A sample closer than `step` to the last one kept is not kept, but held as `latest`
+ * (what the crawl is doing now, drawn after the kept ones); past SERIES_MAX, neighbours are merged
+ * (mean speed, most in flight and backing off, the later failure count) and `step` doubles, so a
+ * long crawl keeps its whole history at a coarser grain. Returns `series` itself when the
+ * snapshot changes nothing.
  */
 export function addSample(series, p) {
   if (!p || !isNum(p.elapsed) || p.elapsed < 0) return series;
@@ -629,12 +630,12 @@ export function addSample(series, p) {
   if (series.lastElapsed !== null && elapsed < series.lastElapsed - 0.5) offset += series.lastElapsed; // a new run
   const t = offset + elapsed;
   const last = series.points.length ? series.points[series.points.length - 1] : null;
-  if (last && t - last[0] < series.step) {
-    return offset === series.offset && elapsed === series.lastElapsed ? series
-      : { points: series.points, step: series.step, offset: offset, lastElapsed: elapsed };
-  }
   const sample = [t, Math.max(0, num(p.speed)), Math.max(0, num(p.in_flight)), Math.max(0, num(p.failed)),
     Array.isArray(p.backoff) ? p.backoff.length : 0];
+  if (last && t - last[0] < series.step) {
+    if (t <= last[0] || (series.latest && t <= series.latest[0])) return series;
+    return { points: series.points, latest: sample, step: series.step, offset: offset, lastElapsed: elapsed };
+  }
   let points = series.points.concat([sample]);
   let step = series.step;
   if (points.length > SERIES_MAX) {
@@ -647,7 +648,7 @@ export function addSample(series, p) {
     points = merged;
     step *= 2;
   }
-  return { points: points, step: step, offset: offset, lastElapsed: elapsed };
+  return { points: points, latest: null, step: step, offset: offset, lastElapsed: elapsed };
 }
 
 /** The cache with `series` as the crawl's latest (at most SERIES_CACHE_MAX crawls, oldest dropped). */
@@ -671,13 +672,14 @@ export function validSeriesCache(raw) {
   const ids = Object.keys(raw).filter(function (id) {
     const v = raw[id];
     return v && typeof v === "object" && Array.isArray(v.points) && v.points.length <= SERIES_MAX &&
-      v.points.every(validSample) && isNum(v.step) && v.step > 0 && isNum(v.offset) &&
+      v.points.every(validSample) && (v.latest === null || v.latest === undefined || validSample(v.latest)) &&
+      isNum(v.step) && v.step > 0 && isNum(v.offset) &&
       (v.lastElapsed === null || isNum(v.lastElapsed));
   });
   ids.slice(Math.max(0, ids.length - SERIES_CACHE_MAX)).forEach(function (id) {
     const v = raw[id];
-    cache[id] = { points: v.points.map(function (x) { return x.slice(); }), step: v.step, offset: v.offset,
-      lastElapsed: v.lastElapsed };
+    cache[id] = { points: v.points.map(function (x) { return x.slice(); }), latest: v.latest ? v.latest.slice() : null,
+      step: v.step, offset: v.offset, lastElapsed: v.lastElapsed };
   });
   return cache;
 }

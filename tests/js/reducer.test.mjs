@@ -427,6 +427,7 @@ test("speed samples: one per step of crawl time, taken from the progress snapsho
   const before = s.series;
   s = run(s, progress(A, { elapsed: 1.2, speed: 9, timestamp: "2026-11-27T12:00:11.200Z" }));
   assert.equal(s.series.points, before.points);
+  assert.deepEqual(s.series.latest, [1.2, 9, 0, 0, 0], "held as the latest, drawn after the kept samples");
   s = run(s, progress(A, { elapsed: 0.5, speed: 9, timestamp: "2026-11-27T12:00:05.000Z" }));
   assert.equal(s.series.points.length, 2);
   // Held while details load, then replayed: each snapshot counted once.
@@ -436,6 +437,7 @@ test("speed samples: one per step of crawl time, taken from the progress snapsho
     data: { state: "running", progress: { state: "running", elapsed: 2, speed: 2, timestamp: "2026-11-27T12:00:12.000Z" } } },
   { type: "load_done", token: s.token });
   assert.deepEqual(s.series.points.map((p) => p[0]), [0, 1, 2, 3]);
+  assert.equal(s.series.latest, null, "a kept sample is the latest one");
 });
 
 test("speed samples stay bounded: neighbours merge and the step doubles", () => {

@@ -17,7 +17,7 @@ const STORAGE_KEY = "crawler-dashboard.series";
 const HEIGHT = 190;
 
 let plot = null;
-let shownPoints = null;
+let shownSeries = null;
 
 const COLORS = { speed: "#2458c5", inFlight: "#1d7a3d", failed: "#b3261e", backoff: "#c47f00" };
 
@@ -32,8 +32,11 @@ export function clockOf(seconds) {
   return h > 0 ? h + ":" + pad2(m) + ":" + pad2(s) : m + ":" + pad2(s);
 }
 
-function columns(points) {
+/** uPlot's columns: the kept samples, then the latest snapshot when it is newer. */
+function columns(series) {
   const cols = [[], [], [], [], []];
+  const points = series.latest && (!series.points.length || series.latest[0] > series.points[series.points.length - 1][0])
+    ? series.points.concat([series.latest]) : series.points;
   points.forEach(function (p) {
     for (let i = 0; i < 5; i++) cols[i].push(p[i]);
   });
@@ -90,10 +93,12 @@ function makePlot(data) {
     ],
     series: [
       { label: "time", value: legendValue(clockOf) },
-      { label: "pages/s", scale: "speed", stroke: COLORS.speed, width: 2, fill: "rgba(36, 88, 197, 0.08)", value: fixed(1) },
-      { label: "in flight", scale: "count", stroke: COLORS.inFlight, width: 1.5, value: fixed(0) },
-      { label: "failed", scale: "count", stroke: COLORS.failed, width: 1.5, value: fixed(0) },
-      { label: "backing off", scale: "count", stroke: COLORS.backoff, width: 1.5, dash: [4, 3], value: fixed(0) }
+      { label: "pages/s", scale: "speed", stroke: COLORS.speed, width: 2, fill: "rgba(36, 88, 197, 0.08)",
+        points: { show: false }, value: fixed(1) },
+      { label: "in flight", scale: "count", stroke: COLORS.inFlight, width: 1.5, points: { show: false }, value: fixed(0) },
+      { label: "failed", scale: "count", stroke: COLORS.failed, width: 1.5, points: { show: false }, value: fixed(0) },
+      { label: "backing off", scale: "count", stroke: COLORS.backoff, width: 1.5, dash: [4, 3], points: { show: false },
+        value: fixed(0) }
     ]
   };
   return new window.uPlot(opts, data, box);
@@ -130,9 +135,9 @@ export function renderChart(s) {
   box.removeAttribute("data-empty");
   box.hidden = false;
   showNote("");
-  if (points === shownPoints && plot) return;
-  shownPoints = points;
-  const data = columns(points);
+  if (s.series === shownSeries && plot) return;
+  shownSeries = s.series;
+  const data = columns(s.series);
   if (!plot) {
     plot = makePlot(data);
     if (typeof ResizeObserver === "function") {

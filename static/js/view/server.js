@@ -84,8 +84,10 @@ export function systemRows(data) {
     : "unknown (the shared queue cannot be reached)", ""]);
   const total = queues.total && typeof queues.total === "object" ? queues.total : {};
   rows.push(["total", "All sessions", (isNum(total.running) ? total.running + " running · " : "") +
-    count(total.queued) + " waiting" + (isNum(total.sessions) ? " · " + total.sessions +
-    (total.sessions === 1 ? " session" : " sessions") : ""), ""]);
+    count(total.queued) + " waiting", ""]);
+  if (isNum(total.sessions)) {
+    rows.push(["sessions", "Sessions", total.sessions + " with a crawl running or waiting", ""]);
+  }
   return rows;
 }
 

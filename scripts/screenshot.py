@@ -1,7 +1,7 @@
 """Takes docs/screenshot.png: the dashboard in headless Chromium during a live crawl of a local
 test site (tests/docsite.py), with the speed chart and the Server panel on screen.
 
-    .venv/bin/python scripts/screenshot.py [--out docs/screenshot.png] [--width 1280] [--height 1000]
+    .venv/bin/python scripts/screenshot.py [--out docs/screenshot.png] [--width 1280] [--height 1060]
 
 Needs what the browser tests need (requirements-dev.txt and Chromium at /usr/bin/chromium). It
 starts its own server on a free port with a temporary data directory and stops both at the end.
@@ -31,7 +31,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(PROJECT_ROOT / "docs" / "screenshot.png"))
     parser.add_argument("--width", type=int, default=1280)
-    parser.add_argument("--height", type=int, default=1000)
+    parser.add_argument("--height", type=int, default=1060)
     parser.add_argument("--seconds", type=float, default=14, help="crawl time shown in the chart")
     args = parser.parse_args()
 

@@ -83,10 +83,10 @@ export function systemRows(data) {
     ? (isNum(yours.running) ? yours.running + " running · " : "") + count(yours.queued) + " waiting"
     : "unknown (the shared queue cannot be reached)", ""]);
   const total = queues.total && typeof queues.total === "object" ? queues.total : {};
-  rows.push(["total", "All sessions", (isNum(total.running) ? total.running + " running · " : "") +
+  rows.push(["total", "All crawls", (isNum(total.running) ? total.running + " running · " : "") +
     count(total.queued) + " waiting", ""]);
   if (isNum(total.sessions)) {
-    rows.push(["sessions", "Sessions", total.sessions + " with a crawl running or waiting", ""]);
+    rows.push(["sessions", "Active sessions", String(total.sessions), "sessions with a crawl running or waiting"]);
   }
   return rows;
 }

@@ -633,7 +633,10 @@ export function addSample(series, p) {
   const sample = [t, Math.max(0, num(p.speed)), Math.max(0, num(p.in_flight)), Math.max(0, num(p.failed)),
     Array.isArray(p.backoff) ? p.backoff.length : 0];
   if (last && t - last[0] < series.step) {
-    if (t <= last[0] || (series.latest && t <= series.latest[0])) return series;
+    // Not kept; the latest when it is as new as what is known (at the end of a run `elapsed`
+    // stands still while the counts still move). A snapshot that changes nothing changes nothing.
+    const known = series.latest || last;
+    if (t < known[0] || sameSample(sample, known)) return series;
     return { points: series.points, latest: sample, step: series.step, offset: offset, lastElapsed: elapsed };
   }
   let points = series.points.concat([sample]);
@@ -649,6 +652,11 @@ export function addSample(series, p) {
     step *= 2;
   }
   return { points: points, latest: null, step: step, offset: offset, lastElapsed: elapsed };
+}
+
+function sameSample(a, b) {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** The cache with `series` as the crawl's latest (at most SERIES_CACHE_MAX crawls, oldest dropped). */

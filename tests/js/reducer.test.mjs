@@ -428,6 +428,12 @@ test("speed samples: one per step of crawl time, taken from the progress snapsho
   s = run(s, progress(A, { elapsed: 1.2, speed: 9, timestamp: "2026-11-27T12:00:11.200Z" }));
   assert.equal(s.series.points, before.points);
   assert.deepEqual(s.series.latest, [1.2, 9, 0, 0, 0], "held as the latest, drawn after the kept samples");
+  // The end of a run: elapsed stands still, a count still moves; the same snapshot again changes nothing.
+  s = run(s, progress(A, { elapsed: 1.2, speed: 9, failed: 2, timestamp: "2026-11-27T12:00:11.300Z" }));
+  assert.deepEqual(s.series.latest, [1.2, 9, 0, 2, 0]);
+  const same = s.series;
+  s = run(s, progress(A, { elapsed: 1.2, speed: 9, failed: 2, timestamp: "2026-11-27T12:00:11.400Z" }));
+  assert.equal(s.series, same);
   s = run(s, progress(A, { elapsed: 0.5, speed: 9, timestamp: "2026-11-27T12:00:05.000Z" }));
   assert.equal(s.series.points.length, 2);
   // Held while details load, then replayed: each snapshot counted once.

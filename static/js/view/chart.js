@@ -32,11 +32,15 @@ export function clockOf(seconds) {
   return h > 0 ? h + ":" + pad2(m) + ":" + pad2(s) : m + ":" + pad2(s);
 }
 
-/** uPlot's columns: the kept samples, then the latest snapshot when it is newer. */
+/** uPlot's columns: the kept samples, then the latest snapshot (in place of the last sample
+ * when it has the same time: a newer word on the same moment). */
 function columns(series) {
   const cols = [[], [], [], [], []];
-  const points = series.latest && (!series.points.length || series.latest[0] > series.points[series.points.length - 1][0])
-    ? series.points.concat([series.latest]) : series.points;
+  let points = series.points;
+  const latest = series.latest;
+  const last = points.length ? points[points.length - 1] : null;
+  if (latest && last && latest[0] === last[0]) points = points.slice(0, -1).concat([latest]);
+  else if (latest && (!last || latest[0] > last[0])) points = points.concat([latest]);
   points.forEach(function (p) {
     for (let i = 0; i < 5; i++) cols[i].push(p[i]);
   });

@@ -127,6 +127,7 @@ class CrawlService:
             "recent_pages": recent_pages,
             "downloads": record.downloads,
             "worker": record.worker,
+            "resumable": record.resumable,
         }
 
     def discovered(self, owner: str, crawl_id: str) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 /* "Your crawls": the session's crawls, with Show / Resume buttons and download links. */
 
 import { el, make, text, clear } from "../dom.js";
-import { RESUMABLE_STATES, STATE_RANK, isTerminal } from "../state.js";
-import { downloadPath, formatDateTime, isIn, isLocalPath, num } from "../util.js";
+import { STATE_RANK, isTerminal } from "../state.js";
+import { downloadPath, formatDateTime, isLocalPath, num } from "../util.js";
 import { DOWNLOAD_FORMATS } from "./progress.js";
 
 function has(state) { return Object.prototype.hasOwnProperty.call(STATE_RANK, state); }
@@ -60,7 +60,9 @@ export function renderHistory(crawls, currentId) {
       actions.appendChild(read);
     }
     const handled = num(c.ok) + num(c.failed) + num(c.skipped);
-    if (isIn(RESUMABLE_STATES, state)) {
+    // Offered exactly when the server would resume it (`resumable`: stopped, interrupted, or
+    // failed on a full disk), never by a rule of the page's own.
+    if (c.resumable === true) {
       const resume = make("button", "link-btn history-resume", "Resume");
       resume.type = "button";
       resume.setAttribute("data-crawl-id", c.crawl_id);

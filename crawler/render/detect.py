@@ -27,7 +27,6 @@ _CUSTOM_ROOT = re.compile(rb"<(?:app-root|[a-z]+-app)(?:\s[^>]*)?>\s*</")
 _INVISIBLE = re.compile(rb"<(script|style|noscript|template|svg|head)\b.*?</\1\s*>|<!--.*?-->", re.DOTALL)  # on lowercased bytes
 _TAG = re.compile(rb"<[^>]*>")
 _WORD = re.compile(rb"[A-Za-z0-9\x80-\xff]{2,}")  # non-ASCII bytes count as letters
-_HASH_LINK = re.compile(rb"href=[\"']?#!?/", re.IGNORECASE)
 
 
 def visible_words(html: bytes) -> int:
@@ -60,10 +59,6 @@ def _has_empty_root(head: bytes) -> bool:
         if tag_end >= 0 and _ROOT_CONTENT.match(head, tag_end + 1):
             return True
     return (b"-app" in head or b"app-root" in head) and _CUSTOM_ROOT.search(head) is not None
-
-
-def has_hash_links(html: bytes) -> bool:
-    return _HASH_LINK.search(html[:SCAN_BYTES]) is not None
 
 
 REASON_TEXT = {

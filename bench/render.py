@@ -191,7 +191,11 @@ def main() -> None:
         write_results(results, results["runs"])
         return
     plain_site = Site(args.pages, 24)
-    render_site = RenderSite()
+    try:
+        render_site = RenderSite()
+    except BaseException:
+        plain_site.close()
+        raise
     results: dict[str, Any] = {"runs": args.runs}
     try:
         with tempfile.TemporaryDirectory(prefix="bench-render-") as tmp:

@@ -462,3 +462,31 @@ def test_rendering_under_the_eventlet_server(tmp_path: Path) -> None:
         server.stop()
         site.stop()
     wait_until(lambda: gone(browsers), timeout=10, message="Chromium to exit with its server")
+
+
+def test_in_cluster_mode_the_worker_renders(tmp_path: Path, sites: RenderSites) -> None:
+    from tests.cluster import RedisServer, WorkerProcess, redis_server_binary, wait_for_workers, web_server
+
+    redis_server_binary()
+    redis = RedisServer(tmp_path / "redis")
+    data = tmp_path / "crawls"
+    web = worker = client = None
+    browsers: list[psutil.Process] = []
+    try:
+        web = web_server(data, redis.url)
+        worker = WorkerProcess(redis.url, data, tmp_path)
+        wait_for_workers(web, [worker])
+        client = Client(web.base)
+        urls = [sites.base + "/app/", sites.base + "/app/page-1.html"]
+        crawl_id = client.start({"url": urls[0], "urls": urls})
+        summary = client.wait_finished(crawl_id, timeout=90)["summary"]
+        assert summary["ok"] == 2 and summary["rendered"] == 2, summary
+        assert browsers_below(worker.process.pid) and not browsers_below(web.process.pid)  # the worker's own
+        browsers = browsers_below(worker.process.pid)
+    finally:
+        if client is not None:
+            client.close()
+        for process in (worker, web, redis):
+            if process is not None:
+                process.stop()
+    wait_until(lambda: gone(browsers), timeout=10, message="Chromium to exit with its worker")

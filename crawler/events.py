@@ -62,7 +62,7 @@ PAYLOAD_FIELDS: dict[Event, tuple[str, ...]] = {
                      "total_estimate", "percent",
                      "current_url", "stage", "speed", "eta", "elapsed", "ok", "failed", "skipped",
                      "in_flight", "queued", "discovered", "stages", "stage_seconds", "skip_reasons",
-                     "refused", "backoff", "timestamp"),
+                     "refused", "reused", "backoff", "timestamp"),
     Event.PAGE: ("crawl_id", "pages"),
     Event.LOG: ("crawl_id", "seq", "level", "message", "timestamp"),
     Event.FINISHED: ("crawl_id", "state", "summary"),

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from crawler.config import ConfigError, parse_crawl_config
-from crawler.controller import backoff_seconds
+from crawler.scheduler import backoff_seconds
 from crawler.events import PAGE_FIELDS, PAYLOAD_FIELDS, Event, RecordingSink, Stage, State, iso_timestamp
 from crawler.extract import extract_markdown, page_document
 from crawler.fetch import parse_retry_after

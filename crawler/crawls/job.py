@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from ..changes import PreviousCrawl, write_changes
-from ..controller import CrawlController, PauseSignal
+from ..context import PauseSignal
+from ..controller import CrawlController
 from ..cpu import CpuPool
 from ..events import EventSink
 from ..llms import write_llms_files

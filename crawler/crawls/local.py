@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from ..controller import CrawlController, PauseSignal
+from ..context import PauseSignal
+from ..controller import CrawlController
 from ..cpu import CpuPool
 from ..events import EventSink, State
 from ..stats import CrawlStats

@@ -31,12 +31,14 @@ from typing import Any
 
 from .config import CrawlConfig
 from .context import CrawlContext, PauseSignal, StopSignal
+from .changes import PreviousCrawl
 from .cpu import CpuPool
 from .discovery import Discovery
 from .events import EventSink, SafeSink, State, iso_timestamp
 from .fetch import SessionPool, StopRequested
 from .frontier import Frontier
 from .netguard import AddressPolicy
+from .pagecache import PageCache
 from .pipeline import PagePipeline
 from .progress import ProgressSender, ProgressTracker
 from .resume import ResumeState
@@ -58,7 +60,8 @@ class CrawlController:
                  stop_signal: StopSignal, cpu: CpuPool, *, session_id: str = "",
                  downloads: dict[str, str] | None = None, discover_only: bool = False,
                  resume: ResumeState | None = None, address_policy: AddressPolicy | None = None,
-                 pause_signal: PauseSignal | None = None, stats: CrawlStats | None = None) -> None:
+                 pause_signal: PauseSignal | None = None, stats: CrawlStats | None = None,
+                 previous: PreviousCrawl | None = None, page_cache: PageCache | None = None) -> None:
         self.crawl_id = crawl_id
         self.config = config
         self.store = store
@@ -76,12 +79,14 @@ class CrawlController:
         self._sessions = SessionPool(config.user_agent, address_policy)
         self._start_url = canonical_url(config.url) or config.url
         self.ctx = CrawlContext(crawl_id, config, store, self.tracker, self.stats, stop_signal, self._sessions,
-                                self._start_url, discover_only, on_disk_full=self._disk_full)
+                                self._start_url, discover_only, on_disk_full=self._disk_full,
+                                previous=previous, page_cache=page_cache)
         self._scheduler: Scheduler | None = None
         self._started_at: str | None = None
         self._resume = resume
         if resume:
             self.tracker.restore_counts(resume.counts, resume.skip_reasons, resume.refused)
+            self.tracker.count_reuse(reused=resume.reused)
         self._finish_lock = threading.Lock()
 
     # ---- control ----
@@ -244,6 +249,8 @@ class CrawlController:
             "from_sitemaps": from_sitemaps,
             "skip_reasons": snapshot["skip_reasons"],
             "refused": snapshot["refused"],
+            "reused": self.tracker.reused,
+            "from_cache": self.tracker.from_cache,
             "started_at": self._started_at,
             "finished_at": iso_timestamp(),
             "duration": snapshot["elapsed"],

@@ -50,6 +50,7 @@ def test_refresh_button_runs_a_new_crawl_and_shows_what_changed(tab, app_server)
         expect(tab.locator("#crawl-id")).not_to_have_text(old_id)
         new_id = tab.locator("#crawl-id").inner_text().strip()
         expect(tab.locator("#crawl-state")).to_have_text("Completed: 8 pages saved", timeout=30_000)
+        expect(tab.locator("#count-ok")).to_have_text("8 (4 reused)")
 
         summary = tab.locator("#changes-summary")
         expect(tab.locator("#changes")).to_be_visible()

@@ -19,12 +19,11 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-import requests
 
 from crawler.changes import build_changes
 from crawler.pagecache import PageCache
 from crawler.store import iter_manifest
-from tests.conftest import PROJECT_ROOT, Client, ServerProcess, wait_until
+from tests.conftest import PROJECT_ROOT, Client, ServerProcess
 from tests.docsite import QuietServer
 
 LAST_MODIFIED = "Wed, 25 Nov 2026 10:00:00 GMT"

@@ -29,9 +29,9 @@ import logging
 import threading
 from typing import Any
 
+from .changes import PreviousCrawl
 from .config import CrawlConfig
 from .context import CrawlContext, PauseSignal, StopSignal
-from .changes import PreviousCrawl
 from .cpu import CpuPool
 from .discovery import Discovery
 from .events import EventSink, SafeSink, State, iso_timestamp

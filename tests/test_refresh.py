@@ -381,3 +381,39 @@ def test_cli_refresh_writes_a_new_folder_beside_the_old_one_with_its_report(tmp_
     assert refused.returncode == 2 and "--refresh needs a crawl folder" in refused.stderr
     refused = run("--refresh", str(old_dir), site.url("/docs/"))
     assert refused.returncode == 2 and "give no URL" in refused.stderr
+
+
+# ---------------------------------------------------------------- cluster mode
+
+
+def test_refresh_in_cluster_mode_runs_on_a_worker_through_the_same_service_call(tmp_path, site):
+    """One redis-server, one web server with --redis, one worker: the refresh is queued like any
+    crawl, the worker reuses the unchanged pages from the shared folder, the report is the same."""
+    from tests.cluster import RedisServer, WorkerProcess, wait_for_workers, web_server
+
+    data_dir = tmp_path / "crawls"
+    redis = RedisServer(tmp_path / "redis")
+    worker = WorkerProcess(redis.url, data_dir, tmp_path)
+    web = client = None
+    try:
+        web = web_server(data_dir, redis.url)
+        wait_for_workers(web, [worker])
+        client = Client(web.base)
+        old_id, first = crawl(client, {"url": site.url("/docs/"), **CONFIG})
+        assert first["ok"] == 8
+        change_the_site(site)
+        ack = client.call("refresh_crawl", {"crawl_id": old_id})
+        assert ack["ok"], ack
+        summary = client.wait_finished(ack["crawl_id"], timeout=30)["summary"]
+        assert (summary["ok"], summary["reused"]) == (8, 4)
+        detail = client.http.get(f"{web.base}/api/crawls/{ack['crawl_id']}", timeout=10).json()
+        assert detail["refresh_of"] == old_id  # kept in the Redis record
+        report = client.http.get(f"{web.base}/api/crawls/{ack['crawl_id']}/changes", timeout=10).json()
+        assert report["counts"] == {"new": 1, "changed": 3, "removed": 1, "unchanged": 4, "reused": 4}
+    finally:
+        if client is not None:
+            client.close()
+        if web is not None:
+            web.stop()
+        worker.stop()
+        redis.stop()

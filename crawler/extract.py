@@ -13,7 +13,15 @@ except ImportError:  # pragma: no cover
 
 
 def extract_markdown(tree: lxml.html.HtmlElement, url: str) -> str:
-    """Main content as Markdown (headings, lists, tables, code, links kept); '' when none found."""
+    """Main content as Markdown (headings, lists, tables, code, links kept); '' when none found.
+
+    Links are made absolute first, against the page's URL (or its <base href>): trafilatura
+    resolves a relative link against the site's root, so `intro.html` on /docs/guide/x.html
+    would otherwise be stored as /intro.html."""
+    try:
+        tree.make_links_absolute(url, resolve_base_href=True, handle_failures="discard")
+    except ValueError:  # a URL lxml cannot join with: leave the links as they are
+        pass
     markdown = trafilatura.extract(
         tree,
         url=url,

@@ -83,10 +83,13 @@ def test_discover_filter_and_crawl_the_selection(page, server: ServerProcess, ma
     assert refused and all("/docs/section-6/" in e["url"] for e in refused)
     expect(robots_item).to_have_text(f"robots {len(refused):,}")
     expect(page.locator("#skip-reasons .skip-reason[data-reason=\"robots\"]")).to_have_count(0)  # not a page
-    refused_rows = page.locator('#page-list li.status-skipped[data-reason="robots"]')
+    expect(page.locator('#page-list li[data-reason="robots"]')).to_have_count(0)  # not among the pages
+    page.locator("#page-filter").select_option("refused")
+    refused_rows = page.locator('#page-list li.status-refused[data-reason="robots"]')
     expect(refused_rows).to_have_count(len(refused))
-    expect(refused_rows.first.locator(".page-status")).to_have_text("skipped · robots")
+    expect(refused_rows.first.locator(".page-status")).to_have_text("not followed · robots")
     expect(refused_rows.first.locator(".page-source")).to_have_text("sitemap")
+    page.locator("#page-filter").select_option("all")
 
     # The tree holds every discovered URL, once.
     panel = page.locator("#discovery")

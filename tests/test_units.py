@@ -320,6 +320,17 @@ def test_parse_finds_the_canonical_link_relative_to_base():
     assert find_canonical(parse_document(HTML), "https://x.org/") is None
 
 
+def test_extracted_markdown_keeps_relative_links_relative_to_the_page():
+    paragraph = "<p>A paragraph long enough to be taken for the main content of this page. </p>" * 4
+    tree = parse_document(f"<html><body><article><h1>Guide</h1>{paragraph}<p>See <a href='intro.html'>the intro</a>, "
+                          f"<a href='../api/client.html#connect'>the client</a> and <a href='https://o.org/a'>o</a>."
+                          f"</p></article></body></html>".encode())
+    markdown = extract_markdown(tree, "https://x.org/docs/guide/start.html")
+    assert "[the intro](https://x.org/docs/guide/intro.html)" in markdown
+    assert "[the client](https://x.org/docs/api/client.html#connect)" in markdown
+    assert "[o](https://o.org/a)" in markdown
+
+
 def test_parse_honours_http_charset_and_survives_garbage():
     text = "<html><head><title>Café</title></head><body></body></html>".encode("latin-1")
     assert find_title(parse_document(text, "iso-8859-1")) == "Café"

@@ -18,6 +18,7 @@ from typing import Any, Iterable, Protocol
 
 from ..config import CrawlConfig
 from ..events import State
+from ..resume import can_resume
 
 RECENT_LINES = 200  # log lines and page transitions kept for a client that (re)attaches
 DOWNLOAD_FORMATS = ("zip", "jsonl", "markdown", "llms", "llms-full")
@@ -57,6 +58,11 @@ class CrawlRecord:
         """A discovery stores no pages: nothing to download."""
         return download_links(self.crawl_id) if self.kind == "crawl" else {}
 
+    @property
+    def resumable(self) -> bool:
+        """What a resume request would be accepted for now (`crawler.resume.can_resume`)."""
+        return can_resume(self.state, self.summary if self.state.is_final else None)
+
     def counts(self) -> dict[str, int]:
         """ok/failed/skipped/discovered from the live snapshot while running, else the summary."""
         source = self.progress if self.progress is not None and not self.state.is_final else None
@@ -75,6 +81,7 @@ class CrawlRecord:
             "finished_at": summary.get("finished_at") if self.state.is_final else None,
             **self.counts(),
             "downloads": self.downloads,
+            "resumable": self.resumable,
             "refresh_of": self.refresh_of,
         }
 

@@ -135,6 +135,7 @@ class CrawlService:
             "recent_pages": recent_pages,
             "downloads": record.downloads,
             "worker": record.worker,
+            "resumable": record.resumable,
             "refresh_of": record.refresh_of,
         }
 

@@ -11,7 +11,8 @@ from mcp.server.mcpserver import Context, MCPServer
 
 from .. import __version__
 from ..llms import LLMS_TXT, build_index, current_file, render_llms_txt
-from ..search import IndexUnavailable, QueryError, SearchIndex, crawl_folders, page_body
+from ..reader import read_page_text
+from ..search import IndexUnavailable, QueryError, SearchIndex, crawl_folders
 from ..store import read_json
 
 MAX_CHARS = 50_000  # the most text one answer carries, whatever the caller asks for
@@ -182,11 +183,9 @@ class DocsLibrary:
                                  "search_docs or get_outline (a page crawled a moment ago may take a second "
                                  "to appear)")
         crawl_id, page_url, title, path = found
-        crawl_dir = self.data_dir / crawl_id
-        file = (crawl_dir / path).resolve()
-        if not file.is_relative_to((crawl_dir / "pages").resolve()) or not file.is_file():
+        body = read_page_text(self.data_dir / crawl_id, path)
+        if body is None:
             raise ToolInputError(f"the page {url!r} is no longer stored (its crawl was deleted?)")
-        body = page_body(file.read_text(encoding="utf-8", errors="replace"))
         text = _slice(body, offset, max_chars,
                       lambda end: f"call get_page(url={page_url!r}, offset={end}) for the rest")
         return f"# {title or page_url}\n\nSource: {page_url} (site {crawl_id})\n{text}"

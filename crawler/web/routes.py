@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, jsonify, render_template, request, send_file, stream_with_context
 from werkzeug.exceptions import HTTPException
 
-from .. import __version__
+from .. import __version__, reader
 from ..config import ConfigError
 from ..events import State
 from ..crawls.records import DOWNLOAD_FORMATS
@@ -265,6 +265,30 @@ def search() -> tuple[Response, int] | Response:
         return error(str(exc), 503)
     return jsonify({"query": query, "total": found.total, "page": page, "per_page": per_page,
                     "results": [hit.as_dict() for hit in found.hits]})
+
+
+@blueprint.app_errorhandler(reader.ReaderError)
+def _reader_error(exc: reader.ReaderError) -> tuple[Response, int]:
+    return error(str(exc), exc.status)
+
+
+@blueprint.get("/api/crawls/<crawl_id>/tree")
+def reader_tree(crawl_id: str) -> Response:
+    """The crawl's saved pages, in crawl order and paged, for the dashboard's reader."""
+    record = services().crawls.get(ensure_session_id(), crawl_id)
+    offset = reader.whole_number("offset", request.args.get("offset"), 0, 0, 10**9)
+    limit = reader.whole_number("limit", request.args.get("limit"), reader.TREE_LIMIT, 1, reader.TREE_LIMIT)
+    answer = reader.tree_answer(services().crawls.crawl_dir(record), offset, limit)
+    return jsonify({"crawl_id": record.crawl_id, "state": record.state.value, **answer})
+
+
+@blueprint.get("/api/crawls/<crawl_id>/page")
+def reader_page(crawl_id: str) -> Response:
+    """One saved page of the crawl: its Markdown and that Markdown rendered to safe HTML."""
+    record = services().crawls.get(ensure_session_id(), crawl_id)
+    offset = reader.whole_number("offset", request.args.get("offset"), 0, 0, 1 << 40)
+    answer = reader.page_answer(services().crawls.crawl_dir(record), request.args.get("url"), offset)
+    return jsonify({"crawl_id": record.crawl_id, **answer})
 
 
 @blueprint.get("/api/crawls/<crawl_id>/download")

@@ -16,8 +16,12 @@ import { closeDiscovery, initDiscovery, loadDiscovery, renderSelectionButton } f
 import { fillForm, readForm } from "./view/form.js";
 import { markHistoryCurrent, renderHistory, updateHistoryCounts, updateHistoryFromSummary } from "./view/history.js";
 import { initLog, renderLog, resetLog } from "./view/log.js";
-import { renderPages } from "./view/pages.js";
+import { initPages, renderPages } from "./view/pages.js";
+import { loadSeriesCache, renderChart, saveSeriesCache } from "./view/chart.js";
+import { initServerPanel } from "./view/server.js";
 import { renderFinished, renderProgress, resetProgress } from "./view/progress.js";
+import { initReader, renderReaderButton } from "./view/reader.js";
+import { initSearch } from "./view/search.js";
 import { renderStatus } from "./view/status.js";
 
 let state = initialState();
@@ -46,7 +50,10 @@ function render(prev, s) {
     renderProgress(s.lastProgress, s.kind);
     updateHistoryCounts(s.crawlId, s.lastProgress);
   }
-  if (s.pages !== prev.pages) renderPages(s.pages);
+  if (s.pages !== prev.pages || s.refusedPages !== prev.refusedPages) renderPages(s.pages, s.refusedPages);
+  if (s.series !== prev.series || s.token !== prev.token || s.summary !== prev.summary ||
+      s.state !== prev.state || s.attaching !== prev.attaching) renderChart(s);
+  if (s.summary && s.summary !== prev.summary) saveSeriesCache(s.seriesCache);
   if (s.summary && s.summary !== prev.summary) {
     renderFinished(s);
     renderLog(s.log, true);
@@ -56,6 +63,7 @@ function render(prev, s) {
   }
   renderStatus(s);
   renderSelectionButton();
+  renderReaderButton(s);
 }
 
 function runEffects(effects) {
@@ -97,7 +105,9 @@ function scheduleHistoryRefresh() {
   historyTimer = setTimeout(function () {
     historyTimer = null;
     listCrawls().then(function (data) {
-      renderHistory(data && Array.isArray(data.crawls) ? data.crawls : [], state.crawlId);
+      const crawls = data && Array.isArray(data.crawls) ? data.crawls : [];
+      renderHistory(crawls, state.crawlId);
+      dispatch({ type: "history_listed", crawls: crawls });
     }, function () { /* keep the list as it is; the next refresh tries again */ });
   }, 300);
 }
@@ -291,6 +301,13 @@ initDiscovery({
   startCrawl: function (config) { requestStart("crawl", config); }
 });
 initLog();
+initReader({ current: function () { return { crawlId: state.crawlId, kind: state.kind }; } });
+initSearch();
+initPages();
+initServerPanel();
+// The speed samples of crawls shown before (a reload, or a crawl re-opened from the list).
+dispatch({ type: "series_cache_loaded", cache: loadSeriesCache() });
+window.addEventListener("pagehide", function () { saveSeriesCache(state.seriesCache); });
 
 // ---------------------------------------------------------------- boot
 
@@ -298,6 +315,8 @@ socket = connect(requestSync, function (name, payload) {
   dispatch({ type: "event", name: name, payload: payload });
 });
 resetProgress();
+renderChart(state);
 renderStatus(state);
 renderSelectionButton();
+renderReaderButton(state);
 requestSync();

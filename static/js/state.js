@@ -15,6 +15,8 @@
  *   {type: "resume_requested"}               {type: "resume_answered", crawlId, kind, ok, state, error}
  *   {type: "refresh_requested"}              {type: "refresh_answered", crawlId, ok, state, error}
  *   {type: "crawls_listed", crawls}          {type: "crawls_list_failed", message}
+ *   {type: "history_listed", crawls}         the crawl list was refreshed (its `resumable` counts)
+ *   {type: "series_cache_loaded", cache}     speed histories kept by this browser (see addSample)
  *   {type: "form_error", message}
  *
  * What the page must do in turn (fetch, list crawls, fill the form…) is returned in
@@ -29,7 +31,6 @@ export const EVENT_BUFFER_MAX = 5000;  // events held while a start or an attach
 
 export const ACTIVE_STATES = ["queued", "discovering", "running", "stopping"];
 export const TERMINAL_STATES = ["stopped", "completed", "failed", "interrupted"];
-export const RESUMABLE_STATES = ["stopped", "interrupted"];  // ended before the frontier was exhausted
 export const STATE_RANK = {
   queued: 0, discovering: 1, running: 2, stopping: 3, stopped: 4, completed: 4, failed: 4, interrupted: 4
 };
@@ -104,6 +105,12 @@ export function initialState() {
     resuming: false,
     refreshing: false,    // refresh_crawl sent, waiting for its acknowledgement
     refreshOf: null,      // the crawl on show refreshes this one (its details' refresh_of)
+    // The server's word on whether the crawl on show can be resumed (`resumable` of its detail
+    // or list row): the Resume button follows it, never a rule of its own.
+    resumable: false,
+    refusedPages: emptyPages(),  // links refused at admission, apart from the pages (see handlePages)
+    series: emptySeries(),       // the crawl's samples over time, for the speed chart (see addSample)
+    seriesCache: {},             // crawl id → series of the crawls this page showed, most recent last
     formError: "",
     effects: []
   };
@@ -168,7 +175,7 @@ export function stateLabel(s) {
 export function controls(s) {
   const running = busy(s);
   const stopping = !s.summary && (s.stopRequested || s.state === "stopping");
-  const resumable = !!s.crawlId && !!s.summary && isIn(RESUMABLE_STATES, s.summary.state);
+  const resumable = !!s.crawlId && !!s.summary && s.resumable === true;
   // A crawl that ended with pages saved can be crawled again, reusing what did not change.
   const refreshable = !!s.crawlId && !!s.summary && s.kind === "crawl" && num(s.summary.ok) > 0;
   return {
@@ -297,7 +304,12 @@ function step(s, a) {
         state: typeof a.state === "string" ? a.state : "queued", kind: "crawl" });
       effect(s, { type: "history" });
       break;
-    case "crawls_listed": crawlsListed(s, Array.isArray(a.crawls) ? a.crawls : []); break;
+    case "crawls_listed":
+      noteResumable(s, a.crawls);
+      crawlsListed(s, Array.isArray(a.crawls) ? a.crawls : []);
+      break;
+    case "history_listed": noteResumable(s, a.crawls); break;
+    case "series_cache_loaded": s.seriesCache = validSeriesCache(a.cache); break;
     case "crawls_list_failed":
       if (!s.crawlId) s.notice = "Could not list your crawls: " + (a.message || "request failed");
       break;
@@ -323,6 +335,9 @@ function attach(s, crawlId, state, kind) {
   s.held = [];
   s.pages = emptyPages();
   s.log = emptyLog();
+  s.resumable = false;
+  s.refusedPages = emptyPages();
+  s.series = Object.prototype.hasOwnProperty.call(s.seriesCache, crawlId) ? s.seriesCache[crawlId] : emptySeries();
 }
 
 function startSucceeded(s, crawlId, kind) {
@@ -419,6 +434,11 @@ function handleProgress(s, p) {
       p.timestamp < last.timestamp) return; // an older snapshot than the one shown
   s.lastProgress = p;
   if (typeof p.state === "string") advanceState(s, p.state);
+  const series = addSample(s.series, p);
+  if (series !== s.series) {
+    s.series = series;
+    s.seriesCache = cacheSeries(s.seriesCache, s.crawlId, series);
+  }
 }
 
 function handleFinished(s, p) {
@@ -442,6 +462,7 @@ function applyDetails(s, data, refresh) {
   if (typeof data.state === "string") advanceState(s, data.state);
   if (data.progress && typeof data.progress === "object") handleProgress(s, data.progress);
   if (data.downloads && typeof data.downloads === "object") s.downloads = data.downloads;
+  if (typeof data.resumable === "boolean") s.resumable = data.resumable;
   if (Array.isArray(data.recent_pages) && data.recent_pages.length) {
     // The last page transitions, oldest first: rebuilds the page list after a reload or a reconnect.
     handlePages(s, data.recent_pages);
@@ -496,10 +517,27 @@ export function mergePage(prev, page) {
   };
 }
 
+/** A link refused at admission (robots, out of scope, filtered): never a page of the crawl. */
+export function isRefusedPage(page) {
+  return !!page && page.status === "skipped" && typeof page.reason === "string" &&
+    Object.prototype.hasOwnProperty.call(REFUSAL_LABELS, page.reason);
+}
+
+/** Page transitions go to the page list; refused links to their own list (`refusedPages`), so
+ * that thousands of them never push the crawl's pages out of the last PAGE_ROWS_MAX rows. */
 function handlePages(s, list) {
-  let pages = Array.isArray(list) ? list : [];
+  const all = Array.isArray(list) ? list : [];
+  const kept = [];
+  const refused = [];
+  all.forEach(function (page) { (isRefusedPage(page) ? refused : kept).push(page); });
+  if (kept.length) s.pages = mergePages(s.pages, kept);
+  if (refused.length) s.refusedPages = mergePages(s.refusedPages, refused);
+}
+
+function mergePages(store, list) {
+  let pages = list;
   if (pages.length > PAGE_ROWS_MAX * 2) pages = pages.slice(pages.length - PAGE_ROWS_MAX * 2);
-  const byUrl = Object.assign({}, s.pages.byUrl);
+  const byUrl = Object.assign({}, store.byUrl);
   const fresh = [];
   for (let i = 0; i < pages.length; i++) {
     const page = pages[i];
@@ -509,9 +547,9 @@ function handlePages(s, list) {
     byUrl[page.url] = mergePage(prev, page);
   }
   // Newest first; the oldest rows go beyond PAGE_ROWS_MAX.
-  const order = fresh.reverse().concat(s.pages.order);
+  const order = fresh.reverse().concat(store.order);
   while (order.length > PAGE_ROWS_MAX) delete byUrl[order.pop()];
-  s.pages = { order: order, byUrl: byUrl };
+  return { order: order, byUrl: byUrl };
 }
 
 /** Pages still in a stage when the crawl ends never finished (e.g. abandoned on stop). */
@@ -575,4 +613,107 @@ function addLog(s, entries) {
     }
   }
   if (lines) s.log = { lines: lines, floor: floor, nextId: nextId };
+}
+
+// ---------------------------------------------------------------- resumable
+
+/** The crawl list's word on the crawl on show: whether a resume would be accepted now. */
+function noteResumable(s, crawls) {
+  if (!s.crawlId || !Array.isArray(crawls)) return;
+  for (let i = 0; i < crawls.length; i++) {
+    const row = crawls[i];
+    if (row && row.crawl_id === s.crawlId && typeof row.resumable === "boolean") {
+      s.resumable = row.resumable;
+      return;
+    }
+  }
+}
+
+// ---------------------------------------------------------------- speed over time
+
+export const SERIES_MAX = 600;       // samples kept per crawl; when full, pairs are merged into one
+export const SERIES_STEP = 0.5;      // seconds of crawl time between two samples (doubles on each merge)
+export const SERIES_CACHE_MAX = 10;  // crawls whose samples are kept (shown again when re-opened)
+
+export function emptySeries() {
+  return { points: [], latest: null, step: SERIES_STEP, offset: 0, lastElapsed: null };
+}
+
+/**
+ * The series after one more progress snapshot. A sample is
+ * [t, pages/s, pages in flight, failed so far, hosts backing off], `t` in seconds of crawl time:
+ * the snapshot's `elapsed`, plus the length of the earlier runs when a resumed run starts again
+ * from 0. A sample closer than `step` to the last one kept is not kept, but held as `latest`
+ * (what the crawl is doing now, drawn after the kept ones); past SERIES_MAX, neighbours are merged
+ * (mean speed, most in flight and backing off, the later failure count) and `step` doubles, so a
+ * long crawl keeps its whole history at a coarser grain. Returns `series` itself when the
+ * snapshot changes nothing.
+ */
+export function addSample(series, p) {
+  if (!p || !isNum(p.elapsed) || p.elapsed < 0) return series;
+  const elapsed = p.elapsed;
+  let offset = series.offset;
+  if (series.lastElapsed !== null && elapsed < series.lastElapsed - 0.5) offset += series.lastElapsed; // a new run
+  const t = offset + elapsed;
+  const last = series.points.length ? series.points[series.points.length - 1] : null;
+  const sample = [t, Math.max(0, num(p.speed)), Math.max(0, num(p.in_flight)), Math.max(0, num(p.failed)),
+    Array.isArray(p.backoff) ? p.backoff.length : 0];
+  if (last && t - last[0] < series.step) {
+    // Not kept; the latest when it is as new as what is known (at the end of a run `elapsed`
+    // stands still while the counts still move). A snapshot that changes nothing changes nothing.
+    const known = series.latest || last;
+    if (t < known[0] || sameSample(sample, known)) return series;
+    return { points: series.points, latest: sample, step: series.step, offset: offset, lastElapsed: elapsed };
+  }
+  let points = series.points.concat([sample]);
+  let step = series.step;
+  if (points.length > SERIES_MAX) {
+    const merged = [];
+    for (let i = 0; i < points.length; i += 2) {
+      const a = points[i];
+      const b = points[i + 1];
+      merged.push(b ? [b[0], (a[1] + b[1]) / 2, Math.max(a[2], b[2]), b[3], Math.max(a[4], b[4])] : a);
+    }
+    points = merged;
+    step *= 2;
+  }
+  return { points: points, latest: null, step: step, offset: offset, lastElapsed: elapsed };
+}
+
+function sameSample(a, b) {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** The cache with `series` as the crawl's latest (at most SERIES_CACHE_MAX crawls, oldest dropped). */
+function cacheSeries(cache, crawlId, series) {
+  if (!crawlId) return cache;
+  const next = {};
+  const ids = Object.keys(cache).filter(function (id) { return id !== crawlId; });
+  ids.slice(Math.max(0, ids.length - (SERIES_CACHE_MAX - 1))).forEach(function (id) { next[id] = cache[id]; });
+  next[crawlId] = series;
+  return next;
+}
+
+function validSample(v) {
+  return Array.isArray(v) && v.length === 5 && v.every(function (x) { return isNum(x) && x >= 0; });
+}
+
+/** A cache read back from storage: only well-formed series, at most SERIES_CACHE_MAX of them. */
+export function validSeriesCache(raw) {
+  const cache = {};
+  if (!raw || typeof raw !== "object" || Array.isArray(raw)) return cache;
+  const ids = Object.keys(raw).filter(function (id) {
+    const v = raw[id];
+    return v && typeof v === "object" && Array.isArray(v.points) && v.points.length <= SERIES_MAX &&
+      v.points.every(validSample) && (v.latest === null || v.latest === undefined || validSample(v.latest)) &&
+      isNum(v.step) && v.step > 0 && isNum(v.offset) &&
+      (v.lastElapsed === null || isNum(v.lastElapsed));
+  });
+  ids.slice(Math.max(0, ids.length - SERIES_CACHE_MAX)).forEach(function (id) {
+    const v = raw[id];
+    cache[id] = { points: v.points.map(function (x) { return x.slice(); }), latest: v.latest ? v.latest.slice() : null,
+      step: v.step, offset: v.offset, lastElapsed: v.lastElapsed };
+  });
+  return cache;
 }

@@ -4,7 +4,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 
 import {
-  reduce, initialState, stateLabel, controls, busy, LOG_LINES_MAX, PAGE_ROWS_MAX, describeRefused, etaApproximate
+  reduce, initialState, stateLabel, controls, busy, LOG_LINES_MAX, PAGE_ROWS_MAX, describeRefused, etaApproximate,
+  addSample, emptySeries, validSeriesCache, SERIES_MAX, SERIES_CACHE_MAX
 } from "../../static/js/state.js";
 
 const A = "20261127-120000-aaaaaa";
@@ -180,7 +181,9 @@ test("a crawl finishes once: a second crawler_finished changes nothing", () => {
   assert.equal(stateLabel(s).label, "Stopped: 3 pages kept");
   assert.equal(s.state, "stopped");
   assert.equal(busy(s), false);
-  assert.equal(controls(s).resumeHidden, false, "a stopped crawl can be resumed");
+  assert.equal(controls(s).resumeHidden, true, "Resume waits for the server's word");
+  s = run(s, { type: "history_listed", crawls: [{ crawl_id: A, state: "stopped", resumable: true }] });
+  assert.equal(controls(s).resumeHidden, false, "the server says a stopped crawl can be resumed");
 });
 
 test("Stop: 'Stopping…' at once; a refusal takes it back; an answer for another crawl is ignored", () => {
@@ -384,4 +387,134 @@ test("the ETA is marked approximate only while the total may still grow", () => 
   assert.equal(etaApproximate({ total_final: true, eta: 7.6 }), false);
   assert.equal(etaApproximate({ total_final: false, eta: null }), false, "no ETA: nothing to mark");
   assert.equal(etaApproximate(null), false);
+});
+
+// ---------------------------------------------------------------- resumable, refused links, speed samples
+
+test("Resume is offered exactly when the server says the crawl is resumable", () => {
+  // A crawl that failed on a full disk: the server's rule (can_resume) says yes.
+  let s = run(initialState(), { type: "load_begin", crawlId: A, refresh: false, state: "failed" });
+  s = run(s, { type: "details_loaded", token: s.token, data: {
+    crawl_id: A, kind: "crawl", state: "failed", resumable: true,
+    summary: { state: "failed", ok: 5, failed: 0, skipped: 0, stop_reason: "disk full at /data/x/manifest.jsonl" }
+  } }, { type: "load_done", token: s.token });
+  assert.equal(controls(s).resumeHidden, false);
+  assert.equal(controls(s).resumeDisabled, false);
+  // Any other failure, and a stopped crawl the server will not resume (e.g. already resumed elsewhere).
+  let other = run(initialState(), { type: "load_begin", crawlId: A, refresh: false, state: "failed" });
+  other = run(other, { type: "details_loaded", token: other.token, data: {
+    crawl_id: A, state: "failed", resumable: false, summary: { state: "failed", stop_reason: "start page failed" }
+  } }, { type: "load_done", token: other.token });
+  assert.equal(controls(other).resumeHidden, true);
+  let stopped = run(showing(A), finished(A, "stopped"));
+  stopped = run(stopped, { type: "crawls_listed", crawls: [{ crawl_id: A, state: "stopped", resumable: false }] });
+  assert.equal(controls(stopped).resumeHidden, true, "no state rule of the page's own");
+  // Rows of other crawls say nothing about the one on show; attaching afresh forgets the answer.
+  stopped = run(stopped, { type: "history_listed", crawls: [{ crawl_id: B, state: "stopped", resumable: true }] });
+  assert.equal(controls(stopped).resumeHidden, true);
+  s = run(s, { type: "load_begin", crawlId: B, refresh: false, state: "stopped" });
+  assert.equal(s.resumable, false);
+});
+
+test("refused links are kept apart from the page list, each in its own bounded list", () => {
+  let s = run(showing(A), page(A, "https://x.test/a", "ok", "done"),
+    page(A, "https://x.test/private/", "skipped", "done", { reason: "robots" }),
+    page(A, "https://github.com/x", "skipped", "done", { reason: "out_of_scope" }),
+    page(A, "https://x.test/dup", "skipped", "done", { reason: "duplicate" }));
+  assert.deepEqual(s.pages.order, ["https://x.test/dup", "https://x.test/a"], "a skipped page stays a page");
+  assert.deepEqual(s.refusedPages.order, ["https://github.com/x", "https://x.test/private/"]);
+  assert.equal(s.refusedPages.byUrl["https://github.com/x"].reason, "out_of_scope");
+  // Thousands of refused links never push the crawl's pages out.
+  const flood = [];
+  for (let i = 0; i < PAGE_ROWS_MAX * 3; i++) {
+    flood.push({ url: "https://other.test/" + i, status: "skipped", stage: "done", reason: "filtered" });
+  }
+  s = run(s, ev("crawler_page", { crawl_id: A, pages: flood }));
+  assert.equal(s.pages.order.length, 2);
+  assert.equal(s.refusedPages.order.length, PAGE_ROWS_MAX);
+  assert.equal(s.refusedPages.order[0], "https://other.test/" + (PAGE_ROWS_MAX * 3 - 1), "newest first");
+  // The page's recent transitions (details after a reload) are split the same way.
+  let reloaded = run(initialState(), { type: "load_begin", crawlId: A, refresh: false, state: "running" });
+  reloaded = run(reloaded, { type: "details_loaded", token: reloaded.token, data: { state: "running", recent_pages: [
+    { url: "https://x.test/a", status: "ok", stage: "done" },
+    { url: "https://x.test/p", status: "skipped", stage: "done", reason: "robots" }] } });
+  assert.deepEqual(reloaded.pages.order, ["https://x.test/a"]);
+  assert.deepEqual(reloaded.refusedPages.order, ["https://x.test/p"]);
+});
+
+test("speed samples: one per step of crawl time, taken from the progress snapshots", () => {
+  const snap = (elapsed, extra) => progress(A, Object.assign({ state: "running", elapsed,
+    timestamp: "2026-11-27T12:00:" + String(10 + elapsed).padStart(2, "0") + ".000Z" }, extra || {}));
+  let s = run(showing(A), snap(0, { speed: 0 }), snap(1, { speed: 2.5, in_flight: 4, failed: 1,
+    backoff: [{ host: "x.test", seconds_left: 3 }] }));
+  assert.deepEqual(s.series.points, [[0, 0, 0, 0, 0], [1, 2.5, 4, 1, 1]]);
+  // A snapshot sooner than the step adds nothing; an older one is ignored with the snapshot.
+  const before = s.series;
+  s = run(s, progress(A, { elapsed: 1.2, speed: 9, timestamp: "2026-11-27T12:00:11.200Z" }));
+  assert.equal(s.series.points, before.points);
+  assert.deepEqual(s.series.latest, [1.2, 9, 0, 0, 0], "held as the latest, drawn after the kept samples");
+  // The end of a run: elapsed stands still, a count still moves; the same snapshot again changes nothing.
+  s = run(s, progress(A, { elapsed: 1.2, speed: 9, failed: 2, timestamp: "2026-11-27T12:00:11.300Z" }));
+  assert.deepEqual(s.series.latest, [1.2, 9, 0, 2, 0]);
+  const same = s.series;
+  s = run(s, progress(A, { elapsed: 1.2, speed: 9, failed: 2, timestamp: "2026-11-27T12:00:11.400Z" }));
+  assert.equal(s.series, same);
+  s = run(s, progress(A, { elapsed: 0.5, speed: 9, timestamp: "2026-11-27T12:00:05.000Z" }));
+  assert.equal(s.series.points.length, 2);
+  // Held while details load, then replayed: each snapshot counted once.
+  s = run(s, { type: "load_begin", crawlId: A, refresh: true }, snap(3, { speed: 3 }));
+  assert.equal(s.series.points.length, 2, "held, not yet counted");
+  s = run(s, { type: "details_loaded", token: s.token, refresh: true,
+    data: { state: "running", progress: { state: "running", elapsed: 2, speed: 2, timestamp: "2026-11-27T12:00:12.000Z" } } },
+  { type: "load_done", token: s.token });
+  assert.deepEqual(s.series.points.map((p) => p[0]), [0, 1, 2, 3]);
+  assert.equal(s.series.latest, null, "a kept sample is the latest one");
+});
+
+test("speed samples stay bounded: neighbours merge and the step doubles", () => {
+  let series = emptySeries();
+  for (let i = 0; i <= SERIES_MAX; i++) {
+    series = addSample(series, { elapsed: i * 0.5, speed: i % 2 ? 4 : 2, in_flight: i % 2 ? 1 : 3, failed: i });
+  }
+  assert.equal(series.points.length, Math.ceil((SERIES_MAX + 1) / 2));
+  assert.equal(series.step, 1);
+  assert.deepEqual(series.points[0], [0.5, 3, 3, 1, 0], "mean speed, most in flight, the later failure count");
+  for (let i = 0; i < SERIES_MAX * 20; i++) series = addSample(series, { elapsed: 300 + i * 0.5, speed: 1 });
+  assert.ok(series.points.length <= SERIES_MAX);
+  assert.equal(series.points[series.points.length - 1][0] >= 300 + (SERIES_MAX * 20 - 1) * 0.5 - series.step, true);
+});
+
+test("a resumed run continues the same series; a crawl re-opened later shows its samples again", () => {
+  let s = run(showing(A));
+  for (let e = 0; e <= 4; e++) {
+    s = run(s, progress(A, { state: "running", elapsed: e, speed: 1, timestamp: "2026-11-27T12:00:0" + e + ".000Z" }));
+  }
+  s = run(s, finished(A, "stopped"));
+  // Another crawl on show, then this one again (from the list): its samples come back.
+  s = run(s, { type: "load_begin", crawlId: B, refresh: false, state: "completed" });
+  assert.deepEqual(s.series.points, []);
+  s = run(s, { type: "load_begin", crawlId: A, refresh: false, state: "stopped" });
+  assert.equal(s.series.points.length, 5);
+  s = run(s, { type: "details_loaded", token: s.token, data: { state: "stopped", summary: { state: "stopped" },
+    progress: { state: "stopped", elapsed: 4, speed: 1, timestamp: "2026-11-27T12:00:04.000Z" } } },
+  { type: "load_done", token: s.token });
+  assert.equal(s.series.points.length, 5, "the last snapshot again adds nothing");
+  // Resumed: the view attaches afresh; elapsed starts again at 0, the samples go on after the first run's.
+  s = run(s, { type: "resume_requested" }, { type: "resume_answered", crawlId: A, kind: "crawl", ok: true, state: "queued" },
+    { type: "load_begin", crawlId: A, refresh: false, state: "queued" });
+  s = run(s, { type: "details_loaded", token: s.token, data: { state: "queued" } }, { type: "load_done", token: s.token });
+  s = run(s, progress(A, { state: "running", elapsed: 0, speed: 0, timestamp: "2026-11-27T13:00:00.000Z" }),
+    progress(A, { state: "running", elapsed: 1, speed: 2, timestamp: "2026-11-27T13:00:01.000Z" }));
+  assert.deepEqual(s.series.points.map((p) => p[0]), [0, 1, 2, 3, 4, 5]);
+  // Kept for at most SERIES_CACHE_MAX crawls, and read back from storage only when well formed.
+  for (let i = 0; i < SERIES_CACHE_MAX + 3; i++) {
+    const id = "20261127-1300" + String(i).padStart(2, "0") + "-cccccc";
+    s = run(s, { type: "load_begin", crawlId: id, refresh: false, state: "running" });
+    s = run(s, { type: "load_done", token: s.token }, progress(id, { state: "running", elapsed: 1, speed: 1, timestamp: "2026-11-27T14:00:00.000Z" }));
+  }
+  assert.equal(Object.keys(s.seriesCache).length, SERIES_CACHE_MAX);
+  const restored = run(initialState(), { type: "series_cache_loaded", cache: JSON.parse(JSON.stringify(s.seriesCache)) });
+  assert.deepEqual(restored.seriesCache, s.seriesCache);
+  assert.deepEqual(validSeriesCache({ x: { points: [[0, "1", 0, 0, 0]], step: 1, offset: 0, lastElapsed: 0 },
+    y: null, z: { points: "no" } }), {});
 });

@@ -1,8 +1,8 @@
 /* "Your crawls": the session's crawls, with Show / Resume buttons and download links. */
 
 import { el, make, text, clear } from "../dom.js";
-import { RESUMABLE_STATES, STATE_RANK, isTerminal } from "../state.js";
-import { downloadPath, formatDateTime, isIn, isLocalPath, num } from "../util.js";
+import { STATE_RANK, isTerminal } from "../state.js";
+import { downloadPath, formatDateTime, isLocalPath, num } from "../util.js";
 import { DOWNLOAD_FORMATS } from "./progress.js";
 
 function has(state) { return Object.prototype.hasOwnProperty.call(STATE_RANK, state); }
@@ -57,8 +57,17 @@ export function renderHistory(crawls, currentId) {
     show.setAttribute("data-crawl-id", c.crawl_id);
     if (kind === "discovery") show.title = "Show this discovery and the pages it found";
     actions.appendChild(show);
+    if (kind === "crawl") {
+      const read = make("button", "link-btn history-read", "Read");
+      read.type = "button";
+      read.setAttribute("data-crawl-id", c.crawl_id);
+      read.title = "Open the pages this crawl saved in the reader";
+      actions.appendChild(read);
+    }
     const handled = num(c.ok) + num(c.failed) + num(c.skipped);
-    if (isIn(RESUMABLE_STATES, state)) {
+    // Offered exactly when the server would resume it (`resumable`: stopped, interrupted, or
+    // failed on a full disk), never by a rule of the page's own.
+    if (c.resumable === true) {
       const resume = make("button", "link-btn history-resume", "Resume");
       resume.type = "button";
       resume.setAttribute("data-crawl-id", c.crawl_id);

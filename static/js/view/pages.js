@@ -1,10 +1,32 @@
-/* The page list: one row per URL (newest first), updated in place from the state's page records. */
+/*
+ * The page list: one row per URL (newest first), updated in place from the state's page records.
+ *
+ * A filter picks what the list shows: all pages of the crawl, only saved, failed or skipped ones,
+ * or the links refused at admission (robots, out of scope, filtered). Refused links are not pages
+ * of the crawl: they have their own record list in the state and only that filter shows them.
+ */
 
-import { el, make, text } from "../dom.js";
-import { SOURCES } from "../state.js";
+import { $, el, make, text } from "../dom.js";
+import { REFUSAL_LABELS, SOURCES } from "../state.js";
 import { isHttpUrl, isIn } from "../util.js";
 
-const rows = new Map(); // url → row element
+export const PAGE_FILTERS = ["all", "ok", "failed", "skipped", "refused"];
+
+const EMPTY_NOTES = {
+  all: "No pages yet.",
+  ok: "No saved pages among the last 200.",
+  failed: "No failed pages among the last 200.",
+  skipped: "No skipped pages among the last 200.",
+  refused: "No links refused at admission (robots.txt, out of scope, filtered)."
+};
+
+const filterSelect = $("page-filter");
+const emptyNote = $("page-list-empty");
+
+const pageRows = new Map();    // url → row element, pages of the crawl
+const refusedRows = new Map(); // url → row element, links refused at admission
+let filter = "all";
+let last = { pages: { order: [], byUrl: {} }, refused: { order: [], byUrl: {} } };
 
 function makePageRow(url) {
   const row = make("li", "page-row");
@@ -35,17 +57,24 @@ function makePageRow(url) {
   return row;
 }
 
-function updateRow(row, rec) {
+function updateRow(row, rec, refused) {
   const parts = row._parts;
   row._rec = rec;
-  if (rec.unfinished) {
+  if (refused) {
+    row.className = "page-row status-refused";
+    const label = Object.prototype.hasOwnProperty.call(REFUSAL_LABELS, rec.reason) ? REFUSAL_LABELS[rec.reason] : rec.reason;
+    text(parts.status, "not followed · " + label);
+    parts.status.title = "refused at admission: " + label;
+    row.setAttribute("data-refused", "true");
+  } else if (rec.unfinished) {
     row.className = "page-row status-unfinished";
     text(parts.status, "unfinished");
+    parts.status.title = rec.label;
   } else {
     row.className = "page-row status-" + rec.status + (rec.stage ? " stage-" + rec.stage : "");
     text(parts.status, rec.label);
+    parts.status.title = rec.label;
   }
-  parts.status.title = rec.label;
   if (rec.reason) row.setAttribute("data-reason", rec.reason);
   else row.removeAttribute("data-reason");
   if (rec.source) {
@@ -58,28 +87,77 @@ function updateRow(row, rec) {
   if (rec.depth !== null) row.setAttribute("data-depth", String(rec.depth));
 }
 
-/** Brings the list in line with `pages` ({order, byUrl} of the state). */
-export function renderPages(pages) {
+/** Rows of `store` ({order, byUrl}) kept in `rows`: made or updated, dropped when gone. */
+function syncRows(rows, store, refused) {
   rows.forEach(function (row, url) {
-    if (!Object.prototype.hasOwnProperty.call(pages.byUrl, url)) {
+    if (!Object.prototype.hasOwnProperty.call(store.byUrl, url)) {
       rows.delete(url);
       row.remove();
     }
   });
-  let cursor = el.pageList.firstElementChild;
-  for (let i = 0; i < pages.order.length; i++) {
-    const url = pages.order[i];
-    const rec = pages.byUrl[url];
+  for (let i = 0; i < store.order.length; i++) {
+    const url = store.order[i];
+    const rec = store.byUrl[url];
     let row = rows.get(url);
     if (!row) {
       row = makePageRow(url);
       rows.set(url, row);
     }
-    if (row._rec !== rec) updateRow(row, rec);
-    if (row === cursor) {
-      cursor = cursor.nextElementSibling;
-    } else {
-      el.pageList.insertBefore(row, cursor);
-    }
+    if (row._rec !== rec) updateRow(row, rec, refused);
   }
+}
+
+function shown(rec) {
+  if (filter === "all") return true;
+  return !rec.unfinished && rec.status === filter;
+}
+
+/** Puts exactly the rows the filter selects into the list, in the store's order. */
+function place() {
+  const refused = filter === "refused";
+  const store = refused ? last.refused : last.pages;
+  const rows = refused ? refusedRows : pageRows;
+  const wanted = [];
+  for (let i = 0; i < store.order.length; i++) {
+    const url = store.order[i];
+    if (refused || shown(store.byUrl[url])) wanted.push(rows.get(url));
+  }
+  const keep = new Set(wanted);
+  Array.prototype.slice.call(el.pageList.children).forEach(function (row) {
+    if (!keep.has(row)) row.remove();
+  });
+  let cursor = el.pageList.firstElementChild;
+  wanted.forEach(function (row) {
+    if (row === cursor) cursor = cursor.nextElementSibling;
+    else el.pageList.insertBefore(row, cursor);
+  });
+  el.pageList.setAttribute("data-filter", filter);
+  text(emptyNote, EMPTY_NOTES[filter]);
+}
+
+/** The count of refused links in the filter's own option, so it is seen without opening it. */
+function labelRefusedOption() {
+  const option = filterSelect && filterSelect.querySelector('option[value="refused"]');
+  if (!option) return;
+  const n = last.refused.order.length;
+  text(option, "links not followed" + (n ? " (" + n + (n >= 200 ? "+" : "") + ")" : ""));
+}
+
+/** Brings the list in line with the state's `pages` and `refusedPages` ({order, byUrl}). */
+export function renderPages(pages, refusedPages) {
+  const refused = refusedPages || { order: [], byUrl: {} };
+  if (pages !== last.pages) syncRows(pageRows, pages, false);
+  if (refused !== last.refused) syncRows(refusedRows, refused, true);
+  last = { pages: pages, refused: refused };
+  labelRefusedOption();
+  place();
+}
+
+export function initPages() {
+  if (!filterSelect) return;
+  filterSelect.value = filter;
+  filterSelect.addEventListener("change", function () {
+    filter = isIn(PAGE_FILTERS, filterSelect.value) ? filterSelect.value : "all";
+    place();
+  });
 }

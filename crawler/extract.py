@@ -22,6 +22,7 @@ def extract_markdown(tree: lxml.html.HtmlElement, url: str) -> str:
         tree.make_links_absolute(url, resolve_base_href=True, handle_failures="discard")
     except ValueError:  # a URL lxml cannot join with: leave the links as they are
         pass
+    _fence_plain_preformatted(tree)
     markdown = trafilatura.extract(
         tree,
         url=url,
@@ -33,6 +34,16 @@ def extract_markdown(tree: lxml.html.HtmlElement, url: str) -> str:
         favor_recall=True,
     )
     return (markdown or "").strip()
+
+
+def _fence_plain_preformatted(tree: lxml.html.HtmlElement) -> None:
+    """A <pre> of plain text (no element inside) gets a <code> around its text: trafilatura keeps
+    such a block as loose lines, where <pre><code> becomes a fenced code block."""
+    for pre in tree.iter("pre"):
+        if len(pre) == 0 and pre.text and pre.text.strip():
+            code = lxml.html.Element("code")
+            code.text, pre.text = pre.text, None
+            pre.append(code)
 
 
 def page_document(title: str | None, url: str, markdown: str) -> str:

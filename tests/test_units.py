@@ -331,6 +331,13 @@ def test_extracted_markdown_keeps_relative_links_relative_to_the_page():
     assert "[o](https://o.org/a)" in markdown
 
 
+def test_a_plain_preformatted_block_is_kept_as_a_fenced_code_block():
+    paragraph = "<p>A paragraph long enough to be taken for the main content of this page. </p>" * 4
+    tree = parse_document(f"<html><body><article><h1>Guide</h1>{paragraph}<pre>pip install crawler\n"
+                          f"crawler --help</pre><p>Then run it.</p></article></body></html>".encode())
+    assert "```\npip install crawler\ncrawler --help\n```" in extract_markdown(tree, "https://x.org/docs/")
+
+
 def test_parse_honours_http_charset_and_survives_garbage():
     text = "<html><head><title>Café</title></head><body></body></html>".encode("latin-1")
     assert find_title(parse_document(text, "iso-8859-1")) == "Café"

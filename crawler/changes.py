@@ -47,6 +47,30 @@ def saved_pages(crawl_dir: Path) -> dict[str, dict[str, Any]]:
     return pages
 
 
+def judged_urls(crawl_dir: Path) -> dict[str, dict[str, Any]]:
+    """Every URL a crawl folder's manifest has a line for, by URL (the last line wins)."""
+    records: dict[str, dict[str, Any]] = {}
+    for record in iter_manifest(crawl_dir):
+        if isinstance(record.get("url"), str) and record.get("status"):
+            records[record["url"]] = record
+    return records
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def budget_reached(crawl_dir: Path) -> bool:
+    """Whether a crawl admitted as many pages as its `max_pages` allows: pages beyond went unseen."""
+    max_pages = _read_json(Path(crawl_dir) / "config.json").get("max_pages")
+    discovered = _read_json(Path(crawl_dir) / "summary.json").get("discovered")
+    return isinstance(max_pages, int) and isinstance(discovered, int) and discovered >= max_pages
+
+
 def read_page_file(crawl_dir: Path, relative: str) -> str | None:
     """A page's Markdown, never from outside the folder's pages/."""
     pages_dir = (Path(crawl_dir) / "pages").resolve()
@@ -166,12 +190,29 @@ def unified_diff(before: str, after: str, url: str) -> tuple[str, bool]:
 
 
 def build_changes(old_dir: Path, new_dir: Path, *, state: str | None = None) -> dict[str, Any]:
-    """The report: every page saved by either crawl in exactly one of new, changed, removed or
-    unchanged (by page identity; unchanged means the same Markdown)."""
+    """The report: every page saved by either crawl in exactly one of new, changed, removed,
+    unchanged or unchecked (by page identity; unchanged means the same Markdown)."""
     old = {page_key(r): r for r in saved_pages(old_dir).values()}
     new = {page_key(r): r for r in saved_pages(new_dir).values()}
     added = [key for key in new if key not in old]
-    removed = [key for key in old if key not in new]
+    # A page the refresh did not save is `removed` only when that is known: the refresh asked
+    # for it and got no page (a 404, a redirect away, a refusal), or it ran to its end within its
+    # page budget and never found a link to it. Otherwise (stopped early, budget used up) it is
+    # `unchecked`: the refresh did not reach it.
+    judged = judged_urls(new_dir)
+    exhaustive = state == "completed" and not budget_reached(new_dir)
+    removed: list[dict[str, Any]] = []
+    unchecked: list[str] = []
+    for key, record in old.items():
+        if key in new:
+            continue
+        seen = judged.get(key) or judged.get(record["url"])
+        if seen is not None:
+            removed.append({"url": key, "why": seen.get("error") or seen.get("status")})
+        elif exhaustive:
+            removed.append({"url": key, "why": "no longer linked from the site"})
+        else:
+            unchecked.append(key)
     unchanged: list[str] = []
     changed: list[dict[str, Any]] = []
     reused = sum(1 for record in new.values() if record.get("reused"))
@@ -203,11 +244,12 @@ def build_changes(old_dir: Path, new_dir: Path, *, state: str | None = None) -> 
         "complete": state == "completed",
         "generated_at": iso_timestamp(),
         "counts": {"new": len(added), "changed": len(changed), "removed": len(removed),
-                   "unchanged": len(unchanged), "reused": reused},
+                   "unchanged": len(unchanged), "unchecked": len(unchecked), "reused": reused},
         "new": sorted(added),
         "changed": sorted(changed, key=lambda entry: entry["url"]),
-        "removed": sorted(removed),
+        "removed": sorted(removed, key=lambda entry: entry["url"]),
         "unchanged": sorted(unchanged),
+        "unchecked": sorted(unchecked),
     }
 
 

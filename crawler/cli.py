@@ -244,7 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     if refresh_of and (crawl_dir / CHANGES_FILE).exists():
         counts = read_json(crawl_dir / CHANGES_FILE)["counts"]
         print(f"changes since {refresh_of}: {counts['new']} new, {counts['changed']} changed, "
-              f"{counts['removed']} removed, {counts['unchanged']} unchanged ({counts['reused']} pages reused "
+              f"{counts['removed']} removed, {counts['unchanged']} unchanged, {counts.get('unchecked', 0)} not reached "
+              f"({counts['reused']} pages reused "
               f"without extraction); see {crawl_dir / CHANGES_FILE}", file=sys.stderr if args.json else sys.stdout)
     return 0 if summary["state"] != "failed" else 1
 

@@ -230,9 +230,9 @@ def test_refresh_reuses_unchanged_pages_and_reports_exactly_what_changed(app_ser
     report = client.http.get(f"{client.base}/api/crawls/{new_id}/changes", timeout=10).json()
     assert json.loads((new_dir / "changes.json").read_text()) == report
     assert report["refresh_of"] == old_id and report["complete"] is True
-    assert report["counts"] == {"new": 1, "changed": 3, "removed": 1, "unchanged": 4, "reused": 4}
+    assert report["counts"] == {"new": 1, "changed": 3, "removed": 1, "unchanged": 4, "unchecked": 0, "reused": 4}
     assert report["new"] == [site.url("/docs/new.html")]
-    assert report["removed"] == [site.url("/docs/gone.html")]
+    assert report["removed"] == [{"url": site.url("/docs/gone.html"), "why": "no longer linked from the site"}]
     assert report["unchanged"] == sorted(site.url(f"/docs/{n}") for n in ("a.html", "b.html", "c.html", "deep.html"))
     changed = {entry["url"]: entry for entry in report["changed"]}
     assert sorted(changed) == sorted([site.url("/docs/"), site.url("/docs/d.html"), site.url("/docs/e.html")])
@@ -256,7 +256,7 @@ def test_refresh_reuses_unchanged_pages_and_reports_exactly_what_changed(app_ser
     third = client.wait_finished(again["crawl_id"], timeout=30)["summary"]
     assert third["ok"] == 8 and third["reused"] == 8  # six 304s, and c and e hash the same
     report = client.http.get(f"{client.base}/api/crawls/{again['crawl_id']}/changes", timeout=10).json()
-    assert report["counts"] == {"new": 0, "changed": 0, "removed": 0, "unchanged": 8, "reused": 8}
+    assert report["counts"] == {"new": 0, "changed": 0, "removed": 0, "unchanged": 8, "unchecked": 0, "reused": 8}
     assert sorted(hit.path for hit in site.hits if hit.status == 200) == ["/docs/c.html", "/docs/e.html"]
     assert sum(hit.bytes for hit in site.hits) < sum(len(p.body) for p in site.pages.values())
 
@@ -311,6 +311,37 @@ def test_changes_report_caps_a_long_diff(tmp_path):
     (entry,) = report["changed"]
     assert entry["truncated"] is True and "cut at" in entry["note"]
     assert MAX_DIFF_BYTES - 100 < len(entry["diff"].encode()) <= MAX_DIFF_BYTES + 1
+
+
+def test_pages_a_refresh_did_not_reach_are_unchecked_not_removed(tmp_path):
+    """Removed only when known: a page the refresh asked for and lost, or one it never found
+    although it ran to its end within its budget. A stopped refresh, or one whose page budget
+    ran out, did not reach the rest: those are `unchecked`."""
+    def folder(name: str, records: list[dict], summary: dict | None = None, max_pages: int = 100) -> None:
+        path = tmp_path / name
+        (path / "pages").mkdir(parents=True)
+        for record in records:
+            if record["status"] == "ok":
+                (path / record["path"]).write_text(f"# {record['url']}\n")
+        (path / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+        (path / "config.json").write_text(json.dumps({"max_pages": max_pages}))
+        (path / "summary.json").write_text(json.dumps(summary or {"discovered": len(records)}))
+
+    def ok(n: int) -> dict:
+        return {"url": f"https://x.org/{n}", "status": "ok", "path": f"pages/{n}.md"}
+
+    folder("old", [ok(1), ok(2), ok(3)])
+    folder("new", [ok(1), {"url": "https://x.org/2", "status": "failed", "error": "HTTP 404 Not Found"}])
+    stopped = build_changes(tmp_path / "old", tmp_path / "new", state="stopped")
+    assert stopped["removed"] == [{"url": "https://x.org/2", "why": "HTTP 404 Not Found"}]
+    assert stopped["unchecked"] == ["https://x.org/3"] and stopped["counts"]["unchecked"] == 1
+    completed = build_changes(tmp_path / "old", tmp_path / "new", state="completed")
+    assert [entry["url"] for entry in completed["removed"]] == ["https://x.org/2", "https://x.org/3"]
+    assert completed["removed"][1]["why"] == "no longer linked from the site" and completed["unchecked"] == []
+    folder("full", [ok(1), {"url": "https://x.org/2", "status": "failed", "error": "HTTP 404 Not Found"}],
+           summary={"discovered": 2}, max_pages=2)
+    budget = build_changes(tmp_path / "old", tmp_path / "full", state="completed")
+    assert budget["unchecked"] == ["https://x.org/3"]
 
 
 # ---------------------------------------------------------------- discovery, then its selection
@@ -371,7 +402,7 @@ def test_cli_refresh_writes_a_new_folder_beside_the_old_one_with_its_report(tmp_
     change_the_site(site)
     result = run("--refresh", str(old_dir), "--allow-private-targets", "--quiet")
     assert result.returncode == 0, result.stderr
-    assert "changes since " + old_dir.name + ": 1 new, 3 changed, 1 removed, 4 unchanged" in result.stdout
+    assert "changes since " + old_dir.name + ": 1 new, 3 changed, 1 removed, 4 unchanged, 0 not reached" in result.stdout
     (new_dir,) = [p for p in tmp_path.iterdir() if p.is_dir() and p != old_dir]
     assert json.loads((new_dir / "crawl.json").read_text())["refresh_of"] == old_dir.name
     assert json.loads((new_dir / "changes.json").read_text())["counts"]["reused"] == 4
@@ -409,7 +440,7 @@ def test_refresh_in_cluster_mode_runs_on_a_worker_through_the_same_service_call(
         detail = client.http.get(f"{web.base}/api/crawls/{ack['crawl_id']}", timeout=10).json()
         assert detail["refresh_of"] == old_id  # kept in the Redis record
         report = client.http.get(f"{web.base}/api/crawls/{ack['crawl_id']}/changes", timeout=10).json()
-        assert report["counts"] == {"new": 1, "changed": 3, "removed": 1, "unchanged": 4, "reused": 4}
+        assert report["counts"] == {"new": 1, "changed": 3, "removed": 1, "unchanged": 4, "unchecked": 0, "reused": 4}
     finally:
         if client is not None:
             client.close()

@@ -45,11 +45,13 @@ function fetchReport(crawlId, triesLeft) {
   });
 }
 
-/** "1 new · 3 changed · 1 removed · 4 unchanged (4 reused without extraction)" */
+/** "1 new · 3 changed · 1 removed · 4 unchanged (4 reused without extraction)", and
+ * "· 2 not reached" when the refresh did not get to every page of the earlier crawl. */
 export function countsLine(counts) {
   const c = counts && typeof counts === "object" ? counts : {};
   return num(c.new) + " new · " + num(c.changed) + " changed · " + num(c.removed) + " removed · " +
-    num(c.unchanged) + " unchanged (" + num(c.reused) + " reused without extraction)";
+    num(c.unchanged) + " unchanged" + (c.unchecked ? " · " + num(c.unchecked) + " not reached" : "") +
+    " (" + num(c.reused) + " reused without extraction)";
 }
 
 function diffBlock(diff) {
@@ -90,7 +92,7 @@ function urlGroup(title, urls, className) {
 export function renderChanges(report) {
   if (!report || typeof report !== "object") return;
   let line = countsLine(report.counts) + " since " + (report.refresh_of || "the earlier crawl");
-  if (report.complete === false) line += " — the refresh did not run to its end, so “removed” may list pages it did not reach";
+  if (report.complete === false) line += " — the refresh did not run to its end";
   text(el.changesSummary, line);
   clear(el.changesBody);
   const changed = Array.isArray(report.changed) ? report.changed : [];
@@ -103,6 +105,12 @@ export function renderChanges(report) {
     el.changesBody.appendChild(box);
   }
   el.changesBody.appendChild(urlGroup("New pages", report.new, "changes-new"));
-  el.changesBody.appendChild(urlGroup("Removed pages", report.removed, "changes-removed"));
+  const removed = (Array.isArray(report.removed) ? report.removed : []).map(function (entry) {
+    return entry && typeof entry === "object" ? entry.url + (entry.why ? " — " + entry.why : "") : String(entry);
+  });
+  el.changesBody.appendChild(urlGroup("Removed pages", removed, "changes-removed"));
   el.changesBody.appendChild(urlGroup("Unchanged pages", report.unchanged, "changes-unchanged"));
+  if (Array.isArray(report.unchecked) && report.unchecked.length) {
+    el.changesBody.appendChild(urlGroup("Not reached by this refresh", report.unchecked, "changes-unchecked"));
+  }
 }

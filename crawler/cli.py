@@ -8,6 +8,10 @@ does: everything saved so far is kept.
 The crawl folder is written like the server's (``crawl.json`` included), so a server on the same
 data directory lists it in the history of the session named by ``--owner`` (by default the
 fixed owner ``cli``, which no browser session has: such crawls stay on disk only).
+
+``python -m crawler --refresh <crawl folder>`` crawls the same site again with the same settings
+into a new folder beside it, reusing the pages that did not change, and writes ``changes.json``
+(what is new, changed, removed, unchanged).
 """
 
 from __future__ import annotations
@@ -21,17 +25,18 @@ import threading
 from pathlib import Path
 from typing import Any, TextIO
 
-from .config import ConfigError, parse_crawl_config
-from .controller import CrawlController
+from .changes import CHANGES_FILE
+from .config import ConfigError, CrawlConfig, parse_crawl_config
 from .cpu import CpuPool
 from .events import Event, EventSink, State, iso_timestamp
-from .netguard import ensure_public_target, non_public_reason
+from .netguard import ensure_public_target
 from .render import RenderPool, check_render_setting
 from .crawls import new_crawl_id
 from .crawls.history import write_crawl_meta
-from .crawls.job import run_job
+from .crawls.history import CRAWL_ID_PATTERN
+from .crawls.job import build_controller, run_job
 from .crawls.records import CrawlRecord
-from .store import CrawlStore
+from .store import CrawlStore, iter_manifest, read_json
 
 CLI_OWNER = "cli"
 
@@ -128,7 +133,10 @@ class RichSink:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m crawler", description="Crawl a documentation site to Markdown.")
-    parser.add_argument("url", nargs="+", help="start URL; several URLs crawl exactly those pages (a selection)")
+    parser.add_argument("url", nargs="*", help="start URL; several URLs crawl exactly those pages (a selection)")
+    parser.add_argument("--refresh", metavar="CRAWL_DIR", default=None,
+                        help="crawl again with the settings of this ended crawl folder, into a new folder beside it, "
+                             "reusing unchanged pages; writes changes.json (the other crawl options do not apply)")
     parser.add_argument("--out", default="./crawls", help="data directory (default ./crawls)")
     parser.add_argument("--max-pages", type=int, default=500)
     parser.add_argument("--max-depth", type=int, default=10)
@@ -158,10 +166,30 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def refresh_source(folder: str) -> tuple[Path, CrawlConfig, dict[str, Any]]:
+    """The crawl folder to refresh: (its folder, its settings, its crawl.json), or ConfigError."""
+    crawl_dir = Path(folder).resolve()
+    if not CRAWL_ID_PATTERN.match(crawl_dir.name) or not (crawl_dir / "crawl.json").is_file():
+        raise ConfigError(f"--refresh needs a crawl folder (<data-dir>/<crawl id> with a crawl.json), got {folder!r}")
     try:
-        config = parse_crawl_config({
+        meta = read_json(crawl_dir / "crawl.json")
+        config = parse_crawl_config(read_json(crawl_dir / "config.json"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read the crawl in {folder}: {exc}") from None
+    state = meta.get("state")
+    if meta.get("kind", "crawl") != "crawl":
+        raise ConfigError(f"{crawl_dir.name} is a discovery: only crawls can be refreshed")
+    if state not in State._value2member_map_ or not State(state).is_final:
+        raise ConfigError(f"crawl {crawl_dir.name} is still {state}: refresh it once it has ended")
+    if not any(entry.get("status") == "ok" for entry in iter_manifest(crawl_dir)):
+        raise ConfigError(f"crawl {crawl_dir.name} saved no page: there is nothing to refresh")
+    return crawl_dir, config, meta
+
+
+def crawl_config(args: argparse.Namespace) -> CrawlConfig:
+    if not args.url:
+        raise ConfigError("give a start URL (or several: a selection), or --refresh <crawl folder>")
+    return parse_crawl_config({
             "url": args.url[0], "urls": args.url if len(args.url) > 1 else None,
             "max_pages": args.max_pages, "max_depth": args.max_depth, "concurrency": args.concurrency,
             "per_host_concurrency": args.per_host_concurrency, "delay": args.delay, "scope": args.scope,
@@ -169,6 +197,22 @@ def main(argv: list[str] | None = None) -> int:
             "use_sitemaps": not args.no_sitemaps, "max_retries": args.max_retries,
             "user_agent": args.user_agent, "timeout": args.timeout, "render": args.render,
         })
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    refresh_of: str | None = None
+    owner = (args.owner or os.environ.get("CRAWLER_CLI_SESSION", "")).strip()
+    data_dir = Path(args.out)
+    try:
+        if args.refresh:
+            if args.url:
+                raise ConfigError("--refresh takes its settings from the crawl folder: give no URL with it")
+            old_dir, config, meta = refresh_source(args.refresh)
+            refresh_of, data_dir = old_dir.name, old_dir.parent
+            owner = owner or str(meta.get("owner") or "")
+        else:
+            config = crawl_config(args)
         check_render_setting(config.render)
         if not args.allow_private_targets:
             for url in dict.fromkeys((config.url, *config.urls)):
@@ -176,14 +220,13 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    owner = (args.owner or os.environ.get("CRAWLER_CLI_SESSION", "")).strip() or CLI_OWNER
+    owner = owner or CLI_OWNER
     crawl_id = new_crawl_id()
-    data_dir = Path(args.out)
     crawl_dir = data_dir / crawl_id
     crawl_dir.mkdir(parents=True)
     store = CrawlStore(crawl_dir)
     store.write_meta("config.json", config.to_dict())
-    record = CrawlRecord(crawl_id, owner, config, iso_timestamp())
+    record = CrawlRecord(crawl_id, owner, config, iso_timestamp(), refresh_of=refresh_of)
     write_crawl_meta(crawl_dir, record, State.RUNNING)
     rich_sink = RichSink(quiet=args.quiet) if not args.json and sys.stdout.isatty() else None
     sink: EventSink = (JsonLinesSink() if args.json else rich_sink if rich_sink is not None
@@ -191,10 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     cpu = CpuPool()
     render = RenderPool()
     stop = threading.Event()
-    controller = CrawlController(crawl_id, config, store, sink, stop, cpu, session_id=owner,
-                                 downloads=record.downloads,
-                                 address_policy=None if args.allow_private_targets else non_public_reason,
-                                 render=render)
+    controller = build_controller(record, data_dir, sink, stop, cpu, allow_private_targets=args.allow_private_targets,
+                                  render=render)
     signal.signal(signal.SIGINT, lambda *_: controller.request_stop("interrupted (Ctrl-C)"))
     try:
         if rich_sink is not None:
@@ -208,6 +249,12 @@ def main(argv: list[str] | None = None) -> int:
     final = (f"{summary['state']}: {summary['ok']} pages saved in {crawl_dir} "
              f"({summary['failed']} failed, {summary['skipped']} skipped, {summary['duration']} s)")
     print(final, file=sys.stderr if args.json else sys.stdout)
+    if refresh_of and (crawl_dir / CHANGES_FILE).exists():
+        counts = read_json(crawl_dir / CHANGES_FILE)["counts"]
+        print(f"changes since {refresh_of}: {counts['new']} new, {counts['changed']} changed, "
+              f"{counts['removed']} removed, {counts['unchanged']} unchanged, {counts.get('unchecked', 0)} not reached "
+              f"({counts['reused']} pages reused "
+              f"without extraction); see {crawl_dir / CHANGES_FILE}", file=sys.stderr if args.json else sys.stdout)
     return 0 if summary["state"] != "failed" else 1
 
 if __name__ == "__main__":

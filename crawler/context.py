@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
 from .config import CrawlConfig
 from .fetch import SessionPool, StopRequested
 from .progress import ProgressTracker
 from .stats import CrawlStats
 from .store import CrawlStore, DiskFull
+
+if TYPE_CHECKING:
+    from .changes import PreviousCrawl
+    from .pagecache import PageCache
 
 
 class StopSignal(Protocol):
@@ -52,6 +56,8 @@ class CrawlContext:
     discover_only: bool
     on_disk_full: Callable[[DiskFull], None]  # nothing more can be written: the crawl ends
     first_error: str | None = None  # why the start page (or a selected page) was not saved
+    previous: PreviousCrawl | None = None  # a refresh: the crawl it refreshes (crawler/changes.py)
+    page_cache: PageCache | None = None  # a discovery fills it, a selection crawl reads it
 
     def check_stop(self) -> None:
         if self.stop_signal.is_set():

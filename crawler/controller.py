@@ -29,6 +29,7 @@ import logging
 import threading
 from typing import Any
 
+from .changes import PreviousCrawl
 from .config import CrawlConfig
 from .context import CrawlContext, PauseSignal, StopSignal
 from .cpu import CpuPool
@@ -37,6 +38,7 @@ from .events import EventSink, SafeSink, State, iso_timestamp
 from .fetch import SessionPool, StopRequested
 from .frontier import Frontier
 from .netguard import AddressPolicy
+from .pagecache import PageCache
 from .pipeline import PagePipeline
 from .progress import ProgressSender, ProgressTracker
 from .render import BrowserPolicy, RenderPool
@@ -61,6 +63,7 @@ class CrawlController:
                  downloads: dict[str, str] | None = None, discover_only: bool = False,
                  resume: ResumeState | None = None, address_policy: AddressPolicy | None = None,
                  pause_signal: PauseSignal | None = None, stats: CrawlStats | None = None,
+                 previous: PreviousCrawl | None = None, page_cache: PageCache | None = None,
                  render: RenderPool | None = None) -> None:
         self.crawl_id = crawl_id
         self.config = config
@@ -81,12 +84,14 @@ class CrawlController:
         self._browser_policy = BrowserPolicy(allow_private=address_policy is None)
         self._start_url = canonical_url(config.url) or config.url
         self.ctx = CrawlContext(crawl_id, config, store, self.tracker, self.stats, stop_signal, self._sessions,
-                                self._start_url, discover_only, on_disk_full=self._disk_full)
+                                self._start_url, discover_only, on_disk_full=self._disk_full,
+                                previous=previous, page_cache=page_cache)
         self._scheduler: Scheduler | None = None
         self._started_at: str | None = None
         self._resume = resume
         if resume:
             self.tracker.restore_counts(resume.counts, resume.skip_reasons, resume.refused)
+            self.tracker.count_reuse(reused=resume.reused)
         self._finish_lock = threading.Lock()
 
     # ---- control ----
@@ -251,6 +256,8 @@ class CrawlController:
             "from_sitemaps": from_sitemaps,
             "skip_reasons": snapshot["skip_reasons"],
             "refused": snapshot["refused"],
+            "reused": self.tracker.reused,
+            "from_cache": self.tracker.from_cache,
             "started_at": self._started_at,
             "finished_at": iso_timestamp(),
             "duration": snapshot["elapsed"],

@@ -63,7 +63,7 @@ PAYLOAD_FIELDS: dict[Event, tuple[str, ...]] = {
                      "total_estimate", "percent",
                      "current_url", "stage", "speed", "eta", "elapsed", "ok", "failed", "skipped",
                      "in_flight", "queued", "discovered", "stages", "stage_seconds", "skip_reasons",
-                     "refused", "backoff", "rendered", "timestamp"),
+                     "refused", "reused", "backoff", "rendered", "timestamp"),
     Event.PAGE: ("crawl_id", "pages"),
     Event.LOG: ("crawl_id", "seq", "level", "message", "timestamp"),
     Event.FINISHED: ("crawl_id", "state", "summary"),

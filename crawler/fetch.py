@@ -97,6 +97,9 @@ class FetchedPage:
     http_status: int
     body: bytes
     encoding: str | None
+    etag: str | None = None  # the response's validators, kept for a later conditional request
+    last_modified: str | None = None
+    not_modified: bool = False  # a 304 to a conditional request: no body, the earlier one holds
 
 
 def is_html(content_type: str | None) -> bool:
@@ -272,13 +275,13 @@ def request_failure(exc: BaseException, url: str, timeout: float, *, during_body
 
 
 def _response_headers(session: requests.Session, url: str, timeout: float, deadline: float,
-                      too_slow: Callable[[], Exception]) -> requests.Response:
+                      too_slow: Callable[[], Exception], headers: dict[str, str] | None = None) -> requests.Response:
     """One GET up to its headers (body streamed later), without following redirects. Headers
     dribbled byte by byte count against the page's whole deadline: past it, `too_slow()` is
     raised; a refused address and request errors become named failures."""
     try:
         with DEADLINES.limit(deadline):
-            response = session.get(url, timeout=timeout, stream=True, allow_redirects=False)
+            response = session.get(url, timeout=timeout, stream=True, allow_redirects=False, headers=headers)
     except BlockedAddress as exc:
         raise FetchFailed(str(exc), code="blocked_address") from None
     except requests.RequestException as exc:
@@ -292,10 +295,12 @@ def _response_headers(session: requests.Session, url: str, timeout: float, deadl
 
 
 def fetch_page(session: requests.Session, url: str, *, timeout: float, stop: threading.Event,
-               check_redirect: Callable[[str], str | None]) -> FetchedPage:
+               check_redirect: Callable[[str], str | None], conditional: dict[str, str] | None = None) -> FetchedPage:
     """GET `url`, following in-scope redirects; raise PageSkipped / FetchFailed / StopRequested.
 
     `check_redirect(target)` returns None to follow a redirect, or the reason to refuse it.
+    `conditional` (If-None-Match / If-Modified-Since) makes it a conditional request: a 304
+    answer is a page with `not_modified` set and no body.
     Every way a hostile or broken server can answer ends in one of those, with a reason code:
     the body is capped in bytes (after decompression) and in total time (3 × timeout).
     """
@@ -305,8 +310,13 @@ def fetch_page(session: requests.Session, url: str, *, timeout: float, stop: thr
     for _hop in range(MAX_REDIRECTS + 1):
         if stop.is_set():
             raise StopRequested()
-        response = _response_headers(session, current, timeout, deadline, lambda: _headers_too_slow(timeout))
+        response = _response_headers(session, current, timeout, deadline, lambda: _headers_too_slow(timeout),
+                                     conditional or None)
         with response:
+            etag, last_modified = response.headers.get("ETag"), response.headers.get("Last-Modified")
+            if response.status_code == 304 and conditional:
+                return FetchedPage(current, 304, b"", None, etag or conditional.get("If-None-Match"),
+                                   last_modified or conditional.get("If-Modified-Since"), not_modified=True)
             if response.is_redirect:
                 target = urljoin(current, response.headers.get("Location", ""))
                 if target in visited:
@@ -346,7 +356,7 @@ def fetch_page(session: requests.Session, url: str, *, timeout: float, stop: thr
                                       http_status=response.status_code) from None
             if not body.strip():
                 raise PageSkipped("empty page (the server sent no content)", response.status_code, code="empty")
-            return FetchedPage(current, response.status_code, body, encoding)
+            return FetchedPage(current, response.status_code, body, encoding, etag, last_modified)
     raise FetchFailed(f"more than {MAX_REDIRECTS} redirects", code="too_many_redirects")
 
 

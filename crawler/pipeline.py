@@ -8,6 +8,7 @@ manifest line.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from .events import Stage, iso_timestamp
 from .extract import page_document
 from .fetch import FetchedPage, FetchFailed, PageSkipped, StopRequested, TransientFailure, fetch_page
 from .frontier import CrawlRequest
+from .pagecache import fetch_through
 from .render.stage import RenderNote
 from .store import DiskFull, StoreClosed
 from .urls import canonical_url, in_scope
@@ -66,10 +68,24 @@ class PagePipeline:
             page = render.render(request, None, direct)
             return PageOutcome(request, "fetched", page=page, fetched_at=iso_timestamp())
         started = time.perf_counter()
-        page = fetch_page(ctx.sessions.get(), request.url, timeout=ctx.config.timeout,
-                          stop=ctx.stop_signal, check_redirect=self.scheduler.redirect_refusal)  # type: ignore[arg-type]
+        # A refresh asks with the earlier crawl's validators; a selection crawl through the page
+        # cache its discovery filled (crawler/pagecache.py).
+        known = ctx.previous.conditional_headers(request.url) if ctx.previous is not None else {}
+        downloaded: list[int] = []
+
+        def download(conditional: dict[str, str] | None) -> FetchedPage:
+            fetched = fetch_page(ctx.sessions.get(), request.url, timeout=ctx.config.timeout,
+                                 stop=ctx.stop_signal, check_redirect=self.scheduler.redirect_refusal,  # type: ignore[arg-type]
+                                 conditional=conditional or known or None)
+            downloaded.append(len(fetched.body))
+            return fetched
+
+        page, cached = fetch_through(ctx.page_cache, request.url, download, read=ctx.config.is_selection,
+                                     write=ctx.discover_only)
         ctx.tracker.add_stage_time("fetch", time.perf_counter() - started)
-        ctx.stats.downloaded_bytes(len(page.body))
+        ctx.stats.downloaded_bytes(sum(downloaded))
+        if cached:
+            ctx.tracker.count_reuse(from_cache=1)
         if render is not None:
             page = render.after_fetch(request, page)
         return PageOutcome(request, "fetched", page=page, fetched_at=iso_timestamp())
@@ -80,6 +96,15 @@ class PagePipeline:
         assert page is not None and fetched_at is not None
         url, depth, source = request.url, request.depth, request.source
         ctx.check_stop()
+        body_sha256 = None if page.not_modified else hashlib.sha256(page.body).hexdigest()
+        if ctx.previous is not None:  # a refresh: unchanged pages are copied, not extracted again
+            reuse = ctx.previous.reuse_reason(url, page.not_modified, body_sha256)
+            outcome = self._reuse(fetched, reuse, body_sha256) if reuse else None
+            if outcome is not None:
+                return outcome
+        if page.not_modified:
+            raise FetchFailed("HTTP 304 Not Modified, and the earlier copy of the page cannot be read", 304,
+                              code="not_modified")
         tracker.page_stage(url, Stage.PARSING, depth)
         analysis = self.cpu.analyze(
             page.body, page.encoding, page.url, stop=ctx.stop_signal,  # type: ignore[arg-type]
@@ -111,12 +136,48 @@ class PagePipeline:
                             words=analysis.words, fetched_at=fetched_at, source=source,
                             canonical=page_key if page_key != url else None,
                             site_name=analysis.site_name, description=analysis.description,
-                            rendered=rendering.rendered, render_reason=rendering.reason)
+                            etag=page.etag, last_modified=page.last_modified, body_sha256=body_sha256,
+                            links=analysis.links, rendered=rendering.rendered, render_reason=rendering.reason)
         tracker.add_stage_time("store", time.perf_counter() - started)
         tracker.page_done(url, "ok", depth, title=analysis.title, source=source)
         note = "" if analysis.words else " — no main content found"
         note += " (rendered in the browser)" if rendering.rendered else ""
         tracker.log("info", f"saved {url} ({analysis.words:,} words){note}")
+        return PageOutcome(request, "ok")
+
+    def _reuse(self, fetched: PageOutcome, how: str, body_sha256: str | None) -> PageOutcome | None:
+        """Store the earlier crawl's copy of an unchanged page (its file and record), follow the
+        links stored with it, and skip parsing and extracting. None when that copy cannot be read
+        (then a fetched body is extracted as usual)."""
+        ctx, tracker, previous = self.ctx, self.ctx.tracker, self.ctx.previous
+        request, page, fetched_at = fetched.request, fetched.page, fetched.fetched_at
+        assert previous is not None and page is not None and fetched_at is not None
+        url, depth, source = request.url, request.depth, request.source
+        record, document, links = previous.record(url), previous.markdown(url), previous.links(url)
+        if record is None or document is None or links is None:
+            return None
+        page_key = record.get("canonical") or url
+        if not self.scheduler.frontier.claim_page(page_key):
+            return self._record_unsaved(request, "skipped", f"same page as {page_key} (already in this crawl)",
+                                        page.http_status, "duplicate", links=links)
+        self.scheduler.offer_links(request, links)
+        ctx.check_stop()
+        tracker.page_stage(url, Stage.STORING, depth)
+        started = time.perf_counter()
+        title = record.get("title")
+        ctx.store.save_page(url=url, document=document, title=title, depth=depth,
+                            http_status=record.get("http_status") if page.not_modified else page.http_status,
+                            words=int(record.get("words") or 0), fetched_at=fetched_at, source=source,
+                            canonical=record.get("canonical"), site_name=record.get("site_name"),
+                            description=record.get("description"), etag=page.etag or record.get("etag"),
+                            last_modified=page.last_modified or record.get("last_modified"),
+                            body_sha256=body_sha256 or record.get("body_sha256"), reused=how, links=links,
+                            **self._render_note(url).fields())
+        tracker.add_stage_time("store", time.perf_counter() - started)
+        tracker.count_reuse(reused=1)
+        tracker.page_done(url, "ok", depth, title=title, source=source)
+        why = "304 Not Modified" if how == "not_modified" else "same content"
+        tracker.log("info", f"unchanged {url} ({why}): kept from {previous.crawl_id}")
         return PageOutcome(request, "ok")
 
     def _guarded(self, request: CrawlRequest, stage: str,

@@ -153,6 +153,8 @@ class ProgressTracker:
         self.rendered = 0  # pages processed from their DOM rendered in a browser
         self.skip_reasons: dict[str, int] = {}
         self.refused: dict[str, int] = {}  # links refused at admission, per reason: never fetched
+        self.reused = 0  # pages a refresh took from the crawl it refreshes, without extracting them
+        self.from_cache = 0  # pages whose body came from the page cache (crawler/pagecache.py)
         self._refusals = RefusalSummary(clock)
         self._ratio_samples: deque[tuple[int, int]] = deque()  # (pages handled, pages found by links)
         self._listed = 0  # pages the sitemaps listed (admitted)
@@ -201,6 +203,11 @@ class ProgressTracker:
                 self.skip_reasons[reason] = self.skip_reasons.get(reason, 0) + number
             for reason, number in (refused or {}).items():
                 self.refused[reason] = self.refused.get(reason, 0) + number
+
+    def count_reuse(self, *, reused: int = 0, from_cache: int = 0) -> None:
+        with self._lock:
+            self.reused += reused
+            self.from_cache += from_cache
 
     def stop_clock(self) -> None:
         """Freeze elapsed time and speed at the end, before the final state is announced."""
@@ -387,6 +394,7 @@ class ProgressTracker:
                 "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()},
                 "skip_reasons": dict(self.skip_reasons),
                 "refused": dict(self.refused),
+                "reused": self.reused,
                 "backoff": list(self._backoff),
                 "rendered": self.rendered,
                 "timestamp": iso_timestamp(),

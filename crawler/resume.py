@@ -41,6 +41,7 @@ class ResumeState:
     pending: list[CrawlRequest] = field(default_factory=list)  # admitted, never finished
     discovered: int = 0
     from_sitemaps: int = 0
+    reused: int = 0  # pages a refresh reused from the crawl it refreshes
 
     @property
     def saved(self) -> int:
@@ -72,6 +73,7 @@ def load_resume_state(crawl_dir: Path) -> ResumeState:
             state.skip_reasons[reason] = state.skip_reasons.get(reason, 0) + 1
         if status == "ok":
             state.stored_keys.add(entry.get("canonical") or url)
+            state.reused += 1 if entry.get("reused") else 0
     queued: set[str] = set()
     for entry in iter_manifest(crawl_dir, "discovered.jsonl"):
         url = entry.get("url")

@@ -80,6 +80,11 @@ class ManifestEntry:
     # Optional, written only when the page declares them (older folders have neither):
     site_name: str | None = None  # og:site_name
     description: str | None = None  # <meta name="description">
+    # Optional, written for pages fetched since refreshes exist (older folders have none):
+    etag: str | None = None  # the response's ETag
+    last_modified: str | None = None  # its Last-Modified
+    body_sha256: str | None = None  # hex SHA-256 of the body fetched (after decompression)
+    reused: str | None = None  # a refresh reused the earlier crawl's page: not_modified | same_body
     rendered: bool = False  # processed from the DOM rendered in a browser (crawler/render/)
     render_reason: str | None = None  # why it needed (or would have needed) a browser: docsify, noscript...
 
@@ -91,7 +96,8 @@ class ManifestEntry:
         return record
 
 
-OPTIONAL_FIELDS = ("site_name", "description", "render_reason")
+OPTIONAL_FIELDS = ("site_name", "description", "etag", "last_modified", "body_sha256", "reused", "render_reason")
+LINKS_FILE = "links.jsonl"  # one line per saved page: {"url", "links"}, the links found on it
 
 
 def _safe_segment(segment: str) -> str:
@@ -205,6 +211,8 @@ class CrawlStore:
         self.pages_dir = self.crawl_dir / "pages"
         self.manifest_path = self.crawl_dir / "manifest.jsonl"
         self.discovered_path = self.crawl_dir / "discovered.jsonl"
+        self.links_path = self.crawl_dir / LINKS_FILE
+        self._links = None
         self._lock = threading.Lock()
         self._used_paths: set[str] = set()
         self._manifest = None
@@ -217,7 +225,7 @@ class CrawlStore:
         A line cut off mid-write would otherwise swallow the next record appended after it.
         """
         self.pages_dir.mkdir(parents=True, exist_ok=True)
-        for path in (self.manifest_path, self.discovered_path):
+        for path in (self.manifest_path, self.discovered_path, self.links_path):
             drop_torn_tail(path)
         remove_partial_files(self.pages_dir)
         self._used_paths = {entry["path"].lower() for entry in iter_manifest(self.crawl_dir)
@@ -225,6 +233,7 @@ class CrawlStore:
         # Unbuffered: each record goes to the file in one write, nothing lingers in a buffer.
         self._manifest = open(self.manifest_path, "ab", buffering=0)
         self._discovered = open(self.discovered_path, "ab", buffering=0)
+        self._links = open(self.links_path, "ab", buffering=0)
 
     def write_meta(self, name: str, data: Any) -> None:
         """config.json, crawl.json, summary.json: small files rewritten atomically."""
@@ -264,12 +273,16 @@ class CrawlStore:
     def save_page(self, *, url: str, document: str, title: str | None, depth: int,
                   http_status: int | None, words: int, fetched_at: str, source: str | None = None,
                   canonical: str | None = None, site_name: str | None = None,
-                  description: str | None = None, rendered: bool = False,
+                  description: str | None = None, etag: str | None = None, last_modified: str | None = None,
+                  body_sha256: str | None = None, reused: str | None = None,
+                  links: list[str] | None = None, rendered: bool = False,
                   render_reason: str | None = None) -> ManifestEntry:
         """Write the page's Markdown file and its manifest line, or raise StoreClosed.
 
-        `site_name` and `description` (the page's og:site_name and meta description) are stored
-        only when given, so a manifest line without them stays as it always was.
+        `site_name` and `description` (the page's og:site_name and meta description), the
+        validators, the body's hash and `reused` are stored only when given, so a manifest line
+        without them stays as it always was. `links` (the links found on the page) go to
+        links.jsonl, before the manifest line, for a later refresh that reuses the page.
         """
         with self._lock:
             if self._closed:
@@ -283,7 +296,14 @@ class CrawlStore:
                     raise self._full(exc, target) from exc
                 raise
             entry = ManifestEntry(url, "ok", http_status, title, depth, relative, size, words, None, fetched_at,
-                                  None, source, canonical, site_name, description, rendered, render_reason)
+                                  None, source, canonical, site_name, description, etag, last_modified,
+                                  body_sha256, reused, rendered, render_reason)
+            if links is not None and self._links is not None:
+                line = json.dumps({"url": url, "links": links}, ensure_ascii=False) + "\n"
+                try:
+                    append_line(self._links, self.links_path, line)
+                except DiskFull as exc:
+                    raise self._full(exc, self.links_path) from exc
             self._append(entry)
             return entry
 
@@ -318,10 +338,10 @@ class CrawlStore:
 
     def _close_files(self) -> None:
         self._closed = True
-        for handle in (self._manifest, self._discovered):
+        for handle in (self._manifest, self._discovered, self._links):
             if handle is not None:
                 handle.close()
-        self._manifest = self._discovered = None
+        self._manifest = self._discovered = self._links = None
 
     @property
     def closed(self) -> bool:

@@ -58,7 +58,8 @@ def test_full_crawl_streams_every_stage_and_stores_each_page_once(server, make_c
         assert "Footer text that is not content" not in text
         assert entry["words"] > 50 and entry["bytes"] == len(text.encode())
         assert set(entry) == {"url", "status", "http_status", "title", "depth", "path", "bytes", "words",
-                              "error", "fetched_at", "reason", "source", "canonical", "rendered"}
+                              "error", "fetched_at", "reason", "source", "canonical", "body_sha256",
+                              "rendered"}
     assert json.loads((crawl_dir(server, crawl_id) / "summary.json").read_text())["ok"] == 30
     assert json.loads((crawl_dir(server, crawl_id) / "config.json").read_text())["url"] == site.url(0)
 

@@ -23,10 +23,11 @@ def write_crawl_meta(crawl_dir: Path, record: CrawlRecord, state: State) -> None
     """crawl.json: who owns the crawl and its state as far as the disk knows (queued/running while
     a runner has it, the final state once it ended; written after summary.json)."""
     try:
-        write_json(crawl_dir / "crawl.json", {
-            "crawl_id": record.crawl_id, "owner": record.owner, "created_at": record.created_at,
-            "state": state.value, "kind": record.kind,
-        })
+        meta = {"crawl_id": record.crawl_id, "owner": record.owner, "created_at": record.created_at,
+                "state": state.value, "kind": record.kind}
+        if record.refresh_of:
+            meta["refresh_of"] = record.refresh_of
+        write_json(crawl_dir / "crawl.json", meta)
     except OSError:
         log.exception("could not write crawl.json for %s", record.crawl_id)
 
@@ -81,8 +82,11 @@ def read_history(data_dir: Path, *, running_is_lost: bool = True,
             config = parse_crawl_config(read_json(crawl_dir / "config.json"))
             summary_path = crawl_dir / "summary.json"
             summary = read_json(summary_path) if summary_path.exists() else None
+            refresh_of = meta.get("refresh_of")
             record = CrawlRecord(crawl_dir.name, meta["owner"], config, meta["created_at"],
-                                 kind=meta.get("kind", "crawl"))
+                                 kind=meta.get("kind", "crawl"),
+                                 refresh_of=refresh_of if isinstance(refresh_of, str)
+                                 and CRAWL_ID_PATTERN.match(refresh_of) else None)
         except Exception as exc:  # a damaged folder must not keep the server from starting
             log.warning("skipping crawl folder %s: %s", crawl_dir, exc)
             continue

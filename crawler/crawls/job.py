@@ -8,12 +8,14 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from ..changes import PreviousCrawl, write_changes
 from ..context import PauseSignal
 from ..controller import CrawlController
 from ..cpu import CpuPool
 from ..events import EventSink
 from ..llms import write_llms_files
 from ..netguard import non_public_reason
+from ..pagecache import PageCache
 from ..render import RenderPool
 from ..resume import load_resume_state
 from ..stats import CrawlStats
@@ -28,19 +30,26 @@ def build_controller(record: CrawlRecord, data_dir: Path, sink: EventSink, stop:
                      *, allow_private_targets: bool, pause_signal: PauseSignal | None = None,
                      stats: CrawlStats | None = None, render: RenderPool | None = None) -> CrawlController:
     """A controller for the crawl's folder. A folder with a journal is continued from it (a resume,
-    or a job delivered again after its runner died): pages already stored are not fetched again."""
+    or a job delivered again after its runner died): pages already stored are not fetched again.
+
+    A refresh reads the crawl it refreshes (`previous`); a discovery fills the data directory's
+    page cache and a crawl of a selection reads it (crawler/pagecache.py)."""
     crawl_dir = Path(data_dir) / record.crawl_id
     resume = load_resume_state(crawl_dir) if (crawl_dir / "discovered.jsonl").exists() else None
+    previous = PreviousCrawl(Path(data_dir) / record.refresh_of) if record.refresh_of else None
+    cache = (PageCache.in_data_dir(Path(data_dir))
+             if record.kind == "discovery" or record.config.is_selection else None)
     return CrawlController(record.crawl_id, record.config, CrawlStore(crawl_dir), sink, stop, cpu,
                            session_id=record.owner, downloads=record.downloads,
                            discover_only=record.kind == "discovery", resume=resume,
                            address_policy=None if allow_private_targets else non_public_reason,
-                           pause_signal=pause_signal, stats=stats, render=render)
+                           pause_signal=pause_signal, stats=stats, previous=previous, page_cache=cache,
+                           render=render)
 
 
 def run_job(controller: CrawlController, record: CrawlRecord, data_dir: Path) -> dict[str, Any]:
     """Run to the end (always ends with a summary and `crawler_finished`), write llms.txt and
-    llms-full.txt for what was saved, then mark crawl.json."""
+    llms-full.txt for what was saved (and changes.json for a refresh), then mark crawl.json."""
     crawl_dir = Path(data_dir) / record.crawl_id
     try:
         summary = controller.run()
@@ -49,6 +58,11 @@ def run_job(controller: CrawlController, record: CrawlRecord, data_dir: Path) ->
                 write_llms_files(crawl_dir)
             except Exception:  # noqa: BLE001 - the downloads generate them on demand anyway
                 log.exception("could not write llms.txt for %s", record.crawl_id)
+        if record.refresh_of and crawl_dir.is_dir():
+            try:
+                write_changes(Path(data_dir) / record.refresh_of, crawl_dir, state=summary.get("state"))
+            except Exception:  # noqa: BLE001 - GET /api/crawls/<id>/changes makes it on demand anyway
+                log.exception("could not write changes.json for %s", record.crawl_id)
         return summary
     finally:
         write_crawl_meta(crawl_dir, record, controller.state)

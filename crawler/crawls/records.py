@@ -51,6 +51,7 @@ class CrawlRecord:
     progress: dict[str, Any] | None = None
     worker: str | None = None  # host:pid of the worker running it (cluster mode)
     seen_at: float | None = None  # when its runner last said it is alive (cluster mode)
+    refresh_of: str | None = None  # the crawl this one refreshes (same settings, compared at the end)
 
     @property
     def downloads(self) -> dict[str, str]:
@@ -81,6 +82,7 @@ class CrawlRecord:
             **self.counts(),
             "downloads": self.downloads,
             "resumable": self.resumable,
+            "refresh_of": self.refresh_of,
         }
 
 

@@ -83,6 +83,8 @@ def record_fields(record: CrawlRecord) -> dict[str, str]:
         fields["worker"] = record.worker
     if record.seen_at is not None:
         fields["seen_at"] = str(record.seen_at)
+    if record.refresh_of:
+        fields["refresh_of"] = record.refresh_of
     return fields
 
 
@@ -94,7 +96,8 @@ def record_from(fields: dict[str, str]) -> CrawlRecord:
                        fields["created_at"], kind=fields.get("kind", "crawl"), state=State(fields["state"]),
                        message=fields.get("message", ""), summary=loaded("summary"), progress=loaded("progress"),
                        worker=fields.get("worker") or None,
-                       seen_at=float(fields["seen_at"]) if fields.get("seen_at") else None)
+                       seen_at=float(fields["seen_at"]) if fields.get("seen_at") else None,
+                       refresh_of=fields.get("refresh_of") or None)
 
 
 class RedisCrawlStates:

@@ -16,12 +16,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..changes import CHANGES_FILE, write_changes
 from ..config import ConfigError, parse_crawl_config
 from ..events import State, iso_timestamp
 from ..netguard import ensure_public_target
 from ..render import check_render_setting
 from ..resume import can_resume
-from ..store import CrawlStore, iter_manifest
+from ..store import CrawlStore, iter_manifest, read_json
 from .history import ended_folders, read_history, write_crawl_meta
 from .local import Busy, LimitReached
 from .records import CrawlRecord, CrawlStates, UnknownCrawl
@@ -35,6 +36,14 @@ class NotResumable(ConfigError):
 
 class QueueFull(ConfigError):
     """The session already has as many crawls waiting as it may."""
+
+
+class NotRefreshable(ConfigError):
+    """The crawl is still running, is a discovery, or saved no page to compare with."""
+
+
+class NoChangeReport(LookupError):
+    """The crawl is not a refresh, or the crawl it refreshes is gone: there is no report."""
 
 
 class Backend(Protocol):
@@ -128,6 +137,7 @@ class CrawlService:
             "downloads": record.downloads,
             "worker": record.worker,
             "resumable": record.resumable,
+            "refresh_of": record.refresh_of,
         }
 
     def discovered(self, owner: str, crawl_id: str) -> dict[str, Any]:
@@ -144,8 +154,9 @@ class CrawlService:
 
     # ---- commands ----
 
-    def start(self, owner: str, raw_config: Any, kind: str = "crawl") -> CrawlRecord:
-        """Validate, check the target, create the crawl's folder and queue it (ConfigError on bad input)."""
+    def start(self, owner: str, raw_config: Any, kind: str = "crawl", *, refresh_of: str | None = None) -> CrawlRecord:
+        """Validate, check the target, create the crawl's folder and queue it (ConfigError on bad input).
+        `refresh_of`: the earlier crawl this one refreshes (see `refresh`)."""
         config = parse_crawl_config(raw_config)
         check_render_setting(config.render)
         if not self._allow_private:
@@ -155,7 +166,7 @@ class CrawlService:
             raise ConfigError("a discovery starts from url; urls (a selection) is for crawls")
         self._check_room(owner)
         record = CrawlRecord(new_crawl_id(), owner, config, iso_timestamp(), kind=kind,
-                             message="waiting for a free crawl slot")
+                             message="waiting for a free crawl slot", refresh_of=refresh_of)
         crawl_dir = self.crawl_dir(record)
         crawl_dir.mkdir(parents=True)
         CrawlStore(crawl_dir).write_meta("config.json", config.to_dict())
@@ -203,6 +214,45 @@ class CrawlService:
             write_crawl_meta(crawl_dir, record, previous)
             raise (NotResumable if isinstance(exc, Busy) else QueueFull)(str(exc)) from None
         return record
+
+    def refresh(self, owner: str, crawl_id: str) -> CrawlRecord:
+        """A new crawl with the settings of an ended one, linked to it (`refresh_of`): pages that
+        did not change (a 304 to a conditional request, or the same body) are reused from it, and
+        the end brings a report of what changed (crawler/changes.py)."""
+        old = self.get(owner, crawl_id)
+        if old.kind != "crawl":
+            raise NotRefreshable(f"{crawl_id} is a discovery: only crawls can be refreshed "
+                                 "(crawl its selection, or start the discovery again)")
+        if not old.state.is_final:
+            raise NotRefreshable(f"crawl {crawl_id} is still {old.state.value}: refresh it once it has ended")
+        if not int((old.summary or {}).get("ok") or 0):
+            raise NotRefreshable(f"crawl {crawl_id} saved no page: there is nothing to refresh "
+                                 "(start it again instead)")
+        return self.start(owner, old.config.to_dict(), kind="crawl", refresh_of=old.crawl_id)
+
+    def changes(self, owner: str, crawl_id: str) -> dict[str, Any]:
+        """The change report of a refresh (changes.json, written when it is first asked for after
+        the refresh ended). NotRefreshable while it runs, NoChangeReport if there is none."""
+        record = self.get(owner, crawl_id)
+        if record.refresh_of is None:
+            raise NoChangeReport(f"crawl {crawl_id} is not a refresh of another crawl: it has no change report")
+        crawl_dir = self.crawl_dir(record)
+        path = crawl_dir / CHANGES_FILE
+        if record.state.is_final and path.exists():
+            try:
+                report = read_json(path)
+                if report.get("state") == record.state.value:
+                    return report
+            except (OSError, ValueError):
+                pass  # damaged or half-written by another process: made again below
+        if not record.state.is_final:
+            raise NotRefreshable(f"crawl {crawl_id} is still {record.state.value}: "
+                                 "the change report is made when it ends")
+        report = write_changes(self.data_dir / record.refresh_of, crawl_dir, state=record.state.value)
+        if report is None:
+            raise NoChangeReport(f"the crawl {crawl_id} refreshes ({record.refresh_of}) was deleted: "
+                                 "there is nothing to compare with")
+        return report
 
     def stop(self, owner: str, crawl_id: str) -> State:
         record = self.get(owner, crawl_id)

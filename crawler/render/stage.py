@@ -47,6 +47,9 @@ class RenderNote:
     rendered: bool
     reason: str | None
 
+    def fields(self) -> dict[str, object]:
+        return {"rendered": self.rendered, "render_reason": self.reason}
+
 
 def render_deadline(timeout: float) -> float:
     """Seconds one page may take in the browser: twice the crawl's timeout, within 2–30 s."""
@@ -91,7 +94,13 @@ class RenderStage:
             self._notes[url] = RenderNote(rendered, reason)
 
     def after_fetch(self, request: CrawlRequest, page: FetchedPage) -> FetchedPage:
-        """A page fetched over HTTP: returned as it is, rendered, or skipped as needs_javascript."""
+        """A page fetched over HTTP: returned as it is, rendered, or skipped as needs_javascript.
+
+        A rendered page carries no validators (ETag, Last-Modified): they describe the shell, not
+        what the browser made of it, so a later refresh fetches and renders it again and compares
+        the rendered DOM."""
+        if page.not_modified:  # a refresh's 304 (validators of a page that needed no browser)
+            return page
         reason = shell_reason(page.body)
         host = host_of(request.url)
         if self.mode == "auto" and self.hosts.observe(host, reason is not None) and not self.unavailable:

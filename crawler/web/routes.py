@@ -16,6 +16,7 @@ from .. import __version__, reader
 from ..config import ConfigError
 from ..events import State
 from ..crawls.records import DOWNLOAD_FORMATS
+from ..crawls.service import NoChangeReport, NotRefreshable
 from ..crawls import CRAWL_ID_PATTERN, CrawlRecord, NotResumable, StoreUnavailable, UnknownCrawl, download_links
 from ..llms import LLMS_FULL_TXT, LLMS_TXT, build_index, current_file, iter_llms_full_text, render_llms_txt
 from ..search import IndexUnavailable, QueryError
@@ -176,6 +177,32 @@ def resume_crawl(crawl_id: str) -> tuple[Response, int]:
     except ConfigError as exc:
         return error(str(exc), 400)
     return jsonify({"ok": True, "crawl_id": record.crawl_id, "state": record.state.value}), 202
+
+
+@blueprint.post("/api/crawls/<crawl_id>/refresh")
+def refresh_crawl(crawl_id: str) -> tuple[Response, int]:
+    """A new crawl with the same settings, reusing the pages that did not change (see
+    docs/events.md "Refresh"); 409 while the crawl runs, for a discovery, or with no page saved."""
+    try:
+        record = services().crawls.refresh(ensure_session_id(), crawl_id)
+    except NotRefreshable as exc:
+        return error(str(exc), 409)
+    except ConfigError as exc:
+        return error(str(exc), 400)
+    return jsonify({"ok": True, "crawl_id": record.crawl_id, "refresh_of": crawl_id, "state": record.state.value,
+                    "links": {"self": f"/api/crawls/{record.crawl_id}",
+                              "changes": f"/api/crawls/{record.crawl_id}/changes"}}), 202
+
+
+@blueprint.get("/api/crawls/<crawl_id>/changes")
+def crawl_changes(crawl_id: str) -> tuple[Response, int] | Response:
+    """What a refresh found changed since the crawl it refreshes (changes.json)."""
+    try:
+        return jsonify(services().crawls.changes(ensure_session_id(), crawl_id))
+    except NotRefreshable as exc:
+        return error(str(exc), 409)
+    except NoChangeReport as exc:
+        return error(str(exc), 404)
 
 
 @blueprint.delete("/api/crawls/<crawl_id>")

@@ -98,6 +98,16 @@ def on_resume_crawl(data: Any = None) -> dict[str, Any]:
     return _on_own_crawl("resume_crawl", data, resume)
 
 
+@socketio.on("refresh_crawl")
+def on_refresh_crawl(data: Any = None) -> dict[str, Any]:
+    """Start a new crawl with the settings of one of the caller's ended crawls, linked to it."""
+    def refresh(session_id: str, crawl_id: str) -> dict[str, Any]:
+        record = services().crawls.refresh(session_id, crawl_id)
+        return {"ok": True, "crawl_id": record.crawl_id, "refresh_of": crawl_id, "state": record.state.value}
+
+    return _on_own_crawl("refresh_crawl", data, refresh)
+
+
 @socketio.on("watch_crawl")
 def on_watch_crawl(data: Any = None) -> dict[str, Any]:
     """Attach to one of the caller's crawls: its current detail (as GET /api/crawls/<id>); its

@@ -39,4 +39,6 @@ export function startOverRest(kind, config) {
 }
 export function stopOverRest(crawlId) { return api("POST", crawlPath(crawlId) + "/stop"); }
 export function resumeOverRest(crawlId) { return api("POST", crawlPath(crawlId) + "/resume"); }
+export function refreshOverRest(crawlId) { return api("POST", crawlPath(crawlId) + "/refresh"); }
+export function getChanges(crawlId) { return api("GET", crawlPath(crawlId) + "/changes"); }
 export function health() { return api("GET", "/api/health"); }

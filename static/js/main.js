@@ -7,10 +7,11 @@
  */
 
 import { el } from "./dom.js";
-import { getCrawl, listCrawls, resumeOverRest, startOverRest, stopOverRest } from "./api.js";
+import { getCrawl, listCrawls, refreshOverRest, resumeOverRest, startOverRest, stopOverRest } from "./api.js";
 import { connect } from "./socket.js";
 import { busy, initialState, reduce } from "./state.js";
 import { errorMessage } from "./util.js";
+import { loadChanges, resetChanges } from "./view/changes.js";
 import { closeDiscovery, initDiscovery, loadDiscovery, renderSelectionButton } from "./view/discovery.js";
 import { fillForm, readForm } from "./view/form.js";
 import { markHistoryCurrent, renderHistory, updateHistoryCounts, updateHistoryFromSummary } from "./view/history.js";
@@ -39,7 +40,11 @@ function render(prev, s) {
     // Another crawl on show (or the same one attached afresh): empty panels.
     resetProgress();
     resetLog();
+    resetChanges();
     markHistoryCurrent(s.crawlId);
+  }
+  if (s.summary && s.refreshOf && (s.summary !== prev.summary || s.refreshOf !== prev.refreshOf)) {
+    loadChanges(s.crawlId);  // a refresh that ended: what changed since the crawl it refreshes
   }
   if (s.lastProgress !== prev.lastProgress && s.lastProgress && !s.summary) {
     renderProgress(s.lastProgress, s.kind);
@@ -210,6 +215,25 @@ function requestResume(crawlId, kind) {
   }
 }
 
+/** Crawls an ended crawl again with its settings; the view attaches to the new crawl. */
+function requestRefresh(crawlId) {
+  if (!crawlId || state.refreshing) return;
+  dispatch({ type: "refresh_requested" });
+  const onAnswer = function (err, resp) {
+    const error = failure(err, resp);
+    dispatch({ type: "refresh_answered", crawlId: resp && resp.crawl_id, ok: error === null, error: error,
+      state: resp && resp.state });
+  };
+  if (socket.connected) {
+    socket.request("refresh_crawl", { crawl_id: crawlId }, onAnswer);
+  } else {
+    refreshOverRest(crawlId).then(function (data) { onAnswer(null, data); }, function (err) {
+      if (err.status) onAnswer(null, { ok: false, error: err.message });
+      else onAnswer(err);
+    });
+  }
+}
+
 function showFormError(message) {
   dispatch({ type: "form_error", message: message });
 }
@@ -245,6 +269,11 @@ el.stopBtn.addEventListener("click", requestStop);
 el.resumeBtn.addEventListener("click", function () {
   if (busy(state)) return;
   requestResume(state.crawlId, state.kind);
+});
+
+el.refreshBtn.addEventListener("click", function () {
+  if (busy(state)) return;
+  requestRefresh(state.crawlId);
 });
 
 el.history.addEventListener("click", function (ev) {

@@ -13,6 +13,7 @@
  *   {type: "load_done", token}                             events held meanwhile are replayed
  *   {type: "stop_requested"}                 {type: "stop_answered", crawlId, ok, state, error}
  *   {type: "resume_requested"}               {type: "resume_answered", crawlId, kind, ok, state, error}
+ *   {type: "refresh_requested"}              {type: "refresh_answered", crawlId, ok, state, error}
  *   {type: "crawls_listed", crawls}          {type: "crawls_list_failed", message}
  *   {type: "history_listed", crawls}         the crawl list was refreshed (its `resumable` counts)
  *   {type: "series_cache_loaded", cache}     speed histories kept by this browser (see addSample)
@@ -102,6 +103,8 @@ export function initialState() {
     startingKind: "crawl",
     startHeld: [],        // events of not-yet-known crawls received while starting
     resuming: false,
+    refreshing: false,    // refresh_crawl sent, waiting for its acknowledgement
+    refreshOf: null,      // the crawl on show refreshes this one (its details' refresh_of)
     // The server's word on whether the crawl on show can be resumed (`resumable` of its detail
     // or list row): the Resume button follows it, never a rule of its own.
     resumable: false,
@@ -173,6 +176,8 @@ export function controls(s) {
   const running = busy(s);
   const stopping = !s.summary && (s.stopRequested || s.state === "stopping");
   const resumable = !!s.crawlId && !!s.summary && s.resumable === true;
+  // A crawl that ended with pages saved can be crawled again, reusing what did not change.
+  const refreshable = !!s.crawlId && !!s.summary && s.kind === "crawl" && num(s.summary.ok) > 0;
   return {
     startDisabled: s.starting || running,
     discoverDisabled: s.starting || running,
@@ -182,6 +187,9 @@ export function controls(s) {
     resumeHidden: !resumable,
     resumeDisabled: !resumable || s.resuming || s.starting,
     resumeText: s.resuming ? "Resuming…" : "Resume",
+    refreshHidden: !refreshable,
+    refreshDisabled: !refreshable || s.refreshing || s.starting,
+    refreshText: s.refreshing ? "Refreshing…" : "Refresh crawl",
     startText: s.starting && s.startingKind === "crawl" ? "Starting…" : "Start crawl",
     discoverText: s.starting && s.startingKind === "discovery" ? "Starting…" : "Discover pages"
   };
@@ -280,6 +288,22 @@ function step(s, a) {
         state: typeof a.state === "string" ? a.state : "queued", kind: a.kind });
       effect(s, { type: "history" });
       break;
+    case "refresh_requested":
+      if (s.refreshing) break;
+      s.refreshing = true;
+      s.formError = "";
+      break;
+    case "refresh_answered":
+      s.refreshing = false;
+      if (!a.ok) {
+        s.formError = "Could not refresh the crawl: " + (a.error || "the server refused");
+        break;
+      }
+      // A new crawl, linked to the one on show: the view attaches to it.
+      effect(s, { type: "load", crawlId: a.crawlId, refresh: false,
+        state: typeof a.state === "string" ? a.state : "queued", kind: "crawl" });
+      effect(s, { type: "history" });
+      break;
     case "crawls_listed":
       noteResumable(s, a.crawls);
       crawlsListed(s, Array.isArray(a.crawls) ? a.crawls : []);
@@ -305,6 +329,7 @@ function attach(s, crawlId, state, kind) {
   s.stopRequested = false;
   s.lastProgress = null;
   s.downloads = null;
+  s.refreshOf = null;
   s.loading = false;
   s.attaching = false;
   s.held = [];
@@ -433,6 +458,7 @@ function applyDetails(s, data, refresh) {
   if (!data || typeof data !== "object") return;
   if (!refresh && data.config && typeof data.config === "object") effect(s, { type: "fill_form", config: data.config });
   if (data.kind === "discovery" || data.kind === "crawl") s.kind = data.kind;
+  s.refreshOf = typeof data.refresh_of === "string" ? data.refresh_of : null;
   if (typeof data.state === "string") advanceState(s, data.state);
   if (data.progress && typeof data.progress === "object") handleProgress(s, data.progress);
   if (data.downloads && typeof data.downloads === "object") s.downloads = data.downloads;

@@ -239,6 +239,31 @@ test("Resume re-attaches: the view starts afresh with the resumed crawl", () => 
   assert.equal(refused.summary.state, "stopped");
 });
 
+test("Refresh crawl: offered on an ended crawl with pages saved; the view moves to the new crawl", () => {
+  assert.equal(controls(showing(A)).refreshHidden, true, "nothing to refresh while it runs");
+  assert.equal(controls(run(showing(A), finished(A, "failed", { ok: 0 }))).refreshHidden, true, "no page saved");
+  assert.equal(controls(run(showing(A, "discovery"), finished(A, "completed"))).refreshHidden, true,
+    "a discovery is not refreshed");
+  let s = run(showing(A), finished(A, "completed"));
+  assert.equal(controls(s).refreshHidden, false);
+  s = run(s, { type: "refresh_requested" });
+  assert.equal(controls(s).refreshText, "Refreshing…");
+  assert.equal(controls(s).refreshDisabled, true);
+  s = run(s, { type: "refresh_answered", crawlId: B, ok: true, state: "queued" });
+  assert.equal(s.refreshing, false);
+  assert.deepEqual(effects(s, "load"), [{ type: "load", crawlId: B, refresh: false, state: "queued", kind: "crawl" }]);
+  s = run(s, { type: "load_begin", crawlId: B, refresh: false, state: "queued", kind: "crawl" });
+  assert.equal(s.refreshOf, null, "not known until the details say so");
+  s = run(s, { type: "details_loaded", token: s.token, data: { crawl_id: B, kind: "crawl", state: "queued",
+    refresh_of: A } });
+  assert.equal(s.refreshOf, A);
+
+  const refused = run(showing(A), finished(A, "completed"), { type: "refresh_requested" },
+    { type: "refresh_answered", ok: false, error: "crawl is still running" });
+  assert.equal(refused.formError, "Could not refresh the crawl: crawl is still running");
+  assert.deepEqual(effects(refused, "load"), []);
+});
+
 test("start: events of the new crawl held until acknowledged, then replayed; others dropped", () => {
   let s = run(initialState(), { type: "start_requested", kind: "crawl" });
   assert.equal(stateLabel(s).label, "Starting…");

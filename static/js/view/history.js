@@ -36,6 +36,11 @@ export function renderHistory(crawls, currentId) {
     const top = make("div", "history-top");
     top.appendChild(make("span", "badge badge-" + (has(state) ? state : "unknown"), state));
     if (kind === "discovery") top.appendChild(make("span", "kind-badge", "discovery"));
+    if (typeof c.refresh_of === "string") {
+      const badge = make("span", "kind-badge refresh-badge", "refresh");
+      badge.title = "Refresh of " + c.refresh_of;
+      top.appendChild(badge);
+    }
     const url = make("span", "history-url", c.url || c.crawl_id);
     url.title = c.url || "";
     top.appendChild(url);

@@ -189,7 +189,7 @@ export function renderProgress(p, kind) {
   text(el.speed, num(p.speed).toFixed(1) + " pages/s");
   text(el.eta, (etaApproximate(p) ? "≈ " : "") + formatDuration(p.eta));
   text(el.elapsed, formatDuration(p.elapsed));
-  text(el.countOk, String(num(p.ok)));
+  text(el.countOk, okText(p));
   text(el.countFailed, String(num(p.failed)));
   text(el.countSkipped, String(num(p.skipped)));
   text(el.countRendered, String(num(p.rendered)));
@@ -203,11 +203,17 @@ export function renderProgress(p, kind) {
   renderStageTimes(p.stage_seconds);
 }
 
+/** Pages saved, and of them those a refresh reused unchanged: "8 (4 reused)". */
+function okText(counts) {
+  const reused = num(counts.reused);
+  return String(num(counts.ok)) + (reused > 0 ? " (" + reused + " reused)" : "");
+}
+
 /** The end of a crawl: the summary is the final word on the counts and stage times. */
 export function renderFinished(s) {
   const summary = s.summary;
   if (s.lastProgress) renderProgress(s.lastProgress, s.kind);
-  if (summary.ok !== undefined) text(el.countOk, String(num(summary.ok)));
+  if (summary.ok !== undefined) text(el.countOk, okText(summary));
   if (summary.failed !== undefined) text(el.countFailed, String(num(summary.failed)));
   if (summary.skipped !== undefined) text(el.countSkipped, String(num(summary.skipped)));
   if (summary.rendered !== undefined) text(el.countRendered, String(num(summary.rendered)));

@@ -20,6 +20,9 @@ export function renderStatus(s) {
   el.resumeBtn.hidden = c.resumeHidden;
   el.resumeBtn.disabled = c.resumeDisabled;
   text(el.resumeBtn, c.resumeText);
+  el.refreshBtn.hidden = c.refreshHidden;
+  el.refreshBtn.disabled = c.refreshDisabled;
+  text(el.refreshBtn, c.refreshText);
   text(el.startBtn, c.startText);
   text(el.discoverBtn, c.discoverText);
 }

@@ -24,9 +24,20 @@
  */
 
 import { isIn, isNum, num } from "./util.js";
+import { LOG_LINES_MAX, addLog, emptyLog } from "./state/log.js";
+import {
+  PAGE_ROWS_MAX, PAGE_STATUSES, REFUSAL_LABELS, STAGES, addPages, emptyPages, isRefusedPage, markUnfinished, mergePage
+} from "./state/pages.js";
+import {
+  SERIES_CACHE_MAX, SERIES_MAX, SERIES_STEP, addSample, cacheSeries, emptySeries, validSeriesCache
+} from "./state/series.js";
 
-export const PAGE_ROWS_MAX = 200;      // rows kept in the page list
-export const LOG_LINES_MAX = 1000;     // lines kept in the log
+// The parts, for the views and the tests that know the reducer's module only.
+export {
+  LOG_LINES_MAX, PAGE_ROWS_MAX, PAGE_STATUSES, REFUSAL_LABELS, SERIES_CACHE_MAX, SERIES_MAX, SERIES_STEP, STAGES,
+  addSample, emptySeries, isRefusedPage, mergePage, validSeriesCache
+};
+
 export const EVENT_BUFFER_MAX = 5000;  // events held while a start or an attach is being resolved
 
 export const ACTIVE_STATES = ["queued", "discovering", "running", "stopping"];
@@ -39,13 +50,9 @@ export const STATE_LABELS = {
   stopped: "Stopped", completed: "Completed", failed: "Failed", interrupted: "Interrupted"
 };
 export const SOURCES = ["start", "link", "sitemap", "selection"];
-export const STAGES = ["fetching", "rendering", "parsing", "extracting", "storing", "done"];
-export const PAGE_STATUSES = ["active", "ok", "failed", "skipped"];
 export const EVENT_NAMES = [
   "crawler_status", "crawler_detailed_progress", "crawler_page", "crawler_log", "crawler_finished"
 ];
-
-export const REFUSAL_LABELS = { robots: "robots", out_of_scope: "out of scope", filtered: "filtered" };
 
 /**
  * Links refused at admission (`refused` of a snapshot or summary: {reason: count}), most first:
@@ -77,9 +84,6 @@ export function etaApproximate(progress) {
 export function isActive(state) { return isIn(ACTIVE_STATES, state); }
 export function isTerminal(state) { return isIn(TERMINAL_STATES, state); }
 function isKnownState(state) { return Object.prototype.hasOwnProperty.call(STATE_RANK, state); }
-
-function emptyPages() { return { order: [], byUrl: {} }; }  // order: newest first
-function emptyLog() { return { lines: [], floor: 0, nextId: 1 }; }
 
 export function initialState() {
   return {
@@ -412,7 +416,7 @@ function handleEvent(s, name, p) {
     case "crawler_status": handleStatus(s, p); break;
     case "crawler_detailed_progress": handleProgress(s, p); break;
     case "crawler_page": handlePages(s, p.pages); break;
-    case "crawler_log": addLog(s, [p]); break;
+    case "crawler_log": s.log = addLog(s.log, [p]); break;
     case "crawler_finished":
       if (!s.summary) handleFinished(s, p);
       break;
@@ -449,7 +453,7 @@ function handleFinished(s, p) {
   s.state = state;
   s.stopRequested = false;
   if (summary.stop_reason) s.notice = summary.stop_reason;
-  markUnfinishedPages(s);
+  s.pages = markUnfinished(s.pages);
   if (s.kind === "discovery") effect(s, { type: "show_discovery", id: s.crawlId });
 }
 
@@ -467,7 +471,7 @@ function applyDetails(s, data, refresh) {
     // The last page transitions, oldest first: rebuilds the page list after a reload or a reconnect.
     handlePages(s, data.recent_pages);
   }
-  if (Array.isArray(data.recent_log)) addLog(s, data.recent_log);
+  if (Array.isArray(data.recent_log)) s.log = addLog(s.log, data.recent_log);
   if (data.summary && typeof data.summary === "object") {
     handleFinished(s, { crawl_id: s.crawlId, state: data.summary.state || data.state, summary: data.summary });
   } else if (isTerminal(data.state) && !s.summary) {
@@ -479,140 +483,10 @@ function applyDetails(s, data, refresh) {
   }
 }
 
-// ---------------------------------------------------------------- pages
-
-/** How far a transition is: a stage's index while active, past every stage once finished. */
-function pageRank(status, stage) {
-  if (status !== "active") return STAGES.length;
-  const i = STAGES.indexOf(stage);
-  return i === -1 ? 0 : i;
-}
-
-/**
- * A page's record after one more transition. A page only moves forward: a transition replayed
- * from `recent_pages` or held while the crawl's details loaded never takes it back to an
- * earlier stage (the old record is returned as it is).
- */
-export function mergePage(prev, page) {
-  const status = isIn(PAGE_STATUSES, page.status) ? page.status : "active";
-  const stage = isIn(STAGES, page.stage) ? page.stage : "";
-  const rank = pageRank(status, stage);
-  if (prev && rank < prev.rank) return prev;
-  const reason = status !== "active" && status !== "ok" && typeof page.reason === "string" && page.reason ? page.reason : "";
-  // Only the first transition of a page names its source; later ones may leave it null.
-  const hasSource = typeof page.source === "string" && page.source;
-  const hasTitle = page.title !== null && page.title !== undefined && page.title !== "";
-  return {
-    url: page.url,
-    status: status,
-    stage: stage,
-    rank: rank,
-    label: status === "active" ? (page.stage || "active") : page.status + (reason ? " · " + reason : ""),
-    reason: reason,
-    source: hasSource ? page.source : (prev ? prev.source : ""),
-    title: hasTitle ? String(page.title) : (prev ? prev.title : ""),
-    error: page.error ? String(page.error) : "",
-    depth: isNum(page.depth) ? page.depth : (prev ? prev.depth : null),
-    unfinished: false
-  };
-}
-
-/** A link refused at admission (robots, out of scope, filtered): never a page of the crawl. */
-export function isRefusedPage(page) {
-  return !!page && page.status === "skipped" && typeof page.reason === "string" &&
-    Object.prototype.hasOwnProperty.call(REFUSAL_LABELS, page.reason);
-}
-
-/** Page transitions go to the page list; refused links to their own list (`refusedPages`), so
- * that thousands of them never push the crawl's pages out of the last PAGE_ROWS_MAX rows. */
 function handlePages(s, list) {
-  const all = Array.isArray(list) ? list : [];
-  const kept = [];
-  const refused = [];
-  all.forEach(function (page) { (isRefusedPage(page) ? refused : kept).push(page); });
-  if (kept.length) s.pages = mergePages(s.pages, kept);
-  if (refused.length) s.refusedPages = mergePages(s.refusedPages, refused);
-}
-
-function mergePages(store, list) {
-  let pages = list;
-  if (pages.length > PAGE_ROWS_MAX * 2) pages = pages.slice(pages.length - PAGE_ROWS_MAX * 2);
-  const byUrl = Object.assign({}, store.byUrl);
-  const fresh = [];
-  for (let i = 0; i < pages.length; i++) {
-    const page = pages[i];
-    if (!page || typeof page.url !== "string") continue;
-    const prev = Object.prototype.hasOwnProperty.call(byUrl, page.url) ? byUrl[page.url] : null;
-    if (!prev) fresh.push(page.url);
-    byUrl[page.url] = mergePage(prev, page);
-  }
-  // Newest first; the oldest rows go beyond PAGE_ROWS_MAX.
-  const order = fresh.reverse().concat(store.order);
-  while (order.length > PAGE_ROWS_MAX) delete byUrl[order.pop()];
-  return { order: order, byUrl: byUrl };
-}
-
-/** Pages still in a stage when the crawl ends never finished (e.g. abandoned on stop). */
-function markUnfinishedPages(s) {
-  let byUrl = null;
-  s.pages.order.forEach(function (url) {
-    const rec = s.pages.byUrl[url];
-    if (rec.status !== "active" || rec.unfinished) return;
-    if (!byUrl) byUrl = Object.assign({}, s.pages.byUrl);
-    byUrl[url] = Object.assign({}, rec, { unfinished: true });
-  });
-  if (byUrl) s.pages = { order: s.pages.order, byUrl: byUrl };
-}
-
-// ---------------------------------------------------------------- log
-
-/**
- * Adds lines to the log. Numbered lines are kept once each and in seq order, however they
- * arrive (`recent_log` of GET /api/crawls/<id>, live `crawler_log`, or both after a reload or a
- * reconnect); lines with a null seq ("N log lines skipped to keep up") are always kept, after
- * what is there. Lines beyond LOG_LINES_MAX go from the top, and their seqs never come back.
- */
-function addLog(s, entries) {
-  let lines = null;
-  let floor = s.log.floor;
-  let nextId = s.log.nextId;
-  for (let i = 0; i < entries.length; i++) {
-    const entry = entries[i];
-    if (!entry || typeof entry !== "object") continue;
-    const seq = isNum(entry.seq) ? entry.seq : null;
-    if (!lines) lines = s.log.lines.slice();
-    const line = { id: nextId, seq: seq, entry: entry };
-    if (seq === null) {
-      lines.push(line);
-    } else {
-      if (seq <= floor) continue;
-      // Newer than every numbered line (the usual case): at the end. Otherwise a gap is being
-      // filled: after the last numbered line older than this one.
-      let newest = 0;
-      for (let k = lines.length - 1; k >= 0; k--) {
-        if (lines[k].seq !== null) { newest = lines[k].seq; break; }
-      }
-      let at = lines.length;
-      let dup = false;
-      while (seq <= newest && at > 0) {
-        const prev = lines[at - 1];
-        if (prev.seq !== null) {
-          if (prev.seq === seq) { dup = true; break; }
-          if (prev.seq < seq) break;
-        }
-        at -= 1;
-      }
-      if (dup) continue;
-      if (at === lines.length) lines.push(line);
-      else lines.splice(at, 0, line);
-    }
-    nextId += 1;
-    if (lines.length > LOG_LINES_MAX) {
-      const dropped = lines.splice(0, lines.length - LOG_LINES_MAX);
-      dropped.forEach(function (d) { if (d.seq !== null) floor = Math.max(floor, d.seq); });
-    }
-  }
-  if (lines) s.log = { lines: lines, floor: floor, nextId: nextId };
+  const both = addPages(s.pages, s.refusedPages, list);
+  s.pages = both.pages;
+  s.refusedPages = both.refusedPages;
 }
 
 // ---------------------------------------------------------------- resumable
@@ -629,91 +503,3 @@ function noteResumable(s, crawls) {
   }
 }
 
-// ---------------------------------------------------------------- speed over time
-
-export const SERIES_MAX = 600;       // samples kept per crawl; when full, pairs are merged into one
-export const SERIES_STEP = 0.5;      // seconds of crawl time between two samples (doubles on each merge)
-export const SERIES_CACHE_MAX = 10;  // crawls whose samples are kept (shown again when re-opened)
-
-export function emptySeries() {
-  return { points: [], latest: null, step: SERIES_STEP, offset: 0, lastElapsed: null };
-}
-
-/**
- * The series after one more progress snapshot. A sample is
- * [t, pages/s, pages in flight, failed so far, hosts backing off], `t` in seconds of crawl time:
- * the snapshot's `elapsed`, plus the length of the earlier runs when a resumed run starts again
- * from 0. A sample closer than `step` to the last one kept is not kept, but held as `latest`
- * (what the crawl is doing now, drawn after the kept ones); past SERIES_MAX, neighbours are merged
- * (mean speed, most in flight and backing off, the later failure count) and `step` doubles, so a
- * long crawl keeps its whole history at a coarser grain. Returns `series` itself when the
- * snapshot changes nothing.
- */
-export function addSample(series, p) {
-  if (!p || !isNum(p.elapsed) || p.elapsed < 0) return series;
-  const elapsed = p.elapsed;
-  let offset = series.offset;
-  if (series.lastElapsed !== null && elapsed < series.lastElapsed - 0.5) offset += series.lastElapsed; // a new run
-  const t = offset + elapsed;
-  const last = series.points.length ? series.points[series.points.length - 1] : null;
-  const sample = [t, Math.max(0, num(p.speed)), Math.max(0, num(p.in_flight)), Math.max(0, num(p.failed)),
-    Array.isArray(p.backoff) ? p.backoff.length : 0];
-  if (last && t - last[0] < series.step) {
-    // Not kept; the latest when it is as new as what is known (at the end of a run `elapsed`
-    // stands still while the counts still move). A snapshot that changes nothing changes nothing.
-    const known = series.latest || last;
-    if (t < known[0] || sameSample(sample, known)) return series;
-    return { points: series.points, latest: sample, step: series.step, offset: offset, lastElapsed: elapsed };
-  }
-  let points = series.points.concat([sample]);
-  let step = series.step;
-  if (points.length > SERIES_MAX) {
-    const merged = [];
-    for (let i = 0; i < points.length; i += 2) {
-      const a = points[i];
-      const b = points[i + 1];
-      merged.push(b ? [b[0], (a[1] + b[1]) / 2, Math.max(a[2], b[2]), b[3], Math.max(a[4], b[4])] : a);
-    }
-    points = merged;
-    step *= 2;
-  }
-  return { points: points, latest: null, step: step, offset: offset, lastElapsed: elapsed };
-}
-
-function sameSample(a, b) {
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-/** The cache with `series` as the crawl's latest (at most SERIES_CACHE_MAX crawls, oldest dropped). */
-function cacheSeries(cache, crawlId, series) {
-  if (!crawlId) return cache;
-  const next = {};
-  const ids = Object.keys(cache).filter(function (id) { return id !== crawlId; });
-  ids.slice(Math.max(0, ids.length - (SERIES_CACHE_MAX - 1))).forEach(function (id) { next[id] = cache[id]; });
-  next[crawlId] = series;
-  return next;
-}
-
-function validSample(v) {
-  return Array.isArray(v) && v.length === 5 && v.every(function (x) { return isNum(x) && x >= 0; });
-}
-
-/** A cache read back from storage: only well-formed series, at most SERIES_CACHE_MAX of them. */
-export function validSeriesCache(raw) {
-  const cache = {};
-  if (!raw || typeof raw !== "object" || Array.isArray(raw)) return cache;
-  const ids = Object.keys(raw).filter(function (id) {
-    const v = raw[id];
-    return v && typeof v === "object" && Array.isArray(v.points) && v.points.length <= SERIES_MAX &&
-      v.points.every(validSample) && (v.latest === null || v.latest === undefined || validSample(v.latest)) &&
-      isNum(v.step) && v.step > 0 && isNum(v.offset) &&
-      (v.lastElapsed === null || isNum(v.lastElapsed));
-  });
-  ids.slice(Math.max(0, ids.length - SERIES_CACHE_MAX)).forEach(function (id) {
-    const v = raw[id];
-    cache[id] = { points: v.points.map(function (x) { return x.slice(); }), latest: v.latest ? v.latest.slice() : null,
-      step: v.step, offset: v.offset, lastElapsed: v.lastElapsed };
-  });
-  return cache;
-}

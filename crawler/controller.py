@@ -40,7 +40,8 @@ from .frontier import Frontier
 from .netguard import AddressPolicy
 from .pagecache import PageCache
 from .pipeline import PagePipeline
-from .progress import ProgressSender, ProgressTracker
+from .progress import ProgressTracker
+from .sender import ProgressSender
 from .render import BrowserPolicy, RenderPool
 from .render.stage import RenderStage
 from .resume import ResumeState

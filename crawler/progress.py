@@ -1,9 +1,8 @@
-"""Progress: a locked stats collector that workers write to, and one sender that reads it.
+"""Progress: a locked stats collector that workers write to (counts, stages, the frontier's
+figures, pending page and log events); the sender (crawler/sender.py) reads it and emits.
 
-Workers never emit. They update the :class:`ProgressTracker` (cheap, under a lock); the
-:class:`ProgressSender` thread wakes a few times a second, takes a snapshot and the pending page
-and log events, and emits them. That gives one sender per crawl (Socket.IO emits are not safe
-from many threads at once), natural throttling, and small payloads however fast pages finish.
+Workers never emit. They update the :class:`ProgressTracker` (cheap, under a lock); snapshots
+carry the speed, the estimated final total and the ETA (crawler/estimate.py).
 """
 
 from __future__ import annotations
@@ -14,9 +13,9 @@ from collections import deque
 from typing import Any, Callable
 
 from .stats import CrawlStats, NoStats
-from .events import STAGE_ORDER, STAGE_TIMERS, Event, EventSink, SafeSink, Stage, State, iso_timestamp
+from .estimate import eta_seconds, estimate_final_total, percent_of, windowed_speed
+from .events import STAGE_ORDER, STAGE_TIMERS, Stage, State, iso_timestamp
 
-SPEED_WINDOW = 10.0
 MAX_PENDING_PAGE_EVENTS = 2000
 MAX_PENDING_LOG_LINES = 1000
 RECENT_LOG_LINES = 200
@@ -25,57 +24,6 @@ REFUSAL_LOG_INTERVAL = 5.0  # seconds between two summaries of the links not fol
 REFUSAL_LOG_EXAMPLES = 3  # URLs named in each summary line
 RATIO_MIN_PAGES = 10  # handled pages before the discovery ratio is trusted
 RATIO_WINDOW = 0.2  # the ratio is taken over the last fifth of the pages handled (at least RATIO_MIN_PAGES), in two halves
-
-
-def windowed_speed(finish_times: deque[float], now: float, started: float, window: float = SPEED_WINDOW) -> float:
-    """Pages per second over the last `window` seconds (or since the start, if more recent)."""
-    while finish_times and finish_times[0] < now - window:
-        finish_times.popleft()
-    span = min(window, now - started)
-    if span <= 0 or not finish_times:
-        return 0.0
-    return len(finish_times) / max(span, 1.0)
-
-
-def eta_seconds(remaining: int, speed: float) -> float | None:
-    """Seconds left at the current speed; None while the speed is unknown."""
-    if remaining <= 0:
-        return 0.0
-    if speed <= 0:
-        return None
-    return round(remaining / speed, 1)
-
-
-def estimate_final_total(current: int, total: int, final: bool, ratio: float | None, listed: int = 0,
-                         budget_left: int | None = None, earlier: float | None = None,
-                         span: int = 0) -> int:
-    """The total the crawl will likely end at, while links may still add pages.
-
-    `ratio` is how many new pages each recently handled page added (None: not known yet), over the
-    last `span` pages handled, and `earlier` the same over the `span` pages before those. A
-    falling ratio means the site is nearly all known: it is taken to keep falling at the same
-    pace, and the pages it still adds until it reaches 0 are counted (a triangle). A steady or
-    rising one: the pages still to handle (total − current) add pages at that rate, and those in
-    turn, a geometric series (current + pending / (1 − ratio)); at a ratio of 1 or more only one
-    more generation is counted, and the estimate grows as the crawl goes on. A sitemap count
-    (`listed`) is a floor: the site has at least the pages its sitemaps listed. Never more than
-    the page budget allows (`budget_left`: pages that may still be handled), never less than
-    `total`.
-    """
-    if final or ratio is None:
-        return total
-    pending = max(0, total - current)
-    if earlier is not None and span > 0 and ratio < earlier:
-        pages_until_none = min(pending, ratio * span / (earlier - ratio))
-        extra = ratio * pages_until_none / 2.0
-    elif ratio < 1.0:
-        extra = pending * ratio / (1.0 - ratio)
-    else:
-        extra = pending * ratio
-    estimate = max(total + int(round(extra)), listed)
-    if budget_left is not None:
-        estimate = min(estimate, current + max(budget_left, pending))
-    return max(estimate, total)
 
 
 class RefusalSummary:
@@ -118,12 +66,6 @@ class RefusalSummary:
             lines.append(f"not followed: {count:,} {noun} {self._texts[reason]} ({reason}): {named}")
         self._counts, self._urls, self._texts = {}, {}, {}
         return lines
-
-
-def percent_of(current: int, total: int) -> float:
-    if total <= 0:
-        return 0.0
-    return round(min(100.0, current * 100.0 / total), 1)
 
 
 def trim_page_events(events: list[dict[str, Any]], keep: int = MAX_PENDING_PAGE_EVENTS // 2) -> list[dict[str, Any]]:
@@ -416,74 +358,3 @@ class ProgressTracker:
             self._pending_logs.clear()
             dropped, self._dropped_logs = self._dropped_logs, 0
             return statuses, pages, logs, dropped
-
-
-class ProgressSender:
-    """The one thread that emits a crawl's events: ≤ 5 snapshots/s, ≥ 1/s while running."""
-
-    INTERVAL = 0.2
-    HEARTBEAT = 1.0
-
-    def __init__(self, tracker: ProgressTracker, sink: EventSink) -> None:
-        self._tracker = tracker
-        self._sink = sink
-        self._wake = threading.Event()
-        self._finished_payload: dict[str, Any] | None = None
-        self._last_signature: Any = None
-        self._last_sent = 0.0
-        self.latest: dict[str, Any] | None = None
-        self._thread = threading.Thread(target=self._run, name=f"sender-{tracker.crawl_id}", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def finish(self, state: State, summary: dict[str, Any], timeout: float = 5.0) -> None:
-        """Flush everything, send the last snapshot and `crawler_finished`, end the thread."""
-        self._finished_payload = {"crawl_id": self._tracker.crawl_id, "state": state.value, "summary": summary}
-        self._wake.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-        else:  # never started (e.g. stopped while queued): send from here, still one sender
-            self._flush(force=True)
-            self._emit_finished()
-
-    def nudge(self) -> None:
-        """Send soon (a state change the person is waiting to see, like 'stopping')."""
-        self._wake.set()
-
-    def _run(self) -> None:
-        while True:
-            self._wake.wait(self.INTERVAL)
-            self._wake.clear()
-            if self._finished_payload is not None:
-                self._flush(force=True)
-                self._emit_finished()
-                return
-            self._flush(force=False)
-
-    def _emit_finished(self) -> None:
-        """`crawler_finished` is retried on failure (SafeSink.emit_final), not dropped like the rest."""
-        assert self._finished_payload is not None
-        sink = self._sink if isinstance(self._sink, SafeSink) else SafeSink(self._sink)
-        sink.emit_final(Event.FINISHED.value, self._finished_payload)
-
-    def _flush(self, force: bool) -> None:
-        self._tracker.flush_refusals(force)
-        statuses, pages, logs, dropped = self._tracker.drain()
-        for status in statuses:
-            self._sink.emit(Event.STATUS.value, status)
-        if pages:
-            self._sink.emit(Event.PAGE.value, {"crawl_id": self._tracker.crawl_id, "pages": pages})
-        if dropped:
-            self._sink.emit(Event.LOG.value, {"crawl_id": self._tracker.crawl_id, "seq": None, "level": "warning",
-                                              "message": f"{dropped} log lines skipped to keep up",
-                                              "timestamp": iso_timestamp()})
-        for line in logs:
-            self._sink.emit(Event.LOG.value, line)
-        snapshot = self._tracker.snapshot()
-        self.latest = snapshot
-        signature = {k: v for k, v in snapshot.items() if k not in ("timestamp", "elapsed", "speed", "eta")}
-        now = time.monotonic()
-        if force or statuses or signature != self._last_signature or now - self._last_sent >= self.HEARTBEAT:
-            self._sink.emit(Event.PROGRESS.value, snapshot)
-            self._last_signature, self._last_sent = signature, now

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from crawler.events import PAYLOAD_FIELDS, Event, State
-from crawler.progress import ProgressTracker, RefusalSummary, estimate_final_total
+from crawler.estimate import estimate_final_total
+from crawler.progress import ProgressTracker, RefusalSummary
 
 
 class Clock:

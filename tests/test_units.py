@@ -20,7 +20,9 @@ from crawler.fetch import parse_retry_after
 from crawler.frontier import Admission, Frontier
 from crawler.netguard import ensure_public_target, non_public_reason
 from crawler.parse import find_canonical, find_links, find_title, parse_document
-from crawler.progress import ProgressSender, ProgressTracker, eta_seconds, percent_of, windowed_speed
+from crawler.estimate import eta_seconds, percent_of, windowed_speed
+from crawler.progress import ProgressTracker
+from crawler.sender import ProgressSender
 from crawler.robots import rules_from_response
 from crawler.store import CrawlStore, StoreClosed, iter_manifest, relative_page_path
 from crawler.urls import canonical_url, host_of, in_scope, matches_any, passes_filters, scope_prefix

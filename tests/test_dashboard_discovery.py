@@ -16,9 +16,16 @@ from collections import Counter
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
+
 from tests.conftest import ServerProcess
 from tests.test_dashboard_browser import (  # noqa: F401 - pytest fixtures, used by name
     RECORD_STATE_LABEL, browser, page, start_crawl)
+
+# What this file checks is the page's own behaviour, the same whichever server mode serves it:
+# one mode is enough (tests/test_dashboard_browser.py runs the live view under both).
+pytestmark = pytest.mark.parametrize("server", ["threading"], indirect=True)
+
 
 try:
     from playwright.sync_api import Page, Route, expect

@@ -6,9 +6,16 @@ import re
 from collections import Counter
 from urllib.parse import urlsplit
 
+import pytest
+
 from tests.conftest import ServerProcess
 from tests.test_dashboard_browser import (  # noqa: F401 - pytest fixtures, used by name
     browser, manifest_ok_urls, page, start_crawl, stop_and_wait, wait_for_progress)
+
+# What this file checks is the page's own behaviour, the same whichever server mode serves it:
+# one mode is enough (tests/test_dashboard_browser.py runs the live view under both).
+pytestmark = pytest.mark.parametrize("server", ["threading"], indirect=True)
+
 
 try:
     from playwright.sync_api import expect

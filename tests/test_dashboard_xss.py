@@ -17,6 +17,11 @@ import pytest
 
 from tests.test_dashboard_browser import browser, page, start_crawl  # noqa: F401 - fixtures
 
+# What this file checks is the page's own behaviour, the same whichever server mode serves it:
+# one mode is enough (tests/test_dashboard_browser.py runs the live view under both).
+pytestmark = pytest.mark.parametrize("server", ["threading"], indirect=True)
+
+
 try:
     from playwright.sync_api import expect
 except ImportError:  # pragma: no cover - the browser fixture skips

@@ -68,6 +68,9 @@ def _memory_of(process: psutil.Process) -> int:
         return int(process.memory_info().rss)
 
 
+RENDER_MODULE = "crawler.render.service"  # the render process's command line names it
+
+
 class ProcessTree:
     """This process and its descendants: memory and CPU per process, for the guard and the API.
 
@@ -90,15 +93,32 @@ class ProcessTree:
             self._known = alive
             return list(alive.values())
 
+    def _browser_pids(self, processes: list[psutil.Process]) -> set[int]:
+        """The render process (crawler/render/service.py) and everything under it: Playwright's
+        driver and Chromium."""
+        pids: set[int] = set()
+        for process in processes:
+            try:
+                if RENDER_MODULE in " ".join(process.cmdline()):
+                    pids.add(process.pid)
+                    pids.update(child.pid for child in process.children(recursive=True))
+            except psutil.Error:
+                continue
+        return pids
+
     def sample(self) -> list[dict[str, float | int | str]]:
-        """One row per process: pid, role (`server` for this one, `worker` for descendants),
-        memory in bytes, CPU seconds used so far and CPU percent since the last sample."""
+        """One row per process: pid, role (`server` for this one, `browser` for the render process
+        and its Chromium, `worker` for the other descendants: extraction), memory in bytes, CPU
+        seconds used so far and CPU percent since the last sample."""
         rows = []
-        for process in self.processes():
+        processes = self.processes()
+        browser = self._browser_pids(processes)
+        for process in processes:
+            role = "server" if process.pid == self.root.pid else "browser" if process.pid in browser else "worker"
             try:
                 with process.oneshot():
                     times = process.cpu_times()
-                    rows.append({"pid": process.pid, "role": "server" if process.pid == self.root.pid else "worker",
+                    rows.append({"pid": process.pid, "role": role,
                                  "memory_bytes": _memory_of(process),
                                  "cpu_seconds": round(times.user + times.system, 3),
                                  "cpu_percent": process.cpu_percent(None)})

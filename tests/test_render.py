@@ -417,6 +417,11 @@ def test_kill_9_of_the_server_leaves_no_chromium(tmp_path: Path, sites: RenderSi
         browsers = wait_until(lambda: browsers_below(server.process.pid), timeout=30, interval=0.1,
                               message="Chromium below the server")
         below = psutil.Process(server.process.pid).children(recursive=True)
+        # /api/system shows the browser apart from the extraction workers.
+        system = client.http.get(server.base + "/api/system", timeout=10).json()
+        shown = {row["pid"]: row["role"] for row in system["browser"]}
+        assert set(shown.values()) == {"browser"} and {b.pid for b in browsers} & set(shown)
+        assert not {b.pid for b in browsers} & {row["pid"] for row in system["workers"]}
         os.kill(server.process.pid, signal.SIGKILL)
         server.process.wait()
         wait_until(lambda: gone(browsers) and gone(below), timeout=10, interval=0.1,
@@ -439,6 +444,7 @@ def test_a_server_without_a_browser_refuses_always_and_skips_such_pages(tmp_path
         finished = client.wait_finished(crawl_id)
         assert finished["summary"]["skip_reasons"] == {"needs_javascript": 1}
         assert not browsers_below(server.process.pid)
+        assert client.http.get(server.base + "/api/system", timeout=10).json()["browser"] == []
     finally:
         client.close()
         server.stop()

@@ -9,7 +9,7 @@
  */
 
 import { $, text } from "../dom.js";
-import { isTerminal } from "../state.js";
+import { SERIES_STEP, isTerminal } from "../state.js";
 
 const box = $("speed-chart");
 const note = $("speed-chart-note");
@@ -113,6 +113,13 @@ function showNote(message) {
   note.hidden = !message;
 }
 
+/** Whether the crawl on show ran for less than `seconds` in all (its summary, else its last snapshot). */
+function lastedUnder(s, seconds) {
+  const duration = s.summary && typeof s.summary.duration === "number" ? s.summary.duration
+    : (s.lastProgress && typeof s.lastProgress.elapsed === "number" ? s.lastProgress.elapsed : null);
+  return duration !== null && duration < seconds;
+}
+
 /** Draws the crawl on show's samples, or says why there are none to draw. */
 export function renderChart(s) {
   const points = s.series ? s.series.points : [];
@@ -128,6 +135,8 @@ export function renderChart(s) {
     box.setAttribute("data-empty", "true");
     if (!s.crawlId) {
       showNote("Start a crawl to see its speed over time.");
+    } else if ((s.summary || isTerminal(s.state)) && lastedUnder(s, 2 * SERIES_STEP)) {
+      showNote("This crawl took under a second: too short to draw its speed over time.");
     } else if (s.summary || isTerminal(s.state)) {
       showNote("No speed history for this crawl: it is drawn from the progress this browser receives " +
         "while a crawl runs, and this browser did not watch this one run.");

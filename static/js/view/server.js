@@ -69,6 +69,10 @@ export function systemRows(data) {
     rows.push(["workers", "CPU workers", workers.length
       ? workers.length + " · " + formatBytes(sum(workers, "memory_bytes")) + " · " + percent(sum(workers, "cpu_percent"))
       : "none running", workers.map(function (w) { return "pid " + w.pid + ": " + formatBytes(w.memory_bytes); }).join(", ")]);
+    const browser = Array.isArray(data.browser) ? data.browser.filter(function (b) { return b && typeof b === "object"; }) : [];
+    rows.push(["browser", "Browser", browser.length
+      ? browser.length + " processes · " + formatBytes(sum(browser, "memory_bytes")) + " · " + percent(sum(browser, "cpu_percent"))
+      : "not running (started when a page needs JavaScript)", ""]);
   }
   const guard = data.memory_guard && typeof data.memory_guard === "object" ? data.memory_guard : null;
   rows.push(["memory", "Memory in all", formatBytes(data.memory_bytes) +

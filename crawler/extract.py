@@ -23,6 +23,7 @@ def extract_markdown(tree: lxml.html.HtmlElement, url: str) -> str:
     except ValueError:  # a URL lxml cannot join with: leave the links as they are
         pass
     _fence_plain_preformatted(tree)
+    _unlink_heading_anchors(tree, url)
     markdown = trafilatura.extract(
         tree,
         url=url,
@@ -34,6 +35,19 @@ def extract_markdown(tree: lxml.html.HtmlElement, url: str) -> str:
         favor_recall=True,
     )
     return (markdown or "").strip()
+
+
+HEADINGS = "//h1//a | //h2//a | //h3//a | //h4//a | //h5//a | //h6//a"
+
+
+def _unlink_heading_anchors(tree: lxml.html.HtmlElement, url: str) -> None:
+    """A link inside a heading to the page itself (a permalink: Docsify, MkDocs and Sphinx put
+    one on every heading) is dropped and its text kept, so headings are not stored as links."""
+    page = url.split("#", 1)[0]
+    for link in tree.xpath(HEADINGS):
+        href = (link.get("href") or "").split("#", 1)[0]
+        if href in ("", page):
+            link.drop_tag()
 
 
 def _fence_plain_preformatted(tree: lxml.html.HtmlElement) -> None:

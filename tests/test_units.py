@@ -340,6 +340,18 @@ def test_a_plain_preformatted_block_is_kept_as_a_fenced_code_block():
     assert "```\npip install crawler\ncrawler --help\n```" in extract_markdown(tree, "https://x.org/docs/")
 
 
+def test_permalinks_in_headings_are_dropped_and_other_links_kept():
+    paragraph = "<p>A paragraph long enough to be taken for the main content of this page. </p>" * 4
+    tree = parse_document(f"<html><body><article><h1>Guide</h1>{paragraph}"
+                          f"<h2><a href='#/guide/install?id=details' class='anchor'><span>Details</span></a></h2>"
+                          f"{paragraph}<h2>Setup <a class='headerlink' href='#setup'>#</a></h2>{paragraph}"
+                          f"<h3><a href='https://o.org/spec'>The spec</a></h3>{paragraph}</article></body></html>".encode())
+    markdown = extract_markdown(tree, "https://x.org/docs/#/guide/install")
+    assert "## Details" in markdown and "?id=details" not in markdown
+    assert "## Setup #" in markdown and "#setup" not in markdown
+    assert "[The spec](https://o.org/spec)" in markdown
+
+
 def test_parse_honours_http_charset_and_survives_garbage():
     text = "<html><head><title>Café</title></head><body></body></html>".encode("latin-1")
     assert find_title(parse_document(text, "iso-8859-1")) == "Café"

@@ -6,41 +6,24 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from crawler.render import render_unavailable_reason
 from tests.conftest import ServerProcess
 from tests.sites import RenderSites
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+from tests.test_dashboard_browser import browser  # noqa: F401 - a pytest fixture, used by name
 
 try:
-    from playwright.sync_api import Browser, expect, sync_playwright
+    from playwright.sync_api import Browser, expect
 except ImportError:  # pragma: no cover - CI installs it
-    sync_playwright = None  # type: ignore[assignment]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator["Browser"]:
-    if sync_playwright is None:
-        pytest.skip("the playwright Python package is not installed (pip install -r requirements-dev.txt)")
-    if not CHROMIUM.exists() or render_unavailable_reason():
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    pass
 
 
 def test_a_docsify_crawl_shows_the_rendering_stage_and_the_rendered_count(browser: "Browser",
                                                                            app_server: ServerProcess) -> None:
+    if render_unavailable_reason():
+        pytest.skip(f"the server cannot render pages here: {render_unavailable_reason()}")
     site = RenderSites().start()
     context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=app_server.base)
     context.set_default_timeout(15_000)

@@ -185,22 +185,6 @@ def test_refused_links_are_behind_their_filter_not_in_the_page_list(watch: "Page
 # ---------------------------------------------------------------- a full disk, then Resume
 
 
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A real 300 KB filesystem (tmpfs) for the server's data directory, unmounted after the test."""
-    mountpoint = tmp_path / "disk"
-    mountpoint.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(mountpoint)],
-                             capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"mounting a small tmpfs needs root (CAP_SYS_ADMIN), as in CI: {mounted.stderr.strip()}")
-    try:
-        yield mountpoint
-    finally:
-        if subprocess.run(["umount", str(mountpoint)], capture_output=True).returncode != 0:
-            subprocess.run(["umount", "-l", str(mountpoint)], capture_output=True)
-
-
 def test_a_crawl_that_failed_on_a_full_disk_offers_resume_and_resumes(browser: "Browser", small_disk: Path,
                                                                       tmp_path: Path, make_site):
     # Its own server, whose data directory is the small disk (its log and search index live elsewhere).

@@ -311,22 +311,6 @@ def test_a_robots_txt_cut_at_its_cap_loses_its_incomplete_last_line():
 # ---- a full disk ------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A real 300 KB filesystem (tmpfs), mounted for the test and unmounted after it."""
-    mountpoint = tmp_path / "disk"
-    mountpoint.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(mountpoint)],
-                             capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"mounting a small tmpfs needs root (CAP_SYS_ADMIN), as in CI: {mounted.stderr.strip()}")
-    try:
-        yield mountpoint
-    finally:
-        if subprocess.run(["umount", str(mountpoint)], capture_output=True).returncode != 0:
-            subprocess.run(["umount", "-l", str(mountpoint)], capture_output=True)
-
-
 def journal_lines(path: Path) -> list[dict[str, Any]]:
     """Every line of a JSON-lines file, each required whole: a torn line fails the test."""
     data = path.read_bytes()

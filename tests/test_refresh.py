@@ -21,6 +21,7 @@ from typing import Any, Iterator
 import pytest
 
 from crawler.changes import build_changes
+from tests import contract
 from crawler.pagecache import PageCache
 from crawler.store import iter_manifest
 from tests.conftest import PROJECT_ROOT, Client, ServerProcess
@@ -196,6 +197,7 @@ def test_refresh_reuses_unchanged_pages_and_reports_exactly_what_changed(app_ser
     site.clear()
     answer = client.http.post(f"{client.base}/api/crawls/{old_id}/refresh", timeout=10)
     assert answer.status_code == 202, answer.text
+    assert set(answer.json()) == contract.rest_answer_fields("POST /api/crawls/<id>/refresh")
     new_id = answer.json()["crawl_id"]
     assert answer.json()["refresh_of"] == old_id and new_id != old_id
     summary = client.wait_finished(new_id, timeout=30)["summary"]
@@ -229,6 +231,12 @@ def test_refresh_reuses_unchanged_pages_and_reports_exactly_what_changed(app_ser
     # The report, page by page.
     report = client.http.get(f"{client.base}/api/crawls/{new_id}/changes", timeout=10).json()
     assert json.loads((new_dir / "changes.json").read_text()) == report
+    documented, example = contract.example_fields('{"crawl_id": "<refresh>"')
+    assert set(report) == documented
+    assert set(report["counts"]) == contract._top_level_keys(example[example.index('"counts"'):])
+    assert {"url", "why"} == set(report["removed"][0]) == contract._top_level_keys(example[example.index('"removed"'):])
+    changed_doc = contract._top_level_keys(example[example.index('"changed": [') + len('"changed": ['):])
+    assert all(set(entry) in (changed_doc, changed_doc | {"note"}) for entry in report["changed"])
     assert report["refresh_of"] == old_id and report["complete"] is True
     assert report["counts"] == {"new": 1, "changed": 3, "removed": 1, "unchanged": 4, "unchecked": 0, "reused": 4}
     assert report["new"] == [site.url("/docs/new.html")]
@@ -253,6 +261,7 @@ def test_refresh_reuses_unchanged_pages_and_reports_exactly_what_changed(app_ser
     site.clear()
     again = client.call("refresh_crawl", {"crawl_id": new_id})
     assert again["ok"] and again["refresh_of"] == new_id and again["state"] == "queued", again
+    assert set(again) == contract.socket_ack_fields("refresh_crawl")
     third = client.wait_finished(again["crawl_id"], timeout=30)["summary"]
     assert third["ok"] == 8 and third["reused"] == 8  # six 304s, and c and e hash the same
     report = client.http.get(f"{client.base}/api/crawls/{again['crawl_id']}/changes", timeout=10).json()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -223,3 +224,24 @@ def test_under_eventlet_search_works_and_mcp_over_http_says_where_to_go(server, 
     answer = client.http.post(server.base + "/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
                               timeout=10)
     assert answer.status_code == 501 and "python -m crawler.mcp" in answer.json()["error"]
+
+
+def test_the_server_loads_the_mcp_sdk_on_the_first_mcp_request_only(tmp_path):
+    """The SDK (pydantic, starlette...) costs a server ~35 MB: a server nobody asks over /mcp
+    never imports it; the first request does."""
+    script = (
+        "import sys\n"
+        "from crawler.web.app import create_app\n"
+        f"app = create_app({{'data_dir': {str(tmp_path / 'crawls')!r}, 'cpu_workers': 1}})\n"
+        "print('mcp' in sys.modules)\n"
+        "client = app.test_client()\n"
+        "client.get('/api/health')\n"
+        "answer = client.post('/mcp', json={'jsonrpc': '2.0', 'id': 1, 'method': 'ping'},\n"
+        "                     headers={'Accept': 'application/json, text/event-stream'})\n"
+        "print('mcp' in sys.modules, answer.status_code)\n"
+        "import os; os._exit(0)\n")
+    out = tmp_path / "out.txt"
+    with out.open("w") as handle:  # a file, not a pipe: the extraction processes may outlive the script a moment
+        subprocess.run([sys.executable, "-c", script], stdout=handle, stderr=subprocess.DEVNULL, timeout=60,
+                       cwd=str(Path(__file__).resolve().parents[1]))
+    assert out.read_text().split()[:3] == ["False", "True", "200"], out.read_text()

@@ -11,10 +11,11 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from flask import Flask, current_app
 from flask_socketio import SocketIO
@@ -213,19 +214,43 @@ def _add_mcp(crawler_services: CrawlerServices, data_dir: Path) -> None:
     hub; /mcp then answers 501 and the stdio server (python -m crawler.mcp) remains."""
     if crawler_services.config.async_mode != "threading" or crawler_services.search is None:
         return
-    from ..mcp.http import McpHttp
-    from ..mcp.library import SiteInfo
+    service, index = crawler_services.crawls, crawler_services.search
 
-    service = crawler_services.crawls
+    def start() -> Any:
+        from ..mcp.http import McpHttp
+        from ..mcp.library import SiteInfo
 
-    def sites_of(owner: str) -> list[SiteInfo]:
-        return [SiteInfo(r.crawl_id, r.config.url, r.state.value, r.created_at)
-                for r in service.list(owner) if r.kind == "crawl"]
+        def sites_of(owner: str) -> list[SiteInfo]:
+            return [SiteInfo(r.crawl_id, r.config.url, r.state.value, r.created_at)
+                    for r in service.list(owner) if r.kind == "crawl"]
 
-    endpoint = McpHttp(data_dir, crawler_services.search, sites_of,
-                       token_required=crawler_services.config.token is not None)
+        return McpHttp(data_dir, index, sites_of, token_required=crawler_services.config.token is not None)
+
+    endpoint = LazyEndpoint(start)
     crawler_services.mcp = endpoint
     crawler_services.closers.insert(0, endpoint.close)
+
+
+class LazyEndpoint:
+    """A WSGI endpoint built on its first request: the MCP SDK (pydantic, starlette...) costs the
+    server ~35 MB, paid only once someone uses /mcp."""
+
+    def __init__(self, start: Callable[[], Any]) -> None:
+        self._start = start
+        self._endpoint: Any = None
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if self._endpoint is None:
+            with self._lock:
+                if self._endpoint is None:
+                    self._endpoint = self._start()
+        return self._endpoint(environ, start_response)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._endpoint is not None:
+                self._endpoint.close()
 
 
 def create_app(config: ServerConfig | dict[str, Any] | None = None) -> Flask:

@@ -26,7 +26,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import Callable
 
 from .fetch import FetchedPage
+from .store import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -128,18 +128,7 @@ class PageCache:
         target = self._path(url)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".part")
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(header)
-                    handle.write(body)
-                os.replace(tmp, target)
-            except BaseException:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
-                raise
+            write_atomically(target, [header, body])
         except OSError as exc:
             log.warning("page cache: could not store %s: %s", url, exc)
             return

@@ -123,8 +123,7 @@ class PagePipeline:
         rendering = self._render_note(url)
         if ctx.discover_only:  # a line per page handled, with its title, but no file
             ctx.store.record(url=url, status="ok", error=None, depth=depth, http_status=page.http_status,
-                             fetched_at=fetched_at, title=analysis.title, source=source,
-                             rendered=rendering.rendered, render_reason=rendering.reason)
+                             fetched_at=fetched_at, title=analysis.title, source=source, **rendering.fields())
             tracker.page_done(url, "ok", depth, title=analysis.title, source=source)
             return PageOutcome(request, "ok")
 
@@ -137,7 +136,7 @@ class PagePipeline:
                             canonical=page_key if page_key != url else None,
                             site_name=analysis.site_name, description=analysis.description,
                             etag=page.etag, last_modified=page.last_modified, body_sha256=body_sha256,
-                            links=analysis.links, rendered=rendering.rendered, render_reason=rendering.reason)
+                            links=analysis.links, **rendering.fields())
         tracker.add_stage_time("store", time.perf_counter() - started)
         tracker.page_done(url, "ok", depth, title=analysis.title, source=source)
         note = "" if analysis.words else " — no main content found"
@@ -219,11 +218,10 @@ class PagePipeline:
     def _record_unsaved(self, request: CrawlRequest, status: str, reason: str, http_status: int | None,
                         code: str | None, links: list[str] | None = None) -> PageOutcome:
         ctx = self.ctx
-        rendering = self._render_note(request.url)
         try:
             ctx.store.record(url=request.url, status=status, error=reason, depth=request.depth,
                              http_status=http_status, fetched_at=iso_timestamp(), reason=code,
-                             source=request.source, rendered=rendering.rendered, render_reason=rendering.reason)
+                             source=request.source, **self._render_note(request.url).fields())
         except StoreClosed:
             return PageOutcome(request, "abandoned")
         except DiskFull as exc:

@@ -142,8 +142,8 @@ def _atomic_write(path: Path, text: str, within: Path | None = None) -> int:
     return write_atomically(path, [text], within=within)
 
 
-def write_atomically(path: Path, chunks: Iterable[str], *, within: Path | None = None) -> int:
-    """Write text chunk by chunk to a temporary file beside `path`, then rename it into place: the
+def write_atomically(path: Path, chunks: Iterable[str | bytes], *, within: Path | None = None) -> int:
+    """Write chunks (text as UTF-8, or bytes) to a temporary file beside `path`, then rename it into place: the
     file is whole or absent, never half-written (a crash leaves a `.tmp-*.part`, removed on the
     next open). Returns the bytes written.
 
@@ -158,7 +158,7 @@ def write_atomically(path: Path, chunks: Iterable[str], *, within: Path | None =
     try:
         with os.fdopen(fd, "wb") as handle:
             for chunk in chunks:
-                data = chunk.encode("utf-8")
+                data = chunk.encode("utf-8") if isinstance(chunk, str) else chunk
                 handle.write(data)
                 size += len(data)
         os.replace(tmp, path)

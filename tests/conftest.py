@@ -15,6 +15,7 @@ import pytest
 import requests
 import socketio
 
+from crawler.cpu import CpuPool
 from tests.docsite import CRASH_MARKER, DocSite, SiteOptions
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -36,6 +37,16 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: fl
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {message or predicate}")
         time.sleep(interval)
+
+
+def crawl_over_rest(base: str, http: requests.Session, url: str, **settings: Any) -> str:
+    """Start a crawl through POST /api/crawls as the session of `http` and wait for it to complete."""
+    response = http.post(base + "/api/crawls", json={"url": url, **settings}, timeout=10)
+    assert response.status_code == 202, response.text
+    crawl_id = response.json()["crawl_id"]
+    wait_until(lambda: http.get(f"{base}/api/crawls/{crawl_id}", timeout=5).json()["state"] == "completed",
+               timeout=60, message="the crawl to complete")
+    return crawl_id
 
 
 class ServerProcess:
@@ -182,6 +193,14 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     finally:
         if subprocess.run(["umount", str(mountpoint)], capture_output=True).returncode != 0:
             subprocess.run(["umount", "-l", str(mountpoint)], capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def cpu() -> Iterator[CpuPool]:
+    """One extraction process pool for the engine-level tests of a module."""
+    pool = CpuPool(1)
+    yield pool
+    pool.shutdown()
 
 
 @pytest.fixture

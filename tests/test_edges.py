@@ -40,13 +40,6 @@ def max_rss_mb() -> float:
 
 
 @pytest.fixture(scope="module")
-def cpu() -> Iterator[CpuPool]:
-    pool = CpuPool(1)
-    yield pool
-    pool.shutdown()
-
-
-@pytest.fixture(scope="module")
 def docsite() -> Iterator[DocSite]:
     site = DocSite(SiteOptions(pages=5, extra_links=False)).start()
     yield site

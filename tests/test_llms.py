@@ -8,7 +8,7 @@ import os
 import re
 import threading
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -121,13 +121,6 @@ def test_the_checker_rejects_each_broken_rule(broken):
 
 
 # ---- a real crawl of the local doc site, through the engine -----------------------------------
-
-
-@pytest.fixture(scope="module")
-def cpu() -> Iterator[CpuPool]:
-    pool = CpuPool(1)
-    yield pool
-    pool.shutdown()
 
 
 def crawl(crawl_dir: Path, cpu: CpuPool, **options: Any) -> DocSite:

@@ -19,18 +19,12 @@ from mcp.client.streamable_http import streamable_http_client
 
 from crawler.llms import LLMS_TXT
 from crawler.search import page_body
-from tests.conftest import PROJECT_ROOT, ServerProcess, wait_until
+from tests.conftest import PROJECT_ROOT, ServerProcess, crawl_over_rest, wait_until
 
 TOOLS = {"list_sites", "search_docs", "get_page", "get_outline"}
 
 
-def crawl(base: str, http: requests.Session, url: str, **settings: Any) -> str:
-    response = http.post(base + "/api/crawls", json={"url": url, **settings}, timeout=10)
-    assert response.status_code == 202, response.text
-    crawl_id = response.json()["crawl_id"]
-    wait_until(lambda: http.get(f"{base}/api/crawls/{crawl_id}", timeout=5).json()["state"] == "completed",
-               timeout=60, message="the crawl to complete")
-    return crawl_id
+crawl = crawl_over_rest
 
 
 def indexed(base: str, http: requests.Session, crawl_id: str, pages: int) -> None:
@@ -120,7 +114,7 @@ def test_stdio_serves_every_crawl_of_the_data_dir(server, make_client, make_site
     assert not sites[0] and crawl_id in sites[1] and site.url(0) in sites[1] and "12 pages searchable" in sites[1]
 
     assert not phrase[0] and page_url in phrase[1] and "**Paragraph 3 of page 7**" in phrase[1]
-    assert "Results 1–5 of 12" in first[1] and f"offset=5)" in first[1] and "7 more results" in first[1]
+    assert "Results 1–5 of 12" in first[1] and "offset=5)" in first[1] and "7 more results" in first[1]
     assert "Results 11–12 of 12" in last[1] and "more results" not in last[1]
 
     # A long page comes in slices; following what each answer says gives the whole page, exactly.

@@ -15,7 +15,7 @@ import requests
 from crawler.reader import MAX_PAGE_CHARS, render_markdown, saved_pages
 from crawler.store import CrawlStore
 from tests import contract
-from tests.conftest import Client, ServerProcess, wait_until
+from tests.conftest import Client, ServerProcess, crawl_over_rest, wait_until
 
 PROSE = "The reader shows this page as the crawler saved it, rendered from its Markdown. " * 6
 # What a hostile page does when any of it runs: the browser tests look for these.
@@ -91,12 +91,7 @@ def reader_site() -> Iterator[str]:
 
 
 def crawl(server: ServerProcess, http: requests.Session, url: str) -> str:
-    response = http.post(server.base + "/api/crawls", json={"url": url, "max_pages": 20})
-    assert response.status_code == 202, response.text
-    crawl_id = response.json()["crawl_id"]
-    wait_until(lambda: http.get(f"{server.base}/api/crawls/{crawl_id}").json()["state"] == "completed",
-               timeout=60, message="the crawl to complete")
-    return crawl_id
+    return crawl_over_rest(server.base, http, url, max_pages=20)
 
 
 class Markup(HTMLParser):

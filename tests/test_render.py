@@ -21,7 +21,6 @@ from typing import Any, Callable, Iterator
 
 import psutil
 import pytest
-import requests
 
 from crawler.config import ConfigError, parse_crawl_config
 from crawler.controller import CrawlController
@@ -67,13 +66,6 @@ def no_chromium_left() -> Iterator[None]:
     """Every test ends with no Chromium below this process."""
     yield
     wait_until(lambda: not browsers_below(os.getpid()), timeout=10, message="Chromium processes to exit")
-
-
-@pytest.fixture(scope="module")
-def cpu() -> Iterator[CpuPool]:
-    pool = CpuPool(1)
-    yield pool
-    pool.shutdown()
 
 
 @pytest.fixture(scope="module")

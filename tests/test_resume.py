@@ -6,7 +6,7 @@ import json
 import threading
 from collections import Counter
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -20,13 +20,6 @@ from crawler.resume import load_resume_state
 from crawler.store import CrawlStore, drop_torn_tail, iter_manifest
 from tests.conftest import Client, ServerProcess, wait_until
 from tests.docsite import DocSite, SiteOptions, page_path
-
-
-@pytest.fixture(scope="module")
-def cpu() -> Iterator[CpuPool]:
-    pool = CpuPool(1)
-    yield pool
-    pool.shutdown()
 
 
 def manifest(crawl_dir: Path) -> list[dict[str, Any]]:

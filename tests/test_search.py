@@ -12,7 +12,7 @@ import requests
 from crawler.search import QueryError, SearchIndex, SearchIndexer, open_search, to_fts_query
 from crawler.store import CrawlStore
 from tests import contract
-from tests.conftest import ServerProcess, wait_until
+from tests.conftest import ServerProcess, crawl_over_rest, wait_until
 
 A = "20261127-100000-aaaaaa"
 B = "20261127-100000-bbbbbb"
@@ -185,12 +185,7 @@ def test_a_missing_or_damaged_index_is_rebuilt_from_the_folders(tmp_path, damage
 
 
 def crawl(server: ServerProcess, http: requests.Session, url: str) -> str:
-    response = http.post(server.base + "/api/crawls", json={"url": url, "max_pages": 20})
-    assert response.status_code == 202, response.text
-    crawl_id = response.json()["crawl_id"]
-    wait_until(lambda: http.get(f"{server.base}/api/crawls/{crawl_id}").json()["state"] == "completed",
-               timeout=60, message="the crawl to complete")
-    return crawl_id
+    return crawl_over_rest(server.base, http, url, max_pages=20)
 
 
 def search(server: ServerProcess, http: requests.Session, **params) -> requests.Response:

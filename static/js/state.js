@@ -283,14 +283,8 @@ function step(s, a) {
       break;
     case "resume_answered":
       s.resuming = false;
-      if (!a.ok) {
-        s.formError = "Could not resume the crawl: " + (a.error || "the server refused");
-        break;
-      }
       // The view re-attaches to the crawl: panels cleared, counts carried over by the server.
-      effect(s, { type: "load", crawlId: a.crawlId, refresh: false,
-        state: typeof a.state === "string" ? a.state : "queued", kind: a.kind });
-      effect(s, { type: "history" });
+      followAnswer(s, a, "resume", a.kind);
       break;
     case "refresh_requested":
       if (s.refreshing) break;
@@ -299,14 +293,8 @@ function step(s, a) {
       break;
     case "refresh_answered":
       s.refreshing = false;
-      if (!a.ok) {
-        s.formError = "Could not refresh the crawl: " + (a.error || "the server refused");
-        break;
-      }
       // A new crawl, linked to the one on show: the view attaches to it.
-      effect(s, { type: "load", crawlId: a.crawlId, refresh: false,
-        state: typeof a.state === "string" ? a.state : "queued", kind: "crawl" });
-      effect(s, { type: "history" });
+      followAnswer(s, a, "refresh", "crawl");
       break;
     case "crawls_listed":
       noteResumable(s, a.crawls);
@@ -322,6 +310,17 @@ function step(s, a) {
 }
 
 /** Starts showing a crawl: clears the panels and makes its events count. */
+/** The server's answer to a resume or a refresh: attach to the crawl it names, or say why not. */
+function followAnswer(s, a, verb, kind) {
+  if (!a.ok) {
+    s.formError = "Could not " + verb + " the crawl: " + (a.error || "the server refused");
+    return;
+  }
+  effect(s, { type: "load", crawlId: a.crawlId, refresh: false,
+    state: typeof a.state === "string" ? a.state : "queued", kind: kind });
+  effect(s, { type: "history" });
+}
+
 function attach(s, crawlId, state, kind) {
   s.token += 1;
   s.crawlId = crawlId;

@@ -1,5 +1,5 @@
 """A cluster on one machine for the tests: our own redis-server (free port, no persistence), web
-servers started with --redis and `python -m crawler.worker` processes, one shared data dir."""
+servers started with --redis and `python -m crawler.service.cluster.worker` processes, one shared data dir."""
 
 from __future__ import annotations
 
@@ -61,14 +61,14 @@ class RedisServer:
 
 
 class WorkerProcess:
-    """`python -m crawler.worker`, as the README starts it."""
+    """`python -m crawler.service.cluster.worker`, as the README starts it."""
 
     def __init__(self, redis_url: str, data_dir: Path, log_dir: Path, *, crawls: int = 2, cpu_workers: int | None = 1,
                  env: dict[str, str] | None = None) -> None:
         self.log_path = log_dir / f"worker-{time.monotonic_ns()}.log"
         self._log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "crawler.worker", "--redis", redis_url, "--data-dir", str(data_dir),
+            [sys.executable, "-m", "crawler.service.cluster.worker", "--redis", redis_url, "--data-dir", str(data_dir),
              "--crawls", str(crawls), "--allow-private-targets",
              *(["--cpu-workers", str(cpu_workers)] if cpu_workers else [])],
             cwd=PROJECT_ROOT, stdout=self._log, stderr=subprocess.STDOUT,

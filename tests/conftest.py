@@ -15,7 +15,7 @@ import pytest
 import requests
 import socketio
 
-from crawler.cpu import CpuPool
+from crawler.engine.cpu import CpuPool
 from tests.docsite import CRASH_MARKER, DocSite, SiteOptions
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

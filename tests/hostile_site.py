@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 from tests.docsite import QuietServer
 
 MB = 1024 * 1024
-# Test-only: a page containing this marker makes extraction raise (see crawler/cpu.py), with the
+# Test-only: a page containing this marker makes extraction raise (see crawler/engine/cpu.py), with the
 # environment variable CRAWLER_FAULT_EXTRACT_ERROR_MARKER set to it in the worker processes.
 EXTRACT_ERROR_MARKER = "MAKE-THE-EXTRACTION-RAISE"
 BOMB_INFLATED = 1024 * MB  # every compression bomb inflates to 1 GB

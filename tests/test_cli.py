@@ -8,7 +8,7 @@ import pty
 import subprocess
 import sys
 
-from crawler.events import PAYLOAD_FIELDS, Event
+from crawler.engine.events import PAYLOAD_FIELDS, Event
 from tests.conftest import PROJECT_ROOT, Client, ServerProcess, wait_until
 
 

@@ -1,4 +1,4 @@
-"""Cluster mode for real: our own redis-server, two web servers, two `python -m crawler.worker`
+"""Cluster mode for real: our own redis-server, two web servers, two `python -m crawler.service.cluster.worker`
 processes and one shared data directory, driven through real sockets as two browser sessions
 would. (The whole rest of the suite covers the embedded mode.)"""
 
@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from crawler.crawls.celery_jobs import QUEUE, TASK_NAME, make_celery
-from crawler.store import iter_manifest
+from crawler.service.cluster.jobs import QUEUE, TASK_NAME, make_celery
+from crawler.folder.reader import iter_manifest
 from tests import contract
 from tests.cluster import RedisServer, WorkerProcess, alive, descendants, health, wait_for_workers, web_server
 from tests.conftest import Client, ServerProcess, wait_until

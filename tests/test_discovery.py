@@ -205,7 +205,7 @@ def test_discover_then_crawl_a_selection(server, make_client, make_site):
     assert saved == sorted(chosen)
     fetched_now = {p: n - hits_before.get(p, 0) for p, n in site.hits.items() if n - hits_before.get(p, 0)}
     # The discovery fetched the chosen pages minutes ago and this site sends no validators: they
-    # come from the page cache (crawler/pagecache.py), not downloaded a second time.
+    # come from the page cache (crawler/engine/pagecache.py), not downloaded a second time.
     assert set(fetched_now) == {"/robots.txt"}, fetched_now
     assert client.http.get(f"{server.base}/api/crawls/{crawl_id}").json()["summary"]["from_cache"] == 3
 

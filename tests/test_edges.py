@@ -21,15 +21,16 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from crawler.config import ConfigError, parse_crawl_config
-from crawler.controller import CrawlController
-from crawler.cpu import CpuPool
-from crawler.events import Event, RecordingSink, State
-from crawler.resume import can_resume, load_resume_state
-from crawler.robots import robots_text
-from crawler.store import CrawlStore, DiskFull, StoreClosed, iter_manifest
-from crawler.threads import DaemonThreadPool
-from crawler.urls import matches_any
+from crawler.engine.config import ConfigError, parse_crawl_config
+from crawler.engine.controller import CrawlController
+from crawler.engine.cpu import CpuPool
+from crawler.engine.events import Event, RecordingSink, State
+from crawler.engine.resume import can_resume, load_resume_state
+from crawler.engine.robots import robots_text
+from crawler.folder.writer import CrawlStore, DiskFull, StoreClosed
+from crawler.folder.reader import iter_manifest
+from crawler.engine.threads import DaemonThreadPool
+from crawler.engine.urls import matches_any
 from tests.conftest import PROJECT_ROOT, wait_until
 from tests.docsite import DocSite, SiteOptions
 from tests.hostile_site import HostileSite
@@ -116,12 +117,12 @@ def test_a_final_event_that_never_goes_out_is_logged_loudly_and_bounded(tmp_path
 
 EXIT_SCRIPT = """
 import sys, threading, time
-from crawler.config import parse_crawl_config
-from crawler.controller import CrawlController
-from crawler.cpu import CpuPool
-from crawler.events import RecordingSink
-from crawler.store import CrawlStore
-from crawler.threads import DaemonThreadPool
+from crawler.engine.config import parse_crawl_config
+from crawler.engine.controller import CrawlController
+from crawler.engine.cpu import CpuPool
+from crawler.engine.events import RecordingSink
+from crawler.folder.writer import CrawlStore
+from crawler.engine.threads import DaemonThreadPool
 
 def main():
     url, folder = sys.argv[1], sys.argv[2]

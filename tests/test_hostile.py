@@ -19,22 +19,16 @@ from typing import Iterator
 import pytest
 import requests
 
-from crawler.config import parse_crawl_config
-from crawler.controller import CrawlController
-from crawler.cpu import EXTRACT_ERROR_MARKER_ENV, AnalysisFailed, CpuPool, analyze_page
-from crawler.events import RecordingSink
-from crawler.fetch import (
-    FetchedPage,
-    FetchFailed,
-    PageSkipped,
-    TransientFailure,
-    fetch_page,
-    looks_binary,
-)
-from crawler.netguard import guard_session
-from crawler.parse import parse_document
-from crawler.store import CrawlStore, iter_manifest
-from crawler.urls import canonical_url
+from crawler.engine.config import parse_crawl_config
+from crawler.engine.controller import CrawlController
+from crawler.engine.cpu import EXTRACT_ERROR_MARKER_ENV, AnalysisFailed, CpuPool, analyze_page
+from crawler.engine.events import RecordingSink
+from crawler.engine.fetch import FetchedPage, FetchFailed, PageSkipped, TransientFailure, fetch_page, looks_binary
+from crawler.engine.netguard import guard_session
+from crawler.engine.parse import parse_document
+from crawler.folder.writer import CrawlStore
+from crawler.folder.reader import iter_manifest
+from crawler.engine.urls import canonical_url
 from tests.hostile_site import CALENDAR_START, EXTRACT_ERROR_MARKER, HostileSite
 
 MB = 1024 * 1024

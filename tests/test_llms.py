@@ -13,15 +13,14 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from crawler.config import parse_crawl_config
-from crawler.controller import CrawlController
-from crawler.cpu import CpuPool, analyze_page
-from crawler.events import RecordingSink
-from crawler.extract import page_document
-from crawler.llms import (LLMS_FULL_TXT, LLMS_REPORT, LLMS_TXT, build_index, current_file, estimate_tokens,
-                          first_sentence, is_optional, iter_llms_full_text, render_llms_txt, size_report,
-                          write_llms_files)
-from crawler.store import CrawlStore, iter_manifest, write_json
+from crawler.engine.config import parse_crawl_config
+from crawler.engine.controller import CrawlController
+from crawler.engine.cpu import CpuPool, analyze_page
+from crawler.engine.events import RecordingSink
+from crawler.engine.extract import page_document
+from crawler.outputs.llms import LLMS_FULL_TXT, LLMS_REPORT, LLMS_TXT, build_index, current_file, estimate_tokens, first_sentence, is_optional, iter_llms_full_text, render_llms_txt, size_report, write_llms_files
+from crawler.folder.writer import CrawlStore, write_json
+from crawler.folder.reader import iter_manifest
 from tests.conftest import wait_until
 from tests.docsite import (HISTORY_PAGES, SITE_NAME, DocSite, SiteOptions, page_description, render_page)
 

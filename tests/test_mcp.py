@@ -1,4 +1,4 @@
-"""The MCP server through the SDK's own client: over stdio (python -m crawler.mcp) and over
+"""The MCP server through the SDK's own client: over stdio (python -m crawler.outputs.mcp) and over
 streamable HTTP at /mcp on the real server, against crawls the real server made."""
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
-from crawler.llms import LLMS_TXT
-from crawler.search import page_body
+from crawler.outputs.llms import LLMS_TXT
+from crawler.outputs.search import page_body
 from tests.conftest import PROJECT_ROOT, ServerProcess, crawl_over_rest, wait_until
 
 TOOLS = {"list_sites", "search_docs", "get_page", "get_outline"}
@@ -51,7 +51,7 @@ async def call_all(client: Client, calls: list[tuple[str, dict[str, Any]]]) -> l
 def over_stdio(data_dir: Path, calls: list[tuple[str, dict[str, Any]]]) -> tuple[set[str], list[tuple[bool, str]]]:
     async def run() -> tuple[set[str], list[tuple[bool, str]]]:
         parameters = StdioServerParameters(command=sys.executable,
-                                           args=["-m", "crawler.mcp", "--data-dir", str(data_dir)],
+                                           args=["-m", "crawler.outputs.mcp", "--data-dir", str(data_dir)],
                                            cwd=str(PROJECT_ROOT))
         async with Client(parameters, read_timeout_seconds=30) as client:
             tools = {tool.name for tool in (await client.list_tools()).tools}
@@ -217,7 +217,7 @@ def test_under_eventlet_search_works_and_mcp_over_http_says_where_to_go(server, 
     indexed(server.base, client.http, crawl_id, 5)
     answer = client.http.post(server.base + "/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
                               timeout=10)
-    assert answer.status_code == 501 and "python -m crawler.mcp" in answer.json()["error"]
+    assert answer.status_code == 501 and "python -m crawler.outputs.mcp" in answer.json()["error"]
 
 
 def test_the_server_loads_the_mcp_sdk_on_the_first_mcp_request_only(tmp_path):

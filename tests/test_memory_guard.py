@@ -10,12 +10,13 @@ from typing import Any, Iterator
 
 import pytest
 
-from crawler.config import parse_crawl_config
-from crawler.controller import CrawlController
-from crawler.cpu import CpuPool
-from crawler.events import Event, RecordingSink
-from crawler.memory import MemoryGuard, ProcessTree, format_size, parse_size
-from crawler.store import CrawlStore, iter_manifest
+from crawler.engine.config import parse_crawl_config
+from crawler.engine.controller import CrawlController
+from crawler.engine.cpu import CpuPool
+from crawler.engine.events import Event, RecordingSink
+from crawler.service.memory import MemoryGuard, ProcessTree, format_size, parse_size
+from crawler.folder.writer import CrawlStore
+from crawler.folder.reader import iter_manifest
 from tests.conftest import wait_until
 from tests.docsite import DocSite, SiteOptions
 

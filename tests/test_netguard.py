@@ -7,9 +7,9 @@ import threading
 import pytest
 import requests
 
-from crawler.config import ConfigError, normalize_start_url
-from crawler.fetch import FetchFailed, SessionPool, fetch_page
-from crawler.netguard import BlockedAddress, ensure_public_target, guard_session, non_public_reason
+from crawler.engine.config import ConfigError, normalize_start_url
+from crawler.engine.fetch import FetchFailed, SessionPool, fetch_page
+from crawler.engine.netguard import BlockedAddress, ensure_public_target, guard_session, non_public_reason
 from tests.docsite import DocSite, SiteOptions
 
 

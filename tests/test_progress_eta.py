@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from crawler.events import PAYLOAD_FIELDS, Event, State
-from crawler.estimate import estimate_final_total
-from crawler.progress import ProgressTracker, RefusalSummary
+from crawler.engine.events import PAYLOAD_FIELDS, Event, State
+from crawler.engine.estimate import estimate_final_total
+from crawler.engine.progress import ProgressTracker, RefusalSummary
 
 
 class Clock:

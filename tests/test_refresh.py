@@ -20,10 +20,10 @@ from typing import Any, Iterator
 
 import pytest
 
-from crawler.changes import build_changes
+from crawler.outputs.changes import build_changes
 from tests import contract
-from crawler.pagecache import PageCache
-from crawler.store import iter_manifest
+from crawler.engine.pagecache import PageCache
+from crawler.folder.reader import iter_manifest
 from tests.conftest import PROJECT_ROOT, Client, ServerProcess
 from tests.docsite import QuietServer
 
@@ -308,7 +308,7 @@ def test_refresh_refuses_what_it_cannot_do(app_server, client, site):
 
 def test_changes_report_caps_a_long_diff(tmp_path):
     """A page whose every line changed: its diff is cut at the cap, with a note saying so."""
-    from crawler.changes import MAX_DIFF_BYTES
+    from crawler.outputs.changes import MAX_DIFF_BYTES
 
     for name, text in (("old", "old line"), ("new", "new line")):
         folder = tmp_path / name

@@ -22,16 +22,17 @@ from typing import Any, Callable, Iterator
 import psutil
 import pytest
 
-from crawler.config import ConfigError, parse_crawl_config
-from crawler.controller import CrawlController
-from crawler.cpu import CpuPool
-from crawler.events import Event, RecordingSink
-from crawler.netguard import non_public_reason
-from crawler.parse import find_links, parse_document
+from crawler.engine.config import ConfigError, parse_crawl_config
+from crawler.engine.controller import CrawlController
+from crawler.engine.cpu import CpuPool
+from crawler.engine.events import Event, RecordingSink
+from crawler.engine.netguard import non_public_reason
+from crawler.engine.parse import find_links, parse_document
 from crawler.render import BrowserPolicy, RenderPool, check_render_setting, render_unavailable_reason
 from crawler.render.detect import HostMemory, shell_reason
-from crawler.store import CrawlStore, iter_manifest, relative_page_path
-from crawler.urls import canonical_url
+from crawler.folder.writer import CrawlStore, relative_page_path
+from crawler.folder.reader import iter_manifest
+from crawler.engine.urls import canonical_url
 from tests.conftest import PROJECT_ROOT, Client, ServerProcess, wait_until
 from tests.sites import APP_PAGES, DOCSIFY_PAGES, PLAIN_PAGES, RenderSites
 

@@ -12,12 +12,13 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from crawler.config import parse_crawl_config
-from crawler.controller import CrawlController
-from crawler.cpu import CpuPool
-from crawler.events import Event, RecordingSink
-from crawler.resume import load_resume_state
-from crawler.store import CrawlStore, drop_torn_tail, iter_manifest
+from crawler.engine.config import parse_crawl_config
+from crawler.engine.controller import CrawlController
+from crawler.engine.cpu import CpuPool
+from crawler.engine.events import Event, RecordingSink
+from crawler.engine.resume import load_resume_state
+from crawler.folder.writer import CrawlStore, drop_torn_tail
+from crawler.folder.reader import iter_manifest
 from tests.conftest import Client, ServerProcess, wait_until
 from tests.docsite import DocSite, SiteOptions, page_path
 
@@ -250,8 +251,8 @@ def test_resume_refuses_running_completed_and_foreign_crawls(tmp_path: Path):
 
 def test_requests_to_a_blocked_address_are_never_sent(tmp_path: Path):
     """The connect-time guard: a redirect from an allowed address to a refused one sends nothing."""
-    from crawler.fetch import FetchFailed, fetch_page
-    from crawler.netguard import guard_session
+    from crawler.engine.fetch import FetchFailed, fetch_page
+    from crawler.engine.netguard import guard_session
 
     secret = DocSite(SiteOptions(pages=2, extra_links=False), host="127.0.0.2").start()
     front = DocSite(SiteOptions(pages=2, extra_links=False,

@@ -17,8 +17,8 @@ import pytest
 import requests
 import socketio
 
-from crawler.config import ConfigError, parse_crawl_config
-from crawler.urls import matches_any
+from crawler.engine.config import ConfigError, parse_crawl_config
+from crawler.engine.urls import matches_any
 from crawler.web.app import MAX_REQUEST_BYTES
 from crawler.web.auth import is_loopback_host
 from tests.conftest import Client, ServerProcess, wait_until

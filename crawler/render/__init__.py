@@ -9,9 +9,9 @@
 * `stage.py`    the engine's rendering stage: decide, render, account
 """
 
-from .browser import chromium_path, render_unavailable_reason
-from .policy import BrowserPolicy
-from .pool import RenderFailed, RenderPool, RenderResult
+from crawler.render.browser import chromium_path, render_unavailable_reason
+from crawler.render.policy import BrowserPolicy
+from crawler.render.pool import RenderFailed, RenderPool, RenderResult
 
 __all__ = ["BrowserPolicy", "RenderFailed", "RenderPool", "RenderResult", "chromium_path",
            "render_unavailable_reason"]
@@ -19,7 +19,7 @@ __all__ = ["BrowserPolicy", "RenderFailed", "RenderPool", "RenderResult", "chrom
 
 def check_render_setting(render: str) -> None:
     """Refuse `render: always` on a machine where no page can be rendered (ConfigError)."""
-    from ..config import ConfigError
+    from crawler.engine.config import ConfigError
 
     if render == "always":
         reason = render_unavailable_reason()

@@ -1,6 +1,6 @@
 """Which addresses a page's requests may reach in the browser.
 
-The same rule as the HTTP fetcher (crawler/netguard.py): without `allow_private`, loopback,
+The same rule as the HTTP fetcher (crawler/engine/netguard.py): without `allow_private`, loopback,
 private, link-local and reserved addresses are refused, checked on the address actually
 connected to. Two exceptions, by address *and* port, which the fetcher's address-only rule
 cannot express: `allowed` lets one service through (a test site on 127.0.0.1:8123, while every
@@ -14,7 +14,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..netguard import non_public_reason
+from crawler.engine.netguard import non_public_reason
 
 
 def _endpoint(address: str, port: int) -> str:

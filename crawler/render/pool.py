@@ -1,7 +1,7 @@
 """The server's side of rendering: one render process per server process (per worker in cluster
 mode), started on first need, shared by every crawl of the process.
 
-The render process (crawler/render/service.py) owns Playwright and Chromium; this side only
+The render process (crawler/render/process.py) owns Playwright and Chromium; this side only
 writes JSON lines to its stdin and reads answers from its stdout in one reader thread. That works
 the same under the threading server and under eventlet (where these threads are green threads
 and the pipes cooperative), and it is how Chromium dies with its owner: when this process exits
@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..fetch import FetchFailed, StopRequested, TransientFailure
-from .browser import render_unavailable_reason
-from .policy import BrowserPolicy
+from crawler.engine.fetch import FetchFailed, StopRequested, TransientFailure
+from crawler.render.browser import render_unavailable_reason
+from crawler.render.policy import BrowserPolicy
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ class RenderPool:
                 if self.idle_seconds is not None:
                     env["CRAWLER_RENDER_IDLE_SECONDS"] = str(self.idle_seconds)
                 env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
-                process = subprocess.Popen([sys.executable, "-m", "crawler.render.service"], cwd=str(PROJECT_ROOT),
+                process = subprocess.Popen([sys.executable, "-m", "crawler.render.process"], cwd=str(PROJECT_ROOT),
                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
                 self._process = process
                 ready = self._ready = threading.Event()

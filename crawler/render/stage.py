@@ -7,10 +7,10 @@ host keeps needing it, renders that host's pages directly (with a sample still j
 ways). A page rendered in the browser is processed from its rendered DOM.
 
 A host whose rendered pages link with `#/path` routes (Docsify, `#!/` too) is *hash-routed*:
-from then on such routes name distinct pages of that host (crawler/frontier.py keeps them in
+from then on such routes name distinct pages of that host (crawler/engine/frontier.py keeps them in
 its canonical URLs); on every other host fragments stay ignored.
 
-Every request the browser makes obeys the crawl's rules (crawler/render/service.py); the page
+Every request the browser makes obeys the crawl's rules (crawler/render/process.py); the page
 itself already went through the frontier (scope, robots, per-host concurrency, delays), and a
 429/503 met while rendering backs its host off like one met by the fetcher.
 """
@@ -23,17 +23,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 from urllib.parse import urldefrag
 
-from ..events import Stage
-from ..fetch import HTML_TYPES, FetchedPage, FetchFailed, PageSkipped, TransientFailure
-from ..frontier import CrawlRequest
-from ..urls import host_of
-from .detect import REASON_TEXT, HostMemory, shell_reason
-from .policy import BrowserPolicy
+from crawler.engine.events import Stage
+from crawler.engine.fetch import HTML_TYPES, FetchedPage, FetchFailed, PageSkipped, TransientFailure
+from crawler.engine.frontier import CrawlRequest
+from crawler.engine.urls import host_of
+from crawler.render.detect import REASON_TEXT, HostMemory, shell_reason
+from crawler.render.policy import BrowserPolicy
 
 if TYPE_CHECKING:
-    from ..context import CrawlContext
-    from ..frontier import Frontier
-    from .pool import RenderPool
+    from crawler.engine.context import CrawlContext
+    from crawler.engine.frontier import Frontier
+    from crawler.render.pool import RenderPool
 
 DEADLINE_MIN, DEADLINE_MAX = 2.0, 30.0
 SLOW_DOWN_STATUSES = (429, 503)

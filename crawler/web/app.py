@@ -2,7 +2,7 @@
 
 Embedded mode (the default): crawls run in this process, records live in memory, events go
 straight to this server's Socket.IO rooms. Cluster mode (`redis_url` set): crawls are Celery jobs
-run by `crawler.worker` processes, records live in Redis, and every web server relays the events
+run by `crawler.service.cluster.worker` processes, records live in Redis, and every web server relays the events
 published to the Redis message queue, so a browser on any server sees its own crawls' events.
 """
 
@@ -20,17 +20,17 @@ from typing import Any, Callable
 from flask import Flask, current_app
 from flask_socketio import SocketIO
 
-from ..config import ServerConfig
-from ..cpu import CpuPool
-from ..crawls import CrawlService, MemoryCrawlStates
-from ..crawls.history import read_history
-from ..crawls.local import LocalBackend
-from ..memory import MemoryGuard, ProcessTree, release_memory
-from ..render import RenderPool
-from .metrics import ServerMetrics
-from ..search import SearchIndex, SearchIndexer, open_search
-from .sessions import load_or_create_secret
-from .sink import RoomSink
+from crawler.service.config import ServerConfig
+from crawler.engine.cpu import CpuPool
+from crawler.service import CrawlService, MemoryCrawlStates
+from crawler.service.history import read_history
+from crawler.service.local import LocalBackend
+from crawler.service.memory import MemoryGuard, ProcessTree, release_memory
+from crawler.render import RenderPool
+from crawler.web.metrics import ServerMetrics
+from crawler.outputs.search import SearchIndex, SearchIndexer, open_search
+from crawler.web.sessions import load_or_create_secret
+from crawler.web.sink import RoomSink
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ASYNC_MODES = ("threading", "eventlet")
@@ -56,7 +56,7 @@ class CrawlerServices:
     metrics: ServerMetrics | None = None
     search: SearchIndex | None = None
     indexer: SearchIndexer | None = None
-    mcp: Any = None  # the MCP streamable HTTP endpoint (crawler.mcp.http.McpHttp), None if not served
+    mcp: Any = None  # the MCP streamable HTTP endpoint (crawler.outputs.mcp.http.McpHttp), None if not served
 
     def __post_init__(self) -> None:
         if self.metrics is None:
@@ -167,10 +167,10 @@ def _embedded(config: ServerConfig, data_dir: Path) -> CrawlerServices:
 
 
 def _cluster(config: ServerConfig, data_dir: Path) -> CrawlerServices:
-    from ..crawls.celery_jobs import job_sender, make_celery
-    from ..crawls.cluster import Cluster
-    from ..crawls.cluster_backend import ClusterBackend
-    from ..crawls.redis_states import RedisCrawlStates, redis_client
+    from crawler.service.cluster.jobs import job_sender, make_celery
+    from crawler.service.cluster.coordinator import Cluster
+    from crawler.service.cluster.backend import ClusterBackend
+    from crawler.service.cluster.redis_states import RedisCrawlStates, redis_client
 
     assert config.redis_url is not None
 
@@ -211,14 +211,14 @@ def _add_search(crawler_services: CrawlerServices, data_dir: Path) -> None:
 def _add_mcp(crawler_services: CrawlerServices, data_dir: Path) -> None:
     """MCP over streamable HTTP at /mcp, for the threading mode. Under eventlet every thread is a
     green thread, and the asyncio loop the SDK's transport needs would have to share eventlet's
-    hub; /mcp then answers 501 and the stdio server (python -m crawler.mcp) remains."""
+    hub; /mcp then answers 501 and the stdio server (python -m crawler.outputs.mcp) remains."""
     if crawler_services.config.async_mode != "threading" or crawler_services.search is None:
         return
     service, index = crawler_services.crawls, crawler_services.search
 
     def start() -> Any:
-        from ..mcp.http import McpHttp
-        from ..mcp.library import SiteInfo
+        from crawler.outputs.mcp.http import McpHttp
+        from crawler.outputs.mcp.library import SiteInfo
 
         def sites_of(owner: str) -> list[SiteInfo]:
             return [SiteInfo(r.crawl_id, r.config.url, r.state.value, r.created_at)
@@ -280,14 +280,14 @@ def create_app(config: ServerConfig | dict[str, Any] | None = None) -> Flask:
     app.extensions["crawler"] = crawler_services
     atexit.register(crawler_services.close)
 
-    from . import routes, socket_events  # noqa: F401 - registers the handlers
-    from .auth import require_token
+    from crawler.web import routes, socket_events  # noqa: F401 - registers the handlers
+    from crawler.web.auth import require_token
 
     app.before_request(require_token)  # before the blueprint's hooks: a refused request gets no session
     app.register_blueprint(routes.blueprint)
     options: dict[str, Any] = {}
     if server_config.redis_url:
-        from ..crawls.event_queue import EventQueue
+        from crawler.service.cluster.event_queue import EventQueue
 
         options["client_manager"] = EventQueue(server_config.redis_url)
     # An oversize message closes that one connection (WebSocket) or answers 413 (polling).

@@ -2,7 +2,7 @@
 
 One :class:`ServerMetrics` per app, with its own ``CollectorRegistry`` (no module-level state, so
 two apps in one process never mix their numbers). It is also the engine's stats hook
-(crawler/stats.py): the controllers this process runs report each page's fetch latency, stage
+(crawler/engine/stats.py): the controllers this process runs report each page's fetch latency, stage
 times, bytes, retries and back-offs to it. What is read at scrape time (crawls by state, Socket.IO
 clients, the process tree's memory and CPU, the memory guard) comes from a collector that asks
 the services when Prometheus asks.
@@ -18,7 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from ..memory import ProcessTree
+from crawler.service.memory import ProcessTree
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class ServerMetrics:
         self._clients_lock = threading.Lock()
         registry.register(_LiveCollector(read_state, tree, self.clients))
 
-    # ---- the engine's stats hook (crawler/stats.py) ----
+    # ---- the engine's stats hook (crawler/engine/stats.py) ----
 
     def stage_time(self, stage: str, seconds: float) -> None:
         self.stage_seconds.labels(stage).observe(seconds)

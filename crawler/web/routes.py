@@ -12,18 +12,19 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, jsonify, render_template, request, send_file, stream_with_context
 from werkzeug.exceptions import HTTPException
 
-from .. import __version__, reader
-from ..config import ConfigError
-from ..events import State
-from ..crawls.records import DOWNLOAD_FORMATS
-from ..crawls.service import NoChangeReport, NotRefreshable
-from ..crawls import CRAWL_ID_PATTERN, CrawlRecord, NotResumable, StoreUnavailable, UnknownCrawl, download_links
-from ..llms import LLMS_FULL_TXT, LLMS_TXT, build_index, current_file, iter_llms_full_text, render_llms_txt
-from ..search import IndexUnavailable, QueryError
-from ..store import iter_manifest
-from .app import MAX_REQUEST_BYTES, services
-from .auth import request_is_authorised
-from .sessions import ensure_session_id
+from crawler import __version__
+from crawler.outputs import browse as reader
+from crawler.engine.config import ConfigError
+from crawler.engine.events import State
+from crawler.service.records import DOWNLOAD_FORMATS
+from crawler.service.crawls import NoChangeReport, NotRefreshable
+from crawler.service import CRAWL_ID_PATTERN, CrawlRecord, NotResumable, StoreUnavailable, UnknownCrawl, download_links
+from crawler.outputs.llms import LLMS_FULL_TXT, LLMS_TXT, build_index, current_file, iter_llms_full_text, render_llms_txt
+from crawler.outputs.search import IndexUnavailable, QueryError
+from crawler.folder.reader import iter_manifest
+from crawler.web.app import MAX_REQUEST_BYTES, services
+from crawler.web.auth import request_is_authorised
+from crawler.web.sessions import ensure_session_id
 
 blueprint = Blueprint("crawler", __name__)
 
@@ -215,11 +216,11 @@ def delete_crawl(crawl_id: str) -> Response:
 
 @blueprint.route("/mcp", methods=["GET", "POST", "DELETE"])
 def mcp_endpoint() -> Any:
-    """MCP over streamable HTTP (crawler/mcp/http.py), behind the same token rule as the REST API
+    """MCP over streamable HTTP (crawler/outputs/mcp/http.py), behind the same token rule as the REST API
     (the app's before_request hook), for the crawls of the caller's session only."""
     endpoint = services().mcp
     if endpoint is None:
-        return error("MCP over HTTP is served in the threading server mode only; use python -m crawler.mcp", 501)
+        return error("MCP over HTTP is served in the threading server mode only; use python -m crawler.outputs.mcp", 501)
     request.environ["crawler.owner"] = ensure_session_id()
     return endpoint
 

@@ -1,0 +1,263 @@
+"""Validated crawl settings: one place that turns untrusted JSON into a typed config.
+
+Every entry point (Socket.IO, REST, CLI) goes through :func:`parse_crawl_config`, so limits and
+error messages are the same everywhere and a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import warnings
+import regex as _regex
+from dataclasses import asdict, dataclass
+from typing import Any, Callable
+from urllib.parse import urlsplit
+from crawler import __version__
+
+
+DEFAULT_USER_AGENT = f"CrawlerDashboard/{__version__} (+docs crawler)"
+
+
+SCOPES = ("prefix", "host", "subdomains")
+
+
+RENDER_MODES = ("auto", "never", "always")  # JavaScript rendering (crawler/render/)
+
+
+MAX_SELECTED_URLS = 100_000
+
+
+class ConfigError(ValueError):
+    """A setting is missing or invalid; the message is meant for the person who sent it."""
+
+
+@dataclass(frozen=True)
+class CrawlConfig:
+    url: str
+    urls: tuple[str, ...] = ()
+    max_pages: int = 500
+    max_depth: int = 10
+    concurrency: int = 8
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    scope: str = "prefix"
+    per_host_concurrency: int = 4
+    delay: float = 0.0
+    respect_robots: bool = True
+    use_sitemaps: bool = True
+    max_retries: int = 3
+    timeout: float = 20.0
+    user_agent: str = DEFAULT_USER_AGENT
+    render: str = "auto"
+
+    @property
+    def is_selection(self) -> bool:
+        """A crawl of chosen URLs (from a discovery), rather than of a site from a start point."""
+        return bool(self.urls)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key in ("urls", "include", "exclude"):
+            data[key] = list(getattr(self, key))
+        return data
+
+
+def _int_in(name: str, low: int, high: int) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ConfigError(f"{name} must be a whole number between {low} and {high}")
+        try:
+            number = int(str(value).strip())
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number between {low} and {high}, got {value!r}") from None
+        if not low <= number <= high:
+            raise ConfigError(f"{name} must be between {low} and {high}, got {number}")
+        return number
+
+    return check
+
+
+def _number_in(name: str, low: float, high: float) -> Callable[[Any], float]:
+    def check(value: Any) -> float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{name} must be a number between {low:g} and {high:g}")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name} must be a number between {low:g} and {high:g}, got {value!r}") from None
+        if not low <= number <= high:
+            raise ConfigError(f"{name} must be between {low:g} and {high:g}, got {number:g}")
+        return number
+
+    return check
+
+
+def _bool(name: str) -> Callable[[Any], bool]:
+    def check(value: Any) -> bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "on", "false", "0", "no", "off"):
+            return value.strip().lower() in ("true", "1", "yes", "on")
+        raise ConfigError(f"{name} must be true or false, got {value!r}")
+
+    return check
+
+
+REGEX_PREFIX = "re:"
+
+
+MAX_PATTERNS = 100
+
+
+MAX_PATTERN_LENGTH = 500
+
+
+def _check_pattern(name: str, pattern: str) -> None:
+    """A `re:` pattern is compiled here, so a broken regex is refused before the crawl starts."""
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        raise ConfigError(f"{name} patterns must be at most {MAX_PATTERN_LENGTH} characters long, "
+                          f"got one of {len(pattern)}: {pattern[:40]!r}...")
+    if pattern.startswith(REGEX_PREFIX):
+        expression = pattern[len(REGEX_PREFIX):]
+        if not expression:
+            raise ConfigError(f"{name} pattern {pattern!r} is empty after {REGEX_PREFIX!r}")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)  # "possible nested set": judged below
+                re.compile(expression)
+        except re.error as exc:
+            raise ConfigError(f"{name} pattern {pattern!r} is not a valid regular expression: {exc}") from None
+        # Matching runs in the `regex` engine, the one with a time limit (crawler/engine/urls.py). A few
+        # expressions only the standard `re` reads (`[[:foo:]]`) would have to run unbounded: refuse them.
+        try:
+            _regex.compile(expression)
+        except _regex.error as exc:
+            raise ConfigError(f"{name} pattern {pattern!r} cannot be used: the time-limited regex engine "
+                              f"reads it differently ({exc}); write it without POSIX classes or nested sets"
+                              ) from None
+
+
+def _patterns(name: str) -> Callable[[Any], tuple[str, ...]]:
+    """Glob patterns, or regular expressions written `re:<regex>` (see docs/events.md)."""
+    def check(value: Any) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            value = value.splitlines()
+        if not isinstance(value, (list, tuple)) or not all(isinstance(p, str) for p in value):
+            raise ConfigError(f"{name} must be a list of patterns (strings): globs, or regexes written re:<regex>")
+        patterns = tuple(p.strip() for p in value if p.strip())
+        if len(patterns) > MAX_PATTERNS:
+            raise ConfigError(f"{name} accepts at most {MAX_PATTERNS} patterns, got {len(patterns)}")
+        for pattern in patterns:
+            _check_pattern(name, pattern)
+        return patterns
+
+    return check
+
+
+def _choice(name: str, choices: tuple[str, ...]) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if value not in choices:
+            raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    return check
+
+
+def _user_agent(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > 300 or any(c in value for c in "\r\n"):
+        raise ConfigError("user_agent must be a non-empty single line of at most 300 characters")
+    return value.strip()
+
+
+# "javascript:...", "data:...", "file:/...", "ftp://...": a scheme, as opposed to "localhost:8000/docs" (host:port).
+_SCHEME_PREFIX = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):(?!\d)")
+
+
+def normalize_start_url(value: Any) -> str:
+    """Accept what a person types ("docs.example.org/guide") and return an absolute http(s) URL."""
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError("url is required: the address of the documentation site to crawl")
+    text = value.strip()
+    if len(text) > 2000:
+        raise ConfigError("url is too long (at most 2000 characters)")
+    named_scheme = _SCHEME_PREFIX.match(text)
+    if named_scheme and not text.lower().startswith(("http://", "https://")):
+        if named_scheme.group(1).lower() in ("http", "https"):
+            raise ConfigError(f"url is not a valid web address: {text!r} (expected {named_scheme.group(1)}://host/...)")
+        raise ConfigError(f"url must start with http:// or https://, got {named_scheme.group(1)}: "
+                          "(only web pages can be crawled)")
+    if "://" not in text:
+        text = "https://" + text
+    parts = urlsplit(text)
+    if parts.scheme.lower() not in ("http", "https"):
+        raise ConfigError(f"url must start with http:// or https://, got {parts.scheme}://")
+    try:
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise ConfigError(f"url is not valid: {exc}") from None
+    if not host or any(c.isspace() for c in text):
+        raise ConfigError(f"url is not a valid web address: {value!r}")
+    if parts.username or parts.password:
+        raise ConfigError("url must not contain a user name or password")
+    return text
+
+
+def _url_list(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = value.split()
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError("urls must be a list of page addresses")
+    if len(value) > MAX_SELECTED_URLS:
+        raise ConfigError(f"urls accepts at most {MAX_SELECTED_URLS} addresses")
+    urls: list[str] = []
+    for item in value:
+        try:
+            urls.append(normalize_start_url(item))
+        except ConfigError as exc:
+            raise ConfigError(f"urls: {exc}") from None
+    return tuple(dict.fromkeys(urls))
+
+
+_FIELDS: dict[str, Callable[[Any], Any]] = {
+    "url": normalize_start_url,
+    "urls": _url_list,
+    "max_pages": _int_in("max_pages", 1, 100_000),
+    "max_depth": _int_in("max_depth", 0, 100),
+    "concurrency": _int_in("concurrency", 1, 64),
+    "include": _patterns("include"),
+    "exclude": _patterns("exclude"),
+    "scope": _choice("scope", SCOPES),
+    "per_host_concurrency": _int_in("per_host_concurrency", 1, 64),
+    "delay": _number_in("delay", 0, 60),
+    "respect_robots": _bool("respect_robots"),
+    "use_sitemaps": _bool("use_sitemaps"),
+    "max_retries": _int_in("max_retries", 0, 10),
+    "timeout": _number_in("timeout", 1, 120),
+    "user_agent": _user_agent,
+    "render": _choice("render", RENDER_MODES),
+}
+
+
+def parse_crawl_config(data: Any) -> CrawlConfig:
+    """Validate a JSON object into a :class:`CrawlConfig` or raise :class:`ConfigError`."""
+    if not isinstance(data, dict):
+        raise ConfigError("the crawl configuration must be a JSON object, e.g. {\"url\": \"https://docs.example.org/\"}")
+    unknown = [key for key in data if key not in _FIELDS]
+    if unknown:
+        key = str(unknown[0])
+        hint = difflib.get_close_matches(key, list(_FIELDS), n=1)
+        suggestion = f"; did you mean {hint[0]!r}?" if hint else f"; known settings: {', '.join(_FIELDS)}"
+        raise ConfigError(f"unknown setting {key!r}{suggestion}")
+    values = {key: _FIELDS[key](value) for key, value in data.items() if value is not None and value != ""}
+    if not values.get("url") and not values.get("urls"):
+        raise ConfigError("url is required: the address of the documentation site to crawl "
+                          "(or urls: a list of pages to crawl)")
+    if "url" not in values:
+        values["url"] = values["urls"][0]  # a selection is anchored at its first page
+    return CrawlConfig(**values)

@@ -1,0 +1,69 @@
+"""What the parts of one crawl share: its settings, its store, its progress, its stop signal.
+
+The controller builds one `CrawlContext` and hands it to the discovery (robots.txt, sitemaps),
+the scheduler and the page pipeline, so none of them holds a copy of another's state.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Protocol
+
+from crawler.engine.config import CrawlConfig
+from crawler.engine.fetch import SessionPool, StopRequested
+from crawler.engine.progress import ProgressTracker
+from crawler.engine.stats import CrawlStats
+from crawler.folder.writer import CrawlStore, DiskFull
+
+if TYPE_CHECKING:
+    from crawler.folder.reader import PreviousCrawl
+    from crawler.engine.pagecache import PageCache
+
+
+class StopSignal(Protocol):
+    def is_set(self) -> bool: ...
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+
+class PauseSignal(Protocol):
+    """Set by the host (e.g. its memory guard) while no new page may be handed out; `reason`
+    says why, for the status message and the log."""
+
+    reason: str
+
+    def is_set(self) -> bool: ...
+
+
+def let_others_run(iteration: int, every: int = 500) -> None:
+    """Yield now and then inside a long loop of pure Python (100,000 selected URLs): under the
+    eventlet server the crawl thread is a green thread, and it would otherwise hold every
+    socket of the server until the loop ends."""
+    if iteration % every == every - 1:
+        time.sleep(0)
+
+
+@dataclass
+class CrawlContext:
+    crawl_id: str
+    config: CrawlConfig
+    store: CrawlStore
+    tracker: ProgressTracker
+    stats: CrawlStats
+    stop_signal: StopSignal
+    sessions: SessionPool
+    start_url: str
+    discover_only: bool
+    on_disk_full: Callable[[DiskFull], None]  # nothing more can be written: the crawl ends
+    first_error: str | None = None  # why the start page (or a selected page) was not saved
+    previous: PreviousCrawl | None = None  # a refresh: the crawl it refreshes (crawler/outputs/changes.py)
+    page_cache: PageCache | None = None  # a discovery fills it, a selection crawl reads it
+
+    def check_stop(self) -> None:
+        if self.stop_signal.is_set():
+            raise StopRequested()
+
+    def note_failure(self, source: str, reason: str) -> None:
+        """Remember why a start or selected page was not saved: if nothing is, the crawl says why."""
+        if source in ("start", "selection") and self.first_error is None:
+            self.first_error = reason

@@ -1,0 +1,238 @@
+"""One page through its stages: fetching (a fetcher thread), then parsing → extracting → storing
+(a processor thread handing the CPU work to the extraction process pool).
+
+Each stage is wrapped so that it never raises: every way a page can end (saved, skipped, failed,
+to be retried, abandoned on a stop) becomes a `PageOutcome`, and every page handled gets its
+manifest line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable
+
+from crawler.engine.context import CrawlContext
+from crawler.engine.cpu import CpuPool, WorkerCrashed
+from crawler.engine.events import Stage, iso_timestamp
+from crawler.engine.extract import page_document
+from crawler.engine.fetch import FetchedPage, FetchFailed, PageSkipped, StopRequested, TransientFailure, fetch_page
+from crawler.engine.frontier import CrawlRequest
+from crawler.engine.pagecache import fetch_through
+from crawler.render.stage import RenderNote
+from crawler.folder.writer import DiskFull, StoreClosed
+from crawler.engine.urls import canonical_url, in_scope
+
+if TYPE_CHECKING:
+    from crawler.render.stage import RenderStage
+    from crawler.engine.scheduler import Scheduler
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PageOutcome:
+    request: CrawlRequest
+    status: str  # ok | failed | skipped | abandoned | retry | fetched
+    links: list[str] = field(default_factory=list)
+    retry: TransientFailure | None = None
+    page: FetchedPage | None = None
+    fetched_at: str | None = None
+
+
+class PagePipeline:
+    def __init__(self, ctx: CrawlContext, cpu: CpuPool, scheduler: Scheduler,
+                 render: RenderStage | None = None) -> None:
+        self.ctx = ctx
+        self.cpu = cpu
+        self.scheduler = scheduler
+        self.render = render  # fetching → rendering → parsing, for pages that need JavaScript
+
+    def fetch_stage(self, request: CrawlRequest) -> PageOutcome:
+        """fetching, in a fetcher thread; never raises."""
+        return self._guarded(request, "fetch", self._fetch)
+
+    def process_stage(self, fetched: PageOutcome) -> PageOutcome:
+        """parsing + extracting (process pool) → storing, in a processor thread; never raises."""
+        return self._guarded(fetched.request, "parse", lambda request: self._process(fetched))
+
+    def _fetch(self, request: CrawlRequest) -> PageOutcome:
+        ctx = self.ctx
+        ctx.check_stop()
+        ctx.tracker.page_stage(request.url, Stage.FETCHING, request.depth, request.source)
+        render = self.render
+        direct = render.render_directly(request) if render is not None else None
+        if render is not None and direct:  # its host's pages need the browser anyway
+            page = render.render(request, None, direct)
+            return PageOutcome(request, "fetched", page=page, fetched_at=iso_timestamp())
+        started = time.perf_counter()
+        # A refresh asks with the earlier crawl's validators; a selection crawl through the page
+        # cache its discovery filled (crawler/engine/pagecache.py).
+        known = ctx.previous.conditional_headers(request.url) if ctx.previous is not None else {}
+        downloaded: list[int] = []
+
+        def download(conditional: dict[str, str] | None) -> FetchedPage:
+            fetched = fetch_page(ctx.sessions.get(), request.url, timeout=ctx.config.timeout,
+                                 stop=ctx.stop_signal, check_redirect=self.scheduler.redirect_refusal,  # type: ignore[arg-type]
+                                 conditional=conditional or known or None)
+            downloaded.append(len(fetched.body))
+            return fetched
+
+        page, cached = fetch_through(ctx.page_cache, request.url, download, read=ctx.config.is_selection,
+                                     write=ctx.discover_only)
+        ctx.tracker.add_stage_time("fetch", time.perf_counter() - started)
+        ctx.stats.downloaded_bytes(sum(downloaded))
+        if cached:
+            ctx.tracker.count_reuse(from_cache=1)
+        if render is not None:
+            page = render.after_fetch(request, page)
+        return PageOutcome(request, "fetched", page=page, fetched_at=iso_timestamp())
+
+    def _process(self, fetched: PageOutcome) -> PageOutcome:
+        ctx, tracker = self.ctx, self.ctx.tracker
+        request, page, fetched_at = fetched.request, fetched.page, fetched.fetched_at
+        assert page is not None and fetched_at is not None
+        url, depth, source = request.url, request.depth, request.source
+        ctx.check_stop()
+        body_sha256 = None if page.not_modified else hashlib.sha256(page.body).hexdigest()
+        if ctx.previous is not None:  # a refresh: unchanged pages are copied, not extracted again
+            reuse = ctx.previous.reuse_reason(url, page.not_modified, body_sha256)
+            outcome = self._reuse(fetched, reuse, body_sha256) if reuse else None
+            if outcome is not None:
+                return outcome
+        if page.not_modified:
+            raise FetchFailed("HTTP 304 Not Modified, and the earlier copy of the page cannot be read", 304,
+                              code="not_modified")
+        tracker.page_stage(url, Stage.PARSING, depth)
+        analysis = self.cpu.analyze(
+            page.body, page.encoding, page.url, stop=ctx.stop_signal,  # type: ignore[arg-type]
+            extract=not ctx.discover_only, keep_routes=self.scheduler.frontier.keeps_routes(url),
+            on_extracting=lambda: tracker.page_stage(url, Stage.EXTRACTING, depth))
+        tracker.add_stage_time("parse", analysis.parse_seconds)
+        tracker.add_stage_time("extract", analysis.extract_seconds)
+
+        page_key = self._page_key(page.url, analysis.canonical)
+        if not self.scheduler.frontier.claim_page(page_key):
+            return self._record_unsaved(request, "skipped", f"same page as {page_key} (already in this crawl)",
+                                        page.http_status, "duplicate", links=analysis.links)
+        # Links are admitted (and journaled) before the page's own record: a crash between the two
+        # then costs a refetch of this page on resume, never the links found on it.
+        self.scheduler.offer_links(request, analysis.links)
+        rendering = self._render_note(url)
+        if ctx.discover_only:  # a line per page handled, with its title, but no file
+            ctx.store.record(url=url, status="ok", error=None, depth=depth, http_status=page.http_status,
+                             fetched_at=fetched_at, title=analysis.title, source=source, **rendering.fields())
+            tracker.page_done(url, "ok", depth, title=analysis.title, source=source)
+            return PageOutcome(request, "ok")
+
+        ctx.check_stop()
+        tracker.page_stage(url, Stage.STORING, depth)
+        started = time.perf_counter()
+        ctx.store.save_page(url=url, document=page_document(analysis.title, page_key, analysis.markdown),
+                            title=analysis.title, depth=depth, http_status=page.http_status,
+                            words=analysis.words, fetched_at=fetched_at, source=source,
+                            canonical=page_key if page_key != url else None,
+                            site_name=analysis.site_name, description=analysis.description,
+                            etag=page.etag, last_modified=page.last_modified, body_sha256=body_sha256,
+                            links=analysis.links, **rendering.fields())
+        tracker.add_stage_time("store", time.perf_counter() - started)
+        tracker.page_done(url, "ok", depth, title=analysis.title, source=source)
+        note = "" if analysis.words else " — no main content found"
+        note += " (rendered in the browser)" if rendering.rendered else ""
+        tracker.log("info", f"saved {url} ({analysis.words:,} words){note}")
+        return PageOutcome(request, "ok")
+
+    def _reuse(self, fetched: PageOutcome, how: str, body_sha256: str | None) -> PageOutcome | None:
+        """Store the earlier crawl's copy of an unchanged page (its file and record), follow the
+        links stored with it, and skip parsing and extracting. None when that copy cannot be read
+        (then a fetched body is extracted as usual)."""
+        ctx, tracker, previous = self.ctx, self.ctx.tracker, self.ctx.previous
+        request, page, fetched_at = fetched.request, fetched.page, fetched.fetched_at
+        assert previous is not None and page is not None and fetched_at is not None
+        url, depth, source = request.url, request.depth, request.source
+        record, document, links = previous.record(url), previous.markdown(url), previous.links(url)
+        if record is None or document is None or links is None:
+            return None
+        page_key = record.get("canonical") or url
+        if not self.scheduler.frontier.claim_page(page_key):
+            return self._record_unsaved(request, "skipped", f"same page as {page_key} (already in this crawl)",
+                                        page.http_status, "duplicate", links=links)
+        self.scheduler.offer_links(request, links)
+        ctx.check_stop()
+        tracker.page_stage(url, Stage.STORING, depth)
+        started = time.perf_counter()
+        title = record.get("title")
+        ctx.store.save_page(url=url, document=document, title=title, depth=depth,
+                            http_status=record.get("http_status") if page.not_modified else page.http_status,
+                            words=int(record.get("words") or 0), fetched_at=fetched_at, source=source,
+                            canonical=record.get("canonical"), site_name=record.get("site_name"),
+                            description=record.get("description"), etag=page.etag or record.get("etag"),
+                            last_modified=page.last_modified or record.get("last_modified"),
+                            body_sha256=body_sha256 or record.get("body_sha256"), reused=how, links=links,
+                            **self._render_note(url).fields())
+        tracker.add_stage_time("store", time.perf_counter() - started)
+        tracker.count_reuse(reused=1)
+        tracker.page_done(url, "ok", depth, title=title, source=source)
+        why = "304 Not Modified" if how == "not_modified" else "same content"
+        tracker.log("info", f"unchanged {url} ({why}): kept from {previous.crawl_id}")
+        return PageOutcome(request, "ok")
+
+    def _guarded(self, request: CrawlRequest, stage: str,
+                 work: Callable[[CrawlRequest], PageOutcome]) -> PageOutcome:
+        """Run a stage; turn every way it can end into an outcome (and a manifest line)."""
+        try:
+            return work(request)
+        except (StopRequested, StoreClosed):
+            return PageOutcome(request, "abandoned")
+        except DiskFull as exc:  # no page of this crawl can be saved any more: the crawl ends
+            self.ctx.on_disk_full(exc)
+            return PageOutcome(request, "abandoned")
+        except PageSkipped as exc:
+            return self._record_unsaved(request, "skipped", exc.reason, exc.http_status, exc.code)
+        except TransientFailure as exc:
+            if request.tries < self.ctx.config.max_retries and not self.ctx.stop_signal.is_set():
+                return PageOutcome(request, "retry", retry=exc)
+            tries = request.tries + 1
+            reason = f"{exc.reason} (after {tries} {'try' if tries == 1 else 'tries'})"
+            return self._record_unsaved(request, "failed", reason, exc.http_status, exc.code)
+        except FetchFailed as exc:
+            return self._record_unsaved(request, "failed", exc.reason, exc.http_status, exc.code)
+        except WorkerCrashed as exc:
+            return self._record_unsaved(request, "failed", str(exc), None, "crashed")
+        except Exception as exc:  # a bug in one stage fails one page, named by its stage
+            log.exception("%s stage failed for %s", stage, request.url)
+            return self._record_unsaved(request, "failed", f"{stage} error: {exc.__class__.__name__}: {exc}", None,
+                                        f"{stage}_error")
+
+    def _page_key(self, fetched_url: str, declared: str | None) -> str:
+        """The page's identity: its rel=canonical URL when that stays in scope, else its own URL."""
+        own = self.scheduler.frontier.canonical(fetched_url) or fetched_url
+        if declared:
+            target = canonical_url(declared)
+            if target and in_scope(target, self.ctx.start_url, self.ctx.config.scope):
+                return target
+        return own
+
+    def _record_unsaved(self, request: CrawlRequest, status: str, reason: str, http_status: int | None,
+                        code: str | None, links: list[str] | None = None) -> PageOutcome:
+        ctx = self.ctx
+        try:
+            ctx.store.record(url=request.url, status=status, error=reason, depth=request.depth,
+                             http_status=http_status, fetched_at=iso_timestamp(), reason=code,
+                             source=request.source, **self._render_note(request.url).fields())
+        except StoreClosed:
+            return PageOutcome(request, "abandoned")
+        except DiskFull as exc:
+            ctx.on_disk_full(exc)
+            return PageOutcome(request, "abandoned")
+        ctx.note_failure(request.source, reason)
+        ctx.tracker.page_done(request.url, status, request.depth, error=reason, reason=code, source=request.source)
+        if code not in ("out_of_scope", "filtered"):  # a redirect out of the crawl: counted, not logged
+            ctx.tracker.log("warning" if status == "failed" else "info", f"{status} {request.url}: {reason}")
+        return PageOutcome(request, status, links or [])
+
+    def _render_note(self, url: str) -> RenderNote:
+        """Rendered in the browser or not, and why (for the manifest)."""
+        return self.render.note(url) if self.render is not None else RenderNote(False, None)

@@ -1,0 +1,168 @@
+"""The scheduler: which URL is fetched next, and what happens to a page's outcome.
+
+It owns the frontier. Its loop (`run`, in the crawl's own thread) hands requests to the fetch
+pool as politeness allows, passes fetched pages to the processing pool, waits for any page to
+finish in slices of 50 ms and acts on the outcome: links to offer, a retry to schedule, a host
+to back off. It is done when the frontier has nothing it may hand out and nothing is in flight.
+Links refused at admission (robots, out of scope, filtered) are journaled and counted apart.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from typing import Callable, Iterable
+
+from crawler.engine.context import CrawlContext, PauseSignal
+from crawler.engine.events import State, iso_timestamp
+from crawler.engine.frontier import ADMISSION_TEXT, REFUSALS, Admission, CrawlRequest, Frontier
+from crawler.engine.pipeline import PageOutcome
+from crawler.folder.writer import DiskFull, StoreClosed
+from crawler.engine.threads import DaemonThreadPool
+from crawler.engine.urls import host_of
+
+BACKOFF_BASE = 1.0
+BACKOFF_CAP = 60.0
+RETRY_AFTER_CAP = 120.0
+
+
+def backoff_seconds(tries: int, retry_after: float | None = None, rng: random.Random | None = None) -> float:
+    """Retry-After when the server gave one (capped), else exponential with jitter (capped)."""
+    if retry_after is not None:
+        return min(retry_after, RETRY_AFTER_CAP)
+    base = min(BACKOFF_CAP, BACKOFF_BASE * (2 ** tries))
+    return round(base * (0.5 + (rng or random).random()), 2)
+
+
+class Scheduler:
+    POLL = 0.05
+
+    def __init__(self, ctx: CrawlContext, frontier: Frontier, *, pause_signal: PauseSignal | None = None,
+                 discovered: int = 0, sitemap_pages: int = 0) -> None:
+        self.ctx = ctx
+        self.frontier = frontier
+        self.pause_signal = pause_signal
+        self.discovered = discovered  # URLs admitted to the frontier (resumed crawls: in all runs)
+        self.sitemap_pages = sitemap_pages  # of which listed in a sitemap
+        self._paused = False
+        self._offer_lock = threading.Lock()
+
+    # ---- admission ----
+
+    def offer(self, url: str, depth: int, referrer: str | None, source: str, forced: bool = False,
+              record: Iterable[Admission] = REFUSALS) -> Admission:
+        """Admit a URL to the frontier (journaled as discovered) or journal why not."""
+        admission, canonical = self.frontier.offer(url, depth, referrer, source, forced=forced)
+        if admission == Admission.QUEUED:
+            with self._offer_lock:
+                self.discovered += 1
+            self.ctx.store.record_discovered(canonical or url, source, depth)
+        elif admission in record:
+            self._record_refusal(canonical or url, depth, source, admission)
+        return admission
+
+    def offer_links(self, request: CrawlRequest, links: list[str]) -> None:
+        if not self.ctx.config.is_selection:
+            for link in links:
+                self.offer(link, request.depth + 1, request.url, "link")
+
+    def _record_refusal(self, url: str, depth: int, source: str, admission: Admission) -> None:
+        """A link this crawl knows of but will not fetch: a `skipped` manifest line with the reason
+        (so a resumed crawl does not judge it again), counted apart as `refused`, not as a page
+        handled, and summarised in the log rather than a line each."""
+        ctx = self.ctx
+        text = ADMISSION_TEXT[admission]
+        try:
+            ctx.store.record(url=url, status="skipped", error=text, depth=depth, http_status=None,
+                             fetched_at=iso_timestamp(), reason=admission.value, source=source)
+        except StoreClosed:
+            return
+        except DiskFull as exc:
+            ctx.on_disk_full(exc)
+            return
+        ctx.note_failure(source, text)
+        ctx.tracker.page_refused(url, admission.value, text, depth, source)
+
+    def redirect_refusal(self, target: str) -> str | None:
+        """Why a redirect to `target` may not be followed, or None (then it is claimed)."""
+        admission = self.frontier.accepts(target)
+        if admission != Admission.QUEUED:
+            return ADMISSION_TEXT[admission]
+        if not self.frontier.claim(target):
+            return "already part of this crawl"
+        return None
+
+    # ---- the loop ----
+
+    def run(self, fetchers: DaemonThreadPool, processors: DaemonThreadPool, backlog: int,
+            fetch_stage: Callable[[CrawlRequest], PageOutcome],
+            process_stage: Callable[[PageOutcome], PageOutcome]) -> None:
+        """Until the frontier is done or the stop signal is set; `backlog` bounds the pages fetched
+        and waiting for processing."""
+        frontier, stop, concurrency = self.frontier, self.ctx.stop_signal, self.ctx.config.concurrency
+        fetching: set[Future[PageOutcome]] = set()
+        processing: set[Future[PageOutcome]] = set()
+        while not stop.is_set():
+            while (not self._pause_check() and len(fetching) < concurrency
+                   and len(fetching) + len(processing) < backlog):
+                request = frontier.next_request()
+                if request is None:
+                    break
+                fetching.add(fetchers.submit(fetch_stage, request))
+            self.report(len(fetching) + len(processing))
+            if not fetching and not processing:
+                if frontier.is_done():
+                    return
+                stop.wait(self.POLL)  # waiting for a delay or a back-off to pass
+                continue
+            done, _ = wait(fetching | processing, timeout=self.POLL, return_when=FIRST_COMPLETED)
+            for future in done:
+                fetching.discard(future)
+                processing.discard(future)
+                outcome = future.result()  # the stages never raise
+                if outcome.status == "fetched":
+                    processing.add(processors.submit(process_stage, outcome))
+                else:
+                    self._handle(outcome)
+
+    def _pause_check(self) -> bool:
+        """True while the host's pause signal is set: no new page is handed out (pages in flight
+        go on). Each change is said once, in the log and as the status message."""
+        paused = self.pause_signal is not None and self.pause_signal.is_set()
+        if paused != self._paused:
+            self._paused = paused
+            tracker = self.ctx.tracker
+            reason = getattr(self.pause_signal, "reason", "") or ("paused" if paused else "resumed")
+            tracker.log("warning" if paused else "info", reason)
+            if tracker.state == State.RUNNING:
+                tracker.set_state(State.RUNNING, reason if paused else f"crawling {self.ctx.start_url}")
+        return paused
+
+    def _handle(self, outcome: PageOutcome) -> None:
+        request = outcome.request
+        if outcome.status == "retry" and outcome.retry is not None:
+            failure = outcome.retry
+            delay = backoff_seconds(request.tries, failure.retry_after)
+            self.ctx.stats.retry(failure.slow_down)
+            if failure.slow_down:
+                self.frontier.back_off(host_of(request.url), delay, failure.reason)
+            self.frontier.retry_later(request, delay)
+            self.ctx.tracker.log("warning", f"try {request.tries + 1} of {self.ctx.config.max_retries + 1} for "
+                                            f"{request.url} failed ({failure.reason}); retrying in {delay:g} s")
+            return
+        self.frontier.finish(request, saved=outcome.status == "ok")
+        self.offer_links(request, outcome.links)
+
+    def report(self, in_flight: int) -> None:
+        """The frontier's figures to the progress tracker."""
+        frontier = self.frontier
+        queued = frontier.queued
+        # Final when nothing can be discovered any more: the frontier is exhausted with nothing in
+        # flight, or what is queued and in flight already fills the page budget.
+        final = (self.ctx.config.is_selection or (queued == 0 and in_flight == 0)
+                 or queued + in_flight >= frontier.budget_left)
+        backoffs = frontier.backoffs()
+        self.ctx.tracker.set_frontier(frontier.pending_total(), queued, final, discovered=self.discovered,
+                                      backoff=backoffs, listed=self.sitemap_pages, budget_left=frontier.budget_left,
+                                      paused=in_flight == 0 and queued > 0 and bool(backoffs))

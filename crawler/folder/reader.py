@@ -1,0 +1,184 @@
+"""Reading a crawl folder: the manifest (also while a crawl still writes it), the saved pages,
+and what an earlier crawl knew of each page (for a refresh)."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+from crawler.engine.events import iso_timestamp
+from crawler.folder.writer import write_json
+import errno
+import hashlib
+import os
+import re
+import tempfile
+from dataclasses import asdict, dataclass
+from typing import Any, Iterable, Iterator
+from urllib.parse import unquote, urlsplit
+
+
+def page_key(record: dict[str, Any]) -> str:
+    """A page's identity in a crawl folder: its canonical URL when it declared one, else its URL."""
+    return record.get("canonical") or record["url"]
+
+
+def saved_pages(crawl_dir: Path) -> dict[str, dict[str, Any]]:
+    """The saved pages of a crawl folder by URL fetched (the last record wins)."""
+    pages: dict[str, dict[str, Any]] = {}
+    for record in iter_manifest(crawl_dir):
+        if record.get("status") == "ok" and isinstance(record.get("url"), str) and isinstance(record.get("path"), str):
+            pages[record["url"]] = record
+    return pages
+
+
+def judged_urls(crawl_dir: Path) -> dict[str, dict[str, Any]]:
+    """Every URL a crawl folder's manifest has a line for, by URL (the last line wins)."""
+    records: dict[str, dict[str, Any]] = {}
+    for record in iter_manifest(crawl_dir):
+        if isinstance(record.get("url"), str) and record.get("status"):
+            records[record["url"]] = record
+    return records
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def budget_reached(crawl_dir: Path) -> bool:
+    """Whether a crawl admitted as many pages as its `max_pages` allows: pages beyond went unseen."""
+    max_pages = _read_json(Path(crawl_dir) / "config.json").get("max_pages")
+    discovered = _read_json(Path(crawl_dir) / "summary.json").get("discovered")
+    return isinstance(max_pages, int) and isinstance(discovered, int) and discovered >= max_pages
+
+
+def read_page_file(crawl_dir: Path, relative: str) -> str | None:
+    """A page's Markdown, never from outside the folder's pages/."""
+    pages_dir = (Path(crawl_dir) / "pages").resolve()
+    path = (Path(crawl_dir) / relative).resolve()
+    if not path.is_relative_to(pages_dir):
+        return None
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return None
+
+
+class PreviousCrawl:
+    """The earlier crawl a refresh compares with: read once from its folder, then only looked up.
+
+    Records are held in memory (a few hundred bytes a page); the links of a page are read from
+    ``links.jsonl`` only when the page is reused, by the offset of its line.
+    """
+
+    def __init__(self, crawl_dir: Path) -> None:
+        self.crawl_dir = Path(crawl_dir)
+        self.crawl_id = self.crawl_dir.name
+        self._lock = threading.Lock()
+        self._pages: dict[str, dict[str, Any]] | None = None
+        self._link_offsets: dict[str, int] = {}
+
+    @property
+    def pages(self) -> dict[str, dict[str, Any]]:
+        """Read on first use (in the crawl's own thread, not while a host holds its locks)."""
+        with self._lock:
+            if self._pages is None:
+                self._link_offsets = self._read_link_offsets()
+                self._pages = saved_pages(self.crawl_dir)
+            return self._pages
+
+    def _read_link_offsets(self) -> dict[str, int]:
+        offsets: dict[str, int] = {}
+        path = self.crawl_dir / LINKS_FILE
+        if not path.exists():
+            return offsets
+        with open(path, "rb") as handle:
+            offset = 0
+            for line in handle:
+                try:
+                    url = json.loads(line).get("url")
+                except (ValueError, AttributeError):
+                    url = None
+                if isinstance(url, str):
+                    offsets[url] = offset
+                offset += len(line)
+        return offsets
+
+    def record(self, url: str) -> dict[str, Any] | None:
+        return self.pages.get(url)
+
+    def conditional_headers(self, url: str) -> dict[str, str]:
+        """If-None-Match / If-Modified-Since for a page the earlier crawl saved with validators.
+
+        Only for pages whose links were stored too: a 304 gives no body to find links in."""
+        record = self.pages.get(url)
+        if record is None or url not in self._link_offsets:  # (pages read first: offsets are set)
+            return {}
+        if not (self.crawl_dir / record["path"]).is_file():
+            return {}  # its file is gone: a 304 would leave nothing to reuse
+        headers = {}
+        if record.get("etag"):
+            headers["If-None-Match"] = record["etag"]
+        if record.get("last_modified"):
+            headers["If-Modified-Since"] = record["last_modified"]
+        return headers
+
+    def links(self, url: str) -> list[str] | None:
+        """The links found on the page when the earlier crawl saved it, or None if not stored."""
+        _ = self.pages
+        offset = self._link_offsets.get(url)
+        if offset is None:
+            return None
+        try:
+            with open(self.crawl_dir / LINKS_FILE, "rb") as handle:
+                handle.seek(offset)
+                entry = json.loads(handle.readline())
+        except (OSError, ValueError):
+            return None
+        links = entry.get("links") if isinstance(entry, dict) else None
+        return [link for link in links if isinstance(link, str)] if isinstance(links, list) else None
+
+    def reuse_reason(self, url: str, not_modified: bool, body_sha256: str | None) -> str | None:
+        """Why the earlier crawl's copy of `url` can stand for this fetch: ``not_modified`` (a 304),
+        ``same_body`` (the body hashes the same), or None (extract it). Only pages whose links
+        were stored qualify: a reused page's links are still followed."""
+        record = self.pages.get(url)
+        if record is None or url not in self._link_offsets:
+            return None
+        if not_modified:
+            return "not_modified"
+        if body_sha256 is not None and record.get("body_sha256") == body_sha256:
+            return "same_body"
+        return None
+
+    def markdown(self, url: str) -> str | None:
+        record = self.pages.get(url)
+        return read_page_file(self.crawl_dir, record["path"]) if record else None
+
+
+LINKS_FILE = "links.jsonl"  # one line per saved page: {"url", "links"}, the links found on it
+
+
+def read_json(path: Path) -> Any:
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def iter_manifest(crawl_dir: Path, name: str = "manifest.jsonl") -> Iterator[dict[str, Any]]:
+    """Entries of a JSON-lines file in order; a torn last line (crash mid-write) is ignored."""
+    path = Path(crawl_dir) / name
+    if not path.exists():
+        return
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError:
+                continue

@@ -1,0 +1,94 @@
+"""The MCP server over streamable HTTP, served at /mcp by the Flask (WSGI) web server.
+
+The SDK's streamable HTTP transport is an ASGI application. It runs here on one asyncio event
+loop in a thread of its own, and each request reaches it through a2wsgi's ASGI→WSGI adapter from
+a Flask view. Going through a Flask view (rather than mounting the ASGI app beside Flask) means
+/mcp passes the same `before_request` hooks as the REST API: the access token rule of
+`crawler/web/auth.py` and the session cookie. The view puts the caller's session id into the
+request, and the tools see only that session's crawls, as `GET /api/crawls` lists them.
+
+The transport runs stateless with JSON answers (no server-side MCP session, no long-lived event
+stream): each POST is one self-contained exchange, which is what a WSGI server serves well and
+lets any web server of a cluster answer any request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from a2wsgi import ASGIMiddleware
+from mcp.server.mcpserver import Context
+from mcp.server.transport_security import TransportSecuritySettings
+
+from crawler.outputs.search import SearchIndex
+from crawler.outputs.mcp.library import DocsLibrary, SiteInfo, build_server, request_scope
+
+OWNER_KEY = "crawler.owner"  # WSGI environ → ASGI scope: whose crawls this request may see
+LOOPBACK_HOSTS = ["127.0.0.1", "127.0.0.1:*", "localhost", "localhost:*", "[::1]", "[::1]:*"]
+LOOPBACK_ORIGINS = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
+
+
+class SessionSites:
+    """The crawls of the session named in the request (never any other)."""
+
+    def __init__(self, sites_of: Callable[[str], list[SiteInfo]]) -> None:
+        self._sites_of = sites_of
+
+    def sites(self, context: Context | None) -> list[SiteInfo]:
+        scope = request_scope(context)
+        owner = scope.get(OWNER_KEY) if scope else None
+        if not isinstance(owner, str) or not owner:
+            return []
+        return self._sites_of(owner)
+
+
+class McpHttp:
+    """A WSGI application answering MCP's streamable HTTP for the session set in the environ."""
+
+    def __init__(self, data_dir: Path, index: SearchIndex, sites_of: Callable[[str], list[SiteInfo]], *,
+                 token_required: bool) -> None:
+        server = build_server(DocsLibrary(data_dir, index, SessionSites(sites_of)))
+        # Without a token the server is only on loopback: keep the SDK's DNS-rebinding guard (a web
+        # page on another name that resolves to 127.0.0.1 must not reach it). With a token, the
+        # token is the guard and the server may be reached under any name.
+        security = (TransportSecuritySettings(enable_dns_rebinding_protection=False) if token_required else
+                    TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=LOOPBACK_HOSTS,
+                                              allowed_origins=LOOPBACK_ORIGINS))
+        server.streamable_http_app(json_response=True, stateless_http=True, transport_security=security)
+        self._manager = server.session_manager
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="mcp-http", daemon=True)
+        self._thread.start()
+        self._closing: asyncio.Event | None = None
+        ready = threading.Event()
+        self._held = asyncio.run_coroutine_threadsafe(self._hold(ready), self._loop)
+        if not ready.wait(10):
+            raise RuntimeError("the MCP session manager did not start")
+        self._wsgi = ASGIMiddleware(self._asgi, loop=self._loop)  # type: ignore[arg-type]
+
+    async def _hold(self, ready: threading.Event) -> None:
+        self._closing = asyncio.Event()
+        async with self._manager.run():
+            ready.set()
+            await self._closing.wait()
+
+    async def _asgi(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        environ = scope.get("wsgi_environ") or {}
+        scope[OWNER_KEY] = environ.get(OWNER_KEY)
+        await self._manager.handle_request(scope, receive, send)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        return self._wsgi(environ, start_response)
+
+    def close(self) -> None:
+        if self._closing is not None:
+            self._loop.call_soon_threadsafe(self._closing.set)
+        try:
+            self._held.result(5)
+        except Exception:  # noqa: BLE001 - shutting down anyway
+            pass
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)

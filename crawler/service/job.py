@@ -1,0 +1,69 @@
+"""One crawl job, as every host runs it: build the controller for a crawl folder, run it, record
+the end in crawl.json. The web server's threads and the cluster's workers both call this."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+from crawler.folder.reader import PreviousCrawl
+from crawler.outputs.changes import write_changes
+from crawler.engine.context import PauseSignal
+from crawler.engine.controller import CrawlController
+from crawler.engine.cpu import CpuPool
+from crawler.engine.events import EventSink
+from crawler.outputs.llms import write_llms_files
+from crawler.engine.netguard import non_public_reason
+from crawler.engine.pagecache import PageCache
+from crawler.render import RenderPool
+from crawler.engine.resume import load_resume_state
+from crawler.engine.stats import CrawlStats
+from crawler.folder.writer import CrawlStore
+from crawler.service.history import write_crawl_meta
+from crawler.service.records import CrawlRecord
+
+log = logging.getLogger(__name__)
+
+
+def build_controller(record: CrawlRecord, data_dir: Path, sink: EventSink, stop: threading.Event, cpu: CpuPool,
+                     *, allow_private_targets: bool, pause_signal: PauseSignal | None = None,
+                     stats: CrawlStats | None = None, render: RenderPool | None = None) -> CrawlController:
+    """A controller for the crawl's folder. A folder with a journal is continued from it (a resume,
+    or a job delivered again after its runner died): pages already stored are not fetched again.
+
+    A refresh reads the crawl it refreshes (`previous`); a discovery fills the data directory's
+    page cache and a crawl of a selection reads it (crawler/engine/pagecache.py)."""
+    crawl_dir = Path(data_dir) / record.crawl_id
+    resume = load_resume_state(crawl_dir) if (crawl_dir / "discovered.jsonl").exists() else None
+    previous = PreviousCrawl(Path(data_dir) / record.refresh_of) if record.refresh_of else None
+    cache = (PageCache.in_data_dir(Path(data_dir))
+             if record.kind == "discovery" or record.config.is_selection else None)
+    return CrawlController(record.crawl_id, record.config, CrawlStore(crawl_dir), sink, stop, cpu,
+                           session_id=record.owner, downloads=record.downloads,
+                           discover_only=record.kind == "discovery", resume=resume,
+                           address_policy=None if allow_private_targets else non_public_reason,
+                           pause_signal=pause_signal, stats=stats, previous=previous, page_cache=cache,
+                           render=render)
+
+
+def run_job(controller: CrawlController, record: CrawlRecord, data_dir: Path) -> dict[str, Any]:
+    """Run to the end (always ends with a summary and `crawler_finished`), write llms.txt and
+    llms-full.txt for what was saved (and changes.json for a refresh), then mark crawl.json."""
+    crawl_dir = Path(data_dir) / record.crawl_id
+    try:
+        summary = controller.run()
+        if record.kind == "crawl" and summary.get("ok") and crawl_dir.is_dir():  # not if it was deleted
+            try:
+                write_llms_files(crawl_dir)
+            except Exception:  # noqa: BLE001 - the downloads generate them on demand anyway
+                log.exception("could not write llms.txt for %s", record.crawl_id)
+        if record.refresh_of and crawl_dir.is_dir():
+            try:
+                write_changes(Path(data_dir) / record.refresh_of, crawl_dir, state=summary.get("state"))
+            except Exception:  # noqa: BLE001 - GET /api/crawls/<id>/changes makes it on demand anyway
+                log.exception("could not write changes.json for %s", record.crawl_id)
+        return summary
+    finally:
+        write_crawl_meta(crawl_dir, record, controller.state)

@@ -24,8 +24,8 @@ from scrapy.linkextractors import LinkExtractor
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from crawler.engine.extract import page_document  # noqa: E402
-from crawler.folder.writer import relative_page_path  # noqa: E402
 from crawler.engine.urls import scope_prefix  # noqa: E402
+from crawler.folder.writer import relative_page_path  # noqa: E402
 
 
 class DocsSpider(scrapy.Spider):

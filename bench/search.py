@@ -31,8 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from crawler.outputs.search import open_search
 from crawler.folder.writer import CrawlStore, write_json
+from crawler.outputs.search import open_search
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CRAWL_ID = "20261127-120000-b3c4d5"

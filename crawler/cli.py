@@ -25,19 +25,18 @@ import threading
 from pathlib import Path
 from typing import Any, TextIO
 
-from crawler.outputs.changes import CHANGES_FILE
 from crawler.engine.config import ConfigError, CrawlConfig, parse_crawl_config
 from crawler.engine.cpu import CpuPool
 from crawler.engine.events import Event, EventSink, State, iso_timestamp
 from crawler.engine.netguard import ensure_public_target
+from crawler.folder.reader import iter_manifest, read_json
+from crawler.folder.writer import CrawlStore
+from crawler.outputs.changes import CHANGES_FILE
 from crawler.render import RenderPool, check_render_setting
 from crawler.service import new_crawl_id
-from crawler.service.history import write_crawl_meta
-from crawler.service.history import CRAWL_ID_PATTERN
+from crawler.service.history import CRAWL_ID_PATTERN, write_crawl_meta
 from crawler.service.job import build_controller, run_job
 from crawler.service.records import CrawlRecord
-from crawler.folder.writer import CrawlStore
-from crawler.folder.reader import iter_manifest, read_json
 
 CLI_OWNER = "cli"
 

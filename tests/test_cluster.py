@@ -16,10 +16,18 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from crawler.service.cluster.jobs import QUEUE, TASK_NAME, make_celery
 from crawler.folder.reader import iter_manifest
+from crawler.service.cluster.jobs import QUEUE, TASK_NAME, make_celery
 from tests import contract
-from tests.cluster import RedisServer, WorkerProcess, alive, descendants, health, wait_for_workers, web_server
+from tests.cluster import (
+    RedisServer,
+    WorkerProcess,
+    alive,
+    descendants,
+    health,
+    wait_for_workers,
+    web_server,
+)
 from tests.conftest import Client, ServerProcess, wait_until
 from tests.test_dashboard_browser import browser  # noqa: F401 - a pytest fixture, used by name
 

@@ -19,8 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.conftest import ServerProcess
-from tests.test_dashboard_browser import (  # noqa: F401 - pytest fixtures, used by name
-    RECORD_STATE_LABEL, browser, page, start_crawl)
+from tests.test_dashboard_browser import RECORD_STATE_LABEL, browser, page, start_crawl  # noqa: F401 - pytest fixtures, used by name
 
 # What this file checks is the page's own behaviour, the same whichever server mode serves it:
 # one mode is enough (tests/test_dashboard_browser.py runs the live view under both).

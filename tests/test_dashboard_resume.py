@@ -10,7 +10,13 @@ import pytest
 
 from tests.conftest import ServerProcess
 from tests.test_dashboard_browser import (  # noqa: F401 - pytest fixtures, used by name
-    browser, manifest_ok_urls, page, start_crawl, stop_and_wait, wait_for_progress)
+    browser,
+    manifest_ok_urls,
+    page,
+    start_crawl,
+    stop_and_wait,
+    wait_for_progress,
+)
 
 # What this file checks is the page's own behaviour, the same whichever server mode serves it:
 # one mode is enough (tests/test_dashboard_browser.py runs the live view under both).

@@ -19,8 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.conftest import ServerProcess
-from tests.test_dashboard_browser import (  # noqa: F401 - pytest fixture, used by name
-    VIEWPORT, browser, start_crawl)
+from tests.test_dashboard_browser import VIEWPORT, browser, start_crawl  # noqa: F401 - pytest fixture, used by name
 
 try:
     from playwright.sync_api import Browser, Page, expect

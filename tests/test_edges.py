@@ -27,10 +27,10 @@ from crawler.engine.cpu import CpuPool
 from crawler.engine.events import Event, RecordingSink, State
 from crawler.engine.resume import can_resume, load_resume_state
 from crawler.engine.robots import robots_text
-from crawler.folder.writer import CrawlStore, DiskFull, StoreClosed
-from crawler.folder.reader import iter_manifest
 from crawler.engine.threads import DaemonThreadPool
 from crawler.engine.urls import matches_any
+from crawler.folder.reader import iter_manifest
+from crawler.folder.writer import CrawlStore, DiskFull, StoreClosed
 from tests.conftest import PROJECT_ROOT, wait_until
 from tests.docsite import DocSite, SiteOptions
 from tests.hostile_site import HostileSite

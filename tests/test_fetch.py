@@ -8,7 +8,13 @@ import time
 import pytest
 import requests
 
-from crawler.engine.fetch import FetchFailed, PageSkipped, StopRequested, TransientFailure, fetch_page
+from crawler.engine.fetch import (
+    FetchFailed,
+    PageSkipped,
+    StopRequested,
+    TransientFailure,
+    fetch_page,
+)
 from tests.docsite import page_path
 
 

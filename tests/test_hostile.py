@@ -21,14 +21,26 @@ import requests
 
 from crawler.engine.config import parse_crawl_config
 from crawler.engine.controller import CrawlController
-from crawler.engine.cpu import EXTRACT_ERROR_MARKER_ENV, AnalysisFailed, CpuPool, analyze_page
+from crawler.engine.cpu import (
+    EXTRACT_ERROR_MARKER_ENV,
+    AnalysisFailed,
+    CpuPool,
+    analyze_page,
+)
 from crawler.engine.events import RecordingSink
-from crawler.engine.fetch import FetchedPage, FetchFailed, PageSkipped, TransientFailure, fetch_page, looks_binary
+from crawler.engine.fetch import (
+    FetchedPage,
+    FetchFailed,
+    PageSkipped,
+    TransientFailure,
+    fetch_page,
+    looks_binary,
+)
 from crawler.engine.netguard import guard_session
 from crawler.engine.parse import parse_document
-from crawler.folder.writer import CrawlStore
-from crawler.folder.reader import iter_manifest
 from crawler.engine.urls import canonical_url
+from crawler.folder.reader import iter_manifest
+from crawler.folder.writer import CrawlStore
 from tests.hostile_site import CALENDAR_START, EXTRACT_ERROR_MARKER, HostileSite
 
 MB = 1024 * 1024

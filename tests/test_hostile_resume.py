@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from crawler.engine.cpu import EXTRACT_ERROR_MARKER_ENV
-from crawler.folder.reader import iter_manifest
 from crawler.engine.urls import canonical_url
+from crawler.folder.reader import iter_manifest
 from tests.conftest import Client, ServerProcess, wait_until
 from tests.hostile_site import EXTRACT_ERROR_MARKER, HostileSite
 from tests.test_hostile import EXPECTED, MAX_DEPTH, _key

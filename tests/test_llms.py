@@ -18,11 +18,31 @@ from crawler.engine.controller import CrawlController
 from crawler.engine.cpu import CpuPool, analyze_page
 from crawler.engine.events import RecordingSink
 from crawler.engine.extract import page_document
-from crawler.outputs.llms import LLMS_FULL_TXT, LLMS_REPORT, LLMS_TXT, build_index, current_file, estimate_tokens, first_sentence, is_optional, iter_llms_full_text, render_llms_txt, size_report, write_llms_files
-from crawler.folder.writer import CrawlStore, write_json
 from crawler.folder.reader import iter_manifest
+from crawler.folder.writer import CrawlStore, write_json
+from crawler.outputs.llms import (
+    LLMS_FULL_TXT,
+    LLMS_REPORT,
+    LLMS_TXT,
+    build_index,
+    current_file,
+    estimate_tokens,
+    first_sentence,
+    is_optional,
+    iter_llms_full_text,
+    render_llms_txt,
+    size_report,
+    write_llms_files,
+)
 from tests.conftest import wait_until
-from tests.docsite import (HISTORY_PAGES, SITE_NAME, DocSite, SiteOptions, page_description, render_page)
+from tests.docsite import (
+    HISTORY_PAGES,
+    SITE_NAME,
+    DocSite,
+    SiteOptions,
+    page_description,
+    render_page,
+)
 
 # ---- a checker of the llms.txt format (llmstxt.org) --------------------------------------------
 

@@ -14,9 +14,9 @@ from crawler.engine.config import parse_crawl_config
 from crawler.engine.controller import CrawlController
 from crawler.engine.cpu import CpuPool
 from crawler.engine.events import Event, RecordingSink
-from crawler.service.memory import MemoryGuard, ProcessTree, format_size, parse_size
-from crawler.folder.writer import CrawlStore
 from crawler.folder.reader import iter_manifest
+from crawler.folder.writer import CrawlStore
+from crawler.service.memory import MemoryGuard, ProcessTree, format_size, parse_size
 from tests.conftest import wait_until
 from tests.docsite import DocSite, SiteOptions
 

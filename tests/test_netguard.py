@@ -9,7 +9,12 @@ import requests
 
 from crawler.engine.config import ConfigError, normalize_start_url
 from crawler.engine.fetch import FetchFailed, SessionPool, fetch_page
-from crawler.engine.netguard import BlockedAddress, ensure_public_target, guard_session, non_public_reason
+from crawler.engine.netguard import (
+    BlockedAddress,
+    ensure_public_target,
+    guard_session,
+    non_public_reason,
+)
 from tests.docsite import DocSite, SiteOptions
 
 

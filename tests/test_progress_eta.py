@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from crawler.engine.events import PAYLOAD_FIELDS, Event, State
 from crawler.engine.estimate import estimate_final_total
+from crawler.engine.events import PAYLOAD_FIELDS, Event, State
 from crawler.engine.progress import ProgressTracker, RefusalSummary
 
 

@@ -12,8 +12,8 @@ from typing import Any, Iterator
 import pytest
 import requests
 
-from crawler.outputs.browse import MAX_PAGE_CHARS, render_markdown, saved_pages
 from crawler.folder.writer import CrawlStore
+from crawler.outputs.browse import MAX_PAGE_CHARS, render_markdown, saved_pages
 from tests import contract
 from tests.conftest import Client, ServerProcess, crawl_over_rest, wait_until
 

@@ -20,10 +20,10 @@ from typing import Any, Iterator
 
 import pytest
 
-from crawler.outputs.changes import build_changes
-from tests import contract
 from crawler.engine.pagecache import PageCache
 from crawler.folder.reader import iter_manifest
+from crawler.outputs.changes import build_changes
+from tests import contract
 from tests.conftest import PROJECT_ROOT, Client, ServerProcess
 from tests.docsite import QuietServer
 

@@ -28,11 +28,16 @@ from crawler.engine.cpu import CpuPool
 from crawler.engine.events import Event, RecordingSink
 from crawler.engine.netguard import non_public_reason
 from crawler.engine.parse import find_links, parse_document
-from crawler.render import BrowserPolicy, RenderPool, check_render_setting, render_unavailable_reason
-from crawler.render.detect import HostMemory, shell_reason
-from crawler.folder.writer import CrawlStore, relative_page_path
-from crawler.folder.reader import iter_manifest
 from crawler.engine.urls import canonical_url
+from crawler.folder.reader import iter_manifest
+from crawler.folder.writer import CrawlStore, relative_page_path
+from crawler.render import (
+    BrowserPolicy,
+    RenderPool,
+    check_render_setting,
+    render_unavailable_reason,
+)
+from crawler.render.detect import HostMemory, shell_reason
 from tests.conftest import PROJECT_ROOT, Client, ServerProcess, wait_until
 from tests.sites import APP_PAGES, DOCSIFY_PAGES, PLAIN_PAGES, RenderSites
 
@@ -464,7 +469,13 @@ def test_rendering_under_the_eventlet_server(tmp_path: Path) -> None:
 
 
 def test_in_cluster_mode_the_worker_renders(tmp_path: Path, sites: RenderSites) -> None:
-    from tests.cluster import RedisServer, WorkerProcess, redis_server_binary, wait_for_workers, web_server
+    from tests.cluster import (
+        RedisServer,
+        WorkerProcess,
+        redis_server_binary,
+        wait_for_workers,
+        web_server,
+    )
 
     redis_server_binary()
     redis = RedisServer(tmp_path / "redis")

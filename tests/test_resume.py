@@ -17,8 +17,8 @@ from crawler.engine.controller import CrawlController
 from crawler.engine.cpu import CpuPool
 from crawler.engine.events import Event, RecordingSink
 from crawler.engine.resume import load_resume_state
-from crawler.folder.writer import CrawlStore, drop_torn_tail
 from crawler.folder.reader import iter_manifest
+from crawler.folder.writer import CrawlStore, drop_torn_tail
 from tests.conftest import Client, ServerProcess, wait_until
 from tests.docsite import DocSite, SiteOptions, page_path
 

@@ -9,8 +9,14 @@ from pathlib import Path
 import pytest
 import requests
 
-from crawler.outputs.search import QueryError, SearchIndex, SearchIndexer, open_search, to_fts_query
 from crawler.folder.writer import CrawlStore
+from crawler.outputs.search import (
+    QueryError,
+    SearchIndex,
+    SearchIndexer,
+    open_search,
+    to_fts_query,
+)
 from tests import contract
 from tests.conftest import ServerProcess, crawl_over_rest, wait_until
 

@@ -480,7 +480,7 @@ def test_sigterm_closes_running_crawls_before_the_process_exits(tmp_path, make_s
 
 
 def test_server_settings_come_from_flags_over_environment():
-    import crawler_app
+    from crawler import dashboard as crawler_app
 
     env = {"CRAWLER_TOKEN": "env-token", "CRAWLER_MAX_CRAWLS_PER_SESSION": "3", "CRAWLER_MAX_QUEUED_PER_SESSION": "7"}
     config = crawler_app.server_config(crawler_app.parse_args([]), env)

@@ -6,27 +6,42 @@ import json
 import random
 import re
 import threading
-from datetime import datetime, timezone
 from collections import deque
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 from crawler.engine.config import ConfigError, parse_crawl_config
-from crawler.engine.scheduler import backoff_seconds
-from crawler.engine.events import PAGE_FIELDS, PAYLOAD_FIELDS, Event, RecordingSink, Stage, State, iso_timestamp
+from crawler.engine.estimate import eta_seconds, percent_of, windowed_speed
+from crawler.engine.events import (
+    PAGE_FIELDS,
+    PAYLOAD_FIELDS,
+    Event,
+    RecordingSink,
+    Stage,
+    State,
+    iso_timestamp,
+)
 from crawler.engine.extract import extract_markdown, page_document
 from crawler.engine.fetch import parse_retry_after
 from crawler.engine.frontier import Admission, Frontier
 from crawler.engine.netguard import ensure_public_target, non_public_reason
 from crawler.engine.parse import find_canonical, find_links, find_title, parse_document
-from crawler.engine.estimate import eta_seconds, percent_of, windowed_speed
 from crawler.engine.progress import ProgressTracker
-from crawler.engine.sender import ProgressSender
 from crawler.engine.robots import rules_from_response
-from crawler.folder.writer import CrawlStore, StoreClosed, relative_page_path
+from crawler.engine.scheduler import backoff_seconds
+from crawler.engine.sender import ProgressSender
+from crawler.engine.urls import (
+    canonical_url,
+    host_of,
+    in_scope,
+    matches_any,
+    passes_filters,
+    scope_prefix,
+)
 from crawler.folder.reader import iter_manifest
-from crawler.engine.urls import canonical_url, host_of, in_scope, matches_any, passes_filters, scope_prefix
+from crawler.folder.writer import CrawlStore, StoreClosed, relative_page_path
 from tests import contract
 
 ROOT = Path(__file__).resolve().parents[1]

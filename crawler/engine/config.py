@@ -9,12 +9,13 @@ from __future__ import annotations
 import difflib
 import re
 import warnings
-import regex as _regex
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 from urllib.parse import urlsplit
-from crawler import __version__
 
+import regex as _regex
+
+from crawler import __version__
 
 DEFAULT_USER_AGENT = f"CrawlerDashboard/{__version__} (+docs crawler)"
 

@@ -17,8 +17,8 @@ from crawler.engine.stats import CrawlStats
 from crawler.folder.writer import CrawlStore, DiskFull
 
 if TYPE_CHECKING:
-    from crawler.folder.reader import PreviousCrawl
     from crawler.engine.pagecache import PageCache
+    from crawler.folder.reader import PreviousCrawl
 
 
 class StopSignal(Protocol):

@@ -29,7 +29,6 @@ import logging
 import threading
 from typing import Any
 
-from crawler.folder.reader import PreviousCrawl
 from crawler.engine.config import CrawlConfig
 from crawler.engine.context import CrawlContext, PauseSignal, StopSignal
 from crawler.engine.cpu import CpuPool
@@ -41,15 +40,16 @@ from crawler.engine.netguard import AddressPolicy
 from crawler.engine.pagecache import PageCache
 from crawler.engine.pipeline import PagePipeline
 from crawler.engine.progress import ProgressTracker
-from crawler.engine.sender import ProgressSender
-from crawler.render import BrowserPolicy, RenderPool
-from crawler.render.stage import RenderStage
 from crawler.engine.resume import ResumeState
 from crawler.engine.scheduler import Scheduler
+from crawler.engine.sender import ProgressSender
 from crawler.engine.stats import CrawlStats, NoStats
-from crawler.folder.writer import CrawlStore, DiskFull
 from crawler.engine.threads import DaemonThreadPool
 from crawler.engine.urls import canonical_url
+from crawler.folder.reader import PreviousCrawl
+from crawler.folder.writer import CrawlStore, DiskFull
+from crawler.render import BrowserPolicy, RenderPool
+from crawler.render.stage import RenderStage
 
 log = logging.getLogger(__name__)
 

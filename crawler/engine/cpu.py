@@ -32,7 +32,13 @@ from typing import Any, Callable
 
 from crawler.engine.extract import count_words, extract_markdown, reset_caches
 from crawler.engine.fetch import FetchFailed, StopRequested
-from crawler.engine.parse import find_canonical, find_links, find_site_meta, find_title, parse_document
+from crawler.engine.parse import (
+    find_canonical,
+    find_links,
+    find_site_meta,
+    find_title,
+    parse_document,
+)
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,20 @@ import threading
 from typing import Any, Callable
 
 from crawler.engine.context import CrawlContext, let_others_run
-from crawler.engine.fetch import FetchFailed, StopRequested, TransientFailure, fetch_robots_txt
+from crawler.engine.fetch import (
+    FetchFailed,
+    StopRequested,
+    TransientFailure,
+    fetch_robots_txt,
+)
 from crawler.engine.frontier import Admission
 from crawler.engine.resume import ResumeState
-from crawler.engine.robots import MAX_ROBOTS_BYTES, RobotsCache, RobotsRules, robots_text
+from crawler.engine.robots import (
+    MAX_ROBOTS_BYTES,
+    RobotsCache,
+    RobotsRules,
+    robots_text,
+)
 from crawler.engine.scheduler import Scheduler
 from crawler.engine.sitemaps import SitemapResult, discover_sitemap_urls
 from crawler.engine.urls import host_of

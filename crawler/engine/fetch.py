@@ -21,7 +21,12 @@ from urllib.parse import urljoin, urlsplit
 import requests
 import urllib3
 
-from crawler.engine.netguard import DEADLINES, AddressPolicy, BlockedAddress, guard_session
+from crawler.engine.netguard import (
+    DEADLINES,
+    AddressPolicy,
+    BlockedAddress,
+    guard_session,
+)
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 MAX_BODY_BYTES = 10 * 1024 * 1024

@@ -18,16 +18,23 @@ from crawler.engine.context import CrawlContext
 from crawler.engine.cpu import CpuPool, WorkerCrashed
 from crawler.engine.events import Stage, iso_timestamp
 from crawler.engine.extract import page_document
-from crawler.engine.fetch import FetchedPage, FetchFailed, PageSkipped, StopRequested, TransientFailure, fetch_page
+from crawler.engine.fetch import (
+    FetchedPage,
+    FetchFailed,
+    PageSkipped,
+    StopRequested,
+    TransientFailure,
+    fetch_page,
+)
 from crawler.engine.frontier import CrawlRequest
 from crawler.engine.pagecache import fetch_through
-from crawler.render.stage import RenderNote
-from crawler.folder.writer import DiskFull, StoreClosed
 from crawler.engine.urls import canonical_url, in_scope
+from crawler.folder.writer import DiskFull, StoreClosed
+from crawler.render.stage import RenderNote
 
 if TYPE_CHECKING:
-    from crawler.render.stage import RenderStage
     from crawler.engine.scheduler import Scheduler
+    from crawler.render.stage import RenderStage
 
 log = logging.getLogger(__name__)
 

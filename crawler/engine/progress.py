@@ -12,9 +12,14 @@ import time
 from collections import deque
 from typing import Any, Callable
 
-from crawler.engine.stats import CrawlStats, NoStats
-from crawler.engine.estimate import eta_seconds, estimate_final_total, percent_of, windowed_speed
+from crawler.engine.estimate import (
+    estimate_final_total,
+    eta_seconds,
+    percent_of,
+    windowed_speed,
+)
 from crawler.engine.events import STAGE_ORDER, STAGE_TIMERS, Stage, State, iso_timestamp
+from crawler.engine.stats import CrawlStats, NoStats
 
 MAX_PENDING_PAGE_EVENTS = 2000
 MAX_PENDING_LOG_LINES = 1000

@@ -16,11 +16,17 @@ from typing import Callable, Iterable
 
 from crawler.engine.context import CrawlContext, PauseSignal
 from crawler.engine.events import State, iso_timestamp
-from crawler.engine.frontier import ADMISSION_TEXT, REFUSALS, Admission, CrawlRequest, Frontier
+from crawler.engine.frontier import (
+    ADMISSION_TEXT,
+    REFUSALS,
+    Admission,
+    CrawlRequest,
+    Frontier,
+)
 from crawler.engine.pipeline import PageOutcome
-from crawler.folder.writer import DiskFull, StoreClosed
 from crawler.engine.threads import DaemonThreadPool
 from crawler.engine.urls import host_of
+from crawler.folder.writer import DiskFull, StoreClosed
 
 BACKOFF_BASE = 1.0
 BACKOFF_CAP = 60.0

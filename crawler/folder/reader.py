@@ -3,22 +3,10 @@ and what an earlier crawl knew of each page (for a refresh)."""
 
 from __future__ import annotations
 
-import difflib
 import json
-import logging
 import threading
 from pathlib import Path
-from typing import Any
-from crawler.engine.events import iso_timestamp
-from crawler.folder.writer import write_json
-import errno
-import hashlib
-import os
-import re
-import tempfile
-from dataclasses import asdict, dataclass
-from typing import Any, Iterable, Iterator
-from urllib.parse import unquote, urlsplit
+from typing import Any, Iterator
 
 
 def page_key(record: dict[str, Any]) -> str:

@@ -31,10 +31,10 @@ import tempfile
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 from urllib.parse import unquote, urlsplit
-from crawler.folder.reader import LINKS_FILE, iter_manifest
 
+from crawler.folder.reader import LINKS_FILE, iter_manifest
 
 MAX_SEGMENT = 80
 

@@ -31,8 +31,8 @@ from urllib.parse import urljoin, urlsplit
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from crawler.outputs.search import page_body
 from crawler.engine.urls import canonical_url
+from crawler.outputs.search import page_body
 
 MAX_PAGE_CHARS = 200_000  # most Markdown characters one answer carries; `offset` gives the rest
 TREE_LIMIT = 5_000  # most pages of the tree in one answer; `offset` gives the rest

@@ -16,16 +16,19 @@ unchanged.
 from __future__ import annotations
 
 import difflib
-import json
 import logging
-import threading
 from pathlib import Path
 from typing import Any
-from crawler.engine.events import iso_timestamp
-from crawler.folder.reader import LINKS_FILE, iter_manifest
-from crawler.folder.writer import write_json
-from crawler.folder.reader import budget_reached, judged_urls, page_key, read_page_file, saved_pages
 
+from crawler.engine.events import iso_timestamp
+from crawler.folder.reader import (
+    budget_reached,
+    judged_urls,
+    page_key,
+    read_page_file,
+    saved_pages,
+)
+from crawler.folder.writer import write_json
 
 log = logging.getLogger(__name__)
 

@@ -27,8 +27,8 @@ import signal
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -36,9 +36,20 @@ from urllib.parse import urlsplit
 import psutil
 import requests
 
-from crawler.engine.fetch import HTML_TYPES, MAX_BODY_BYTES, FetchFailed, fetch_robots_txt, read_body
+from crawler.engine.fetch import (
+    HTML_TYPES,
+    MAX_BODY_BYTES,
+    FetchFailed,
+    fetch_robots_txt,
+    read_body,
+)
 from crawler.engine.netguard import DEADLINES, BlockedAddress, guard_session
-from crawler.engine.robots import MAX_ROBOTS_BYTES, RobotsRules, robots_text, rules_from_response
+from crawler.engine.robots import (
+    MAX_ROBOTS_BYTES,
+    RobotsRules,
+    robots_text,
+    rules_from_response,
+)
 from crawler.render.browser import chromium_path, launch_args
 from crawler.render.policy import BrowserPolicy
 

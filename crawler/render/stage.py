@@ -24,7 +24,13 @@ from typing import TYPE_CHECKING, Callable
 from urllib.parse import urldefrag
 
 from crawler.engine.events import Stage
-from crawler.engine.fetch import HTML_TYPES, FetchedPage, FetchFailed, PageSkipped, TransientFailure
+from crawler.engine.fetch import (
+    HTML_TYPES,
+    FetchedPage,
+    FetchFailed,
+    PageSkipped,
+    TransientFailure,
+)
 from crawler.engine.frontier import CrawlRequest
 from crawler.engine.urls import host_of
 from crawler.render.detect import REASON_TEXT, HostMemory, shell_reason

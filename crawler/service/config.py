@@ -2,14 +2,7 @@
 
 from __future__ import annotations
 
-import difflib
-import re
-import warnings
-import regex as _regex
-from dataclasses import asdict, dataclass
-from typing import Any, Callable
-from urllib.parse import urlsplit
-from crawler import __version__
+from dataclasses import dataclass
 
 
 @dataclass

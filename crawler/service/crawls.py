@@ -16,14 +16,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
-from crawler.outputs.changes import CHANGES_FILE, write_changes
 from crawler.engine.config import ConfigError, parse_crawl_config
 from crawler.engine.events import State, iso_timestamp
 from crawler.engine.netguard import ensure_public_target
-from crawler.render import check_render_setting
 from crawler.engine.resume import can_resume
-from crawler.folder.writer import CrawlStore
 from crawler.folder.reader import iter_manifest, read_json
+from crawler.folder.writer import CrawlStore
+from crawler.outputs.changes import CHANGES_FILE, write_changes
+from crawler.render import check_render_setting
 from crawler.service.history import ended_folders, read_history, write_crawl_meta
 from crawler.service.local import Busy, LimitReached
 from crawler.service.records import CrawlRecord, CrawlStates, UnknownCrawl

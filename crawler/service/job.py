@@ -8,19 +8,19 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from crawler.folder.reader import PreviousCrawl
-from crawler.outputs.changes import write_changes
 from crawler.engine.context import PauseSignal
 from crawler.engine.controller import CrawlController
 from crawler.engine.cpu import CpuPool
 from crawler.engine.events import EventSink
-from crawler.outputs.llms import write_llms_files
 from crawler.engine.netguard import non_public_reason
 from crawler.engine.pagecache import PageCache
-from crawler.render import RenderPool
 from crawler.engine.resume import load_resume_state
 from crawler.engine.stats import CrawlStats
+from crawler.folder.reader import PreviousCrawl
 from crawler.folder.writer import CrawlStore
+from crawler.outputs.changes import write_changes
+from crawler.outputs.llms import write_llms_files
+from crawler.render import RenderPool
 from crawler.service.history import write_crawl_meta
 from crawler.service.records import CrawlRecord
 

@@ -17,8 +17,8 @@ from crawler.engine.context import PauseSignal
 from crawler.engine.controller import CrawlController
 from crawler.engine.cpu import CpuPool
 from crawler.engine.events import EventSink, State
-from crawler.render import RenderPool
 from crawler.engine.stats import CrawlStats
+from crawler.render import RenderPool
 from crawler.service.job import build_controller, run_job
 from crawler.service.records import CrawlRecord, CrawlStates
 from crawler.service.statesink import StateSink

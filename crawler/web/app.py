@@ -20,15 +20,15 @@ from typing import Any, Callable
 from flask import Flask, current_app
 from flask_socketio import SocketIO
 
-from crawler.service.config import ServerConfig
 from crawler.engine.cpu import CpuPool
+from crawler.outputs.search import SearchIndex, SearchIndexer, open_search
+from crawler.render import RenderPool
 from crawler.service import CrawlService, MemoryCrawlStates
+from crawler.service.config import ServerConfig
 from crawler.service.history import read_history
 from crawler.service.local import LocalBackend
 from crawler.service.memory import MemoryGuard, ProcessTree, release_memory
-from crawler.render import RenderPool
 from crawler.web.metrics import ServerMetrics
-from crawler.outputs.search import SearchIndex, SearchIndexer, open_search
 from crawler.web.sessions import load_or_create_secret
 from crawler.web.sink import RoomSink
 
@@ -167,9 +167,9 @@ def _embedded(config: ServerConfig, data_dir: Path) -> CrawlerServices:
 
 
 def _cluster(config: ServerConfig, data_dir: Path) -> CrawlerServices:
-    from crawler.service.cluster.jobs import job_sender, make_celery
-    from crawler.service.cluster.coordinator import Cluster
     from crawler.service.cluster.backend import ClusterBackend
+    from crawler.service.cluster.coordinator import Cluster
+    from crawler.service.cluster.jobs import job_sender, make_celery
     from crawler.service.cluster.redis_states import RedisCrawlStates, redis_client
 
     assert config.redis_url is not None

@@ -9,19 +9,41 @@ from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, jsonify, render_template, request, send_file, stream_with_context
+from flask import (
+    Blueprint,
+    Response,
+    jsonify,
+    render_template,
+    request,
+    send_file,
+    stream_with_context,
+)
 from werkzeug.exceptions import HTTPException
 
 from crawler import __version__
-from crawler.outputs import browse as reader
 from crawler.engine.config import ConfigError
 from crawler.engine.events import State
-from crawler.service.records import DOWNLOAD_FORMATS
-from crawler.service.crawls import NoChangeReport, NotRefreshable
-from crawler.service import CRAWL_ID_PATTERN, CrawlRecord, NotResumable, StoreUnavailable, UnknownCrawl, download_links
-from crawler.outputs.llms import LLMS_FULL_TXT, LLMS_TXT, build_index, current_file, iter_llms_full_text, render_llms_txt
-from crawler.outputs.search import IndexUnavailable, QueryError
 from crawler.folder.reader import iter_manifest
+from crawler.outputs import browse as reader
+from crawler.outputs.llms import (
+    LLMS_FULL_TXT,
+    LLMS_TXT,
+    build_index,
+    current_file,
+    iter_llms_full_text,
+    render_llms_txt,
+)
+from crawler.outputs.search import IndexUnavailable, QueryError
+from crawler.service import (
+    CRAWL_ID_PATTERN,
+    CrawlRecord,
+    NotResumable,
+    StoreUnavailable,
+    UnknownCrawl,
+    download_links,
+)
+from crawler.service.crawls import NoChangeReport, NotRefreshable
+from crawler.service.records import DOWNLOAD_FORMATS
 from crawler.web.app import MAX_REQUEST_BYTES, services
 from crawler.web.auth import request_is_authorised
 from crawler.web.sessions import ensure_session_id

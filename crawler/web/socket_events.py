@@ -9,7 +9,11 @@ from flask_socketio import ConnectionRefusedError, join_room
 from crawler.engine.config import ConfigError
 from crawler.service import CRAWL_ID_PATTERN, StoreUnavailable, UnknownCrawl
 from crawler.web.app import services, socketio
-from crawler.web.auth import TOKEN_REQUIRED_MESSAGE, WRONG_TOKEN_MESSAGE, socket_is_authorised
+from crawler.web.auth import (
+    TOKEN_REQUIRED_MESSAGE,
+    WRONG_TOKEN_MESSAGE,
+    socket_is_authorised,
+)
 from crawler.web.sessions import NO_SESSION_MESSAGE, current_session_id
 
 

@@ -15,6 +15,13 @@ the rest (an ``offset`` to pass back).
 
 from __future__ import annotations
 
-from crawler.outputs.mcp.library import DocsLibrary, FolderSites, SiteInfo, SiteSource, ToolInputError, build_server
+from crawler.outputs.mcp.library import (
+    DocsLibrary,
+    FolderSites,
+    SiteInfo,
+    SiteSource,
+    ToolInputError,
+    build_server,
+)
 
 __all__ = ["DocsLibrary", "FolderSites", "SiteInfo", "SiteSource", "ToolInputError", "build_server"]

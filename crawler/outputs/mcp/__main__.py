@@ -13,8 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-from crawler.outputs.search import open_search
 from crawler.outputs.mcp.library import DocsLibrary, FolderSites, build_server
+from crawler.outputs.search import open_search
 
 MCP_INDEX_FILE = ".search-mcp.sqlite"  # kept apart from a web server's .search.sqlite
 

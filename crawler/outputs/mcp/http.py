@@ -23,8 +23,13 @@ from a2wsgi import ASGIMiddleware
 from mcp.server.mcpserver import Context
 from mcp.server.transport_security import TransportSecuritySettings
 
+from crawler.outputs.mcp.library import (
+    DocsLibrary,
+    SiteInfo,
+    build_server,
+    request_scope,
+)
 from crawler.outputs.search import SearchIndex
-from crawler.outputs.mcp.library import DocsLibrary, SiteInfo, build_server, request_scope
 
 OWNER_KEY = "crawler.owner"  # WSGI environ → ASGI scope: whose crawls this request may see
 LOOPBACK_HOSTS = ["127.0.0.1", "127.0.0.1:*", "localhost", "localhost:*", "[::1]", "[::1]:*"]

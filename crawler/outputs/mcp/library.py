@@ -10,10 +10,15 @@ from urllib.parse import urlsplit
 from mcp.server.mcpserver import Context, MCPServer
 
 from crawler import __version__
-from crawler.outputs.llms import LLMS_TXT, build_index, current_file, render_llms_txt
-from crawler.outputs.browse import read_page_text
-from crawler.outputs.search import IndexUnavailable, QueryError, SearchIndex, crawl_folders
 from crawler.folder.reader import read_json
+from crawler.outputs.browse import read_page_text
+from crawler.outputs.llms import LLMS_TXT, build_index, current_file, render_llms_txt
+from crawler.outputs.search import (
+    IndexUnavailable,
+    QueryError,
+    SearchIndex,
+    crawl_folders,
+)
 
 MAX_CHARS = 50_000  # the most text one answer carries, whatever the caller asks for
 DEFAULT_PAGE_CHARS = 20_000

@@ -15,10 +15,10 @@ from typing import Any
 
 from crawler.engine.events import Event, State, iso_timestamp
 from crawler.service.cluster.coordinator import Announce, Cluster
+from crawler.service.cluster.redis_states import RedisCrawlStates
 from crawler.service.history import count_manifest
 from crawler.service.local import Busy, LimitReached, queue_full_message
 from crawler.service.records import CrawlRecord
-from crawler.service.cluster.redis_states import RedisCrawlStates
 
 log = logging.getLogger(__name__)
 

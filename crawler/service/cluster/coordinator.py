@@ -28,9 +28,9 @@ import redis
 
 from crawler.engine.events import Event, State, iso_timestamp
 from crawler.folder.writer import write_json
+from crawler.service.cluster.redis_states import RedisCrawlStates, guarded
 from crawler.service.history import lost_summary, read_history, write_crawl_meta
 from crawler.service.records import CrawlRecord
-from crawler.service.cluster.redis_states import RedisCrawlStates, guarded
 
 log = logging.getLogger(__name__)
 

@@ -33,17 +33,17 @@ from typing import Any
 from celery import signals
 
 from crawler.engine.controller import CrawlController
-from crawler.service.config import memory_limit
 from crawler.engine.cpu import CpuPool
 from crawler.render import RenderPool
-from crawler.service.cluster.jobs import QUEUE, TASK_NAME, job_sender, make_celery
 from crawler.service.cluster.coordinator import LEASE_SECONDS, STOP_CHANNEL, Cluster
 from crawler.service.cluster.event_queue import EventQueue, QueueSink
-from crawler.service.job import build_controller, run_job
-from crawler.service.records import CrawlRecord
+from crawler.service.cluster.jobs import QUEUE, TASK_NAME, job_sender, make_celery
 from crawler.service.cluster.redis_states import RedisCrawlStates, redis_client
-from crawler.service.statesink import StateSink
+from crawler.service.config import memory_limit
+from crawler.service.job import build_controller, run_job
 from crawler.service.memory import MemoryGuard, release_memory
+from crawler.service.records import CrawlRecord
+from crawler.service.statesink import StateSink
 
 log = logging.getLogger("crawler.service.cluster.worker")
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"

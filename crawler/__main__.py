@@ -1,4 +1,4 @@
-"""``python -m crawler URL``: crawl from the terminal (see crawler/cli.py)."""
+"""``crawler URL``: crawl from the terminal (see crawler/cli.py)."""
 
 import sys
 

@@ -1,4 +1,4 @@
-"""Crawl from a terminal, no server: ``python -m crawler https://docs.example.org/ --out ./crawls``.
+"""Crawl from a terminal, no server: ``crawler https://docs.example.org/ --out ./crawls``.
 
 The same engine as the dashboard, with a sink that shows progress: a live bar (pages, speed,
 ETA) through rich when stdout is a terminal, plain lines when it is not, or the event stream as
@@ -9,7 +9,7 @@ The crawl folder is written like the server's (``crawl.json`` included), so a se
 data directory lists it in the history of the session named by ``--owner`` (by default the
 fixed owner ``cli``, which no browser session has: such crawls stay on disk only).
 
-``python -m crawler --refresh <crawl folder>`` crawls the same site again with the same settings
+``crawler --refresh <crawl folder>`` crawls the same site again with the same settings
 into a new folder beside it, reusing the pages that did not change, and writes ``changes.json``
 (what is new, changed, removed, unchanged).
 """
@@ -132,7 +132,7 @@ class RichSink:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m crawler", description="Crawl a documentation site to Markdown.")
+    parser = argparse.ArgumentParser(prog="crawler", description="Crawl a documentation site to Markdown.")
     parser.add_argument("url", nargs="*", help="start URL; several URLs crawl exactly those pages (a selection)")
     parser.add_argument("--refresh", metavar="CRAWL_DIR", default=None,
                         help="crawl again with the settings of this ended crawl folder, into a new folder beside it, "

@@ -39,7 +39,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="processes for parsing and extraction (default: one per CPU core)")
     parser.add_argument("--redis", default=None,
                         help="cluster mode: the Redis shared with other web servers and the workers "
-                             "(python -m crawler.service.cluster.worker), e.g. redis://10.0.0.5:6379/0 (or CRAWLER_REDIS_URL); "
+                             "(crawler-worker), e.g. redis://10.0.0.5:6379/0 (or CRAWLER_REDIS_URL); "
                              "crawls then run on the workers, not in this process")
     parser.add_argument("--memory-limit", default=None,
                         help="e.g. 2GB or 512MB: above 80 %% of it (this process and its extraction workers) "

@@ -1,4 +1,4 @@
-"""The MCP server through the SDK's own client: over stdio (python -m crawler.outputs.mcp) and over
+"""The MCP server through the SDK's own client: over stdio (crawler-mcp) and over
 streamable HTTP at /mcp on the real server, against crawls the real server made."""
 
 from __future__ import annotations
@@ -217,7 +217,7 @@ def test_under_eventlet_search_works_and_mcp_over_http_says_where_to_go(server, 
     indexed(server.base, client.http, crawl_id, 5)
     answer = client.http.post(server.base + "/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
                               timeout=10)
-    assert answer.status_code == 501 and "python -m crawler.outputs.mcp" in answer.json()["error"]
+    assert answer.status_code == 501 and "crawler-mcp" in answer.json()["error"]
 
 
 def test_the_server_loads_the_mcp_sdk_on_the_first_mcp_request_only(tmp_path):

@@ -107,7 +107,7 @@ def read_history(data_dir: Path, *, running_is_lost: bool = True,
 
 def ended_folders(data_dir: Path, known: set[str]) -> list[str]:
     """Crawl folders not in `known` whose crawl.json says the crawl ended: crawls run by another
-    process on this data directory (a terminal crawl, `python -m crawler`). A folder still running
+    process on this data directory (a terminal crawl, `crawler`). A folder still running
     is left for a later look (its runner, not this process, owns it)."""
     found = []
     for meta_path in Path(data_dir).glob("*/crawl.json"):

@@ -211,7 +211,7 @@ def _add_search(crawler_services: CrawlerServices, data_dir: Path) -> None:
 def _add_mcp(crawler_services: CrawlerServices, data_dir: Path) -> None:
     """MCP over streamable HTTP at /mcp, for the threading mode. Under eventlet every thread is a
     green thread, and the asyncio loop the SDK's transport needs would have to share eventlet's
-    hub; /mcp then answers 501 and the stdio server (python -m crawler.outputs.mcp) remains."""
+    hub; /mcp then answers 501 and the stdio server (crawler-mcp) remains."""
     if crawler_services.config.async_mode != "threading" or crawler_services.search is None:
         return
     service, index = crawler_services.crawls, crawler_services.search

@@ -117,7 +117,7 @@ def metrics() -> Response:
 
 @blueprint.get("/api/session")
 def session_info() -> Response:
-    """The caller's own session id: what `python -m crawler --owner` takes to list a terminal
+    """The caller's own session id: what `crawler --owner` takes to list a terminal
     crawl in this browser's history."""
     return jsonify({"session_id": ensure_session_id()})
 
@@ -242,7 +242,7 @@ def mcp_endpoint() -> Any:
     (the app's before_request hook), for the crawls of the caller's session only."""
     endpoint = services().mcp
     if endpoint is None:
-        return error("MCP over HTTP is served in the threading server mode only; use python -m crawler.outputs.mcp", 501)
+        return error("MCP over HTTP is served in the threading server mode only; use crawler-mcp", 501)
     request.environ["crawler.owner"] = ensure_session_id()
     return endpoint
 

@@ -2,7 +2,7 @@
 
 Two ways in, one set of tools (:func:`build_server`):
 
-- stdio, ``python -m crawler.outputs.mcp --data-dir ./crawls``: the local user's own tool; it serves every
+- stdio, ``crawler-mcp --data-dir ./crawls``: the local user's own tool; it serves every
   crawl in the data directory.
 - streamable HTTP at ``/mcp`` on the web server (``crawler/outputs/mcp/http.py``): the same token rule as
   the REST API, and only the crawls of the session the request's cookie names, exactly as

@@ -1,4 +1,4 @@
-"""python -m crawler.outputs.mcp --data-dir ./crawls: the crawled sites as an MCP server over stdio.
+"""crawler-mcp --data-dir ./crawls: the crawled sites as an MCP server over stdio.
 
 Meant to be started by an MCP client (an editor, a desktop assistant) on the machine that holds
 the crawls: it serves every crawl in the data directory. It keeps the search index up to date
@@ -20,7 +20,7 @@ MCP_INDEX_FILE = ".search-mcp.sqlite"  # kept apart from a web server's .search.
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m crawler.outputs.mcp",
+    parser = argparse.ArgumentParser(prog="crawler-mcp",
                                      description="Serve crawled documentation sites to MCP clients over stdio.")
     parser.add_argument("--data-dir", default=os.environ.get("CRAWLER_DATA_DIR", "./crawls"),
                         help="where the crawls are (default ./crawls, or CRAWLER_DATA_DIR)")

@@ -1,6 +1,6 @@
 """The cluster's crawl worker: a Celery worker that runs crawl jobs with the same engine.
 
-    python -m crawler.service.cluster.worker --redis redis://10.0.0.5:6379/0 --data-dir /mnt/crawls --crawls 2
+    crawler-worker --redis redis://10.0.0.5:6379/0 --data-dir /mnt/crawls --crawls 2
 
 or, the same through Celery's own command (settings then come from CRAWLER_* variables):
 
@@ -309,7 +309,7 @@ def _on_shutdown(**_: Any) -> None:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m crawler.service.cluster.worker",
+    parser = argparse.ArgumentParser(prog="crawler-worker",
                                      description="Run crawl jobs for a Crawler Dashboard cluster.")
     parser.add_argument("--redis", default=None, help="Redis URL shared with the web servers "
                         "(or CRAWLER_REDIS_URL; default redis://127.0.0.1:6379/0)")

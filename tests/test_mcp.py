@@ -17,8 +17,8 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
+from crawler.folder.reader import page_body
 from crawler.outputs.llms import LLMS_TXT
-from crawler.outputs.search import page_body
 from tests.conftest import PROJECT_ROOT, ServerProcess, crawl_over_rest, wait_until
 
 TOOLS = {"list_sites", "search_docs", "get_page", "get_outline"}

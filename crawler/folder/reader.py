@@ -4,9 +4,59 @@ and what an earlier crawl knew of each page (for a refresh)."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 from pathlib import Path
 from typing import Any, Iterator
+
+PAGES_DIR = "pages"
+# What the writer puts on top of each page's Markdown: its title and its source URL.
+_STORED_HEADER = re.compile(r"\A(?:# [^\n]*\n\n)?Source: <[^\n]*>\n")
+
+
+def page_file(crawl_dir: Path, relative: object) -> Path | None:
+    """The file a manifest's `path` names, or None when it is no path or would lead outside the
+    crawl's `pages/` folder (`..`, an absolute path, a link out). The one home of this rule: the
+    writer, the reader, search, llms.txt, the report and the downloads all go through it."""
+    if not isinstance(relative, str) or not relative:
+        return None
+    crawl_dir = Path(crawl_dir)
+    pages = (crawl_dir / PAGES_DIR).resolve()
+    file = (crawl_dir / relative).resolve()
+    return file if file != pages and file.is_relative_to(pages) else None
+
+
+def page_body(text: str) -> str:
+    """A stored page's Markdown without the title and Source lines written on top of it."""
+    return _STORED_HEADER.sub("", text, count=1).strip()
+
+
+def read_page(crawl_dir: Path, relative: object, *, body: bool = True, limit: int | None = None) -> str | None:
+    """A saved page's Markdown (without its stored header unless `body` is False; at most `limit`
+    characters), or None when the file is gone or the path is not inside `pages/`."""
+    file = page_file(crawl_dir, relative)
+    if file is None:
+        return None
+    try:
+        with open(file, encoding="utf-8", errors="replace") as handle:
+            text = handle.read() if limit is None else handle.read(limit)
+    except OSError:
+        return None
+    return page_body(text) if body else text
+
+
+def saved_page_files(crawl_dir: Path) -> Iterator[tuple[dict[str, Any], Path]]:
+    """(manifest entry, file) of every saved page in crawl order, each file once, never a path
+    outside `pages/` nor a file that is gone."""
+    seen: set[Path] = set()
+    for entry in iter_manifest(crawl_dir):
+        if entry.get("status") != "ok" or not isinstance(entry.get("url"), str):
+            continue
+        file = page_file(crawl_dir, entry.get("path"))
+        if file is None or file in seen or not file.is_file():
+            continue
+        seen.add(file)
+        yield entry, file
 
 
 def page_key(record: dict[str, Any]) -> str:
@@ -45,18 +95,6 @@ def budget_reached(crawl_dir: Path) -> bool:
     max_pages = _read_json(Path(crawl_dir) / "config.json").get("max_pages")
     discovered = _read_json(Path(crawl_dir) / "summary.json").get("discovered")
     return isinstance(max_pages, int) and isinstance(discovered, int) and discovered >= max_pages
-
-
-def read_page_file(crawl_dir: Path, relative: str) -> str | None:
-    """A page's Markdown, never from outside the folder's pages/."""
-    pages_dir = (Path(crawl_dir) / "pages").resolve()
-    path = (Path(crawl_dir) / relative).resolve()
-    if not path.is_relative_to(pages_dir):
-        return None
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError:
-        return None
 
 
 class PreviousCrawl:
@@ -148,7 +186,7 @@ class PreviousCrawl:
 
     def markdown(self, url: str) -> str | None:
         record = self.pages.get(url)
-        return read_page_file(self.crawl_dir, record["path"]) if record else None
+        return read_page(self.crawl_dir, record["path"], body=False) if record else None
 
 
 LINKS_FILE = "links.jsonl"  # one line per saved page: {"url", "links"}, the links found on it

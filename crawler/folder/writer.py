@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Iterable
 from urllib.parse import unquote, urlsplit
 
-from crawler.folder.reader import LINKS_FILE, iter_manifest
+from crawler.folder.reader import LINKS_FILE, PAGES_DIR, iter_manifest, page_file
 
 MAX_SEGMENT = 80
 
@@ -208,7 +208,7 @@ class CrawlStore:
 
     def __init__(self, crawl_dir: Path) -> None:
         self.crawl_dir = Path(crawl_dir)
-        self.pages_dir = self.crawl_dir / "pages"
+        self.pages_dir = self.crawl_dir / PAGES_DIR
         self.manifest_path = self.crawl_dir / "manifest.jsonl"
         self.discovered_path = self.crawl_dir / "discovered.jsonl"
         self.links_path = self.crawl_dir / LINKS_FILE
@@ -258,8 +258,8 @@ class CrawlStore:
         return path
 
     def _resolve_inside(self, relative: str) -> Path:
-        target = (self.crawl_dir / relative).resolve()
-        if not target.is_relative_to(self.pages_dir.resolve()):
+        target = page_file(self.crawl_dir, relative)
+        if target is None:
             raise ValueError(f"refusing to write outside the crawl folder: {relative}")
         return target
 

@@ -32,7 +32,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from crawler.engine.urls import canonical_url
-from crawler.outputs.search import page_body
+from crawler.folder.reader import read_page
 
 MAX_PAGE_CHARS = 200_000  # most Markdown characters one answer carries; `offset` gives the rest
 TREE_LIMIT = 5_000  # most pages of the tree in one answer; `offset` gives the rest
@@ -144,19 +144,6 @@ def saved_pages(crawl_dir: Path) -> SavedPages:
                 break
             del _cache[oldest]
     return pages
-
-
-def read_page_text(crawl_dir: Path, relative: str) -> str | None:
-    """A saved page's Markdown (without the title and Source lines stored on top), or None when
-    the file is gone or `relative` would leave the crawl's `pages/` folder."""
-    crawl_dir = Path(crawl_dir)
-    file = (crawl_dir / relative).resolve()
-    if not file.is_relative_to((crawl_dir / "pages").resolve()) or not file.is_file():
-        return None
-    try:
-        return page_body(file.read_text(encoding="utf-8", errors="replace"))
-    except OSError:
-        return None
 
 
 def slice_text(text: str, offset: int, max_chars: int = MAX_PAGE_CHARS) -> tuple[str, int | None]:
@@ -323,7 +310,7 @@ def page_answer(crawl_dir: Path, url: str | None, offset: int = 0) -> dict[str, 
     if page is None:
         raise ReaderError(f"this crawl has no saved page with the URL {url.strip()[:300]!r}: "
                           "see /api/crawls/<id>/tree for its pages", 404)
-    text = read_page_text(crawl_dir, page.path)
+    text = read_page(crawl_dir, page.path)
     if text is None:
         raise ReaderError(f"the page {page.url!r} is no longer stored", 404)
     if offset > len(text):

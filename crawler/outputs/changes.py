@@ -25,7 +25,7 @@ from crawler.folder.reader import (
     budget_reached,
     judged_urls,
     page_key,
-    read_page_file,
+    read_page,
     saved_pages,
 )
 from crawler.folder.writer import write_json
@@ -90,8 +90,8 @@ def build_changes(old_dir: Path, new_dir: Path, *, state: str | None = None) -> 
     for key, record in new.items():
         if key not in old:
             continue
-        after = read_page_file(new_dir, record["path"]) or ""
-        before = read_page_file(old_dir, old[key]["path"]) or ""
+        after = read_page(new_dir, record["path"], body=False) or ""
+        before = read_page(old_dir, old[key]["path"], body=False) or ""
         if after == before:
             unchanged.append(key)
             continue

@@ -52,7 +52,7 @@ from typing import Any, Iterator
 from urllib.parse import unquote, urlsplit
 
 from crawler.engine.events import iso_timestamp
-from crawler.folder.reader import iter_manifest, read_json
+from crawler.folder.reader import iter_manifest, page_body, read_json, saved_page_files
 from crawler.folder.writer import write_atomically, write_json
 
 LLMS_TXT = "llms.txt"
@@ -74,7 +74,6 @@ _OPTIONAL_SEGMENTS = frozenset({
 # words as the whole title (a page titled "Archive format" is not an archive).
 _OPTIONAL_TITLE = re.compile(r"^\s*(change\s*log|release\s+notes?|what['’]?s\s+new)\b|"
                              r"^\s*(changes|releases|history|archives?|news|blog)\s*$", re.IGNORECASE)
-_STORED_HEADER = re.compile(r"\A(?:# [^\n]*\n\n)?Source: <[^\n]*>\n")
 
 
 @dataclass
@@ -192,11 +191,6 @@ def first_sentence(markdown: str) -> str:
     return ""
 
 
-def _stored_body(text: str) -> str:
-    """A stored page's Markdown without the title and Source lines `page_document` put on top."""
-    return _STORED_HEADER.sub("", text, count=1).strip()
-
-
 def _read_head(file: Path) -> str:
     with open(file, encoding="utf-8", errors="replace") as handle:
         return handle.read(_HEAD_BYTES)
@@ -307,28 +301,11 @@ def _start_url(crawl_dir: Path) -> str | None:
     return url if isinstance(url, str) and url else None
 
 
-def _stored_entries(crawl_dir: Path) -> list[tuple[dict[str, Any], Path]]:
-    """Saved pages (manifest entry, file), each file once, never a path outside pages/."""
-    pages_dir = (crawl_dir / "pages").resolve()
-    seen: set[str] = set()
-    found = []
-    for entry in iter_manifest(crawl_dir):
-        path = entry.get("path")
-        if entry.get("status") != "ok" or not isinstance(path, str) or not isinstance(entry.get("url"), str):
-            continue
-        file = (crawl_dir / path).resolve()
-        if path in seen or not file.is_relative_to(pages_dir) or not file.is_file():
-            continue
-        seen.add(path)
-        found.append((entry, file))
-    return found
-
-
 def build_index(crawl_dir: Path) -> SiteIndex:
     """Read the folder (metadata and the first KB of each page) into what llms.txt lists."""
     crawl_dir = Path(crawl_dir)
     order = _discovery_order(crawl_dir)
-    entries = _stored_entries(crawl_dir)
+    entries = list(saved_page_files(crawl_dir))
 
     def position(entry: dict[str, Any]) -> int:
         """Where the page was first found: under the URL fetched, or under its canonical URL
@@ -341,7 +318,7 @@ def build_index(crawl_dir: Path) -> SiteIndex:
     start: PageRef | None = None
     configured_start = _start_url(crawl_dir)
     for _, (entry, file) in ranked:
-        head = _stored_body(_read_head(file))
+        head = page_body(_read_head(file))
         listed = entry.get("canonical") or entry["url"]
         title = _one_line(entry.get("title")) or _humanize((_segments(listed, "/") or [""])[-1]) or listed
         description = _one_line(entry.get("description")) or first_sentence(head)
@@ -432,7 +409,7 @@ def render_llms_txt(index: SiteIndex) -> str:
 
 def _full_section(page: PageRef) -> str:
     try:
-        body = _stored_body(page.file.read_text(encoding="utf-8", errors="replace"))
+        body = page_body(page.file.read_text(encoding="utf-8", errors="replace"))
     except OSError:  # removed since the index was built (the crawl was deleted meanwhile)
         body = ""
     return f"# {_one_line(page.title)}\n\nSource: <{page.url}>\n\n{body}\n\n"

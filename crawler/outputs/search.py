@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from crawler.folder.reader import read_page
+
 log = logging.getLogger(__name__)
 
 INDEX_FILE = ".search.sqlite"
@@ -41,7 +43,6 @@ MAX_BODY_CHARS = 2_000_000  # more of one page than this is not indexed (the res
 BATCH_PAGES = 200  # pages indexed per transaction: keeps each write short for readers and other writers
 POLL_SECONDS = 0.5
 _CRAWL_ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$")
-_STORED_HEADER = re.compile(r"\A(?:# [^\n]*\n\n)?Source: <[^\n]*>\n")
 # snippet() markers that cannot occur in stored Markdown: replaced after escaping.
 _OPEN, _CLOSE = "\x02", "\x03"
 _WEIGHTS = (10.0, 4.0, 1.0)  # bm25 weights of title, url, body
@@ -158,23 +159,6 @@ def to_fts_query(query: str) -> str:
 
 
 # ---- reading a crawl folder -------------------------------------------------------------------
-
-
-def page_body(text: str) -> str:
-    """A stored page's Markdown without the title and Source lines written on top of it."""
-    return _STORED_HEADER.sub("", text, count=1).strip()
-
-
-def _read_page(crawl_dir: Path, relative: str) -> str | None:
-    pages_dir = (crawl_dir / "pages").resolve()
-    file = (crawl_dir / relative).resolve()
-    if not file.is_relative_to(pages_dir):
-        return None
-    try:
-        with open(file, encoding="utf-8", errors="replace") as handle:
-            return page_body(handle.read(MAX_BODY_CHARS))
-    except OSError:
-        return None
 
 
 def _new_lines(manifest: Path, offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
@@ -359,7 +343,7 @@ class SearchIndex:
                 path, url = entry.get("path"), entry.get("url")
                 if entry.get("status") != "ok" or not isinstance(path, str) or not isinstance(url, str):
                     continue
-                body = _read_page(crawl_dir, path)
+                body = read_page(crawl_dir, path, limit=MAX_BODY_CHARS)
                 if body is None:
                     continue
                 title = entry.get("title") if isinstance(entry.get("title"), str) else ""

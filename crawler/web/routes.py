@@ -23,7 +23,7 @@ from werkzeug.exceptions import HTTPException
 from crawler import __version__
 from crawler.engine.config import ConfigError
 from crawler.engine.events import State
-from crawler.folder.reader import iter_manifest
+from crawler.folder.reader import iter_manifest, saved_page_files
 from crawler.outputs import browse as reader
 from crawler.outputs.llms import (
     LLMS_FULL_TXT,
@@ -361,20 +361,9 @@ def _manifest_lines(crawl_dir: Path) -> Iterator[str]:
         yield json.dumps(entry, ensure_ascii=False) + "\n"
 
 
-def _saved_pages(crawl_dir: Path) -> Iterator[tuple[dict[str, Any], Path]]:
-    """(manifest entry, file) of every saved page in crawl order; never a path outside pages/."""
-    pages_dir = (crawl_dir / "pages").resolve()
-    for entry in iter_manifest(crawl_dir):
-        if entry.get("status") != "ok" or not isinstance(entry.get("path"), str):
-            continue
-        page = (crawl_dir / entry["path"]).resolve()
-        if page.is_relative_to(pages_dir) and page.is_file():
-            yield entry, page
-
-
 def _combined_markdown(crawl_dir: Path) -> Iterator[str]:
     """All saved pages in crawl order, each under its URL as a heading, read one at a time."""
-    for entry, page in _saved_pages(crawl_dir):
+    for entry, page in saved_page_files(crawl_dir):
         yield f"# {entry['url']}\n\n{page.read_text(encoding='utf-8').strip()}\n\n---\n\n"
 
 
@@ -385,7 +374,7 @@ def _build_zip(crawl_dir: Path, stem: str) -> Any:
         for name in ("manifest.jsonl", "config.json", "summary.json"):
             if (crawl_dir / name).exists():
                 archive.write(crawl_dir / name, f"{stem}/{name}")
-        for entry, page in _saved_pages(crawl_dir):
+        for entry, page in saved_page_files(crawl_dir):
             archive.write(page, f"{stem}/{entry['path']}")
     spool.seek(0)
     return spool

@@ -10,8 +10,7 @@ from urllib.parse import urlsplit
 from mcp.server.mcpserver import Context, MCPServer
 
 from crawler import __version__
-from crawler.folder.reader import read_json
-from crawler.outputs.browse import read_page_text
+from crawler.folder.reader import read_json, read_page
 from crawler.outputs.llms import LLMS_TXT, build_index, current_file, render_llms_txt
 from crawler.outputs.search import (
     IndexUnavailable,
@@ -188,7 +187,7 @@ class DocsLibrary:
                                  "search_docs or get_outline (a page crawled a moment ago may take a second "
                                  "to appear)")
         crawl_id, page_url, title, path = found
-        body = read_page_text(self.data_dir / crawl_id, path)
+        body = read_page(self.data_dir / crawl_id, path)
         if body is None:
             raise ToolInputError(f"the page {url!r} is no longer stored (its crawl was deleted?)")
         text = _slice(body, offset, max_chars,

@@ -69,7 +69,7 @@ def test_discover_filter_and_crawl_the_selection(page, server: ServerProcess, ma
     page.locator("#per_host_concurrency").fill("3")
     page.locator("#max_retries").fill("2")
     page.locator("#discover-btn").click()
-    expect(state).to_have_text(re.compile(r"^Discovery completed: \d+ pages found$"), timeout=15_000)
+    expect(state).to_have_text(re.compile(r"^Seeds completed: \d+ pages found$"), timeout=15_000)
     discovery_id = page.locator("#crawl-id").inner_text().strip()
     labels = [label for _, label in page.evaluate("window.__stateLabels")]
     assert "Discovering…" in labels and "Running" not in labels, labels
@@ -237,7 +237,7 @@ def test_a_discovery_of_5000_urls_stays_fast(page):
     page.route(re.compile(r".*/api/(crawls|discover)(/.*)?$"), answer)
     page.locator("#history-refresh").click()
     page.locator(f'#history li[data-crawl-id="{BIG_ID}"] button.history-show').click()
-    expect(page.locator("#crawl-state")).to_have_text("Discovery completed: 5000 pages found")
+    expect(page.locator("#crawl-state")).to_have_text("Seeds completed: 5000 pages found")
     expect(page.locator("#selection-count")).to_have_text("5000 of 5000 selected")
     render_ms = int(page.locator("#discovery").get_attribute("data-render-ms"))
     # Levels 1-2 expanded (docs/, its 10 areas), the 100 topics collapsed: no page row yet.

@@ -1,4 +1,4 @@
-"""Discovery, selection and politeness, judged by what the test site actually saw.
+"""Seeds, selection and politeness, judged by what the test site actually saw.
 
 These behaviours live in the engine, not in the server mode, so they run against the threading
 server only (the integration suite covers both modes).

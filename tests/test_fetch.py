@@ -8,13 +8,8 @@ import time
 import pytest
 import requests
 
-from crawler.engine.fetch import (
-    FetchFailed,
-    PageSkipped,
-    StopRequested,
-    TransientFailure,
-    fetch_page,
-)
+from crawler.engine.errors import FetchFailed, PageSkipped, StopRequested, TransientFailure
+from crawler.engine.fetch import fetch_page
 from tests.docsite import page_path
 
 

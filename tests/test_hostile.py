@@ -27,15 +27,9 @@ from crawler.engine.cpu import (
     CpuPool,
     analyze_page,
 )
+from crawler.engine.errors import FetchFailed, PageSkipped, TransientFailure
 from crawler.engine.events import RecordingSink
-from crawler.engine.fetch import (
-    FetchedPage,
-    FetchFailed,
-    PageSkipped,
-    TransientFailure,
-    fetch_page,
-    looks_binary,
-)
+from crawler.engine.fetch import FetchedPage, fetch_page, looks_binary
 from crawler.engine.netguard import guard_session
 from crawler.engine.parse import parse_document
 from crawler.engine.urls import canonical_url

@@ -8,7 +8,8 @@ import pytest
 import requests
 
 from crawler.engine.config import ConfigError, normalize_start_url
-from crawler.engine.fetch import FetchFailed, SessionPool, fetch_page
+from crawler.engine.errors import FetchFailed
+from crawler.engine.fetch import SessionPool, fetch_page
 from crawler.engine.netguard import (
     BlockedAddress,
     ensure_public_target,

@@ -251,7 +251,8 @@ def test_resume_refuses_running_completed_and_foreign_crawls(tmp_path: Path):
 
 def test_requests_to_a_blocked_address_are_never_sent(tmp_path: Path):
     """The connect-time guard: a redirect from an allowed address to a refused one sends nothing."""
-    from crawler.engine.fetch import FetchFailed, fetch_page
+    from crawler.engine.errors import FetchFailed
+    from crawler.engine.fetch import fetch_page
     from crawler.engine.netguard import guard_session
 
     secret = DocSite(SiteOptions(pages=2, extra_links=False), host="127.0.0.2").start()

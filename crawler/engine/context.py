@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Protocol
 
 from crawler.engine.config import CrawlConfig
-from crawler.engine.fetch import SessionPool, StopRequested
+from crawler.engine.errors import StopRequested
+from crawler.engine.fetch import SessionPool
 from crawler.engine.progress import ProgressTracker
 from crawler.engine.stats import CrawlStats
 from crawler.folder.writer import CrawlStore, DiskFull

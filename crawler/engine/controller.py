@@ -1,4 +1,4 @@
-"""One crawl, start to end: the engine that ties discovery, the scheduler and the page pipeline
+"""One crawl, start to end: the engine that ties the seeds (robots.txt, sitemaps, start URLs), the scheduler and the page pipeline
 together around one stop signal.
 
 The controller owns no web object. It is given its configuration, an event sink and a stop
@@ -6,7 +6,7 @@ signal (anything with ``is_set()``/``wait()``), so the same class runs inside th
 and inside a worker process, emitting through a message queue and stopped through a shared flag.
 
 Phases: *discovering* (robots.txt, sitemaps; the whole run for a discovery-only crawl:
-crawler/engine/discovery.py) then *running*: the scheduler (crawler/engine/scheduler.py) hands URLs from the
+crawler/engine/seeds.py) then *running*: the scheduler (crawler/engine/scheduler.py) hands URLs from the
 frontier to the pages' stages (crawler/engine/pipeline.py: fetching → parsing → extracting → storing)
 and acts on their outcomes. The parts share one `CrawlContext` (crawler/engine/context.py).
 
@@ -32,9 +32,10 @@ from typing import Any
 from crawler.engine.config import CrawlConfig
 from crawler.engine.context import CrawlContext, PauseSignal, StopSignal
 from crawler.engine.cpu import CpuPool
-from crawler.engine.discovery import Discovery
+from crawler.engine.seeds import Seeds
+from crawler.engine.errors import StopRequested
 from crawler.engine.events import EventSink, SafeSink, State, iso_timestamp
-from crawler.engine.fetch import SessionPool, StopRequested
+from crawler.engine.fetch import SessionPool
 from crawler.engine.frontier import Frontier
 from crawler.engine.netguard import AddressPolicy
 from crawler.engine.pagecache import PageCache
@@ -171,17 +172,17 @@ class CrawlController:
         self.tracker.log("info", f"{'discovery' if self.discover_only else 'crawl'} of {self._start_url} "
                                  f"(max {config.max_pages} pages, depth {config.max_depth}, {config.concurrency} "
                                  f"workers, {config.per_host_concurrency} per host)")
-        discovery = Discovery(self.ctx, on_unreachable=lambda reason: self.request_stop(reason, interrupted=True))
+        seeds = Seeds(self.ctx, on_unreachable=lambda reason: self.request_stop(reason, interrupted=True))
         frontier = Frontier(
             self._start_url, scope=config.scope, max_depth=config.max_depth, max_pages=config.max_pages,
             include=config.include, exclude=config.exclude,
-            allowed_by_robots=discovery.robots.allows if discovery.robots else None,
+            allowed_by_robots=seeds.robots.allows if seeds.robots else None,
             per_host_concurrency=config.per_host_concurrency, delay=config.delay)
         resume = self._resume
         self._scheduler = Scheduler(self.ctx, frontier, pause_signal=self.pause_signal,
                                     discovered=resume.discovered if resume else 0,
                                     sitemap_pages=resume.from_sitemaps if resume else 0)
-        discovery.seed(self._scheduler, resume)
+        seeds.seed(self._scheduler, resume)
         return self._scheduler
 
     def _disk_full(self, exc: DiskFull) -> None:

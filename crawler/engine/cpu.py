@@ -30,8 +30,8 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from crawler.engine.errors import FetchFailed, StopRequested
 from crawler.engine.extract import count_words, extract_markdown, reset_caches
-from crawler.engine.fetch import FetchFailed, StopRequested
 from crawler.engine.parse import (
     find_canonical,
     find_links,

@@ -21,6 +21,14 @@ from urllib.parse import urljoin, urlsplit
 import requests
 import urllib3
 
+from crawler.engine.errors import (
+    SLOW_DOWN_STATUSES,
+    TRANSIENT_STATUSES,
+    FetchFailed,
+    PageSkipped,
+    StopRequested,
+    TransientFailure,
+)
 from crawler.engine.netguard import (
     DEADLINES,
     AddressPolicy,
@@ -34,50 +42,6 @@ MAX_REDIRECTS = 10
 READ_CHUNK = 64 * 1024
 
 
-class StopRequested(Exception):
-    """The crawl's stop signal was set while this page was in progress."""
-
-
-class PageSkipped(Exception):
-    """The URL is not a page to store (not HTML, redirected out of scope...).
-
-    `reason` is for the person reading the log, `code` a short word for counting (not_html,
-    redirect).
-    """
-
-    def __init__(self, reason: str, http_status: int | None = None, code: str = "skipped") -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.http_status = http_status
-        self.code = code
-
-
-class FetchFailed(Exception):
-    """The page could not be fetched: `reason` for people, `code` for counting."""
-
-    def __init__(self, reason: str, http_status: int | None = None, code: str = "fetch_error") -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.http_status = http_status
-        self.code = code
-
-
-class TransientFailure(FetchFailed):
-    """Worth another try later: timeouts, resets, 5xx, 429.
-
-    `slow_down` means the server asked the whole host to back off (429, 503), and
-    `retry_after` is its Retry-After in seconds, when it sent one.
-    """
-
-    def __init__(self, reason: str, http_status: int | None = None, *, slow_down: bool = False,
-                 retry_after: float | None = None, code: str = "transient") -> None:
-        super().__init__(reason, http_status, code)
-        self.slow_down = slow_down
-        self.retry_after = retry_after
-
-
-SLOW_DOWN_STATUSES = (429, 503)
-TRANSIENT_STATUSES = (408, 425, 429, 500, 502, 503, 504)
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

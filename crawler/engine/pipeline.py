@@ -16,16 +16,10 @@ from typing import TYPE_CHECKING, Callable
 
 from crawler.engine.context import CrawlContext
 from crawler.engine.cpu import CpuPool, WorkerCrashed
+from crawler.engine.errors import FetchFailed, PageSkipped, StopRequested, TransientFailure
 from crawler.engine.events import Stage, iso_timestamp
 from crawler.engine.extract import page_document
-from crawler.engine.fetch import (
-    FetchedPage,
-    FetchFailed,
-    PageSkipped,
-    StopRequested,
-    TransientFailure,
-    fetch_page,
-)
+from crawler.engine.fetch import FetchedPage, fetch_page
 from crawler.engine.frontier import CrawlRequest
 from crawler.engine.pagecache import fetch_through
 from crawler.engine.urls import canonical_url, in_scope

@@ -19,7 +19,8 @@ from urllib.parse import urljoin
 import requests
 from lxml import etree
 
-from crawler.engine.fetch import StopRequested, read_body
+from crawler.engine.errors import StopRequested
+from crawler.engine.fetch import read_body
 from crawler.engine.urls import origin
 
 MAX_SITEMAP_BYTES = 50 * 1024 * 1024  # the sitemaps.org limit, uncompressed

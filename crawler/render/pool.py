@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crawler.engine.fetch import FetchFailed, StopRequested, TransientFailure
+from crawler.engine.errors import FetchFailed, StopRequested, TransientFailure
 from crawler.render.browser import render_unavailable_reason
 from crawler.render.policy import BrowserPolicy
 

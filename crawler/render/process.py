@@ -36,13 +36,8 @@ from urllib.parse import urlsplit
 import psutil
 import requests
 
-from crawler.engine.fetch import (
-    HTML_TYPES,
-    MAX_BODY_BYTES,
-    FetchFailed,
-    fetch_robots_txt,
-    read_body,
-)
+from crawler.engine.errors import SLOW_DOWN_STATUSES, FetchFailed
+from crawler.engine.fetch import HTML_TYPES, MAX_BODY_BYTES, fetch_robots_txt, read_body
 from crawler.engine.netguard import DEADLINES, BlockedAddress, guard_session
 from crawler.engine.robots import (
     MAX_ROBOTS_BYTES,
@@ -61,7 +56,6 @@ MEMORY_CHECK_SECONDS = 1.0
 MAX_CONTEXTS = 8  # crawls whose browser context is kept warm; the least recently used idle one goes
 ROBOTS_TTL = 300.0
 DROPPED_HEADERS = ("content-encoding", "content-length", "transfer-encoding", "connection", "set-cookie")
-SLOW_DOWN_STATUSES = (429, 503)
 DEBUG = bool(os.environ.get("CRAWLER_RENDER_DEBUG"))
 
 

@@ -23,14 +23,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 from urllib.parse import urldefrag
 
+from crawler.engine.errors import SLOW_DOWN_STATUSES, TRANSIENT_STATUSES, FetchFailed, PageSkipped, TransientFailure
 from crawler.engine.events import Stage
-from crawler.engine.fetch import (
-    HTML_TYPES,
-    FetchedPage,
-    FetchFailed,
-    PageSkipped,
-    TransientFailure,
-)
+from crawler.engine.fetch import HTML_TYPES, FetchedPage
 from crawler.engine.frontier import CrawlRequest
 from crawler.engine.urls import host_of
 from crawler.render.detect import REASON_TEXT, HostMemory, shell_reason
@@ -42,8 +37,6 @@ if TYPE_CHECKING:
     from crawler.render.pool import RenderPool
 
 DEADLINE_MIN, DEADLINE_MAX = 2.0, 30.0
-SLOW_DOWN_STATUSES = (429, 503)
-TRANSIENT_STATUSES = (408, 425, 429, 500, 502, 503, 504)
 
 
 @dataclass(frozen=True)

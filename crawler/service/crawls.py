@@ -24,27 +24,11 @@ from crawler.folder.reader import iter_manifest, read_json
 from crawler.folder.writer import CrawlStore
 from crawler.outputs.changes import CHANGES_FILE, write_changes
 from crawler.render import check_render_setting
+from crawler.service.errors import Busy, NoChangeReport, NotRefreshable, NotResumable, QueueFull, UnknownCrawl
 from crawler.service.history import ended_folders, read_history, write_crawl_meta
-from crawler.service.local import Busy, LimitReached
-from crawler.service.records import CrawlRecord, CrawlStates, UnknownCrawl
+from crawler.service.records import CrawlRecord, CrawlStates
 
 log = logging.getLogger(__name__)
-
-
-class NotResumable(ConfigError):
-    """The crawl is running, or ended in a way that leaves nothing to continue."""
-
-
-class QueueFull(ConfigError):
-    """The session already has as many crawls waiting as it may."""
-
-
-class NotRefreshable(ConfigError):
-    """The crawl is still running, is a discovery, or saved no page to compare with."""
-
-
-class NoChangeReport(LookupError):
-    """The crawl is not a refresh, or the crawl it refreshes is gone: there is no report."""
 
 
 class Backend(Protocol):
@@ -175,10 +159,10 @@ class CrawlService:
         self.states.add(record)
         try:
             self.backend.submit(record)
-        except LimitReached as exc:  # another request took the last place meanwhile
+        except QueueFull:  # another request took the last place meanwhile
             self.states.remove(record.crawl_id)
             shutil.rmtree(crawl_dir, ignore_errors=True)
-            raise QueueFull(str(exc)) from None
+            raise
         return record
 
     def resume(self, owner: str, crawl_id: str) -> CrawlRecord:
@@ -210,10 +194,12 @@ class CrawlService:
         write_crawl_meta(crawl_dir, record, State.QUEUED)
         try:
             self.backend.submit(record)
-        except (Busy, LimitReached) as exc:
+        except (Busy, QueueFull) as exc:
             self.states.transition(crawl_id, previous, "", allowed_from=(State.QUEUED,))
             write_crawl_meta(crawl_dir, record, previous)
-            raise (NotResumable if isinstance(exc, Busy) else QueueFull)(str(exc)) from None
+            if isinstance(exc, Busy):
+                raise NotResumable(str(exc)) from None
+            raise
         return record
 
     def refresh(self, owner: str, crawl_id: str) -> CrawlRecord:
@@ -275,7 +261,4 @@ class CrawlService:
         self.backend.shutdown()
 
     def _check_room(self, owner: str) -> None:
-        try:
-            self.backend.check_room(owner)
-        except LimitReached as exc:
-            raise QueueFull(str(exc)) from None
+        self.backend.check_room(owner)

@@ -19,17 +19,10 @@ from crawler.engine.cpu import CpuPool
 from crawler.engine.events import EventSink, State
 from crawler.engine.stats import CrawlStats
 from crawler.render import RenderPool
+from crawler.service.errors import Busy, QueueFull
 from crawler.service.job import build_controller, run_job
 from crawler.service.records import CrawlRecord, CrawlStates
 from crawler.service.statesink import StateSink
-
-
-class LimitReached(Exception):
-    """The session already has as many crawls waiting as it may."""
-
-
-class Busy(Exception):
-    """A runner still holds this crawl (it is finishing): nothing may start it again yet."""
 
 
 @dataclass
@@ -73,7 +66,7 @@ class LocalBackend:
 
     def submit(self, record: CrawlRecord) -> None:
         """Hold the crawl (waiting for a slot, then running). Raises Busy if a runner still holds
-        it and LimitReached if the session's queue is full; both checks and the hold are one step."""
+        it and QueueFull if the session's queue is full; both checks and the hold are one step."""
         stop = threading.Event()
         sink = StateSink(self._states, record.crawl_id, self._sink_for_session(record.owner))
         with self._slots:
@@ -81,7 +74,7 @@ class LocalBackend:
                 raise Busy(f"crawl {record.crawl_id} is still finishing; try again in a moment")
             waiting = sum(1 for run in self._waiting if run.record.owner == record.owner)
             if waiting >= self._max_queued:
-                raise LimitReached(queue_full_message(waiting, self._max_queued))
+                raise QueueFull(queue_full_message(waiting, self._max_queued))
             controller = build_controller(record, self.data_dir, sink, stop, self.cpu,
                                           allow_private_targets=self._allow_private,
                                           pause_signal=self._pause, stats=self._stats, render=self.render)
@@ -96,7 +89,7 @@ class LocalBackend:
         with self._slots:
             waiting = sum(1 for run in self._waiting if run.record.owner == owner)
         if waiting >= self._max_queued:
-            raise LimitReached(queue_full_message(waiting, self._max_queued))
+            raise QueueFull(queue_full_message(waiting, self._max_queued))
 
     def stop(self, record: CrawlRecord, reason: str) -> State:
         run = self._runs.get(record.crawl_id)

@@ -24,14 +24,6 @@ RECENT_LINES = 200  # log lines and page transitions kept for a client that (re)
 DOWNLOAD_FORMATS = ("zip", "jsonl", "markdown", "llms", "llms-full")
 
 
-class UnknownCrawl(LookupError):
-    """No such crawl for this session (it may exist, owned by someone else)."""
-
-
-class StoreUnavailable(RuntimeError):
-    """The shared store (Redis) cannot be reached: the request cannot be answered right now."""
-
-
 def download_links(crawl_id: str) -> dict[str, str]:
     return {fmt: f"/api/crawls/{crawl_id}/download?format={fmt}" for fmt in DOWNLOAD_FORMATS}
 

@@ -34,15 +34,8 @@ from crawler.outputs.llms import (
     render_llms_txt,
 )
 from crawler.outputs.search import IndexUnavailable, QueryError
-from crawler.service import (
-    CRAWL_ID_PATTERN,
-    CrawlRecord,
-    NotResumable,
-    StoreUnavailable,
-    UnknownCrawl,
-    download_links,
-)
-from crawler.service.crawls import NoChangeReport, NotRefreshable
+from crawler.service import CRAWL_ID_PATTERN, CrawlRecord, download_links
+from crawler.service.errors import NoChangeReport, NotRefreshable, NotResumable, StoreUnavailable, UnknownCrawl
 from crawler.service.records import DOWNLOAD_FORMATS
 from crawler.web.app import MAX_REQUEST_BYTES, services
 from crawler.web.auth import request_is_authorised

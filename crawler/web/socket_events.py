@@ -7,7 +7,8 @@ from typing import Any, Callable
 from flask_socketio import ConnectionRefusedError, join_room
 
 from crawler.engine.config import ConfigError
-from crawler.service import CRAWL_ID_PATTERN, StoreUnavailable, UnknownCrawl
+from crawler.service import CRAWL_ID_PATTERN
+from crawler.service.errors import StoreUnavailable, UnknownCrawl
 from crawler.web.app import services, socketio
 from crawler.web.auth import (
     TOKEN_REQUIRED_MESSAGE,

@@ -293,11 +293,11 @@ test("a discovery: its own labels, and its URL list once it ends", () => {
   assert.equal(controls(s).startText, "Start crawl");
   s = run(s, { type: "start_succeeded", crawlId: A, kind: "discovery" });
   assert.equal(s.kind, "discovery");
-  assert.equal(s.notice, "Discovery queued.");
+  assert.equal(s.notice, "Seeds queued.");
   assert.equal(effects(s, "close_discovery").length, 1);
   s = run(s, progress(A, { state: "discovering", discovered: 40 }),
     finished(A, "completed", { kind: "discovery", discovered: 42 }));
-  assert.equal(stateLabel(s).label, "Discovery completed: 42 pages found");
+  assert.equal(stateLabel(s).label, "Seeds completed: 42 pages found");
   assert.deepEqual(effects(s, "show_discovery"), [{ type: "show_discovery", id: A }]);
 
   const crawl = run(showing(A, "crawl"), finished(A, "completed"));

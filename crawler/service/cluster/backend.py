@@ -16,8 +16,9 @@ from typing import Any
 from crawler.engine.events import Event, State, iso_timestamp
 from crawler.service.cluster.coordinator import Announce, Cluster
 from crawler.service.cluster.redis_states import RedisCrawlStates
+from crawler.service.errors import Busy, QueueFull
 from crawler.service.history import count_manifest
-from crawler.service.local import Busy, LimitReached, queue_full_message
+from crawler.service.local import queue_full_message
 from crawler.service.records import CrawlRecord
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ class ClusterBackend:
     def check_room(self, owner: str) -> None:
         waiting = self.cluster.queued_of(owner)
         if waiting >= self._max_queued:
-            raise LimitReached(queue_full_message(waiting, self._max_queued))
+            raise QueueFull(queue_full_message(waiting, self._max_queued))
 
     def submit(self, record: CrawlRecord) -> None:
         if self.cluster.lease_holder(record.crawl_id) is not None:
@@ -58,7 +59,7 @@ class ClusterBackend:
         self.cluster.clear_stop(record.crawl_id)
         place = self.cluster.enqueue(record.crawl_id, record.owner, self._max_queued)
         if place < 0:
-            raise LimitReached(queue_full_message(-place - 1, self._max_queued))
+            raise QueueFull(queue_full_message(-place - 1, self._max_queued))
         self._announce(record.owner, Event.STATUS.value, {"crawl_id": record.crawl_id, "state": "queued",
                                                           "message": "waiting for a free crawl slot",
                                                           "timestamp": iso_timestamp()})

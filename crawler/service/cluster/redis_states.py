@@ -17,7 +17,8 @@ import redis
 
 from crawler.engine.config import parse_crawl_config
 from crawler.engine.events import State
-from crawler.service.records import RECENT_LINES, CrawlRecord, StoreUnavailable
+from crawler.service.errors import StoreUnavailable
+from crawler.service.records import RECENT_LINES, CrawlRecord
 
 PREFIX = "crawler:"
 FINAL_STATES = [state.value for state in State if state.is_final]

@@ -1,6 +1,6 @@
 """Before the first fetch: robots.txt (fetched like a page, retried), sitemaps, the start URL(s).
 
-`Discovery` fills the scheduler's frontier: the start page and what the sitemaps list for a new
+`Seeds` fills the scheduler's frontier: the start page and what the sitemaps list for a new
 crawl, the selected URLs for a crawl of a selection, or what a resumed crawl left in its queue.
 """
 
@@ -11,12 +11,8 @@ import threading
 from typing import Any, Callable
 
 from crawler.engine.context import CrawlContext, let_others_run
-from crawler.engine.fetch import (
-    FetchFailed,
-    StopRequested,
-    TransientFailure,
-    fetch_robots_txt,
-)
+from crawler.engine.errors import FetchFailed, StopRequested, TransientFailure
+from crawler.engine.fetch import fetch_robots_txt
 from crawler.engine.frontier import Admission
 from crawler.engine.resume import ResumeState
 from crawler.engine.robots import (
@@ -38,7 +34,7 @@ ROBOTS_BACKOFF = 0.5  # ...waiting 0.5, 1 and 2 s in between
 ROBOTS_TIMEOUT_CAP = 10.0  # seconds per read (the crawl's timeout, at most this); 3 × that in all
 
 
-class Discovery:
+class Seeds:
     POLL = 0.05
 
     def __init__(self, ctx: CrawlContext, on_unreachable: Callable[[str], None]) -> None:

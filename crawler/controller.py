@@ -44,7 +44,7 @@ from .progress import ProgressTracker
 from .sender import ProgressSender
 from .render import BrowserPolicy, RenderPool
 from .render.stage import RenderStage
-from .resume import ResumeState
+from .resume import LOG_SEQ_FILE, ResumeState, last_log_seq
 from .scheduler import Scheduler
 from .stats import CrawlStats, NoStats
 from .store import CrawlStore, DiskFull
@@ -74,6 +74,9 @@ class CrawlController:
         self.discover_only = discover_only
         self.stats: CrawlStats = stats or NoStats()
         self.tracker = ProgressTracker(crawl_id, session_id, stats=self.stats)
+        # Log seqs go on across runs of one crawl: the folder keeps the last one (crawler/resume.py).
+        self.tracker.number_log_after(last_log_seq(store.crawl_dir),
+                                      lambda seq: store.write_meta(LOG_SEQ_FILE, {"last_seq": seq}))
         self.pause_signal = pause_signal
         self.sender = ProgressSender(self.tracker, SafeSink(sink))
         self.downloads = downloads or {}
@@ -219,6 +222,7 @@ class CrawlController:
             self.summary = summary
             message = self._final_message(state)
             self.tracker.log("error" if state == State.FAILED else "info", message)
+            self.tracker.settle_log_seq()
             self.tracker.set_state(state, message)
             self.sender.finish(state, summary)
             return summary

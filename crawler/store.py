@@ -7,6 +7,7 @@ Layout of one crawl's folder::
     manifest.jsonl    one line per page handled, appended and flushed at once
     discovered.jsonl  one line per URL admitted to the crawl, in the order it was found
     summary.json      written when the crawl ends
+    log.json          the last log seq handed out, so a resume numbers on (crawler/resume.py)
     pages/<path>.md   one Markdown file per saved page, its path mirroring the URL
     llms.txt, llms-full.txt, llms-report.json   generated from the above (see crawler/llms.py)
 

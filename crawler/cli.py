@@ -42,7 +42,7 @@ from .crawls.history import write_crawl_meta
 from .crawls.history import CRAWL_ID_PATTERN
 from .crawls.job import build_controller, run_job
 from .crawls.records import CrawlRecord
-from .store import CrawlStore, iter_manifest, read_json
+from .store import CrawlStore, iter_manifest, make_private_dirs, read_json
 
 CLI_OWNER = "cli"
 OUTPUT_CLOSED_EXIT = 141  # 128 + SIGPIPE: the shell's code for a command whose reader left (`yes | head`)
@@ -316,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     owner = owner or CLI_OWNER
     crawl_id = new_crawl_id()
     crawl_dir = data_dir / crawl_id
-    crawl_dir.mkdir(parents=True)
+    make_private_dirs(crawl_dir, exist_ok=False)
     store = CrawlStore(crawl_dir)
     store.write_meta("config.json", config.to_dict())
     record = CrawlRecord(crawl_id, owner, config, iso_timestamp(), refresh_of=refresh_of)

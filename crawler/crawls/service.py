@@ -22,7 +22,7 @@ from ..events import State, iso_timestamp
 from ..netguard import ensure_public_target
 from ..render import check_render_setting
 from ..resume import can_resume
-from ..store import CrawlStore, iter_manifest, read_json
+from ..store import CrawlStore, iter_manifest, make_private_dirs, read_json
 from .history import ended_folders, read_history, write_crawl_meta
 from .local import Busy, LimitReached
 from .records import CrawlRecord, CrawlStates, UnknownCrawl
@@ -81,7 +81,7 @@ class CrawlService:
     def __init__(self, data_dir: Path, states: CrawlStates, backend: Backend, *,
                  allow_private_targets: bool = False) -> None:
         self.data_dir = Path(data_dir)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(self.data_dir)
         self.states = states
         self.backend = backend
         self._allow_private = allow_private_targets
@@ -168,7 +168,7 @@ class CrawlService:
         record = CrawlRecord(new_crawl_id(), owner, config, iso_timestamp(), kind=kind,
                              message="waiting for a free crawl slot", refresh_of=refresh_of)
         crawl_dir = self.crawl_dir(record)
-        crawl_dir.mkdir(parents=True)
+        make_private_dirs(crawl_dir, exist_ok=False)
         CrawlStore(crawl_dir).write_meta("config.json", config.to_dict())
         write_crawl_meta(crawl_dir, record, State.QUEUED)
         self.states.add(record)

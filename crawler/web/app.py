@@ -29,6 +29,7 @@ from ..memory import MemoryGuard, ProcessTree, release_memory
 from ..render import RenderPool
 from .metrics import ServerMetrics
 from ..search import SearchIndex, SearchIndexer, open_search
+from ..store import make_private_dirs
 from .sessions import load_or_create_secret
 from .sink import RoomSink
 
@@ -260,7 +261,7 @@ def create_app(config: ServerConfig | dict[str, Any] | None = None) -> Flask:
     if server_config.async_mode not in ASYNC_MODES:
         raise ValueError(f"async_mode must be one of {ASYNC_MODES}, got {server_config.async_mode!r}")
     data_dir = Path(server_config.data_dir).resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(data_dir)  # 0700, as everything the crawler makes in it (crawler/store.py)
 
     app = Flask(__name__, template_folder=str(PROJECT_ROOT / "templates"),
                 static_folder=str(PROJECT_ROOT / "static"))

@@ -69,8 +69,10 @@ class GuardedStream:
             self._terminal = False
 
     def _reader_left(self, exc: BaseException) -> bool:
-        if isinstance(exc, (BrokenPipeError, ConnectionResetError, ValueError)):
+        if isinstance(exc, (BrokenPipeError, ConnectionResetError)):
             return True
+        if isinstance(exc, ValueError):  # "I/O operation on closed file", not an encoding error
+            return bool(getattr(self._stream, "closed", False))
         return isinstance(exc, OSError) and exc.errno == errno.EIO and self._terminal
 
     def went_away(self) -> None:

@@ -3,7 +3,10 @@
 The same engine as the dashboard, with a sink that shows progress: a live bar (pages, speed,
 ETA) through rich when stdout is a terminal, plain lines when it is not, or the event stream as
 JSON lines with ``--json`` (for scripts). Ctrl-C stops the crawl the same way the Stop button
-does: everything saved so far is kept.
+does: everything saved so far is kept. So does a reader that goes away (``--json | head``, a
+closed terminal): stdout or stderr found closed (by a write, or for a pipe as soon as its
+reader leaves) stops the crawl quietly, and the process exits with 141 (128 + SIGPIPE, what a
+shell reports for ``yes | head``).
 
 The crawl folder is written like the server's (``crawl.json`` included), so a server on the same
 data directory lists it in the history of the session named by ``--owner`` (by default the
@@ -17,9 +20,12 @@ into a new folder beside it, reusing the pages that did not change, and writes `
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
+import select
 import signal
+import stat
 import sys
 import threading
 from pathlib import Path
@@ -30,7 +36,7 @@ from crawler.engine.cpu import CpuPool
 from crawler.engine.events import Event, EventSink, State, iso_timestamp
 from crawler.engine.netguard import ensure_public_target
 from crawler.folder.reader import iter_manifest, read_json
-from crawler.folder.writer import CrawlStore
+from crawler.folder.writer import CrawlStore, make_private_dirs
 from crawler.outputs.changes import CHANGES_FILE
 from crawler.render import RenderPool, check_render_setting
 from crawler.service import new_crawl_id
@@ -39,6 +45,91 @@ from crawler.service.job import build_controller, run_job
 from crawler.service.records import CrawlRecord
 
 CLI_OWNER = "cli"
+OUTPUT_CLOSED_EXIT = 141  # 128 + SIGPIPE: the shell's code for a command whose reader left (`yes | head`)
+
+
+class GuardedStream:
+    """stdout or stderr, such that a reader going away cannot break the crawl.
+
+    Python ignores SIGPIPE, so a write to a pipe nobody reads any more raises BrokenPipeError
+    (EIO on a terminal that was closed, ValueError on a stream closed in-process). The first
+    such write points the descriptor at /dev/null (so nothing at exit tries again: no "Exception
+    ignored" line), calls `on_closed` once, and this write and every later one are dropped.
+    Any other error is raised as before."""
+
+    def __init__(self, stream: TextIO, name: str, on_closed: Any) -> None:
+        self._stream = stream
+        self.name = name
+        self._on_closed = on_closed
+        self._lock = threading.Lock()
+        self.gone = False
+        try:
+            self._terminal = stream.isatty()
+        except (OSError, ValueError):
+            self._terminal = False
+
+    def _reader_left(self, exc: BaseException) -> bool:
+        if isinstance(exc, (BrokenPipeError, ConnectionResetError)):
+            return True
+        if isinstance(exc, ValueError):  # "I/O operation on closed file", not an encoding error
+            return bool(getattr(self._stream, "closed", False))
+        return isinstance(exc, OSError) and exc.errno == errno.EIO and self._terminal
+
+    def went_away(self) -> None:
+        with self._lock:
+            if self.gone:
+                return
+            self.gone = True
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, self._stream.fileno())
+                os.close(devnull)
+            except (OSError, ValueError):
+                pass
+        self._on_closed(self)
+
+    def write(self, text: str) -> int:
+        if not self.gone:
+            try:
+                return self._stream.write(text)
+            except (OSError, ValueError) as exc:
+                if not self._reader_left(exc):
+                    raise
+                self.went_away()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                self._stream.flush()
+            except (OSError, ValueError) as exc:
+                if not self._reader_left(exc):
+                    raise
+                self.went_away()
+
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding... for print() and rich
+        return getattr(self._stream, name)
+
+
+def watch_pipes(streams: list[GuardedStream], done: threading.Event) -> None:
+    """Notice a pipe whose reader left even while nothing is written to it (without --json,
+    stdout only gets the closing line): the write end of such a pipe polls as an error."""
+    if not hasattr(select, "poll"):
+        return
+    poller = select.poll()
+    by_fd: dict[int, GuardedStream] = {}
+    for stream in streams:
+        try:
+            fd = stream.fileno()
+            if stat.S_ISFIFO(os.fstat(fd).st_mode):
+                poller.register(fd, 0)  # no event asked for: POLLERR and POLLHUP come anyway
+                by_fd[fd] = stream
+        except (OSError, ValueError):
+            continue
+    while by_fd and not done.is_set():
+        for fd, _ in poller.poll(250):
+            poller.unregister(fd)
+            by_fd.pop(fd).went_away()
 
 
 class TerminalSink:
@@ -132,7 +223,11 @@ class RichSink:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="crawler", description="Crawl a documentation site to Markdown.")
+    parser = argparse.ArgumentParser(
+        prog="crawler", description="Crawl a documentation site to Markdown.",
+        epilog="Ctrl-C stops the crawl and keeps what was saved; so does a reader that goes away (stdout or "
+               "stderr closed, e.g. `--json | head`). Exit status: 0 the crawl ended (completed or stopped), "
+               "1 it failed, 2 bad input, 141 (128 + SIGPIPE) it was stopped because its output was closed.")
     parser.add_argument("url", nargs="*", help="start URL; several URLs crawl exactly those pages (a selection)")
     parser.add_argument("--refresh", metavar="CRAWL_DIR", default=None,
                         help="crawl again with the settings of this ended crawl folder, into a new folder beside it, "
@@ -223,38 +318,70 @@ def main(argv: list[str] | None = None) -> int:
     owner = owner or CLI_OWNER
     crawl_id = new_crawl_id()
     crawl_dir = data_dir / crawl_id
-    crawl_dir.mkdir(parents=True)
+    make_private_dirs(crawl_dir, exist_ok=False)
     store = CrawlStore(crawl_dir)
     store.write_meta("config.json", config.to_dict())
     record = CrawlRecord(crawl_id, owner, config, iso_timestamp(), refresh_of=refresh_of)
     write_crawl_meta(crawl_dir, record, State.RUNNING)
-    rich_sink = RichSink(quiet=args.quiet) if not args.json and sys.stdout.isatty() else None
-    sink: EventSink = (JsonLinesSink() if args.json else rich_sink if rich_sink is not None
-                       else TerminalSink(quiet=args.quiet))
-    cpu = CpuPool()
-    render = RenderPool()
+
+    controller: Any = None
+    closed: list[str] = []
     stop = threading.Event()
-    controller = build_controller(record, data_dir, sink, stop, cpu, allow_private_targets=args.allow_private_targets,
-                                  render=render)
-    signal.signal(signal.SIGINT, lambda *_: controller.request_stop("interrupted (Ctrl-C)"))
-    try:
-        if rich_sink is not None:
-            with rich_sink:
-                summary = run_job(controller, record, data_dir)
+
+    def output_closed(stream: GuardedStream) -> None:
+        """A reader went away: end the crawl as Ctrl-C does (what was saved is kept)."""
+        closed.append(stream.name)
+        if controller is not None:
+            controller.request_stop(f"output closed: the reader of {stream.name} went away")
         else:
-            summary = run_job(controller, record, data_dir)
+            stop.set()
+
+    real_stdout, real_stderr = sys.stdout, sys.stderr
+    stdout = GuardedStream(real_stdout, "stdout", output_closed)
+    stderr = GuardedStream(real_stderr, "stderr", output_closed)
+    sys.stdout, sys.stderr = stdout, stderr  # print(), warnings and logging's last resort too
+    watching = threading.Event()
+    try:
+        rich_sink = RichSink(stdout, quiet=args.quiet) if not args.json and stdout.isatty() else None
+        sink: EventSink = (JsonLinesSink(stdout) if args.json else rich_sink if rich_sink is not None
+                           else TerminalSink(stderr, quiet=args.quiet))
+        cpu = CpuPool()
+        render = RenderPool()
+        controller = build_controller(record, data_dir, sink, stop, cpu,
+                                      allow_private_targets=args.allow_private_targets, render=render)
+        if closed:  # gone before the controller existed
+            controller.request_stop(f"output closed: the reader of {closed[0]} went away")
+        signal.signal(signal.SIGINT, lambda *_: controller.request_stop("interrupted (Ctrl-C)"))
+        threading.Thread(target=watch_pipes, args=([stdout, stderr], watching), name="watch-pipes",
+                         daemon=True).start()
+        try:
+            if rich_sink is not None:
+                with rich_sink:
+                    summary = run_job(controller, record, data_dir)
+            else:
+                summary = run_job(controller, record, data_dir)
+        finally:
+            watching.set()
+            cpu.shutdown()
+            render.close()
+        # The closing lines go where they always do, or to the other stream if that one is gone.
+        preferred, other = (stderr, stdout) if args.json else (stdout, stderr)
+        out = other if preferred.gone else preferred
+        print(f"{summary['state']}: {summary['ok']} pages saved in {crawl_dir} "
+              f"({summary['failed']} failed, {summary['skipped']} skipped, {summary['duration']} s)", file=out)
+        if refresh_of and (crawl_dir / CHANGES_FILE).exists():
+            counts = read_json(crawl_dir / CHANGES_FILE)["counts"]
+            print(f"changes since {refresh_of}: {counts['new']} new, {counts['changed']} changed, "
+                  f"{counts['removed']} removed, {counts['unchanged']} unchanged, "
+                  f"{counts.get('unchecked', 0)} not reached ({counts['reused']} pages reused "
+                  f"without extraction); see {crawl_dir / CHANGES_FILE}", file=out)
+        stdout.flush()
+        stderr.flush()
     finally:
-        cpu.shutdown()
-        render.close()
-    final = (f"{summary['state']}: {summary['ok']} pages saved in {crawl_dir} "
-             f"({summary['failed']} failed, {summary['skipped']} skipped, {summary['duration']} s)")
-    print(final, file=sys.stderr if args.json else sys.stdout)
-    if refresh_of and (crawl_dir / CHANGES_FILE).exists():
-        counts = read_json(crawl_dir / CHANGES_FILE)["counts"]
-        print(f"changes since {refresh_of}: {counts['new']} new, {counts['changed']} changed, "
-              f"{counts['removed']} removed, {counts['unchanged']} unchanged, {counts.get('unchecked', 0)} not reached "
-              f"({counts['reused']} pages reused "
-              f"without extraction); see {crawl_dir / CHANGES_FILE}", file=sys.stderr if args.json else sys.stdout)
+        watching.set()
+        sys.stdout, sys.stderr = real_stdout, real_stderr
+    if closed:
+        return OUTPUT_CLOSED_EXIT
     return 0 if summary["state"] != "failed" else 1
 
 if __name__ == "__main__":

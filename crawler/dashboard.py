@@ -105,10 +105,11 @@ def server_config(args: argparse.Namespace, environ: dict[str, str]) -> Any:
         if config.redis_url:  # every web server of the cluster must accept the same token
             from pathlib import Path
 
+            from crawler.folder.writer import make_private_dirs
             from crawler.web.sessions import load_or_create_secret
 
             data_dir = Path(config.data_dir)
-            data_dir.mkdir(parents=True, exist_ok=True)
+            make_private_dirs(data_dir)
             config = replace(config, token=load_or_create_secret(data_dir, ".access_token"))
         else:
             config = replace(config, token=secrets.token_urlsafe(24))

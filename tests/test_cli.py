@@ -117,3 +117,155 @@ def test_cli_crawl_without_an_owner_belongs_to_nobody_on_the_dashboard(tmp_path,
     assert result.returncode == 0, result.stderr
     (crawl_dir,) = tmp_path.glob("2*")
     assert json.loads((crawl_dir / "crawl.json").read_text())["owner"] == "cli"
+
+
+# ---- a reader that goes away: `python -m crawler URL --json | head` ----
+
+SIGPIPE_EXIT = 141  # 128 + SIGPIPE: how a shell reports a command its reader left (`yes | head`)
+
+
+def popen_cli(*args: str, **streams) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "crawler", *args], cwd=PROJECT_ROOT, **streams)
+
+
+def assert_stopped_and_resumable(data_dir, site, pages: int) -> dict:
+    """The folder is what Ctrl-C leaves: saved pages whole, crawl.json and summary.json say
+    stopped and why, work left for a resume."""
+    from crawler.engine.events import State
+    from crawler.engine.resume import can_resume, load_resume_state
+
+    (crawl_dir,) = [p for p in data_dir.iterdir() if p.is_dir()]
+    meta = json.loads((crawl_dir / "crawl.json").read_text())
+    summary = json.loads((crawl_dir / "summary.json").read_text())
+    assert meta["state"] == summary["state"] == "stopped", (meta, summary)
+    assert "output closed" in summary["stop_reason"], summary
+    assert can_resume(State(meta["state"]), summary)
+    saved = [json.loads(line) for line in (crawl_dir / "manifest.jsonl").read_text().splitlines()]
+    ok = [entry for entry in saved if entry["status"] == "ok"]
+    assert ok and summary["ok"] == len(ok)
+    for entry in ok:  # every page in the manifest is whole on disk
+        assert (crawl_dir / entry["path"]).read_text().count("Source: ") == 1, entry
+        assert len((crawl_dir / entry["path"]).read_text()) > 200, entry
+    assert load_resume_state(crawl_dir).pending  # pages left to crawl: a resume continues
+    assert sum(site.hits.values()) < pages // 2  # stopped well before the whole site
+    return summary
+
+
+def test_cli_json_into_a_reader_that_closes_stops_quietly(tmp_path, make_site):
+    """`--json | head`: the crawl stops as on Ctrl-C, without a traceback, exit 141."""
+    pages = 400
+    site = make_site(pages=pages, latency=0.1, extra_links=False)  # 20 s at least with 2 workers
+    errors = open(tmp_path / "stderr", "w+b")
+    process = popen_cli(site.url(0), "--out", str(tmp_path / "crawls"), "--allow-private-targets", "--json",
+                        "--concurrency", "2", "--no-sitemaps", stdout=subprocess.PIPE, stderr=errors)
+    try:
+        saved = 0
+        while saved < 3:  # read on until a few pages are saved, like a `head -n` long enough for that
+            event = json.loads(process.stdout.readline())
+            if event["event"] == Event.PAGE.value:
+                saved += sum(page["status"] == "ok" for page in event["data"]["pages"])
+        process.stdout.close()  # what `head` does once it has its lines
+        code = process.wait(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    errors.seek(0)
+    stderr = errors.read().decode(errors="replace")
+    assert "Traceback" not in stderr and "Error" not in stderr, stderr
+    assert len(stderr.splitlines()) <= 1, stderr  # at most the one closing line
+    assert code == SIGPIPE_EXIT, stderr
+    summary = assert_stopped_and_resumable(tmp_path / "crawls", site, pages)
+    assert stderr.startswith(f"stopped: {summary['ok']} pages saved"), stderr
+
+
+def test_cli_progress_into_a_closed_stderr_stops_quietly(tmp_path, make_site):
+    """Plain progress lines on stderr (`2>&1 | head`-like): a closed stderr stops the crawl too."""
+    pages = 400
+    site = make_site(pages=pages, latency=0.1, extra_links=False)
+    output = open(tmp_path / "stdout", "w+b")
+    process = popen_cli(site.url(0), "--out", str(tmp_path / "crawls"), "--allow-private-targets",
+                        "--concurrency", "2", "--no-sitemaps", stdout=output, stderr=subprocess.PIPE)
+    try:
+        lines = [process.stderr.readline() for _ in range(5)]
+        assert all(lines), lines
+        process.stderr.close()
+        code = process.wait(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    output.seek(0)
+    stdout = output.read().decode(errors="replace")
+    assert code == SIGPIPE_EXIT, stdout
+    summary = assert_stopped_and_resumable(tmp_path / "crawls", site, pages)
+    assert stdout.splitlines() == [stdout.splitlines()[0]] and stdout.startswith(
+        f"stopped: {summary['ok']} pages saved"), stdout
+
+
+def test_cli_stdout_closed_early_stops_quietly(tmp_path, make_site):
+    """Without --json nothing goes to stdout until the end: a reader that left is noticed anyway."""
+    pages = 400
+    site = make_site(pages=pages, latency=0.1, extra_links=False)
+    errors = open(tmp_path / "stderr", "w+b")
+    process = popen_cli(site.url(0), "--out", str(tmp_path / "crawls"), "--allow-private-targets", "--quiet",
+                        "--concurrency", "2", "--no-sitemaps", stdout=subprocess.PIPE, stderr=errors)
+    try:
+        wait_until(lambda: len(list((tmp_path / "crawls").glob("*/pages/**/*.md"))) >= 3, timeout=30,
+                   message="a few saved pages")
+        process.stdout.close()
+        code = process.wait(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    errors.seek(0)
+    stderr = errors.read().decode(errors="replace")
+    assert "Traceback" not in stderr, stderr
+    assert code == SIGPIPE_EXIT, stderr
+    summary = assert_stopped_and_resumable(tmp_path / "crawls", site, pages)
+    assert stderr.splitlines()[-1].startswith(f"stopped: {summary['ok']} pages saved"), stderr
+
+
+def test_cli_closed_terminal_stops_quietly(tmp_path, make_site):
+    """The live bar on a terminal that is closed (its window shut): the same quiet stop."""
+    pages = 400
+    site = make_site(pages=pages, latency=0.1, extra_links=False)
+    main, child = pty.openpty()
+    process = popen_cli(site.url(0), "--out", str(tmp_path / "crawls"), "--allow-private-targets",
+                        "--concurrency", "2", "--no-sitemaps", stdin=child, stdout=child, stderr=child,
+                        close_fds=True, env={**os.environ, "TERM": "xterm-256color", "COLUMNS": "200"})
+    os.close(child)
+    try:
+        output = b""
+        while b"3 ok" not in output:
+            output += os.read(main, 65536)
+        os.close(main)  # the terminal goes away; writes to it now fail (EIO)
+        code = process.wait(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert code == SIGPIPE_EXIT
+    assert_stopped_and_resumable(tmp_path / "crawls", site, pages)
+
+
+def test_only_a_reader_that_left_stops_the_crawl_not_any_write_error():
+    import io
+
+    from crawler.cli import GuardedStream
+
+    gone: list[str] = []
+    ascii_out = GuardedStream(io.TextIOWrapper(io.BytesIO(), encoding="ascii"), "stdout", lambda s: gone.append(s.name))
+    try:
+        ascii_out.write("café\n")
+        ascii_out.flush()
+    except UnicodeEncodeError:
+        pass
+    assert gone == [] and not ascii_out.gone  # an encoding problem is not a closed output
+    closed = io.StringIO()
+    closed.close()
+    stream = GuardedStream(closed, "stdout", lambda s: gone.append(s.name))
+    assert stream.write("line\n") == 5 and stream.gone and gone == ["stdout"]
+    stream.write("more\n")
+    assert gone == ["stdout"]  # told once

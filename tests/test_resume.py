@@ -143,6 +143,32 @@ def test_resumed_crawl_keeps_the_page_budget(tmp_path: Path, cpu: CpuPool):
         site.stop()
 
 
+def log_seqs(lines: list[dict[str, Any]]) -> list[int]:
+    """The numbered log lines' seqs, in the order they were emitted."""
+    return [line["seq"] for line in lines if line["seq"] is not None]
+
+
+def test_log_seq_continues_across_resumes(tmp_path: Path, cpu: CpuPool):
+    """A client merging log lines by seq (docs/events.md) loses none after a resume: the
+    numbering goes on from the crawl folder, with no repeat, across stop → resume → stop → resume."""
+    site = DocSite(SiteOptions(pages=40, latency=0.02, extra_links=False)).start()
+    try:
+        config = {"url": site.base + "/docs/", "concurrency": 2, "use_sitemaps": False}
+        _, first = run_controller(tmp_path, config, cpu, stop_after_ok=5)
+        _, second = run_controller(tmp_path, config, cpu, stop_after_ok=15, resume=True)
+        third_summary, third = run_controller(tmp_path, config, cpu, resume=True)
+        assert third_summary["state"] == "completed"
+        runs = [log_seqs(sink.of(Event.LOG)) for sink in (first, second, third)]
+        assert all(runs)
+        seqs = [seq for run in runs for seq in run]
+        assert seqs[0] == 1
+        assert all(a < b for a, b in zip(seqs, seqs[1:])), seqs  # strictly increasing: no repeat
+        # After a clean stop the numbering goes on without a gap.
+        assert runs[1][0] == runs[0][-1] + 1 and runs[2][0] == runs[1][-1] + 1
+    finally:
+        site.stop()
+
+
 # ---- kill -9 of the real server, restart, resume ----
 
 def crawl_row(client: Client, crawl_id: str) -> dict[str, Any]:
@@ -155,7 +181,7 @@ def test_kill_9_then_restart_lists_interrupted_and_resume_completes(tmp_path: Pa
     data_dir = tmp_path / "crawls"
     server = ServerProcess(data_dir, "--allow-private-targets")
     try:
-        client = Client(server.base, connect=False)
+        client = first_client = Client(server.base, connect=True)  # records the first run's log lines
         started = client.http.post(server.base + "/api/crawls", timeout=10, json={
             "url": site.base + "/docs/", "concurrency": 2, "use_sitemaps": False})
         assert started.status_code == 202, started.text
@@ -163,9 +189,12 @@ def test_kill_9_then_restart_lists_interrupted_and_resume_completes(tmp_path: Pa
         crawl_dir = data_dir / crawl_id
         wait_until(lambda: sum(1 for e in manifest(crawl_dir) if e["status"] == "ok") >= 12, timeout=60,
                    message="a dozen saved pages")
+        wait_until(lambda: first_client.of("crawler_log", crawl_id), timeout=10, message="the first log lines")
         server.process.kill()  # SIGKILL: no handler runs, no summary is written
         server.process.wait(10)
         server.stop()
+        first_client.close()
+        first_seqs = log_seqs(first_client.of("crawler_log", crawl_id))
         kept = [e for e in manifest(crawl_dir) if e["status"] == "ok"]
         assert not (crawl_dir / "summary.json").exists()
 
@@ -192,6 +221,12 @@ def test_kill_9_then_restart_lists_interrupted_and_resume_completes(tmp_path: Pa
         for entry in kept:  # stored before the kill: never fetched again
             assert len(site.times_of(urlsplit(entry["url"]).path)) == 1, entry["url"]
         assert crawl_row(client, crawl_id)["ok"] == 60
+        # The resumed run's log lines, as Socket.IO delivered them, are numbered after every line
+        # of the run the kill cut off: a client merging by seq keeps them all.
+        resumed_seqs = log_seqs(client.of("crawler_log", crawl_id))
+        assert first_seqs and resumed_seqs
+        seqs = first_seqs + resumed_seqs
+        assert all(a < b for a, b in zip(seqs, seqs[1:])), seqs
         client.close()
     finally:
         server.stop()

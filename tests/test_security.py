@@ -496,3 +496,75 @@ def test_server_settings_come_from_flags_over_environment():
         crawler_app.server_config(crawler_app.parse_args(["--max-crawls-per-session", "0"]), {})
     with pytest.raises(ValueError, match="CRAWLER_MAX_QUEUED_PER_SESSION must be a whole number"):
         crawler_app.server_config(crawler_app.parse_args([]), {"CRAWLER_MAX_QUEUED_PER_SESSION": "many"})
+
+
+# ---------------------------------------------------------------- file modes
+
+
+def private_mode_problems(data_dir: Path) -> list[str]:
+    """Every file and folder under the data directory (and itself) that is not 0600 / 0700."""
+    import os
+    import stat
+
+    problems = [] if stat.S_IMODE(data_dir.stat().st_mode) == 0o700 else [f". (the data directory): "
+                                                                         f"{stat.S_IMODE(data_dir.stat().st_mode):04o}"]
+    for root, dirs, files in os.walk(data_dir):
+        for name, wanted in [*((d, 0o700) for d in dirs), *((f, 0o600) for f in files)]:
+            try:
+                mode = stat.S_IMODE(os.lstat(os.path.join(root, name)).st_mode)
+            except FileNotFoundError:  # a temporary file renamed meanwhile
+                continue
+            if mode != wanted:
+                problems.append(f"{os.path.relpath(os.path.join(root, name), data_dir)}: {mode:04o}")
+    return problems
+
+
+def test_everything_in_the_data_directory_is_private_whatever_the_umask(tmp_path, make_site):
+    """Crawled pages, journals, the search index (with its -wal and -shm), the page cache, the
+    secret: nothing the crawler writes may be readable by other users, under a permissive umask."""
+    import os
+    import subprocess
+    import sys
+
+    from crawler.outputs.search import open_search
+    from tests.conftest import PROJECT_ROOT, crawl_over_rest
+
+    site = make_site(pages=12, extra_links=False)
+    data_dir = tmp_path / "crawls"
+    old_umask = os.umask(0o022)  # files 0644 and folders 0755 unless the crawler says otherwise
+    try:
+        server = ServerProcess(data_dir, "--allow-private-targets")
+        try:
+            http = requests.Session()
+            assert http.get(server.base + "/api/health", timeout=5).status_code == 200
+            crawl_over_rest(server.base, http, site.url(0), max_pages=6)
+            discovery = http.post(server.base + "/api/discover", json={"url": site.url(0)}, timeout=10).json()
+            wait_until(lambda: http.get(f"{server.base}/api/discover/{discovery['crawl_id']}",
+                                        timeout=5).json()["complete"], timeout=60, message="the discovery")
+            wait_until(lambda: http.get(server.base + "/api/search", params={"q": "configuration"},
+                                        timeout=5).json().get("total"), timeout=30, message="searchable pages")
+            assert (data_dir / ".cache" / "pages").is_dir() and (data_dir / ".search.sqlite-wal").exists()
+            running = private_mode_problems(data_dir)  # with the server's index open (-wal, -shm)
+        finally:
+            server.stop()
+        before = set(data_dir.glob("2*"))
+        terminal = [site.url(0), "--max-pages", "4"]
+        for args in (terminal, ["--refresh"]):  # a terminal crawl, then its refresh (changes.json)
+            if args == ["--refresh"]:
+                (crawl_dir,) = set(data_dir.glob("2*")) - before
+                args = ["--refresh", str(crawl_dir)]
+            result = subprocess.run([sys.executable, "-m", "crawler", *args, "--out", str(data_dir),
+                                     "--allow-private-targets", "--quiet"], cwd=PROJECT_ROOT,
+                                    capture_output=True, text=True, timeout=120)
+            assert result.returncode == 0, result.stderr
+        assert list(data_dir.glob("2*/changes.json"))
+        index, indexer = open_search(data_dir, data_dir / ".search-mcp.sqlite", start=False)  # as crawler.outputs.mcp
+        try:
+            assert indexer.catch_up()
+            assert index.search("configuration", list(index.indexed_crawls())).total
+            ended = private_mode_problems(data_dir)  # with this index open (-wal, -shm)
+        finally:
+            indexer.stop()
+    finally:
+        os.umask(old_umask)
+    assert running == [] and ended == [], "\n".join(running + ["--- after"] + ended)

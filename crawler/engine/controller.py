@@ -32,7 +32,6 @@ from typing import Any
 from crawler.engine.config import CrawlConfig
 from crawler.engine.context import CrawlContext, PauseSignal, StopSignal
 from crawler.engine.cpu import CpuPool
-from crawler.engine.seeds import Seeds
 from crawler.engine.errors import StopRequested
 from crawler.engine.events import EventSink, SafeSink, State, iso_timestamp
 from crawler.engine.fetch import SessionPool
@@ -41,8 +40,9 @@ from crawler.engine.netguard import AddressPolicy
 from crawler.engine.pagecache import PageCache
 from crawler.engine.pipeline import PagePipeline
 from crawler.engine.progress import ProgressTracker
-from crawler.engine.resume import ResumeState
+from crawler.engine.resume import LOG_SEQ_FILE, ResumeState, last_log_seq
 from crawler.engine.scheduler import Scheduler
+from crawler.engine.seeds import Seeds
 from crawler.engine.sender import ProgressSender
 from crawler.engine.stats import CrawlStats, NoStats
 from crawler.engine.threads import DaemonThreadPool
@@ -75,6 +75,9 @@ class CrawlController:
         self.discover_only = discover_only
         self.stats: CrawlStats = stats or NoStats()
         self.tracker = ProgressTracker(crawl_id, session_id, stats=self.stats)
+        # Log seqs go on across runs of one crawl: the folder keeps the last one (crawler/resume.py).
+        self.tracker.number_log_after(last_log_seq(store.crawl_dir),
+                                      lambda seq: store.write_meta(LOG_SEQ_FILE, {"last_seq": seq}))
         self.pause_signal = pause_signal
         self.sender = ProgressSender(self.tracker, SafeSink(sink))
         self.downloads = downloads or {}
@@ -220,6 +223,7 @@ class CrawlController:
             self.summary = summary
             message = self._final_message(state)
             self.tracker.log("error" if state == State.FAILED else "info", message)
+            self.tracker.settle_log_seq()
             self.tracker.set_state(state, message)
             self.sender.finish(state, summary)
             return summary

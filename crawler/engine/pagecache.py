@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Callable
 
 from crawler.engine.fetch import FetchedPage
-from crawler.folder.writer import write_atomically
+from crawler.folder.writer import make_private_dirs, write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ class PageCache:
         header = json.dumps(meta, ensure_ascii=False).encode("utf-8") + b"\n"
         target = self._path(url)
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            make_private_dirs(self.directory)
             write_atomically(target, [header, body])
         except OSError as exc:
             log.warning("page cache: could not store %s: %s", url, exc)

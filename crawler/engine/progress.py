@@ -7,6 +7,7 @@ carry the speed, the estimated final total and the ETA (crawler/engine/estimate.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -21,6 +22,8 @@ from crawler.engine.estimate import (
 from crawler.engine.events import STAGE_ORDER, STAGE_TIMERS, Stage, State, iso_timestamp
 from crawler.engine.stats import CrawlStats, NoStats
 
+log = logging.getLogger(__name__)
+
 MAX_PENDING_PAGE_EVENTS = 2000
 MAX_PENDING_LOG_LINES = 1000
 RECENT_LOG_LINES = 200
@@ -28,6 +31,7 @@ RECENT_PAGES = 200
 REFUSAL_LOG_INTERVAL = 5.0  # seconds between two summaries of the links not followed
 REFUSAL_LOG_EXAMPLES = 3  # URLs named in each summary line
 RATIO_MIN_PAGES = 10  # handled pages before the discovery ratio is trusted
+LOG_SEQ_BLOCK = 1000  # log seqs reserved in the crawl folder at a time (crawler/resume.py: log.json)
 RATIO_WINDOW = 0.2  # the ratio is taken over the last fifth of the pages handled (at least RATIO_MIN_PAGES), in two halves
 
 
@@ -124,6 +128,8 @@ class ProgressTracker:
         self._pending_logs: deque[dict[str, Any]] = deque()
         self._dropped_logs = 0
         self._log_seq = 0
+        self._seq_reserved = 0  # no line may be numbered above this before it is recorded
+        self._record_seq: Callable[[int], None] | None = None
         self.recent_log: deque[dict[str, Any]] = deque(maxlen=RECENT_LOG_LINES)
         self.recent_pages: deque[dict[str, Any]] = deque(maxlen=RECENT_PAGES)
 
@@ -272,9 +278,34 @@ class ProgressTracker:
             return recent, earlier, (last_handled - first_handled) // 2
         return max(0.0, (last_found - first_found) / (last_handled - first_handled)), None, 0
 
+    def number_log_after(self, last_seq: int, record: Callable[[int], None]) -> None:
+        """Number log lines after `last_seq` (the last seq of the crawl's earlier runs), and call
+        `record(n)` before any line is numbered above n: the crawl folder keeps the mark, so a
+        resumed run, even after a crash, continues above every seq this one handed out."""
+        with self._lock:
+            self._log_seq = max(self._log_seq, last_seq)
+            self._seq_reserved = self._log_seq
+            self._record_seq = record
+
+    def settle_log_seq(self) -> None:
+        """Record the exact last seq (the run is ending): a resume then continues without a gap."""
+        with self._lock:
+            if self._record_seq is not None and self._seq_reserved != self._log_seq:
+                self._reserve(self._log_seq)
+
+    def _reserve(self, upto: int) -> None:
+        assert self._record_seq is not None
+        try:
+            self._record_seq(upto)
+        except Exception as exc:  # noqa: BLE001 - the line matters more; a full disk stops the crawl anyway
+            log.warning("could not record log seq %d of crawl %s: %s", upto, self.crawl_id, exc)
+        self._seq_reserved = upto
+
     def log(self, level: str, message: str) -> None:
         with self._lock:
             self._log_seq += 1
+            if self._record_seq is not None and self._log_seq > self._seq_reserved:
+                self._reserve(self._log_seq + LOG_SEQ_BLOCK - 1)
             line = {"crawl_id": self.crawl_id, "seq": self._log_seq, "level": level, "message": message,
                     "timestamp": iso_timestamp()}
             self.recent_log.append(line)

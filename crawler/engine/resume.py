@@ -4,6 +4,10 @@ A crawl's folder is its own journal: ``discovered.jsonl`` lists every URL the cr
 (written before the URL is queued) and ``manifest.jsonl`` every URL it finished with (written
 when the page is stored, failed or skipped). So after a crash or a stop, the work left is exactly
 the admitted URLs without a record, and nothing with a record is fetched again.
+
+``log.json`` carries the log's numbering over: ``{"last_seq": N}`` says no log line of the crawl
+has a seq above N (recorded ahead of use, a block at a time, and exactly when a run ends), so a
+resumed run numbers its lines from N + 1 and a client merging lines by seq loses none.
 """
 
 from __future__ import annotations
@@ -14,9 +18,20 @@ from typing import Any
 
 from crawler.engine.events import State
 from crawler.engine.frontier import REFUSAL_REASONS, CrawlRequest
-from crawler.folder.reader import iter_manifest
+from crawler.folder.reader import iter_manifest, read_json
 
 DISK_FULL_PREFIX = "disk full at "  # the stop_reason of a crawl that failed because of a full disk
+LOG_SEQ_FILE = "log.json"  # {"last_seq": N}: no log line of the crawl has a seq above N
+
+
+def last_log_seq(crawl_dir: Path) -> int:
+    """The highest log seq the crawl's earlier runs may have used; 0 for a new crawl (or a
+    folder from before log.json existed)."""
+    try:
+        value = read_json(Path(crawl_dir) / LOG_SEQ_FILE).get("last_seq")
+    except (OSError, ValueError, AttributeError):
+        return 0
+    return value if isinstance(value, int) and value > 0 else 0
 
 
 def can_resume(state: State, summary: dict[str, Any] | None) -> bool:

@@ -7,6 +7,7 @@ Layout of one crawl's folder::
     manifest.jsonl    one line per page handled, appended and flushed at once
     discovered.jsonl  one line per URL admitted to the crawl, in the order it was found
     summary.json      written when the crawl ends
+    log.json          the last log seq handed out, so a resume numbers on (crawler/resume.py)
     pages/<path>.md   one Markdown file per saved page, its path mirroring the URL
     llms.txt, llms-full.txt, llms-report.json   generated from the above (see crawler/outputs/llms.py)
 
@@ -18,6 +19,11 @@ written, and the store takes nothing more after it: a journal line that was only
 is cut off again (a torn line is never left for a later line to be glued to), and a page file is
 whole or absent as always. What was saved before stays, and the crawl can be resumed once
 there is room.
+
+Everything written under the data directory is private to the user running the crawler, whatever
+the umask: files 0600, folders 0700. The helpers here decide it for every writer (this store, the
+page cache, the search index, the crawl metadata): `write_atomically` (whole files),
+`open_private` (journals and other files opened in place) and `make_private_dirs` (folders).
 """
 
 from __future__ import annotations
@@ -139,6 +145,45 @@ def relative_page_path(url: str) -> str:
     return "pages/" + "/".join(segments) + ".md"
 
 
+PRIVATE_FILE_MODE = 0o600  # every file the crawler writes under the data directory
+PRIVATE_DIR_MODE = 0o700  # and every folder it makes there
+
+
+def make_private_dirs(path: Path | str, *, exist_ok: bool = True) -> None:
+    """`mkdir -p`, every folder it makes 0700 whatever the umask (folders already there are left
+    as they are). Without `exist_ok`, FileExistsError when `path` is already there."""
+    path = Path(path)
+    missing: list[Path] = []
+    probe = path
+    while not probe.is_dir() and probe.parent != probe:
+        missing.append(probe)
+        probe = probe.parent
+    if not missing and not exist_ok:
+        raise FileExistsError(errno.EEXIST, "already exists", str(path))
+    for folder in reversed(missing):
+        try:
+            os.mkdir(folder, PRIVATE_DIR_MODE)
+        except FileExistsError:
+            if (folder == path and not exist_ok) or not folder.is_dir():
+                raise
+            continue  # made meanwhile by another thread or process
+        os.chmod(folder, PRIVATE_DIR_MODE)  # exact: the umask may have taken bits off
+
+
+def open_private(path: Path | str, mode: str = "ab", buffering: int = -1) -> Any:
+    """Open a file for writing in place (a journal, a file SQLite then opens), creating it 0600
+    whatever the umask; a file of ours from before with a wider mode is narrowed to 0600."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if "a" in mode else 0) | (os.O_TRUNC if "w" in mode else 0)
+    fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0), PRIVATE_FILE_MODE)
+    try:
+        if os.fstat(fd).st_mode & 0o777 != PRIVATE_FILE_MODE:
+            os.fchmod(fd, PRIVATE_FILE_MODE)
+        return os.fdopen(fd, mode, buffering=buffering)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def _with_suffix(path: str, suffix: str) -> str:
     return f"{path[:-3]}-{suffix}.md"
 
@@ -157,10 +202,11 @@ def write_atomically(path: Path, chunks: Iterable[str | bytes], *, within: Path 
     if within is not None and not path.parent.is_dir():
         if not within.is_dir():
             raise FileNotFoundError(errno.ENOENT, "the folder is gone", str(within))
-        path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
+        make_private_dirs(path.parent)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")  # 0600, less by the umask
     size = 0
     try:
+        os.fchmod(fd, PRIVATE_FILE_MODE)
         with os.fdopen(fd, "wb") as handle:
             for chunk in chunks:
                 data = chunk.encode("utf-8") if isinstance(chunk, str) else chunk
@@ -224,16 +270,16 @@ class CrawlStore:
 
         A line cut off mid-write would otherwise swallow the next record appended after it.
         """
-        self.pages_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(self.pages_dir)
         for path in (self.manifest_path, self.discovered_path, self.links_path):
             drop_torn_tail(path)
         remove_partial_files(self.pages_dir)
         self._used_paths = {entry["path"].lower() for entry in iter_manifest(self.crawl_dir)
                             if isinstance(entry.get("path"), str)}
         # Unbuffered: each record goes to the file in one write, nothing lingers in a buffer.
-        self._manifest = open(self.manifest_path, "ab", buffering=0)
-        self._discovered = open(self.discovered_path, "ab", buffering=0)
-        self._links = open(self.links_path, "ab", buffering=0)
+        self._manifest = open_private(self.manifest_path, "ab", buffering=0)
+        self._discovered = open_private(self.discovered_path, "ab", buffering=0)
+        self._links = open_private(self.links_path, "ab", buffering=0)
 
     def write_meta(self, name: str, data: Any) -> None:
         """config.json, crawl.json, summary.json: small files rewritten atomically."""

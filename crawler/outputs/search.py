@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from crawler.folder.reader import read_page
+from crawler.folder.writer import make_private_dirs, open_private
 
 log = logging.getLogger(__name__)
 
@@ -212,6 +213,9 @@ class SearchIndex:
 
     def _connect(self, *, create: bool) -> sqlite3.Connection:
         mode = "rwc" if create else "rw"
+        if create:  # SQLite would make it 0644; its -wal and -shm take the mode of the file
+            make_private_dirs(self.path.parent)
+            open_private(self.path).close()
         connection = sqlite3.connect(f"file:{self.path}?mode={mode}", uri=True, timeout=30,
                                      check_same_thread=False, isolation_level=None)
         connection.execute("PRAGMA busy_timeout = 30000")
@@ -223,7 +227,6 @@ class SearchIndex:
             if self._writer is not None and self._inode == self._file_identity():
                 return self._writer
             self._close_writer()
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             try:
                 self._writer = self._prepare(self._connect(create=True))
             except sqlite3.DatabaseError as exc:

@@ -21,7 +21,7 @@ from crawler.engine.events import State, iso_timestamp
 from crawler.engine.netguard import ensure_public_target
 from crawler.engine.resume import can_resume
 from crawler.folder.reader import iter_manifest, read_json
-from crawler.folder.writer import CrawlStore
+from crawler.folder.writer import CrawlStore, make_private_dirs
 from crawler.outputs.changes import CHANGES_FILE, write_changes
 from crawler.render import check_render_setting
 from crawler.service.errors import Busy, NoChangeReport, NotRefreshable, NotResumable, QueueFull, UnknownCrawl
@@ -66,7 +66,7 @@ class CrawlService:
     def __init__(self, data_dir: Path, states: CrawlStates, backend: Backend, *,
                  allow_private_targets: bool = False) -> None:
         self.data_dir = Path(data_dir)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(self.data_dir)
         self.states = states
         self.backend = backend
         self._allow_private = allow_private_targets
@@ -153,7 +153,7 @@ class CrawlService:
         record = CrawlRecord(new_crawl_id(), owner, config, iso_timestamp(), kind=kind,
                              message="waiting for a free crawl slot", refresh_of=refresh_of)
         crawl_dir = self.crawl_dir(record)
-        crawl_dir.mkdir(parents=True)
+        make_private_dirs(crawl_dir, exist_ok=False)
         CrawlStore(crawl_dir).write_meta("config.json", config.to_dict())
         write_crawl_meta(crawl_dir, record, State.QUEUED)
         self.states.add(record)

@@ -21,6 +21,7 @@ from flask import Flask, current_app
 from flask_socketio import SocketIO
 
 from crawler.engine.cpu import CpuPool
+from crawler.folder.writer import make_private_dirs
 from crawler.outputs.search import SearchIndex, SearchIndexer, open_search
 from crawler.render import RenderPool
 from crawler.service import CrawlService, MemoryCrawlStates
@@ -260,7 +261,7 @@ def create_app(config: ServerConfig | dict[str, Any] | None = None) -> Flask:
     if server_config.async_mode not in ASYNC_MODES:
         raise ValueError(f"async_mode must be one of {ASYNC_MODES}, got {server_config.async_mode!r}")
     data_dir = Path(server_config.data_dir).resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(data_dir)  # 0700, as everything the crawler makes in it (crawler/store.py)
 
     app = Flask(__name__, template_folder=str(PROJECT_ROOT / "templates"),
                 static_folder=str(PROJECT_ROOT / "static"))

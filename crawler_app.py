@@ -34,6 +34,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "(or CRAWLER_TOKEN, which keeps it out of the process list); when the server "
                              "listens on a non-loopback address without one, a random token is generated "
                              "and printed")
+    parser.add_argument("--allowed-hosts", default=None,
+                        help="more names the server answers to, comma-separated host or host:port (a reverse "
+                             "proxy's public name, a DNS name of this machine), e.g. crawler.example.com; "
+                             "requests with any other Host or Origin are refused (DNS-rebinding guard; "
+                             "or CRAWLER_ALLOWED_HOSTS)")
     parser.add_argument("--cpu-workers", type=int, default=None,
                         help="processes for parsing and extraction (default: one per CPU core)")
     parser.add_argument("--redis", default=None,
@@ -89,7 +94,7 @@ def server_config(args: argparse.Namespace, environ: dict[str, str]) -> Any:
     directory, so that every web server accepts it)."""
     from dataclasses import replace
 
-    from crawler.config import ServerConfig, memory_limit
+    from crawler.config import ServerConfig, allowed_hosts, memory_limit
     from crawler.web.auth import is_loopback_host
 
     config = ServerConfig.from_env(environ)
@@ -97,8 +102,11 @@ def server_config(args: argparse.Namespace, environ: dict[str, str]) -> Any:
              "max_running_crawls": args.max_running_crawls, "max_crawls_per_session": args.max_crawls_per_session,
              "max_queued_per_session": args.max_queued_per_session, "cpu_workers": args.cpu_workers,
              "token": (args.token or "").strip() or None, "redis_url": (args.redis or "").strip() or None,
-             "memory_limit": memory_limit(args.memory_limit) if args.memory_limit else None}
+             "memory_limit": memory_limit(args.memory_limit) if args.memory_limit else None,
+             "allowed_hosts": (allowed_hosts(args.allowed_hosts, "--allowed-hosts")
+                               if args.allowed_hosts is not None else None)}
     config = replace(config, data_dir=args.data_dir or config.data_dir, async_mode=args.server,
+                     host=args.host, port=args.port,
                      **{key: value for key, value in flags.items() if value is not None})
     if config.token is None and not is_loopback_host(args.host):
         if config.redis_url:  # every web server of the cluster must accept the same token

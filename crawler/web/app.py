@@ -224,7 +224,7 @@ def _add_mcp(crawler_services: CrawlerServices, data_dir: Path) -> None:
             return [SiteInfo(r.crawl_id, r.config.url, r.state.value, r.created_at)
                     for r in service.list(owner) if r.kind == "crawl"]
 
-        return McpHttp(data_dir, index, sites_of, token_required=crawler_services.config.token is not None)
+        return McpHttp(data_dir, index, sites_of)
 
     endpoint = LazyEndpoint(start)
     crawler_services.mcp = endpoint
@@ -281,7 +281,7 @@ def create_app(config: ServerConfig | dict[str, Any] | None = None) -> Flask:
     atexit.register(crawler_services.close)
 
     from . import routes, socket_events  # noqa: F401 - registers the handlers
-    from .auth import require_token
+    from .auth import HostRule, SourceGuard, require_token
 
     app.before_request(require_token)  # before the blueprint's hooks: a refused request gets no session
     app.register_blueprint(routes.blueprint)
@@ -290,7 +290,12 @@ def create_app(config: ServerConfig | dict[str, Any] | None = None) -> Flask:
         from ..crawls.event_queue import EventQueue
 
         options["client_manager"] = EventQueue(server_config.redis_url)
+    # Host and Origin are checked in front of Flask and Socket.IO alike (the DNS-rebinding guard),
+    # and Engine.IO reflects only an origin that same rule allows.
+    guard = SourceGuard(app.wsgi_app, HostRule.for_config(server_config))
     # An oversize message closes that one connection (WebSocket) or answers 413 (polling).
     socketio.init_app(app, async_mode=server_config.async_mode, ping_interval=10, ping_timeout=20,
-                      max_http_buffer_size=MAX_REQUEST_BYTES, **options)
+                      max_http_buffer_size=MAX_REQUEST_BYTES, cors_allowed_origins=guard.origin_allowed, **options)
+    guard.app = app.wsgi_app  # Socket.IO's middleware, with Flask behind it
+    app.wsgi_app = guard  # type: ignore[method-assign]
     return app

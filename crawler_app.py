@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     werkzeug_log.addFilter(lambda record: "Bad request" not in record.getMessage()
                            and "Bad HTTP/0.9" not in record.getMessage())
     from crawler.web import create_app, socketio
+    from crawler.web.app import JsonErrorRequestHandler
 
     try:
         config = server_config(args, dict(os.environ))
@@ -80,7 +81,10 @@ def main(argv: list[str] | None = None) -> int:
           f"{mode})", flush=True)
     install_sigterm_handler()
     try:
-        socketio.run(app, host=args.host, port=args.port, allow_unsafe_werkzeug=True, log_output=False)
+        # Threading mode: Werkzeug's server, whose own refusals (a URL over 64 KB...) answer JSON.
+        handler = {"request_handler": JsonErrorRequestHandler} if args.server == "threading" else {}
+        socketio.run(app, host=args.host, port=args.port, allow_unsafe_werkzeug=True, log_output=False,
+                     **handler)
     except KeyboardInterrupt:
         pass
     finally:

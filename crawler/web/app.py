@@ -9,6 +9,7 @@ published to the Redis message queue, so a browser on any server sees its own cr
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import os
 import threading
@@ -19,6 +20,7 @@ from typing import Any, Callable
 
 from flask import Flask, current_app
 from flask_socketio import SocketIO
+from werkzeug.serving import WSGIRequestHandler
 
 from ..config import ServerConfig
 from ..cpu import CpuPool
@@ -229,6 +231,29 @@ def _add_mcp(crawler_services: CrawlerServices, data_dir: Path) -> None:
     endpoint = LazyEndpoint(start)
     crawler_services.mcp = endpoint
     crawler_services.closers.insert(0, endpoint.close)
+
+
+class JsonErrorRequestHandler(WSGIRequestHandler):
+    """The development server's request handler (threading mode), with JSON answers for the
+    requests it refuses before they reach the app: a request line over 64 KB (414), a malformed
+    request line (400), too many or too long headers (431). `http.server` writes an HTML page."""
+
+    MESSAGES = {414: "the URL is too long: at most 65,536 bytes in the request line",
+                431: "the request headers are too large"}
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        short = self.responses.get(code, ("Error", ""))[0]
+        body = json.dumps({"error": self.MESSAGES.get(code) or message or short}).encode()
+        self.log_error("code %d, message %s", code, message)
+        self.send_response(code, short)
+        self.send_header("Connection", "close")
+        self.close_connection = True
+        if code >= 200 and code not in (204, 304):
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD" and code >= 200 and code not in (204, 304):
+            self.wfile.write(body)
 
 
 class LazyEndpoint:

@@ -96,6 +96,7 @@ class CrawlerServices:
             "mode": self.mode,
             "server": server,
             "workers": workers,
+            "helpers": [row for row in rows if row["role"] == "helper"],
             "browser": [row for row in rows if row["role"] == "browser"],
             "memory_bytes": sum(int(row["memory_bytes"]) for row in rows),
             "memory_guard": self.guard_state(),

@@ -12,6 +12,13 @@ import sys
 from typing import Any
 
 
+# Werkzeug's log lines that are noise here: a WebSocket close frame read as a bad request, and the
+# warnings that its server is not for production (printed on every start, alarming someone who runs
+# it on their own machine; README "Production" says how to deploy behind gunicorn).
+WERKZEUG_NOISE = ("Bad request", "Bad HTTP/0.9", "This is a development server",
+                  "appears to be used in a production deployment")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Crawler Dashboard: crawl documentation sites from your browser.")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -62,8 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     werkzeug_log = logging.getLogger("werkzeug")
     werkzeug_log.setLevel(max(logging.WARNING, logging.getLogger().level))
     # A WebSocket client hanging up leaves a close frame the dev server reads as a bad request.
-    werkzeug_log.addFilter(lambda record: "Bad request" not in record.getMessage()
-                           and "Bad HTTP/0.9" not in record.getMessage())
+    werkzeug_log.addFilter(lambda record: not any(noise in record.getMessage() for noise in WERKZEUG_NOISE))
+    # Flask's " * Serving Flask app ... * Debug mode: off" banner: the line below says where to go.
+    import flask.cli
+
+    flask.cli.show_server_banner = lambda *args, **kwargs: None
     from crawler.web import create_app, socketio
     from crawler.web.app import JsonErrorRequestHandler
 

@@ -63,3 +63,16 @@ def test_the_server_panel_says_two_cpu_workers(browser: "Browser", two_workers):
             "title", re.compile(r"multiprocessing helpers \(fork server, resource tracker\): pid \d+, \d+"))
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("mode", ["threading", "eventlet"])
+def test_the_start_output_has_the_address_and_no_development_server_warning(tmp_path, mode):
+    server = ServerProcess(tmp_path / "crawls", "--cpu-workers", "1", "--server", mode)
+    try:
+        requests.get(server.base + "/api/health", timeout=5)
+    finally:
+        server.stop()
+    output = server.log_path.read_text(errors="replace")
+    assert f"Crawler Dashboard on http://127.0.0.1:{server.port}/ (data in " in output, output
+    for warning in ("development server", "production deployment", "production web server", "Serving Flask app"):
+        assert warning not in output, output

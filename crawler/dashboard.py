@@ -12,6 +12,12 @@ import signal
 import sys
 from typing import Any
 
+# Werkzeug's log lines that are noise here: a WebSocket close frame read as a bad request, and the
+# warnings that its server is not for production (printed on every start, alarming someone who runs
+# it on their own machine; README "Production" says how to deploy behind gunicorn).
+WERKZEUG_NOISE = ("Bad request", "Bad HTTP/0.9", "This is a development server",
+                  "appears to be used in a production deployment")
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Crawler Dashboard: crawl documentation sites from your browser.")
@@ -35,6 +41,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "(or CRAWLER_TOKEN, which keeps it out of the process list); when the server "
                              "listens on a non-loopback address without one, a random token is generated "
                              "and printed")
+    parser.add_argument("--allowed-hosts", default=None,
+                        help="more names the server answers to, comma-separated host or host:port (a reverse "
+                             "proxy's public name, a DNS name of this machine), e.g. crawler.example.com; "
+                             "requests with any other Host or Origin are refused (DNS-rebinding guard; "
+                             "or CRAWLER_ALLOWED_HOSTS)")
     parser.add_argument("--cpu-workers", type=int, default=None,
                         help="processes for parsing and extraction (default: one per CPU core)")
     parser.add_argument("--redis", default=None,
@@ -58,9 +69,13 @@ def main(argv: list[str] | None = None) -> int:
     werkzeug_log = logging.getLogger("werkzeug")
     werkzeug_log.setLevel(max(logging.WARNING, logging.getLogger().level))
     # A WebSocket client hanging up leaves a close frame the dev server reads as a bad request.
-    werkzeug_log.addFilter(lambda record: "Bad request" not in record.getMessage()
-                           and "Bad HTTP/0.9" not in record.getMessage())
+    werkzeug_log.addFilter(lambda record: not any(noise in record.getMessage() for noise in WERKZEUG_NOISE))
+    # Flask's " * Serving Flask app ... * Debug mode: off" banner: the line below says where to go.
+    import flask.cli
+
+    flask.cli.show_server_banner = lambda *args, **kwargs: None
     from crawler.web import create_app, socketio
+    from crawler.web.app import JsonErrorRequestHandler
 
     try:
         config = server_config(args, dict(os.environ))
@@ -76,7 +91,10 @@ def main(argv: list[str] | None = None) -> int:
           f"{mode})", flush=True)
     install_sigterm_handler()
     try:
-        socketio.run(app, host=args.host, port=args.port, allow_unsafe_werkzeug=True, log_output=False)
+        # Threading mode: Werkzeug's server, whose own refusals (a URL over 64 KB...) answer JSON.
+        handler = {"request_handler": JsonErrorRequestHandler} if args.server == "threading" else {}
+        socketio.run(app, host=args.host, port=args.port, allow_unsafe_werkzeug=True, log_output=False,
+                     **handler)
     except KeyboardInterrupt:
         pass
     finally:
@@ -90,7 +108,7 @@ def server_config(args: argparse.Namespace, environ: dict[str, str]) -> Any:
     directory, so that every web server accepts it)."""
     from dataclasses import replace
 
-    from crawler.service.config import ServerConfig, memory_limit
+    from crawler.service.config import ServerConfig, allowed_hosts, memory_limit
     from crawler.web.auth import is_loopback_host
 
     config = ServerConfig.from_env(environ)
@@ -98,8 +116,11 @@ def server_config(args: argparse.Namespace, environ: dict[str, str]) -> Any:
              "max_running_crawls": args.max_running_crawls, "max_crawls_per_session": args.max_crawls_per_session,
              "max_queued_per_session": args.max_queued_per_session, "cpu_workers": args.cpu_workers,
              "token": (args.token or "").strip() or None, "redis_url": (args.redis or "").strip() or None,
-             "memory_limit": memory_limit(args.memory_limit) if args.memory_limit else None}
+             "memory_limit": memory_limit(args.memory_limit) if args.memory_limit else None,
+             "allowed_hosts": (allowed_hosts(args.allowed_hosts, "--allowed-hosts")
+                               if args.allowed_hosts is not None else None)}
     config = replace(config, data_dir=args.data_dir or config.data_dir, async_mode=args.server,
+                     host=args.host, port=args.port,
                      **{key: value for key, value in flags.items() if value is not None})
     if config.token is None and not is_loopback_host(args.host):
         if config.redis_url:  # every web server of the cluster must accept the same token

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass
@@ -21,6 +24,12 @@ class ServerConfig:
     redis_url: str | None = None  # cluster mode: crawls run on workers, state and events go through Redis
     lease_seconds: float = 15.0  # cluster mode: how long a silent worker keeps its crawls
     memory_limit: int | None = None  # bytes: crawling pauses above 80 % of it (crawler/service/memory.py)
+    # Which names the server answers to (the DNS-rebinding guard, crawler/web/auth.py): the address
+    # it listens on and its port (None when unknown: a WSGI runner such as gunicorn binds it), and
+    # the names a reverse proxy or a DNS name adds, "host" (any port) or "host:port".
+    host: str | None = None
+    port: int | None = None
+    allowed_hosts: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, environ: dict[str, str]) -> "ServerConfig":
@@ -56,6 +65,7 @@ class ServerConfig:
             redis_url=environ.get("CRAWLER_REDIS_URL", "").strip() or None,
             lease_seconds=seconds("CRAWLER_LEASE_SECONDS", cls.lease_seconds),
             memory_limit=memory_limit(environ.get("CRAWLER_MEMORY_LIMIT", "")),
+            allowed_hosts=allowed_hosts(environ.get("CRAWLER_ALLOWED_HOSTS", ""), "CRAWLER_ALLOWED_HOSTS"),
         )
 
     def __post_init__(self) -> None:
@@ -75,6 +85,58 @@ class ServerConfig:
             raise ValueError(f"the Redis URL must start with redis://, rediss:// or unix://, got {self.redis_url!r}")
         if self.lease_seconds < 1:
             raise ValueError(f"lease_seconds must be at least 1, got {self.lease_seconds}")
+        self.allowed_hosts = allowed_hosts(self.allowed_hosts)
+        if self.port is not None and not 0 < self.port < 65536:
+            raise ValueError(f"port must be between 1 and 65535, got {self.port}")
+
+
+_HOST_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
+
+
+def split_host_port(text: str) -> tuple[str, int | None] | None:
+    """`name`, `name:port`, `[v6]` or `[v6]:port` as (lowercase name without brackets, port or
+    None); None when it is not one (a scheme, a path, a space, a bad port, a wildcard...)."""
+    text = text.strip().lower()
+    if text.startswith("["):
+        name, bracket, rest = text[1:].partition("]")
+        if not bracket:
+            return None
+        try:
+            if ipaddress.ip_address(name).version != 6:
+                return None
+        except ValueError:
+            return None
+    else:
+        name, colon, port = text.partition(":")
+        rest = colon + port
+        labels = name.split(".")
+        if not name or len(name) > 253 or not all(_HOST_LABEL.match(label) for label in labels):
+            return None
+    if not rest:
+        return name, None
+    if not rest.startswith(":") or not rest[1:].isdigit() or not 0 < int(rest[1:]) < 65536:
+        return None
+    return name, int(rest[1:])
+
+
+def allowed_hosts(value: Any, source: str = "allowed hosts") -> tuple[str, ...]:
+    """`--allowed-hosts` / CRAWLER_ALLOWED_HOSTS: comma-separated `host` or `host:port` names,
+    checked here so that a typo stops the server at start with the entry named."""
+    if value is None:
+        return ()
+    items = value.split(",") if isinstance(value, str) else list(value)
+    names: list[str] = []
+    for item in items:
+        if not isinstance(item, str):
+            raise ValueError(f"{source}: {item!r} is not a host name")
+        if not item.strip():
+            continue
+        if split_host_port(item) is None:
+            raise ValueError(f"{source}: {item.strip()!r} is not a host name or host:port; write names such as "
+                             "crawler.example.com, crawler.example.com:8443, 10.0.0.5:5000 or [fd00::5]:5000, "
+                             "without a scheme, a path or a wildcard, separated by commas")
+        names.append(item.strip().lower())
+    return tuple(dict.fromkeys(names))
 
 
 def memory_limit(text: str | None) -> int | None:
@@ -87,3 +149,9 @@ def memory_limit(text: str | None) -> int | None:
         return parse_size(str(text))
     except ValueError as exc:
         raise ValueError(f"memory limit: {exc}") from None
+    # Which names the server answers to (the DNS-rebinding guard, crawler/web/auth.py): the address
+    # it listens on and its port (None when unknown: a WSGI runner such as gunicorn binds it), and
+    # the names a reverse proxy or a DNS name adds, "host" (any port) or "host:port".
+    host: str | None = None
+    port: int | None = None
+    allowed_hosts: tuple[str, ...] = ()

@@ -69,6 +69,8 @@ def _memory_of(process: psutil.Process) -> int:
 
 
 RENDER_MODULE = "crawler.render.process"  # the render process's command line names it
+RESOURCE_TRACKER_MODULE = "multiprocessing.resource_tracker"
+FORK_SERVER_MODULE = "multiprocessing.forkserver"
 
 
 class ProcessTree:
@@ -106,15 +108,35 @@ class ProcessTree:
                 continue
         return pids
 
+    @staticmethod
+    def _helper_pids(processes: list[psutil.Process]) -> set[int]:
+        """multiprocessing's own processes, which do no extraction: the resource tracker, and the
+        fork server. The extraction workers are forked from the fork server and so carry its
+        command line; the fork server is the one whose parent does not."""
+        commands: dict[int, str] = {}
+        parents: dict[int, int] = {}
+        for process in processes:
+            try:
+                commands[process.pid] = " ".join(process.cmdline())
+                parents[process.pid] = process.ppid()
+            except psutil.Error:
+                continue
+        return {pid for pid, command in commands.items()
+                if RESOURCE_TRACKER_MODULE in command
+                or (FORK_SERVER_MODULE in command and FORK_SERVER_MODULE not in commands.get(parents[pid], ""))}
+
     def sample(self) -> list[dict[str, float | int | str]]:
         """One row per process: pid, role (`server` for this one, `browser` for the render process
-        and its Chromium, `worker` for the other descendants: extraction), memory in bytes, CPU
-        seconds used so far and CPU percent since the last sample."""
+        and its Chromium, `helper` for multiprocessing's fork server and resource tracker, `worker`
+        for the other descendants: the extraction workers), memory in bytes, CPU seconds used so
+        far and CPU percent since the last sample."""
         rows = []
         processes = self.processes()
         browser = self._browser_pids(processes)
+        helpers = self._helper_pids(processes)
         for process in processes:
-            role = "server" if process.pid == self.root.pid else "browser" if process.pid in browser else "worker"
+            role = ("server" if process.pid == self.root.pid else "browser" if process.pid in browser
+                    else "helper" if process.pid in helpers else "worker")
             try:
                 with process.oneshot():
                     times = process.cpu_times()

@@ -9,6 +9,7 @@ published to the Redis message queue, so a browser on any server sees its own cr
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import os
 import threading
@@ -19,6 +20,7 @@ from typing import Any, Callable
 
 from flask import Flask, current_app
 from flask_socketio import SocketIO
+from werkzeug.serving import WSGIRequestHandler
 
 from crawler.engine.cpu import CpuPool
 from crawler.folder.writer import make_private_dirs
@@ -95,6 +97,7 @@ class CrawlerServices:
             "mode": self.mode,
             "server": server,
             "workers": workers,
+            "helpers": [row for row in rows if row["role"] == "helper"],
             "browser": [row for row in rows if row["role"] == "browser"],
             "memory_bytes": sum(int(row["memory_bytes"]) for row in rows),
             "memory_guard": self.guard_state(),
@@ -225,11 +228,34 @@ def _add_mcp(crawler_services: CrawlerServices, data_dir: Path) -> None:
             return [SiteInfo(r.crawl_id, r.config.url, r.state.value, r.created_at)
                     for r in service.list(owner) if r.kind == "crawl"]
 
-        return McpHttp(data_dir, index, sites_of, token_required=crawler_services.config.token is not None)
+        return McpHttp(data_dir, index, sites_of)
 
     endpoint = LazyEndpoint(start)
     crawler_services.mcp = endpoint
     crawler_services.closers.insert(0, endpoint.close)
+
+
+class JsonErrorRequestHandler(WSGIRequestHandler):
+    """The development server's request handler (threading mode), with JSON answers for the
+    requests it refuses before they reach the app: a request line over 64 KB (414), a malformed
+    request line (400), too many or too long headers (431). `http.server` writes an HTML page."""
+
+    MESSAGES = {414: "the URL is too long: at most 65,536 bytes in the request line",
+                431: "the request headers are too large"}
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        short = self.responses.get(code, ("Error", ""))[0]
+        body = json.dumps({"error": self.MESSAGES.get(code) or message or short}).encode()
+        self.log_error("code %d, message %s", code, message)
+        self.send_response(code, short)
+        self.send_header("Connection", "close")
+        self.close_connection = True
+        if code >= 200 and code not in (204, 304):
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD" and code >= 200 and code not in (204, 304):
+            self.wfile.write(body)
 
 
 class LazyEndpoint:
@@ -261,7 +287,7 @@ def create_app(config: ServerConfig | dict[str, Any] | None = None) -> Flask:
     if server_config.async_mode not in ASYNC_MODES:
         raise ValueError(f"async_mode must be one of {ASYNC_MODES}, got {server_config.async_mode!r}")
     data_dir = Path(server_config.data_dir).resolve()
-    make_private_dirs(data_dir)  # 0700, as everything the crawler makes in it (crawler/store.py)
+    make_private_dirs(data_dir)  # 0700, as everything the crawler makes in it (crawler/folder/writer.py)
 
     app = Flask(__name__, template_folder=str(PROJECT_ROOT / "templates"),
                 static_folder=str(PROJECT_ROOT / "static"))
@@ -282,7 +308,7 @@ def create_app(config: ServerConfig | dict[str, Any] | None = None) -> Flask:
     atexit.register(crawler_services.close)
 
     from crawler.web import routes, socket_events  # noqa: F401 - registers the handlers
-    from crawler.web.auth import require_token
+    from crawler.web.auth import HostRule, SourceGuard, require_token
 
     app.before_request(require_token)  # before the blueprint's hooks: a refused request gets no session
     app.register_blueprint(routes.blueprint)
@@ -291,7 +317,12 @@ def create_app(config: ServerConfig | dict[str, Any] | None = None) -> Flask:
         from crawler.service.cluster.event_queue import EventQueue
 
         options["client_manager"] = EventQueue(server_config.redis_url)
+    # Host and Origin are checked in front of Flask and Socket.IO alike (the DNS-rebinding guard),
+    # and Engine.IO reflects only an origin that same rule allows.
+    guard = SourceGuard(app.wsgi_app, HostRule.for_config(server_config))
     # An oversize message closes that one connection (WebSocket) or answers 413 (polling).
     socketio.init_app(app, async_mode=server_config.async_mode, ping_interval=10, ping_timeout=20,
-                      max_http_buffer_size=MAX_REQUEST_BYTES, **options)
+                      max_http_buffer_size=MAX_REQUEST_BYTES, cors_allowed_origins=guard.origin_allowed, **options)
+    guard.app = app.wsgi_app  # Socket.IO's middleware, with Flask behind it
+    app.wsgi_app = guard  # type: ignore[method-assign]
     return app

@@ -12,9 +12,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
-from typing import Any
+import json
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+from urllib.parse import urlsplit
 
 from flask import Response, current_app, jsonify, redirect, request, session
+
+from crawler.service.config import ServerConfig, split_host_port
 
 AUTH_KEY = "auth"
 OPEN_PATHS = ("/api/health",)
@@ -118,3 +123,119 @@ def socket_is_authorised(auth: Any) -> bool:
     if session_is_authorised():
         return True
     return isinstance(auth, dict) and token_matches(auth.get("token")) and configured_token() is not None
+
+
+# ---------------------------------------------------------------- the names the server answers to
+#
+# DNS rebinding: a web page on a name the attacker controls (rebind.attacker.example) makes that
+# name resolve to 127.0.0.1; the browser then sends the page's requests to this server as
+# same-origin requests, with `Host: rebind.attacker.example:<port>`, and lets the page read the
+# answers. Every request (dashboard, REST, /metrics, downloads, static files, /mcp and the
+# Socket.IO handshake) therefore has its `Host` and `Origin` checked against the names the server
+# was started for, by `source_refusal` below and nothing else.
+
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+WILDCARD_ADDRESSES = ("0.0.0.0", "::", "")
+
+
+@dataclass(frozen=True)
+class HostRule:
+    """The names (`Host`) and page origins (`Origin`) this server answers."""
+
+    names: tuple[tuple[str, int | None], ...]  # (lowercase name, port or None for any port)
+    any_host: bool = False  # off loopback with an access token and no --allowed-hosts: the token guards
+
+    @classmethod
+    def for_config(cls, config: ServerConfig) -> "HostRule":
+        """From how the server was started: loopback → localhost, 127.0.0.1 and [::1] on its port
+        (any port when the port is unknown, under gunicorn); a specific address adds itself;
+        --allowed-hosts adds its names. Off loopback (0.0.0.0, or an address unknown under a WSGI
+        runner) with a token and without --allowed-hosts, the server cannot know the names it is
+        reached by: any `Host` is answered and the token (required there) is the guard."""
+        listen = (config.host or "").strip().strip("[]").lower()
+        port = config.port
+        names: list[tuple[str, int | None]] = [(name, port) for name in LOOPBACK_NAMES]
+        if listen not in WILDCARD_ADDRESSES and (listen, port) not in names:
+            names.append((listen, port))
+        for entry in config.allowed_hosts:
+            parsed = split_host_port(entry)
+            if parsed is not None:
+                names.append(parsed)
+        on_loopback = bool(listen) and is_loopback_host(listen)
+        any_host = config.token is not None and not config.allowed_hosts and not on_loopback
+        return cls(tuple(dict.fromkeys(names)), any_host)
+
+    def lists(self, name: str, port: int | None) -> bool:
+        """Whether (name, port) is one of the names; a missing port is the default one (80 or 443)."""
+        for allowed, allowed_port in self.names:
+            if allowed != name:
+                continue
+            if allowed_port is None or port == allowed_port or (port is None and allowed_port in (80, 443)):
+                return True
+        return False
+
+    def shown(self) -> str:
+        def show(name: str, port: int | None) -> str:
+            host = f"[{name}]" if ":" in name else name
+            return host if port is None else f"{host}:{port}"
+
+        return ", ".join(show(name, port) for name, port in self.names)
+
+
+def _origin_authority(origin: str) -> tuple[str, int | None] | None:
+    """`http://name:port` → (name, port); None for `null`, another scheme, or anything malformed."""
+    try:
+        parts = urlsplit(origin.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query:
+            return None
+        return parts.hostname.lower(), parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return None
+
+
+def source_refusal(rule: HostRule, host: str | None, origin: str | None) -> tuple[int, str] | None:
+    """THE rule for every surface: None when a request with these `Host` and `Origin` headers
+    may be answered, else (421, why) for a name the server does not answer to, or (403, why) for
+    a page of another origin. No `Host` (HTTP/1.0; never a browser) passes the Host check; no
+    `Origin` (not a browser's cross-origin request) passes the Origin check."""
+    parsed_host = split_host_port(host) if host else None
+    if host:
+        if not rule.any_host and (parsed_host is None or not rule.lists(*parsed_host)):
+            return 421, (f"this server does not answer to the name {host[:100]!r} (it answers to {rule.shown()}); "
+                         "to reach it under another name, such as a reverse proxy's, start it with "
+                         "--allowed-hosts <name> or set CRAWLER_ALLOWED_HOSTS")
+    if origin is not None:
+        authority = _origin_authority(origin)
+        same = (authority is not None and parsed_host is not None
+                and authority[0] == parsed_host[0] and (parsed_host[1] in (None, authority[1])))
+        if authority is None or not (rule.lists(*authority) or (rule.any_host and same)):
+            return 403, (f"requests from pages of {origin[:100]!r} are refused: only this server's own pages "
+                         "may call it (a page served under another name of yours: add that name with "
+                         "--allowed-hosts or CRAWLER_ALLOWED_HOSTS)")
+    return None
+
+
+class SourceGuard:
+    """WSGI middleware in front of Flask and Socket.IO alike: a request refused by
+    `source_refusal` is answered with a JSON error and reaches neither."""
+
+    REASONS = {403: "FORBIDDEN", 421: "MISDIRECTED REQUEST"}
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], rule: HostRule) -> None:
+        self.app = app
+        self.rule = rule
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        refusal = source_refusal(self.rule, environ.get("HTTP_HOST"), environ.get("HTTP_ORIGIN"))
+        if refusal is None:
+            return self.app(environ, start_response)
+        status, message = refusal
+        body = json.dumps({"error": message}).encode()
+        start_response(f"{status} {self.REASONS[status]}", [
+            ("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+            ("Cache-Control", "no-store"), ("Vary", "Origin")])
+        return [body]
+
+    def origin_allowed(self, origin: str | None, environ: dict[str, Any]) -> bool:
+        """Socket.IO's `cors_allowed_origins`: the same rule, so Engine.IO reflects no other origin."""
+        return source_refusal(self.rule, environ.get("HTTP_HOST"), origin) is None

@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any, Iterator
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
-from flask import (
-    Blueprint,
-    Response,
-    jsonify,
-    render_template,
-    request,
-    send_file,
-    stream_with_context,
-)
-from werkzeug.exceptions import HTTPException
+from flask import Blueprint, Response, jsonify, render_template, request, send_file, stream_with_context
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from crawler import __version__
 from crawler.engine.config import ConfigError
@@ -78,13 +71,31 @@ def _store_unavailable(exc: StoreUnavailable) -> tuple[Response, int]:
     return error(str(exc), 503)
 
 
+def answers_json(path: str) -> bool:
+    """The paths whose every answer, errors included, is JSON (docs/events.md "REST")."""
+    return path.startswith("/api/") or path == "/mcp" or path.startswith("/mcp/")
+
+
 @blueprint.app_errorhandler(HTTPException)
 def _http_error(exc: HTTPException) -> Any:
-    if request.path.startswith("/api/"):
-        if exc.code == 413:
-            return error(f"the request body is too large: at most {MAX_REQUEST_BYTES // (1024 * 1024)} MB", 413)
-        return error(exc.description or exc.name, exc.code or 500)
-    return exc
+    """404, 405, 413, 500 (an unhandled exception reaches here as InternalServerError)... on the
+    API and /mcp: `{"error": ...}`, keeping the exception's headers (405's Allow)."""
+    if not answers_json(request.path):
+        return exc
+    code = exc.code or 500
+    if code == 413:
+        message = f"the request body is too large: at most {MAX_REQUEST_BYTES // (1024 * 1024)} MB"
+    elif code == 405:
+        allowed = exc.valid_methods if isinstance(exc, MethodNotAllowed) else None
+        message = (f"{request.method} is not allowed on {request.path}"
+                   + (f": use {', '.join(sorted(allowed))}" if allowed else ""))
+    else:
+        message = exc.description or exc.name
+    response, status = error(message, code)
+    for name, value in exc.get_headers():
+        if name.lower() not in ("content-type", "content-length"):
+            response.headers[name] = value
+    return response, status
 
 
 @blueprint.get("/")
@@ -229,7 +240,13 @@ def delete_crawl(crawl_id: str) -> Response:
     return jsonify({"ok": True})
 
 
-@blueprint.route("/mcp", methods=["GET", "POST", "DELETE"])
+MCP_MAX_BODY_MB = 4  # the MCP SDK's limit on a request body
+
+
+# POST only: the transport is stateless with JSON answers, so there is no event stream to GET
+# (which would hold a server thread open for ever) and no MCP session to DELETE; both answer 405
+# with `Allow: POST`, as the streamable HTTP transport lets a server do.
+@blueprint.route("/mcp", methods=["POST"], provide_automatic_options=False)
 def mcp_endpoint() -> Any:
     """MCP over streamable HTTP (crawler/outputs/mcp/http.py), behind the same token rule as the REST API
     (the app's before_request hook), for the crawls of the caller's session only."""
@@ -237,7 +254,15 @@ def mcp_endpoint() -> Any:
     if endpoint is None:
         return error("MCP over HTTP is served in the threading server mode only; use crawler-mcp", 501)
     request.environ["crawler.owner"] = ensure_session_id()
-    return endpoint
+    response = Response.force_type(endpoint, request.environ)  # type: ignore[arg-type]
+    if response.status_code >= 400 and response.mimetype != "application/json":
+        # The SDK's few plain-text answers (a body over its limit...): JSON like every other error here.
+        text = response.get_data(as_text=True).strip()[:500] or response.status
+        response.close()  # ends the request on the transport's side too
+        if response.status_code == 413:
+            return error(f"the request body is too large: at most {MCP_MAX_BODY_MB} MB on /mcp", 413)
+        return error(text, response.status_code)
+    return response
 
 
 SEARCH_PER_PAGE_MAX = 50
@@ -317,14 +342,33 @@ def download(crawl_id: str) -> Any:
     crawl_dir = services().crawls.crawl_dir(record)
     if fmt == "jsonl":
         return Response(stream_with_context(_manifest_lines(crawl_dir)), mimetype="application/x-ndjson",
-                        headers={"Content-Disposition": f'attachment; filename="{stem}.jsonl"'})
+                        headers=attachment(f"{stem}.jsonl"))
     if fmt == "markdown":
         return Response(stream_with_context(_combined_markdown(crawl_dir)), mimetype="text/markdown",
-                        headers={"Content-Disposition": f'attachment; filename="{stem}.md"'})
+                        headers=attachment(f"{stem}.md"))
     if fmt in ("llms", "llms-full"):
         return _llms_download(crawl_dir, fmt, stem)
     archive = _build_zip(crawl_dir, stem)
-    return send_file(archive, mimetype="application/zip", as_attachment=True, download_name=f"{stem}.zip")
+    response = send_file(archive, mimetype="application/zip")
+    response.headers.update(attachment(f"{stem}.zip"))
+    return response
+
+
+_UNSAFE_IN_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
+_CONTROL_OR_SLASH = re.compile(r"[\x00-\x1f\x7f/\\]")
+
+
+def attachment(filename: str) -> dict[str, str]:
+    """The Content-Disposition of every download (RFC 6266). The name holds the crawled host
+    name, which may contain a quote, a semicolon, a backslash or non-ASCII letters: `filename`
+    gets an ASCII fallback where each other character is `_`, and when that differs from the
+    name, `filename*=UTF-8''...` (RFC 5987/8187, percent-encoded) carries the name itself."""
+    filename = _CONTROL_OR_SLASH.sub("_", filename)
+    fallback = _UNSAFE_IN_FILENAME.sub("_", filename).lstrip(".") or "download"
+    value = f'attachment; filename="{fallback}"'
+    if fallback != filename:
+        value += f"; filename*=UTF-8''{quote(filename, safe='')}"
+    return {"Content-Disposition": value}
 
 
 def _download_stem(record: CrawlRecord) -> str:
@@ -338,7 +382,7 @@ def _llms_download(crawl_dir: Path, fmt: str, stem: str) -> Any:
     name = LLMS_TXT if fmt == "llms" else LLMS_FULL_TXT
     download_name = f"{stem}-{name}"
     mimetype = "text/plain"
-    headers = {"Content-Disposition": f'attachment; filename="{download_name}"'}
+    headers = attachment(download_name)
     stored = current_file(crawl_dir, name)
     if stored is not None:
         response = send_file(stored, mimetype=mimetype)

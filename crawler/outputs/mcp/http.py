@@ -23,17 +23,10 @@ from a2wsgi import ASGIMiddleware
 from mcp.server.mcpserver import Context
 from mcp.server.transport_security import TransportSecuritySettings
 
-from crawler.outputs.mcp.library import (
-    DocsLibrary,
-    SiteInfo,
-    build_server,
-    request_scope,
-)
+from crawler.outputs.mcp.library import DocsLibrary, SiteInfo, build_server, request_scope
 from crawler.outputs.search import SearchIndex
 
 OWNER_KEY = "crawler.owner"  # WSGI environ → ASGI scope: whose crawls this request may see
-LOOPBACK_HOSTS = ["127.0.0.1", "127.0.0.1:*", "localhost", "localhost:*", "[::1]", "[::1]:*"]
-LOOPBACK_ORIGINS = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
 
 
 class SessionSites:
@@ -53,15 +46,12 @@ class SessionSites:
 class McpHttp:
     """A WSGI application answering MCP's streamable HTTP for the session set in the environ."""
 
-    def __init__(self, data_dir: Path, index: SearchIndex, sites_of: Callable[[str], list[SiteInfo]], *,
-                 token_required: bool) -> None:
+    def __init__(self, data_dir: Path, index: SearchIndex, sites_of: Callable[[str], list[SiteInfo]]) -> None:
         server = build_server(DocsLibrary(data_dir, index, SessionSites(sites_of)))
-        # Without a token the server is only on loopback: keep the SDK's DNS-rebinding guard (a web
-        # page on another name that resolves to 127.0.0.1 must not reach it). With a token, the
-        # token is the guard and the server may be reached under any name.
-        security = (TransportSecuritySettings(enable_dns_rebinding_protection=False) if token_required else
-                    TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=LOOPBACK_HOSTS,
-                                              allowed_origins=LOOPBACK_ORIGINS))
+        # The DNS-rebinding guard (`Host` and `Origin`) is the web server's, in front of every route
+        # and of Socket.IO (crawler/web/auth.py, source_refusal): one rule, with the names the
+        # server was started for, so the SDK's own copy of it is off.
+        security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
         server.streamable_http_app(json_response=True, stateless_http=True, transport_security=security)
         self._manager = server.session_manager
         self._loop = asyncio.new_event_loop()

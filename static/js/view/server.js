@@ -1,6 +1,6 @@
 /*
  * The "Server" panel: what GET /api/system says about the server (docs/events.md): memory and
- * CPU of the server process and of its extraction workers, crawl slots used and free, and the
+ * CPU of the server process (with multiprocessing's helper processes) and of its extraction workers, crawl slots used and free, and the
  * crawls running and waiting (this session's and everyone's). Asked again every few seconds
  * while the panel is on screen and the tab is visible; a failed request says so and shows no
  * number (an old figure would pass for a current one).
@@ -60,9 +60,15 @@ export function systemRows(data) {
   const rows = [];
   const server = data.server && typeof data.server === "object" ? data.server : null;
   const workers = Array.isArray(data.workers) ? data.workers.filter(function (w) { return w && typeof w === "object"; }) : [];
+  // multiprocessing's fork server and resource tracker: part of the server, not extraction workers.
+  const helpers = Array.isArray(data.helpers) ? data.helpers.filter(function (h) { return h && typeof h === "object"; }) : [];
+  const own = server ? [server].concat(helpers) : [];
   rows.push(["server", "Server process", server
-    ? formatBytes(server.memory_bytes) + " · " + percent(server.cpu_percent) : "—",
-  server ? "pid " + server.pid + "; memory is PSS where Linux gives it, else RSS; 100 % = one core" : ""]);
+    ? formatBytes(sum(own, "memory_bytes")) + " · " + percent(sum(own, "cpu_percent")) : "—",
+  server ? "pid " + server.pid + (helpers.length
+    ? ", with its multiprocessing helpers (fork server, resource tracker): pid " +
+      helpers.map(function (h) { return h.pid; }).join(", ") : "") +
+    "; memory is PSS where Linux gives it, else RSS; 100 % = one core" : ""]);
   if (data.mode === "cluster") {
     rows.push(["workers", "Workers", "not reported here (they run on the cluster's workers)", ""]);
   } else {

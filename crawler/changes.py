@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .events import iso_timestamp
-from .store import LINKS_FILE, iter_manifest, write_json
+from .store import LINKS_FILE, inside, iter_manifest, write_json
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +73,8 @@ def budget_reached(crawl_dir: Path) -> bool:
 
 def read_page_file(crawl_dir: Path, relative: str) -> str | None:
     """A page's Markdown, never from outside the folder's pages/."""
-    pages_dir = (Path(crawl_dir) / "pages").resolve()
-    path = (Path(crawl_dir) / relative).resolve()
-    if not path.is_relative_to(pages_dir):
+    path = inside(Path(crawl_dir) / "pages", Path(crawl_dir) / relative)
+    if path is None:
         return None
     try:
         return path.read_text(encoding="utf-8")

@@ -33,10 +33,9 @@ from .netguard import ensure_public_target
 from .render import RenderPool, check_render_setting
 from .crawls import new_crawl_id
 from .crawls.history import write_crawl_meta
-from .crawls.history import CRAWL_ID_PATTERN
 from .crawls.job import build_controller, run_job
 from .crawls.records import CrawlRecord
-from .store import CrawlStore, iter_manifest, read_json
+from .store import CrawlStore, is_crawl_id, iter_manifest, read_json
 
 CLI_OWNER = "cli"
 
@@ -169,7 +168,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def refresh_source(folder: str) -> tuple[Path, CrawlConfig, dict[str, Any]]:
     """The crawl folder to refresh: (its folder, its settings, its crawl.json), or ConfigError."""
     crawl_dir = Path(folder).resolve()
-    if not CRAWL_ID_PATTERN.match(crawl_dir.name) or not (crawl_dir / "crawl.json").is_file():
+    if not is_crawl_id(crawl_dir.name) or not (crawl_dir / "crawl.json").is_file():
         raise ConfigError(f"--refresh needs a crawl folder (<data-dir>/<crawl id> with a crawl.json), got {folder!r}")
     try:
         meta = read_json(crawl_dir / "crawl.json")

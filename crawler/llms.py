@@ -52,7 +52,7 @@ from typing import Any, Iterator
 from urllib.parse import unquote, urlsplit
 
 from .events import iso_timestamp
-from .store import iter_manifest, read_json, write_atomically, write_json
+from .store import inside, iter_manifest, read_json, write_atomically, write_json
 
 LLMS_TXT = "llms.txt"
 LLMS_FULL_TXT = "llms-full.txt"
@@ -308,15 +308,14 @@ def _start_url(crawl_dir: Path) -> str | None:
 
 def _stored_entries(crawl_dir: Path) -> list[tuple[dict[str, Any], Path]]:
     """Saved pages (manifest entry, file), each file once, never a path outside pages/."""
-    pages_dir = (crawl_dir / "pages").resolve()
     seen: set[str] = set()
     found = []
     for entry in iter_manifest(crawl_dir):
         path = entry.get("path")
         if entry.get("status") != "ok" or not isinstance(path, str) or not isinstance(entry.get("url"), str):
             continue
-        file = (crawl_dir / path).resolve()
-        if path in seen or not file.is_relative_to(pages_dir) or not file.is_file():
+        file = inside(crawl_dir / "pages", crawl_dir / path)
+        if path in seen or file is None or not file.is_file():
             continue
         seen.add(path)
         found.append((entry, file))

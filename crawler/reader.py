@@ -32,6 +32,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from .search import page_body
+from .store import inside
 from .urls import canonical_url
 
 MAX_PAGE_CHARS = 200_000  # most Markdown characters one answer carries; `offset` gives the rest
@@ -150,8 +151,8 @@ def read_page_text(crawl_dir: Path, relative: str) -> str | None:
     """A saved page's Markdown (without the title and Source lines stored on top), or None when
     the file is gone or `relative` would leave the crawl's `pages/` folder."""
     crawl_dir = Path(crawl_dir)
-    file = (crawl_dir / relative).resolve()
-    if not file.is_relative_to((crawl_dir / "pages").resolve()) or not file.is_file():
+    file = inside(crawl_dir / "pages", crawl_dir / relative)
+    if file is None or not file.is_file():
         return None
     try:
         return page_body(file.read_text(encoding="utf-8", errors="replace"))

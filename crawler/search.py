@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from .store import inside, is_crawl_id
+
 log = logging.getLogger(__name__)
 
 INDEX_FILE = ".search.sqlite"
@@ -40,7 +42,6 @@ MAX_QUERY_TERMS = 32
 MAX_BODY_CHARS = 2_000_000  # more of one page than this is not indexed (the rest stays on disk)
 BATCH_PAGES = 200  # pages indexed per transaction: keeps each write short for readers and other writers
 POLL_SECONDS = 0.5
-_CRAWL_ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$")
 _STORED_HEADER = re.compile(r"\A(?:# [^\n]*\n\n)?Source: <[^\n]*>\n")
 # snippet() markers that cannot occur in stored Markdown: replaced after escaping.
 _OPEN, _CLOSE = "\x02", "\x03"
@@ -166,9 +167,8 @@ def page_body(text: str) -> str:
 
 
 def _read_page(crawl_dir: Path, relative: str) -> str | None:
-    pages_dir = (crawl_dir / "pages").resolve()
-    file = (crawl_dir / relative).resolve()
-    if not file.is_relative_to(pages_dir):
+    file = inside(crawl_dir / "pages", crawl_dir / relative)
+    if file is None:
         return None
     try:
         with open(file, encoding="utf-8", errors="replace") as handle:
@@ -205,7 +205,7 @@ def crawl_folders(data_dir: Path) -> dict[str, Path]:
     except OSError:
         return {}
     for child in children:
-        if _CRAWL_ID.match(child.name) and child.is_dir():
+        if is_crawl_id(child.name) and child.is_dir():
             found[child.name] = Path(child.path)
     return found
 
@@ -649,4 +649,4 @@ def open_search(data_dir: Path, index_path: Path | None = None, *, start: bool =
 
 
 def visible_crawl_ids(ids: Iterable[str]) -> list[str]:
-    return [crawl_id for crawl_id in ids if isinstance(crawl_id, str) and _CRAWL_ID.match(crawl_id)]
+    return [crawl_id for crawl_id in ids if is_crawl_id(crawl_id)]

@@ -35,8 +35,34 @@ from typing import Any, Iterable, Iterator
 from urllib.parse import unquote, urlsplit
 
 MAX_SEGMENT = 80
+CRAWL_ID_PATTERN = re.compile(r"[0-9]{8}-[0-9]{6}-[0-9a-f]{6}")  # 20261123-184012-a1b2c3, always fullmatch'd
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _STRIP_SUFFIXES = (".html", ".htm", ".xhtml", ".php", ".asp", ".aspx", ".md")
+
+
+def is_crawl_id(value: Any) -> bool:
+    """Whether `value` is a well-formed crawl id, exactly `YYYYMMDD-HHMMSS-xxxxxx`: the one check
+    for every id that names a folder, whether it came from a request, Redis or a job message
+    (no `..`, slash, backslash, absolute path or trailing newline can pass)."""
+    return isinstance(value, str) and CRAWL_ID_PATTERN.fullmatch(value) is not None
+
+
+def inside(root: Path, path: Path) -> Path | None:
+    """`path` resolved (symbolic links followed) if it stays inside `root`, else None: the one
+    containment check for a path that must name something in the data directory or a crawl folder
+    (e.g. ``inside(crawl_dir / "pages", crawl_dir / entry["path"])``)."""
+    target = Path(path).resolve()
+    return target if target.is_relative_to(Path(root).resolve()) else None
+
+
+def crawl_folder(data_dir: Path, crawl_id: Any) -> Path:
+    """The folder of crawl `crawl_id` in `data_dir`; ValueError for an id that is not well formed
+    (or, through a symbolic link, names a folder outside the data directory)."""
+    if not is_crawl_id(crawl_id):
+        raise ValueError(f"not a crawl id: {str(crawl_id)[:100]!r}")
+    if inside(data_dir, Path(data_dir) / crawl_id) is None:
+        raise ValueError(f"crawl folder {crawl_id} leads outside the data directory")
+    return Path(data_dir) / crawl_id
 
 
 class StoreClosed(Exception):
@@ -258,8 +284,8 @@ class CrawlStore:
         return path
 
     def _resolve_inside(self, relative: str) -> Path:
-        target = (self.crawl_dir / relative).resolve()
-        if not target.is_relative_to(self.pages_dir.resolve()):
+        target = inside(self.pages_dir, self.crawl_dir / relative)
+        if target is None:
             raise ValueError(f"refusing to write outside the crawl folder: {relative}")
         return target
 

@@ -10,9 +10,9 @@
 - ``service.py``: what the routes and socket handlers call.
 """
 
-from .history import CRAWL_ID_PATTERN
+from .history import CRAWL_ID_PATTERN, is_crawl_id
 from .records import CrawlRecord, CrawlStates, MemoryCrawlStates, StoreUnavailable, UnknownCrawl, download_links
 from .service import CrawlService, NotResumable, QueueFull, new_crawl_id
 
-__all__ = ["CRAWL_ID_PATTERN", "CrawlRecord", "CrawlService", "CrawlStates", "MemoryCrawlStates", "NotResumable",
+__all__ = ["CRAWL_ID_PATTERN", "is_crawl_id", "CrawlRecord", "CrawlService", "CrawlStates", "MemoryCrawlStates", "NotResumable",
            "QueueFull", "StoreUnavailable", "UnknownCrawl", "download_links", "new_crawl_id"]

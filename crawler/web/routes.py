@@ -17,10 +17,10 @@ from ..config import ConfigError
 from ..events import State
 from ..crawls.records import DOWNLOAD_FORMATS
 from ..crawls.service import NoChangeReport, NotRefreshable
-from ..crawls import CRAWL_ID_PATTERN, CrawlRecord, NotResumable, StoreUnavailable, UnknownCrawl, download_links
+from ..crawls import CrawlRecord, NotResumable, StoreUnavailable, UnknownCrawl, download_links, is_crawl_id
 from ..llms import LLMS_FULL_TXT, LLMS_TXT, build_index, current_file, iter_llms_full_text, render_llms_txt
 from ..search import IndexUnavailable, QueryError
-from ..store import iter_manifest
+from ..store import inside, iter_manifest
 from .app import MAX_REQUEST_BYTES, services
 from .auth import request_is_authorised
 from .sessions import ensure_session_id
@@ -47,7 +47,7 @@ def _valid_crawl_id() -> tuple[Response, int] | None:
     """A crawl id names a folder in the data dir: anything but the exact id shape (../, %2e%2e,
     an absolute path, a backslash...) is refused here, before any lookup or file access."""
     crawl_id = (request.view_args or {}).get("crawl_id")
-    if crawl_id is not None and not (isinstance(crawl_id, str) and CRAWL_ID_PATTERN.fullmatch(crawl_id)):
+    if crawl_id is not None and not is_crawl_id(crawl_id):
         return error(unknown_crawl_message(str(crawl_id)[:100]), 404)
     return None
 
@@ -251,7 +251,7 @@ def search() -> tuple[Response, int] | Response:
         per_page = _positive_int("per_page", 10, SEARCH_PER_PAGE_MAX)
         crawl_id = request.args.get("crawl")
         if crawl_id:
-            if not CRAWL_ID_PATTERN.fullmatch(crawl_id):
+            if not is_crawl_id(crawl_id):
                 return error(unknown_crawl_message(crawl_id[:100]), 404)
             crawl_ids = [crawler.crawls.get(owner, crawl_id).crawl_id]
         else:
@@ -340,12 +340,11 @@ def _manifest_lines(crawl_dir: Path) -> Iterator[str]:
 
 def _saved_pages(crawl_dir: Path) -> Iterator[tuple[dict[str, Any], Path]]:
     """(manifest entry, file) of every saved page in crawl order; never a path outside pages/."""
-    pages_dir = (crawl_dir / "pages").resolve()
     for entry in iter_manifest(crawl_dir):
         if entry.get("status") != "ok" or not isinstance(entry.get("path"), str):
             continue
-        page = (crawl_dir / entry["path"]).resolve()
-        if page.is_relative_to(pages_dir) and page.is_file():
+        page = inside(crawl_dir / "pages", crawl_dir / entry["path"])
+        if page is not None and page.is_file():
             yield entry, page
 
 

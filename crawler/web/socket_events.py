@@ -7,7 +7,7 @@ from typing import Any, Callable
 from flask_socketio import ConnectionRefusedError, join_room
 
 from ..config import ConfigError
-from ..crawls import CRAWL_ID_PATTERN, StoreUnavailable, UnknownCrawl
+from ..crawls import StoreUnavailable, UnknownCrawl, is_crawl_id
 from .app import services, socketio
 from .auth import TOKEN_REQUIRED_MESSAGE, WRONG_TOKEN_MESSAGE, socket_is_authorised
 from .sessions import NO_SESSION_MESSAGE, current_session_id
@@ -36,7 +36,7 @@ def on_disconnect(*_: Any) -> None:
 def _crawl_id(data: Any) -> str | None:
     """The payload's crawl id when it has the exact id shape; anything else is no crawl at all."""
     crawl_id = data.get("crawl_id") if isinstance(data, dict) else None
-    return crawl_id if isinstance(crawl_id, str) and CRAWL_ID_PATTERN.fullmatch(crawl_id) else None
+    return crawl_id if is_crawl_id(crawl_id) else None
 
 
 def _unknown(data: Any) -> dict[str, Any]:

@@ -40,10 +40,12 @@ from .crawls.celery_jobs import QUEUE, TASK_NAME, job_sender, make_celery
 from .crawls.cluster import LEASE_SECONDS, STOP_CHANNEL, Cluster
 from .crawls.event_queue import EventQueue, QueueSink
 from .crawls.job import build_controller, run_job
-from .crawls.records import CrawlRecord
+from .crawls.records import BadRecord, CrawlRecord
 from .crawls.redis_states import RedisCrawlStates, redis_client
 from .crawls.statesink import StateSink
+from .events import State
 from .memory import MemoryGuard, release_memory
+from .store import is_crawl_id
 
 log = logging.getLogger("crawler.worker")
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
@@ -139,13 +141,23 @@ class WorkerNode:
 
     # ---- one job ----
 
-    def run(self, crawl_id: str) -> str:
+    def run(self, crawl_id: Any) -> str:
+        """Run the job's crawl. The job's id is the crawl's identity (never a field of its record),
+        checked as the web server checks one; a record that is not one to act on is refused."""
+        if not is_crawl_id(crawl_id):
+            log.error("refusing a crawl job: %r is not a crawl id (nothing run, nothing written)",
+                      str(crawl_id)[:100])
+            return "refused"
         if not self.cluster.take_lease(crawl_id, self.worker_id):
             log.info("crawl %s is already run by %s: this delivery does nothing", crawl_id,
                      self.cluster.lease_holder(crawl_id))
             return "duplicate"
         try:
-            record = self.states.get(crawl_id)
+            try:
+                record = self.states.load(crawl_id)
+            except BadRecord as exc:
+                self._refuse(crawl_id, str(exc))
+                return "refused"
             if record is None or record.state.is_final:
                 log.info("crawl %s has %s: nothing to run", crawl_id, "ended" if record else "no record")
                 return "ended"
@@ -168,6 +180,13 @@ class WorkerNode:
             with self._lock:
                 self._crawls.pop(crawl_id, None)
             self._after_job(crawl_id)
+
+    def _refuse(self, crawl_id: str, reason: str) -> None:
+        """A record no process may act on: said loudly, and the crawl shown `failed` with why (its
+        folder untouched: nothing of the record is trusted to name one)."""
+        log.error("crawl %s: refusing its record in Redis: %s (nothing run, nothing written)", crawl_id, reason)
+        message = f"failed: its record in Redis was refused ({reason})"
+        self.states.transition(crawl_id, State.FAILED, message[:500], allowed_from=[s for s in State if not s.is_final])
 
     def _after_job(self, crawl_id: str) -> None:
         try:

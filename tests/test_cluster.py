@@ -428,3 +428,97 @@ def test_web_servers_starting_together_create_exactly_one_session_secret(tmp_pat
         process.join(10)
     assert len(secrets) == 1 and (tmp_path / ".secret_key").read_text() == secrets.pop()
     assert [p.name for p in tmp_path.iterdir()] == [".secret_key"], "no temporary file left behind"
+
+
+def _crafted_record(crawl_id: str, url: str, **fields: str) -> dict[str, str]:
+    from crawler.config import parse_crawl_config
+
+    return {"crawl_id": crawl_id, "owner": "0" * 32, "kind": "crawl", "created_at": "2026-12-01T00:00:00.000Z",
+            "config": json.dumps(parse_crawl_config({"url": url}).to_dict()), "state": "queued", "message": "",
+            **fields}
+
+
+def test_a_worker_refuses_ids_and_paths_from_redis_or_a_job_that_lead_outside_the_data_dir(tmp_path, make_site):
+    """Redis is shared: a record or a Celery message written by anything else must not make a
+    worker write outside the data directory (or read another folder), and the refusal is loud."""
+    import redis as redis_py
+
+    from crawler.crawls.service import new_crawl_id
+
+    root = tmp_path / "root"
+    data_dir = root / "crawls"
+    data_dir.mkdir(parents=True)
+    foreign = root / "escape-swept"  # a folder next to the data dir that is not a crawl's
+    foreign.mkdir()
+    server = RedisServer(tmp_path / "redis")
+    worker = WorkerProcess(server.url, data_dir, tmp_path, allow_private_targets=False)
+    client = redis_py.Redis.from_url(server.url, decode_responses=True)
+    celery = make_celery(server.url)
+    site = make_site(pages=3, extra_links=False)
+    try:
+        wait_until(lambda: client.keys("crawler:worker:*") and client.exists("crawler:epoch"), timeout=60,
+                   message="the worker to start")
+        absolute = str(root / "escape-absolute")
+        field_id, refresh_id, private_id, other_id, named_id = (new_crawl_id() for _ in range(5))
+        records = {
+            "../escape-crawl": _crafted_record("../escape-crawl", site.url(0)),
+            absolute: _crafted_record(absolute, site.url(0)),
+            field_id: _crafted_record("../escape-field", site.url(0)),  # stored under a good id
+            other_id: _crafted_record(named_id, site.url(0)),  # another crawl's folder
+            refresh_id: _crafted_record(refresh_id, site.url(0), refresh_of="../escape-swept"),
+            private_id: _crafted_record(private_id, site.url(0)),  # a good record: the address guard still holds
+            "../escape-swept": _crafted_record("../escape-swept", site.url(0), state="running", seen_at="1"),
+        }
+        for crawl_id, fields in records.items():
+            client.hset(f"crawler:crawl:{crawl_id}", mapping=fields)
+            client.sadd("crawler:owner:" + "0" * 32, crawl_id)
+        client.hset("crawler:dispatched", "../escape-swept", "0" * 32)
+        client.hset("crawler:dispatched_at", "../escape-swept", "1")  # a sweep would judge its worker lost
+        for crawl_id in ["../escape-crawl", absolute, field_id, other_id, refresh_id, private_id, 42]:
+            celery.send_task(TASK_NAME, args=[crawl_id], queue=QUEUE)
+
+        refusals = ["refusing a crawl job: '../escape-crawl' is not a crawl id",
+                    f"refusing a crawl job: {absolute!r} is not a crawl id",
+                    "refusing a crawl job: '42' is not a crawl id",
+                    f"crawl {field_id}: refusing its record in Redis: its crawl_id '../escape-field' is not a crawl id",
+                    f"crawl {other_id}: refusing its record in Redis: it is stored under {other_id} "
+                    f"but names crawl_id {named_id}",
+                    f"crawl {refresh_id}: refusing its record in Redis: its refresh_of '../escape-swept' "
+                    "is not a crawl id",
+                    "refusing the dispatched entry '../escape-swept' in Redis: not a crawl id"]
+
+        def outside() -> list[str]:
+            return sorted(str(p.relative_to(root)) for p in root.rglob("*") if not p.is_relative_to(data_dir)
+                          and p != foreign)
+
+        def settled() -> bool:
+            log = worker.log()
+            return bool(outside()) or (all(line in log for line in refusals)
+                                       and client.hget(f"crawler:crawl:{private_id}", "state") in FINAL)
+
+        FINAL = ("completed", "failed", "interrupted", "stopped")
+        try:
+            wait_until(settled, timeout=60, interval=0.2, message="every crafted job and record to be handled")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; outside: {outside()}; {private_id}: "
+                                 f"{client.hgetall(f'crawler:crawl:{private_id}')}\n{worker.log()}") from None
+        assert outside() == [], "the worker wrote outside the data directory"
+        assert not Path(absolute).exists()
+        log = worker.log()
+        missing = [line for line in refusals if line not in log]
+        assert not missing, f"refusals not logged: {missing}\n{log}"
+        for crawl_id in (field_id, other_id, refresh_id):
+            assert client.hget(f"crawler:crawl:{crawl_id}", "state") == "failed"
+            assert "refused" in client.hget(f"crawler:crawl:{crawl_id}", "message")
+            assert not (data_dir / crawl_id).exists(), "nothing of a refused record is opened"
+        assert not (data_dir / named_id).exists()
+        assert not client.hexists("crawler:dispatched_at", "../escape-swept")
+        # A well-formed record is run, and its start URL on a loopback address is still refused
+        # by a worker without --allow-private-targets: nothing reached the site.
+        assert (data_dir / private_id).is_dir()
+        assert site.requests == [], site.requests
+        assert sorted(p.name for p in data_dir.iterdir() if not p.name.startswith(".")) == [private_id]
+        assert worker.process.poll() is None, "the worker is still up"
+    finally:
+        worker.stop()
+        server.stop()

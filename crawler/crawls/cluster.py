@@ -27,7 +27,7 @@ from typing import Any, Callable
 import redis
 
 from ..events import Event, State, iso_timestamp
-from ..store import write_json
+from ..store import crawl_folder, is_crawl_id, write_json
 from .history import lost_summary, read_history, write_crawl_meta
 from .records import CrawlRecord
 from .redis_states import RedisCrawlStates, guarded
@@ -262,6 +262,14 @@ class Cluster:
             return  # just (re)connected: give workers a lease period to renew before judging them
         dispatched = self.redis.hgetall(self.key("dispatched_at"))
         for crawl_id, at in dispatched.items():
+            if not is_crawl_id(crawl_id):
+                log.error("refusing the dispatched entry %r in Redis: not a crawl id; dropped", crawl_id[:100])
+                self.undispatch(crawl_id)
+                continue
+            try:
+                at = float(at)
+            except ValueError:
+                at = 0.0
             if self.redis.exists(self.key("lease", crawl_id)):
                 continue
             record = self.states.get(crawl_id)
@@ -269,9 +277,9 @@ class Cluster:
                 self.undispatch(crawl_id)
                 continue
             if record.state == State.QUEUED and record.worker is None:
-                if now - float(at) > PICKUP_GRACE:
+                if now - at > PICKUP_GRACE:
                     log.warning("crawl %s was dispatched %.0f s ago and not started: sending it again",
-                                crawl_id, now - float(at))
+                                crawl_id, now - at)
                     self.redis.hset(self.key("dispatched_at"), crawl_id, str(now))
                     self.send_job(crawl_id)
                 continue
@@ -293,7 +301,7 @@ class Cluster:
     def end_without_runner(self, record: CrawlRecord, state: State, reason: str, message: str) -> None:
         """End a crawl no runner will end (its worker died, or none ever took it): the summary,
         counted from its manifest, and crawl.json on disk; the record; both closing events."""
-        crawl_dir = self.data_dir / record.crawl_id
+        crawl_dir = crawl_folder(self.data_dir, record.crawl_id)
         summary = lost_summary(crawl_dir, record, state, reason)
         try:
             write_json(crawl_dir / "summary.json", summary)

@@ -522,3 +522,38 @@ def test_a_worker_refuses_ids_and_paths_from_redis_or_a_job_that_lead_outside_th
     finally:
         worker.stop()
         server.stop()
+
+
+def test_an_idle_web_server_keeps_its_event_subscription_and_loses_no_event(tmp_path):
+    """A quiet events channel is normal: the web server neither warns nor re-subscribes, and
+    events published after quiet spells longer than the connection's socket timeout all arrive."""
+    from crawler.crawls.event_queue import REDIS_OPTIONS, EventQueue
+
+    server_redis = RedisServer(tmp_path / "redis")
+    server = web_server(tmp_path / "crawls", server_redis.url)
+    watcher = Client(server.base)
+    publisher = EventQueue(server_redis.url, write_only=True, raise_on_failure=True)
+    quiet = REDIS_OPTIONS["socket_timeout"] + 0.2  # each quiet spell outlasts one socket timeout
+    try:
+        time.sleep(2.5 * REDIS_OPTIONS["socket_timeout"])  # idle: nothing published at all
+        sent = 0
+        for _ in range(3):  # sparse events, each after a quiet spell
+            time.sleep(quiet)
+            publisher.emit("cluster_probe", {"n": sent}, namespace="/")
+            sent += 1
+        for _ in range(40):  # then a steady stream
+            publisher.emit("cluster_probe", {"n": sent}, namespace="/")
+            sent += 1
+            time.sleep(0.05)
+        try:
+            wait_until(lambda: len(watcher.of("cluster_probe")) >= sent, timeout=10, message="every event")
+        except AssertionError:
+            pass
+        received = [event["n"] for event in watcher.of("cluster_probe")]
+        assert received == list(range(sent)), f"{sent - len(received)} of {sent} events lost: got {received}"
+        log = server.log_path.read_text(errors="replace")
+        assert "event queue" not in log, log
+    finally:
+        watcher.close()
+        server.stop()
+        server_redis.stop()

@@ -37,7 +37,7 @@ from .config import memory_limit
 from .cpu import CpuPool
 from .render import RenderPool
 from .crawls.celery_jobs import QUEUE, TASK_NAME, job_sender, make_celery
-from .crawls.cluster import LEASE_SECONDS, STOP_CHANNEL, Cluster
+from .crawls.cluster import LEASE_SECONDS, STOP_CHANNEL, SWEEP_INTERVAL, Cluster
 from .crawls.event_queue import EventQueue, QueueSink
 from .crawls.job import build_controller, run_job
 from .crawls.records import BadRecord, CrawlRecord
@@ -226,18 +226,22 @@ class WorkerNode:
                 crawl.controller.request_stop(reason)
 
     def _heartbeat_loop(self) -> None:
+        """Leases renewed every lease/5 s; the upkeep (sweep included) every SWEEP_INTERVAL s, on a
+        schedule of its own so the bound on finding a dead worker holds whatever the lease."""
         interval = max(0.2, self.settings.lease_seconds / 5)
-        last_upkeep = 0.0
+        next_beat = next_upkeep = time.monotonic()
         while not self._closing.is_set():
-            try:
-                self._renew()
-                self._beat()
-            except Exception as exc:  # noqa: BLE001 - Redis down: keep crawling, try again next beat
-                log.warning("heartbeat: %s", exc)
-            if time.monotonic() - last_upkeep >= 2.0:
+            if time.monotonic() >= next_beat:
+                next_beat = time.monotonic() + interval
+                try:
+                    self._renew()
+                    self._beat()
+                except Exception as exc:  # noqa: BLE001 - Redis down: keep crawling, try again next beat
+                    log.warning("heartbeat: %s", exc)
+            if time.monotonic() >= next_upkeep:
+                next_upkeep = time.monotonic() + SWEEP_INTERVAL
                 self.cluster.upkeep()
-                last_upkeep = time.monotonic()
-            self._closing.wait(interval)
+            self._closing.wait(max(0.0, min(next_beat, next_upkeep) - time.monotonic()))
 
     def _stop_listener(self) -> None:
         """Stop messages mirrored into the crawls' local stop events (no Redis call per page)."""

@@ -7,9 +7,12 @@
 - **Lease.** A worker takes `lease:<id>` atomically (SET NX) before it opens the crawl's folder and
   renews it from its heartbeat; a second delivery of the same job finds the lease taken and does
   nothing. A lease that expires means its worker died.
-- **Sweep.** Every process sweeps now and then: a dispatched crawl whose lease has expired and
-  whose runner has not been seen for a lease period is `interrupted` (worker lost), its summary
-  counted from its manifest; a dispatched job nobody picked up is sent again.
+- **Sweep.** Every process sweeps every `SWEEP_INTERVAL` seconds: a dispatched crawl whose lease
+  has expired and whose runner has not been seen for a lease period is `interrupted` (worker
+  lost), its summary counted from its manifest; a dispatched job nobody picked up is sent again.
+  A worker renews its leases last at the moment it dies at the latest, so its crawls show
+  `interrupted` at most `interrupted_within(lease)` seconds later: one lease, one sweep interval
+  and a margin for the sweep itself and the events (15 s by default, as the README says).
 - **Stop.** `stop:<id>` holds the reason and a message on the `stops` channel wakes the worker
   running the crawl, which mirrors it into the crawl's local stop event.
 - **Rebuild.** A Redis that lost its data (restarted without persistence) is noticed by the missing
@@ -34,13 +37,22 @@ from .redis_states import RedisCrawlStates, guarded
 
 log = logging.getLogger(__name__)
 
-LEASE_SECONDS = 15.0
+SWEEP_INTERVAL = 2.0  # every process (web servers and workers) sweeps this often
+SWEEP_MARGIN = 1.0  # the sweep's own work and its events reaching the browsers, on a busy machine
+INTERRUPTED_WITHIN = 15.0  # the documented bound: kill -9 of a worker to its crawls shown `interrupted`
+LEASE_SECONDS = INTERRUPTED_WITHIN - SWEEP_INTERVAL - SWEEP_MARGIN  # 12 s
 PICKUP_GRACE = 30.0  # a dispatched job not started by then is sent again
 WORKER_TTL = 10.0
 STOP_CHANNEL = "stops"
 WORKER_LOST = "worker lost"
 
 Announce = Callable[[str, str, dict[str, Any]], None]  # (owner, event, payload)
+
+
+def interrupted_within(lease_seconds: float) -> float:
+    """The most seconds from a worker's death to its crawls shown `interrupted`: the lease it
+    renewed last, the sweep that finds it expired, that sweep's work and events."""
+    return lease_seconds + SWEEP_INTERVAL + SWEEP_MARGIN
 
 _ENQUEUE = """
 local n = 0

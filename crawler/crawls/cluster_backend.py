@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..events import Event, State, iso_timestamp
-from .cluster import Announce, Cluster
+from .cluster import SWEEP_INTERVAL, Announce, Cluster
 from .history import count_manifest
 from .local import Busy, LimitReached, queue_full_message
 from .records import CrawlRecord
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 class ClusterBackend:
     mode = "cluster"
-    UPKEEP_INTERVAL = 2.0
+    UPKEEP_INTERVAL = SWEEP_INTERVAL
 
     def __init__(self, cluster: Cluster, states: RedisCrawlStates, announce: Announce, *,
                  max_queued_per_session: int = 20, redis_url: str = "") -> None:
@@ -119,5 +119,8 @@ class ClusterBackend:
                                         f"stopped: {kept} {'page' if kept == 1 else 'pages'} kept")
 
     def _upkeep_loop(self) -> None:
-        while not self._closing.wait(self.UPKEEP_INTERVAL):
+        """At a fixed rate, so an upkeep that took a while does not push the next one later."""
+        due = time.monotonic() + self.UPKEEP_INTERVAL
+        while not self._closing.wait(max(0.0, due - time.monotonic())):
+            due = max(due + self.UPKEEP_INTERVAL, time.monotonic())
             self.cluster.upkeep()

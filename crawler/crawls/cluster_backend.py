@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..events import Event, State, iso_timestamp
+from ..store import crawl_folder
 from .cluster import SWEEP_INTERVAL, Announce, Cluster
 from .history import count_manifest
 from .local import Busy, LimitReached, queue_full_message
@@ -114,7 +115,7 @@ class ClusterBackend:
 
     def _end_unstarted(self, record: CrawlRecord, reason: str) -> None:
         """A crawl stopped before any worker took it: it ends here, as `stopped`."""
-        kept = count_manifest(self.data_dir / record.crawl_id)["ok"]
+        kept = count_manifest(crawl_folder(self.data_dir, record.crawl_id))["ok"]
         self.cluster.end_without_runner(record, State.STOPPED, reason,
                                         f"stopped: {kept} {'page' if kept == 1 else 'pages'} kept")
 

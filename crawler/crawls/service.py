@@ -22,7 +22,7 @@ from ..events import State, iso_timestamp
 from ..netguard import ensure_public_target
 from ..render import check_render_setting
 from ..resume import can_resume
-from ..store import CrawlStore, iter_manifest, read_json
+from ..store import CrawlStore, crawl_folder, iter_manifest, read_json
 from .history import ended_folders, read_history, write_crawl_meta
 from .local import Busy, LimitReached
 from .records import CrawlRecord, CrawlStates, UnknownCrawl
@@ -98,7 +98,7 @@ class CrawlService:
         return record
 
     def crawl_dir(self, record: CrawlRecord) -> Path:
-        return self.data_dir / record.crawl_id
+        return crawl_folder(self.data_dir, record.crawl_id)
 
     def list(self, owner: str) -> list[CrawlRecord]:
         self.adopt_ended_folders()
@@ -248,7 +248,7 @@ class CrawlService:
         if not record.state.is_final:
             raise NotRefreshable(f"crawl {crawl_id} is still {record.state.value}: "
                                  "the change report is made when it ends")
-        report = write_changes(self.data_dir / record.refresh_of, crawl_dir, state=record.state.value)
+        report = write_changes(crawl_folder(self.data_dir, record.refresh_of), crawl_dir, state=record.state.value)
         if report is None:
             raise NoChangeReport(f"the crawl {crawl_id} refreshes ({record.refresh_of}) was deleted: "
                                  "there is nothing to compare with")

@@ -462,7 +462,7 @@ def test_a_worker_refuses_ids_and_paths_from_redis_or_a_job_that_lead_outside_th
         wait_until(lambda: client.keys("crawler:worker:*") and client.exists("crawler:epoch"), timeout=60,
                    message="the worker to start")
         absolute = str(root / "escape-absolute")
-        field_id, refresh_id, private_id, other_id, named_id = (new_crawl_id() for _ in range(5))
+        field_id, refresh_id, private_id, other_id, named_id, queued_id = (new_crawl_id() for _ in range(6))
         records = {
             "../escape-crawl": _crafted_record("../escape-crawl", site.url(0)),
             absolute: _crafted_record(absolute, site.url(0)),
@@ -475,6 +475,11 @@ def test_a_worker_refuses_ids_and_paths_from_redis_or_a_job_that_lead_outside_th
         for crawl_id, fields in records.items():
             client.hset(f"crawler:crawl:{crawl_id}", mapping=fields)
             client.sadd("crawler:owner:" + "0" * 32, crawl_id)
+        # A forged heartbeat must not stop the upkeep from handing out what waits in the queue.
+        client.set("crawler:worker:forged", "{not json")
+        client.hset(f"crawler:crawl:{queued_id}", mapping=_crafted_record(queued_id, site.url(0)))
+        client.rpush("crawler:queue", queued_id)
+        client.hset("crawler:queue_owner", queued_id, "0" * 32)
         client.hset("crawler:dispatched", "../escape-swept", "0" * 32)
         client.hset("crawler:dispatched_at", "../escape-swept", "1")  # a sweep would judge its worker lost
         for crawl_id in ["../escape-crawl", absolute, field_id, other_id, refresh_id, private_id, 42]:
@@ -497,7 +502,8 @@ def test_a_worker_refuses_ids_and_paths_from_redis_or_a_job_that_lead_outside_th
         def settled() -> bool:
             log = worker.log()
             return bool(outside()) or (all(line in log for line in refusals)
-                                       and client.hget(f"crawler:crawl:{private_id}", "state") in FINAL)
+                                       and all(client.hget(f"crawler:crawl:{crawl_id}", "state") in FINAL
+                                               for crawl_id in (private_id, queued_id)))
 
         FINAL = ("completed", "failed", "interrupted", "stopped")
         try:
@@ -520,7 +526,8 @@ def test_a_worker_refuses_ids_and_paths_from_redis_or_a_job_that_lead_outside_th
         # by a worker without --allow-private-targets: nothing reached the site.
         assert (data_dir / private_id).is_dir()
         assert site.requests == [], site.requests
-        assert sorted(p.name for p in data_dir.iterdir() if not p.name.startswith(".")) == [private_id]
+        assert sorted(p.name for p in data_dir.iterdir() if not p.name.startswith(".")) == sorted([private_id, queued_id])
+        assert "ignoring the worker heartbeat crawler:worker:forged" in log
         assert worker.process.poll() is None, "the worker is still up"
     finally:
         worker.stop()

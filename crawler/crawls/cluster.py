@@ -225,7 +225,19 @@ class Cluster:
     def workers(self) -> list[dict[str, Any]]:
         keys = list(self.redis.scan_iter(match=self.key("worker", "*"), count=100))
         values = self.redis.mget(keys) if keys else []
-        return sorted((json.loads(v) for v in values if v), key=lambda w: w["id"])
+        found = []
+        for key, value in zip(keys, values):
+            try:
+                worker = json.loads(value) if value else None
+            except ValueError:
+                worker = None
+            if not (isinstance(worker, dict) and isinstance(worker.get("id"), str)
+                    and all(isinstance(worker.get(n), int) and worker[n] >= 0 for n in ("slots", "free"))):
+                if value:
+                    log.error("ignoring the worker heartbeat %s in Redis: not one a worker writes", key[:100])
+                continue
+            found.append(worker)
+        return sorted(found, key=lambda w: w["id"])
 
     @guarded
     def forget_worker(self, worker_id: str) -> None:

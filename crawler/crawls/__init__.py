@@ -10,7 +10,7 @@
 - ``service.py``: what the routes and socket handlers call.
 """
 
-from .history import CRAWL_ID_PATTERN, is_crawl_id
+from ..store import CRAWL_ID_PATTERN, is_crawl_id
 from .records import CrawlRecord, CrawlStates, MemoryCrawlStates, StoreUnavailable, UnknownCrawl, download_links
 from .service import CrawlService, NotResumable, QueueFull, new_crawl_id
 

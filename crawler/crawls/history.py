@@ -9,7 +9,7 @@ from typing import Any, Iterable, Iterator
 
 from ..config import parse_crawl_config
 from ..events import State, iso_timestamp
-from ..store import CRAWL_ID_PATTERN, is_crawl_id, iter_manifest, read_json, write_json
+from ..store import is_crawl_id, iter_manifest, read_json, write_json
 from .records import CrawlRecord, download_links
 
 log = logging.getLogger(__name__)

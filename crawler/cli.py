@@ -35,12 +35,13 @@ from crawler.engine.config import ConfigError, CrawlConfig, parse_crawl_config
 from crawler.engine.cpu import CpuPool
 from crawler.engine.events import Event, EventSink, State, iso_timestamp
 from crawler.engine.netguard import ensure_public_target
+from crawler.folder.paths import is_crawl_id
 from crawler.folder.reader import iter_manifest, read_json
 from crawler.folder.writer import CrawlStore, make_private_dirs
 from crawler.outputs.changes import CHANGES_FILE
 from crawler.render import RenderPool, check_render_setting
 from crawler.service import new_crawl_id
-from crawler.service.history import CRAWL_ID_PATTERN, write_crawl_meta
+from crawler.service.history import write_crawl_meta
 from crawler.service.job import build_controller, run_job
 from crawler.service.records import CrawlRecord
 
@@ -264,7 +265,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def refresh_source(folder: str) -> tuple[Path, CrawlConfig, dict[str, Any]]:
     """The crawl folder to refresh: (its folder, its settings, its crawl.json), or ConfigError."""
     crawl_dir = Path(folder).resolve()
-    if not CRAWL_ID_PATTERN.match(crawl_dir.name) or not (crawl_dir / "crawl.json").is_file():
+    if not is_crawl_id(crawl_dir.name) or not (crawl_dir / "crawl.json").is_file():
         raise ConfigError(f"--refresh needs a crawl folder (<data-dir>/<crawl id> with a crawl.json), got {folder!r}")
     try:
         meta = read_json(crawl_dir / "crawl.json")

@@ -64,12 +64,12 @@ class WorkerProcess:
     """`python -m crawler.service.cluster.worker`, as the README starts it."""
 
     def __init__(self, redis_url: str, data_dir: Path, log_dir: Path, *, crawls: int = 2, cpu_workers: int | None = 1,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, allow_private_targets: bool = True) -> None:
         self.log_path = log_dir / f"worker-{time.monotonic_ns()}.log"
         self._log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "crawler.service.cluster.worker", "--redis", redis_url, "--data-dir", str(data_dir),
-             "--crawls", str(crawls), "--allow-private-targets",
+             "--crawls", str(crawls), *(["--allow-private-targets"] if allow_private_targets else []),
              *(["--cpu-workers", str(cpu_workers)] if cpu_workers else [])],
             cwd=PROJECT_ROOT, stdout=self._log, stderr=subprocess.STDOUT,
             env={**os.environ, "CRAWLER_LEASE_SECONDS": LEASE_SECONDS, **(env or {})})

@@ -7,7 +7,8 @@ import os
 
 import pytest
 
-from crawler.folder.reader import page_file, read_page, saved_page_files
+from crawler.folder.paths import crawl_folder, is_crawl_id, page_file
+from crawler.folder.reader import read_page, saved_page_files
 
 
 @pytest.fixture
@@ -42,3 +43,26 @@ def test_saved_page_files_skip_escapes_repeats_and_missing_files(folder):
              {"url": "http://x/f", "status": "failed"}]
     (folder / "manifest.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     assert [entry["url"] for entry, _ in saved_page_files(folder)] == ["http://x/a"]
+
+
+@pytest.mark.parametrize("value", ["20261123-184012-a1b2c3"])
+def test_a_well_formed_crawl_id_names_its_folder(tmp_path, value):
+    assert is_crawl_id(value)
+    assert crawl_folder(tmp_path, value) == tmp_path / value
+
+
+@pytest.mark.parametrize("value", ["../escape-crawl", "20261123-184012-a1b2c3\n", "/tmp/x", "20261123-184012-A1B2C3",
+                                   "20261123-184012-a1b2c3/..", "", None, 42, ["20261123-184012-a1b2c3"]])
+def test_anything_else_is_no_crawl_id_and_names_no_folder(tmp_path, value):
+    assert not is_crawl_id(value)
+    with pytest.raises(ValueError, match="not a crawl id"):
+        crawl_folder(tmp_path, value)
+
+
+def test_a_crawl_folder_that_links_out_of_the_data_directory_is_refused(tmp_path):
+    (tmp_path / "elsewhere").mkdir()
+    data = tmp_path / "data"
+    data.mkdir()
+    os.symlink(tmp_path / "elsewhere", data / "20261123-184012-a1b2c3")
+    with pytest.raises(ValueError, match="outside the data directory"):
+        crawl_folder(data, "20261123-184012-a1b2c3")

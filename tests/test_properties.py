@@ -21,8 +21,8 @@ settings.register_profile("explore", max_examples=20_000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 from crawler.engine.urls import canonical_url, in_scope
+from crawler.folder.paths import CRAWL_ID_PATTERN
 from crawler.folder.writer import MAX_SEGMENT, relative_page_path
-from crawler.service import CRAWL_ID_PATTERN
 
 SEGMENT_ALPHABET = string.ascii_letters + string.digits + "-._~%!$&'()*+,;=:@ \\\x00éü/"  # no ? or #: not path
 segments = st.one_of(

@@ -9,21 +9,10 @@ import threading
 from pathlib import Path
 from typing import Any, Iterator
 
-PAGES_DIR = "pages"
+from crawler.folder.paths import page_file
+
 # What the writer puts on top of each page's Markdown: its title and its source URL.
 _STORED_HEADER = re.compile(r"\A(?:# [^\n]*\n\n)?Source: <[^\n]*>\n")
-
-
-def page_file(crawl_dir: Path, relative: object) -> Path | None:
-    """The file a manifest's `path` names, or None when it is no path or would lead outside the
-    crawl's `pages/` folder (`..`, an absolute path, a link out). The one home of this rule: the
-    writer, the reader, search, llms.txt, the report and the downloads all go through it."""
-    if not isinstance(relative, str) or not relative:
-        return None
-    crawl_dir = Path(crawl_dir)
-    pages = (crawl_dir / PAGES_DIR).resolve()
-    file = (crawl_dir / relative).resolve()
-    return file if file != pages and file.is_relative_to(pages) else None
 
 
 def page_body(text: str) -> str:

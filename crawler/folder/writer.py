@@ -40,7 +40,8 @@ from pathlib import Path
 from typing import Any, Iterable
 from urllib.parse import unquote, urlsplit
 
-from crawler.folder.reader import LINKS_FILE, PAGES_DIR, iter_manifest, page_file
+from crawler.folder.paths import PAGES_DIR, page_file
+from crawler.folder.reader import LINKS_FILE, iter_manifest
 
 MAX_SEGMENT = 80
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from crawler.folder.paths import is_crawl_id
 from crawler.folder.reader import read_page
 from crawler.folder.writer import make_private_dirs, open_private
 
@@ -43,7 +44,6 @@ MAX_QUERY_TERMS = 32
 MAX_BODY_CHARS = 2_000_000  # more of one page than this is not indexed (the rest stays on disk)
 BATCH_PAGES = 200  # pages indexed per transaction: keeps each write short for readers and other writers
 POLL_SECONDS = 0.5
-_CRAWL_ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$")
 # snippet() markers that cannot occur in stored Markdown: replaced after escaping.
 _OPEN, _CLOSE = "\x02", "\x03"
 _WEIGHTS = (10.0, 4.0, 1.0)  # bm25 weights of title, url, body
@@ -190,7 +190,7 @@ def crawl_folders(data_dir: Path) -> dict[str, Path]:
     except OSError:
         return {}
     for child in children:
-        if _CRAWL_ID.match(child.name) and child.is_dir():
+        if is_crawl_id(child.name) and child.is_dir():
             found[child.name] = Path(child.path)
     return found
 
@@ -636,4 +636,4 @@ def open_search(data_dir: Path, index_path: Path | None = None, *, start: bool =
 
 
 def visible_crawl_ids(ids: Iterable[str]) -> list[str]:
-    return [crawl_id for crawl_id in ids if isinstance(crawl_id, str) and _CRAWL_ID.match(crawl_id)]
+    return [crawl_id for crawl_id in ids if is_crawl_id(crawl_id)]

@@ -10,10 +10,10 @@
 - ``service.py``: what the routes and socket handlers call.
 """
 
+from crawler.folder.paths import CRAWL_ID_PATTERN, is_crawl_id
 from crawler.service.crawls import CrawlService, new_crawl_id
 from crawler.service.errors import NotResumable, QueueFull, StoreUnavailable, UnknownCrawl
-from crawler.service.history import CRAWL_ID_PATTERN
 from crawler.service.records import CrawlRecord, CrawlStates, MemoryCrawlStates, download_links
 
-__all__ = ["CRAWL_ID_PATTERN", "CrawlRecord", "CrawlService", "CrawlStates", "MemoryCrawlStates", "NotResumable",
+__all__ = ["CRAWL_ID_PATTERN", "is_crawl_id", "CrawlRecord", "CrawlService", "CrawlStates", "MemoryCrawlStates", "NotResumable",
            "QueueFull", "StoreUnavailable", "UnknownCrawl", "download_links", "new_crawl_id"]

@@ -22,7 +22,7 @@ class ServerConfig:
     async_mode: str = "threading"
     secret_key: str | None = None
     redis_url: str | None = None  # cluster mode: crawls run on workers, state and events go through Redis
-    lease_seconds: float = 15.0  # cluster mode: how long a silent worker keeps its crawls
+    lease_seconds: float = 12.0  # cluster mode: how long a silent worker keeps its crawls (cluster.coordinator.LEASE_SECONDS)
     memory_limit: int | None = None  # bytes: crawling pauses above 80 % of it (crawler/service/memory.py)
     # Which names the server answers to (the DNS-rebinding guard, crawler/web/auth.py): the address
     # it listens on and its port (None when unknown: a WSGI runner such as gunicorn binds it), and

@@ -20,6 +20,7 @@ from crawler.engine.config import ConfigError, parse_crawl_config
 from crawler.engine.events import State, iso_timestamp
 from crawler.engine.netguard import ensure_public_target
 from crawler.engine.resume import can_resume
+from crawler.folder.paths import crawl_folder
 from crawler.folder.reader import iter_manifest, read_json
 from crawler.folder.writer import CrawlStore, make_private_dirs
 from crawler.outputs.changes import CHANGES_FILE, write_changes
@@ -83,7 +84,7 @@ class CrawlService:
         return record
 
     def crawl_dir(self, record: CrawlRecord) -> Path:
-        return self.data_dir / record.crawl_id
+        return crawl_folder(self.data_dir, record.crawl_id)
 
     def list(self, owner: str) -> list[CrawlRecord]:
         self.adopt_ended_folders()
@@ -235,7 +236,7 @@ class CrawlService:
         if not record.state.is_final:
             raise NotRefreshable(f"crawl {crawl_id} is still {record.state.value}: "
                                  "the change report is made when it ends")
-        report = write_changes(self.data_dir / record.refresh_of, crawl_dir, state=record.state.value)
+        report = write_changes(crawl_folder(self.data_dir, record.refresh_of), crawl_dir, state=record.state.value)
         if report is None:
             raise NoChangeReport(f"the crawl {crawl_id} refreshes ({record.refresh_of}) was deleted: "
                                  "there is nothing to compare with")

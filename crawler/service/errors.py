@@ -9,6 +9,11 @@ class UnknownCrawl(LookupError):
     """No such crawl for this session (it may exist, owned by someone else)."""
 
 
+class BadRecord(ValueError):
+    """A record in the shared store that no process may act on: an id or path field that is not
+    well formed, a kind or settings that do not parse (written by something other than this code)."""
+
+
 class StoreUnavailable(RuntimeError):
     """The shared store (Redis) cannot be reached: the request cannot be answered right now."""
 

@@ -4,19 +4,18 @@ records rebuilt from the folders (at start-up, or when a flushed Redis has lost 
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from crawler.engine.config import parse_crawl_config
 from crawler.engine.events import State, iso_timestamp
+from crawler.folder.paths import is_crawl_id
 from crawler.folder.reader import iter_manifest, read_json
 from crawler.folder.writer import write_json
 from crawler.service.records import CrawlRecord, download_links
 
 log = logging.getLogger(__name__)
 
-CRAWL_ID_PATTERN = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$")
 LOST_MESSAGE = "the server stopped during the crawl"
 
 
@@ -76,7 +75,7 @@ def read_history(data_dir: Path, *, running_is_lost: bool = True,
              else [Path(data_dir) / name / "crawl.json" for name in names])
     for meta_path in paths:
         crawl_dir = meta_path.parent
-        if not CRAWL_ID_PATTERN.match(crawl_dir.name):
+        if not is_crawl_id(crawl_dir.name):
             continue
         try:
             meta = read_json(meta_path)
@@ -86,8 +85,7 @@ def read_history(data_dir: Path, *, running_is_lost: bool = True,
             refresh_of = meta.get("refresh_of")
             record = CrawlRecord(crawl_dir.name, meta["owner"], config, meta["created_at"],
                                  kind=meta.get("kind", "crawl"),
-                                 refresh_of=refresh_of if isinstance(refresh_of, str)
-                                 and CRAWL_ID_PATTERN.match(refresh_of) else None)
+                                 refresh_of=refresh_of if is_crawl_id(refresh_of) else None)
         except Exception as exc:  # a damaged folder must not keep the server from starting
             log.warning("skipping crawl folder %s: %s", crawl_dir, exc)
             continue
@@ -112,7 +110,7 @@ def ended_folders(data_dir: Path, known: set[str]) -> list[str]:
     found = []
     for meta_path in Path(data_dir).glob("*/crawl.json"):
         name = meta_path.parent.name
-        if name in known or not CRAWL_ID_PATTERN.match(name):
+        if name in known or not is_crawl_id(name):
             continue
         try:
             state = read_json(meta_path).get("state")

@@ -16,6 +16,7 @@ from crawler.engine.netguard import non_public_reason
 from crawler.engine.pagecache import PageCache
 from crawler.engine.resume import load_resume_state
 from crawler.engine.stats import CrawlStats
+from crawler.folder.paths import crawl_folder
 from crawler.folder.reader import PreviousCrawl
 from crawler.folder.writer import CrawlStore
 from crawler.outputs.changes import write_changes
@@ -35,9 +36,9 @@ def build_controller(record: CrawlRecord, data_dir: Path, sink: EventSink, stop:
 
     A refresh reads the crawl it refreshes (`previous`); a discovery fills the data directory's
     page cache and a crawl of a selection reads it (crawler/engine/pagecache.py)."""
-    crawl_dir = Path(data_dir) / record.crawl_id
+    crawl_dir = crawl_folder(data_dir, record.crawl_id)  # ValueError for an id that names no crawl folder
     resume = load_resume_state(crawl_dir) if (crawl_dir / "discovered.jsonl").exists() else None
-    previous = PreviousCrawl(Path(data_dir) / record.refresh_of) if record.refresh_of else None
+    previous = PreviousCrawl(crawl_folder(data_dir, record.refresh_of)) if record.refresh_of else None
     cache = (PageCache.in_data_dir(Path(data_dir))
              if record.kind == "discovery" or record.config.is_selection else None)
     return CrawlController(record.crawl_id, record.config, CrawlStore(crawl_dir), sink, stop, cpu,
@@ -51,7 +52,7 @@ def build_controller(record: CrawlRecord, data_dir: Path, sink: EventSink, stop:
 def run_job(controller: CrawlController, record: CrawlRecord, data_dir: Path) -> dict[str, Any]:
     """Run to the end (always ends with a summary and `crawler_finished`), write llms.txt and
     llms-full.txt for what was saved (and changes.json for a refresh), then mark crawl.json."""
-    crawl_dir = Path(data_dir) / record.crawl_id
+    crawl_dir = crawl_folder(data_dir, record.crawl_id)
     try:
         summary = controller.run()
         if record.kind == "crawl" and summary.get("ok") and crawl_dir.is_dir():  # not if it was deleted
@@ -61,7 +62,7 @@ def run_job(controller: CrawlController, record: CrawlRecord, data_dir: Path) ->
                 log.exception("could not write llms.txt for %s", record.crawl_id)
         if record.refresh_of and crawl_dir.is_dir():
             try:
-                write_changes(Path(data_dir) / record.refresh_of, crawl_dir, state=summary.get("state"))
+                write_changes(crawl_folder(data_dir, record.refresh_of), crawl_dir, state=summary.get("state"))
             except Exception:  # noqa: BLE001 - GET /api/crawls/<id>/changes makes it on demand anyway
                 log.exception("could not write changes.json for %s", record.crawl_id)
         return summary

@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from crawler import __version__
 from crawler.engine.config import ConfigError
 from crawler.engine.events import State
+from crawler.folder.paths import is_crawl_id
 from crawler.folder.reader import iter_manifest, saved_page_files
 from crawler.outputs import browse as reader
 from crawler.outputs.llms import (
@@ -27,7 +28,7 @@ from crawler.outputs.llms import (
     render_llms_txt,
 )
 from crawler.outputs.search import IndexUnavailable, QueryError
-from crawler.service import CRAWL_ID_PATTERN, CrawlRecord, download_links
+from crawler.service import CrawlRecord, download_links
 from crawler.service.errors import NoChangeReport, NotRefreshable, NotResumable, StoreUnavailable, UnknownCrawl
 from crawler.service.records import DOWNLOAD_FORMATS
 from crawler.web.app import MAX_REQUEST_BYTES, services
@@ -56,7 +57,7 @@ def _valid_crawl_id() -> tuple[Response, int] | None:
     """A crawl id names a folder in the data dir: anything but the exact id shape (../, %2e%2e,
     an absolute path, a backslash...) is refused here, before any lookup or file access."""
     crawl_id = (request.view_args or {}).get("crawl_id")
-    if crawl_id is not None and not (isinstance(crawl_id, str) and CRAWL_ID_PATTERN.fullmatch(crawl_id)):
+    if crawl_id is not None and not is_crawl_id(crawl_id):
         return error(unknown_crawl_message(str(crawl_id)[:100]), 404)
     return None
 
@@ -292,7 +293,7 @@ def search() -> tuple[Response, int] | Response:
         per_page = _positive_int("per_page", 10, SEARCH_PER_PAGE_MAX)
         crawl_id = request.args.get("crawl")
         if crawl_id:
-            if not CRAWL_ID_PATTERN.fullmatch(crawl_id):
+            if not is_crawl_id(crawl_id):
                 return error(unknown_crawl_message(crawl_id[:100]), 404)
             crawl_ids = [crawler.crawls.get(owner, crawl_id).crawl_id]
         else:

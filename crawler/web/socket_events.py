@@ -7,7 +7,7 @@ from typing import Any, Callable
 from flask_socketio import ConnectionRefusedError, join_room
 
 from crawler.engine.config import ConfigError
-from crawler.service import CRAWL_ID_PATTERN
+from crawler.folder.paths import is_crawl_id
 from crawler.service.errors import StoreUnavailable, UnknownCrawl
 from crawler.web.app import services, socketio
 from crawler.web.auth import (
@@ -41,7 +41,7 @@ def on_disconnect(*_: Any) -> None:
 def _crawl_id(data: Any) -> str | None:
     """The payload's crawl id when it has the exact id shape; anything else is no crawl at all."""
     crawl_id = data.get("crawl_id") if isinstance(data, dict) else None
-    return crawl_id if isinstance(crawl_id, str) and CRAWL_ID_PATTERN.fullmatch(crawl_id) else None
+    return crawl_id if is_crawl_id(crawl_id) else None
 
 
 def _unknown(data: Any) -> dict[str, Any]:

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from crawler.engine.events import Event, State, iso_timestamp
-from crawler.service.cluster.coordinator import Announce, Cluster
+from crawler.folder.paths import crawl_folder
+from crawler.service.cluster.coordinator import SWEEP_INTERVAL, Announce, Cluster
 from crawler.service.cluster.redis_states import RedisCrawlStates
 from crawler.service.errors import Busy, QueueFull
 from crawler.service.history import count_manifest
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 
 class ClusterBackend:
     mode = "cluster"
-    UPKEEP_INTERVAL = 2.0
+    UPKEEP_INTERVAL = SWEEP_INTERVAL
 
     def __init__(self, cluster: Cluster, states: RedisCrawlStates, announce: Announce, *,
                  max_queued_per_session: int = 20, redis_url: str = "") -> None:
@@ -115,10 +116,13 @@ class ClusterBackend:
 
     def _end_unstarted(self, record: CrawlRecord, reason: str) -> None:
         """A crawl stopped before any worker took it: it ends here, as `stopped`."""
-        kept = count_manifest(self.data_dir / record.crawl_id)["ok"]
+        kept = count_manifest(crawl_folder(self.data_dir, record.crawl_id))["ok"]
         self.cluster.end_without_runner(record, State.STOPPED, reason,
                                         f"stopped: {kept} {'page' if kept == 1 else 'pages'} kept")
 
     def _upkeep_loop(self) -> None:
-        while not self._closing.wait(self.UPKEEP_INTERVAL):
+        """At a fixed rate, so an upkeep that took a while does not push the next one later."""
+        due = time.monotonic() + self.UPKEEP_INTERVAL
+        while not self._closing.wait(max(0.0, due - time.monotonic())):
+            due = max(due + self.UPKEEP_INTERVAL, time.monotonic())
             self.cluster.upkeep()

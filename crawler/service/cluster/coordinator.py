@@ -7,9 +7,12 @@
 - **Lease.** A worker takes `lease:<id>` atomically (SET NX) before it opens the crawl's folder and
   renews it from its heartbeat; a second delivery of the same job finds the lease taken and does
   nothing. A lease that expires means its worker died.
-- **Sweep.** Every process sweeps now and then: a dispatched crawl whose lease has expired and
-  whose runner has not been seen for a lease period is `interrupted` (worker lost), its summary
-  counted from its manifest; a dispatched job nobody picked up is sent again.
+- **Sweep.** Every process sweeps every `SWEEP_INTERVAL` seconds: a dispatched crawl whose lease
+  has expired and whose runner has not been seen for a lease period is `interrupted` (worker
+  lost), its summary counted from its manifest; a dispatched job nobody picked up is sent again.
+  A worker renews its leases last at the moment it dies at the latest, so its crawls show
+  `interrupted` at most `interrupted_within(lease)` seconds later: one lease, one sweep interval
+  and a margin for the sweep itself and the events (15 s by default, as the README says).
 - **Stop.** `stop:<id>` holds the reason and a message on the `stops` channel wakes the worker
   running the crawl, which mirrors it into the crawl's local stop event.
 - **Rebuild.** A Redis that lost its data (restarted without persistence) is noticed by the missing
@@ -27,6 +30,7 @@ from typing import Any, Callable
 import redis
 
 from crawler.engine.events import Event, State, iso_timestamp
+from crawler.folder.paths import crawl_folder, is_crawl_id
 from crawler.folder.writer import write_json
 from crawler.service.cluster.redis_states import RedisCrawlStates, guarded
 from crawler.service.history import lost_summary, read_history, write_crawl_meta
@@ -34,13 +38,22 @@ from crawler.service.records import CrawlRecord
 
 log = logging.getLogger(__name__)
 
-LEASE_SECONDS = 15.0
+SWEEP_INTERVAL = 2.0  # every process (web servers and workers) sweeps this often
+SWEEP_MARGIN = 1.0  # the sweep's own work and its events reaching the browsers, on a busy machine
+INTERRUPTED_WITHIN = 15.0  # the documented bound: kill -9 of a worker to its crawls shown `interrupted`
+LEASE_SECONDS = INTERRUPTED_WITHIN - SWEEP_INTERVAL - SWEEP_MARGIN  # 12 s
 PICKUP_GRACE = 30.0  # a dispatched job not started by then is sent again
 WORKER_TTL = 10.0
 STOP_CHANNEL = "stops"
 WORKER_LOST = "worker lost"
 
 Announce = Callable[[str, str, dict[str, Any]], None]  # (owner, event, payload)
+
+
+def interrupted_within(lease_seconds: float) -> float:
+    """The most seconds from a worker's death to its crawls shown `interrupted`: the lease it
+    renewed last, the sweep that finds it expired, that sweep's work and events."""
+    return lease_seconds + SWEEP_INTERVAL + SWEEP_MARGIN
 
 _ENQUEUE = """
 local n = 0
@@ -213,7 +226,19 @@ class Cluster:
     def workers(self) -> list[dict[str, Any]]:
         keys = list(self.redis.scan_iter(match=self.key("worker", "*"), count=100))
         values = self.redis.mget(keys) if keys else []
-        return sorted((json.loads(v) for v in values if v), key=lambda w: w["id"])
+        found = []
+        for key, value in zip(keys, values):
+            try:
+                worker = json.loads(value) if value else None
+            except ValueError:
+                worker = None
+            if not (isinstance(worker, dict) and isinstance(worker.get("id"), str)
+                    and all(isinstance(worker.get(n), int) and worker[n] >= 0 for n in ("slots", "free"))):
+                if value:
+                    log.error("ignoring the worker heartbeat %s in Redis: not one a worker writes", key[:100])
+                continue
+            found.append(worker)
+        return sorted(found, key=lambda w: w["id"])
 
     @guarded
     def forget_worker(self, worker_id: str) -> None:
@@ -262,6 +287,14 @@ class Cluster:
             return  # just (re)connected: give workers a lease period to renew before judging them
         dispatched = self.redis.hgetall(self.key("dispatched_at"))
         for crawl_id, at in dispatched.items():
+            if not is_crawl_id(crawl_id):
+                log.error("refusing the dispatched entry %r in Redis: not a crawl id; dropped", crawl_id[:100])
+                self.undispatch(crawl_id)
+                continue
+            try:
+                at = float(at)
+            except ValueError:
+                at = 0.0
             if self.redis.exists(self.key("lease", crawl_id)):
                 continue
             record = self.states.get(crawl_id)
@@ -269,9 +302,9 @@ class Cluster:
                 self.undispatch(crawl_id)
                 continue
             if record.state == State.QUEUED and record.worker is None:
-                if now - float(at) > PICKUP_GRACE:
+                if now - at > PICKUP_GRACE:
                     log.warning("crawl %s was dispatched %.0f s ago and not started: sending it again",
-                                crawl_id, now - float(at))
+                                crawl_id, now - at)
                     self.redis.hset(self.key("dispatched_at"), crawl_id, str(now))
                     self.send_job(crawl_id)
                 continue
@@ -293,7 +326,7 @@ class Cluster:
     def end_without_runner(self, record: CrawlRecord, state: State, reason: str, message: str) -> None:
         """End a crawl no runner will end (its worker died, or none ever took it): the summary,
         counted from its manifest, and crawl.json on disk; the record; both closing events."""
-        crawl_dir = self.data_dir / record.crawl_id
+        crawl_dir = crawl_folder(self.data_dir, record.crawl_id)
         summary = lost_summary(crawl_dir, record, state, reason)
         try:
             write_json(crawl_dir / "summary.json", summary)

@@ -1,9 +1,14 @@
 """Socket.IO events through Redis: every web server relays what any process publishes.
 
-python-socketio's RedisManager, with two changes for a crawler: a worker's publish fails fast and
-says so (the worker's sink then skips the queue for a moment instead of blocking its sender), and
-a web server that lost Redis re-subscribes within a couple of seconds (the library backs off to
-a minute), so the dashboards get live events again soon after Redis is back.
+python-socketio's RedisManager, with three changes for a crawler: a worker's publish fails fast and
+says so (the worker's sink then skips the queue for a moment instead of blocking its sender); a
+web server that lost Redis re-subscribes within a couple of seconds (the library backs off to a
+minute), so the dashboards get live events again soon after Redis is back; and an idle
+subscription is not a failure. The library reads with `listen()`, which on a connection with a
+socket timeout raises after every quiet `socket_timeout` seconds: it re-subscribed each time and
+lost what was published meanwhile. Here the subscriber waits with `get_message(timeout=...)`,
+which answers None when nothing came; the connection's health check (a PING every
+`health_check_interval` seconds while idle) is what notices a Redis that went away.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ log = logging.getLogger(__name__)
 EVENTS_CHANNEL = "crawler-dashboard"
 REDIS_OPTIONS = {"socket_timeout": 2, "socket_connect_timeout": 1, "health_check_interval": 10}
 RESUBSCRIBE_CAP = 2.0
+LISTEN_WAIT = 1.0  # one wait for a message; below socket_timeout, so a quiet channel never times out
 
 
 class EventQueue(socketio.RedisManager):  # type: ignore[misc]
@@ -48,7 +54,10 @@ class EventQueue(socketio.RedisManager):  # type: ignore[misc]
                     self._redis_connect()
                     self.pubsub.subscribe(self.channel)
                     subscribed, retry = True, 0.25
-                yield from self.pubsub.listen()
+                while True:
+                    message = self.pubsub.get_message(timeout=LISTEN_WAIT)
+                    if message is not None:
+                        yield message
             except Exception as exc:  # noqa: BLE001
                 log.warning("event queue: cannot receive from Redis (%s); retrying in %.2g s", exc, retry)
                 subscribed = False

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import time
 from typing import Any, Callable, Iterable, TypeVar
 
@@ -17,8 +18,11 @@ import redis
 
 from crawler.engine.config import parse_crawl_config
 from crawler.engine.events import State
-from crawler.service.errors import StoreUnavailable
+from crawler.folder.paths import is_crawl_id
+from crawler.service.errors import BadRecord, StoreUnavailable
 from crawler.service.records import RECENT_LINES, CrawlRecord
+
+log = logging.getLogger(__name__)
 
 PREFIX = "crawler:"
 FINAL_STATES = [state.value for state in State if state.is_final]
@@ -89,16 +93,37 @@ def record_fields(record: CrawlRecord) -> dict[str, str]:
     return fields
 
 
-def record_from(fields: dict[str, str]) -> CrawlRecord:
+KINDS = ("crawl", "discovery")
+
+
+def record_from(fields: dict[str, str], crawl_id: str | None = None) -> CrawlRecord:
+    """The record of a crawl hash, checked as the web server checks a request: its id well formed
+    (and the one it is stored under, when given), `refresh_of` a well-formed id, a known kind, an
+    owner, settings that validate. BadRecord otherwise: Redis is shared, and an id or path in it
+    names a folder on this machine."""
     def loaded(name: str) -> Any:
         return json.loads(fields[name]) if fields.get(name) else None
 
-    return CrawlRecord(fields["crawl_id"], fields["owner"], parse_crawl_config(loaded("config")),
-                       fields["created_at"], kind=fields.get("kind", "crawl"), state=State(fields["state"]),
-                       message=fields.get("message", ""), summary=loaded("summary"), progress=loaded("progress"),
-                       worker=fields.get("worker") or None,
-                       seen_at=float(fields["seen_at"]) if fields.get("seen_at") else None,
-                       refresh_of=fields.get("refresh_of") or None)
+    stored_id, refresh_of = fields.get("crawl_id"), fields.get("refresh_of") or None
+    if not is_crawl_id(stored_id):
+        raise BadRecord(f"its crawl_id {str(stored_id)[:100]!r} is not a crawl id")
+    if crawl_id is not None and stored_id != crawl_id:
+        raise BadRecord(f"it is stored under {crawl_id} but names crawl_id {stored_id}")
+    if refresh_of is not None and not is_crawl_id(refresh_of):
+        raise BadRecord(f"its refresh_of {refresh_of[:100]!r} is not a crawl id")
+    if fields.get("kind", "crawl") not in KINDS:
+        raise BadRecord(f"its kind {fields.get('kind', '')[:100]!r} is not one of {', '.join(KINDS)}")
+    if not fields.get("owner"):
+        raise BadRecord("it has no owner")
+    try:
+        return CrawlRecord(stored_id, fields["owner"], parse_crawl_config(loaded("config")),
+                           fields["created_at"], kind=fields.get("kind", "crawl"), state=State(fields["state"]),
+                           message=fields.get("message", ""), summary=loaded("summary"), progress=loaded("progress"),
+                           worker=fields.get("worker") or None,
+                           seen_at=float(fields["seen_at"]) if fields.get("seen_at") else None,
+                           refresh_of=refresh_of)
+    except Exception as exc:  # noqa: BLE001 - bad JSON, settings, state, number: one refusal
+        raise BadRecord(f"it does not parse: {exc.__class__.__name__}: {str(exc)[:200]}") from exc
 
 
 class RedisCrawlStates:
@@ -134,9 +159,20 @@ class RedisCrawlStates:
         return added
 
     @guarded
-    def get(self, crawl_id: str) -> CrawlRecord | None:
+    def load(self, crawl_id: str) -> CrawlRecord | None:
+        """The crawl's record, None if there is none; BadRecord if it is not one to act on."""
+        if not is_crawl_id(crawl_id):
+            raise BadRecord(f"{str(crawl_id)[:100]!r} is not a crawl id")
         fields = self.redis.hgetall(self.key("crawl", crawl_id))
-        return record_from(fields) if fields.get("owner") else None
+        return record_from(fields, crawl_id) if fields.get("owner") else None  # a half-written hash: none yet
+
+    def get(self, crawl_id: str) -> CrawlRecord | None:
+        """As `load`, with a record that is not one to act on logged and answered as none."""
+        try:
+            return self.load(crawl_id)
+        except BadRecord as exc:
+            log.error("refusing the crawl record %s in Redis: %s", str(crawl_id)[:100], exc)
+            return None
 
     @guarded
     def list(self, owner: str) -> list[CrawlRecord]:
@@ -144,7 +180,15 @@ class RedisCrawlStates:
         pipe = self.redis.pipeline()
         for crawl_id in ids:
             pipe.hgetall(self.key("crawl", crawl_id))
-        return [record_from(fields) for fields in pipe.execute() if fields.get("owner") == owner]
+        records = []
+        for crawl_id, fields in zip(ids, pipe.execute()):
+            if fields.get("owner") != owner:
+                continue
+            try:
+                records.append(record_from(fields, crawl_id))
+            except BadRecord as exc:
+                log.error("refusing the crawl record %s in Redis: %s", str(crawl_id)[:100], exc)
+        return records
 
     def _state_script(self, crawl_id: str, state: State, message: str, mode: str, allowed: Iterable[State]) -> bool:
         args = [crawl_id, state.value, message, mode, *[s.value for s in allowed], "|", *FINAL_STATES]

@@ -34,12 +34,15 @@ from celery import signals
 
 from crawler.engine.controller import CrawlController
 from crawler.engine.cpu import CpuPool
+from crawler.engine.events import State
+from crawler.folder.paths import is_crawl_id
 from crawler.render import RenderPool
-from crawler.service.cluster.coordinator import LEASE_SECONDS, STOP_CHANNEL, Cluster
+from crawler.service.cluster.coordinator import LEASE_SECONDS, STOP_CHANNEL, SWEEP_INTERVAL, Cluster
 from crawler.service.cluster.event_queue import EventQueue, QueueSink
 from crawler.service.cluster.jobs import QUEUE, TASK_NAME, job_sender, make_celery
 from crawler.service.cluster.redis_states import RedisCrawlStates, redis_client
 from crawler.service.config import memory_limit
+from crawler.service.errors import BadRecord
 from crawler.service.job import build_controller, run_job
 from crawler.service.memory import MemoryGuard, release_memory
 from crawler.service.records import CrawlRecord
@@ -139,13 +142,23 @@ class WorkerNode:
 
     # ---- one job ----
 
-    def run(self, crawl_id: str) -> str:
+    def run(self, crawl_id: Any) -> str:
+        """Run the job's crawl. The job's id is the crawl's identity (never a field of its record),
+        checked as the web server checks one; a record that is not one to act on is refused."""
+        if not is_crawl_id(crawl_id):
+            log.error("refusing a crawl job: %r is not a crawl id (nothing run, nothing written)",
+                      str(crawl_id)[:100])
+            return "refused"
         if not self.cluster.take_lease(crawl_id, self.worker_id):
             log.info("crawl %s is already run by %s: this delivery does nothing", crawl_id,
                      self.cluster.lease_holder(crawl_id))
             return "duplicate"
         try:
-            record = self.states.get(crawl_id)
+            try:
+                record = self.states.load(crawl_id)
+            except BadRecord as exc:
+                self._refuse(crawl_id, str(exc))
+                return "refused"
             if record is None or record.state.is_final:
                 log.info("crawl %s has %s: nothing to run", crawl_id, "ended" if record else "no record")
                 return "ended"
@@ -168,6 +181,13 @@ class WorkerNode:
             with self._lock:
                 self._crawls.pop(crawl_id, None)
             self._after_job(crawl_id)
+
+    def _refuse(self, crawl_id: str, reason: str) -> None:
+        """A record no process may act on: said loudly, and the crawl shown `failed` with why (its
+        folder untouched: nothing of the record is trusted to name one)."""
+        log.error("crawl %s: refusing its record in Redis: %s (nothing run, nothing written)", crawl_id, reason)
+        message = f"failed: its record in Redis was refused ({reason})"
+        self.states.transition(crawl_id, State.FAILED, message[:500], allowed_from=[s for s in State if not s.is_final])
 
     def _after_job(self, crawl_id: str) -> None:
         try:
@@ -207,18 +227,22 @@ class WorkerNode:
                 crawl.controller.request_stop(reason)
 
     def _heartbeat_loop(self) -> None:
+        """Leases renewed every lease/5 s; the upkeep (sweep included) every SWEEP_INTERVAL s, on a
+        schedule of its own so the bound on finding a dead worker holds whatever the lease."""
         interval = max(0.2, self.settings.lease_seconds / 5)
-        last_upkeep = 0.0
+        next_beat = next_upkeep = time.monotonic()
         while not self._closing.is_set():
-            try:
-                self._renew()
-                self._beat()
-            except Exception as exc:  # noqa: BLE001 - Redis down: keep crawling, try again next beat
-                log.warning("heartbeat: %s", exc)
-            if time.monotonic() - last_upkeep >= 2.0:
+            if time.monotonic() >= next_beat:
+                next_beat = time.monotonic() + interval
+                try:
+                    self._renew()
+                    self._beat()
+                except Exception as exc:  # noqa: BLE001 - Redis down: keep crawling, try again next beat
+                    log.warning("heartbeat: %s", exc)
+            if time.monotonic() >= next_upkeep:
+                next_upkeep = time.monotonic() + SWEEP_INTERVAL
                 self.cluster.upkeep()
-                last_upkeep = time.monotonic()
-            self._closing.wait(interval)
+            self._closing.wait(max(0.0, min(next_beat, next_upkeep) - time.monotonic()))
 
     def _stop_listener(self) -> None:
         """Stop messages mirrored into the crawls' local stop events (no Redis call per page)."""

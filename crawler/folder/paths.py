@@ -1,0 +1,48 @@
+"""Where things are in the data directory and in a crawl folder, and the rules that keep every path
+inside: one function each (a well-formed crawl id, a path inside a folder, a crawl's folder, a
+saved page's file), called by the writer, the reader, every output and every host.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+PAGES_DIR = "pages"
+CRAWL_ID_PATTERN = re.compile(r"[0-9]{8}-[0-9]{6}-[0-9a-f]{6}")  # 20261123-184012-a1b2c3, always fullmatch'd
+
+
+def is_crawl_id(value: Any) -> bool:
+    """Whether `value` is a well-formed crawl id, exactly `YYYYMMDD-HHMMSS-xxxxxx`: the one check
+    for every id that names a folder, whether it came from a request, Redis or a job message
+    (no `..`, slash, backslash, absolute path or trailing newline can pass)."""
+    return isinstance(value, str) and CRAWL_ID_PATTERN.fullmatch(value) is not None
+
+
+def inside(root: Path, path: Path) -> Path | None:
+    """`path` resolved (symbolic links followed) if it stays inside `root`, else None: the one
+    containment check for a path that must name something in the data directory or a crawl folder."""
+    target = Path(path).resolve()
+    return target if target.is_relative_to(Path(root).resolve()) else None
+
+
+def crawl_folder(data_dir: Path, crawl_id: Any) -> Path:
+    """The folder of crawl `crawl_id` in `data_dir`; ValueError for an id that is not well formed
+    (or, through a symbolic link, names a folder outside the data directory)."""
+    if not is_crawl_id(crawl_id):
+        raise ValueError(f"not a crawl id: {str(crawl_id)[:100]!r}")
+    if inside(data_dir, Path(data_dir) / crawl_id) is None:
+        raise ValueError(f"crawl folder {crawl_id} leads outside the data directory")
+    return Path(data_dir) / crawl_id
+
+
+def page_file(crawl_dir: Path, relative: object) -> Path | None:
+    """The file a manifest's `path` names, or None when it is no path or would lead outside the
+    crawl's `pages/` folder (`..`, an absolute path, a link out). The one home of this rule: the
+    writer, the reader, search, llms.txt, the report and the downloads all go through it."""
+    if not isinstance(relative, str) or not relative:
+        return None
+    crawl_dir = Path(crawl_dir)
+    file = inside(crawl_dir / PAGES_DIR, crawl_dir / relative)
+    return file if file is not None and file != (crawl_dir / PAGES_DIR).resolve() else None

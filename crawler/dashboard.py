@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     import flask.cli
 
     flask.cli.show_server_banner = lambda *args, **kwargs: None
-    from crawler.web import create_app, socketio
+    from crawler.web import create_app
     from crawler.web.app import JsonErrorRequestHandler
 
     try:
@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{os.path.basename(sys.argv[0])}: error: {exc}", file=sys.stderr)
         return 2
     app = create_app(config)
+    socketio = app.extensions["socketio"]
     render = app.extensions["crawler"].render
     if render is not None:  # a page rendered in the browser never reaches this server
         render.deny_origin(args.host, args.port)

@@ -6,6 +6,6 @@ HTTP requests and socket events onto the registry, and engine events onto Socket
 
 from __future__ import annotations
 
-from crawler.web.app import create_app, socketio
+from crawler.web.app import create_app
 
-__all__ = ["create_app", "socketio"]
+__all__ = ["create_app"]

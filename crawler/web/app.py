@@ -13,24 +13,24 @@ import json
 import logging
 import os
 import threading
-from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Callable
 
-from flask import Flask, current_app
+from flask import Flask
 from flask_socketio import SocketIO
 from werkzeug.serving import WSGIRequestHandler
 
 from crawler.engine.cpu import CpuPool
 from crawler.folder.writer import make_private_dirs
-from crawler.outputs.search import SearchIndex, SearchIndexer, open_search
+from crawler.outputs.search import open_search
 from crawler.render import RenderPool
 from crawler.service import CrawlService, MemoryCrawlStates
 from crawler.service.config import ServerConfig
 from crawler.service.history import read_history
 from crawler.service.local import LocalBackend
 from crawler.service.memory import MemoryGuard, ProcessTree, release_memory
+from crawler.web.extensions import CrawlerExtension
 from crawler.web.metrics import ServerMetrics
 from crawler.web.sessions import load_or_create_secret
 from crawler.web.sink import RoomSink
@@ -41,99 +41,7 @@ ASYNC_MODES = ("threading", "eventlet")
 # legitimate one is a selection of the maximum 100,000 URLs from a discovery (~100 bytes each).
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
 
-socketio = SocketIO()
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class CrawlerServices:
-    """What the routes and socket handlers need, hung on `app.extensions["crawler"]`."""
-
-    config: ServerConfig
-    crawls: CrawlService
-    cpu: CpuPool | None = None
-    render: RenderPool | None = None  # Chromium for pages that need JavaScript, started on first need
-    closers: list[Any] = field(default_factory=list)
-    tree: ProcessTree = field(default_factory=ProcessTree)
-    guard: MemoryGuard | None = None
-    metrics: ServerMetrics | None = None
-    search: SearchIndex | None = None
-    indexer: SearchIndexer | None = None
-    mcp: Any = None  # the MCP streamable HTTP endpoint (crawler.outputs.mcp.http.McpHttp), None if not served
-
-    def __post_init__(self) -> None:
-        if self.metrics is None:
-            self.metrics = ServerMetrics(self.live_state, self.tree)
-
-    @property
-    def mode(self) -> str:
-        return self.crawls.backend.mode
-
-    def health(self) -> dict[str, Any]:
-        try:
-            running = self.crawls.running_count()
-        except Exception:  # noqa: BLE001 - the store may be unreachable: health still answers
-            running = None
-        return {"mode": self.mode, "crawls_running": running, **self.crawls.backend.health()}
-
-    def guard_state(self) -> dict[str, Any] | None:
-        guard = self.guard
-        if guard is None:
-            return None
-        return {"limit_bytes": guard.limit, "used_bytes": guard.last, "peak_bytes": guard.peak,
-                "paused": guard.is_set(), "pauses": guard.pauses, "gave_up": guard.gave_up,
-                "reason": guard.reason or None}
-
-    def live_state(self) -> dict[str, Any]:
-        """What /metrics reads at scrape time."""
-        return {"crawls": self.crawls.states.active_states(), "memory_guard": self.guard_state()}
-
-    def system(self, owner: str) -> dict[str, Any]:
-        """GET /api/system: this server's processes, its crawl slots and queues (docs/events.md)."""
-        rows = self.tree.sample()
-        server = next((row for row in rows if row["role"] == "server"), None)
-        workers = [row for row in rows if row["role"] == "worker"]
-        answer: dict[str, Any] = {
-            "mode": self.mode,
-            "server": server,
-            "workers": workers,
-            "helpers": [row for row in rows if row["role"] == "helper"],
-            "browser": [row for row in rows if row["role"] == "browser"],
-            "memory_bytes": sum(int(row["memory_bytes"]) for row in rows),
-            "memory_guard": self.guard_state(),
-        }
-        backend = self.crawls.backend
-        if isinstance(backend, LocalBackend):
-            health = backend.health()
-            queues = backend.queues()
-            mine = queues.get(owner, {"running": 0, "queued": 0})
-            answer["slots"] = {"total": health["slots"], "used": health["running"],
-                               "free": max(0, health["slots"] - health["running"])}
-            answer["queues"] = {"yours": mine, "total": {"running": health["running"], "queued": health["queued"],
-                                                         "sessions": len(queues)}}
-        else:
-            health = backend.health()
-            try:
-                yours: dict[str, Any] | None = {"queued": backend.cluster.queued_of(owner)}
-            except Exception:  # noqa: BLE001 - Redis unreachable: say what is known
-                yours = None
-            answer["redis"] = health.get("redis")
-            answer["cluster_workers"] = health.get("workers", [])
-            slots, free = health.get("slots"), health.get("free_slots")
-            answer["slots"] = {"total": slots, "used": None if slots is None else slots - (free or 0), "free": free}
-            answer["queues"] = {"yours": yours, "total": {"queued": health.get("queued")}}
-        return answer
-
-    def close(self) -> None:
-        try:
-            self.crawls.shutdown()
-        finally:
-            for close in self.closers:
-                close()
-
-
-def services() -> CrawlerServices:
-    return current_app.extensions["crawler"]
 
 
 def _server_config(config: ServerConfig | dict[str, Any] | None) -> ServerConfig:
@@ -144,7 +52,7 @@ def _server_config(config: ServerConfig | dict[str, Any] | None) -> ServerConfig
     return ServerConfig(**config)
 
 
-def _embedded(config: ServerConfig, data_dir: Path) -> CrawlerServices:
+def _embedded(config: ServerConfig, data_dir: Path, socketio: SocketIO) -> CrawlerExtension:
     # Under eventlet the fork server is unavailable and forking a patched process is unsafe:
     # workers are spawned fresh instead (slower to start, same once running).
     start_method = "spawn" if config.async_mode == "eventlet" else "forkserver"
@@ -156,8 +64,8 @@ def _embedded(config: ServerConfig, data_dir: Path) -> CrawlerServices:
     render = RenderPool()
     states = MemoryCrawlStates()
     states.add_missing(read_history(data_dir))
-    holder: dict[str, CrawlerServices] = {}
-    metrics = ServerMetrics(lambda: holder["services"].live_state(), tree)
+    holder: dict[str, CrawlerExtension] = {}
+    metrics = ServerMetrics(lambda: holder["extension"].live_state(), tree)
     backend = LocalBackend(data_dir, states, cpu, lambda session_id: RoomSink(socketio, session_id),
                            allow_private_targets=config.allow_private_targets,
                            max_running=config.max_running_crawls, max_per_session=config.max_crawls_per_session,
@@ -165,12 +73,12 @@ def _embedded(config: ServerConfig, data_dir: Path) -> CrawlerServices:
                            stats=metrics, render=render)
     service = CrawlService(data_dir, states, backend, allow_private_targets=config.allow_private_targets)
     closers = [cpu.shutdown, render.close] + ([guard.close] if guard is not None else [])
-    holder["services"] = CrawlerServices(config, service, cpu, render, closers=closers, tree=tree, guard=guard,
+    holder["extension"] = CrawlerExtension(config, service, cpu, render, closers=closers, tree=tree, guard=guard,
                                          metrics=metrics)
-    return holder["services"]
+    return holder["extension"]
 
 
-def _cluster(config: ServerConfig, data_dir: Path) -> CrawlerServices:
+def _cluster(config: ServerConfig, data_dir: Path, socketio: SocketIO) -> CrawlerExtension:
     from crawler.service.cluster.backend import ClusterBackend
     from crawler.service.cluster.coordinator import Cluster
     from crawler.service.cluster.jobs import job_sender, make_celery
@@ -195,10 +103,10 @@ def _cluster(config: ServerConfig, data_dir: Path) -> CrawlerServices:
                              redis_url=config.redis_url)
     backend.start()
     service = CrawlService(data_dir, states, backend, allow_private_targets=config.allow_private_targets)
-    return CrawlerServices(config, service)
+    return CrawlerExtension(config, service)
 
 
-def _add_search(crawler_services: CrawlerServices, data_dir: Path) -> None:
+def _add_search(extension: CrawlerExtension, data_dir: Path) -> None:
     """The full-text index of the data directory and its writer thread. Its file is
     `<data-dir>/.search.sqlite`, or CRAWLER_SEARCH_INDEX (in cluster mode, a path on each web
     server's own disk: the index is a cache rebuilt from the shared folders, and SQLite's locks
@@ -206,19 +114,19 @@ def _add_search(crawler_services: CrawlerServices, data_dir: Path) -> None:
     index_path = os.environ.get("CRAWLER_SEARCH_INDEX") or None
     # Under eventlet the indexer is a green thread: small batches keep each stretch it holds the
     # hub short (~25 ms), so sockets stay responsive while a large crawl is indexed.
-    batch = 25 if crawler_services.config.async_mode == "eventlet" else 200
+    batch = 25 if extension.config.async_mode == "eventlet" else 200
     index, indexer = open_search(data_dir, Path(index_path) if index_path else None, batch=batch)
-    crawler_services.search, crawler_services.indexer = index, indexer
-    crawler_services.closers.insert(0, indexer.stop)
+    extension.search, extension.indexer = index, indexer
+    extension.closers.insert(0, indexer.stop)
 
 
-def _add_mcp(crawler_services: CrawlerServices, data_dir: Path) -> None:
+def _add_mcp(extension: CrawlerExtension, data_dir: Path) -> None:
     """MCP over streamable HTTP at /mcp, for the threading mode. Under eventlet every thread is a
     green thread, and the asyncio loop the SDK's transport needs would have to share eventlet's
     hub; /mcp then answers 501 and the stdio server (crawler-mcp) remains."""
-    if crawler_services.config.async_mode != "threading" or crawler_services.search is None:
+    if extension.config.async_mode != "threading" or extension.search is None:
         return
-    service, index = crawler_services.crawls, crawler_services.search
+    service, index = extension.crawls, extension.search
 
     def start() -> Any:
         from crawler.outputs.mcp.http import McpHttp
@@ -231,8 +139,8 @@ def _add_mcp(crawler_services: CrawlerServices, data_dir: Path) -> None:
         return McpHttp(data_dir, index, sites_of)
 
     endpoint = LazyEndpoint(start)
-    crawler_services.mcp = endpoint
-    crawler_services.closers.insert(0, endpoint.close)
+    extension.mcp = endpoint
+    extension.closers.insert(0, endpoint.close)
 
 
 class JsonErrorRequestHandler(WSGIRequestHandler):
@@ -300,14 +208,17 @@ def create_app(config: ServerConfig | dict[str, Any] | None = None) -> Flask:
         MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
     )
 
+    # This app's own Socket.IO server: its handlers, its sinks and its message queue belong to it
+    # alone, so two apps in one process never send each other's events.
+    socketio = SocketIO()
     build = _cluster if server_config.redis_url else _embedded
-    crawler_services = build(server_config, data_dir)
-    _add_search(crawler_services, data_dir)
-    _add_mcp(crawler_services, data_dir)
-    app.extensions["crawler"] = crawler_services
-    atexit.register(crawler_services.close)
+    extension = build(server_config, data_dir, socketio)
+    _add_search(extension, data_dir)
+    _add_mcp(extension, data_dir)
+    app.extensions["crawler"] = extension
+    atexit.register(extension.close)
 
-    from crawler.web import routes, socket_events  # noqa: F401 - registers the handlers
+    from crawler.web import routes, socket_events
     from crawler.web.auth import HostRule, SourceGuard, require_token
 
     app.before_request(require_token)  # before the blueprint's hooks: a refused request gets no session
@@ -323,6 +234,7 @@ def create_app(config: ServerConfig | dict[str, Any] | None = None) -> Flask:
     # An oversize message closes that one connection (WebSocket) or answers 413 (polling).
     socketio.init_app(app, async_mode=server_config.async_mode, ping_interval=10, ping_timeout=20,
                       max_http_buffer_size=MAX_REQUEST_BYTES, cors_allowed_origins=guard.origin_allowed, **options)
+    socket_events.register(socketio)
     guard.app = app.wsgi_app  # Socket.IO's middleware, with Flask behind it
     app.wsgi_app = guard  # type: ignore[method-assign]
     return app

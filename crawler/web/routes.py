@@ -31,8 +31,9 @@ from crawler.outputs.search import IndexUnavailable, QueryError
 from crawler.service import CrawlRecord, download_links
 from crawler.service.errors import NoChangeReport, NotRefreshable, NotResumable, StoreUnavailable, UnknownCrawl
 from crawler.service.records import DOWNLOAD_FORMATS
-from crawler.web.app import MAX_REQUEST_BYTES, services
+from crawler.web.app import MAX_REQUEST_BYTES
 from crawler.web.auth import request_is_authorised
+from crawler.web.extensions import extension
 from crawler.web.sessions import ensure_session_id
 
 blueprint = Blueprint("crawler", __name__)
@@ -107,7 +108,7 @@ def dashboard() -> str:
 @blueprint.get("/api/health")
 def health() -> Response:
     """Open even when a token is required (a load balancer's probe): then only "ok" until authorised."""
-    crawler = services()
+    crawler = extension()
     if not request_is_authorised():
         return jsonify({"status": "ok"})
     return jsonify({"status": "ok", "version": __version__, **crawler.health()})
@@ -116,7 +117,7 @@ def health() -> Response:
 @blueprint.get("/metrics")
 def metrics() -> Response:
     """Prometheus text format; the access token applies as for the REST API."""
-    body, content_type = services().metrics.render()
+    body, content_type = extension().metrics.render()
     return Response(body, content_type=content_type, headers={"Cache-Control": "no-store"})
 
 
@@ -130,7 +131,7 @@ def session_info() -> Response:
 @blueprint.get("/api/system")
 def system() -> Response:
     """This server's processes (memory, CPU), crawl slots and queues: the caller's and all."""
-    return jsonify(services().system(ensure_session_id()))
+    return jsonify(extension().system(ensure_session_id()))
 
 
 def _start(kind: str) -> tuple[CrawlRecord | None, tuple[Response, int] | None]:
@@ -145,7 +146,7 @@ def _start(kind: str) -> tuple[CrawlRecord | None, tuple[Response, int] | None]:
         return None, error(f"the request body must be a JSON object with the {kind} settings, {example}; "
                            "it is not valid JSON", 400)
     try:
-        return services().crawls.start(ensure_session_id(), data, kind=kind), None
+        return extension().crawls.start(ensure_session_id(), data, kind=kind), None
     except ConfigError as exc:
         return None, error(str(exc), 400)
 
@@ -174,22 +175,22 @@ def start_discovery() -> tuple[Response, int]:
 
 @blueprint.get("/api/discover/<crawl_id>")
 def discovery_result(crawl_id: str) -> Response:
-    return jsonify(services().crawls.discovered(ensure_session_id(), crawl_id))
+    return jsonify(extension().crawls.discovered(ensure_session_id(), crawl_id))
 
 
 @blueprint.get("/api/crawls")
 def list_crawls() -> Response:
-    return jsonify({"crawls": [r.row() for r in services().crawls.list(ensure_session_id())]})
+    return jsonify({"crawls": [r.row() for r in extension().crawls.list(ensure_session_id())]})
 
 
 @blueprint.get("/api/crawls/<crawl_id>")
 def crawl_detail(crawl_id: str) -> Response:
-    return jsonify(services().crawls.detail(ensure_session_id(), crawl_id))
+    return jsonify(extension().crawls.detail(ensure_session_id(), crawl_id))
 
 
 @blueprint.post("/api/crawls/<crawl_id>/stop")
 def stop_crawl(crawl_id: str) -> tuple[Response, int]:
-    state = services().crawls.stop(ensure_session_id(), crawl_id)
+    state = extension().crawls.stop(ensure_session_id(), crawl_id)
     if state == State.STOPPING:
         return jsonify({"ok": True, "state": state.value}), 202
     return jsonify({"ok": True, "state": state.value, "message": "the crawl had already ended"}), 200
@@ -199,7 +200,7 @@ def stop_crawl(crawl_id: str) -> tuple[Response, int]:
 def resume_crawl(crawl_id: str) -> tuple[Response, int]:
     """Continue a stopped or interrupted crawl; pages already stored are not fetched again."""
     try:
-        record = services().crawls.resume(ensure_session_id(), crawl_id)
+        record = extension().crawls.resume(ensure_session_id(), crawl_id)
     except NotResumable as exc:
         return error(str(exc), 409)
     except ConfigError as exc:
@@ -212,7 +213,7 @@ def refresh_crawl(crawl_id: str) -> tuple[Response, int]:
     """A new crawl with the same settings, reusing the pages that did not change (see
     docs/events.md "Refresh"); 409 while the crawl runs, for a discovery, or with no page saved."""
     try:
-        record = services().crawls.refresh(ensure_session_id(), crawl_id)
+        record = extension().crawls.refresh(ensure_session_id(), crawl_id)
     except NotRefreshable as exc:
         return error(str(exc), 409)
     except ConfigError as exc:
@@ -226,7 +227,7 @@ def refresh_crawl(crawl_id: str) -> tuple[Response, int]:
 def crawl_changes(crawl_id: str) -> tuple[Response, int] | Response:
     """What a refresh found changed since the crawl it refreshes (changes.json)."""
     try:
-        return jsonify(services().crawls.changes(ensure_session_id(), crawl_id))
+        return jsonify(extension().crawls.changes(ensure_session_id(), crawl_id))
     except NotRefreshable as exc:
         return error(str(exc), 409)
     except NoChangeReport as exc:
@@ -235,9 +236,9 @@ def crawl_changes(crawl_id: str) -> tuple[Response, int] | Response:
 
 @blueprint.delete("/api/crawls/<crawl_id>")
 def delete_crawl(crawl_id: str) -> Response:
-    services().crawls.delete(ensure_session_id(), crawl_id)
-    if services().indexer is not None:
-        services().indexer.wake()  # its pages leave the search index now, not at the next pass
+    extension().crawls.delete(ensure_session_id(), crawl_id)
+    if extension().indexer is not None:
+        extension().indexer.wake()  # its pages leave the search index now, not at the next pass
     return jsonify({"ok": True})
 
 
@@ -251,7 +252,7 @@ MCP_MAX_BODY_MB = 4  # the MCP SDK's limit on a request body
 def mcp_endpoint() -> Any:
     """MCP over streamable HTTP (crawler/outputs/mcp/http.py), behind the same token rule as the REST API
     (the app's before_request hook), for the crawls of the caller's session only."""
-    endpoint = services().mcp
+    endpoint = extension().mcp
     if endpoint is None:
         return error("MCP over HTTP is served in the threading server mode only; use crawler-mcp", 501)
     request.environ["crawler.owner"] = ensure_session_id()
@@ -285,7 +286,7 @@ def _positive_int(name: str, default: int, maximum: int) -> int:
 @blueprint.get("/api/search")
 def search() -> tuple[Response, int] | Response:
     """Full-text search over the caller's own crawls (all of them, or `crawl=<id>`), paged."""
-    crawler = services()
+    crawler = extension()
     owner = ensure_session_id()
     query = request.args.get("q", "")
     try:
@@ -317,30 +318,30 @@ def _reader_error(exc: reader.ReaderError) -> tuple[Response, int]:
 @blueprint.get("/api/crawls/<crawl_id>/tree")
 def reader_tree(crawl_id: str) -> Response:
     """The crawl's saved pages, in crawl order and paged, for the dashboard's reader."""
-    record = services().crawls.get(ensure_session_id(), crawl_id)
+    record = extension().crawls.get(ensure_session_id(), crawl_id)
     offset = reader.whole_number("offset", request.args.get("offset"), 0, 0, 10**9)
     limit = reader.whole_number("limit", request.args.get("limit"), reader.TREE_LIMIT, 1, reader.TREE_LIMIT)
-    answer = reader.tree_answer(services().crawls.crawl_dir(record), offset, limit)
+    answer = reader.tree_answer(extension().crawls.crawl_dir(record), offset, limit)
     return jsonify({"crawl_id": record.crawl_id, "state": record.state.value, **answer})
 
 
 @blueprint.get("/api/crawls/<crawl_id>/page")
 def reader_page(crawl_id: str) -> Response:
     """One saved page of the crawl: its Markdown and that Markdown rendered to safe HTML."""
-    record = services().crawls.get(ensure_session_id(), crawl_id)
+    record = extension().crawls.get(ensure_session_id(), crawl_id)
     offset = reader.whole_number("offset", request.args.get("offset"), 0, 0, 1 << 40)
-    answer = reader.page_answer(services().crawls.crawl_dir(record), request.args.get("url"), offset)
+    answer = reader.page_answer(extension().crawls.crawl_dir(record), request.args.get("url"), offset)
     return jsonify({"crawl_id": record.crawl_id, **answer})
 
 
 @blueprint.get("/api/crawls/<crawl_id>/download")
 def download(crawl_id: str) -> Any:
-    record = services().crawls.get(ensure_session_id(), crawl_id)
+    record = extension().crawls.get(ensure_session_id(), crawl_id)
     fmt = request.args.get("format", "zip")
     if fmt not in DOWNLOAD_FORMATS:
         return error(f"format must be one of {', '.join(DOWNLOAD_FORMATS)}, got {fmt!r}", 400)
     stem = _download_stem(record)
-    crawl_dir = services().crawls.crawl_dir(record)
+    crawl_dir = extension().crawls.crawl_dir(record)
     if fmt == "jsonl":
         return Response(stream_with_context(_manifest_lines(crawl_dir)), mimetype="application/x-ndjson",
                         headers=attachment(f"{stem}.jsonl"))

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from flask_socketio import ConnectionRefusedError, join_room
+from flask_socketio import ConnectionRefusedError, SocketIO, join_room
 
 from crawler.engine.config import ConfigError
 from crawler.folder.paths import is_crawl_id
 from crawler.service.errors import StoreUnavailable, UnknownCrawl
-from crawler.web.app import services, socketio
 from crawler.web.auth import (
     TOKEN_REQUIRED_MESSAGE,
     WRONG_TOKEN_MESSAGE,
     socket_is_authorised,
 )
+from crawler.web.extensions import extension
 from crawler.web.sessions import NO_SESSION_MESSAGE, current_session_id
 
 
-@socketio.on("connect")
 def on_connect(auth: Any = None) -> None:
     """Only sockets that carry the session cookie (and, when one is set, the access token or an
     authorised session) are accepted; they join their session's room and no other."""
@@ -29,13 +28,12 @@ def on_connect(auth: Any = None) -> None:
     if session_id is None:
         raise ConnectionRefusedError(NO_SESSION_MESSAGE)
     join_room(session_id)
-    services().metrics.client_connected()
+    extension().metrics.client_connected()
 
 
-@socketio.on("disconnect")
 def on_disconnect(*_: Any) -> None:
     """Only sockets that were accepted reach this (a refused handshake does not)."""
-    services().metrics.client_disconnected()
+    extension().metrics.client_disconnected()
 
 
 def _crawl_id(data: Any) -> str | None:
@@ -55,18 +53,16 @@ def _start(data: Any, kind: str) -> dict[str, Any]:
     if session_id is None:
         return {"ok": False, "error": NO_SESSION_MESSAGE}
     try:
-        record = services().crawls.start(session_id, data, kind=kind)
+        record = extension().crawls.start(session_id, data, kind=kind)
     except (ConfigError, StoreUnavailable) as exc:
         return {"ok": False, "error": str(exc)}
     return {"ok": True, "crawl_id": record.crawl_id}
 
 
-@socketio.on("start_crawl")
 def on_start_crawl(data: Any = None) -> dict[str, Any]:
     return _start(data, "crawl")
 
 
-@socketio.on("start_discovery")
 def on_start_discovery(data: Any = None) -> dict[str, Any]:
     return _start(data, "discovery")
 
@@ -85,35 +81,31 @@ def _on_own_crawl(event: str, data: Any, action: Callable[[str, str], dict[str, 
         return {"ok": False, "error": str(exc.args[0]) if exc.args else "unknown crawl"}
 
 
-@socketio.on("stop_crawl")
 def on_stop_crawl(data: Any = None) -> dict[str, Any]:
     def stop(session_id: str, crawl_id: str) -> dict[str, Any]:
-        return {"ok": True, "state": services().crawls.stop(session_id, crawl_id).value}
+        return {"ok": True, "state": extension().crawls.stop(session_id, crawl_id).value}
 
     return _on_own_crawl("stop_crawl", data, stop)
 
 
-@socketio.on("resume_crawl")
 def on_resume_crawl(data: Any = None) -> dict[str, Any]:
     """Continue one of the caller's stopped or interrupted crawls where it left off."""
     def resume(session_id: str, crawl_id: str) -> dict[str, Any]:
-        record = services().crawls.resume(session_id, crawl_id)
+        record = extension().crawls.resume(session_id, crawl_id)
         return {"ok": True, "crawl_id": record.crawl_id, "state": record.state.value}
 
     return _on_own_crawl("resume_crawl", data, resume)
 
 
-@socketio.on("refresh_crawl")
 def on_refresh_crawl(data: Any = None) -> dict[str, Any]:
     """Start a new crawl with the settings of one of the caller's ended crawls, linked to it."""
     def refresh(session_id: str, crawl_id: str) -> dict[str, Any]:
-        record = services().crawls.refresh(session_id, crawl_id)
+        record = extension().crawls.refresh(session_id, crawl_id)
         return {"ok": True, "crawl_id": record.crawl_id, "refresh_of": crawl_id, "state": record.state.value}
 
     return _on_own_crawl("refresh_crawl", data, refresh)
 
 
-@socketio.on("watch_crawl")
 def on_watch_crawl(data: Any = None) -> dict[str, Any]:
     """Attach to one of the caller's crawls: its current detail (as GET /api/crawls/<id>); its
     live events already reach every socket of the session. Another session's crawl is unknown."""
@@ -122,13 +114,12 @@ def on_watch_crawl(data: Any = None) -> dict[str, Any]:
     if session_id is None or crawl_id is None:
         return _unknown(data)
     try:
-        detail = services().crawls.detail(session_id, crawl_id)
+        detail = extension().crawls.detail(session_id, crawl_id)
     except (UnknownCrawl, StoreUnavailable) as exc:
         return {"ok": False, "error": str(exc)}
     return {"ok": True, **detail}
 
 
-@socketio.on("join")
 def on_join(data: Any = None) -> dict[str, Any]:
     """Rooms are not chosen by clients: a socket is in its own session's room from the start, and
     asking for any other room is refused."""
@@ -140,7 +131,26 @@ def on_join(data: Any = None) -> dict[str, Any]:
                                   "events only (use watch_crawl with one of your crawl ids)"}
 
 
-@socketio.on("echo")
 def on_echo(data: Any = None) -> dict[str, Any]:
     """Answers at once: lets a client (or the benchmark) measure round trips under load."""
     return {"ok": True, "data": data}
+
+
+HANDLERS: dict[str, Callable[..., Any]] = {
+    "connect": on_connect,
+    "disconnect": on_disconnect,
+    "start_crawl": on_start_crawl,
+    "start_discovery": on_start_discovery,
+    "stop_crawl": on_stop_crawl,
+    "resume_crawl": on_resume_crawl,
+    "refresh_crawl": on_refresh_crawl,
+    "watch_crawl": on_watch_crawl,
+    "join": on_join,
+    "echo": on_echo,
+}
+
+
+def register(socketio: SocketIO) -> None:
+    """Bind every handler to this app's own Socket.IO server."""
+    for event, handler in HANDLERS.items():
+        socketio.on_event(event, handler)

@@ -183,7 +183,8 @@ def install_sigterm_handler() -> None:
 
 
 def wants_eventlet(argv: list[str]) -> bool:
-    return "--server=eventlet" in argv or any(a == "--server" and b == "eventlet" for a, b in zip(argv, argv[1:]))
+    pairs = zip(argv, argv[1:], strict=False)
+    return "--server=eventlet" in argv or any(a == "--server" and b == "eventlet" for a, b in pairs)
 
 
 def run() -> None:

@@ -13,9 +13,10 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from flask import Flask
 from flask_socketio import SocketIO
@@ -74,7 +75,7 @@ def _embedded(config: ServerConfig, data_dir: Path, socketio: SocketIO) -> Crawl
     service = CrawlService(data_dir, states, backend, allow_private_targets=config.allow_private_targets)
     closers = [cpu.shutdown, render.close] + ([guard.close] if guard is not None else [])
     holder["extension"] = CrawlerExtension(config, service, cpu, render, closers=closers, tree=tree, guard=guard,
-                                         metrics=metrics)
+                                         given_metrics=metrics)
     return holder["extension"]
 
 

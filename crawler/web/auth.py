@@ -13,11 +13,13 @@ import hashlib
 import hmac
 import ipaddress
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Response, current_app, jsonify, redirect, request, session
+from werkzeug.wrappers import Response as BaseResponse
 
 from crawler.service.config import ServerConfig, split_host_port
 
@@ -97,7 +99,7 @@ def _refuse(message: str) -> Response:
     return response
 
 
-def require_token() -> Response | None:
+def require_token() -> BaseResponse | None:
     """Runs before every request: None lets it through, a 401 (or the token-stripping redirect)
     answers instead."""
     if configured_token() is None or request.path in OPEN_PATHS or request.path.startswith("/static/"):
@@ -146,7 +148,7 @@ class HostRule:
     any_host: bool = False  # off loopback with an access token and no --allowed-hosts: the token guards
 
     @classmethod
-    def for_config(cls, config: ServerConfig) -> "HostRule":
+    def for_config(cls, config: ServerConfig) -> HostRule:
         """From how the server was started: loopback → localhost, 127.0.0.1 and [::1] on its port
         (any port when the port is unknown, under gunicorn); a specific address adds itself;
         --allowed-hosts adds its names. Off loopback (0.0.0.0, or an address unknown under a WSGI
@@ -199,11 +201,10 @@ def source_refusal(rule: HostRule, host: str | None, origin: str | None) -> tupl
     a page of another origin. No `Host` (HTTP/1.0; never a browser) passes the Host check; no
     `Origin` (not a browser's cross-origin request) passes the Origin check."""
     parsed_host = split_host_port(host) if host else None
-    if host:
-        if not rule.any_host and (parsed_host is None or not rule.lists(*parsed_host)):
-            return 421, (f"this server does not answer to the name {host[:100]!r} (it answers to {rule.shown()}); "
-                         "to reach it under another name, such as a reverse proxy's, start it with "
-                         "--allowed-hosts <name> or set CRAWLER_ALLOWED_HOSTS")
+    if host and not rule.any_host and (parsed_host is None or not rule.lists(*parsed_host)):
+        return 421, (f"this server does not answer to the name {host[:100]!r} (it answers to {rule.shown()}); "
+                     "to reach it under another name, such as a reverse proxy's, start it with "
+                     "--allowed-hosts <name> or set CRAWLER_ALLOWED_HOSTS")
     if origin is not None:
         authority = _origin_authority(origin)
         same = (authority is not None and parsed_host is not None

@@ -6,7 +6,7 @@ server) per app, and handlers reach their own app's through `extension()`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from typing import Any
 
 from flask import current_app
@@ -32,14 +32,14 @@ class CrawlerExtension:
     closers: list[Any] = field(default_factory=list)
     tree: ProcessTree = field(default_factory=ProcessTree)
     guard: MemoryGuard | None = None
-    metrics: ServerMetrics | None = None
+    given_metrics: InitVar[ServerMetrics | None] = None
     search: SearchIndex | None = None
     indexer: SearchIndexer | None = None
     mcp: Any = None  # the MCP streamable HTTP endpoint (crawler.outputs.mcp.http.McpHttp), None if not served
+    metrics: ServerMetrics = field(init=False)
 
-    def __post_init__(self) -> None:
-        if self.metrics is None:
-            self.metrics = ServerMetrics(self.live_state, self.tree)
+    def __post_init__(self, given_metrics: ServerMetrics | None) -> None:
+        self.metrics = given_metrics or ServerMetrics(self.live_state, self.tree)
 
     @property
     def mode(self) -> str:
@@ -89,6 +89,9 @@ class CrawlerExtension:
                                                          "sessions": len(queues)}}
         else:
             health = backend.health()
+            from crawler.service.cluster.backend import ClusterBackend  # cluster mode only: Redis, Celery
+
+            assert isinstance(backend, ClusterBackend)
             try:
                 yours: dict[str, Any] | None = {"queued": backend.cluster.queued_of(owner)}
             except Exception:  # noqa: BLE001 - Redis unreachable: say what is known
@@ -110,4 +113,5 @@ class CrawlerExtension:
 
 def extension() -> CrawlerExtension:
     """The current app's extension object (inside a request or a Socket.IO handler)."""
-    return current_app.extensions["crawler"]  # type: ignore[no-any-return]
+    extension: CrawlerExtension = current_app.extensions["crawler"]
+    return extension

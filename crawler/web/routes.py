@@ -6,8 +6,9 @@ import json
 import re
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 from flask import Blueprint, Response, jsonify, render_template, request, send_file, stream_with_context
@@ -237,8 +238,9 @@ def crawl_changes(crawl_id: str) -> tuple[Response, int] | Response:
 @blueprint.delete("/api/crawls/<crawl_id>")
 def delete_crawl(crawl_id: str) -> Response:
     extension().crawls.delete(ensure_session_id(), crawl_id)
-    if extension().indexer is not None:
-        extension().indexer.wake()  # its pages leave the search index now, not at the next pass
+    indexer = extension().indexer
+    if indexer is not None:
+        indexer.wake()  # its pages leave the search index now, not at the next pass
     return jsonify({"ok": True})
 
 
@@ -256,7 +258,7 @@ def mcp_endpoint() -> Any:
     if endpoint is None:
         return error("MCP over HTTP is served in the threading server mode only; use crawler-mcp", 501)
     request.environ["crawler.owner"] = ensure_session_id()
-    response = Response.force_type(endpoint, request.environ)  # type: ignore[arg-type]
+    response = Response.force_type(endpoint, request.environ)
     if response.status_code >= 400 and response.mimetype != "application/json":
         # The SDK's few plain-text answers (a body over its limit...): JSON like every other error here.
         text = response.get_data(as_text=True).strip()[:500] or response.status
@@ -408,7 +410,7 @@ def _combined_markdown(crawl_dir: Path) -> Iterator[str]:
 
 def _build_zip(crawl_dir: Path, stem: str) -> Any:
     """Zip into a temporary file (spilled to disk past 16 MB), never the whole site in memory."""
-    spool = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)
+    spool = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115 - returned open, send_file closes it
     with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name in ("manifest.jsonl", "config.json", "summary.json"):
             if (crawl_dir / name).exists():

@@ -8,7 +8,8 @@ a green thread). Requests and answers are JSON lines on stdin/stdout.
   not loaded; only GET over http(s); robots.txt is obeyed for every subrequest; and each request
   is made with the crawler's own guarded HTTP session (crawler/netguard.py), which checks the
   address actually connected to against the crawl's BrowserPolicy. Chromium itself is pointed at
-  a closed proxy port, so nothing leaves it any other way (WebSockets are refused too).
+  a closed proxy port, so nothing leaves it any other way (WebSockets are refused too; WebRTC,
+  QUIC and Chromium's own DNS are off: see browser.py).
 * At most `max_pages` pages at once, each under its deadline; a stop cancels a page at once.
 * A browser above its memory limit is replaced: new pages go to a fresh one, the old one is
   closed when its pages are done. A browser that crashes fails only the pages it held; the
@@ -39,7 +40,7 @@ import requests
 from ..fetch import HTML_TYPES, MAX_BODY_BYTES, FetchFailed, fetch_robots_txt, read_body
 from ..netguard import DEADLINES, BlockedAddress, guard_session
 from ..robots import MAX_ROBOTS_BYTES, RobotsRules, robots_text, rules_from_response
-from .browser import chromium_path, launch_args
+from .browser import PAGE_INIT_SCRIPT, chromium_path, launch_args
 from .policy import BrowserPolicy
 
 log = logging.getLogger("crawler.render")
@@ -398,6 +399,7 @@ class RenderService:
             user_agent=job.user_agent, accept_downloads=False, service_workers="block",
             java_script_enabled=True, viewport={"width": 1280, "height": 900})
         context = Context(handle)
+        await handle.add_init_script(PAGE_INIT_SCRIPT)
         await handle.route("**/*", lambda route, request: self.dispatch(context, route, request))
         await handle.route_web_socket("**/*", lambda ws: ws.close(code=1008, reason="refused"))
         browser.contexts[job.crawl] = context

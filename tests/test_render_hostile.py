@@ -1,0 +1,232 @@
+"""A rendered page is hostile: nothing it does may reach the server, its network, or another
+origin's data. Each test runs a real Chromium (and, where the server matters, the real server
+under gunicorn, or a cluster worker) against pages whose scripts try:
+
+* WebRTC with a STUN/TURN server (UDP to any address and port, ICE candidates that give away
+  local addresses), preconnect and DNS prefetch: a UDP and TCP listener of the test receives
+  nothing, and no candidate reaches the page;
+* reading the dashboard (`/api/system`, `/metrics`, directly, through a reverse proxy, as
+  `localhost`) and starting a crawl on it: nothing is read, nothing is started;
+* reading another origin that sends no CORS header: not readable (one that allows it is);
+* taking the page elsewhere (`location`, a meta refresh, to another origin or a refused
+  address): the page is skipped as `navigated`, never saved with foreign or error content.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Callable, Iterator
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+
+from crawler.cpu import CpuPool
+from crawler.netguard import non_public_reason
+from crawler.render import RenderPool, render_unavailable_reason
+from crawler.store import iter_manifest
+from tests.conftest import PROJECT_ROOT, crawl_over_rest, free_port, wait_until
+from tests.sites import APP_TEXT
+from tests.test_render import Crawl, browsers_below, gone, make_pool, no_chromium_left  # noqa: F401 - fixtures
+
+pytestmark = pytest.mark.skipif(render_unavailable_reason() is not None,
+                                reason=f"no browser to render with: {render_unavailable_reason()}")
+
+TEXT = APP_TEXT * 2
+DASHBOARD_HEADER = "X-Crawler-Dashboard"  # every answer of the dashboard carries it
+
+# A shell (`render: auto` renders it: a <noscript> asking for JavaScript, an empty app root) whose
+# script runs `{script}`, then writes `results` (a list of strings) into the page as text.
+SHELL = """<!doctype html><html><head><meta charset="utf-8"><title>{title}</title>{head}</head>
+<body><noscript>You need to enable JavaScript to run this app.</noscript><div id="app"></div>
+<script>
+const results = [];
+function show() {{
+  const main = document.createElement('main'), article = document.createElement('article');
+  const h1 = document.createElement('h1'), text = document.createElement('p'), found = document.createElement('p');
+  h1.textContent = {title!r}; text.textContent = {text!r}; found.textContent = 'RESULTS ' + results.join(' || ');
+  article.append(h1, text, found); main.append(article); document.getElementById('app').replaceChildren(main);
+}}
+(async () => {{ try {{ {script} }} catch (e) {{ results.push('script error ' + e); }} show(); }})();
+</script></body></html>"""
+
+READ_TARGETS = """
+for (const [label, url, init] of {targets}) {{
+  try {{
+    const answer = await fetch(url, init || {{}});
+    const body = await answer.text();
+    results.push(label + ' read ' + answer.status + ' ' + body.slice(0, 300));
+  }} catch (e) {{ results.push(label + ' refused'); }}
+}}"""
+
+
+def shell(title: str, script: str, head: str = "") -> str:
+    return SHELL.format(title=title, head=head, text=TEXT, script=script)
+
+
+class Site:
+    """Pages on 127.0.0.1 (`pages`: path → HTML, or (status, headers, body)); `/hold?ms=N`
+    answers after N ms (a page keeps a request open while it waits for something)."""
+
+    def __init__(self) -> None:
+        self.pages: dict[str, Any] = {}
+        self.hits: dict[str, int] = {}
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802
+                parts = urlsplit(self.path)
+                site.hits[parts.path] = site.hits.get(parts.path, 0) + 1
+                if parts.path == "/hold":
+                    time.sleep(int(parse_qs(parts.query).get("ms", ["1000"])[0]) / 1000)
+                    answer: Any = (200, {"Content-Type": "text/plain"}, "held")
+                else:
+                    answer = site.pages.get(parts.path, (404, {"Content-Type": "text/plain"}, "not found"))
+                if isinstance(answer, str):
+                    answer = (200, {"Content-Type": "text/html; charset=utf-8"}, answer)
+                status, headers, body = answer
+                data = body.encode()
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                try:
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.base = f"http://127.0.0.1:{self.port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def site() -> Iterator[Site]:
+    served = Site()
+    yield served
+    served.close()
+
+
+@pytest.fixture
+def other() -> Iterator[Site]:
+    """A second origin (another port of 127.0.0.1)."""
+    served = Site()
+    yield served
+    served.close()
+
+
+class Listener:
+    """One port number of 127.0.0.1 in UDP and TCP: every datagram and connection is recorded."""
+
+    def __init__(self) -> None:
+        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.udp.bind(("127.0.0.1", 0))
+        self.port = self.udp.getsockname()[1]
+        self.tcp = socket.socket()
+        self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.tcp.bind(("127.0.0.1", self.port))
+        self.tcp.listen(16)
+        self.datagrams: list[tuple[Any, int]] = []
+        self.connections: list[Any] = []
+        self._closed = threading.Event()
+        threading.Thread(target=self._receive, daemon=True).start()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _receive(self) -> None:
+        self.udp.settimeout(0.2)
+        while not self._closed.is_set():
+            try:
+                data, sender = self.udp.recvfrom(65536)
+                self.datagrams.append((sender, len(data)))
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+
+    def _accept(self) -> None:
+        self.tcp.settimeout(0.2)
+        while not self._closed.is_set():
+            try:
+                connection, peer = self.tcp.accept()
+                self.connections.append(peer)
+                connection.close()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self._closed.set()
+        self.udp.close()
+        self.tcp.close()
+
+
+WEBRTC = """
+const port = {port};
+const frame = document.createElement('iframe');
+document.body.appendChild(frame);
+const apis = ['RTCPeerConnection', 'webkitRTCPeerConnection', 'RTCDataChannel', 'WebTransport'];
+results.push('apis ' + apis.map(name => name + '=' + typeof window[name]).join(' '));
+results.push('frame ' + typeof frame.contentWindow.RTCPeerConnection);
+const makers = [window.RTCPeerConnection, window.webkitRTCPeerConnection,
+                frame.contentWindow.RTCPeerConnection].filter(Boolean);
+const candidates = [];
+for (const Maker of makers) {{
+  try {{
+    const peer = new Maker({{iceServers: [{{urls: 'stun:127.0.0.1:' + port}},
+      {{urls: 'turn:127.0.0.1:' + port + '?transport=udp', username: 'u', credential: 'p'}}]}});
+    peer.onicecandidate = event => {{ if (event.candidate && event.candidate.candidate) candidates.push(event.candidate.candidate); }};
+    peer.createDataChannel('probe');
+    await peer.setLocalDescription(await peer.createOffer());
+    results.push('offer made');
+  }} catch (e) {{ results.push('peer error ' + e.name); }}
+}}
+try {{ const transport = new WebTransport('https://127.0.0.1:' + port + '/'); await transport.ready; results.push('webtransport open'); }}
+catch (e) {{ results.push('webtransport error ' + e.name); }}
+await fetch('/hold?ms=1500');  // time to gather candidates, with a request open (the render waits)
+results.push('candidates ' + (candidates.length ? candidates.join(' ; ') : 'none'));
+"""
+
+
+def test_webrtc_sends_no_udp_and_the_page_gets_no_ice_candidate(
+        tmp_path: Path, cpu: CpuPool, site: Site, make_pool: Callable[..., RenderPool]) -> None:
+    listener = Listener()
+    try:
+        head = (f'<link rel="dns-prefetch" href="//rtc-probe.example.org"><link rel="preconnect" '
+                f'href="http://127.0.0.1:{listener.port}"><link rel="preconnect" href="https://rtc-probe.example.org">')
+        site.pages["/webrtc"] = shell("WebRTC", WEBRTC.format(port=listener.port), head)
+        started = time.monotonic()
+        crawl = Crawl(tmp_path, cpu, make_pool(), url=site.base + "/webrtc", max_pages=1, render="always")
+        summary = crawl.run()
+        seconds = time.monotonic() - started
+        entry = crawl.ok()[site.base + "/webrtc"]
+        text = crawl.text(entry)
+        time.sleep(0.5)  # anything still on its way arrives
+        assert listener.datagrams == [], f"UDP sent past the crawler: {listener.datagrams}"
+        assert listener.connections == [], f"a connection past the crawler: {listener.connections}"
+        assert "candidates none" in text and "offer made" not in text, text
+        assert "apis RTCPeerConnection=undefined webkitRTCPeerConnection=undefined" in text
+        assert "frame undefined" in text  # a fresh iframe's window has none either
+        assert summary["rendered"] == 1 and seconds < 30
+    finally:
+        listener.close()

@@ -230,3 +230,20 @@ def test_webrtc_sends_no_udp_and_the_page_gets_no_ice_candidate(
         assert summary["rendered"] == 1 and seconds < 30
     finally:
         listener.close()
+
+
+def test_a_cross_origin_response_is_readable_only_when_its_origin_allows_it(
+        tmp_path: Path, cpu: CpuPool, site: Site, other: Site, make_pool: Callable[..., RenderPool]) -> None:
+    other.pages["/closed"] = (200, {"Content-Type": "application/json"}, '{"secret": "CLOSED-ORIGIN-DATA"}')
+    other.pages["/open"] = (200, {"Content-Type": "application/json", "Access-Control-Allow-Origin": "*"},
+                            '{"public": "OPEN-ORIGIN-DATA"}')
+    targets = [["closed", other.base + "/closed"], ["open", other.base + "/open"],
+               ["same", site.base + "/data"]]
+    site.pages["/data"] = (200, {"Content-Type": "application/json"}, '{"own": "SAME-ORIGIN-DATA"}')
+    site.pages["/cors"] = shell("CORS", READ_TARGETS.format(targets=json.dumps(targets)))
+    crawl = Crawl(tmp_path, cpu, make_pool(), url=site.base + "/cors", max_pages=1, render="always")
+    crawl.run()
+    text = crawl.text(crawl.ok()[site.base + "/cors"])
+    assert "closed refused" in text and "CLOSED-ORIGIN-DATA" not in text, text
+    assert "OPEN-ORIGIN-DATA" in text and "SAME-ORIGIN-DATA" in text, text
+    assert any("without CORS headers" in line for line in crawl.logs())

@@ -10,6 +10,9 @@ a green thread). Requests and answers are JSON lines on stdin/stdout.
   address actually connected to against the crawl's BrowserPolicy. Chromium itself is pointed at
   a closed proxy port, so nothing leaves it any other way (WebSockets are refused too; WebRTC,
   QUIC and Chromium's own DNS are off: see browser.py).
+* A response reaches the page with its own CORS headers and no others: a script reads a
+  cross-origin response only when that origin allows it, as on the web. (Playwright would add
+  `Access-Control-Allow-Origin` for the page's origin to any fulfilled response without one.)
 * At most `max_pages` pages at once, each under its deadline; a stop cancels a page at once.
 * A browser above its memory limit is replaced: new pages go to a fresh one, the old one is
   closed when its pages are done. A browser that crashes fails only the pages it held; the
@@ -147,7 +150,8 @@ class Fetcher:
             response = session.get(url, headers=sent, timeout=job.timeout, stream=True, allow_redirects=False)
         with response:
             body = read_body(response, threading.Event(), deadline, MAX_BODY_BYTES)
-            kept = {k: v for k, v in response.headers.items() if k.lower() not in DROPPED_HEADERS}
+            # Lower-cased: Playwright looks for `access-control-allow-origin` by that exact name.
+            kept = {k.lower(): v for k, v in response.headers.items() if k.lower() not in DROPPED_HEADERS}
             return response.status_code, kept, body
 
     def robots_allow(self, job: Job, url: str) -> bool:
@@ -175,6 +179,11 @@ class Fetcher:
             with self._robots_lock:
                 self._robots[key] = cached
         return cached[1].allows(url)
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
 class RenderService:
@@ -522,6 +531,14 @@ class RenderService:
                 return
         if status in SLOW_DOWN_STATUSES:
             job.slow_down = True
+        origin = next((v for k, v in (await request.all_headers()).items() if k.lower() == "origin"), None)
+        if (origin is not None and not navigation and origin.strip().lower() != origin_of(url)
+                and "access-control-allow-origin" not in headers):
+            # A cross-origin read its origin does not allow: the page gets the network error a
+            # browser would give it, never the response.
+            job.blocked.append(f"{url[:200]} (a cross-origin response without CORS headers: not for the page's script)")
+            await route.abort("accessdenied")
+            return
         if navigation:  # the page itself (each hop of its redirects): what the crawl records
             job.status = status
             job.content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), None)

@@ -247,3 +247,48 @@ def test_a_cross_origin_response_is_readable_only_when_its_origin_allows_it(
     assert "closed refused" in text and "CLOSED-ORIGIN-DATA" not in text, text
     assert "OPEN-ORIGIN-DATA" in text and "SAME-ORIGIN-DATA" in text, text
     assert any("without CORS headers" in line for line in crawl.logs())
+
+
+# ---------------------------------------------------------------- navigation out of the page
+
+FOREIGN = "FOREIGN-PAGE-CONTENT"
+
+
+@pytest.mark.parametrize("mode", ["auto", "always"])
+def test_a_page_that_takes_itself_elsewhere_is_skipped_never_saved_with_other_content(
+        tmp_path: Path, cpu: CpuPool, site: Site, other: Site, make_pool: Callable[..., RenderPool],
+        mode: str) -> None:
+    refused = socket.socket()  # a local port the browser may not reach (only the two sites may)
+    refused.bind(("127.0.0.1", 0))
+    refused_url = f"http://127.0.0.1:{refused.getsockname()[1]}/"
+    try:
+        other.pages["/foreign"] = (f"<!doctype html><html><head><title>Foreign</title></head><body><main><h1>{FOREIGN}"
+                                   f"</h1><p>{FOREIGN} {TEXT}</p></main></body></html>")
+        site.pages["/foreign-same"] = other.pages["/foreign"]
+        site.pages["/to-other-origin"] = shell("Away", f"location.href = {other.base + '/foreign'!r};")
+        site.pages["/to-same-origin"] = shell("Away", "location.href = '/foreign-same';")
+        site.pages["/to-refused"] = shell("Refused", f"location.href = {refused_url!r};")
+        site.pages["/meta-refresh"] = shell("Meta", "", f'<meta http-equiv="refresh" content="0; url={other.base}/foreign">')
+        site.pages["/to-blank"] = shell("Blank", "location.href = 'about:blank';")
+        site.pages["/post-form"] = shell("Form", "const form = document.createElement('form'); form.method = 'post'; "
+                                                 "form.action = '/foreign-same'; document.body.append(form); form.submit();")
+        site.pages["/stays"] = shell("Stays", "results.push('at home');")
+        paths = ["/to-other-origin", "/to-same-origin", "/to-refused", "/meta-refresh", "/to-blank", "/post-form",
+                 "/stays"]
+        urls = [site.base + path for path in paths]
+        pool = make_pool(allowed=frozenset({f"127.0.0.1:{site.port}", f"127.0.0.1:{other.port}"}))
+        crawl = Crawl(tmp_path, cpu, pool, url=urls[0], urls=urls, render=mode, max_retries=0,
+                      address_policy=lambda address: None if address == "127.0.0.1" else non_public_reason(address))
+        summary = crawl.run()
+        entries = {entry["url"]: entry for entry in crawl.entries}
+        assert entries[site.base + "/stays"]["status"] == "ok" and "at home" in crawl.text(entries[site.base + "/stays"])
+        for url in urls[:-1]:
+            entry = entries[url]
+            assert entry["status"] == "skipped" and entry["reason"] == "navigated", (entry["reason"], entry["error"])
+            assert "the page navigated away to" in entry["error"]
+        for entry in crawl.ok().values():
+            text = crawl.text(entry)
+            assert FOREIGN not in text and "ERR_" not in text and "can’t be reached" not in text
+        assert summary["skip_reasons"].get("navigated") == len(paths) - 1, summary
+    finally:
+        refused.close()

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..fetch import FetchFailed, StopRequested, TransientFailure
+from ..fetch import FetchFailed, PageSkipped, StopRequested, TransientFailure
 from .browser import render_unavailable_reason
 from .policy import BrowserPolicy
 
@@ -220,6 +220,8 @@ class RenderPool:
             code, reason = answer.get("code") or "render_error", answer.get("reason") or "render failed"
             if code == "stopped":
                 raise StopRequested()
+            if code == "navigated":  # the page's script took it elsewhere: not this URL's content
+                raise PageSkipped(reason, answer.get("status"), code="navigated")
             if answer.get("transient"):
                 raise TransientFailure(reason, code=code, slow_down=bool(answer.get("slow_down")))
             raise RenderFailed(reason, code=code)

@@ -13,6 +13,9 @@ a green thread). Requests and answers are JSON lines on stdin/stdout.
 * A response reaches the page with its own CORS headers and no others: a script reads a
   cross-origin response only when that origin allows it, as on the web. (Playwright would add
   `Access-Control-Allow-Origin` for the page's origin to any fulfilled response without one.)
+* A page stays at its URL: a navigation of its own (`location`, a meta refresh, a form, a
+  frame targeting the top) is refused and the page is answered as `navigated` (skipped), so
+  another page's content, or Chromium's error page, is never saved under its URL.
 * At most `max_pages` pages at once, each under its deadline; a stop cancels a page at once.
 * A browser above its memory limit is replaced: new pages go to a fresh one, the old one is
   closed when its pages are done. A browser that crashes fails only the pages it held; the
@@ -114,6 +117,7 @@ class Job:
     open_requests: int = 0
     last_activity: float = field(default_factory=time.monotonic)
     main_served: bool = False
+    navigated: str | None = None  # where the page tried to take itself, once loaded
     status: int | None = None
     content_type: str | None = None
 
@@ -446,9 +450,33 @@ class RenderService:
         return {"ok": False, "code": "render_timeout",
                 "reason": "the page did not finish rendering in time (its scripts kept it busy)"}
 
+    @staticmethod
+    def navigated(job: Job) -> dict[str, Any]:
+        return {"ok": False, "code": "navigated", "status": job.status, "target": job.navigated,
+                "reason": f"the page navigated away to {(job.navigated or '')[:200]} (a script, a meta refresh or a "
+                          "form; refused: a page is saved only with its own content)"}
+
+    async def left(self, job: Job, exc: BaseException) -> bool:
+        """Whether `exc` (from loading or reading the page) comes from the page navigating away.
+        The browser says so as the navigation starts, which can be before its request reaches
+        `answer` and is refused there: that is waited for (a second at most)."""
+        text = str(exc)
+        if job.navigated is None and ("another navigation" in text or "is navigating" in text):
+            waited = time.monotonic() + 1.0
+            while job.navigated is None and time.monotonic() < waited:
+                await asyncio.sleep(0.02)
+            if job.navigated is None:
+                job.navigated = "another page"
+        return job.navigated is not None
+
     async def load(self, job: Job, page: Any) -> dict[str, Any]:
         started = time.monotonic()
-        response = await page.goto(job.url, wait_until="load")
+        try:
+            response = await page.goto(job.url, wait_until="load")
+        except Exception as exc:
+            if await self.left(job, exc):
+                return self.navigated(job)
+            raise
         loaded = time.monotonic()
         if job.status is None and response is not None:
             job.status = response.status
@@ -458,14 +486,25 @@ class RenderService:
             return {"ok": True, "status": status, "html": "", "url": page.url, "content_type": job.content_type}
         while job.open_requests or time.monotonic() - job.last_activity < IDLE_SECONDS:
             await asyncio.sleep(0.05)
+        if job.navigated is None and urlsplit(page.url).scheme not in ("http", "https"):
+            job.navigated = page.url  # about:blank, or Chromium's error page: never the site's content
+        if job.navigated is not None:
+            return self.navigated(job)
         idle = time.monotonic()
-        html = await page.content()
+        try:
+            html = await page.content()
+            facts = await page.evaluate(
+                "() => ({hash: !!document.querySelector('a[href^=\"#/\"], a[href^=\"#!/\"]'),"
+                " docsify: !!window.$docsify})")
+        except Exception as exc:
+            if await self.left(job, exc):
+                return self.navigated(job)
+            raise
+        if job.navigated is not None:
+            return self.navigated(job)
         if DEBUG:
             log.warning("%s: load %.2f s, idle %.2f s, content %.2f s", job.url, loaded - started, idle - loaded,
                         time.monotonic() - idle)
-        facts = await page.evaluate(
-            "() => ({hash: !!document.querySelector('a[href^=\"#/\"], a[href^=\"#!/\"]'),"
-            " docsify: !!window.$docsify})")
         return {"ok": True, "status": status or 200, "html": html, "url": page.url,
                 "content_type": job.content_type, "hash_routes": bool(facts.get("hash") or facts.get("docsify"))}
 
@@ -488,13 +527,20 @@ class RenderService:
         if request.resource_type in BLOCKED_TYPES:
             await route.abort("blockedbyclient")
             return
+        navigation = request.is_navigation_request() and request.frame.parent_frame is None
+        main = navigation and not job.main_served
+        if navigation and not main and request.redirected_from is None:
+            # The page takes itself elsewhere (a server's redirect of the page itself has
+            # `redirected_from`): whatever it would show is not the page at this URL.
+            if job.navigated is None:
+                job.navigated = url
+            await route.abort("blockedbyclient")
+            return
         scheme = urlsplit(url).scheme
         if scheme not in ("http", "https") or request.method not in ("GET", "HEAD"):
             job.blocked.append(f"{request.method} {url[:200]} (only GET over http/https)")
             await route.abort("blockedbyclient")
             return
-        navigation = request.is_navigation_request() and request.frame.parent_frame is None
-        main = navigation and not job.main_served
         if main:
             job.main_served = True
             if job.html is not None:

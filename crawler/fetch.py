@@ -21,7 +21,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 import urllib3
 
-from .netguard import DEADLINES, AddressPolicy, BlockedAddress, guard_session
+from .netguard import DASHBOARD_HEADER, DASHBOARD_REFUSAL, DEADLINES, AddressPolicy, BlockedAddress, guard_session
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -291,6 +291,9 @@ def _response_headers(session: requests.Session, url: str, timeout: float, deadl
     if DEADLINES.expired():  # cut off mid-headers, the parser may have taken EOF for their end
         response.close()
         raise too_slow()
+    if DASHBOARD_HEADER in response.headers:  # the crawler's own server, whatever address reached it
+        response.close()
+        raise FetchFailed(DASHBOARD_REFUSAL, response.status_code, code="blocked_address")
     return response
 
 

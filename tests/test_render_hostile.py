@@ -292,3 +292,204 @@ def test_a_page_that_takes_itself_elsewhere_is_skipped_never_saved_with_other_co
         assert summary["skip_reasons"].get("navigated") == len(paths) - 1, summary
     finally:
         refused.close()
+
+
+# ---------------------------------------------------------------- the dashboard itself
+
+
+class Forwarder:
+    """A reverse proxy stand-in: every connection to its port is piped to `target_port`, so the
+    dashboard is reached at an address nobody told the crawler about."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.server = socket.socket()
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(16)
+        self.port = self.server.getsockname()[1]
+        self.connections = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            self.connections += 1
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self.server.close()
+
+
+class Gunicorn:
+    """The README's production command: `gunicorn -w 1 --threads N -b ... 'crawler.web:create_app()'`."""
+
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.data_dir = data_dir
+        self.log_path = data_dir.parent / f"gunicorn-{self.port}.log"
+        self._log = open(self.log_path, "wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-w", "1", "--threads", "16", "-b", f"127.0.0.1:{self.port}",
+             "crawler.web:create_app()"], cwd=PROJECT_ROOT, stdout=self._log, stderr=subprocess.STDOUT,
+            env={**os.environ, "CRAWLER_DATA_DIR": str(data_dir), "CRAWLER_ALLOW_PRIVATE_TARGETS": "1",
+                 "CRAWLER_CPU_WORKERS": "1", **(env or {})})
+        try:
+            wait_until(self._healthy, timeout=60, interval=0.1, message="gunicorn to answer /api/health")
+        except AssertionError:
+            self.stop()
+            raise AssertionError(f"gunicorn did not start:\n{self.log_path.read_text(errors='replace')}") from None
+
+    def _healthy(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"gunicorn exited:\n{self.log_path.read_text(errors='replace')}")
+        try:
+            return requests.get(self.base + "/api/health", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+
+
+def dashboard_reader(site: Site, dashboard: str, port: int, forwarded: str, extra: list[Any] = ()) -> str:  # type: ignore[assignment]
+    """The page's script: read the dashboard every way it can, and start a crawl on it."""
+    start = {"url": site.base + "/stays", "render": "never"}
+    targets = [["system", dashboard + "/api/system"], ["metrics", dashboard + "/metrics"],
+               ["health", dashboard + "/api/health"], ["by-name", f"http://localhost:{port}/api/system"],
+               ["proxied", forwarded + "/api/system"], ["proxied-metrics", forwarded + "/metrics"],
+               ["post", dashboard + "/api/crawls", {"method": "POST", "headers": {"Content-Type": "application/json"},
+                                                    "body": json.dumps(start)}],
+               ["post-simple", dashboard + "/api/crawls", {"method": "POST", "mode": "no-cors",
+                                                           "body": json.dumps(start)}]] + list(extra)
+    return shell("Reader", READ_TARGETS.format(targets=json.dumps(targets)))
+
+
+LABELS = ("system", "metrics", "health", "by-name", "proxied", "proxied-metrics", "post", "post-simple")
+
+
+def assert_dashboard_unread(text: str) -> None:
+    for label in LABELS:
+        assert f"{label} refused" in text, f"{label}: {text}"
+    for secret in ("memory_bytes", "crawls_running", "process_", "crawler_", '"mode"'):
+        assert secret not in text, text
+
+
+def saved_text(data_dir: Path, crawl_id: str, url: str) -> str:
+    folder = data_dir / crawl_id
+    entry = next(entry for entry in iter_manifest(folder) if entry["url"] == url)
+    assert entry["status"] == "ok", entry
+    return (folder / entry["path"]).read_text()
+
+
+def test_under_gunicorn_a_rendered_page_reads_nothing_of_the_dashboard_and_starts_nothing(
+        tmp_path: Path, site: Site) -> None:
+    data = tmp_path / "crawls"
+    data.mkdir()
+    server = Gunicorn(data)
+    forwarder = Forwarder(server.port)
+    http = requests.Session()
+    try:
+        site.pages["/stays"] = shell("Stays", "results.push('at home');")
+        site.pages["/reader"] = dashboard_reader(site, server.base, server.port, f"http://127.0.0.1:{forwarder.port}")
+        crawl_id = crawl_over_rest(server.base, http, site.base + "/reader", render="always", max_pages=1,
+                                   use_sitemaps=False)
+        text = saved_text(data, crawl_id, site.base + "/reader")
+        assert_dashboard_unread(text)
+        assert [folder.name for folder in data.iterdir() if folder.is_dir()] == [crawl_id]  # no crawl started
+        assert site.hits.get("/stays") is None
+        assert http.get(server.base + "/api/health", timeout=5).headers.get(DASHBOARD_HEADER) == "1"
+        browsers = browsers_below(server.process.pid)
+    finally:
+        http.close()
+        forwarder.close()
+        server.stop()
+    wait_until(lambda: gone(browsers), timeout=10, message="Chromium to exit with gunicorn")
+
+
+def test_on_a_cluster_worker_a_rendered_page_reads_nothing_of_the_web_server_or_redis(
+        tmp_path: Path, site: Site) -> None:
+    from tests.cluster import RedisServer, WorkerProcess, redis_server_binary, wait_for_workers, web_server
+
+    redis_server_binary()
+    redis = RedisServer(tmp_path / "redis")
+    data = tmp_path / "crawls"
+    web = worker = forwarder = None
+    http = requests.Session()
+    browsers: list[Any] = []
+    try:
+        web = web_server(data, redis.url)
+        worker = WorkerProcess(redis.url, data, tmp_path)
+        wait_for_workers(web, [worker])
+        forwarder = Forwarder(web.port)
+        redis_port = urlsplit(redis.url).port
+        site.pages["/stays"] = shell("Stays", "results.push('at home');")
+        site.pages["/reader"] = dashboard_reader(site, web.base, web.port, f"http://127.0.0.1:{forwarder.port}",
+                                                 [["redis", f"http://127.0.0.1:{redis_port}/"]])
+        crawl_id = crawl_over_rest(web.base, http, site.base + "/reader", render="always", max_pages=1,
+                                   use_sitemaps=False)
+        text = saved_text(data, crawl_id, site.base + "/reader")
+        assert_dashboard_unread(text)
+        assert "redis refused" in text
+        assert [folder.name for folder in data.iterdir() if folder.is_dir()] == [crawl_id]
+        browsers = browsers_below(worker.process.pid)
+    finally:
+        http.close()
+        if forwarder is not None:
+            forwarder.close()
+        for process in (worker, web, redis):
+            if process is not None:
+                process.stop()
+    wait_until(lambda: gone(browsers), timeout=10, message="Chromium to exit with its worker")
+
+
+def test_the_fetcher_refuses_the_dashboards_answers_and_the_server_learns_where_it_listens(site: Site) -> None:
+    from crawler.fetch import FetchFailed, fetch_page
+    from crawler.render.policy import MarkResponses, endpoint_keys
+
+    site.pages["/marked"] = (200, {"Content-Type": "text/html", DASHBOARD_HEADER: "1"}, shell("Marked", ""))
+    with pytest.raises(FetchFailed) as refused:
+        fetch_page(requests.Session(), site.base + "/marked", timeout=5, stop=threading.Event(),
+                   check_redirect=lambda target: None)
+    assert refused.value.code == "blocked_address" and "dashboard" in refused.value.reason
+    # The first request tells the pool every address the server is reached at, then no more.
+    learnt: list[set[str]] = []
+    with socket.socket() as listening, socket.socket() as wildcard:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen(1)
+        wildcard.bind(("0.0.0.0", 0))
+        wildcard.listen(1)
+        port, any_port = listening.getsockname()[1], wildcard.getsockname()[1]
+        app = MarkResponses(lambda environ, start: start("200 OK", []) or [b""], learnt.append)
+        sent: list[Any] = []
+        app({"werkzeug.socket": listening}, lambda status, headers: sent.append(headers))
+        app({"werkzeug.socket": listening}, lambda status, headers: sent.append(headers))
+    assert len(learnt) == 1 and f"127.0.0.1:{port}" in learnt[0] and f"*:{any_port}" in learnt[0]
+    assert all((DASHBOARD_HEADER, "1") in headers for headers in sent) and len(sent) == 2
+    assert endpoint_keys("localhost", 6379) == {"127.0.0.1:6379", "::1:6379", "*:6379"}

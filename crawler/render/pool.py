@@ -27,7 +27,7 @@ from typing import Any
 
 from ..fetch import FetchFailed, PageSkipped, StopRequested, TransientFailure
 from .browser import render_unavailable_reason
-from .policy import BrowserPolicy
+from .policy import BrowserPolicy, endpoint_keys
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +83,13 @@ class RenderPool:
     # ---- configuration ----
 
     def deny_origin(self, host: str, port: int) -> None:
-        """Refuse the dashboard's own address to every page (`0.0.0.0`/`::` mean any local address)."""
-        key = f"*:{port}" if host in ("0.0.0.0", "::", "", "localhost") else f"{host}:{port}"
-        self.denied = self.denied | {key, f"127.0.0.1:{port}", f"::1:{port}"}
+        """Refuse a service of this machine (the dashboard, Redis) to every page (`0.0.0.0`/`::`
+        mean any local address of that port; a name is resolved now)."""
+        self.deny(endpoint_keys(host, port))
+
+    def deny(self, endpoints: set[str] | frozenset[str]) -> None:
+        """Refuse these "address:port" keys to every page from the next page on."""
+        self.denied = self.denied | frozenset(endpoints)
 
     def unavailable_reason(self) -> str | None:
         return render_unavailable_reason()

@@ -7,8 +7,9 @@ a green thread). Requests and answers are JSON lines on stdin/stdout.
 * Every request a page makes is answered by this process (`route`): images, media and fonts are
   not loaded; only GET over http(s); robots.txt is obeyed for every subrequest; and each request
   is made with the crawler's own guarded HTTP session (crawler/netguard.py), which checks the
-  address actually connected to against the crawl's BrowserPolicy. Chromium itself is pointed at
-  a closed proxy port, so nothing leaves it any other way (WebSockets are refused too; WebRTC,
+  address actually connected to against the crawl's BrowserPolicy; a response of the dashboard
+  itself (its DASHBOARD_HEADER) is refused wherever it came from. Chromium itself is pointed at a
+  closed proxy port, so nothing leaves it any other way (WebSockets are refused too; WebRTC,
   QUIC and Chromium's own DNS are off: see browser.py).
 * A response reaches the page with its own CORS headers and no others: a script reads a
   cross-origin response only when that origin allows it, as on the web. (Playwright would add
@@ -44,7 +45,7 @@ import psutil
 import requests
 
 from ..fetch import HTML_TYPES, MAX_BODY_BYTES, FetchFailed, fetch_robots_txt, read_body
-from ..netguard import DEADLINES, BlockedAddress, guard_session
+from ..netguard import DASHBOARD_HEADER, DASHBOARD_REFUSAL, DEADLINES, BlockedAddress, guard_session
 from ..robots import MAX_ROBOTS_BYTES, RobotsRules, robots_text, rules_from_response
 from .browser import PAGE_INIT_SCRIPT, chromium_path, launch_args
 from .policy import BrowserPolicy
@@ -153,6 +154,8 @@ class Fetcher:
         with DEADLINES.limit(deadline):
             response = session.get(url, headers=sent, timeout=job.timeout, stream=True, allow_redirects=False)
         with response:
+            if DASHBOARD_HEADER in response.headers:
+                raise DashboardAnswered(parts.hostname or "", parts.netloc, DASHBOARD_REFUSAL)
             body = read_body(response, threading.Event(), deadline, MAX_BODY_BYTES)
             # Lower-cased: Playwright looks for `access-control-allow-origin` by that exact name.
             kept = {k.lower(): v for k, v in response.headers.items() if k.lower() not in DROPPED_HEADERS}
@@ -183,6 +186,11 @@ class Fetcher:
             with self._robots_lock:
                 self._robots[key] = cached
         return cached[1].allows(url)
+
+
+class DashboardAnswered(BlockedAddress):
+    def __str__(self) -> str:
+        return DASHBOARD_REFUSAL
 
 
 def origin_of(url: str) -> str:

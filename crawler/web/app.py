@@ -27,6 +27,7 @@ from ..crawls.history import read_history
 from ..crawls.local import LocalBackend
 from ..memory import MemoryGuard, ProcessTree, release_memory
 from ..render import RenderPool
+from ..render.policy import MarkResponses
 from .metrics import ServerMetrics
 from ..search import SearchIndex, SearchIndexer, open_search
 from .sessions import load_or_create_secret
@@ -293,4 +294,8 @@ def create_app(config: ServerConfig | dict[str, Any] | None = None) -> Flask:
     # An oversize message closes that one connection (WebSocket) or answers 413 (polling).
     socketio.init_app(app, async_mode=server_config.async_mode, ping_interval=10, ping_timeout=20,
                       max_http_buffer_size=MAX_REQUEST_BYTES, **options)
+    # Outermost: every answer (Socket.IO's too) is marked as the dashboard's, and the first
+    # request tells the render pool where this server listens (under gunicorn nothing else does).
+    render = crawler_services.render
+    app.wsgi_app = MarkResponses(app.wsgi_app, render.deny if render is not None else None)  # type: ignore[method-assign]
     return app

@@ -69,6 +69,9 @@ def render_unavailable_reason() -> str | None:
     return None
 
 
+CLOSED_PROXY_HOST = "127.0.0.1"  # Chromium's proxy: a closed port of it (every request is routed first)
+
+
 def launch_args() -> list[str]:
     """Chromium flags: headless and quiet, no GPU, no images; `--no-sandbox` only when root (the
     sandbox cannot start as root).
@@ -95,9 +98,6 @@ def launch_args() -> list[str]:
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         args.insert(0, "--no-sandbox")
     return args
-
-
-CLOSED_PROXY_HOST = "127.0.0.1"
 
 # Run in every frame before the page's own scripts (iframes included, about:blank ones too):
 # the APIs that open connections the render process cannot answer are not there at all.

@@ -49,7 +49,7 @@ class BrowserPolicy:
         endpoint = _endpoint(address, port)
         local = non_public_reason(address)
         if endpoint in self.denied or (local and f"*:{port}" in self.denied):
-            return "the dashboard's own address"
+            return "the crawler's own service (its dashboard or Redis)"
         if endpoint in self.allowed or self.allow_private:
             return None
         return local

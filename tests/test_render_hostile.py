@@ -350,7 +350,7 @@ class Gunicorn:
         self._log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-w", "1", "--threads", "16", "-b", f"127.0.0.1:{self.port}",
-             "crawler.web:create_app()"], cwd=PROJECT_ROOT, stdout=self._log, stderr=subprocess.STDOUT,
+             "--access-logfile", "-", "crawler.web:create_app()"], cwd=PROJECT_ROOT, stdout=self._log, stderr=subprocess.STDOUT,
             env={**os.environ, "CRAWLER_DATA_DIR": str(data_dir), "CRAWLER_ALLOW_PRIVATE_TARGETS": "1",
                  "CRAWLER_CPU_WORKERS": "1", **(env or {})})
         try:
@@ -366,6 +366,10 @@ class Gunicorn:
             return requests.get(self.base + "/api/health", timeout=1).status_code == 200
         except requests.RequestException:
             return False
+
+    def requests_for(self, path: str) -> int:
+        """Requests for `path` the server answered (its access log)."""
+        return self.log_path.read_text(errors="replace").count(f'"GET {path} HTTP/1.1"')
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -418,11 +422,16 @@ def test_under_gunicorn_a_rendered_page_reads_nothing_of_the_dashboard_and_start
     try:
         site.pages["/stays"] = shell("Stays", "results.push('at home');")
         site.pages["/reader"] = dashboard_reader(site, server.base, server.port, f"http://127.0.0.1:{forwarder.port}")
+        # Without robots.txt: every request of the page is made, unless refused before it is sent.
         crawl_id = crawl_over_rest(server.base, http, site.base + "/reader", render="always", max_pages=1,
-                                   use_sitemaps=False)
+                                   use_sitemaps=False, respect_robots=False)
         text = saved_text(data, crawl_id, site.base + "/reader")
         assert_dashboard_unread(text)
         assert [folder.name for folder in data.iterdir() if folder.is_dir()] == [crawl_id]  # no crawl started
+        # At its own addresses (learnt from the first request) the dashboard is never even asked;
+        # through the proxy it is asked once per target, and its marked answer refused.
+        wait_until(lambda: server.requests_for("/metrics") == 1, timeout=5, message="the access log")
+        assert server.requests_for("/api/system") == 1 and forwarder.connections >= 1
         assert site.hits.get("/stays") is None
         assert http.get(server.base + "/api/health", timeout=5).headers.get(DASHBOARD_HEADER) == "1"
         browsers = browsers_below(server.process.pid)

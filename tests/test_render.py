@@ -31,12 +31,7 @@ from crawler.engine.parse import find_links, parse_document
 from crawler.engine.urls import canonical_url
 from crawler.folder.reader import iter_manifest
 from crawler.folder.writer import CrawlStore, relative_page_path
-from crawler.render import (
-    BrowserPolicy,
-    RenderPool,
-    check_render_setting,
-    render_unavailable_reason,
-)
+from crawler.render import BrowserPolicy, RenderPool, check_render_setting, render_unavailable_reason
 from crawler.render.detect import HostMemory, shell_reason
 from tests.conftest import PROJECT_ROOT, Client, ServerProcess, wait_until
 from tests.sites import APP_PAGES, DOCSIFY_PAGES, PLAIN_PAGES, RenderSites
@@ -165,8 +160,8 @@ def test_the_browser_policy_is_the_fetchers_rule_with_exceptions_by_port() -> No
     assert closed.refusal("93.184.216.34", 443) is None
     dashboard = BrowserPolicy(allow_private=True, denied=frozenset({"127.0.0.1:5000", "*:6000"}))
     assert dashboard.refusal("127.0.0.1", 5001) is None
-    assert dashboard.refusal("::ffff:127.0.0.1", 5000) == "the dashboard's own address"
-    assert dashboard.refusal("192.168.1.9", 6000) == "the dashboard's own address"
+    assert dashboard.refusal("::ffff:127.0.0.1", 5000) == "the crawler's own service (its dashboard or Redis)"
+    assert dashboard.refusal("192.168.1.9", 6000) == "the crawler's own service (its dashboard or Redis)"
 
 
 def test_a_host_renders_directly_after_a_few_pages_and_samples_keep_it_honest() -> None:

@@ -30,6 +30,8 @@ from crawler.engine.errors import (
     TransientFailure,
 )
 from crawler.engine.netguard import (
+    DASHBOARD_HEADER,
+    DASHBOARD_REFUSAL,
     DEADLINES,
     AddressPolicy,
     BlockedAddress,
@@ -260,6 +262,9 @@ def _response_headers(session: requests.Session, url: str, timeout: float, deadl
     if DEADLINES.expired():  # cut off mid-headers, the parser may have taken EOF for their end
         response.close()
         raise too_slow()
+    if DASHBOARD_HEADER in response.headers:  # the crawler's own server, whatever address reached it
+        response.close()
+        raise FetchFailed(DASHBOARD_REFUSAL, response.status_code, code="blocked_address")
     return response
 
 

@@ -23,6 +23,13 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from crawler.engine.config import ConfigError
 
+# Every response of the dashboard carries this header (crawler/render/policy.py `MarkResponses`);
+# the crawler's fetchers and the browser's requests refuse a response that carries it, whatever
+# address reached it (a reverse proxy, a public address, a web server a cluster worker does not
+# know). A documentation site never sends it.
+DASHBOARD_HEADER = "X-Crawler-Dashboard"
+DASHBOARD_REFUSAL = "the crawler's own dashboard answered (it is never crawled, nor read by a crawled page)"
+
 
 def non_public_reason(address: str) -> str | None:
     """Why an IP address is not a public internet address, or None if it is one."""

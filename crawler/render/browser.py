@@ -69,15 +69,43 @@ def render_unavailable_reason() -> str | None:
     return None
 
 
+CLOSED_PROXY_HOST = "127.0.0.1"  # Chromium's proxy: a closed port of it (every request is routed first)
+
+
 def launch_args() -> list[str]:
     """Chromium flags: headless and quiet, no GPU, no images; `--no-sandbox` only when root (the
-    sandbox cannot start as root). Every connection goes to a closed local port unless the render
-    process answers it itself (see service.py): nothing reaches the network behind its back."""
+    sandbox cannot start as root).
+
+    Every connection goes to a closed local port unless the render process answers it itself
+    (see service.py): nothing reaches the network behind its back. What a proxy cannot carry is
+    turned off: WebRTC may use no UDP that does not go through the proxy (so it gathers no ICE
+    candidate at all, host candidates included: they would give away local addresses, and STUN
+    or TURN servers would be sent UDP to any address and port), no QUIC, no DNS of its own (no
+    prefetch, no built-in resolver: every name is "not found" but the proxy's literal address),
+    no background or component traffic. The page's script does not even see the WebRTC and
+    WebTransport APIs (PAGE_INIT_SCRIPT)."""
     args = ["--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
             "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
             "--disable-extensions", "--mute-audio", "--blink-settings=imagesEnabled=false",
-            "--disable-features=DnsOverHttps,MediaRouter,OptimizationHints,Translate",
-            "--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=<-loopback>"]
+            "--disable-features=DnsOverHttps,MediaRouter,OptimizationHints,Translate,AsyncDns,"
+            "NetworkTimeServiceQuerying",
+            "--webrtc-ip-handling-policy=disable_non_proxied_udp",
+            "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+            "--enforce-webrtc-ip-permission-check",
+            "--dns-prefetch-disable", "--disable-domain-reliability", "--no-pings",
+            f"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE {CLOSED_PROXY_HOST}",
+            f"--proxy-server=http://{CLOSED_PROXY_HOST}:9", "--proxy-bypass-list=<-loopback>"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         args.insert(0, "--no-sandbox")
     return args
+
+# Run in every frame before the page's own scripts (iframes included, about:blank ones too):
+# the APIs that open connections the render process cannot answer are not there at all.
+# Workers cannot create a peer connection (no RTCPeerConnection is exposed to them).
+PAGE_INIT_SCRIPT = """(() => {
+  for (const name of Object.getOwnPropertyNames(globalThis)) {
+    if (/^(webkit)?RTC|^WebTransport/.test(name)) {
+      try { delete globalThis[name]; } catch (e) { /* not configurable: the flags still hold */ }
+    }
+  }
+})();"""

@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from crawler.engine.errors import FetchFailed, StopRequested, TransientFailure
+from crawler.engine.fetch import PageSkipped
 from crawler.render.browser import render_unavailable_reason
-from crawler.render.policy import BrowserPolicy
+from crawler.render.policy import BrowserPolicy, endpoint_keys
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +84,13 @@ class RenderPool:
     # ---- configuration ----
 
     def deny_origin(self, host: str, port: int) -> None:
-        """Refuse the dashboard's own address to every page (`0.0.0.0`/`::` mean any local address)."""
-        key = f"*:{port}" if host in ("0.0.0.0", "::", "", "localhost") else f"{host}:{port}"
-        self.denied = self.denied | {key, f"127.0.0.1:{port}", f"::1:{port}"}
+        """Refuse a service of this machine (the dashboard, Redis) to every page (`0.0.0.0`/`::`
+        mean any local address of that port; a name is resolved now)."""
+        self.deny(endpoint_keys(host, port))
+
+    def deny(self, endpoints: set[str] | frozenset[str]) -> None:
+        """Refuse these "address:port" keys to every page from the next page on."""
+        self.denied = self.denied | frozenset(endpoints)
 
     def unavailable_reason(self) -> str | None:
         return render_unavailable_reason()
@@ -220,6 +225,8 @@ class RenderPool:
             code, reason = answer.get("code") or "render_error", answer.get("reason") or "render failed"
             if code == "stopped":
                 raise StopRequested()
+            if code == "navigated":  # the page's script took it elsewhere: not this URL's content
+                raise PageSkipped(reason, answer.get("status"), code="navigated")
             if answer.get("transient"):
                 raise TransientFailure(reason, code=code, slow_down=bool(answer.get("slow_down")))
             raise RenderFailed(reason, code=code)

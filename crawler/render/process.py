@@ -7,8 +7,16 @@ a green thread). Requests and answers are JSON lines on stdin/stdout.
 * Every request a page makes is answered by this process (`route`): images, media and fonts are
   not loaded; only GET over http(s); robots.txt is obeyed for every subrequest; and each request
   is made with the crawler's own guarded HTTP session (crawler/engine/netguard.py), which checks the
-  address actually connected to against the crawl's BrowserPolicy. Chromium itself is pointed at
-  a closed proxy port, so nothing leaves it any other way (WebSockets are refused too).
+  address actually connected to against the crawl's BrowserPolicy; a response of the dashboard
+  itself (its DASHBOARD_HEADER) is refused wherever it came from. Chromium itself is pointed at a
+  closed proxy port, so nothing leaves it any other way (WebSockets are refused too; WebRTC,
+  QUIC and Chromium's own DNS are off: see browser.py).
+* A response reaches the page with its own CORS headers and no others: a script reads a
+  cross-origin response only when that origin allows it, as on the web. (Playwright would add
+  `Access-Control-Allow-Origin` for the page's origin to any fulfilled response without one.)
+* A page stays at its URL: a navigation of its own (`location`, a meta refresh, a form, a
+  frame targeting the top) is refused and the page is answered as `navigated` (skipped), so
+  another page's content, or Chromium's error page, is never saved under its URL.
 * At most `max_pages` pages at once, each under its deadline; a stop cancels a page at once.
 * A browser above its memory limit is replaced: new pages go to a fresh one, the old one is
   closed when its pages are done. A browser that crashes fails only the pages it held; the
@@ -38,14 +46,14 @@ import requests
 
 from crawler.engine.errors import SLOW_DOWN_STATUSES, FetchFailed
 from crawler.engine.fetch import HTML_TYPES, MAX_BODY_BYTES, fetch_robots_txt, read_body
-from crawler.engine.netguard import DEADLINES, BlockedAddress, guard_session
+from crawler.engine.netguard import DASHBOARD_HEADER, DASHBOARD_REFUSAL, DEADLINES, BlockedAddress, guard_session
 from crawler.engine.robots import (
     MAX_ROBOTS_BYTES,
     RobotsRules,
     robots_text,
     rules_from_response,
 )
-from crawler.render.browser import chromium_path, launch_args
+from crawler.render.browser import PAGE_INIT_SCRIPT, chromium_path, launch_args
 from crawler.render.policy import BrowserPolicy
 
 log = logging.getLogger("crawler.render")
@@ -115,6 +123,7 @@ class Job:
     open_requests: int = 0
     last_activity: float = field(default_factory=time.monotonic)
     main_served: bool = False
+    navigated: str | None = None  # where the page tried to take itself, once loaded
     status: int | None = None
     content_type: str | None = None
 
@@ -150,8 +159,11 @@ class Fetcher:
         with DEADLINES.limit(deadline):
             response = session.get(url, headers=sent, timeout=job.timeout, stream=True, allow_redirects=False)
         with response:
+            if DASHBOARD_HEADER in response.headers:
+                raise DashboardAnswered(parts.hostname or "", parts.netloc, DASHBOARD_REFUSAL)
             body = read_body(response, threading.Event(), deadline, MAX_BODY_BYTES)
-            kept = {k: v for k, v in response.headers.items() if k.lower() not in DROPPED_HEADERS}
+            # Lower-cased: Playwright looks for `access-control-allow-origin` by that exact name.
+            kept = {k.lower(): v for k, v in response.headers.items() if k.lower() not in DROPPED_HEADERS}
             return response.status_code, kept, body
 
     def robots_allow(self, job: Job, url: str) -> bool:
@@ -179,6 +191,16 @@ class Fetcher:
             with self._robots_lock:
                 self._robots[key] = cached
         return cached[1].allows(url)
+
+
+class DashboardAnswered(BlockedAddress):
+    def __str__(self) -> str:
+        return DASHBOARD_REFUSAL
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
 class RenderService:
@@ -403,6 +425,7 @@ class RenderService:
             user_agent=job.user_agent, accept_downloads=False, service_workers="block",
             java_script_enabled=True, viewport={"width": 1280, "height": 900})
         context = Context(handle)
+        await handle.add_init_script(PAGE_INIT_SCRIPT)
         await handle.route("**/*", lambda route, request: self.dispatch(context, route, request))
         await handle.route_web_socket("**/*", lambda ws: ws.close(code=1008, reason="refused"))
         browser.contexts[job.crawl] = context
@@ -440,9 +463,33 @@ class RenderService:
         return {"ok": False, "code": "render_timeout",
                 "reason": "the page did not finish rendering in time (its scripts kept it busy)"}
 
+    @staticmethod
+    def navigated(job: Job) -> dict[str, Any]:
+        return {"ok": False, "code": "navigated", "status": job.status, "target": job.navigated,
+                "reason": f"the page navigated away to {(job.navigated or '')[:200]} (a script, a meta refresh or a "
+                          "form; refused: a page is saved only with its own content)"}
+
+    async def left(self, job: Job, exc: BaseException) -> bool:
+        """Whether `exc` (from loading or reading the page) comes from the page navigating away.
+        The browser says so as the navigation starts, which can be before its request reaches
+        `answer` and is refused there: that is waited for (a second at most)."""
+        text = str(exc)
+        if job.navigated is None and ("another navigation" in text or "is navigating" in text):
+            waited = time.monotonic() + 1.0
+            while job.navigated is None and time.monotonic() < waited:
+                await asyncio.sleep(0.02)
+            if job.navigated is None:
+                job.navigated = "another page"
+        return job.navigated is not None
+
     async def load(self, job: Job, page: Any) -> dict[str, Any]:
         started = time.monotonic()
-        response = await page.goto(job.url, wait_until="load")
+        try:
+            response = await page.goto(job.url, wait_until="load")
+        except Exception as exc:
+            if await self.left(job, exc):
+                return self.navigated(job)
+            raise
         loaded = time.monotonic()
         if job.status is None and response is not None:
             job.status = response.status
@@ -452,14 +499,25 @@ class RenderService:
             return {"ok": True, "status": status, "html": "", "url": page.url, "content_type": job.content_type}
         while job.open_requests or time.monotonic() - job.last_activity < IDLE_SECONDS:
             await asyncio.sleep(0.05)
+        if job.navigated is None and urlsplit(page.url).scheme not in ("http", "https"):
+            job.navigated = page.url  # about:blank, or Chromium's error page: never the site's content
+        if job.navigated is not None:
+            return self.navigated(job)
         idle = time.monotonic()
-        html = await page.content()
+        try:
+            html = await page.content()
+            facts = await page.evaluate(
+                "() => ({hash: !!document.querySelector('a[href^=\"#/\"], a[href^=\"#!/\"]'),"
+                " docsify: !!window.$docsify})")
+        except Exception as exc:
+            if await self.left(job, exc):
+                return self.navigated(job)
+            raise
+        if job.navigated is not None:
+            return self.navigated(job)
         if DEBUG:
             log.warning("%s: load %.2f s, idle %.2f s, content %.2f s", job.url, loaded - started, idle - loaded,
                         time.monotonic() - idle)
-        facts = await page.evaluate(
-            "() => ({hash: !!document.querySelector('a[href^=\"#/\"], a[href^=\"#!/\"]'),"
-            " docsify: !!window.$docsify})")
         return {"ok": True, "status": status or 200, "html": html, "url": page.url,
                 "content_type": job.content_type, "hash_routes": bool(facts.get("hash") or facts.get("docsify"))}
 
@@ -482,13 +540,20 @@ class RenderService:
         if request.resource_type in BLOCKED_TYPES:
             await route.abort("blockedbyclient")
             return
+        navigation = request.is_navigation_request() and request.frame.parent_frame is None
+        main = navigation and not job.main_served
+        if navigation and not main and request.redirected_from is None:
+            # The page takes itself elsewhere (a server's redirect of the page itself has
+            # `redirected_from`): whatever it would show is not the page at this URL.
+            if job.navigated is None:
+                job.navigated = url
+            await route.abort("blockedbyclient")
+            return
         scheme = urlsplit(url).scheme
         if scheme not in ("http", "https") or request.method not in ("GET", "HEAD"):
             job.blocked.append(f"{request.method} {url[:200]} (only GET over http/https)")
             await route.abort("blockedbyclient")
             return
-        navigation = request.is_navigation_request() and request.frame.parent_frame is None
-        main = navigation and not job.main_served
         if main:
             job.main_served = True
             if job.html is not None:
@@ -525,6 +590,14 @@ class RenderService:
                 return
         if status in SLOW_DOWN_STATUSES:
             job.slow_down = True
+        origin = next((v for k, v in (await request.all_headers()).items() if k.lower() == "origin"), None)
+        if (origin is not None and not navigation and origin.strip().lower() != origin_of(url)
+                and "access-control-allow-origin" not in headers):
+            # A cross-origin read its origin does not allow: the page gets the network error a
+            # browser would give it, never the response.
+            job.blocked.append(f"{url[:200]} (a cross-origin response without CORS headers: not for the page's script)")
+            await route.abort("accessdenied")
+            return
         if navigation:  # the page itself (each hop of its redirects): what the crawl records
             job.status = status
             job.content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), None)

@@ -26,6 +26,7 @@ from crawler.engine.cpu import CpuPool
 from crawler.folder.writer import make_private_dirs
 from crawler.outputs.search import open_search
 from crawler.render import RenderPool
+from crawler.render.policy import MarkResponses
 from crawler.service import CrawlService, MemoryCrawlStates
 from crawler.service.config import ServerConfig
 from crawler.service.history import read_history
@@ -237,5 +238,9 @@ def create_app(config: ServerConfig | dict[str, Any] | None = None) -> Flask:
                       max_http_buffer_size=MAX_REQUEST_BYTES, cors_allowed_origins=guard.origin_allowed, **options)
     socket_events.register(socketio)
     guard.app = app.wsgi_app  # Socket.IO's middleware, with Flask behind it
-    app.wsgi_app = guard  # type: ignore[method-assign]
+    # Outermost: every answer (Socket.IO's and the guard's refusals too) is marked as the dashboard's,
+    # and the first request tells the render pool where this server listens (under gunicorn nothing
+    # else does).
+    render = extension.render
+    app.wsgi_app = MarkResponses(guard, render.deny if render is not None else None)  # type: ignore[method-assign]
     return app

@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from celery import signals
 
@@ -120,6 +121,11 @@ class WorkerNode:
         self.cpu = CpuPool(self.settings.cpu_workers, start_method="forkserver")
         self.cpu.warm_up()
         self.render = RenderPool()  # Chromium for pages that need JavaScript, started on first need
+        # A rendered page never reaches this cluster's Redis; the web servers' answers carry the
+        # dashboard's mark, refused wherever they come from (crawler/render/policy.py).
+        redis_at = urlsplit(self.settings.redis_url)
+        if redis_at.scheme in ("redis", "rediss") and redis_at.hostname:
+            self.render.deny_origin(redis_at.hostname, redis_at.port or 6379)
         self.guard = (MemoryGuard(self.settings.memory_limit, relieve=lambda: release_memory(self.cpu)).start()
                       if self.settings.memory_limit is not None else None)
         self._crawls: dict[str, LocalCrawl] = {}

@@ -348,7 +348,8 @@ def test_permalinks_in_headings_are_dropped_and_other_links_kept():
                           f"<h3><a href='https://o.org/spec'>The spec</a></h3>{paragraph}</article></body></html>".encode())
     markdown = extract_markdown(tree, "https://x.org/docs/#/guide/install")
     assert "## Details" in markdown and "?id=details" not in markdown
-    assert "## Setup #" in markdown and "#setup" not in markdown
+    # the permalink sign itself (`#`, Sphinx's `¶`) is page chrome, not part of the heading
+    assert "## Setup\n" in markdown and "#setup" not in markdown
     assert "[The spec](https://o.org/spec)" in markdown
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import urlsplit
@@ -12,7 +10,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, jsonify, render_template, request, send_file, stream_with_context
 from werkzeug.exceptions import HTTPException
 
-from .. import __version__, reader
+from .. import __version__, offline, reader
 from ..config import ConfigError
 from ..events import State
 from ..crawls.records import DOWNLOAD_FORMATS
@@ -338,31 +336,11 @@ def _manifest_lines(crawl_dir: Path) -> Iterator[str]:
         yield json.dumps(entry, ensure_ascii=False) + "\n"
 
 
-def _saved_pages(crawl_dir: Path) -> Iterator[tuple[dict[str, Any], Path]]:
-    """(manifest entry, file) of every saved page in crawl order; never a path outside pages/."""
-    pages_dir = (crawl_dir / "pages").resolve()
-    for entry in iter_manifest(crawl_dir):
-        if entry.get("status") != "ok" or not isinstance(entry.get("path"), str):
-            continue
-        page = (crawl_dir / entry["path"]).resolve()
-        if page.is_relative_to(pages_dir) and page.is_file():
-            yield entry, page
-
-
 def _combined_markdown(crawl_dir: Path) -> Iterator[str]:
-    """All saved pages in crawl order, each under its URL as a heading, read one at a time."""
-    for entry, page in _saved_pages(crawl_dir):
-        yield f"# {entry['url']}\n\n{page.read_text(encoding='utf-8').strip()}\n\n---\n\n"
+    """All saved pages in crawl order, each under its own title heading (crawler/offline.py)."""
+    return offline.combined_markdown(crawl_dir)
 
 
 def _build_zip(crawl_dir: Path, stem: str) -> Any:
-    """Zip into a temporary file (spilled to disk past 16 MB), never the whole site in memory."""
-    spool = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)
-    with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name in ("manifest.jsonl", "config.json", "summary.json"):
-            if (crawl_dir / name).exists():
-                archive.write(crawl_dir / name, f"{stem}/{name}")
-        for entry, page in _saved_pages(crawl_dir):
-            archive.write(page, f"{stem}/{entry['path']}")
-    spool.seek(0)
-    return spool
+    """The zip, browsable offline once unpacked, with llms.txt and llms-full.txt (crawler/offline.py)."""
+    return offline.build_zip(crawl_dir, stem)

@@ -136,7 +136,7 @@ def fence(code: str, language: str | None) -> str:
 # ---- preparing the tree --------------------------------------------------------------------
 
 # The page chrome inside a content container that no reader takes away.
-CHROME = ("nav, footer, form, button, input, select, textarea, template, noscript, iframe, "
+CHROME = ("nav, footer, form, button:not([role='tab']), input, select, textarea, template, noscript, iframe, "
           "script:not([type^='math/tex']), style, "
           "a.headerlink, a.hash-link, a.anchorjs-link, a.md-content__button, .md-source-file, "
           ".theme-doc-breadcrumbs, .theme-doc-toc-mobile, .theme-doc-footer, .pagination-nav, "

@@ -216,6 +216,8 @@ def test_rest_flow_start_poll_download_delete(server, make_client, make_site):
     ({"url": "http://127.0.0.1/", "concurrency": 65}, "concurrency must be between 1 and 64"),
     ({"url": "http://127.0.0.1/", "max_depht": 2}, "did you mean 'max_depth'"),
     ({"url": "http://127.0.0.1/", "include": "nope", "exclude": 5}, "exclude must be a list"),
+    ({"url": "http://127.0.0.1/", "content_selector": "div["}, "content_selector 'div[' is not a valid CSS selector"),
+    ({"url": "http://127.0.0.1/", "exclude_selectors": ["p:nope"]}, "exclude_selectors 'p:nope' is not a valid CSS"),
     ([1, 2], "must be a JSON object"),
 ])
 def test_bad_input_gets_a_clear_error(server, make_client, body, message):

@@ -287,3 +287,55 @@ def test_the_single_markdown_file_gives_each_page_one_h1(tmp_path):
     h1 = [line for line in text.split("\n") if line.startswith("# ") and line not in code]
     assert h1 == ["# API", "# Getting started"], h1
     assert text.count("\nSource: <https://docs.example.org/") == 2
+
+
+# ---- through a real crawl ------------------------------------------------------------------
+
+@pytest.fixture
+def mkdocs_site():
+    """The MkDocs fixture served on 127.0.0.1, answering 200 with its 404 page for a missing path
+    (as a static host with a catch-all does)."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    root = FIXTURES / "mkdocs" / "html"
+
+    class Handler(SimpleHTTPRequestHandler):
+        def send_error(self, code, message=None, explain=None):  # noqa: ARG002 - the soft 404
+            body = (root / "404.html").read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_crawl_skips_a_soft_404_and_saves_faithful_pages(tmp_path, mkdocs_site):
+    from tests.test_cli import run_cli
+
+    result = run_cli(f"{mkdocs_site}/", f"{mkdocs_site}/guide/", f"{mkdocs_site}/no-such-page/", "--out", str(tmp_path),
+                     "--allow-private-targets", "--quiet", "--exclude-selector", ".admonition.warning")
+    assert result.returncode == 0, result.stderr
+    (crawl,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    entries = {e["url"]: e for e in map(json.loads, (crawl / "manifest.jsonl").read_text().splitlines())}
+    missing = entries[f"{mkdocs_site}/no-such-page/"]
+    assert (missing["status"], missing["reason"]) == ("skipped", "not_found")
+    guide = (crawl / entries[f"{mkdocs_site}/guide/"]["path"]).read_text()
+    assert "**conda**\n\n```bash\nconda install -c conda-forge gadgets\n```" in guide
+    assert "> **Note:**" in guide and "Deprecated" not in guide, "exclude_selectors applied"
+    assert json.loads((crawl / "config.json").read_text())["exclude_selectors"] == [".admonition.warning"]
+    refused = run_cli(f"{mkdocs_site}/", "--out", str(tmp_path / "x"), "--content-selector", "div[")
+    assert refused.returncode == 2 and "not a valid CSS selector" in refused.stderr

@@ -146,6 +146,9 @@ CHROME = ("nav, footer, form, button:not([role='tab']), input, select, textarea,
 CONTENT_CONTAINERS = (
     "article.md-content__inner",  # MkDocs-Material
     ".theme-doc-markdown",  # Docusaurus
+    "article.markdown-section",  # Docsify (its <main> also holds the sidebar)
+    "article.bd-article",  # pydata-sphinx-theme, sphinx-book-theme
+    ".td-content",  # Hugo Docsy
     "[itemprop='articleBody']",  # Sphinx Read the Docs theme
     "div.body[role='main']", "div[role='main']", "[role='main']",  # Sphinx (alabaster, classic...)
     "main article", "main", "article",
@@ -240,10 +243,9 @@ def find_content(tree: etree._Element, content_selector: str | None) -> etree._E
             return holder
     for css in CONTENT_CONTAINERS:
         matches = selector(css)(tree)
-        if len(matches) == 1 or (matches and css in ("main", "article", "main article")):
-            candidate = max(matches, key=_text_length) if len(matches) > 1 else matches[0]
-            if _text_length(candidate) >= 1:
-                return candidate
+        # exactly one: several `article`s are a list of teasers, not one page's content
+        if len(matches) == 1 and _text_length(matches[0]) >= 1:
+            return matches[0]
     return None
 
 

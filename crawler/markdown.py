@@ -39,6 +39,7 @@ GUTTER_CLASSES = {"linenos", "linenodiv", "lineno", "listing_lines", "gutter", "
 NOT_LANGUAGES = {"highlight", "notranslate", "hljs", "prism-code", "sourcecode", "source", "code", "default",
                  "nohighlight", "no-highlight", "plain", "none", "doctest", "literal-block", "programlisting",
                  "screen", "chroma", "codehilite", "syntax", "thin-scrollbar", "line-numbers"}
+LINE_TAGS = {"tr", "div", "p", "li"}
 _LANG_PREFIXES = ("language-", "lang-", "highlight-", "sourcecode-")
 _BRUSH = re.compile(r"brush\s*:\s*([\w+#.-]+)", re.I)
 _LANG_NAME = re.compile(r"^[A-Za-z0-9][\w+#.-]{0,30}$")
@@ -69,11 +70,18 @@ def code_text(pre: etree._Element) -> str:
                 parts.append(element.text)
             for child in element:
                 walk(child)
+            # a row or a block per line (highlight.js line-number tables, div-per-line
+            # highlighters) is a line even with no newline in the markup
+            if tag in LINE_TAGS and element is not pre and parts and not parts[-1].endswith("\n") \
+                    and not (element.tail or "").startswith("\n"):
+                parts.append("\n")
         if element is not pre and element.tail:
             parts.append(element.tail)
 
     walk(pre)
     text = "".join(parts).replace("\r\n", "\n").replace("\u200b", "")
+    if text.startswith("\n"):  # a newline right after <pre> is not displayed (HTML parsing rule)
+        text = text[1:]
     return text[:-1] if text.endswith("\n") else text
 
 

@@ -339,3 +339,14 @@ def test_a_crawl_skips_a_soft_404_and_saves_faithful_pages(tmp_path, mkdocs_site
     assert json.loads((crawl / "config.json").read_text())["exclude_selectors"] == [".admonition.warning"]
     refused = run_cli(f"{mkdocs_site}/", "--out", str(tmp_path / "x"), "--content-selector", "div[")
     assert refused.returncode == 2 and "not a valid CSS selector" in refused.stderr
+
+
+def test_line_per_row_and_line_per_div_highlighters_keep_their_lines():
+    rows = "".join(f'<tr><td class="hljs-ln-line hljs-ln-numbers" data-line-number="{n}"><div class="hljs-ln-n" '
+                   f'data-line-number="{n}"></div></td><td class="hljs-ln-line hljs-ln-code" data-line-number="{n}">'
+                   f'{line}</td></tr>' for n, line in ((1, "let a = 1;"), (2, "let b = a;")))
+    markdown = convert(f"""<main><h1>Lines</h1><pre><code class="hljs javascript"><table class="hljs-ln"><tbody>{rows}
+</tbody></table></code></pre><div class="language-ruby highlighter-rouge"><div class="highlight"><pre class="highlight">
+<code><div class="line">puts 1</div><div class="line">puts 2</div></code></pre></div></div></main>""")
+    assert "```javascript\nlet a = 1;\nlet b = a;\n```" in markdown
+    assert "```ruby\nputs 1\nputs 2\n```" in markdown

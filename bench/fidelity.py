@@ -151,16 +151,31 @@ def expected_blocks(html: bytes) -> list[Block]:
 # ---- what the Markdown holds ---------------------------------------------------------------
 
 FENCE = re.compile(r"^( *)(`{3,}|~{3,})\s*([^`\s]*)[^`]*$")
+QUOTE = re.compile(r"^ {0,3}> ?")
+
+
+def _unquote(line: str, depth: int) -> str | None:
+    """The line without `depth` blockquote markers; None when it has fewer (the quote ended)."""
+    for _ in range(depth):
+        match = QUOTE.match(line)
+        if not match:
+            return None if line.strip() else ""
+        line = line[match.end():]
+    return line
 
 
 def fences(markdown: str) -> list[Block]:
-    """Every fenced block of a Markdown text: its content (indentation of its fence removed) and
-    the language on its opening line."""
+    """Every fenced block of a Markdown text, also inside blockquotes and list items: its
+    content (the quote markers and indentation of its fence removed) and the language on its
+    opening line."""
     found = []
     lines = markdown.split("\n")
     index = 0
     while index < len(lines):
-        match = FENCE.match(lines[index])
+        opener, depth = lines[index], 0
+        while QUOTE.match(opener):
+            opener, depth = opener[QUOTE.match(opener).end():], depth + 1
+        match = FENCE.match(opener)
         if not match:
             index += 1
             continue
@@ -168,7 +183,9 @@ def fences(markdown: str) -> list[Block]:
         body = []
         index += 1
         while index < len(lines):
-            line = lines[index]
+            line = _unquote(lines[index], depth)
+            if line is None:
+                break
             stripped = line.strip()
             if stripped.startswith(marker[0] * len(marker)) and set(stripped) == {marker[0]}:
                 break

@@ -605,7 +605,7 @@ class Converter:
                 break
         label = ""
         if label_element is not None:
-            label = " ".join("".join(label_element.itertext()).split()).rstrip(":").strip()
+            label = " ".join("".join(label_element.itertext()).split()).rstrip(":. ").strip()
             remove(label_element)  # the tree is converted once: the label is taken out of it
         if not label:
             kinds = [c for c in _classes(element) if c.lower() in ADMONITION_TYPES or
@@ -637,7 +637,7 @@ def _visible_text(element: etree._Element) -> list[str]:
         out.append(element.text)
     for child in element:
         classes = _classes(child)
-        if _tag(child) not in SKIP_TAGS and "headerlink" not in classes and "hash-link" not in classes:
+        if _tag(child) not in SKIP_TAGS and not {"headerlink", "hash-link", "viewcode-link"}.intersection(classes):
             out.extend(_visible_text(child))
         if child.tail:
             out.append(child.tail)

@@ -39,8 +39,11 @@ def extract_markdown(tree: lxml.html.HtmlElement, url: str, content_selector: st
     md.unwrap_code_tables(root)
     content = md.find_content(tree, content_selector)
     if content is not None:
-        md.remove_matching(content, (md.CHROME,))
-        converted = md.convert(content, url)
+        try:
+            md.remove_matching(content, (md.CHROME,))
+            converted = md.convert(content, url)
+        except RecursionError:  # nesting deeper than the converter goes: trafilatura's way
+            converted = ""
         if converted:
             return converted
     return _trafilatura_markdown(tree, url)

@@ -37,14 +37,15 @@ def extract_markdown(tree: lxml.html.HtmlElement, url: str, content_selector: st
     if exclude_selectors:
         md.remove_matching(root, exclude_selectors)
     md.unwrap_code_tables(root)
-    content = md.find_content(tree, content_selector)
+    chosen = md.select_content(tree, content_selector) if content_selector else None
+    content = chosen if chosen is not None else md.find_content(tree)
     if content is not None:
         try:
             md.remove_matching(content, (md.CHROME,))
             converted = md.convert(content, url)
         except RecursionError:  # nesting deeper than the converter goes: trafilatura's way
             converted = ""
-        if converted:
+        if converted or chosen is not None:  # what the selector chose is the content, even empty
             return converted
     return _trafilatura_markdown(tree, url)
 

@@ -236,19 +236,24 @@ def unwrap_code_tables(root: etree._Element) -> None:
         table.getparent().replace(table, replacement)
 
 
-def find_content(tree: etree._Element, content_selector: str | None) -> etree._Element | None:
-    """The page's main content: what `content_selector` matches (all of it, in one container),
-    else the content container of a known generator; None to let trafilatura decide."""
-    if content_selector:
-        matches = selector(content_selector)(tree)
-        if matches:
-            if len(matches) == 1:
-                return matches[0]
-            holder = lxml.html.Element("div")
-            for match in matches:
-                if not any(m in matches for m in match.iterancestors()):
-                    holder.append(match)
-            return holder
+def select_content(tree: etree._Element, content_selector: str) -> etree._Element | None:
+    """What `content_selector` matches (several matches: all of them, in order, in one
+    container); None when it matches nothing."""
+    matches = selector(content_selector)(tree)
+    if not matches:
+        return None
+    if len(matches) == 1:
+        return matches[0]
+    holder = lxml.html.Element("div")
+    for match in matches:
+        if not any(m in matches for m in match.iterancestors()):
+            holder.append(match)
+    return holder
+
+
+def find_content(tree: etree._Element) -> etree._Element | None:
+    """The content container of a known generator (or the page's one `main` or `article`);
+    None to let trafilatura decide."""
     for css in CONTENT_CONTAINERS:
         matches = selector(css)(tree)
         # exactly one: several `article`s are a list of teasers, not one page's content

@@ -212,6 +212,9 @@ def test_content_selector_and_exclude_selectors():
     assert "Buy now" in convert(PAGE, content_selector="div.doc")
     unmatched = convert(PAGE, content_selector="article.nothing", exclude_selectors=(".ad",))
     assert "The text of the guide." in unmatched and "Buy now" not in unmatched, "automatic detection when unmatched"
+    assert convert("<main><p>Text</p><div class='empty'> </div></main>", content_selector="div.empty") == "", \
+        "what the selector matches is the content, even when it is empty"
+    assert convert(PAGE, content_selector="div.menu") == "[A](https://x.org/a) [B](https://x.org/b)"
 
 
 def test_selector_settings_are_validated_up_front():

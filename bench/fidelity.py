@@ -85,7 +85,8 @@ def _displayed(pre: lxml.html.HtmlElement) -> str:
             out.append(node.text or "")
             for child in node:
                 walk(child)
-                if child.tag in ("tr", "div", "p", "li") and out and not out[-1].endswith("\n") \
+                last = next((part for part in reversed(out) if part), "")
+                if child.tag in ("tr", "div", "p", "li") and last and not last.endswith("\n") \
                         and not (child.tail or "").startswith("\n"):
                     out.append("\n")  # a row or block per line is displayed as a line
                 out.append(child.tail or "")

@@ -106,6 +106,10 @@ def test_tabs_keep_every_tab_each_under_its_label():
     for label, command in (("npm", "npm install sprockets"), ("Yarn", "yarn add sprockets"),
                            ("pnpm", "pnpm add sprockets")):
         assert f"**{label}**\n\n```bash\n{command}\n```" in docusaurus
+    real, _ = fixture("docusaurus", "v3.10/docs/fidelity/index.html")  # Docusaurus 3.10.2's own output
+    assert "**npm**\n\n```bash\nnpm install sprockets\n```\n\n**Yarn**\n\n```bash\nyarn add sprockets\n```" in real
+    assert "> **Note:** Needs Node.js 18." in real and "> **Timeouts:** Requests time out" in real
+    assert "- Item with code:\n\n  ```yaml\n  key: value\n  list: [1, 2]\n  ```" in real
     design = convert("""<main><div class="sd-tab-set docutils"><input checked id="t1" type="radio">
 <label class="sd-tab-label" for="t1">Linux</label><div class="sd-tab-content docutils"><p>Use apt.</p></div>
 <input id="t2" type="radio"><label class="sd-tab-label" for="t2">macOS</label>
@@ -288,8 +292,8 @@ def test_the_single_markdown_file_gives_each_page_one_h1(tmp_path):
     text = "".join(combined_markdown(crawl))
     code = {line for block in fences(text) for line in block.text.split("\n")}
     h1 = [line for line in text.split("\n") if line.startswith("# ") and line not in code]
-    assert h1 == ["# API", "# Getting started"], h1
-    assert text.count("\nSource: <https://docs.example.org/") == 2
+    assert h1 == ["# API", "# Getting started", "# Fidelity page", "# Tutorial Intro", "# Create a Document"], h1
+    assert text.count("\nSource: <https://docs.example.org/") == 5
 
 
 # ---- through a real crawl ------------------------------------------------------------------

@@ -737,7 +737,8 @@ def restore_code(markdown: str, blocks: list[str]) -> str:
         return markdown
     # A block whose placeholder trafilatura dropped with its surroundings (it judges some
     # wrappers, e.g. gtk-doc's div.informalexample, to be boilerplate) goes just before the next
-    # block that survived, so no code of the content is lost and the order is kept.
+    # block that survived (or at the end), so no code of the page is lost and the order is kept.
+    # (Code in nav, header, footer and aside was not protected: it is not the page's content.)
     present = [int(n) for n in _PLACEHOLDER.findall(markdown) if int(n) < len(blocks)]
     if present and len(set(present)) < len(blocks):
         seen = set(present)
@@ -750,8 +751,8 @@ def restore_code(markdown: str, blocks: list[str]) -> str:
             else:
                 pending.append(number)
         trailing = pending
-    else:
-        carried, trailing = {}, []
+    else:  # all there, or none (trafilatura dropped every one: the page's code still goes in)
+        carried, trailing = {}, ([] if present else list(range(len(blocks))))
     out: list[str] = []
     for line in markdown.split("\n"):
         if not _PLACEHOLDER.search(line):
@@ -769,6 +770,6 @@ def restore_code(markdown: str, blocks: list[str]) -> str:
                     for earlier in carried.pop(number, []):
                         out.extend(["", blocks[earlier], ""])
                     out.extend(["", blocks[number], ""])
-    for number in trailing if present else []:
+    for number in trailing:
         out.extend(["", blocks[number], ""])
     return re.sub(r"\n{3,}", "\n\n", "\n".join(out))

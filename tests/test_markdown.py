@@ -357,3 +357,15 @@ def test_line_per_row_and_line_per_div_highlighters_keep_their_lines():
 <code><div class="line">puts 1</div><div class="line">puts 2</div></code></pre></div></div></main>""")
     assert "```javascript\nlet a = 1;\nlet b = a;\n```" in markdown
     assert "```ruby\nputs 1\nputs 2\n```" in markdown
+
+
+def test_protected_code_survives_when_trafilatura_drops_its_place():
+    from crawler.markdown import restore_code
+
+    blocks = ["```c\na;\n```", "```\nb\n```", "```py\nc\n```"]
+    assert restore_code("Intro\n\ncdxblk1qz\n\nEnd", blocks) == "Intro\n\n```c\na;\n```\n\n```\nb\n```\n\nEnd\n\n```py\nc\n```\n"
+    assert restore_code("Only prose.", blocks[:1]) == "Only prose.\n\n```c\na;\n```\n"
+    assert restore_code("- item cdxblk0qz tail", blocks[:1]) == "- item\n\n```c\na;\n```\n\ntail"
+    gtkdoc, _ = fixture("hotdoc", "gtkdoc-style.html")
+    assert "```\nGstBuffer *buffer;\nbuffer = gst_buffer_new_allocate (NULL, size, NULL);" in gtkdoc
+    assert "```c\ngst_buffer_unref (buffer);\nbuffer = NULL;\n```" in gtkdoc, "brush: c, <br> inside"

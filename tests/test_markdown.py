@@ -192,6 +192,11 @@ def test_a_not_found_screen_is_a_soft_404():
     docsify = b"""<html><head><title>Docs</title></head><body><nav><a href="#/">Home</a></nav>
 <section class="content"><article class="markdown-section" id="main"><h1>404 - Not found</h1></article></section></body></html>"""
     assert analyze_page(0, docsify, None, "https://x.org/docs/#/missing").not_found
+    rendered = b"""<html><body><main><aside class="sidebar"><ul><li><a href="#/guide">Guide</a></li></ul></aside>
+<section class="content"><article class="markdown-section" id="main"><h1 id="404---not-found"><a href="#/missing?id=404---not-found"
+data-id="404---not-found" class="anchor"><span>404 - Not found</span></a></h1></article></section></main></body></html>"""
+    analysis = analyze_page(0, rendered, None, "https://x.org/docs/#/missing")  # Docsify 4's own markup
+    assert analysis.not_found and analysis.markdown == "# 404 - Not found"
     mkdocs = (FIXTURES / "mkdocs" / "html" / "404.html").read_bytes()
     assert analyze_page(0, mkdocs, None, "https://x.org/docs/missing/").not_found
     plain = b"<html><head><title>Page not found | Site</title></head><body><p>Sorry.</p></body></html>"

@@ -144,7 +144,7 @@ def fence(code: str, language: str | None) -> str:
 # ---- preparing the tree --------------------------------------------------------------------
 
 # The page chrome inside a content container that no reader takes away.
-CHROME = ("nav, footer, form, button:not([role='tab']), input, select, textarea, template, noscript, iframe, "
+CHROME = ("nav, footer, form, button:not([role='tab']), input:not([type='checkbox']), select, textarea, template, noscript, iframe, "
           "script:not([type^='math/tex']), style, "
           "a.headerlink, a.hash-link, a.anchorjs-link, a.md-content__button, .md-source-file, "
           ".theme-doc-breadcrumbs, .theme-doc-toc-mobile, .theme-doc-footer, .pagination-nav, "
@@ -360,6 +360,8 @@ class Converter:
 
     def inline_element(self, element: etree._Element, code: bool = False) -> str:
         tag = _tag(element)
+        if tag == "input" and (element.get("type") or "").lower() == "checkbox":  # a task list item
+            return "[x] " if element.get("checked") is not None else "[ ] "
         if not tag or tag in SKIP_TAGS and not (tag == "script" and _math(element)):
             return ""
         if element.get("hidden") is not None or _is_gutter(element) or "headerlink" in _classes(element) \

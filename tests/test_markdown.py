@@ -374,3 +374,10 @@ def test_protected_code_survives_when_trafilatura_drops_its_place():
     gtkdoc, _ = fixture("hotdoc", "gtkdoc-style.html")
     assert "```\nGstBuffer *buffer;\nbuffer = gst_buffer_new_allocate (NULL, size, NULL);" in gtkdoc
     assert "```c\ngst_buffer_unref (buffer);\nbuffer = NULL;\n```" in gtkdoc, "brush: c, <br> inside"
+
+
+def test_task_lists_keep_their_checkboxes():
+    markdown = convert("""<main><ul class="task-list"><li class="task-list-item"><label class="task-list-control">
+<input type="checkbox" disabled checked><span class="task-list-indicator"></span></label> done</li>
+<li class="task-list-item"><input type="checkbox" disabled> to do</li></ul></main>""")
+    assert markdown == "- [x] done\n- [ ] to do"

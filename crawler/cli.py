@@ -242,6 +242,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--scope", choices=["prefix", "host", "subdomains"], default="prefix")
     parser.add_argument("--include", action="append", default=[], help="glob; repeat for more")
     parser.add_argument("--exclude", action="append", default=[], help="glob; repeat for more")
+    parser.add_argument("--content-selector", default=None,
+                        help="CSS selector of a page's content (when it matches, only that is kept)")
+    parser.add_argument("--exclude-selector", action="append", default=[],
+                        help="CSS selector of parts of every page to leave out; repeat for more")
     parser.add_argument("--ignore-robots", action="store_true", help="for sites you own")
     parser.add_argument("--no-sitemaps", action="store_true", help="follow links only")
     parser.add_argument("--max-retries", type=int, default=3)
@@ -292,6 +296,7 @@ def crawl_config(args: argparse.Namespace) -> CrawlConfig:
             "include": args.include, "exclude": args.exclude, "respect_robots": not args.ignore_robots,
             "use_sitemaps": not args.no_sitemaps, "max_retries": args.max_retries,
             "user_agent": args.user_agent, "timeout": args.timeout, "render": args.render,
+            "content_selector": args.content_selector, "exclude_selectors": args.exclude_selector,
         })
 
 

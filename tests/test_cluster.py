@@ -383,8 +383,8 @@ def test_downloads_and_discovery_work_through_either_server(cluster, make_site):
                 [e["url"] for e in manifest(cluster, crawl_id)]
             markdown = rest.http.get(f"{server.base}/api/crawls/{crawl_id}/download", params={"format": "markdown"},
                                      timeout=10)
-            headings = [line[2:] for line in markdown.text.splitlines() if line.startswith("# http")]
-            assert headings == saved_urls(cluster, crawl_id) and len(headings) == 12
+            sources = [line[9:-1] for line in markdown.text.splitlines() if line.startswith("Source: <")]
+            assert sources == saved_urls(cluster, crawl_id) and len(sources) == 12
         answer = rest.http.post(cluster.b.base + "/api/discover", json={"url": site.url(0)}, timeout=10)
         assert answer.status_code == 202, answer.text
         discovery = answer.json()["discovery_id"]

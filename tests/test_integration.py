@@ -191,8 +191,10 @@ def test_rest_flow_start_poll_download_delete(server, make_client, make_site):
 
     markdown = client.http.get(f"{api}/{crawl_id}/download", params={"format": "markdown"})
     assert markdown.status_code == 200 and "attachment" in markdown.headers["Content-Disposition"]
-    headings = [line[2:] for line in markdown.text.splitlines() if line.startswith("# http")]
-    assert headings == [e["url"] for e in lines if e["status"] == "ok"], "crawl order, URL as heading"
+    sources = [line[9:-1] for line in markdown.text.splitlines() if line.startswith("Source: <")]
+    assert sources == [e["url"] for e in lines if e["status"] == "ok"], "crawl order, each page's source URL"
+    titles = [line for line in markdown.text.splitlines() if line.startswith("# ")]
+    assert len(titles) == 10, "one H1 per page: its title, not repeated under a second H1"
 
     archive = client.http.get(f"{api}/{crawl_id}/download", params={"format": "zip"})
     assert archive.status_code == 200
@@ -214,6 +216,8 @@ def test_rest_flow_start_poll_download_delete(server, make_client, make_site):
     ({"url": "http://127.0.0.1/", "concurrency": 65}, "concurrency must be between 1 and 64"),
     ({"url": "http://127.0.0.1/", "max_depht": 2}, "did you mean 'max_depth'"),
     ({"url": "http://127.0.0.1/", "include": "nope", "exclude": 5}, "exclude must be a list"),
+    ({"url": "http://127.0.0.1/", "content_selector": "div["}, "content_selector 'div[' is not a valid CSS selector"),
+    ({"url": "http://127.0.0.1/", "exclude_selectors": ["p:nope"]}, "exclude_selectors 'p:nope' is not a valid CSS"),
     ([1, 2], "must be a JSON object"),
 ])
 def test_bad_input_gets_a_clear_error(server, make_client, body, message):
@@ -297,7 +301,7 @@ def test_sessions_and_crawls_survive_a_restart(tmp_path, make_site):
         crawls = http.get(second.base + "/api/crawls").json()["crawls"]
         assert [(c["crawl_id"], c["state"], c["ok"]) for c in crawls] == [(crawl_id, "completed", 5)]
         download = http.get(f"{second.base}/api/crawls/{crawl_id}/download", params={"format": "markdown"})
-        assert download.text.count("# http") == 5
+        assert download.text.count("\nSource: <") == 5
         assert requests.get(second.base + "/api/crawls").json() == {"crawls": []}, "a new session sees nothing"
     finally:
         second.stop()

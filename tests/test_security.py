@@ -253,7 +253,7 @@ def test_a_crafted_manifest_cannot_make_a_download_serve_other_files(server, mak
     api = f"{server.base}/api/crawls/{crawl_id}/download"
     markdown = client.http.get(api, params={"format": "markdown"})
     assert markdown.status_code == 200
-    assert markdown.text.count("# http") == 3, "the three real pages, and none of the crafted ones"
+    assert markdown.text.count("\nSource: <") == 3, "the three real pages, and none of the crafted ones"
     assert "TOP SECRET" not in markdown.text and "root:" not in markdown.text and "https://evil/" not in markdown.text
     archive = client.http.get(api, params={"format": "zip"})
     assert archive.status_code == 200

@@ -51,6 +51,8 @@ class CrawlConfig:
     timeout: float = 20.0
     user_agent: str = DEFAULT_USER_AGENT
     render: str = "auto"
+    content_selector: str | None = None  # CSS: when it matches, only that is the page's content
+    exclude_selectors: tuple[str, ...] = ()  # CSS: removed from every page before extraction
 
     @property
     def is_selection(self) -> bool:
@@ -59,7 +61,7 @@ class CrawlConfig:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        for key in ("urls", "include", "exclude"):
+        for key in ("urls", "include", "exclude", "exclude_selectors"):
             data[key] = list(getattr(self, key))
         return data
 
@@ -158,6 +160,48 @@ def _patterns(name: str) -> Callable[[Any], tuple[str, ...]]:
     return check
 
 
+MAX_SELECTORS = 50
+MAX_SELECTOR_LENGTH = 500
+
+
+def _check_css(name: str, css: str) -> str:
+    """A CSS selector is compiled here, so an invalid one is refused before the crawl starts."""
+    from crawler.engine.markdown import check_selector
+
+    css = css.strip()
+    if len(css) > MAX_SELECTOR_LENGTH:
+        raise ConfigError(f"{name} selectors must be at most {MAX_SELECTOR_LENGTH} characters long, "
+                          f"got one of {len(css)}: {css[:40]!r}...")
+    try:
+        check_selector(css)
+    except ValueError as exc:
+        raise ConfigError(f"{name} {css!r} is not a valid CSS selector: {exc}") from None
+    return css
+
+
+def _css_selector(name: str) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        if not isinstance(value, str):
+            raise ConfigError(f"{name} must be a CSS selector (a string), e.g. \"main .content\"")
+        return _check_css(name, value) if value.strip() else None
+
+    return check
+
+
+def _css_list(name: str) -> Callable[[Any], tuple[str, ...]]:
+    def check(value: Any) -> tuple[str, ...]:
+        if isinstance(value, str):
+            value = value.splitlines()
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{name} must be a list of CSS selectors (strings)")
+        selectors = tuple(v.strip() for v in value if v.strip())
+        if len(selectors) > MAX_SELECTORS:
+            raise ConfigError(f"{name} accepts at most {MAX_SELECTORS} selectors, got {len(selectors)}")
+        return tuple(_check_css(name, css) for css in selectors)
+
+    return check
+
+
 def _choice(name: str, choices: tuple[str, ...]) -> Callable[[Any], str]:
     def check(value: Any) -> str:
         if value not in choices:
@@ -242,6 +286,8 @@ _FIELDS: dict[str, Callable[[Any], Any]] = {
     "timeout": _number_in("timeout", 1, 120),
     "user_agent": _user_agent,
     "render": _choice("render", RENDER_MODES),
+    "content_selector": _css_selector("content_selector"),
+    "exclude_selectors": _css_list("exclude_selectors"),
 }
 
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from crawler.engine.errors import FetchFailed, StopRequested
-from crawler.engine.extract import count_words, extract_markdown, reset_caches
+from crawler.engine.extract import count_words, extract_markdown, looks_not_found, reset_caches
 from crawler.engine.parse import (
     find_canonical,
     find_links,
@@ -62,6 +62,7 @@ class PageAnalysis:
     extract_seconds: float
     site_name: str | None = None  # og:site_name, for llms.txt
     description: str | None = None  # <meta name="description">, for llms.txt
+    not_found: bool = False  # the content is a "not found" screen (a soft 404)
 
 
 class WorkerCrashed(Exception):
@@ -121,7 +122,8 @@ def _exit_with_owner(owner_pid: int, interval: float = 1.0) -> None:
 
 
 def analyze_page(job_id: int, body: bytes, encoding: str | None, url: str, extract: bool = True,
-                 keep_routes: bool = False) -> PageAnalysis:
+                 keep_routes: bool = False, content_selector: str | None = None,
+                 exclude_selectors: tuple[str, ...] = ()) -> PageAnalysis:
     """Parse once, find title, links and canonical URL, then extract Markdown from the same tree."""
     global _jobs_done
     marker = os.environ.get(CRASH_MARKER_ENV)
@@ -145,15 +147,16 @@ def analyze_page(job_id: int, body: bytes, encoding: str | None, url: str, extra
         error_marker = os.environ.get(EXTRACT_ERROR_MARKER_ENV)
         if error_marker and error_marker.encode() in body:
             raise RuntimeError(f"fault injected by {EXTRACT_ERROR_MARKER_ENV}")
-        markdown = extract_markdown(tree, url)
+        markdown = extract_markdown(tree, url, content_selector, exclude_selectors)
     except Exception as exc:
         raise AnalysisFailed.from_exception("extract", exc) from None
     extracted = time.perf_counter()
     _jobs_done += 1
     if _jobs_done % RESET_CACHES_EVERY == 0:
         reset_caches()
-    return PageAnalysis(title, links, canonical, markdown, count_words(markdown), parsed - started, extracted - parsed,
-                        site_name, description)
+    words = count_words(markdown)
+    return PageAnalysis(title, links, canonical, markdown, words, parsed - started, extracted - parsed,
+                        site_name, description, looks_not_found(title, markdown, words))
 
 
 def _warm_up() -> int:
@@ -281,10 +284,12 @@ class CpuPool:
 
     def analyze(self, body: bytes, encoding: str | None, url: str, *, stop: threading.Event,
                 on_extracting: Callable[[], None] | None = None, extract: bool = True,
-                keep_routes: bool = False) -> PageAnalysis:
+                keep_routes: bool = False, content_selector: str | None = None,
+                exclude_selectors: tuple[str, ...] = ()) -> PageAnalysis:
         """Parse (and extract) one page in a worker process; StopRequested if the crawl stops.
-        `keep_routes`: the page is on a hash-routed site, its `#/path` links are pages."""
-        args = (body, encoding, url, extract, keep_routes)
+        `keep_routes`: the page is on a hash-routed site, its `#/path` links are pages;
+        `content_selector`, `exclude_selectors`: the crawl's settings (crawler/engine/markdown.py)."""
+        args = (body, encoding, url, extract, keep_routes, content_selector, tuple(exclude_selectors))
         try:
             return self._run_in(self._main, stop, on_extracting, *args)
         except BrokenProcessPool:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import lxml.html
 import trafilatura
+
+from crawler.engine import markdown as md
 
 try:  # present in trafilatura >= 1.7; keeps long-lived worker processes from growing
     from trafilatura.meta import reset_caches
@@ -12,17 +16,43 @@ except ImportError:  # pragma: no cover
         return None
 
 
-def extract_markdown(tree: lxml.html.HtmlElement, url: str) -> str:
+def extract_markdown(tree: lxml.html.HtmlElement, url: str, content_selector: str | None = None,
+                     exclude_selectors: tuple[str, ...] = ()) -> str:
     """Main content as Markdown (headings, lists, tables, code, links kept); '' when none found.
 
     Links are made absolute first, against the page's URL (or its <base href>): trafilatura
     resolves a relative link against the site's root, so `intro.html` on /docs/guide/x.html
-    would otherwise be stored as /intro.html."""
+    would otherwise be stored as /intro.html.
+
+    `exclude_selectors` are removed first; the content is what `content_selector` matches, else
+    the content container of a documentation generator, converted by crawler/engine/markdown.py; on a
+    page without either, trafilatura decides what the content is, with its code blocks
+    protected (see crawler/engine/markdown.py)."""
     try:
         tree.make_links_absolute(url, resolve_base_href=True, handle_failures="discard")
     except ValueError:  # a URL lxml cannot join with: leave the links as they are
         pass
-    _fence_plain_preformatted(tree)
+    body = tree.find("body")
+    root = body if body is not None else tree
+    if exclude_selectors:
+        md.remove_matching(root, exclude_selectors)
+    md.unwrap_code_tables(root)
+    chosen = md.select_content(tree, content_selector) if content_selector else None
+    content = chosen if chosen is not None else md.find_content(tree)
+    if content is not None:
+        try:
+            md.remove_matching(content, (md.CHROME,))
+            converted = md.convert(content, url)
+        except RecursionError:  # nesting deeper than the converter goes: trafilatura's way
+            converted = ""
+        if converted or chosen is not None:  # what the selector chose is the content, even empty
+            return converted
+    return _trafilatura_markdown(tree, url)
+
+
+def _trafilatura_markdown(tree: lxml.html.HtmlElement, url: str) -> str:
+    """trafilatura's choice of content, every <pre> kept whole as a fenced block in its language."""
+    blocks = md.protect_code(tree)
     _unlink_heading_anchors(tree, url)
     markdown = trafilatura.extract(
         tree,
@@ -34,6 +64,20 @@ def extract_markdown(tree: lxml.html.HtmlElement, url: str) -> str:
         include_comments=False,
         favor_recall=True,
     )
+    return md.restore_code((markdown or "").strip(), blocks).strip()
+
+
+def extract_markdown_trafilatura(tree: lxml.html.HtmlElement, url: str) -> str:
+    """What trafilatura alone gives (the extraction before crawler/engine/markdown.py), for comparison."""
+    try:
+        tree.make_links_absolute(url, resolve_base_href=True, handle_failures="discard")
+    except ValueError:
+        pass
+    _fence_plain_preformatted(tree)
+    _unlink_heading_anchors(tree, url)
+    markdown = trafilatura.extract(tree, url=url, output_format="markdown", include_formatting=True,
+                                   include_links=True, include_tables=True, include_comments=False,
+                                   favor_recall=True)
     return (markdown or "").strip()
 
 
@@ -64,6 +108,24 @@ def page_document(title: str | None, url: str, markdown: str) -> str:
     """The stored file: a title heading and the source URL above the content."""
     heading = f"# {title}\n\n" if title else ""
     return f"{heading}Source: <{url}>\n\n{markdown}\n"
+
+
+_NOT_FOUND = re.compile(r"(error\s*)?404(\s*[-\u2013\u2014:|.]\s*.*)?|((the\s+)?(page|file|document)\s+)?not\s+found"
+                        r"([\s!.:|\u2013\u2014-].*)?|(sorry,?\s+)?(this|the)\s+page\s+(could\s+not|couldn't|cannot|can't)"
+                        r"\s+be\s+found.*|(this\s+)?page\s+(does\s+not|doesn't)\s+exist.*", re.I)
+NOT_FOUND_MAX_WORDS = 150
+
+
+def looks_not_found(title: str | None, markdown: str, words: int) -> bool:
+    """A soft 404: a short page whose first heading (or, without one, its title) is a "not
+    found" screen (`404 - Not found` of Docsify, `Page not found` of a site that answers 200)."""
+    if words > NOT_FOUND_MAX_WORDS:
+        return False
+    heading = next((line.lstrip("#").strip() for line in markdown.splitlines() if line.startswith("# ")), None)
+    for text in (heading, title if heading is None or not markdown.strip() else None):
+        if text and len(text) <= 80 and _NOT_FOUND.fullmatch(text.strip()):
+            return True
+    return False
 
 
 def count_words(markdown: str) -> int:

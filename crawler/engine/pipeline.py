@@ -110,9 +110,12 @@ class PagePipeline:
         analysis = self.cpu.analyze(
             page.body, page.encoding, page.url, stop=ctx.stop_signal,  # type: ignore[arg-type]
             extract=not ctx.discover_only, keep_routes=self.scheduler.frontier.keeps_routes(url),
+            content_selector=ctx.config.content_selector, exclude_selectors=ctx.config.exclude_selectors,
             on_extracting=lambda: tracker.page_stage(url, Stage.EXTRACTING, depth))
         tracker.add_stage_time("parse", analysis.parse_seconds)
         tracker.add_stage_time("extract", analysis.extract_seconds)
+        if analysis.not_found:  # a "not found" screen served with a 200 (or a missing Docsify route)
+            raise PageSkipped("the page is a \"not found\" screen (soft 404)", page.http_status, "not_found")
 
         page_key = self._page_key(page.url, analysis.canonical)
         if not self.scheduler.frontier.claim_page(page_key):

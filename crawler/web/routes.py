@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import tempfile
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,8 +16,9 @@ from crawler import __version__
 from crawler.engine.config import ConfigError
 from crawler.engine.events import State
 from crawler.folder.paths import is_crawl_id
-from crawler.folder.reader import iter_manifest, saved_page_files
+from crawler.folder.reader import iter_manifest
 from crawler.outputs import browse as reader
+from crawler.outputs import exports
 from crawler.outputs.llms import (
     LLMS_FULL_TXT,
     LLMS_TXT,
@@ -403,19 +402,10 @@ def _manifest_lines(crawl_dir: Path) -> Iterator[str]:
 
 
 def _combined_markdown(crawl_dir: Path) -> Iterator[str]:
-    """All saved pages in crawl order, each under its URL as a heading, read one at a time."""
-    for entry, page in saved_page_files(crawl_dir):
-        yield f"# {entry['url']}\n\n{page.read_text(encoding='utf-8').strip()}\n\n---\n\n"
+    """All saved pages in crawl order, each under its own title heading (crawler/outputs/exports.py)."""
+    return exports.combined_markdown(crawl_dir)
 
 
 def _build_zip(crawl_dir: Path, stem: str) -> Any:
-    """Zip into a temporary file (spilled to disk past 16 MB), never the whole site in memory."""
-    spool = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115 - returned open, send_file closes it
-    with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name in ("manifest.jsonl", "config.json", "summary.json"):
-            if (crawl_dir / name).exists():
-                archive.write(crawl_dir / name, f"{stem}/{name}")
-        for entry, page in saved_page_files(crawl_dir):
-            archive.write(page, f"{stem}/{entry['path']}")
-    spool.seek(0)
-    return spool
+    """The zip, browsable offline once unpacked, with llms.txt and llms-full.txt (crawler/outputs/exports.py)."""
+    return exports.build_zip(crawl_dir, stem)

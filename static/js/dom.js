@@ -31,6 +31,8 @@ export const el = {
   scope: $("scope"),
   include: $("include"),
   exclude: $("exclude"),
+  contentSelector: $("content_selector"),
+  excludeSelectors: $("exclude_selectors"),
   respectRobots: $("respect_robots"),
   timeout: $("timeout"),
   perHost: $("per_host_concurrency"),

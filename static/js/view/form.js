@@ -29,6 +29,9 @@ export function readForm() {
   config.scope = el.scope.value;
   config.include = lines(el.include.value);
   config.exclude = lines(el.exclude.value);
+  const contentSelector = el.contentSelector.value.trim();
+  if (contentSelector) config.content_selector = contentSelector;
+  config.exclude_selectors = lines(el.excludeSelectors.value);
   config.respect_robots = !!el.respectRobots.checked;
   numberField(el.timeout, "timeout", "Timeout", config, problems);
   numberField(el.perHost, "per_host_concurrency", "Per host", config, problems);
@@ -61,5 +64,7 @@ export function fillForm(config) {
   }
   if (Array.isArray(config.include)) el.include.value = config.include.join("\n");
   if (Array.isArray(config.exclude)) el.exclude.value = config.exclude.join("\n");
+  el.contentSelector.value = typeof config.content_selector === "string" ? config.content_selector : "";
+  if (Array.isArray(config.exclude_selectors)) el.excludeSelectors.value = config.exclude_selectors.join("\n");
   if (typeof config.respect_robots === "boolean") el.respectRobots.checked = config.respect_robots;
 }

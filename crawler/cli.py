@@ -200,7 +200,7 @@ class RichSink:
             console=self.console, transient=False)
         self._task = self.progress.add_task("starting", total=None, known="?", counts="", speed=0.0, eta="?")
 
-    def __enter__(self) -> "RichSink":
+    def __enter__(self) -> RichSink:
         self.progress.start()
         return self
 

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import os
 import secrets
@@ -182,7 +183,7 @@ def install_sigterm_handler() -> None:
 
 
 def wants_eventlet(argv: list[str]) -> bool:
-    return "--server=eventlet" in argv or any(a == "--server" and b == "eventlet" for a, b in zip(argv, argv[1:]))
+    return "--server=eventlet" in argv or any(a == "--server" and b == "eventlet" for a, b in itertools.pairwise(argv))
 
 
 def run() -> None:

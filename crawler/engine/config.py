@@ -9,8 +9,9 @@ from __future__ import annotations
 import difflib
 import re
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import regex as _regex

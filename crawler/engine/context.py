@@ -7,8 +7,9 @@ the scheduler and the page pipeline, so none of them holds a copy of another's s
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from crawler.engine.config import CrawlConfig
 from crawler.engine.errors import StopRequested

@@ -24,11 +24,12 @@ import struct
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from crawler.engine.errors import FetchFailed, StopRequested
 from crawler.engine.extract import count_words, extract_markdown, reset_caches
@@ -85,7 +86,7 @@ class AnalysisFailed(FetchFailed):
         return (type(self), (self.stage, self.reason))
 
     @classmethod
-    def from_exception(cls, stage: str, exc: BaseException) -> "AnalysisFailed":
+    def from_exception(cls, stage: str, exc: BaseException) -> AnalysisFailed:
         text = str(exc) or "no message"
         text = text if len(text) <= 300 else text[:297] + "..."
         return cls(stage, f"{stage} error: {type(exc).__name__}: {text}")
@@ -134,7 +135,7 @@ def analyze_page(job_id: int, body: bytes, encoding: str | None, url: str, extra
         links = find_links(tree, url, keep_routes)
         canonical = find_canonical(tree, url)
         site_name, description = find_site_meta(tree)
-    except Exception as exc:  # a parser bug on one odd page fails that page only
+    except Exception as exc:  # noqa: BLE001 - a parser bug on one odd page fails that page only
         raise AnalysisFailed.from_exception("parse", exc) from None
     parsed = time.perf_counter()
     if not extract:
@@ -146,7 +147,7 @@ def analyze_page(job_id: int, body: bytes, encoding: str | None, url: str, extra
         if error_marker and error_marker.encode() in body:
             raise RuntimeError(f"fault injected by {EXTRACT_ERROR_MARKER_ENV}")
         markdown = extract_markdown(tree, url)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - a converter bug on one odd page fails that page only
         raise AnalysisFailed.from_exception("extract", exc) from None
     extracted = time.perf_counter()
     _jobs_done += 1

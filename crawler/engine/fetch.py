@@ -13,9 +13,9 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Callable
+from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -56,8 +56,8 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 @dataclass
@@ -320,7 +320,7 @@ def fetch_page(session: requests.Session, url: str, *, timeout: float, stop: thr
                 raise
             except (StopRequested, FetchFailed):
                 raise
-            except Exception as exc:  # urllib3 read errors (timeouts, protocol errors) are not RequestExceptions
+            except Exception as exc:  # noqa: BLE001 - urllib3 read errors (timeouts, protocol errors) are not RequestExceptions
                 raise request_failure(exc, current, timeout, during_body=True,
                                       http_status=response.status_code) from None
             if not body.strip():
@@ -370,7 +370,7 @@ def fetch_robots_txt(session: requests.Session, url: str, *, timeout: float, sto
                 raise TransientFailure(exc.reason, status, code=exc.code) from None
             except StopRequested:
                 raise
-            except Exception as exc:  # urllib3 read errors (timeouts, resets) are not RequestExceptions
+            except Exception as exc:  # noqa: BLE001 - urllib3 read errors (timeouts, resets) are not RequestExceptions
                 raise request_failure(exc, current, timeout, during_body=True, http_status=status) from None
             return status, body[:max_bytes], len(body) > max_bytes
     raise FetchFailed(f"more than {MAX_ROBOTS_REDIRECTS} redirects", code="too_many_redirects")

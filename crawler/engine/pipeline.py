@@ -11,8 +11,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from crawler.engine.context import CrawlContext
 from crawler.engine.cpu import CpuPool, WorkerCrashed

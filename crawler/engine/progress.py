@@ -11,7 +11,8 @@ import logging
 import threading
 import time
 from collections import deque
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from crawler.engine.estimate import (
     estimate_final_total,

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from typing import Callable, Iterable
 
 from crawler.engine.context import CrawlContext, PauseSignal
 from crawler.engine.events import State, iso_timestamp

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from crawler.engine.context import CrawlContext, let_others_run
 from crawler.engine.errors import FetchFailed, StopRequested, TransientFailure

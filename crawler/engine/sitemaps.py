@@ -12,8 +12,8 @@ import gzip
 import io
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 from urllib.parse import urljoin
 
 import requests

@@ -35,9 +35,10 @@ import os
 import re
 import tempfile
 import threading
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from crawler.folder.paths import PAGES_DIR, page_file

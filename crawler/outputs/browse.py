@@ -22,10 +22,11 @@ import re
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from markdown_it import MarkdownIt
@@ -69,7 +70,7 @@ class SavedPages:
         self._identity: tuple[int, int] | None = None
         self._lock = threading.Lock()
 
-    def refresh(self) -> "SavedPages":
+    def refresh(self) -> SavedPages:
         manifest = self.crawl_dir / "manifest.jsonl"
         with self._lock:
             try:
@@ -125,7 +126,7 @@ class SavedPages:
         return found
 
 
-_cache: "OrderedDict[str, SavedPages]" = OrderedDict()
+_cache: OrderedDict[str, SavedPages] = OrderedDict()
 _cache_lock = threading.Lock()
 
 

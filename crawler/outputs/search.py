@@ -27,9 +27,10 @@ import re
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from crawler.folder.paths import is_crawl_id
 from crawler.folder.reader import read_page
@@ -552,7 +553,7 @@ class SearchIndexer:
         self._sizes: dict[str, int] = {}  # manifest size last seen per crawl, to skip unchanged ones
         self.passes = 0
 
-    def start(self) -> "SearchIndexer":
+    def start(self) -> SearchIndexer:
         self._thread = threading.Thread(target=self._loop, name="search-indexer", daemon=True)
         self._thread.start()
         return self
@@ -579,7 +580,7 @@ class SearchIndexer:
                 # file itself (header and PRAGMA quick_check) and rebuilds only if it is unsound.
                 log.warning("search indexing pass failed (%s); the file is checked on the next pass", exc)
                 self.index.suspect.set()
-            except Exception:  # noqa: BLE001 - the indexer must outlive any one bad pass
+            except Exception:  # the indexer must outlive any one bad pass
                 log.exception("search indexing pass failed")
             self._wake.wait(self.interval)
             self._wake.clear()

@@ -82,7 +82,7 @@ class Context:
     answered for the job that page renders."""
 
     handle: Any
-    jobs: dict[Any, "Job"] = field(default_factory=dict)  # page → job
+    jobs: dict[Any, Job] = field(default_factory=dict)  # page → job
 
 
 @dataclass
@@ -94,7 +94,7 @@ class Browser:
     pages: int = 0
     retired: bool = False
     dead: bool = False
-    contexts: "OrderedDict[str, Context]" = field(default_factory=OrderedDict)
+    contexts: OrderedDict[str, Context] = field(default_factory=OrderedDict)
 
 
 @dataclass
@@ -249,7 +249,7 @@ class RenderService:
             answer = await self.render(job)
         except asyncio.CancelledError:
             answer = {"ok": False, "code": "stopped", "reason": "stopped"}
-        except Exception as exc:  # noqa: BLE001 - one page fails, the service goes on
+        except Exception as exc:  # one page fails, the service goes on
             log.exception("render of %s failed", job.url)
             answer = {"ok": False, "code": "render_error", "reason": f"render error: {type(exc).__name__}: {exc}"}
         finally:
@@ -374,7 +374,7 @@ class RenderService:
                 page = await context.handle.new_page()
                 context.jobs[page] = job
                 return await asyncio.wait_for(self.load(job, page), max(0.1, job.deadline - time.monotonic()))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return self.too_slow(job)
             except asyncio.CancelledError:
                 raise

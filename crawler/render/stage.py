@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 from urllib.parse import urldefrag
 
 from crawler.engine.errors import SLOW_DOWN_STATUSES, TRANSIENT_STATUSES, FetchFailed, PageSkipped, TransientFailure
@@ -56,7 +57,7 @@ def render_deadline(timeout: float) -> float:
 
 
 class RenderStage:
-    def __init__(self, ctx: "CrawlContext", pool: "RenderPool | None", frontier: "Frontier",
+    def __init__(self, ctx: CrawlContext, pool: RenderPool | None, frontier: Frontier,
                  policy: BrowserPolicy, redirect_refusal: Callable[[str], str | None]) -> None:
         self.ctx = ctx
         self.mode = ctx.config.render

@@ -12,7 +12,7 @@ import secrets
 import shutil
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -48,7 +48,7 @@ class Backend(Protocol):
 
 def new_crawl_id(now: datetime | None = None) -> str:
     """Sortable by creation time, unguessable enough to not collide: 20261123-184012-a1b2c3."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return now.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
 
 

@@ -4,8 +4,9 @@ records rebuilt from the folders (at start-up, or when a flushed Redis has lost 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from crawler.engine.config import parse_crawl_config
 from crawler.engine.events import State, iso_timestamp
@@ -86,7 +87,7 @@ def read_history(data_dir: Path, *, running_is_lost: bool = True,
             record = CrawlRecord(crawl_dir.name, meta["owner"], config, meta["created_at"],
                                  kind=meta.get("kind", "crawl"),
                                  refresh_of=refresh_of if is_crawl_id(refresh_of) else None)
-        except Exception as exc:  # a damaged folder must not keep the server from starting
+        except Exception as exc:  # noqa: BLE001 - a damaged folder must not keep the server from starting
             log.warning("skipping crawl folder %s: %s", crawl_dir, exc)
             continue
         recorded = State(meta["state"]) if meta.get("state") in State._value2member_map_ else None

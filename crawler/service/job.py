@@ -58,12 +58,12 @@ def run_job(controller: CrawlController, record: CrawlRecord, data_dir: Path) ->
         if record.kind == "crawl" and summary.get("ok") and crawl_dir.is_dir():  # not if it was deleted
             try:
                 write_llms_files(crawl_dir)
-            except Exception:  # noqa: BLE001 - the downloads generate them on demand anyway
+            except Exception:  # the downloads generate them on demand anyway
                 log.exception("could not write llms.txt for %s", record.crawl_id)
         if record.refresh_of and crawl_dir.is_dir():
             try:
                 write_changes(crawl_folder(data_dir, record.refresh_of), crawl_dir, state=summary.get("state"))
-            except Exception:  # noqa: BLE001 - GET /api/crawls/<id>/changes makes it on demand anyway
+            except Exception:  # GET /api/crawls/<id>/changes makes it on demand anyway
                 log.exception("could not write changes.json for %s", record.crawl_id)
         return summary
     finally:

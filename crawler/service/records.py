@@ -13,8 +13,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import Any, Iterable, Protocol
+from typing import Any, Protocol
 
 from crawler.engine.config import CrawlConfig
 from crawler.engine.events import State

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from a2wsgi import ASGIMiddleware
 from mcp.server.mcpserver import Context

@@ -24,8 +24,9 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import redis
 
@@ -227,7 +228,7 @@ class Cluster:
         keys = list(self.redis.scan_iter(match=self.key("worker", "*"), count=100))
         values = self.redis.mget(keys) if keys else []
         found = []
-        for key, value in zip(keys, values):
+        for key, value in zip(keys, values, strict=True):
             try:
                 worker = json.loads(value) if value else None
             except ValueError:

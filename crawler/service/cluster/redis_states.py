@@ -12,7 +12,8 @@ import functools
 import json
 import logging
 import time
-from typing import Any, Callable, Iterable, TypeVar
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 import redis
 
@@ -122,7 +123,7 @@ def record_from(fields: dict[str, str], crawl_id: str | None = None) -> CrawlRec
                            worker=fields.get("worker") or None,
                            seen_at=float(fields["seen_at"]) if fields.get("seen_at") else None,
                            refresh_of=refresh_of)
-    except Exception as exc:  # noqa: BLE001 - bad JSON, settings, state, number: one refusal
+    except Exception as exc:  # bad JSON, settings, state, number: one refusal
         raise BadRecord(f"it does not parse: {exc.__class__.__name__}: {str(exc)[:200]}") from exc
 
 
@@ -181,7 +182,7 @@ class RedisCrawlStates:
         for crawl_id in ids:
             pipe.hgetall(self.key("crawl", crawl_id))
         records = []
-        for crawl_id, fields in zip(ids, pipe.execute()):
+        for crawl_id, fields in zip(ids, pipe.execute(), strict=True):
             if fields.get("owner") != owner:
                 continue
             try:

@@ -74,7 +74,7 @@ class WorkerSettings:
     memory_limit: int | None = None  # bytes: crawling pauses above 80 % of it (crawler/service/memory.py)
 
     @classmethod
-    def from_env(cls) -> "WorkerSettings":
+    def from_env(cls) -> WorkerSettings:
         env = os.environ
 
         def number(name: str, default: Any, kind: Any = int) -> Any:

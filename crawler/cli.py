@@ -29,7 +29,7 @@ import stat
 import sys
 import threading
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO, cast
 
 from crawler.engine.config import ConfigError, CrawlConfig, parse_crawl_config
 from crawler.engine.cpu import CpuPool
@@ -47,6 +47,13 @@ from crawler.service.records import CrawlRecord
 
 CLI_OWNER = "cli"
 OUTPUT_CLOSED_EXIT = 141  # 128 + SIGPIPE: the shell's code for a command whose reader left (`yes | head`)
+
+
+class TextOut(Protocol):
+    """What the plain sinks write to: a text stream, or a GuardedStream around one."""
+
+    def write(self, text: str, /) -> int: ...
+    def flush(self) -> None: ...
 
 
 class GuardedStream:
@@ -136,7 +143,7 @@ def watch_pipes(streams: list[GuardedStream], done: threading.Event) -> None:
 class TerminalSink:
     """Plain lines: log lines as they come and a one-line progress summary when it changes."""
 
-    def __init__(self, out: TextIO = sys.stderr, quiet: bool = False) -> None:
+    def __init__(self, out: TextOut = sys.stderr, quiet: bool = False) -> None:
         self._out = out
         self._quiet = quiet
         self._last_progress = ""
@@ -171,7 +178,7 @@ def progress_line(payload: dict[str, Any]) -> str:
 class JsonLinesSink:
     """Every event as one JSON object per line, `{"event": name, "data": payload}`, flushed."""
 
-    def __init__(self, out: TextIO = sys.stdout) -> None:
+    def __init__(self, out: TextOut = sys.stdout) -> None:
         self._out = out
         self._lock = threading.Lock()
 
@@ -343,7 +350,8 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout, sys.stderr = stdout, stderr  # print(), warnings and logging's last resort too
     watching = threading.Event()
     try:
-        rich_sink = RichSink(stdout, quiet=args.quiet) if not args.json and stdout.isatty() else None
+        # rich asks its file for isatty, fileno, encoding...: a GuardedStream hands those to its stream
+        rich_sink = RichSink(cast(TextIO, stdout), quiet=args.quiet) if not args.json and stdout.isatty() else None
         sink: EventSink = (JsonLinesSink(stdout) if args.json else rich_sink if rich_sink is not None
                            else TerminalSink(stderr, quiet=args.quiet))
         cpu = CpuPool()

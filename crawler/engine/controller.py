@@ -30,7 +30,7 @@ import threading
 from typing import Any
 
 from crawler.engine.config import CrawlConfig
-from crawler.engine.context import CrawlContext, PauseSignal, StopSignal
+from crawler.engine.context import CrawlContext
 from crawler.engine.cpu import CpuPool
 from crawler.engine.errors import StopRequested
 from crawler.engine.events import EventSink, SafeSink, State, iso_timestamp
@@ -44,6 +44,7 @@ from crawler.engine.resume import LOG_SEQ_FILE, ResumeState, last_log_seq
 from crawler.engine.scheduler import Scheduler
 from crawler.engine.seeds import Seeds
 from crawler.engine.sender import ProgressSender
+from crawler.engine.signals import PauseSignal, StopSignal, StopSwitch
 from crawler.engine.stats import CrawlStats, NoStats
 from crawler.engine.threads import DaemonThreadPool
 from crawler.engine.urls import canonical_url
@@ -54,14 +55,14 @@ from crawler.render.stage import RenderStage
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CrawlController", "PauseSignal", "StopSignal"]
+__all__ = ["CrawlController", "PauseSignal", "StopSignal", "StopSwitch"]
 
 
 class CrawlController:
     """Runs one crawl to its end in the calling thread; `request_stop` may come from any thread."""
 
     def __init__(self, crawl_id: str, config: CrawlConfig, store: CrawlStore, sink: EventSink,
-                 stop_signal: StopSignal, cpu: CpuPool, *, session_id: str = "",
+                 stop_signal: StopSwitch, cpu: CpuPool, *, session_id: str = "",
                  downloads: dict[str, str] | None = None, discover_only: bool = False,
                  resume: ResumeState | None = None, address_policy: AddressPolicy | None = None,
                  pause_signal: PauseSignal | None = None, stats: CrawlStats | None = None,
@@ -117,8 +118,7 @@ class CrawlController:
         if not self.tracker.state.is_final and self.tracker.state != State.STOPPING:
             self.tracker.set_state(State.STOPPING, "stopping: pages saved so far are kept")
             self.sender.nudge()
-        if hasattr(self.stop_signal, "set"):
-            self.stop_signal.set()  # type: ignore[attr-defined]
+        self.stop_signal.set()
 
     @property
     def state(self) -> State:

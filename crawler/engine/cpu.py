@@ -40,6 +40,7 @@ from crawler.engine.parse import (
     find_title,
     parse_document,
 )
+from crawler.engine.signals import StopSignal
 
 log = logging.getLogger(__name__)
 
@@ -280,7 +281,7 @@ class CpuPool:
                 except Exception:  # a progress callback must never kill the relay
                     log.exception("stage callback failed")
 
-    def analyze(self, body: bytes, encoding: str | None, url: str, *, stop: threading.Event,
+    def analyze(self, body: bytes, encoding: str | None, url: str, *, stop: StopSignal,
                 on_extracting: Callable[[], None] | None = None, extract: bool = True,
                 keep_routes: bool = False) -> PageAnalysis:
         """Parse (and extract) one page in a worker process; StopRequested if the crawl stops.
@@ -302,7 +303,7 @@ class CpuPool:
         raise WorkerCrashed(f"extraction crashed its worker process ({1 + self.QUARANTINE_ATTEMPTS} attempts, "
                             "the last ones alone in a quarantine worker)")
 
-    def _run_in(self, pool: _RebuildablePool, stop: threading.Event, on_extracting: Callable[[], None] | None,
+    def _run_in(self, pool: _RebuildablePool, stop: StopSignal, on_extracting: Callable[[], None] | None,
                 *args: Any) -> PageAnalysis:
         """One attempt, waiting in short slices so a stop is seen at once; rebuilds a broken pool."""
         job_id = next(self._ids)

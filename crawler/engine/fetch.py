@@ -35,6 +35,7 @@ from crawler.engine.netguard import (
     BlockedAddress,
     guard_session,
 )
+from crawler.engine.signals import StopSignal
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -137,7 +138,7 @@ _BINARY_DATA_BYTES = bytes([*range(0x00, 0x09), 0x0B, *range(0x0E, 0x1B), *range
 SNIFF_BYTES = 1024
 
 
-def read_body(response: requests.Response, stop: threading.Event, deadline: float,
+def read_body(response: requests.Response, stop: StopSignal, deadline: float,
               max_bytes: int = MAX_BODY_BYTES, *, sniff_encoding: str | None = None,
               sniff: bool = False, truncate: bool = False) -> bytes:
     """Read the body chunk by chunk as it arrives, checking the stop signal between chunks.
@@ -263,7 +264,7 @@ def _response_headers(session: requests.Session, url: str, timeout: float, deadl
     return response
 
 
-def fetch_page(session: requests.Session, url: str, *, timeout: float, stop: threading.Event,
+def fetch_page(session: requests.Session, url: str, *, timeout: float, stop: StopSignal,
                check_redirect: Callable[[str], str | None], conditional: dict[str, str] | None = None) -> FetchedPage:
     """GET `url`, following in-scope redirects; raise PageSkipped / FetchFailed / StopRequested.
 
@@ -305,7 +306,7 @@ def fetch_page(session: requests.Session, url: str, *, timeout: float, stop: thr
                 raise FetchFailed(reason, response.status_code, code="http_error")
             content_type = response.headers.get("Content-Type")
             if not is_html(content_type):
-                raise PageSkipped(f"not HTML ({content_type.split(';')[0].strip()})", response.status_code,
+                raise PageSkipped(f"not HTML ({(content_type or '').split(';')[0].strip()})", response.status_code,
                                   code="not_html")
             declared = _content_length(response)
             if declared is not None and declared > MAX_BODY_BYTES:
@@ -332,7 +333,7 @@ def fetch_page(session: requests.Session, url: str, *, timeout: float, stop: thr
 MAX_ROBOTS_REDIRECTS = 5  # RFC 9309 §2.3.1.2: follow at least five consecutive redirects
 
 
-def fetch_robots_txt(session: requests.Session, url: str, *, timeout: float, stop: threading.Event,
+def fetch_robots_txt(session: requests.Session, url: str, *, timeout: float, stop: StopSignal,
                      max_bytes: int) -> tuple[int, bytes, bool]:
     """GET a robots.txt under the same limits as a page: returns (status, body, truncated).
 

@@ -77,7 +77,7 @@ class PagePipeline:
 
         def download(conditional: dict[str, str] | None) -> FetchedPage:
             fetched = fetch_page(ctx.sessions.get(), request.url, timeout=ctx.config.timeout,
-                                 stop=ctx.stop_signal, check_redirect=self.scheduler.redirect_refusal,  # type: ignore[arg-type]
+                                 stop=ctx.stop_signal, check_redirect=self.scheduler.redirect_refusal,
                                  conditional=conditional or known or None)
             downloaded.append(len(fetched.body))
             return fetched
@@ -109,7 +109,7 @@ class PagePipeline:
                               code="not_modified")
         tracker.page_stage(url, Stage.PARSING, depth)
         analysis = self.cpu.analyze(
-            page.body, page.encoding, page.url, stop=ctx.stop_signal,  # type: ignore[arg-type]
+            page.body, page.encoding, page.url, stop=ctx.stop_signal,
             extract=not ctx.discover_only, keep_routes=self.scheduler.frontier.keeps_routes(url),
             on_extracting=lambda: tracker.page_stage(url, Stage.EXTRACTING, depth))
         tracker.add_stage_time("parse", analysis.parse_seconds)

@@ -96,10 +96,12 @@ def load_resume_state(crawl_dir: Path) -> ResumeState:
             continue
         queued.add(url)
         state.discovered += 1
-        source = entry.get("source") if isinstance(entry.get("source"), str) else "link"
+        source = entry.get("source")
+        source = source if isinstance(source, str) else "link"
         if source == "sitemap":
             state.from_sitemaps += 1
         if url not in state.handled and url not in state.stored_keys:
-            depth = entry.get("depth") if isinstance(entry.get("depth"), int) else 0
+            depth = entry.get("depth")
+            depth = depth if isinstance(depth, int) else 0
             state.pending.append(CrawlRequest(url, depth, None, source))
     return state

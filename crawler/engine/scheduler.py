@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 
-from crawler.engine.context import CrawlContext, PauseSignal
+from crawler.engine.context import CrawlContext
 from crawler.engine.events import State, iso_timestamp
 from crawler.engine.frontier import (
     ADMISSION_TEXT,
@@ -24,6 +24,7 @@ from crawler.engine.frontier import (
     Frontier,
 )
 from crawler.engine.pipeline import PageOutcome
+from crawler.engine.signals import PauseSignal
 from crawler.engine.threads import DaemonThreadPool
 from crawler.engine.urls import host_of
 from crawler.folder.writer import DiskFull, StoreClosed

@@ -94,7 +94,7 @@ class Seeds:
 
         result = discover_sitemap_urls(ctx.sessions.get(), ctx.start_url, listed,
                                        timeout=min(ctx.config.timeout, 30),
-                                       stop=ctx.stop_signal, on_progress=progress)  # type: ignore[arg-type]
+                                       stop=ctx.stop_signal, on_progress=progress)
         for level, note in result.notes:
             ctx.tracker.log(level, note)
         before = scheduler.discovered
@@ -126,7 +126,7 @@ class Seeds:
             ctx.check_stop()
             try:
                 status, body, truncated = self._stop_aware(lambda: fetch_robots_txt(
-                    ctx.sessions.get(), robots_url, timeout=timeout, stop=ctx.stop_signal,  # type: ignore[arg-type]
+                    ctx.sessions.get(), robots_url, timeout=timeout, stop=ctx.stop_signal,
                     max_bytes=MAX_ROBOTS_BYTES))
             except TransientFailure as exc:
                 failure = exc

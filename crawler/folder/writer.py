@@ -247,7 +247,7 @@ def append_line(handle: Any, path: Path, line: str) -> None:
         except OSError:
             pass  # the next open() cuts a torn last line anyway
         if is_disk_full(exc):
-            raise DiskFull(path, exc.errno) from exc
+            raise DiskFull(path, exc.errno or errno.ENOSPC) from exc
         raise
 
 
@@ -290,7 +290,7 @@ class CrawlStore:
             write_json(path, data)
         except OSError as exc:
             if is_disk_full(exc):
-                raise DiskFull(path, exc.errno) from exc
+                raise DiskFull(path, exc.errno or errno.ENOSPC) from exc
             raise
 
     def _full(self, exc: OSError, path: Path) -> DiskFull:

@@ -542,7 +542,11 @@ class LaunchFailed(Exception):
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="render: %(levelname)s %(message)s")
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's; it closes our stdin
-    signal.signal(signal.SIGTERM, lambda *_: (kill_descendants(), os._exit(0)))
+    def on_sigterm(*_: object) -> None:
+        kill_descendants()
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
     max_pages = int(os.environ.get("CRAWLER_RENDER_PAGES") or os.cpu_count() or 2)
     memory_limit = int(os.environ.get("CRAWLER_RENDER_MEMORY_LIMIT") or 1536 * 1024 * 1024)
     idle_seconds = float(os.environ.get("CRAWLER_RENDER_IDLE_SECONDS") or 60)

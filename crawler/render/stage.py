@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 from urllib.parse import urldefrag
 
 from crawler.engine.errors import SLOW_DOWN_STATUSES, TRANSIENT_STATUSES, FetchFailed, PageSkipped, TransientFailure
@@ -40,6 +40,13 @@ if TYPE_CHECKING:
 DEADLINE_MIN, DEADLINE_MAX = 2.0, 30.0
 
 
+class RenderFields(TypedDict):
+    """The manifest fields a RenderNote fills (keyword arguments of CrawlStore.record / save_page)."""
+
+    rendered: bool
+    render_reason: str | None
+
+
 @dataclass(frozen=True)
 class RenderNote:
     """What the manifest says of a page: rendered or not, and why."""
@@ -47,7 +54,7 @@ class RenderNote:
     rendered: bool
     reason: str | None
 
-    def fields(self) -> dict[str, object]:
+    def fields(self) -> RenderFields:
         return {"rendered": self.rendered, "render_reason": self.reason}
 
 

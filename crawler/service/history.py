@@ -47,8 +47,8 @@ def history_state(recorded: Any, summary: dict[str, Any] | None) -> State:
     if not state.is_final or summary is None:
         return State.INTERRUPTED
     try:
-        return State(summary.get("state"))
-    except ValueError:
+        return State(summary["state"])
+    except (KeyError, ValueError):
         return State.INTERRUPTED
 
 

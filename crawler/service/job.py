@@ -8,13 +8,13 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from crawler.engine.context import PauseSignal
 from crawler.engine.controller import CrawlController
 from crawler.engine.cpu import CpuPool
 from crawler.engine.events import EventSink
 from crawler.engine.netguard import non_public_reason
 from crawler.engine.pagecache import PageCache
 from crawler.engine.resume import load_resume_state
+from crawler.engine.signals import PauseSignal
 from crawler.engine.stats import CrawlStats
 from crawler.folder.paths import crawl_folder
 from crawler.folder.reader import PreviousCrawl

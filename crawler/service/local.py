@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from crawler.engine.context import PauseSignal
 from crawler.engine.controller import CrawlController
 from crawler.engine.cpu import CpuPool
 from crawler.engine.events import EventSink, State
+from crawler.engine.signals import PauseSignal
 from crawler.engine.stats import CrawlStats
 from crawler.render import RenderPool
 from crawler.service.errors import Busy, QueueFull

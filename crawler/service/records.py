@@ -22,6 +22,9 @@ from crawler.engine.events import State
 from crawler.engine.resume import can_resume
 
 RECENT_LINES = 200  # log lines and page transitions kept for a client that (re)attaches
+# A crawl's recent log lines or page lines, as the events carried them. (An alias: in the store
+# classes below, `list` names their method.)
+RecentLines = list[dict[str, Any]]
 DOWNLOAD_FORMATS = ("zip", "jsonl", "markdown", "llms", "llms-full")
 
 
@@ -104,9 +107,9 @@ class CrawlStates(Protocol):
     def finish(self, crawl_id: str, state: State, summary: dict[str, Any]) -> None:
         """The crawl ended: final state and summary together, worker cleared."""
 
-    def add_recent(self, crawl_id: str, logs: list[dict[str, Any]], pages: list[dict[str, Any]]) -> None: ...
+    def add_recent(self, crawl_id: str, logs: RecentLines, pages: RecentLines) -> None: ...
 
-    def recent(self, crawl_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]: ...
+    def recent(self, crawl_id: str) -> tuple[RecentLines, RecentLines]: ...
 
     def clear_recent(self, crawl_id: str) -> None: ...
 
@@ -183,13 +186,13 @@ class MemoryCrawlStates:
             if record is not None:
                 record.state, record.summary, record.worker = state, summary, None
 
-    def add_recent(self, crawl_id: str, logs: list[dict[str, Any]], pages: list[dict[str, Any]]) -> None:
+    def add_recent(self, crawl_id: str, logs: RecentLines, pages: RecentLines) -> None:
         with self._lock:
             kept = self._recent.setdefault(crawl_id, (deque(maxlen=RECENT_LINES), deque(maxlen=RECENT_LINES)))
             kept[0].extend(logs)
             kept[1].extend(pages)
 
-    def recent(self, crawl_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def recent(self, crawl_id: str) -> tuple[RecentLines, RecentLines]:
         with self._lock:
             kept = self._recent.get(crawl_id)
             return (list(kept[0]), list(kept[1])) if kept else ([], [])

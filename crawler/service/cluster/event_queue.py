@@ -30,7 +30,9 @@ RESUBSCRIBE_CAP = 2.0
 LISTEN_WAIT = 1.0  # one wait for a message; below socket_timeout, so a quiet channel never times out
 
 
-class EventQueue(socketio.RedisManager):  # type: ignore[misc]
+class EventQueue(socketio.RedisManager):
+    connected: bool  # set by RedisManager
+
     def __init__(self, url: str, *, write_only: bool = False, raise_on_failure: bool = False) -> None:
         super().__init__(url, channel=EVENTS_CHANNEL, write_only=write_only, redis_options=dict(REDIS_OPTIONS))
         self._raise = raise_on_failure

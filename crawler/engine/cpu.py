@@ -195,7 +195,7 @@ class _RebuildablePool:
             # real write: on a blocking pipe a 20 KB page blocks the whole process until the
             # workers read it, while the workers wait for us to read their results. A
             # non-blocking pipe turns that into partial writes and cooperative waits.
-            os.set_blocking(executor._call_queue._writer.fileno(), False)  # type: ignore[attr-defined]
+            os.set_blocking(executor._call_queue._writer.fileno(), False)  # type: ignore[attr-defined]  # private: no public way to the executor's pipe
         return executor
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> tuple[Future, int]:

@@ -246,7 +246,7 @@ def _render_image(self: Any, tokens: list[Token], idx: int, options: Any, env: d
 
 def _markdown() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": False}).enable("table").enable("strikethrough")
-    md.validateLink = _allowed_target  # type: ignore[method-assign]
+    md.validateLink = _allowed_target  # type: ignore[method-assign]  # markdown-it-py's hook: replace the method
     md.add_render_rule("link_open", _render_link_open)
     md.add_render_rule("link_close", _render_link_close)
     md.add_render_rule("image", _render_image)

@@ -350,7 +350,7 @@ class RenderService:
         if self.playwright is not None:
             try:
                 await asyncio.wait_for(self.playwright.stop(), 2.0)
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - shutting down anyway
                 pass
         kill_descendants()
 
@@ -378,7 +378,7 @@ class RenderService:
                 return self.too_slow(job)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001 - any browser error fails this page, not the service
                 if browser.dead or "closed" in str(exc).lower():
                     return {"ok": False, "code": "render_crashed", "transient": True,
                             "reason": "the browser closed or crashed while rendering the page"}
@@ -430,7 +430,7 @@ class RenderService:
         if job is None:
             try:
                 await route.abort("blockedbyclient")
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - the page may be gone already
                 pass
             return
         await self.answer(job, route, request)
@@ -471,7 +471,7 @@ class RenderService:
         except Exception:  # noqa: BLE001 - the page may be gone already
             try:
                 await route.abort("failed")
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - the page may be gone already
                 pass
         finally:
             job.open_requests -= 1

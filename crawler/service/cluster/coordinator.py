@@ -254,7 +254,7 @@ class Cluster:
             self.rebuild_if_lost()
             self.sweep()
             self.dispatch()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - upkeep never raises: the next round tries again
             if self._reachable_since is not None:
                 log.warning("cluster upkeep failed: %s", exc)
             self._reachable_since = None

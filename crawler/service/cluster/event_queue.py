@@ -61,7 +61,7 @@ class EventQueue(socketio.RedisManager):
                     message = self.pubsub.get_message(timeout=LISTEN_WAIT)
                     if message is not None:
                         yield message
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001 - Redis down or the connection broken: subscribe again
                 log.warning("event queue: cannot receive from Redis (%s); retrying in %.2g s", exc, retry)
                 subscribed = False
                 time.sleep(retry)

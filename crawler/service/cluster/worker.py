@@ -137,7 +137,7 @@ class WorkerNode:
     def _announce(self, owner: str, event: str, payload: dict[str, Any]) -> None:
         try:
             self.events.emit(event, payload, namespace="/", room=owner)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - live events are best effort: the crawl goes on
             log.warning("could not publish %s: %s", event, exc)
 
     # ---- one job ----
@@ -256,7 +256,7 @@ class WorkerNode:
                     message = pubsub.get_message(timeout=1.0)
                     if message and message.get("type") == "message":
                         self._on_stop(message["data"])
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001 - Redis down or the connection broken: subscribe again
                 log.warning("stop listener: %s; retrying in %.2g s", exc, retry)
                 self._closing.wait(retry)
                 retry = min(retry * 2, 2.0)
@@ -276,7 +276,7 @@ class WorkerNode:
         self._closing.set()
         try:
             self.cluster.forget_worker(self.worker_id)
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - leaving anyway: the worker's heartbeat key expires on its own
             pass
 
     def close(self) -> None:

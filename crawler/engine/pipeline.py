@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from crawler.engine.context import CrawlContext
 from crawler.engine.cpu import CpuPool, WorkerCrashed
@@ -28,7 +28,6 @@ from crawler.folder.writer import DiskFull, StoreClosed
 from crawler.render.stage import RenderNote
 
 if TYPE_CHECKING:
-    from crawler.engine.scheduler import Scheduler
     from crawler.render.stage import RenderStage
 
 log = logging.getLogger(__name__)
@@ -44,12 +43,31 @@ class PageOutcome:
     fetched_at: str | None = None
 
 
+class PageAdmission(Protocol):
+    """All the pipeline asks of the crawl's admission side (the Scheduler and its Frontier)."""
+
+    def redirect_refusal(self, target: str) -> str | None:
+        """Why a redirect to `target` may not be followed, or None (then it is claimed)."""
+
+    def keeps_routes(self, url: str) -> bool:
+        """Whether `url`'s host is hash-routed (its `#/path` links are pages)."""
+
+    def canonical(self, url: str) -> str | None:
+        """The page identity of a fetched URL (hash routes kept on a hash-routed host)."""
+
+    def claim_page(self, key: str) -> bool:
+        """The right to store the page `key` names: True once, False for a duplicate."""
+
+    def offer_links(self, request: CrawlRequest, links: list[str]) -> None:
+        """The links found on a page, offered to the frontier."""
+
+
 class PagePipeline:
-    def __init__(self, ctx: CrawlContext, cpu: CpuPool, scheduler: Scheduler,
+    def __init__(self, ctx: CrawlContext, cpu: CpuPool, admission: PageAdmission,
                  render: RenderStage | None = None) -> None:
         self.ctx = ctx
         self.cpu = cpu
-        self.scheduler = scheduler
+        self.admission = admission
         self.render = render  # fetching → rendering → parsing, for pages that need JavaScript
 
     def fetch_stage(self, request: CrawlRequest) -> PageOutcome:
@@ -77,7 +95,7 @@ class PagePipeline:
 
         def download(conditional: dict[str, str] | None) -> FetchedPage:
             fetched = fetch_page(ctx.sessions.get(), request.url, timeout=ctx.config.timeout,
-                                 stop=ctx.stop_signal, check_redirect=self.scheduler.redirect_refusal,
+                                 stop=ctx.stop_signal, check_redirect=self.admission.redirect_refusal,
                                  conditional=conditional or known or None)
             downloaded.append(len(fetched.body))
             return fetched
@@ -110,18 +128,18 @@ class PagePipeline:
         tracker.page_stage(url, Stage.PARSING, depth)
         analysis = self.cpu.analyze(
             page.body, page.encoding, page.url, stop=ctx.stop_signal,
-            extract=not ctx.discover_only, keep_routes=self.scheduler.frontier.keeps_routes(url),
+            extract=not ctx.discover_only, keep_routes=self.admission.keeps_routes(url),
             on_extracting=lambda: tracker.page_stage(url, Stage.EXTRACTING, depth))
         tracker.add_stage_time("parse", analysis.parse_seconds)
         tracker.add_stage_time("extract", analysis.extract_seconds)
 
         page_key = self._page_key(page.url, analysis.canonical)
-        if not self.scheduler.frontier.claim_page(page_key):
+        if not self.admission.claim_page(page_key):
             return self._record_unsaved(request, "skipped", f"same page as {page_key} (already in this crawl)",
                                         page.http_status, "duplicate", links=analysis.links)
         # Links are admitted (and journaled) before the page's own record: a crash between the two
         # then costs a refetch of this page on resume, never the links found on it.
-        self.scheduler.offer_links(request, analysis.links)
+        self.admission.offer_links(request, analysis.links)
         rendering = self._render_note(url)
         if ctx.discover_only:  # a line per page handled, with its title, but no file
             ctx.store.record(url=url, status="ok", error=None, depth=depth, http_status=page.http_status,
@@ -158,10 +176,10 @@ class PagePipeline:
         if record is None or document is None or links is None:
             return None
         page_key = record.get("canonical") or url
-        if not self.scheduler.frontier.claim_page(page_key):
+        if not self.admission.claim_page(page_key):
             return self._record_unsaved(request, "skipped", f"same page as {page_key} (already in this crawl)",
                                         page.http_status, "duplicate", links=links)
-        self.scheduler.offer_links(request, links)
+        self.admission.offer_links(request, links)
         ctx.check_stop()
         tracker.page_stage(url, Stage.STORING, depth)
         started = time.perf_counter()
@@ -210,7 +228,7 @@ class PagePipeline:
 
     def _page_key(self, fetched_url: str, declared: str | None) -> str:
         """The page's identity: its rel=canonical URL when that stays in scope, else its own URL."""
-        own = self.scheduler.frontier.canonical(fetched_url) or fetched_url
+        own = self.admission.canonical(fetched_url) or fetched_url
         if declared:
             target = canonical_url(declared)
             if target and in_scope(target, self.ctx.start_url, self.ctx.config.scope):

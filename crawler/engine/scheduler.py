@@ -100,6 +100,17 @@ class Scheduler:
             return "already part of this crawl"
         return None
 
+    # The frontier's page identities, for the page pipeline (crawler/engine/pipeline.py's PageAdmission).
+
+    def keeps_routes(self, url: str) -> bool:
+        return self.frontier.keeps_routes(url)
+
+    def canonical(self, url: str) -> str | None:
+        return self.frontier.canonical(url)
+
+    def claim_page(self, key: str) -> bool:
+        return self.frontier.claim_page(key)
+
     # ---- the loop ----
 
     def run(self, fetchers: DaemonThreadPool, processors: DaemonThreadPool, backlog: int,

@@ -25,16 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+from crawler.engine.outcome import CrawlRequest
 from crawler.engine.urls import canonical_url, host_of, in_scope, passes_filters
-
-
-@dataclass(frozen=True)
-class CrawlRequest:
-    url: str
-    depth: int
-    referrer: str | None = None
-    source: str = "link"  # start | link | sitemap | selection
-    tries: int = 0
 
 
 class Admission(StrEnum):

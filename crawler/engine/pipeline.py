@@ -12,7 +12,6 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from crawler.engine.context import CrawlContext
@@ -21,7 +20,7 @@ from crawler.engine.errors import FetchFailed, PageSkipped, StopRequested, Trans
 from crawler.engine.events import Stage, iso_timestamp
 from crawler.engine.extract import page_document
 from crawler.engine.fetch import FetchedPage, fetch_page
-from crawler.engine.frontier import CrawlRequest
+from crawler.engine.outcome import CrawlRequest, PageOutcome
 from crawler.engine.pagecache import fetch_through
 from crawler.engine.urls import canonical_url, in_scope
 from crawler.folder.writer import DiskFull, StoreClosed
@@ -31,16 +30,6 @@ if TYPE_CHECKING:
     from crawler.render.stage import RenderStage
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class PageOutcome:
-    request: CrawlRequest
-    status: str  # ok | failed | skipped | abandoned | retry | fetched
-    links: list[str] = field(default_factory=list)
-    retry: TransientFailure | None = None
-    page: FetchedPage | None = None
-    fetched_at: str | None = None
 
 
 class PageAdmission(Protocol):

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from crawler.engine.events import State
-from crawler.engine.frontier import REFUSAL_REASONS, CrawlRequest
+from crawler.engine.frontier import REFUSAL_REASONS
+from crawler.engine.outcome import CrawlRequest
 from crawler.folder.reader import iter_manifest, read_json
 
 DISK_FULL_PREFIX = "disk full at "  # the stop_reason of a crawl that failed because of a full disk

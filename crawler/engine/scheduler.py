@@ -20,10 +20,9 @@ from crawler.engine.frontier import (
     ADMISSION_TEXT,
     REFUSALS,
     Admission,
-    CrawlRequest,
     Frontier,
 )
-from crawler.engine.pipeline import PageOutcome
+from crawler.engine.outcome import CrawlRequest, PageOutcome
 from crawler.engine.signals import PauseSignal
 from crawler.engine.threads import DaemonThreadPool
 from crawler.engine.urls import host_of

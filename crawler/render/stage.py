@@ -27,7 +27,7 @@ from urllib.parse import urldefrag
 from crawler.engine.errors import SLOW_DOWN_STATUSES, TRANSIENT_STATUSES, FetchFailed, PageSkipped, TransientFailure
 from crawler.engine.events import Stage
 from crawler.engine.fetch import HTML_TYPES, FetchedPage
-from crawler.engine.frontier import CrawlRequest
+from crawler.engine.outcome import CrawlRequest
 from crawler.engine.urls import host_of
 from crawler.render.detect import REASON_TEXT, HostMemory, shell_reason
 from crawler.render.policy import BrowserPolicy

@@ -33,7 +33,7 @@ from typing import Any, Protocol, TextIO, cast
 
 from crawler.engine.config import ConfigError, CrawlConfig, parse_crawl_config
 from crawler.engine.cpu import CpuPool
-from crawler.engine.events import Event, EventSink, State, iso_timestamp
+from crawler.engine.events import CrawlKind, Event, EventSink, PageStatus, State, iso_timestamp
 from crawler.engine.netguard import ensure_public_target
 from crawler.folder.paths import is_crawl_id
 from crawler.folder.reader import iter_manifest, read_json
@@ -280,11 +280,11 @@ def refresh_source(folder: str) -> tuple[Path, CrawlConfig, dict[str, Any]]:
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot read the crawl in {folder}: {exc}") from None
     state = meta.get("state")
-    if meta.get("kind", "crawl") != "crawl":
+    if meta.get("kind", CrawlKind.CRAWL) != CrawlKind.CRAWL:
         raise ConfigError(f"{crawl_dir.name} is a discovery: only crawls can be refreshed")
     if state not in State._value2member_map_ or not State(state).is_final:
         raise ConfigError(f"crawl {crawl_dir.name} is still {state}: refresh it once it has ended")
-    if not any(entry.get("status") == "ok" for entry in iter_manifest(crawl_dir)):
+    if not any(entry.get("status") == PageStatus.OK for entry in iter_manifest(crawl_dir)):
         raise ConfigError(f"crawl {crawl_dir.name} saved no page: there is nothing to refresh")
     return crawl_dir, config, meta
 
@@ -391,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout, sys.stderr = real_stdout, real_stderr
     if closed:
         return OUTPUT_CLOSED_EXIT
-    return 0 if summary["state"] != "failed" else 1
+    return 0 if summary["state"] != State.FAILED else 1
 
 if __name__ == "__main__":
     sys.exit(main())

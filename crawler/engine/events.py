@@ -44,6 +44,21 @@ class State(StrEnum):
         return self in (State.STOPPED, State.INTERRUPTED)
 
 
+class PageStatus(StrEnum):
+    """How a page handled ended: its `status` in manifest.jsonl, crawler_page events and the counts."""
+
+    OK = "ok"  # saved (a discovery: fetched)
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class CrawlKind(StrEnum):
+    """A crawl saves pages; a discovery only lists the site's pages (and may fill a page cache)."""
+
+    CRAWL = "crawl"
+    DISCOVERY = "discovery"
+
+
 class Stage(StrEnum):
     FETCHING = "fetching"
     RENDERING = "rendering"  # only pages that need JavaScript (crawler/render/)

@@ -4,7 +4,10 @@ scheduler → pipeline) and the outcome of its stages (pipeline → scheduler)."
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING
+
+from crawler.engine.events import PageStatus
 
 if TYPE_CHECKING:
     from crawler.engine.errors import TransientFailure
@@ -20,10 +23,18 @@ class CrawlRequest:
     tries: int = 0
 
 
+class Unrecorded(StrEnum):
+    """An outcome that is not (yet) a manifest line."""
+
+    FETCHED = "fetched"  # on to the processing stage
+    RETRY = "retry"  # failed transiently: fetched again after a back-off
+    ABANDONED = "abandoned"  # the crawl stopped (or its disk filled) first
+
+
 @dataclass
 class PageOutcome:
     request: CrawlRequest
-    status: str  # ok | failed | skipped | abandoned | retry | fetched
+    status: PageStatus | Unrecorded
     links: list[str] = field(default_factory=list)
     retry: TransientFailure | None = None
     page: FetchedPage | None = None

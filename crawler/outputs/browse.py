@@ -32,6 +32,7 @@ from urllib.parse import urljoin, urlsplit
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
+from crawler.engine.events import PageStatus
 from crawler.engine.urls import canonical_url
 from crawler.folder.reader import read_page
 
@@ -102,7 +103,7 @@ class SavedPages:
                     entry = json.loads(line)
                 except ValueError:
                     continue
-                if not isinstance(entry, dict) or entry.get("status") != "ok":
+                if not isinstance(entry, dict) or entry.get("status") != PageStatus.OK:
                     continue
                 url, path = entry.get("url"), entry.get("path")
                 if not isinstance(url, str) or not isinstance(path, str):

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from crawler.engine.events import PageStatus
 from crawler.folder.paths import is_crawl_id
 from crawler.folder.reader import read_page
 from crawler.folder.writer import make_private_dirs, open_private
@@ -345,7 +346,7 @@ class SearchIndex:
             added = 0
             for entry in entries:
                 path, url = entry.get("path"), entry.get("url")
-                if entry.get("status") != "ok" or not isinstance(path, str) or not isinstance(url, str):
+                if entry.get("status") != PageStatus.OK or not isinstance(path, str) or not isinstance(url, str):
                     continue
                 body = read_page(crawl_dir, path, limit=MAX_BODY_CHARS)
                 if body is None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from crawler.engine.config import CrawlConfig
-from crawler.engine.events import State
+from crawler.engine.events import CrawlKind, PageStatus, State
 from crawler.engine.resume import can_resume
 
 RECENT_LINES = 200  # log lines and page transitions kept for a client that (re)attaches
@@ -40,7 +40,7 @@ class CrawlRecord:
     owner: str
     config: CrawlConfig
     created_at: str
-    kind: str = "crawl"  # crawl | discovery
+    kind: CrawlKind = CrawlKind.CRAWL
     state: State = State.QUEUED
     message: str = ""
     summary: dict[str, Any] | None = None
@@ -52,7 +52,7 @@ class CrawlRecord:
     @property
     def downloads(self) -> dict[str, str]:
         """A discovery stores no pages: nothing to download."""
-        return download_links(self.crawl_id) if self.kind == "crawl" else {}
+        return download_links(self.crawl_id) if self.kind == CrawlKind.CRAWL else {}
 
     @property
     def resumable(self) -> bool:
@@ -63,7 +63,7 @@ class CrawlRecord:
         """ok/failed/skipped/discovered from the live snapshot while running, else the summary."""
         source = self.progress if self.progress is not None and not self.state.is_final else None
         source = source or self.summary or self.progress or {}
-        return {key: int(source.get(key) or 0) for key in ("ok", "failed", "skipped", "discovered")}
+        return {key: int(source.get(key) or 0) for key in (*PageStatus, "discovered")}
 
     def row(self) -> dict[str, Any]:
         """One line of a session's crawl list."""

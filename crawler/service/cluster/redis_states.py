@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import redis
 
 from crawler.engine.config import parse_crawl_config
-from crawler.engine.events import State
+from crawler.engine.events import CrawlKind, State
 from crawler.folder.paths import is_crawl_id
 from crawler.service.errors import BadRecord, StoreUnavailable
 from crawler.service.records import RECENT_LINES, CrawlRecord, RecentLines
@@ -102,7 +102,6 @@ def record_fields(record: CrawlRecord) -> dict[str, str]:
     return fields
 
 
-KINDS = ("crawl", "discovery")
 
 
 def record_from(fields: dict[str, str], crawl_id: str | None = None) -> CrawlRecord:
@@ -120,13 +119,13 @@ def record_from(fields: dict[str, str], crawl_id: str | None = None) -> CrawlRec
         raise BadRecord(f"it is stored under {crawl_id} but names crawl_id {stored_id}")
     if refresh_of is not None and not is_crawl_id(refresh_of):
         raise BadRecord(f"its refresh_of {refresh_of[:100]!r} is not a crawl id")
-    if fields.get("kind", "crawl") not in KINDS:
-        raise BadRecord(f"its kind {fields.get('kind', '')[:100]!r} is not one of {', '.join(KINDS)}")
+    if fields.get("kind", CrawlKind.CRAWL) not in {kind.value for kind in CrawlKind}:
+        raise BadRecord(f"its kind {fields.get('kind', '')[:100]!r} is not one of {', '.join(CrawlKind)}")
     if not fields.get("owner"):
         raise BadRecord("it has no owner")
     try:
         return CrawlRecord(stored_id, fields["owner"], parse_crawl_config(loaded("config")),
-                           fields["created_at"], kind=fields.get("kind", "crawl"), state=State(fields["state"]),
+                           fields["created_at"], kind=CrawlKind(fields.get("kind", CrawlKind.CRAWL)), state=State(fields["state"]),
                            message=fields.get("message", ""), summary=loaded("summary"), progress=loaded("progress"),
                            worker=fields.get("worker") or None,
                            seen_at=float(fields["seen_at"]) if fields.get("seen_at") else None,

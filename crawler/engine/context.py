@@ -6,7 +6,6 @@ the scheduler and the page pipeline, so none of them holds a copy of another's s
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -22,14 +21,6 @@ from crawler.folder.writer import CrawlStore, DiskFull
 if TYPE_CHECKING:
     from crawler.engine.pagecache import PageCache
     from crawler.folder.reader import PreviousCrawl
-
-
-def let_others_run(iteration: int, every: int = 500) -> None:
-    """Yield now and then inside a long loop of pure Python (100,000 selected URLs): under the
-    eventlet server the crawl thread is a green thread, and it would otherwise hold every
-    socket of the server until the loop ends."""
-    if iteration % every == every - 1:
-        time.sleep(0)
 
 
 @dataclass

@@ -21,7 +21,6 @@ import multiprocessing
 import os
 import signal
 import struct
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +32,7 @@ from typing import Any
 
 from crawler.engine.errors import FetchFailed, StopRequested
 from crawler.engine.extract import count_words, extract_markdown, reset_caches
+from crawler.engine.greenio import cooperative_pipe, worker_start_method
 from crawler.engine.parse import (
     find_canonical,
     find_links,
@@ -165,12 +165,6 @@ def _warm_up() -> int:
 # ---- parent side ---------------------------------------------------------------------------
 
 
-def _os_is_green() -> bool:
-    """True when eventlet has monkey-patched this process (the opt-in `--server eventlet`)."""
-    patcher = sys.modules.get("eventlet.patcher")
-    return bool(patcher and patcher.is_monkey_patched("os"))
-
-
 class _RebuildablePool:
     """A ProcessPoolExecutor that is replaced, once per breakage, when a worker dies."""
 
@@ -190,12 +184,7 @@ class _RebuildablePool:
     def _new_executor(self) -> ProcessPoolExecutor:
         executor = ProcessPoolExecutor(self.workers, mp_context=self._context, initializer=_init_worker,
                                        initargs=(self._stage_writer, os.getpid()))
-        if _os_is_green():
-            # Under eventlet, a green os.write waits until the pipe is writable and then does a
-            # real write: on a blocking pipe a 20 KB page blocks the whole process until the
-            # workers read it, while the workers wait for us to read their results. A
-            # non-blocking pipe turns that into partial writes and cooperative waits.
-            os.set_blocking(executor._call_queue._writer.fileno(), False)  # type: ignore[attr-defined]  # private: no public way to the executor's pipe
+        cooperative_pipe(executor._call_queue._writer.fileno())  # type: ignore[attr-defined]  # private: no public way to the executor's pipe
         return executor
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> tuple[Future, int]:
@@ -244,8 +233,10 @@ class CpuPool:
 
     QUARANTINE_ATTEMPTS = 2
 
-    def __init__(self, workers: int | None = None, start_method: str = "forkserver") -> None:
+    def __init__(self, workers: int | None = None, start_method: str | None = None) -> None:
+        """`start_method`: a multiprocessing start method; None: greenio.worker_start_method()."""
         self.workers = max(1, workers or os.cpu_count() or 1)
+        start_method = start_method or worker_start_method()
         self._context = multiprocessing.get_context(start_method)
         if start_method == "forkserver":
             # Import the heavy modules once in the fork server, so workers start in milliseconds.

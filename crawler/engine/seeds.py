@@ -11,10 +11,11 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from crawler.engine.context import CrawlContext, let_others_run
+from crawler.engine.context import CrawlContext
 from crawler.engine.errors import FetchFailed, StopRequested, TransientFailure
 from crawler.engine.fetch import fetch_robots_txt
 from crawler.engine.frontier import Admission
+from crawler.engine.greenio import yield_every
 from crawler.engine.resume import ResumeState
 from crawler.engine.robots import (
     MAX_ROBOTS_BYTES,
@@ -72,7 +73,7 @@ class Seeds:
     def _offer_selection(self, scheduler: Scheduler) -> None:
         for number, url in enumerate(self.ctx.config.urls):
             scheduler.offer(url, 0, None, "selection", forced=True)
-            let_others_run(number)
+            yield_every(number)
 
     def _continue_from(self, scheduler: Scheduler, resume: ResumeState) -> None:
         """A resumed crawl: sitemaps and links were read before; queue only what was left."""
@@ -99,7 +100,7 @@ class Seeds:
             ctx.tracker.log(level, note)
         before = scheduler.discovered
         for number, url in enumerate(result.page_urls):
-            let_others_run(number)
+            yield_every(number)
             # Of a sitemap's refusals only robots is journaled: out-of-scope entries are not links.
             scheduler.offer(url, SITEMAP_DEPTH, None, "sitemap", record=(Admission.ROBOTS,))
         scheduler.sitemap_pages = scheduler.discovered - before

@@ -20,7 +20,6 @@ import json
 import os
 import re
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from crawler.engine.events import PageStatus
+from crawler.engine.greenio import yield_every
 from crawler.engine.urls import canonical_url
 from crawler.folder.reader import read_page
 
@@ -97,8 +97,7 @@ class SavedPages:
                 if not line.endswith(b"\n"):
                     break
                 self._offset += len(line)
-                if number % _YIELD_EVERY == 0:
-                    time.sleep(0)  # a long manifest never holds the server (an eventlet hub) for long
+                yield_every(number, _YIELD_EVERY)  # a long manifest never holds the server for long
                 try:
                     entry = json.loads(line)
                 except ValueError:

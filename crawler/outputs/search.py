@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from crawler.engine.events import PageStatus
+from crawler.engine.greenio import yield_to_hub
 from crawler.folder.paths import is_crawl_id
 from crawler.folder.reader import read_page
 from crawler.folder.writer import make_private_dirs, open_private
@@ -612,7 +613,7 @@ class SearchIndexer:
                 read += lines
                 if lines < self.batch:
                     break
-                time.sleep(0)  # let other (green) threads run between batches
+                yield_to_hub()  # between batches
             self._sizes[crawl_id] = size
         if read:
             self.index.checkpoint()

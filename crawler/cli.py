@@ -29,11 +29,11 @@ import stat
 import sys
 import threading
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO, cast
 
 from crawler.engine.config import ConfigError, CrawlConfig, parse_crawl_config
 from crawler.engine.cpu import CpuPool
-from crawler.engine.events import Event, EventSink, State, iso_timestamp
+from crawler.engine.events import CrawlKind, Event, EventSink, PageStatus, State, iso_timestamp
 from crawler.engine.netguard import ensure_public_target
 from crawler.folder.paths import is_crawl_id
 from crawler.folder.reader import iter_manifest, read_json
@@ -47,6 +47,13 @@ from crawler.service.records import CrawlRecord
 
 CLI_OWNER = "cli"
 OUTPUT_CLOSED_EXIT = 141  # 128 + SIGPIPE: the shell's code for a command whose reader left (`yes | head`)
+
+
+class TextOut(Protocol):
+    """What the plain sinks write to: a text stream, or a GuardedStream around one."""
+
+    def write(self, text: str, /) -> int: ...
+    def flush(self) -> None: ...
 
 
 class GuardedStream:
@@ -136,7 +143,7 @@ def watch_pipes(streams: list[GuardedStream], done: threading.Event) -> None:
 class TerminalSink:
     """Plain lines: log lines as they come and a one-line progress summary when it changes."""
 
-    def __init__(self, out: TextIO = sys.stderr, quiet: bool = False) -> None:
+    def __init__(self, out: TextOut = sys.stderr, quiet: bool = False) -> None:
         self._out = out
         self._quiet = quiet
         self._last_progress = ""
@@ -171,7 +178,7 @@ def progress_line(payload: dict[str, Any]) -> str:
 class JsonLinesSink:
     """Every event as one JSON object per line, `{"event": name, "data": payload}`, flushed."""
 
-    def __init__(self, out: TextIO = sys.stdout) -> None:
+    def __init__(self, out: TextOut = sys.stdout) -> None:
         self._out = out
         self._lock = threading.Lock()
 
@@ -200,7 +207,7 @@ class RichSink:
             console=self.console, transient=False)
         self._task = self.progress.add_task("starting", total=None, known="?", counts="", speed=0.0, eta="?")
 
-    def __enter__(self) -> "RichSink":
+    def __enter__(self) -> RichSink:
         self.progress.start()
         return self
 
@@ -277,11 +284,11 @@ def refresh_source(folder: str) -> tuple[Path, CrawlConfig, dict[str, Any]]:
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot read the crawl in {folder}: {exc}") from None
     state = meta.get("state")
-    if meta.get("kind", "crawl") != "crawl":
+    if meta.get("kind", CrawlKind.CRAWL) != CrawlKind.CRAWL:
         raise ConfigError(f"{crawl_dir.name} is a discovery: only crawls can be refreshed")
     if state not in State._value2member_map_ or not State(state).is_final:
         raise ConfigError(f"crawl {crawl_dir.name} is still {state}: refresh it once it has ended")
-    if not any(entry.get("status") == "ok" for entry in iter_manifest(crawl_dir)):
+    if not any(entry.get("status") == PageStatus.OK for entry in iter_manifest(crawl_dir)):
         raise ConfigError(f"crawl {crawl_dir.name} saved no page: there is nothing to refresh")
     return crawl_dir, config, meta
 
@@ -348,7 +355,8 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout, sys.stderr = stdout, stderr  # print(), warnings and logging's last resort too
     watching = threading.Event()
     try:
-        rich_sink = RichSink(stdout, quiet=args.quiet) if not args.json and stdout.isatty() else None
+        # rich asks its file for isatty, fileno, encoding...: a GuardedStream hands those to its stream
+        rich_sink = RichSink(cast(TextIO, stdout), quiet=args.quiet) if not args.json and stdout.isatty() else None
         sink: EventSink = (JsonLinesSink(stdout) if args.json else rich_sink if rich_sink is not None
                            else TerminalSink(stderr, quiet=args.quiet))
         cpu = CpuPool()
@@ -388,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout, sys.stderr = real_stdout, real_stderr
     if closed:
         return OUTPUT_CLOSED_EXIT
-    return 0 if summary["state"] != "failed" else 1
+    return 0 if summary["state"] != State.FAILED else 1
 
 if __name__ == "__main__":
     sys.exit(main())

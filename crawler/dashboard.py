@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import os
 import secrets
@@ -183,8 +184,7 @@ def install_sigterm_handler() -> None:
 
 
 def wants_eventlet(argv: list[str]) -> bool:
-    pairs = zip(argv, argv[1:], strict=False)
-    return "--server=eventlet" in argv or any(a == "--server" and b == "eventlet" for a, b in pairs)
+    return "--server=eventlet" in argv or any(a == "--server" and b == "eventlet" for a, b in itertools.pairwise(argv))
 
 
 def run() -> None:

@@ -9,8 +9,9 @@ from __future__ import annotations
 import difflib
 import re
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import regex as _regex
@@ -241,7 +242,7 @@ def normalize_start_url(value: Any) -> str:
         raise ConfigError(f"url must start with http:// or https://, got {parts.scheme}://")
     try:
         host = parts.hostname
-        parts.port  # noqa: B018 - raises ValueError on a bad port
+        _ = parts.port  # raises ValueError on a bad port
     except ValueError as exc:
         raise ConfigError(f"url is not valid: {exc}") from None
     if not host or any(c.isspace() for c in text):

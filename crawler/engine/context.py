@@ -6,42 +6,21 @@ the scheduler and the page pipeline, so none of them holds a copy of another's s
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Protocol
+from typing import TYPE_CHECKING
 
 from crawler.engine.config import CrawlConfig
 from crawler.engine.errors import StopRequested
 from crawler.engine.fetch import SessionPool
 from crawler.engine.progress import ProgressTracker
+from crawler.engine.signals import StopSignal
 from crawler.engine.stats import CrawlStats
 from crawler.folder.writer import CrawlStore, DiskFull
 
 if TYPE_CHECKING:
     from crawler.engine.pagecache import PageCache
     from crawler.folder.reader import PreviousCrawl
-
-
-class StopSignal(Protocol):
-    def is_set(self) -> bool: ...
-    def wait(self, timeout: float | None = None) -> bool: ...
-
-
-class PauseSignal(Protocol):
-    """Set by the host (e.g. its memory guard) while no new page may be handed out; `reason`
-    says why, for the status message and the log."""
-
-    reason: str
-
-    def is_set(self) -> bool: ...
-
-
-def let_others_run(iteration: int, every: int = 500) -> None:
-    """Yield now and then inside a long loop of pure Python (100,000 selected URLs): under the
-    eventlet server the crawl thread is a green thread, and it would otherwise hold every
-    socket of the server until the loop ends."""
-    if iteration % every == every - 1:
-        time.sleep(0)
 
 
 @dataclass

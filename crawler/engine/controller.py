@@ -30,10 +30,10 @@ import threading
 from typing import Any
 
 from crawler.engine.config import CrawlConfig
-from crawler.engine.context import CrawlContext, PauseSignal, StopSignal
+from crawler.engine.context import CrawlContext
 from crawler.engine.cpu import CpuPool
 from crawler.engine.errors import StopRequested
-from crawler.engine.events import EventSink, SafeSink, State, iso_timestamp
+from crawler.engine.events import CrawlKind, EventSink, PageStatus, SafeSink, State, iso_timestamp
 from crawler.engine.fetch import SessionPool
 from crawler.engine.frontier import Frontier
 from crawler.engine.netguard import AddressPolicy
@@ -44,6 +44,7 @@ from crawler.engine.resume import LOG_SEQ_FILE, ResumeState, last_log_seq
 from crawler.engine.scheduler import Scheduler
 from crawler.engine.seeds import Seeds
 from crawler.engine.sender import ProgressSender
+from crawler.engine.signals import PauseSignal, StopSignal, StopSwitch
 from crawler.engine.stats import CrawlStats, NoStats
 from crawler.engine.threads import DaemonThreadPool
 from crawler.engine.urls import canonical_url
@@ -54,14 +55,14 @@ from crawler.render.stage import RenderStage
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CrawlController", "PauseSignal", "StopSignal"]
+__all__ = ["CrawlController", "PauseSignal", "StopSignal", "StopSwitch"]
 
 
 class CrawlController:
     """Runs one crawl to its end in the calling thread; `request_stop` may come from any thread."""
 
     def __init__(self, crawl_id: str, config: CrawlConfig, store: CrawlStore, sink: EventSink,
-                 stop_signal: StopSignal, cpu: CpuPool, *, session_id: str = "",
+                 stop_signal: StopSwitch, cpu: CpuPool, *, session_id: str = "",
                  downloads: dict[str, str] | None = None, discover_only: bool = False,
                  resume: ResumeState | None = None, address_policy: AddressPolicy | None = None,
                  pause_signal: PauseSignal | None = None, stats: CrawlStats | None = None,
@@ -117,8 +118,7 @@ class CrawlController:
         if not self.tracker.state.is_final and self.tracker.state != State.STOPPING:
             self.tracker.set_state(State.STOPPING, "stopping: pages saved so far are kept")
             self.sender.nudge()
-        if hasattr(self.stop_signal, "set"):
-            self.stop_signal.set()  # type: ignore[attr-defined]
+        self.stop_signal.set()
 
     @property
     def state(self) -> State:
@@ -148,7 +148,7 @@ class CrawlController:
             scheduler.run(fetchers, processors, backlog, pipeline.fetch_stage, pipeline.process_stage)
             if self.stop_signal.is_set():
                 return self._finish(State.STOPPED)
-            if self.tracker.counts["ok"] == 0 and self.ctx.first_error and not self.config.is_selection:
+            if self.tracker.counts[PageStatus.OK] == 0 and self.ctx.first_error and not self.config.is_selection:
                 self.stop_reason = f"the start page could not be crawled: {self.ctx.first_error}"
                 return self._finish(State.FAILED)
             return self._finish(State.COMPLETED)
@@ -230,13 +230,14 @@ class CrawlController:
 
     def _final_message(self, state: State) -> str:
         counts = self.tracker.counts
-        noun = "page" if counts["ok"] == 1 else "pages"
-        done = f"{counts['ok']} {noun} {'fetched' if self.discover_only else 'saved'}"
+        saved = counts[PageStatus.OK]
+        noun = "page" if saved == 1 else "pages"
+        done = f"{saved} {noun} {'fetched' if self.discover_only else 'saved'}"
         return {
             State.COMPLETED: (f"discovery completed: {self._admitted()[0]} pages found"
                               if self.discover_only else f"completed: {done}"),
-            State.STOPPED: f"stopped: {counts['ok']} {noun} kept",
-            State.INTERRUPTED: f"interrupted ({self.stop_reason}): {counts['ok']} {noun} kept; resume to continue",
+            State.STOPPED: f"stopped: {saved} {noun} kept",
+            State.INTERRUPTED: f"interrupted ({self.stop_reason}): {saved} {noun} kept; resume to continue",
             State.FAILED: f"failed: {self.stop_reason}",
         }[state]
 
@@ -253,7 +254,7 @@ class CrawlController:
         snapshot = self.tracker.snapshot()
         return {
             "crawl_id": self.crawl_id,
-            "kind": "discovery" if self.discover_only else "crawl",
+            "kind": CrawlKind.DISCOVERY if self.discover_only else CrawlKind.CRAWL,
             "state": state.value,
             "url": self._start_url,
             **counts,

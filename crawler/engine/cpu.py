@@ -21,17 +21,18 @@ import multiprocessing
 import os
 import signal
 import struct
-import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from crawler.engine.errors import FetchFailed, StopRequested
 from crawler.engine.extract import count_words, extract_markdown, looks_not_found, reset_caches
+from crawler.engine.greenio import cooperative_pipe, worker_start_method
 from crawler.engine.parse import (
     find_canonical,
     find_links,
@@ -39,6 +40,7 @@ from crawler.engine.parse import (
     find_title,
     parse_document,
 )
+from crawler.engine.signals import StopSignal
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +88,7 @@ class AnalysisFailed(FetchFailed):
         return (type(self), (self.stage, self.reason))
 
     @classmethod
-    def from_exception(cls, stage: str, exc: BaseException) -> "AnalysisFailed":
+    def from_exception(cls, stage: str, exc: BaseException) -> AnalysisFailed:
         text = str(exc) or "no message"
         text = text if len(text) <= 300 else text[:297] + "..."
         return cls(stage, f"{stage} error: {type(exc).__name__}: {text}")
@@ -136,7 +138,7 @@ def analyze_page(job_id: int, body: bytes, encoding: str | None, url: str, extra
         links = find_links(tree, url, keep_routes)
         canonical = find_canonical(tree, url)
         site_name, description = find_site_meta(tree)
-    except Exception as exc:  # a parser bug on one odd page fails that page only
+    except Exception as exc:  # noqa: BLE001 - a parser bug on one odd page fails that page only
         raise AnalysisFailed.from_exception("parse", exc) from None
     parsed = time.perf_counter()
     if not extract:
@@ -148,7 +150,7 @@ def analyze_page(job_id: int, body: bytes, encoding: str | None, url: str, extra
         if error_marker and error_marker.encode() in body:
             raise RuntimeError(f"fault injected by {EXTRACT_ERROR_MARKER_ENV}")
         markdown = extract_markdown(tree, url, content_selector, exclude_selectors)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - a converter bug on one odd page fails that page only
         raise AnalysisFailed.from_exception("extract", exc) from None
     extracted = time.perf_counter()
     _jobs_done += 1
@@ -164,12 +166,6 @@ def _warm_up() -> int:
 
 
 # ---- parent side ---------------------------------------------------------------------------
-
-
-def _os_is_green() -> bool:
-    """True when eventlet has monkey-patched this process (the opt-in `--server eventlet`)."""
-    patcher = sys.modules.get("eventlet.patcher")
-    return bool(patcher and patcher.is_monkey_patched("os"))
 
 
 class _RebuildablePool:
@@ -191,12 +187,7 @@ class _RebuildablePool:
     def _new_executor(self) -> ProcessPoolExecutor:
         executor = ProcessPoolExecutor(self.workers, mp_context=self._context, initializer=_init_worker,
                                        initargs=(self._stage_writer, os.getpid()))
-        if _os_is_green():
-            # Under eventlet, a green os.write waits until the pipe is writable and then does a
-            # real write: on a blocking pipe a 20 KB page blocks the whole process until the
-            # workers read it, while the workers wait for us to read their results. A
-            # non-blocking pipe turns that into partial writes and cooperative waits.
-            os.set_blocking(executor._call_queue._writer.fileno(), False)  # type: ignore[attr-defined]
+        cooperative_pipe(executor._call_queue._writer.fileno())  # type: ignore[attr-defined]  # private: no public way to the executor's pipe
         return executor
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> tuple[Future, int]:
@@ -245,8 +236,10 @@ class CpuPool:
 
     QUARANTINE_ATTEMPTS = 2
 
-    def __init__(self, workers: int | None = None, start_method: str = "forkserver") -> None:
+    def __init__(self, workers: int | None = None, start_method: str | None = None) -> None:
+        """`start_method`: a multiprocessing start method; None: greenio.worker_start_method()."""
         self.workers = max(1, workers or os.cpu_count() or 1)
+        start_method = start_method or worker_start_method()
         self._context = multiprocessing.get_context(start_method)
         if start_method == "forkserver":
             # Import the heavy modules once in the fork server, so workers start in milliseconds.
@@ -282,7 +275,7 @@ class CpuPool:
                 except Exception:  # a progress callback must never kill the relay
                     log.exception("stage callback failed")
 
-    def analyze(self, body: bytes, encoding: str | None, url: str, *, stop: threading.Event,
+    def analyze(self, body: bytes, encoding: str | None, url: str, *, stop: StopSignal,
                 on_extracting: Callable[[], None] | None = None, extract: bool = True,
                 keep_routes: bool = False, content_selector: str | None = None,
                 exclude_selectors: tuple[str, ...] = ()) -> PageAnalysis:
@@ -306,7 +299,7 @@ class CpuPool:
         raise WorkerCrashed(f"extraction crashed its worker process ({1 + self.QUARANTINE_ATTEMPTS} attempts, "
                             "the last ones alone in a quarantine worker)")
 
-    def _run_in(self, pool: _RebuildablePool, stop: threading.Event, on_extracting: Callable[[], None] | None,
+    def _run_in(self, pool: _RebuildablePool, stop: StopSignal, on_extracting: Callable[[], None] | None,
                 *args: Any) -> PageAnalysis:
         """One attempt, waiting in short slices so a stop is seen at once; rebuilds a broken pool."""
         job_id = next(self._ids)

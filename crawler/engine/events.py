@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime, timezone
-from enum import Enum
+from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
 
-class Event(str, Enum):
+class Event(StrEnum):
     STATUS = "crawler_status"
     PROGRESS = "crawler_detailed_progress"
     PAGE = "crawler_page"
@@ -24,7 +24,7 @@ class Event(str, Enum):
     FINISHED = "crawler_finished"
 
 
-class State(str, Enum):
+class State(StrEnum):
     QUEUED = "queued"
     DISCOVERING = "discovering"
     RUNNING = "running"
@@ -44,7 +44,22 @@ class State(str, Enum):
         return self in (State.STOPPED, State.INTERRUPTED)
 
 
-class Stage(str, Enum):
+class PageStatus(StrEnum):
+    """How a page handled ended: its `status` in manifest.jsonl, crawler_page events and the counts."""
+
+    OK = "ok"  # saved (a discovery: fetched)
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class CrawlKind(StrEnum):
+    """A crawl saves pages; a discovery only lists the site's pages (and may fill a page cache)."""
+
+    CRAWL = "crawl"
+    DISCOVERY = "discovery"
+
+
+class Stage(StrEnum):
     FETCHING = "fetching"
     RENDERING = "rendering"  # only pages that need JavaScript (crawler/render/)
     PARSING = "parsing"
@@ -128,5 +143,5 @@ class RecordingSink:
 
 def iso_timestamp(moment: datetime | None = None) -> str:
     """ISO 8601, UTC, milliseconds: 2026-11-23T18:40:12.345Z."""
-    moment = moment or datetime.now(timezone.utc)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    moment = moment or datetime.now(UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"

@@ -13,9 +13,9 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Callable
+from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -37,6 +37,7 @@ from crawler.engine.netguard import (
     BlockedAddress,
     guard_session,
 )
+from crawler.engine.signals import StopSignal
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -58,8 +59,8 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 @dataclass
@@ -139,7 +140,7 @@ _BINARY_DATA_BYTES = bytes([*range(0x00, 0x09), 0x0B, *range(0x0E, 0x1B), *range
 SNIFF_BYTES = 1024
 
 
-def read_body(response: requests.Response, stop: threading.Event, deadline: float,
+def read_body(response: requests.Response, stop: StopSignal, deadline: float,
               max_bytes: int = MAX_BODY_BYTES, *, sniff_encoding: str | None = None,
               sniff: bool = False, truncate: bool = False) -> bytes:
     """Read the body chunk by chunk as it arrives, checking the stop signal between chunks.
@@ -268,7 +269,7 @@ def _response_headers(session: requests.Session, url: str, timeout: float, deadl
     return response
 
 
-def fetch_page(session: requests.Session, url: str, *, timeout: float, stop: threading.Event,
+def fetch_page(session: requests.Session, url: str, *, timeout: float, stop: StopSignal,
                check_redirect: Callable[[str], str | None], conditional: dict[str, str] | None = None) -> FetchedPage:
     """GET `url`, following in-scope redirects; raise PageSkipped / FetchFailed / StopRequested.
 
@@ -310,7 +311,7 @@ def fetch_page(session: requests.Session, url: str, *, timeout: float, stop: thr
                 raise FetchFailed(reason, response.status_code, code="http_error")
             content_type = response.headers.get("Content-Type")
             if not is_html(content_type):
-                raise PageSkipped(f"not HTML ({content_type.split(';')[0].strip()})", response.status_code,
+                raise PageSkipped(f"not HTML ({(content_type or '').split(';')[0].strip()})", response.status_code,
                                   code="not_html")
             declared = _content_length(response)
             if declared is not None and declared > MAX_BODY_BYTES:
@@ -325,7 +326,7 @@ def fetch_page(session: requests.Session, url: str, *, timeout: float, stop: thr
                 raise
             except (StopRequested, FetchFailed):
                 raise
-            except Exception as exc:  # urllib3 read errors (timeouts, protocol errors) are not RequestExceptions
+            except Exception as exc:  # noqa: BLE001 - urllib3 read errors (timeouts, protocol errors) are not RequestExceptions
                 raise request_failure(exc, current, timeout, during_body=True,
                                       http_status=response.status_code) from None
             if not body.strip():
@@ -337,7 +338,7 @@ def fetch_page(session: requests.Session, url: str, *, timeout: float, stop: thr
 MAX_ROBOTS_REDIRECTS = 5  # RFC 9309 §2.3.1.2: follow at least five consecutive redirects
 
 
-def fetch_robots_txt(session: requests.Session, url: str, *, timeout: float, stop: threading.Event,
+def fetch_robots_txt(session: requests.Session, url: str, *, timeout: float, stop: StopSignal,
                      max_bytes: int) -> tuple[int, bytes, bool]:
     """GET a robots.txt under the same limits as a page: returns (status, body, truncated).
 
@@ -375,7 +376,7 @@ def fetch_robots_txt(session: requests.Session, url: str, *, timeout: float, sto
                 raise TransientFailure(exc.reason, status, code=exc.code) from None
             except StopRequested:
                 raise
-            except Exception as exc:  # urllib3 read errors (timeouts, resets) are not RequestExceptions
+            except Exception as exc:  # noqa: BLE001 - urllib3 read errors (timeouts, resets) are not RequestExceptions
                 raise request_failure(exc, current, timeout, during_body=True, http_status=status) from None
             return status, body[:max_bytes], len(body) > max_bytes
     raise FetchFailed(f"more than {MAX_ROBOTS_REDIRECTS} redirects", code="too_many_redirects")

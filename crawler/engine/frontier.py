@@ -21,23 +21,15 @@ import itertools
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from enum import Enum
-from typing import Callable
+from enum import StrEnum
 
+from crawler.engine.outcome import CrawlRequest
 from crawler.engine.urls import canonical_url, host_of, in_scope, passes_filters
 
 
-@dataclass(frozen=True)
-class CrawlRequest:
-    url: str
-    depth: int
-    referrer: str | None = None
-    source: str = "link"  # start | link | sitemap | selection
-    tries: int = 0
-
-
-class Admission(str, Enum):
+class Admission(StrEnum):
     """What happened to a URL offered to the frontier (the value is the skip reason code)."""
 
     QUEUED = "queued"

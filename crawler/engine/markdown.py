@@ -23,11 +23,7 @@ from dataclasses import dataclass
 
 import lxml.html
 from lxml import etree
-
-try:  # lxml's CSS support; a dependency of the crawl settings that take selectors
-    from lxml.cssselect import CSSSelector
-except ImportError:  # pragma: no cover
-    CSSSelector = None  # type: ignore[assignment,misc]
+from lxml.cssselect import CSSSelector  # needs cssselect (requirements.txt)
 
 # ---- code blocks ---------------------------------------------------------------------------
 
@@ -168,8 +164,6 @@ def selector(css: str):  # -> CSSSelector
     """A compiled CSS selector, cached (a crawl uses the same few on every page)."""
     found = _compiled.get(css)
     if found is None:
-        if CSSSelector is None:  # pragma: no cover
-            raise ValueError("CSS selectors need the cssselect package")
         found = CSSSelector(css, translator="html")
         if len(_compiled) < 256:
             _compiled[css] = found
@@ -184,7 +178,7 @@ def check_selector(css: str) -> None:
         selector(css)
     except SelectorError as exc:
         raise ValueError(str(exc) or "invalid selector") from None
-    except Exception as exc:  # cssselect raises ExpressionError for pseudo-classes it cannot translate
+    except Exception as exc:  # noqa: BLE001 - cssselect raises ExpressionError (and others) for what it cannot translate
         raise ValueError(str(exc) or type(exc).__name__) from None
 
 
@@ -331,9 +325,9 @@ def _math(element: etree._Element) -> str | None:
         inline = _MATH_INLINE.match(text)
         if inline:
             return f"${inline.group(1).strip()}$"
-        display = _MATH_DISPLAY.match(text)
-        if display:
-            return f"$${display.group(1).strip()}$$"
+        block = _MATH_DISPLAY.match(text)
+        if block:
+            return f"$${block.group(1).strip()}$$"
         if text.startswith("$"):
             return text
     return None
@@ -445,7 +439,6 @@ class Converter:
 
     def block(self, element: etree._Element) -> list[str]:
         tag = _tag(element)
-        classes = _classes(element)
         if tag in SKIP_TAGS or element.get("hidden") is not None or _is_gutter(element):
             return []
         if tag in ("h1", "h2", "h3", "h4", "h5", "h6"):
@@ -560,15 +553,16 @@ class Converter:
             label_box = element.find("div[@class='tabbed-labels']")
             if label_box is None:
                 label_box = next((c for c in element if "tabbed-labels" in _classes(c)), None)
-            labels = [" ".join("".join(l.itertext()).split())
-                      for l in (label_box if label_box is not None else element).iter("label")]
+            labels = [" ".join("".join(label.itertext()).split())
+                      for label in (label_box if label_box is not None else element).iter("label")]
             content = next((c for c in element if "tabbed-content" in _classes(c)), None)
             if content is not None and any("tabbed-block" in _classes(c) for c in content):
                 panels = [c for c in content if "tabbed-block" in _classes(c)]
             else:
                 panels = [c for c in element if "tabbed-content" in _classes(c)]
         elif "sd-tab-set" in classes:
-            labels = [" ".join("".join(l.itertext()).split()) for l in element if "sd-tab-label" in _classes(l)]
+            labels = [" ".join("".join(label.itertext()).split()) for label in element
+                      if "sd-tab-label" in _classes(label)]
             panels = [c for c in element if "sd-tab-content" in _classes(c)]
         else:
             tablist = None

@@ -12,8 +12,9 @@ import ipaddress
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -132,9 +133,10 @@ class ResponseDeadlines:
     def watching(self, sock: socket.socket | None) -> Iterator[None]:
         me = threading.get_ident()
         with self._lock:
-            watched = sock is not None and me in self._deadline
-            if watched:
-                self._waiting[me] = sock  # type: ignore[assignment]
+            watched = False
+            if sock is not None and me in self._deadline:
+                watched = True
+                self._waiting[me] = sock
                 self._start_reaper()
         try:
             yield
@@ -168,7 +170,7 @@ DEADLINES = ResponseDeadlines()
 
 
 def _guarded_connection(base: type[HTTPConnection], policy: AddressPolicy | None) -> type[HTTPConnection]:
-    class GuardedConnection(base):  # type: ignore[valid-type, misc]
+    class GuardedConnection(base):  # type: ignore[valid-type, misc]  # the base is the pool's class, known at run time
         def _new_conn(self) -> socket.socket:
             sock = super()._new_conn()
             if policy is None:

@@ -28,9 +28,9 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from crawler.engine.fetch import FetchedPage
 from crawler.folder.writer import make_private_dirs, write_atomically
@@ -91,7 +91,7 @@ class PageCache:
         self._size: int | None = None  # bytes on disk, counted on first write
 
     @classmethod
-    def in_data_dir(cls, data_dir: Path) -> "PageCache":
+    def in_data_dir(cls, data_dir: Path) -> PageCache:
         return cls(Path(data_dir) / CACHE_SUBDIR, max_bytes_from_env())
 
     def _path(self, url: str) -> Path:

@@ -11,44 +11,52 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
 from crawler.engine.context import CrawlContext
 from crawler.engine.cpu import CpuPool, WorkerCrashed
 from crawler.engine.errors import FetchFailed, PageSkipped, StopRequested, TransientFailure
-from crawler.engine.events import Stage, iso_timestamp
+from crawler.engine.events import PageStatus, Stage, iso_timestamp
 from crawler.engine.extract import page_document
 from crawler.engine.fetch import FetchedPage, fetch_page
-from crawler.engine.frontier import CrawlRequest
+from crawler.engine.outcome import CrawlRequest, PageOutcome, Unrecorded
 from crawler.engine.pagecache import fetch_through
 from crawler.engine.urls import canonical_url, in_scope
 from crawler.folder.writer import DiskFull, StoreClosed
 from crawler.render.stage import RenderNote
 
 if TYPE_CHECKING:
-    from crawler.engine.scheduler import Scheduler
     from crawler.render.stage import RenderStage
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class PageOutcome:
-    request: CrawlRequest
-    status: str  # ok | failed | skipped | abandoned | retry | fetched
-    links: list[str] = field(default_factory=list)
-    retry: TransientFailure | None = None
-    page: FetchedPage | None = None
-    fetched_at: str | None = None
+class PageAdmission(Protocol):
+    """All the pipeline asks of the crawl's admission side (the Scheduler and its Frontier)."""
+
+    def redirect_refusal(self, target: str) -> str | None:
+        """Why a redirect to `target` may not be followed, or None (then it is claimed)."""
+
+    def keeps_routes(self, url: str) -> bool:
+        """Whether `url`'s host is hash-routed (its `#/path` links are pages)."""
+
+    def canonical(self, url: str) -> str | None:
+        """The page identity of a fetched URL (hash routes kept on a hash-routed host)."""
+
+    def claim_page(self, key: str) -> bool:
+        """The right to store the page `key` names: True once, False for a duplicate."""
+
+    def offer_links(self, request: CrawlRequest, links: list[str]) -> None:
+        """The links found on a page, offered to the frontier."""
 
 
 class PagePipeline:
-    def __init__(self, ctx: CrawlContext, cpu: CpuPool, scheduler: Scheduler,
+    def __init__(self, ctx: CrawlContext, cpu: CpuPool, admission: PageAdmission,
                  render: RenderStage | None = None) -> None:
         self.ctx = ctx
         self.cpu = cpu
-        self.scheduler = scheduler
+        self.admission = admission
         self.render = render  # fetching → rendering → parsing, for pages that need JavaScript
 
     def fetch_stage(self, request: CrawlRequest) -> PageOutcome:
@@ -67,7 +75,7 @@ class PagePipeline:
         direct = render.render_directly(request) if render is not None else None
         if render is not None and direct:  # its host's pages need the browser anyway
             page = render.render(request, None, direct)
-            return PageOutcome(request, "fetched", page=page, fetched_at=iso_timestamp())
+            return PageOutcome(request, Unrecorded.FETCHED, page=page, fetched_at=iso_timestamp())
         started = time.perf_counter()
         # A refresh asks with the earlier crawl's validators; a selection crawl through the page
         # cache its discovery filled (crawler/engine/pagecache.py).
@@ -76,7 +84,7 @@ class PagePipeline:
 
         def download(conditional: dict[str, str] | None) -> FetchedPage:
             fetched = fetch_page(ctx.sessions.get(), request.url, timeout=ctx.config.timeout,
-                                 stop=ctx.stop_signal, check_redirect=self.scheduler.redirect_refusal,  # type: ignore[arg-type]
+                                 stop=ctx.stop_signal, check_redirect=self.admission.redirect_refusal,
                                  conditional=conditional or known or None)
             downloaded.append(len(fetched.body))
             return fetched
@@ -89,7 +97,7 @@ class PagePipeline:
             ctx.tracker.count_reuse(from_cache=1)
         if render is not None:
             page = render.after_fetch(request, page)
-        return PageOutcome(request, "fetched", page=page, fetched_at=iso_timestamp())
+        return PageOutcome(request, Unrecorded.FETCHED, page=page, fetched_at=iso_timestamp())
 
     def _process(self, fetched: PageOutcome) -> PageOutcome:
         ctx, tracker = self.ctx, self.ctx.tracker
@@ -108,8 +116,8 @@ class PagePipeline:
                               code="not_modified")
         tracker.page_stage(url, Stage.PARSING, depth)
         analysis = self.cpu.analyze(
-            page.body, page.encoding, page.url, stop=ctx.stop_signal,  # type: ignore[arg-type]
-            extract=not ctx.discover_only, keep_routes=self.scheduler.frontier.keeps_routes(url),
+            page.body, page.encoding, page.url, stop=ctx.stop_signal,
+            extract=not ctx.discover_only, keep_routes=self.admission.keeps_routes(url),
             content_selector=ctx.config.content_selector, exclude_selectors=ctx.config.exclude_selectors,
             on_extracting=lambda: tracker.page_stage(url, Stage.EXTRACTING, depth))
         tracker.add_stage_time("parse", analysis.parse_seconds)
@@ -118,18 +126,18 @@ class PagePipeline:
             raise PageSkipped("the page is a \"not found\" screen (soft 404)", page.http_status, "not_found")
 
         page_key = self._page_key(page.url, analysis.canonical)
-        if not self.scheduler.frontier.claim_page(page_key):
-            return self._record_unsaved(request, "skipped", f"same page as {page_key} (already in this crawl)",
+        if not self.admission.claim_page(page_key):
+            return self._record_unsaved(request, PageStatus.SKIPPED, f"same page as {page_key} (already in this crawl)",
                                         page.http_status, "duplicate", links=analysis.links)
         # Links are admitted (and journaled) before the page's own record: a crash between the two
         # then costs a refetch of this page on resume, never the links found on it.
-        self.scheduler.offer_links(request, analysis.links)
+        self.admission.offer_links(request, analysis.links)
         rendering = self._render_note(url)
         if ctx.discover_only:  # a line per page handled, with its title, but no file
-            ctx.store.record(url=url, status="ok", error=None, depth=depth, http_status=page.http_status,
+            ctx.store.record(url=url, status=PageStatus.OK, error=None, depth=depth, http_status=page.http_status,
                              fetched_at=fetched_at, title=analysis.title, source=source, **rendering.fields())
-            tracker.page_done(url, "ok", depth, title=analysis.title, source=source)
-            return PageOutcome(request, "ok")
+            tracker.page_done(url, PageStatus.OK, depth, title=analysis.title, source=source)
+            return PageOutcome(request, PageStatus.OK)
 
         ctx.check_stop()
         tracker.page_stage(url, Stage.STORING, depth)
@@ -142,11 +150,11 @@ class PagePipeline:
                             etag=page.etag, last_modified=page.last_modified, body_sha256=body_sha256,
                             links=analysis.links, **rendering.fields())
         tracker.add_stage_time("store", time.perf_counter() - started)
-        tracker.page_done(url, "ok", depth, title=analysis.title, source=source)
+        tracker.page_done(url, PageStatus.OK, depth, title=analysis.title, source=source)
         note = "" if analysis.words else " — no main content found"
         note += " (rendered in the browser)" if rendering.rendered else ""
         tracker.log("info", f"saved {url} ({analysis.words:,} words){note}")
-        return PageOutcome(request, "ok")
+        return PageOutcome(request, PageStatus.OK)
 
     def _reuse(self, fetched: PageOutcome, how: str, body_sha256: str | None) -> PageOutcome | None:
         """Store the earlier crawl's copy of an unchanged page (its file and record), follow the
@@ -160,10 +168,10 @@ class PagePipeline:
         if record is None or document is None or links is None:
             return None
         page_key = record.get("canonical") or url
-        if not self.scheduler.frontier.claim_page(page_key):
-            return self._record_unsaved(request, "skipped", f"same page as {page_key} (already in this crawl)",
+        if not self.admission.claim_page(page_key):
+            return self._record_unsaved(request, PageStatus.SKIPPED, f"same page as {page_key} (already in this crawl)",
                                         page.http_status, "duplicate", links=links)
-        self.scheduler.offer_links(request, links)
+        self.admission.offer_links(request, links)
         ctx.check_stop()
         tracker.page_stage(url, Stage.STORING, depth)
         started = time.perf_counter()
@@ -178,10 +186,10 @@ class PagePipeline:
                             **self._render_note(url).fields())
         tracker.add_stage_time("store", time.perf_counter() - started)
         tracker.count_reuse(reused=1)
-        tracker.page_done(url, "ok", depth, title=title, source=source)
+        tracker.page_done(url, PageStatus.OK, depth, title=title, source=source)
         why = "304 Not Modified" if how == "not_modified" else "same content"
         tracker.log("info", f"unchanged {url} ({why}): kept from {previous.crawl_id}")
-        return PageOutcome(request, "ok")
+        return PageOutcome(request, PageStatus.OK)
 
     def _guarded(self, request: CrawlRequest, stage: str,
                  work: Callable[[CrawlRequest], PageOutcome]) -> PageOutcome:
@@ -189,37 +197,37 @@ class PagePipeline:
         try:
             return work(request)
         except (StopRequested, StoreClosed):
-            return PageOutcome(request, "abandoned")
+            return PageOutcome(request, Unrecorded.ABANDONED)
         except DiskFull as exc:  # no page of this crawl can be saved any more: the crawl ends
             self.ctx.on_disk_full(exc)
-            return PageOutcome(request, "abandoned")
+            return PageOutcome(request, Unrecorded.ABANDONED)
         except PageSkipped as exc:
-            return self._record_unsaved(request, "skipped", exc.reason, exc.http_status, exc.code)
+            return self._record_unsaved(request, PageStatus.SKIPPED, exc.reason, exc.http_status, exc.code)
         except TransientFailure as exc:
             if request.tries < self.ctx.config.max_retries and not self.ctx.stop_signal.is_set():
-                return PageOutcome(request, "retry", retry=exc)
+                return PageOutcome(request, Unrecorded.RETRY, retry=exc)
             tries = request.tries + 1
             reason = f"{exc.reason} (after {tries} {'try' if tries == 1 else 'tries'})"
-            return self._record_unsaved(request, "failed", reason, exc.http_status, exc.code)
+            return self._record_unsaved(request, PageStatus.FAILED, reason, exc.http_status, exc.code)
         except FetchFailed as exc:
-            return self._record_unsaved(request, "failed", exc.reason, exc.http_status, exc.code)
+            return self._record_unsaved(request, PageStatus.FAILED, exc.reason, exc.http_status, exc.code)
         except WorkerCrashed as exc:
-            return self._record_unsaved(request, "failed", str(exc), None, "crashed")
+            return self._record_unsaved(request, PageStatus.FAILED, str(exc), None, "crashed")
         except Exception as exc:  # a bug in one stage fails one page, named by its stage
             log.exception("%s stage failed for %s", stage, request.url)
-            return self._record_unsaved(request, "failed", f"{stage} error: {exc.__class__.__name__}: {exc}", None,
+            return self._record_unsaved(request, PageStatus.FAILED, f"{stage} error: {exc.__class__.__name__}: {exc}", None,
                                         f"{stage}_error")
 
     def _page_key(self, fetched_url: str, declared: str | None) -> str:
         """The page's identity: its rel=canonical URL when that stays in scope, else its own URL."""
-        own = self.scheduler.frontier.canonical(fetched_url) or fetched_url
+        own = self.admission.canonical(fetched_url) or fetched_url
         if declared:
             target = canonical_url(declared)
             if target and in_scope(target, self.ctx.start_url, self.ctx.config.scope):
                 return target
         return own
 
-    def _record_unsaved(self, request: CrawlRequest, status: str, reason: str, http_status: int | None,
+    def _record_unsaved(self, request: CrawlRequest, status: PageStatus, reason: str, http_status: int | None,
                         code: str | None, links: list[str] | None = None) -> PageOutcome:
         ctx = self.ctx
         try:
@@ -227,14 +235,14 @@ class PagePipeline:
                              http_status=http_status, fetched_at=iso_timestamp(), reason=code,
                              source=request.source, **self._render_note(request.url).fields())
         except StoreClosed:
-            return PageOutcome(request, "abandoned")
+            return PageOutcome(request, Unrecorded.ABANDONED)
         except DiskFull as exc:
             ctx.on_disk_full(exc)
-            return PageOutcome(request, "abandoned")
+            return PageOutcome(request, Unrecorded.ABANDONED)
         ctx.note_failure(request.source, reason)
         ctx.tracker.page_done(request.url, status, request.depth, error=reason, reason=code, source=request.source)
         if code not in ("out_of_scope", "filtered"):  # a redirect out of the crawl: counted, not logged
-            ctx.tracker.log("warning" if status == "failed" else "info", f"{status} {request.url}: {reason}")
+            ctx.tracker.log("warning" if status == PageStatus.FAILED else "info", f"{status} {request.url}: {reason}")
         return PageOutcome(request, status, links or [])
 
     def _render_note(self, url: str) -> RenderNote:

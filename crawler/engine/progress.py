@@ -11,7 +11,8 @@ import logging
 import threading
 import time
 from collections import deque
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from crawler.engine.estimate import (
     estimate_final_total,
@@ -19,7 +20,7 @@ from crawler.engine.estimate import (
     percent_of,
     windowed_speed,
 )
-from crawler.engine.events import STAGE_ORDER, STAGE_TIMERS, Stage, State, iso_timestamp
+from crawler.engine.events import STAGE_ORDER, STAGE_TIMERS, PageStatus, Stage, State, iso_timestamp
 from crawler.engine.stats import CrawlStats, NoStats
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,7 @@ class ProgressTracker:
         self._clock = clock
         self._lock = threading.Lock()
         self.state = State.QUEUED
-        self.counts = {"ok": 0, "failed": 0, "skipped": 0}
+        self.counts: dict[str, int] = {status: 0 for status in PageStatus}
         self.stage_seconds = {name: 0.0 for name in STAGE_TIMERS}
         self.rendered = 0  # pages processed from their DOM rendered in a browser
         self.skip_reasons: dict[str, int] = {}
@@ -182,12 +183,12 @@ class ProgressTracker:
                               "depth": depth, "source": source, "reason": None, "error": None,
                               "timestamp": iso_timestamp()})
 
-    def page_done(self, url: str, status: str, depth: int, title: str | None = None, error: str | None = None,
+    def page_done(self, url: str, status: PageStatus, depth: int, title: str | None = None, error: str | None = None,
                   reason: str | None = None, source: str | None = None) -> None:
         with self._lock:
             self._stage_of.pop(url, None)
             self.counts[status] += 1
-            if status == "skipped" and reason:
+            if status == PageStatus.SKIPPED and reason:
                 self.skip_reasons[reason] = self.skip_reasons.get(reason, 0) + 1
             self._finish_times.append(self._active(self._clock()))
             self._current_url, self._current_stage = url, Stage.DONE.value
@@ -202,7 +203,7 @@ class ProgressTracker:
         with self._lock:
             self.refused[reason] = self.refused.get(reason, 0) + 1
             self._refusals.add(reason, url, text)
-            self._queue_page({"url": url, "stage": Stage.DONE.value, "status": "skipped", "title": None,
+            self._queue_page({"url": url, "stage": Stage.DONE.value, "status": PageStatus.SKIPPED, "title": None,
                               "depth": depth, "source": source, "reason": reason, "error": text,
                               "timestamp": iso_timestamp()})
 
@@ -362,9 +363,9 @@ class ProgressTracker:
                 "eta": (self._eta(estimate - current, speed)
                         if self.state in (State.RUNNING, State.DISCOVERING) else None),
                 "elapsed": round(end - started, 1) if self._started is not None else 0.0,
-                "ok": self.counts["ok"],
-                "failed": self.counts["failed"],
-                "skipped": self.counts["skipped"],
+                "ok": self.counts[PageStatus.OK],
+                "failed": self.counts[PageStatus.FAILED],
+                "skipped": self.counts[PageStatus.SKIPPED],
                 "in_flight": len(self._stage_of),
                 "queued": self._frontier_queued,
                 "discovered": self._discovered,

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crawler.engine.events import State
-from crawler.engine.frontier import REFUSAL_REASONS, CrawlRequest
+from crawler.engine.events import PageStatus, State
+from crawler.engine.frontier import REFUSAL_REASONS
+from crawler.engine.outcome import CrawlRequest
 from crawler.folder.reader import iter_manifest, read_json
 
 DISK_FULL_PREFIX = "disk full at "  # the stop_reason of a crawl that failed because of a full disk
@@ -48,7 +49,7 @@ def can_resume(state: State, summary: dict[str, Any] | None) -> bool:
 class ResumeState:
     """What a crawl already did: counts to continue from, URLs not to fetch again, work left."""
 
-    counts: dict[str, int] = field(default_factory=lambda: {"ok": 0, "failed": 0, "skipped": 0})
+    counts: dict[str, int] = field(default_factory=lambda: {status: 0 for status in PageStatus})
     skip_reasons: dict[str, int] = field(default_factory=dict)
     refused: dict[str, int] = field(default_factory=dict)  # links refused at admission, per reason
     handled: set[str] = field(default_factory=set)  # URLs with a manifest record
@@ -60,7 +61,7 @@ class ResumeState:
 
     @property
     def saved(self) -> int:
-        return self.counts["ok"]
+        return self.counts[PageStatus.OK]
 
     @property
     def seen(self) -> set[str]:
@@ -79,14 +80,14 @@ def load_resume_state(crawl_dir: Path) -> ResumeState:
             continue  # never expected; a repeated record must not be counted twice
         state.handled.add(url)
         reason = entry.get("reason")
-        if status == "skipped" and reason in REFUSAL_REASONS:
+        if status == PageStatus.SKIPPED and reason in REFUSAL_REASONS:
             # A link refused at admission: judged (not offered again), counted apart, never a page.
             state.refused[reason] = state.refused.get(reason, 0) + 1
             continue
         state.counts[status] += 1
-        if status == "skipped" and isinstance(reason, str):
+        if status == PageStatus.SKIPPED and isinstance(reason, str):
             state.skip_reasons[reason] = state.skip_reasons.get(reason, 0) + 1
-        if status == "ok":
+        if status == PageStatus.OK:
             state.stored_keys.add(entry.get("canonical") or url)
             state.reused += 1 if entry.get("reused") else 0
     queued: set[str] = set()
@@ -96,10 +97,12 @@ def load_resume_state(crawl_dir: Path) -> ResumeState:
             continue
         queued.add(url)
         state.discovered += 1
-        source = entry.get("source") if isinstance(entry.get("source"), str) else "link"
+        source = entry.get("source")
+        source = source if isinstance(source, str) else "link"
         if source == "sitemap":
             state.from_sitemaps += 1
         if url not in state.handled and url not in state.stored_keys:
-            depth = entry.get("depth") if isinstance(entry.get("depth"), int) else 0
+            depth = entry.get("depth")
+            depth = depth if isinstance(depth, int) else 0
             state.pending.append(CrawlRequest(url, depth, None, source))
     return state

@@ -9,8 +9,8 @@ resumed crawl asks again.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from protego import Protego
 

@@ -11,19 +11,19 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from typing import Callable, Iterable
 
-from crawler.engine.context import CrawlContext, PauseSignal
-from crawler.engine.events import State, iso_timestamp
+from crawler.engine.context import CrawlContext
+from crawler.engine.events import PageStatus, State, iso_timestamp
 from crawler.engine.frontier import (
     ADMISSION_TEXT,
     REFUSALS,
     Admission,
-    CrawlRequest,
     Frontier,
 )
-from crawler.engine.pipeline import PageOutcome
+from crawler.engine.outcome import CrawlRequest, PageOutcome, Unrecorded
+from crawler.engine.signals import PauseSignal
 from crawler.engine.threads import DaemonThreadPool
 from crawler.engine.urls import host_of
 from crawler.folder.writer import DiskFull, StoreClosed
@@ -80,7 +80,7 @@ class Scheduler:
         ctx = self.ctx
         text = ADMISSION_TEXT[admission]
         try:
-            ctx.store.record(url=url, status="skipped", error=text, depth=depth, http_status=None,
+            ctx.store.record(url=url, status=PageStatus.SKIPPED, error=text, depth=depth, http_status=None,
                              fetched_at=iso_timestamp(), reason=admission.value, source=source)
         except StoreClosed:
             return
@@ -98,6 +98,17 @@ class Scheduler:
         if not self.frontier.claim(target):
             return "already part of this crawl"
         return None
+
+    # The frontier's page identities, for the page pipeline (crawler/engine/pipeline.py's PageAdmission).
+
+    def keeps_routes(self, url: str) -> bool:
+        return self.frontier.keeps_routes(url)
+
+    def canonical(self, url: str) -> str | None:
+        return self.frontier.canonical(url)
+
+    def claim_page(self, key: str) -> bool:
+        return self.frontier.claim_page(key)
 
     # ---- the loop ----
 
@@ -127,7 +138,7 @@ class Scheduler:
                 fetching.discard(future)
                 processing.discard(future)
                 outcome = future.result()  # the stages never raise
-                if outcome.status == "fetched":
+                if outcome.status == Unrecorded.FETCHED:
                     processing.add(processors.submit(process_stage, outcome))
                 else:
                     self._handle(outcome)
@@ -147,7 +158,7 @@ class Scheduler:
 
     def _handle(self, outcome: PageOutcome) -> None:
         request = outcome.request
-        if outcome.status == "retry" and outcome.retry is not None:
+        if outcome.status == Unrecorded.RETRY and outcome.retry is not None:
             failure = outcome.retry
             delay = backoff_seconds(request.tries, failure.retry_after)
             self.ctx.stats.retry(failure.slow_down)
@@ -157,7 +168,7 @@ class Scheduler:
             self.ctx.tracker.log("warning", f"try {request.tries + 1} of {self.ctx.config.max_retries + 1} for "
                                             f"{request.url} failed ({failure.reason}); retrying in {delay:g} s")
             return
-        self.frontier.finish(request, saved=outcome.status == "ok")
+        self.frontier.finish(request, saved=outcome.status == PageStatus.OK)
         self.offer_links(request, outcome.links)
 
     def report(self, in_flight: int) -> None:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from crawler.engine.context import CrawlContext, let_others_run
+from crawler.engine.context import CrawlContext
 from crawler.engine.errors import FetchFailed, StopRequested, TransientFailure
 from crawler.engine.fetch import fetch_robots_txt
 from crawler.engine.frontier import Admission
+from crawler.engine.greenio import yield_every
 from crawler.engine.resume import ResumeState
 from crawler.engine.robots import (
     MAX_ROBOTS_BYTES,
@@ -71,7 +73,7 @@ class Seeds:
     def _offer_selection(self, scheduler: Scheduler) -> None:
         for number, url in enumerate(self.ctx.config.urls):
             scheduler.offer(url, 0, None, "selection", forced=True)
-            let_others_run(number)
+            yield_every(number)
 
     def _continue_from(self, scheduler: Scheduler, resume: ResumeState) -> None:
         """A resumed crawl: sitemaps and links were read before; queue only what was left."""
@@ -93,12 +95,12 @@ class Seeds:
 
         result = discover_sitemap_urls(ctx.sessions.get(), ctx.start_url, listed,
                                        timeout=min(ctx.config.timeout, 30),
-                                       stop=ctx.stop_signal, on_progress=progress)  # type: ignore[arg-type]
+                                       stop=ctx.stop_signal, on_progress=progress)
         for level, note in result.notes:
             ctx.tracker.log(level, note)
         before = scheduler.discovered
         for number, url in enumerate(result.page_urls):
-            let_others_run(number)
+            yield_every(number)
             # Of a sitemap's refusals only robots is journaled: out-of-scope entries are not links.
             scheduler.offer(url, SITEMAP_DEPTH, None, "sitemap", record=(Admission.ROBOTS,))
         scheduler.sitemap_pages = scheduler.discovered - before
@@ -125,7 +127,7 @@ class Seeds:
             ctx.check_stop()
             try:
                 status, body, truncated = self._stop_aware(lambda: fetch_robots_txt(
-                    ctx.sessions.get(), robots_url, timeout=timeout, stop=ctx.stop_signal,  # type: ignore[arg-type]
+                    ctx.sessions.get(), robots_url, timeout=timeout, stop=ctx.stop_signal,
                     max_bytes=MAX_ROBOTS_BYTES))
             except TransientFailure as exc:
                 failure = exc

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import gzip
 import io
-import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 from urllib.parse import urljoin
 
 import requests
@@ -21,6 +20,7 @@ from lxml import etree
 
 from crawler.engine.errors import StopRequested
 from crawler.engine.fetch import read_body
+from crawler.engine.signals import StopSignal
 from crawler.engine.urls import origin
 
 MAX_SITEMAP_BYTES = 50 * 1024 * 1024  # the sitemaps.org limit, uncompressed
@@ -67,7 +67,7 @@ def candidate_sitemaps(start_url: str, robots_sitemaps: list[str]) -> list[str]:
 
 
 def discover_sitemap_urls(session: requests.Session, start_url: str, robots_sitemaps: list[str], *,
-                          timeout: float, stop: threading.Event,
+                          timeout: float, stop: StopSignal,
                           on_progress: Callable[[SitemapResult], None] | None = None) -> SitemapResult:
     """Read sitemaps breadth first (indexes before the sitemaps they list), collecting page URLs."""
     result = SitemapResult()
@@ -114,7 +114,7 @@ class _NoSitemap(Exception):
     pass
 
 
-def _download(session: requests.Session, url: str, timeout: float, stop: threading.Event) -> bytes:
+def _download(session: requests.Session, url: str, timeout: float, stop: StopSignal) -> bytes:
     with session.get(url, timeout=timeout, stream=True) as response:
         if response.status_code >= 400:
             raise _NoSitemap(f"HTTP {response.status_code}")

@@ -16,8 +16,9 @@ from __future__ import annotations
 import itertools
 import queue
 import threading
+from collections.abc import Callable
 from concurrent.futures import Executor, Future
-from typing import Any, Callable
+from typing import Any
 
 _WorkItem = tuple[Future, Callable[..., Any], tuple[Any, ...], dict[str, Any]]
 

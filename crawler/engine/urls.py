@@ -16,6 +16,7 @@ from __future__ import annotations
 import fnmatch
 import posixpath
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
@@ -138,8 +139,6 @@ def in_scope(url: str, start_url: str, scope: str) -> bool:
     return target.path.startswith(scope_prefix(start_url))
 
 
-from typing import Callable  # noqa: E402 - kept beside the pattern helpers that use it
-
 REGEX_PREFIX = "re:"
 REGEX_TIMEOUT = 0.05  # seconds one regex may spend on one URL before it counts as not matching
 
@@ -148,7 +147,12 @@ REGEX_TIMEOUT = 0.05  # seconds one regex may spend on one URL before it counts 
 def _compile_glob(pattern: str) -> Callable[[str], bool]:
     """A glob matches the whole subject; `re:<regex>` is searched in it (validated in config)."""
     if not pattern.startswith(REGEX_PREFIX):
-        return lambda subject, glob=re.compile(fnmatch.translate(pattern)): glob.match(subject) is not None
+        glob = re.compile(fnmatch.translate(pattern))
+
+        def match(subject: str) -> bool:
+            return glob.match(subject) is not None
+
+        return match
     expression = pattern[len(REGEX_PREFIX):]
     try:
         compiled = _regex.compile(expression)

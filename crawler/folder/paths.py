@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 PAGES_DIR = "pages"
 CRAWL_ID_PATTERN = re.compile(r"[0-9]{8}-[0-9]{6}-[0-9a-f]{6}")  # 20261123-184012-a1b2c3, always fullmatch'd
 
 
-def is_crawl_id(value: Any) -> bool:
+def is_crawl_id(value: object) -> TypeGuard[str]:
     """Whether `value` is a well-formed crawl id, exactly `YYYYMMDD-HHMMSS-xxxxxx`: the one check
     for every id that names a folder, whether it came from a request, Redis or a job message
     (no `..`, slash, backslash, absolute path or trailing newline can pass)."""

@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
+from crawler.engine.events import PageStatus
 from crawler.folder.paths import page_file
 
 # What the writer puts on top of each page's Markdown: its title and its source URL.
@@ -39,7 +41,7 @@ def saved_page_files(crawl_dir: Path) -> Iterator[tuple[dict[str, Any], Path]]:
     outside `pages/` nor a file that is gone."""
     seen: set[Path] = set()
     for entry in iter_manifest(crawl_dir):
-        if entry.get("status") != "ok" or not isinstance(entry.get("url"), str):
+        if entry.get("status") != PageStatus.OK or not isinstance(entry.get("url"), str):
             continue
         file = page_file(crawl_dir, entry.get("path"))
         if file is None or file in seen or not file.is_file():
@@ -57,7 +59,7 @@ def saved_pages(crawl_dir: Path) -> dict[str, dict[str, Any]]:
     """The saved pages of a crawl folder by URL fetched (the last record wins)."""
     pages: dict[str, dict[str, Any]] = {}
     for record in iter_manifest(crawl_dir):
-        if record.get("status") == "ok" and isinstance(record.get("url"), str) and isinstance(record.get("path"), str):
+        if record.get("status") == PageStatus.OK and isinstance(record.get("url"), str) and isinstance(record.get("path"), str):
             pages[record["url"]] = record
     return pages
 

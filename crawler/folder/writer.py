@@ -35,11 +35,13 @@ import os
 import re
 import tempfile
 import threading
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from crawler.engine.events import PageStatus
 from crawler.folder.paths import PAGES_DIR, page_file
 from crawler.folder.reader import LINKS_FILE, iter_manifest
 
@@ -78,7 +80,7 @@ def is_disk_full(exc: BaseException) -> bool:
 @dataclass
 class ManifestEntry:
     url: str
-    status: str  # ok | failed | skipped
+    status: PageStatus
     http_status: int | None
     title: str | None
     depth: int
@@ -246,7 +248,7 @@ def append_line(handle: Any, path: Path, line: str) -> None:
         except OSError:
             pass  # the next open() cuts a torn last line anyway
         if is_disk_full(exc):
-            raise DiskFull(path, exc.errno) from exc
+            raise DiskFull(path, exc.errno or errno.ENOSPC) from exc
         raise
 
 
@@ -289,7 +291,7 @@ class CrawlStore:
             write_json(path, data)
         except OSError as exc:
             if is_disk_full(exc):
-                raise DiskFull(path, exc.errno) from exc
+                raise DiskFull(path, exc.errno or errno.ENOSPC) from exc
             raise
 
     def _full(self, exc: OSError, path: Path) -> DiskFull:
@@ -342,7 +344,7 @@ class CrawlStore:
                 if is_disk_full(exc):
                     raise self._full(exc, target) from exc
                 raise
-            entry = ManifestEntry(url, "ok", http_status, title, depth, relative, size, words, None, fetched_at,
+            entry = ManifestEntry(url, PageStatus.OK, http_status, title, depth, relative, size, words, None, fetched_at,
                                   None, source, canonical, site_name, description, etag, last_modified,
                                   body_sha256, reused, rendered, render_reason)
             if links is not None and self._links is not None:
@@ -354,7 +356,7 @@ class CrawlStore:
             self._append(entry)
             return entry
 
-    def record(self, *, url: str, status: str, error: str | None, depth: int, http_status: int | None,
+    def record(self, *, url: str, status: PageStatus, error: str | None, depth: int, http_status: int | None,
                fetched_at: str, title: str | None = None, reason: str | None = None,
                source: str | None = None, rendered: bool = False,
                render_reason: str | None = None) -> ManifestEntry:

@@ -20,17 +20,19 @@ import json
 import os
 import re
 import threading
-import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
+from crawler.engine.events import PageStatus
+from crawler.engine.greenio import yield_every
 from crawler.engine.urls import canonical_url
 from crawler.folder.reader import read_page
 
@@ -69,7 +71,7 @@ class SavedPages:
         self._identity: tuple[int, int] | None = None
         self._lock = threading.Lock()
 
-    def refresh(self) -> "SavedPages":
+    def refresh(self) -> SavedPages:
         manifest = self.crawl_dir / "manifest.jsonl"
         with self._lock:
             try:
@@ -95,13 +97,12 @@ class SavedPages:
                 if not line.endswith(b"\n"):
                     break
                 self._offset += len(line)
-                if number % _YIELD_EVERY == 0:
-                    time.sleep(0)  # a long manifest never holds the server (an eventlet hub) for long
+                yield_every(number, _YIELD_EVERY)  # a long manifest never holds the server for long
                 try:
                     entry = json.loads(line)
                 except ValueError:
                     continue
-                if not isinstance(entry, dict) or entry.get("status") != "ok":
+                if not isinstance(entry, dict) or entry.get("status") != PageStatus.OK:
                     continue
                 url, path = entry.get("url"), entry.get("path")
                 if not isinstance(url, str) or not isinstance(path, str):
@@ -125,7 +126,7 @@ class SavedPages:
         return found
 
 
-_cache: "OrderedDict[str, SavedPages]" = OrderedDict()
+_cache: OrderedDict[str, SavedPages] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
@@ -245,7 +246,7 @@ def _render_image(self: Any, tokens: list[Token], idx: int, options: Any, env: d
 
 def _markdown() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": False}).enable("table").enable("strikethrough")
-    md.validateLink = _allowed_target  # type: ignore[method-assign]
+    md.validateLink = _allowed_target  # type: ignore[method-assign]  # markdown-it-py's hook: replace the method
     md.add_render_rule("link_open", _render_link_open)
     md.add_render_rule("link_close", _render_link_close)
     md.add_render_rule("image", _render_image)

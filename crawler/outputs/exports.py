@@ -8,8 +8,9 @@ import posixpath
 import re
 import tempfile
 import zipfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from crawler.folder.reader import iter_manifest
 from crawler.outputs.llms import (
@@ -90,7 +91,7 @@ def relative_links(markdown: str, own_path: str, paths: dict[str, str]) -> str:
 def build_zip(crawl_dir: Path, stem: str) -> Any:
     """The crawl as a zip (spooled to disk past 16 MB): its pages with links between them made
     relative, the manifest, the settings, the summary, llms.txt and llms-full.txt."""
-    spool = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)
+    spool = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115 - returned open, send_file closes it
     entries = [entry for entry, _ in saved_pages(crawl_dir)]
     paths = page_paths(entries)
     with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_DEFLATED) as archive:

@@ -27,10 +27,13 @@ import re
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
+from crawler.engine.events import PageStatus
+from crawler.engine.greenio import yield_to_hub
 from crawler.folder.paths import is_crawl_id
 from crawler.folder.reader import read_page
 from crawler.folder.writer import make_private_dirs, open_private
@@ -344,7 +347,7 @@ class SearchIndex:
             added = 0
             for entry in entries:
                 path, url = entry.get("path"), entry.get("url")
-                if entry.get("status") != "ok" or not isinstance(path, str) or not isinstance(url, str):
+                if entry.get("status") != PageStatus.OK or not isinstance(path, str) or not isinstance(url, str):
                     continue
                 body = read_page(crawl_dir, path, limit=MAX_BODY_CHARS)
                 if body is None:
@@ -552,7 +555,7 @@ class SearchIndexer:
         self._sizes: dict[str, int] = {}  # manifest size last seen per crawl, to skip unchanged ones
         self.passes = 0
 
-    def start(self) -> "SearchIndexer":
+    def start(self) -> SearchIndexer:
         self._thread = threading.Thread(target=self._loop, name="search-indexer", daemon=True)
         self._thread.start()
         return self
@@ -579,7 +582,7 @@ class SearchIndexer:
                 # file itself (header and PRAGMA quick_check) and rebuilds only if it is unsound.
                 log.warning("search indexing pass failed (%s); the file is checked on the next pass", exc)
                 self.index.suspect.set()
-            except Exception:  # noqa: BLE001 - the indexer must outlive any one bad pass
+            except Exception:  # the indexer must outlive any one bad pass
                 log.exception("search indexing pass failed")
             self._wake.wait(self.interval)
             self._wake.clear()
@@ -610,7 +613,7 @@ class SearchIndexer:
                 read += lines
                 if lines < self.batch:
                     break
-                time.sleep(0)  # let other (green) threads run between batches
+                yield_to_hub()  # between batches
             self._sizes[crawl_id] = size
         if read:
             self.index.checkpoint()

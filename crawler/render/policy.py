@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from crawler.engine.netguard import DASHBOARD_HEADER, non_public_reason
 
@@ -58,11 +59,11 @@ class BrowserPolicy:
         return {"allow_private": self.allow_private, "allowed": sorted(self.allowed), "denied": sorted(self.denied)}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "BrowserPolicy":
+    def from_json(cls, data: dict[str, Any]) -> BrowserPolicy:
         return cls(bool(data.get("allow_private")), frozenset(data.get("allowed") or ()),
                    frozenset(data.get("denied") or ()))
 
-    def with_rules(self, allowed: frozenset[str], denied: frozenset[str]) -> "BrowserPolicy":
+    def with_rules(self, allowed: frozenset[str], denied: frozenset[str]) -> BrowserPolicy:
         return BrowserPolicy(self.allow_private, self.allowed | allowed, self.denied | denied)
 
 

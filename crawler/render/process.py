@@ -90,7 +90,7 @@ class Context:
     answered for the job that page renders."""
 
     handle: Any
-    jobs: dict[Any, "Job"] = field(default_factory=dict)  # page → job
+    jobs: dict[Any, Job] = field(default_factory=dict)  # page → job
 
 
 @dataclass
@@ -102,7 +102,7 @@ class Browser:
     pages: int = 0
     retired: bool = False
     dead: bool = False
-    contexts: "OrderedDict[str, Context]" = field(default_factory=OrderedDict)
+    contexts: OrderedDict[str, Context] = field(default_factory=OrderedDict)
 
 
 @dataclass
@@ -271,7 +271,7 @@ class RenderService:
             answer = await self.render(job)
         except asyncio.CancelledError:
             answer = {"ok": False, "code": "stopped", "reason": "stopped"}
-        except Exception as exc:  # noqa: BLE001 - one page fails, the service goes on
+        except Exception as exc:  # one page fails, the service goes on
             log.exception("render of %s failed", job.url)
             answer = {"ok": False, "code": "render_error", "reason": f"render error: {type(exc).__name__}: {exc}"}
         finally:
@@ -372,7 +372,7 @@ class RenderService:
         if self.playwright is not None:
             try:
                 await asyncio.wait_for(self.playwright.stop(), 2.0)
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - shutting down anyway
                 pass
         kill_descendants()
 
@@ -396,11 +396,11 @@ class RenderService:
                 page = await context.handle.new_page()
                 context.jobs[page] = job
                 return await asyncio.wait_for(self.load(job, page), max(0.1, job.deadline - time.monotonic()))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return self.too_slow(job)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001 - any browser error fails this page, not the service
                 if browser.dead or "closed" in str(exc).lower():
                     return {"ok": False, "code": "render_crashed", "transient": True,
                             "reason": "the browser closed or crashed while rendering the page"}
@@ -453,7 +453,7 @@ class RenderService:
         if job is None:
             try:
                 await route.abort("blockedbyclient")
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - the page may be gone already
                 pass
             return
         await self.answer(job, route, request)
@@ -529,7 +529,7 @@ class RenderService:
         except Exception:  # noqa: BLE001 - the page may be gone already
             try:
                 await route.abort("failed")
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - the page may be gone already
                 pass
         finally:
             job.open_requests -= 1
@@ -615,7 +615,11 @@ class LaunchFailed(Exception):
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="render: %(levelname)s %(message)s")
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's; it closes our stdin
-    signal.signal(signal.SIGTERM, lambda *_: (kill_descendants(), os._exit(0)))
+    def on_sigterm(*_: object) -> None:
+        kill_descendants()
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
     max_pages = int(os.environ.get("CRAWLER_RENDER_PAGES") or os.cpu_count() or 2)
     memory_limit = int(os.environ.get("CRAWLER_RENDER_MEMORY_LIMIT") or 1536 * 1024 * 1024)
     idle_seconds = float(os.environ.get("CRAWLER_RENDER_IDLE_SECONDS") or 60)

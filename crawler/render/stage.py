@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, TypedDict
 from urllib.parse import urldefrag
 
 from crawler.engine.errors import SLOW_DOWN_STATUSES, TRANSIENT_STATUSES, FetchFailed, PageSkipped, TransientFailure
 from crawler.engine.events import Stage
 from crawler.engine.fetch import HTML_TYPES, FetchedPage
-from crawler.engine.frontier import CrawlRequest
+from crawler.engine.outcome import CrawlRequest
 from crawler.engine.urls import host_of
 from crawler.render.detect import REASON_TEXT, HostMemory, shell_reason
 from crawler.render.policy import BrowserPolicy
@@ -39,6 +40,13 @@ if TYPE_CHECKING:
 DEADLINE_MIN, DEADLINE_MAX = 2.0, 30.0
 
 
+class RenderFields(TypedDict):
+    """The manifest fields a RenderNote fills (keyword arguments of CrawlStore.record / save_page)."""
+
+    rendered: bool
+    render_reason: str | None
+
+
 @dataclass(frozen=True)
 class RenderNote:
     """What the manifest says of a page: rendered or not, and why."""
@@ -46,7 +54,7 @@ class RenderNote:
     rendered: bool
     reason: str | None
 
-    def fields(self) -> dict[str, object]:
+    def fields(self) -> RenderFields:
         return {"rendered": self.rendered, "render_reason": self.reason}
 
 
@@ -56,7 +64,7 @@ def render_deadline(timeout: float) -> float:
 
 
 class RenderStage:
-    def __init__(self, ctx: "CrawlContext", pool: "RenderPool | None", frontier: "Frontier",
+    def __init__(self, ctx: CrawlContext, pool: RenderPool | None, frontier: Frontier,
                  policy: BrowserPolicy, redirect_refusal: Callable[[str], str | None]) -> None:
         self.ctx = ctx
         self.mode = ctx.config.render

@@ -32,7 +32,7 @@ class ServerConfig:
     allowed_hosts: tuple[str, ...] = ()
 
     @classmethod
-    def from_env(cls, environ: dict[str, str]) -> "ServerConfig":
+    def from_env(cls, environ: dict[str, str]) -> ServerConfig:
         """Settings from CRAWLER_* variables, for servers started by a WSGI runner (gunicorn)."""
         def flag(name: str) -> bool:
             return environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
@@ -149,9 +149,3 @@ def memory_limit(text: str | None) -> int | None:
         return parse_size(str(text))
     except ValueError as exc:
         raise ValueError(f"memory limit: {exc}") from None
-    # Which names the server answers to (the DNS-rebinding guard, crawler/web/auth.py): the address
-    # it listens on and its port (None when unknown: a WSGI runner such as gunicorn binds it), and
-    # the names a reverse proxy or a DNS name adds, "host" (any port) or "host:port".
-    host: str | None = None
-    port: int | None = None
-    allowed_hosts: tuple[str, ...] = ()

@@ -12,12 +12,12 @@ import secrets
 import shutil
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 from crawler.engine.config import ConfigError, parse_crawl_config
-from crawler.engine.events import State, iso_timestamp
+from crawler.engine.events import CrawlKind, PageStatus, State, iso_timestamp
 from crawler.engine.netguard import ensure_public_target
 from crawler.engine.resume import can_resume
 from crawler.folder.paths import crawl_folder
@@ -48,7 +48,7 @@ class Backend(Protocol):
 
 def new_crawl_id(now: datetime | None = None) -> str:
     """Sortable by creation time, unguessable enough to not collide: 20261123-184012-a1b2c3."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return now.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
 
 
@@ -56,7 +56,7 @@ def carried_over(snapshot: dict[str, Any], summary: dict[str, Any] | None) -> di
     """The snapshot a resumed crawl shows until its runner sends its own: the state `queued`,
     nothing in flight, the counts carried over from the summary of the run that ended (counted
     from the manifest when a worker died, so newer than its last snapshot)."""
-    counts = {key: int((summary or snapshot).get(key) or 0) for key in ("ok", "failed", "skipped")}
+    counts: dict[str, int] = {key: int((summary or snapshot).get(key) or 0) for key in PageStatus}
     idle = {stage: 0 for stage in snapshot.get("stages") or {}}
     return {**snapshot, **counts, "current": sum(counts.values()), "state": State.QUEUED.value, "speed": 0.0,
             "eta": None, "in_flight": 0, "stages": idle, "total_final": False, "backoff": [],
@@ -140,15 +140,17 @@ class CrawlService:
 
     # ---- commands ----
 
-    def start(self, owner: str, raw_config: Any, kind: str = "crawl", *, refresh_of: str | None = None) -> CrawlRecord:
+    def start(self, owner: str, raw_config: Any, kind: CrawlKind | str = CrawlKind.CRAWL, *,
+              refresh_of: str | None = None) -> CrawlRecord:
         """Validate, check the target, create the crawl's folder and queue it (ConfigError on bad input).
         `refresh_of`: the earlier crawl this one refreshes (see `refresh`)."""
+        kind = CrawlKind(kind)
         config = parse_crawl_config(raw_config)
         check_render_setting(config.render)
         if not self._allow_private:
             for url in dict.fromkeys((config.url, *config.urls)):
                 ensure_public_target(url)
-        if kind == "discovery" and config.is_selection:
+        if kind == CrawlKind.DISCOVERY and config.is_selection:
             raise ConfigError("a discovery starts from url; urls (a selection) is for crawls")
         self._check_room(owner)
         record = CrawlRecord(new_crawl_id(), owner, config, iso_timestamp(), kind=kind,
@@ -208,15 +210,15 @@ class CrawlService:
         did not change (a 304 to a conditional request, or the same body) are reused from it, and
         the end brings a report of what changed (crawler/outputs/changes.py)."""
         old = self.get(owner, crawl_id)
-        if old.kind != "crawl":
+        if old.kind != CrawlKind.CRAWL:
             raise NotRefreshable(f"{crawl_id} is a discovery: only crawls can be refreshed "
                                  "(crawl its selection, or start the discovery again)")
         if not old.state.is_final:
             raise NotRefreshable(f"crawl {crawl_id} is still {old.state.value}: refresh it once it has ended")
-        if not int((old.summary or {}).get("ok") or 0):
+        if not int((old.summary or {}).get(PageStatus.OK) or 0):
             raise NotRefreshable(f"crawl {crawl_id} saved no page: there is nothing to refresh "
                                  "(start it again instead)")
-        return self.start(owner, old.config.to_dict(), kind="crawl", refresh_of=old.crawl_id)
+        return self.start(owner, old.config.to_dict(), kind=CrawlKind.CRAWL, refresh_of=old.crawl_id)
 
     def changes(self, owner: str, crawl_id: str) -> dict[str, Any]:
         """The change report of a refresh (changes.json, written when it is first asked for after

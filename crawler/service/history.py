@@ -4,11 +4,12 @@ records rebuilt from the folders (at start-up, or when a flushed Redis has lost 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from crawler.engine.config import parse_crawl_config
-from crawler.engine.events import State, iso_timestamp
+from crawler.engine.events import CrawlKind, PageStatus, State, iso_timestamp
 from crawler.folder.paths import is_crawl_id
 from crawler.folder.reader import iter_manifest, read_json
 from crawler.folder.writer import write_json
@@ -46,13 +47,13 @@ def history_state(recorded: Any, summary: dict[str, Any] | None) -> State:
     if not state.is_final or summary is None:
         return State.INTERRUPTED
     try:
-        return State(summary.get("state"))
-    except ValueError:
+        return State(summary["state"])
+    except (KeyError, ValueError):
         return State.INTERRUPTED
 
 
 def count_manifest(crawl_dir: Path) -> dict[str, int]:
-    counts = {"ok": 0, "failed": 0, "skipped": 0}
+    counts: dict[str, int] = {status: 0 for status in PageStatus}
     for entry in iter_manifest(crawl_dir):
         if entry.get("status") in counts:
             counts[entry["status"]] += 1
@@ -84,9 +85,9 @@ def read_history(data_dir: Path, *, running_is_lost: bool = True,
             summary = read_json(summary_path) if summary_path.exists() else None
             refresh_of = meta.get("refresh_of")
             record = CrawlRecord(crawl_dir.name, meta["owner"], config, meta["created_at"],
-                                 kind=meta.get("kind", "crawl"),
+                                 kind=CrawlKind(meta.get("kind", CrawlKind.CRAWL)),
                                  refresh_of=refresh_of if is_crawl_id(refresh_of) else None)
-        except Exception as exc:  # a damaged folder must not keep the server from starting
+        except Exception as exc:  # noqa: BLE001 - a damaged folder must not keep the server from starting
             log.warning("skipping crawl folder %s: %s", crawl_dir, exc)
             continue
         recorded = State(meta["state"]) if meta.get("state") in State._value2member_map_ else None

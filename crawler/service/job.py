@@ -8,13 +8,13 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from crawler.engine.context import PauseSignal
 from crawler.engine.controller import CrawlController
 from crawler.engine.cpu import CpuPool
-from crawler.engine.events import EventSink
+from crawler.engine.events import CrawlKind, EventSink, PageStatus
 from crawler.engine.netguard import non_public_reason
 from crawler.engine.pagecache import PageCache
 from crawler.engine.resume import load_resume_state
+from crawler.engine.signals import PauseSignal
 from crawler.engine.stats import CrawlStats
 from crawler.folder.paths import crawl_folder
 from crawler.folder.reader import PreviousCrawl
@@ -40,10 +40,10 @@ def build_controller(record: CrawlRecord, data_dir: Path, sink: EventSink, stop:
     resume = load_resume_state(crawl_dir) if (crawl_dir / "discovered.jsonl").exists() else None
     previous = PreviousCrawl(crawl_folder(data_dir, record.refresh_of)) if record.refresh_of else None
     cache = (PageCache.in_data_dir(Path(data_dir))
-             if record.kind == "discovery" or record.config.is_selection else None)
+             if record.kind == CrawlKind.DISCOVERY or record.config.is_selection else None)
     return CrawlController(record.crawl_id, record.config, CrawlStore(crawl_dir), sink, stop, cpu,
                            session_id=record.owner, downloads=record.downloads,
-                           discover_only=record.kind == "discovery", resume=resume,
+                           discover_only=record.kind == CrawlKind.DISCOVERY, resume=resume,
                            address_policy=None if allow_private_targets else non_public_reason,
                            pause_signal=pause_signal, stats=stats, previous=previous, page_cache=cache,
                            render=render)
@@ -55,15 +55,15 @@ def run_job(controller: CrawlController, record: CrawlRecord, data_dir: Path) ->
     crawl_dir = crawl_folder(data_dir, record.crawl_id)
     try:
         summary = controller.run()
-        if record.kind == "crawl" and summary.get("ok") and crawl_dir.is_dir():  # not if it was deleted
+        if record.kind == CrawlKind.CRAWL and summary.get(PageStatus.OK) and crawl_dir.is_dir():  # not if it was deleted
             try:
                 write_llms_files(crawl_dir)
-            except Exception:  # noqa: BLE001 - the downloads generate them on demand anyway
+            except Exception:  # the downloads generate them on demand anyway
                 log.exception("could not write llms.txt for %s", record.crawl_id)
         if record.refresh_of and crawl_dir.is_dir():
             try:
                 write_changes(crawl_folder(data_dir, record.refresh_of), crawl_dir, state=summary.get("state"))
-            except Exception:  # noqa: BLE001 - GET /api/crawls/<id>/changes makes it on demand anyway
+            except Exception:  # GET /api/crawls/<id>/changes makes it on demand anyway
                 log.exception("could not write changes.json for %s", record.crawl_id)
         return summary
     finally:

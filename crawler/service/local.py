@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from crawler.engine.context import PauseSignal
 from crawler.engine.controller import CrawlController
 from crawler.engine.cpu import CpuPool
 from crawler.engine.events import EventSink, State
+from crawler.engine.signals import PauseSignal
 from crawler.engine.stats import CrawlStats
 from crawler.render import RenderPool
 from crawler.service.errors import Busy, QueueFull

@@ -23,7 +23,7 @@ import os
 import re
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import psutil
 
@@ -187,7 +187,7 @@ class MemoryGuard:
     def is_set(self) -> bool:
         return self._paused.is_set()
 
-    def start(self) -> "MemoryGuard":
+    def start(self) -> MemoryGuard:
         self._thread = threading.Thread(target=self._run, name="memory-guard", daemon=True)
         self._thread.start()
         return self
@@ -229,7 +229,7 @@ class MemoryGuard:
             self._relieved_at = now
             try:
                 self._relieve()
-            except Exception:  # noqa: BLE001 - relief is best effort
+            except Exception:  # relief is best effort
                 log.exception("could not release memory")
         return self._paused.is_set()
 
@@ -237,14 +237,14 @@ class MemoryGuard:
         if self._on_change is not None:
             try:
                 self._on_change(paused, self.reason)
-            except Exception:  # noqa: BLE001 - a listener's failure must not stop the guard
+            except Exception:  # a listener's failure must not stop the guard
                 log.exception("memory guard listener failed")
 
     def _run(self) -> None:
         while not self._closing.is_set():
             try:
                 self.check()
-            except Exception:  # noqa: BLE001 - measuring failed once: try again next time
+            except Exception:  # measuring failed once: try again next time
                 log.exception("memory guard could not sample the process tree")
             self._closing.wait(self.interval)
 

@@ -13,14 +13,18 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import Any, Iterable, Protocol
+from typing import Any, Protocol
 
 from crawler.engine.config import CrawlConfig
-from crawler.engine.events import State
+from crawler.engine.events import CrawlKind, PageStatus, State
 from crawler.engine.resume import can_resume
 
 RECENT_LINES = 200  # log lines and page transitions kept for a client that (re)attaches
+# A crawl's recent log lines or page lines, as the events carried them. (An alias: in the store
+# classes below, `list` names their method.)
+RecentLines = list[dict[str, Any]]
 DOWNLOAD_FORMATS = ("zip", "jsonl", "markdown", "llms", "llms-full")
 
 
@@ -36,7 +40,7 @@ class CrawlRecord:
     owner: str
     config: CrawlConfig
     created_at: str
-    kind: str = "crawl"  # crawl | discovery
+    kind: CrawlKind = CrawlKind.CRAWL
     state: State = State.QUEUED
     message: str = ""
     summary: dict[str, Any] | None = None
@@ -48,7 +52,7 @@ class CrawlRecord:
     @property
     def downloads(self) -> dict[str, str]:
         """A discovery stores no pages: nothing to download."""
-        return download_links(self.crawl_id) if self.kind == "crawl" else {}
+        return download_links(self.crawl_id) if self.kind == CrawlKind.CRAWL else {}
 
     @property
     def resumable(self) -> bool:
@@ -59,7 +63,7 @@ class CrawlRecord:
         """ok/failed/skipped/discovered from the live snapshot while running, else the summary."""
         source = self.progress if self.progress is not None and not self.state.is_final else None
         source = source or self.summary or self.progress or {}
-        return {key: int(source.get(key) or 0) for key in ("ok", "failed", "skipped", "discovered")}
+        return {key: int(source.get(key) or 0) for key in (*PageStatus, "discovered")}
 
     def row(self) -> dict[str, Any]:
         """One line of a session's crawl list."""
@@ -103,9 +107,9 @@ class CrawlStates(Protocol):
     def finish(self, crawl_id: str, state: State, summary: dict[str, Any]) -> None:
         """The crawl ended: final state and summary together, worker cleared."""
 
-    def add_recent(self, crawl_id: str, logs: list[dict[str, Any]], pages: list[dict[str, Any]]) -> None: ...
+    def add_recent(self, crawl_id: str, logs: RecentLines, pages: RecentLines) -> None: ...
 
-    def recent(self, crawl_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]: ...
+    def recent(self, crawl_id: str) -> tuple[RecentLines, RecentLines]: ...
 
     def clear_recent(self, crawl_id: str) -> None: ...
 
@@ -182,13 +186,13 @@ class MemoryCrawlStates:
             if record is not None:
                 record.state, record.summary, record.worker = state, summary, None
 
-    def add_recent(self, crawl_id: str, logs: list[dict[str, Any]], pages: list[dict[str, Any]]) -> None:
+    def add_recent(self, crawl_id: str, logs: RecentLines, pages: RecentLines) -> None:
         with self._lock:
             kept = self._recent.setdefault(crawl_id, (deque(maxlen=RECENT_LINES), deque(maxlen=RECENT_LINES)))
             kept[0].extend(logs)
             kept[1].extend(pages)
 
-    def recent(self, crawl_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def recent(self, crawl_id: str) -> tuple[RecentLines, RecentLines]:
         with self._lock:
             kept = self._recent.get(crawl_id)
             return (list(kept[0]), list(kept[1])) if kept else ([], [])

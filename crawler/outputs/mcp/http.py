@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from a2wsgi import ASGIMiddleware
+from a2wsgi.wsgi_typing import Environ, StartResponse
 from mcp.server.mcpserver import Context
 from mcp.server.transport_security import TransportSecuritySettings
 
@@ -62,7 +64,7 @@ class McpHttp:
         self._held = asyncio.run_coroutine_threadsafe(self._hold(ready), self._loop)
         if not ready.wait(10):
             raise RuntimeError("the MCP session manager did not start")
-        self._wsgi = ASGIMiddleware(self._asgi, loop=self._loop)  # type: ignore[arg-type]
+        self._wsgi = ASGIMiddleware(self._asgi, loop=self._loop)  # type: ignore[arg-type]  # a2wsgi's TypedDict scope lacks the wsgi_environ key it adds itself
 
     async def _hold(self, ready: threading.Event) -> None:
         self._closing = asyncio.Event()
@@ -75,7 +77,7 @@ class McpHttp:
         scope[OWNER_KEY] = environ.get(OWNER_KEY)
         await self._manager.handle_request(scope, receive, send)
 
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         return self._wsgi(environ, start_response)
 
     def close(self) -> None:

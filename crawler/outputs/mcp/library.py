@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from mcp.server.mcpserver import Context, MCPServer
 
 from crawler import __version__
+from crawler.engine.events import CrawlKind
 from crawler.folder.reader import read_json, read_page
 from crawler.outputs.llms import LLMS_TXT, build_index, current_file, render_llms_txt
 from crawler.outputs.search import (
@@ -62,7 +64,7 @@ class FolderSites:
                 config = read_json(crawl_dir / "config.json")
             except (OSError, ValueError):
                 continue
-            if not isinstance(meta, dict) or not isinstance(config, dict) or meta.get("kind", "crawl") != "crawl":
+            if not isinstance(meta, dict) or not isinstance(config, dict) or meta.get("kind", CrawlKind.CRAWL) != CrawlKind.CRAWL:
                 continue
             state = meta.get("state", "")
             try:

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from crawler.engine.events import Event, State, iso_timestamp
+from crawler.engine.events import Event, PageStatus, State, iso_timestamp
 from crawler.folder.paths import crawl_folder
 from crawler.service.cluster.coordinator import SWEEP_INTERVAL, Announce, Cluster
 from crawler.service.cluster.redis_states import RedisCrawlStates
@@ -116,7 +116,7 @@ class ClusterBackend:
 
     def _end_unstarted(self, record: CrawlRecord, reason: str) -> None:
         """A crawl stopped before any worker took it: it ends here, as `stopped`."""
-        kept = count_manifest(crawl_folder(self.data_dir, record.crawl_id))["ok"]
+        kept = count_manifest(crawl_folder(self.data_dir, record.crawl_id))[PageStatus.OK]
         self.cluster.end_without_runner(record, State.STOPPED, reason,
                                         f"stopped: {kept} {'page' if kept == 1 else 'pages'} kept")
 

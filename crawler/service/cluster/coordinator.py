@@ -24,15 +24,16 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import redis
 
 from crawler.engine.events import Event, State, iso_timestamp
 from crawler.folder.paths import crawl_folder, is_crawl_id
 from crawler.folder.writer import write_json
-from crawler.service.cluster.redis_states import RedisCrawlStates, guarded
+from crawler.service.cluster.redis_states import RedisCrawlStates, guarded, reply
 from crawler.service.history import lost_summary, read_history, write_crawl_meta
 from crawler.service.records import CrawlRecord
 
@@ -127,13 +128,13 @@ class Cluster:
 
     @guarded
     def queued_of(self, owner: str) -> int:
-        ids = self.redis.lrange(self.key("queue"), 0, -1)
-        owners = self.redis.hmget(self.key("queue_owner"), ids) if ids else []
+        ids = reply(self.redis.lrange(self.key("queue"), 0, -1))
+        owners = reply(self.redis.hmget(self.key("queue_owner"), ids)) if ids else []
         return sum(1 for o in owners if o == owner)
 
     @guarded
     def queue_length(self) -> int:
-        return int(self.redis.llen(self.key("queue")))
+        return int(reply(self.redis.llen(self.key("queue"))))
 
     @guarded
     def enqueue(self, crawl_id: str, owner: str, max_queued: int) -> int:
@@ -144,7 +145,7 @@ class Cluster:
     @guarded
     def publish_limits(self) -> None:
         """The per-session running limit, as the web servers were given it (workers dispatch too)."""
-        self.redis.hset(self.key("limits"), "max_per_session", self.max_per_session)
+        self.redis.hset(self.key("limits"), "max_per_session", str(self.max_per_session))
 
     @guarded
     def unqueue(self, crawl_id: str) -> bool:
@@ -158,7 +159,7 @@ class Cluster:
     def dispatch(self) -> list[str]:
         """Hand waiting crawls to free worker slots, in arrival order per the session limits."""
         capacity = sum(worker["slots"] for worker in self.workers())
-        limit = self.redis.hget(self.key("limits"), "max_per_session") or self.max_per_session
+        limit = reply(self.redis.hget(self.key("limits"), "max_per_session")) or self.max_per_session
         picked = self._dispatch(keys=[self.key("queue"), self.key("queue_owner"), self.key("dispatched"),
                                       self.key("dispatched_at")],
                                 args=[capacity, int(limit), time.time()])
@@ -199,7 +200,7 @@ class Cluster:
 
     @guarded
     def lease_holder(self, crawl_id: str) -> str | None:
-        return self.redis.get(self.key("lease", crawl_id))
+        return reply(self.redis.get(self.key("lease", crawl_id)))
 
     # ---- stop flags ----
 
@@ -210,7 +211,7 @@ class Cluster:
 
     @guarded
     def stop_reason(self, crawl_id: str) -> str | None:
-        return self.redis.get(self.key("stop", crawl_id))
+        return reply(self.redis.get(self.key("stop", crawl_id)))
 
     @guarded
     def clear_stop(self, crawl_id: str) -> None:
@@ -225,9 +226,9 @@ class Cluster:
     @guarded
     def workers(self) -> list[dict[str, Any]]:
         keys = list(self.redis.scan_iter(match=self.key("worker", "*"), count=100))
-        values = self.redis.mget(keys) if keys else []
+        values = reply(self.redis.mget(keys)) if keys else []
         found = []
-        for key, value in zip(keys, values):
+        for key, value in zip(keys, values, strict=True):
             try:
                 worker = json.loads(value) if value else None
             except ValueError:
@@ -253,7 +254,7 @@ class Cluster:
             self.rebuild_if_lost()
             self.sweep()
             self.dispatch()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - upkeep never raises: the next round tries again
             if self._reachable_since is not None:
                 log.warning("cluster upkeep failed: %s", exc)
             self._reachable_since = None
@@ -285,7 +286,7 @@ class Cluster:
             self._reachable_since = now
         if now - self._reachable_since < self.lease_seconds:
             return  # just (re)connected: give workers a lease period to renew before judging them
-        dispatched = self.redis.hgetall(self.key("dispatched_at"))
+        dispatched = reply(self.redis.hgetall(self.key("dispatched_at")))
         for crawl_id, at in dispatched.items():
             if not is_crawl_id(crawl_id):
                 log.error("refusing the dispatched entry %r in Redis: not a crawl id; dropped", crawl_id[:100])

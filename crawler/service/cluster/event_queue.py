@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import socketio
 
@@ -29,7 +30,9 @@ RESUBSCRIBE_CAP = 2.0
 LISTEN_WAIT = 1.0  # one wait for a message; below socket_timeout, so a quiet channel never times out
 
 
-class EventQueue(socketio.RedisManager):  # type: ignore[misc]
+class EventQueue(socketio.RedisManager):
+    connected: bool  # set by RedisManager
+
     def __init__(self, url: str, *, write_only: bool = False, raise_on_failure: bool = False) -> None:
         super().__init__(url, channel=EVENTS_CHANNEL, write_only=write_only, redis_options=dict(REDIS_OPTIONS))
         self._raise = raise_on_failure
@@ -58,7 +61,7 @@ class EventQueue(socketio.RedisManager):  # type: ignore[misc]
                     message = self.pubsub.get_message(timeout=LISTEN_WAIT)
                     if message is not None:
                         yield message
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001 - Redis down or the connection broken: subscribe again
                 log.warning("event queue: cannot receive from Redis (%s); retrying in %.2g s", exc, retry)
                 subscribed = False
                 time.sleep(retry)

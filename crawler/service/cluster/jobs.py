@@ -4,6 +4,8 @@ Web servers only send jobs through it; workers (``crawler.service.cluster.worker
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from celery import Celery
 
 QUEUE = "crawls"
@@ -25,7 +27,7 @@ def make_celery(redis_url: str) -> Celery:
     return celery
 
 
-def job_sender(celery: Celery):  # type: ignore[no-untyped-def]
+def job_sender(celery: Celery) -> Callable[[str], None]:
     def send(crawl_id: str) -> None:
         celery.send_task(TASK_NAME, args=[crawl_id], queue=QUEUE)
     return send

@@ -8,25 +8,34 @@ must not race (a stop against the crawl's own end, two resumes) are one Lua scri
 
 from __future__ import annotations
 
+import builtins
 import functools
 import json
 import logging
 import time
-from typing import Any, Callable, Iterable, TypeVar
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TypeVar
 
 import redis
 
 from crawler.engine.config import parse_crawl_config
-from crawler.engine.events import State
+from crawler.engine.events import CrawlKind, State
 from crawler.folder.paths import is_crawl_id
 from crawler.service.errors import BadRecord, StoreUnavailable
-from crawler.service.records import RECENT_LINES, CrawlRecord
+from crawler.service.records import RECENT_LINES, CrawlRecord, RecentLines
 
 log = logging.getLogger(__name__)
 
 PREFIX = "crawler:"
 FINAL_STATES = [state.value for state in State if state.is_final]
 T = TypeVar("T")
+
+
+def reply(answer: Awaitable[T] | T) -> T:
+    """A command's answer. redis-py types each command for its synchronous and asyncio clients at
+    once (`Awaitable[X] | X`); the clients here are synchronous, so the answer is never awaitable."""
+    assert not isinstance(answer, Awaitable)
+    return answer
 
 # KEYS: crawl hash, active set. ARGV: id, state, message, only_if_not_final_to_nonfinal ("engine") or
 # "cas", then (for cas) the allowed current states. Final states are listed after a "|" marker.
@@ -93,7 +102,6 @@ def record_fields(record: CrawlRecord) -> dict[str, str]:
     return fields
 
 
-KINDS = ("crawl", "discovery")
 
 
 def record_from(fields: dict[str, str], crawl_id: str | None = None) -> CrawlRecord:
@@ -111,18 +119,18 @@ def record_from(fields: dict[str, str], crawl_id: str | None = None) -> CrawlRec
         raise BadRecord(f"it is stored under {crawl_id} but names crawl_id {stored_id}")
     if refresh_of is not None and not is_crawl_id(refresh_of):
         raise BadRecord(f"its refresh_of {refresh_of[:100]!r} is not a crawl id")
-    if fields.get("kind", "crawl") not in KINDS:
-        raise BadRecord(f"its kind {fields.get('kind', '')[:100]!r} is not one of {', '.join(KINDS)}")
+    if fields.get("kind", CrawlKind.CRAWL) not in {kind.value for kind in CrawlKind}:
+        raise BadRecord(f"its kind {fields.get('kind', '')[:100]!r} is not one of {', '.join(CrawlKind)}")
     if not fields.get("owner"):
         raise BadRecord("it has no owner")
     try:
         return CrawlRecord(stored_id, fields["owner"], parse_crawl_config(loaded("config")),
-                           fields["created_at"], kind=fields.get("kind", "crawl"), state=State(fields["state"]),
+                           fields["created_at"], kind=CrawlKind(fields.get("kind", CrawlKind.CRAWL)), state=State(fields["state"]),
                            message=fields.get("message", ""), summary=loaded("summary"), progress=loaded("progress"),
                            worker=fields.get("worker") or None,
                            seen_at=float(fields["seen_at"]) if fields.get("seen_at") else None,
                            refresh_of=refresh_of)
-    except Exception as exc:  # noqa: BLE001 - bad JSON, settings, state, number: one refusal
+    except Exception as exc:  # bad JSON, settings, state, number: one refusal
         raise BadRecord(f"it does not parse: {exc.__class__.__name__}: {str(exc)[:200]}") from exc
 
 
@@ -163,7 +171,7 @@ class RedisCrawlStates:
         """The crawl's record, None if there is none; BadRecord if it is not one to act on."""
         if not is_crawl_id(crawl_id):
             raise BadRecord(f"{str(crawl_id)[:100]!r} is not a crawl id")
-        fields = self.redis.hgetall(self.key("crawl", crawl_id))
+        fields = reply(self.redis.hgetall(self.key("crawl", crawl_id)))
         return record_from(fields, crawl_id) if fields.get("owner") else None  # a half-written hash: none yet
 
     def get(self, crawl_id: str) -> CrawlRecord | None:
@@ -176,12 +184,12 @@ class RedisCrawlStates:
 
     @guarded
     def list(self, owner: str) -> list[CrawlRecord]:
-        ids = sorted(self.redis.smembers(self.key("owner", owner)), reverse=True)
+        ids = sorted(reply(self.redis.smembers(self.key("owner", owner))), reverse=True)
         pipe = self.redis.pipeline()
         for crawl_id in ids:
             pipe.hgetall(self.key("crawl", crawl_id))
         records = []
-        for crawl_id, fields in zip(ids, pipe.execute()):
+        for crawl_id, fields in zip(ids, pipe.execute(), strict=True):
             if fields.get("owner") != owner:
                 continue
             try:
@@ -215,7 +223,7 @@ class RedisCrawlStates:
         pipe.execute()
 
     @guarded
-    def add_recent(self, crawl_id: str, logs: list[dict[str, Any]], pages: list[dict[str, Any]]) -> None:
+    def add_recent(self, crawl_id: str, logs: RecentLines, pages: RecentLines) -> None:
         pipe = self.redis.pipeline(transaction=False)
         for name, items in (("log", logs), ("pages", pages)):
             if items:
@@ -224,7 +232,7 @@ class RedisCrawlStates:
         pipe.execute()
 
     @guarded
-    def recent(self, crawl_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def recent(self, crawl_id: str) -> tuple[RecentLines, RecentLines]:
         pipe = self.redis.pipeline(transaction=False)
         pipe.lrange(self.key("log", crawl_id), 0, -1)
         pipe.lrange(self.key("pages", crawl_id), 0, -1)
@@ -245,7 +253,7 @@ class RedisCrawlStates:
 
     @guarded
     def remove(self, crawl_id: str) -> None:
-        owner = self.redis.hget(self.key("crawl", crawl_id), "owner")
+        owner = reply(self.redis.hget(self.key("crawl", crawl_id), "owner"))
         pipe = self.redis.pipeline()
         pipe.delete(self.key("crawl", crawl_id), self.key("log", crawl_id), self.key("pages", crawl_id))
         pipe.srem(self.key("active"), crawl_id)
@@ -255,16 +263,16 @@ class RedisCrawlStates:
 
     @guarded
     def active_count(self) -> int:
-        return int(self.redis.scard(self.key("active")))
+        return int(reply(self.redis.scard(self.key("active"))))
 
     @guarded
-    def active_ids(self) -> list[str]:
-        return sorted(self.redis.smembers(self.key("active")))
+    def active_ids(self) -> builtins.list[str]:
+        return sorted(reply(self.redis.smembers(self.key("active"))))
 
     @guarded
     def active_states(self) -> dict[str, int]:
         pipe = self.redis.pipeline()
-        for crawl_id in self.redis.smembers(self.key("active")):
+        for crawl_id in reply(self.redis.smembers(self.key("active"))):
             pipe.hget(self.key("crawl", crawl_id), "state")
         counts: dict[str, int] = {}
         for state in pipe.execute():

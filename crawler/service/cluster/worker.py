@@ -75,7 +75,7 @@ class WorkerSettings:
     memory_limit: int | None = None  # bytes: crawling pauses above 80 % of it (crawler/service/memory.py)
 
     @classmethod
-    def from_env(cls) -> "WorkerSettings":
+    def from_env(cls) -> WorkerSettings:
         env = os.environ
 
         def number(name: str, default: Any, kind: Any = int) -> Any:
@@ -143,7 +143,7 @@ class WorkerNode:
     def _announce(self, owner: str, event: str, payload: dict[str, Any]) -> None:
         try:
             self.events.emit(event, payload, namespace="/", room=owner)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - live events are best effort: the crawl goes on
             log.warning("could not publish %s: %s", event, exc)
 
     # ---- one job ----
@@ -262,7 +262,7 @@ class WorkerNode:
                     message = pubsub.get_message(timeout=1.0)
                     if message and message.get("type") == "message":
                         self._on_stop(message["data"])
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001 - Redis down or the connection broken: subscribe again
                 log.warning("stop listener: %s; retrying in %.2g s", exc, retry)
                 self._closing.wait(retry)
                 retry = min(retry * 2, 2.0)
@@ -282,7 +282,7 @@ class WorkerNode:
         self._closing.set()
         try:
             self.cluster.forget_worker(self.worker_id)
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - leaving anyway: the worker's heartbeat key expires on its own
             pass
 
     def close(self) -> None:

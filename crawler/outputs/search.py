@@ -30,15 +30,18 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
+from urllib.parse import urlsplit
 
+from crawler.engine.urls import canonical_url
 from crawler.folder.paths import is_crawl_id
 from crawler.folder.reader import read_page
 from crawler.folder.writer import make_private_dirs, open_private
+from crawler.outputs.sections import cut, plain_text, split_sections
 
 log = logging.getLogger(__name__)
 
 INDEX_FILE = ".search.sqlite"
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: one full-text row per section of a page, plain text
 MAX_QUERY_CHARS = 500
 MAX_QUERY_TERMS = 32
 MAX_BODY_CHARS = 2_000_000  # more of one page than this is not indexed (the rest stays on disk)
@@ -46,7 +49,8 @@ BATCH_PAGES = 200  # pages indexed per transaction: keeps each write short for r
 POLL_SECONDS = 0.5
 # snippet() markers that cannot occur in stored Markdown: replaced after escaping.
 _OPEN, _CLOSE = "\x02", "\x03"
-_WEIGHTS = (10.0, 4.0, 1.0)  # bm25 weights of title, url, body
+_WEIGHTS = (10.0, 5.0, 4.0, 1.0)  # bm25 weights of title, heading path, url, body
+SECTION_TEXT_CHARS = 4000  # the most of a section's plain text one hit carries
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -60,14 +64,29 @@ CREATE TABLE IF NOT EXISTS pages (
     crawl_id TEXT NOT NULL,
     url TEXT NOT NULL,
     canonical TEXT,
+    url_key TEXT,
+    canonical_key TEXT,
     path TEXT NOT NULL,
-    title TEXT NOT NULL DEFAULT ''
+    title TEXT NOT NULL DEFAULT '',
+    chars INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS pages_crawl ON pages (crawl_id);
 CREATE INDEX IF NOT EXISTS pages_url ON pages (url);
 CREATE INDEX IF NOT EXISTS pages_canonical ON pages (canonical);
+CREATE INDEX IF NOT EXISTS pages_url_key ON pages (url_key);
+CREATE INDEX IF NOT EXISTS pages_canonical_key ON pages (canonical_key);
+CREATE TABLE IF NOT EXISTS sections (
+    id INTEGER PRIMARY KEY,
+    page_id INTEGER NOT NULL,
+    crawl_id TEXT NOT NULL,
+    heading TEXT NOT NULL DEFAULT '',
+    anchor TEXT NOT NULL DEFAULT '',
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sections_page ON sections (page_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS docs USING fts5(
-    title, url, body, tokenize = 'porter unicode61 remove_diacritics 2', prefix = '2 3'
+    title, heading, url, body, tokenize = 'porter unicode61 remove_diacritics 2', prefix = '2 3'
 );
 INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', '{SCHEMA_VERSION}');
 """
@@ -93,10 +112,43 @@ class Hit:
     snippet: str
     score: float
     path: str
+    section: str = ""  # the heading path of the best matching section ('' for a page's opening text)
+    anchor: str = ""  # that section's heading as a fragment
+    text: str = ""  # that section's plain text, cut on a paragraph, line or word boundary
+    section_chars: int = 0  # the whole section's length (text may be shorter)
+    page_chars: int = 0  # the whole page's length (its Markdown)
 
     def as_dict(self) -> dict[str, Any]:
         return {"crawl_id": self.crawl_id, "url": self.url, "title": self.title, "snippet": self.snippet,
                 "score": self.score, "path": self.path}
+
+
+@dataclass
+class PageRow:
+    """A stored page as the index knows it."""
+
+    crawl_id: str
+    url: str
+    title: str
+    path: str
+    page_id: int
+    chars: int
+
+
+@dataclass
+class SectionRow:
+    heading: str  # heading path
+    anchor: str
+    start: int
+    end: int
+
+
+def url_key(url: str | None) -> str | None:
+    """The form URLs are compared in when a caller names a page: the crawl's canonical form
+    (fragment, index.html, tracking and session parameters dropped), else the URL as given."""
+    if not url:
+        return None
+    return canonical_url(url) or url.split("#", 1)[0]
 
 
 @dataclass
@@ -242,8 +294,8 @@ class SearchIndex:
             connection.execute("PRAGMA journal_mode = WAL")
             connection.execute("PRAGMA journal_size_limit = 67108864")  # the WAL shrinks back to 64 MB
             has_schema = connection.execute(
-                "SELECT count(*) FROM sqlite_master WHERE name IN ('meta', 'crawls', 'pages', 'docs')").fetchone()[0]
-            if has_schema < 4:  # a second process opening a ready index writes nothing here
+                "SELECT count(*) FROM sqlite_master WHERE name IN ('meta', 'crawls', 'pages', 'sections', 'docs')").fetchone()[0]
+            if has_schema < 5:  # a second process opening a ready index writes nothing here
                 connection.executescript(SCHEMA)
             row = connection.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
             if row is None or row[0] != SCHEMA_VERSION:
@@ -352,10 +404,21 @@ class SearchIndex:
                 title = entry.get("title") if isinstance(entry.get("title"), str) else ""
                 canonical = entry.get("canonical") if isinstance(entry.get("canonical"), str) else None
                 cursor = connection.execute(
-                    "INSERT INTO pages (crawl_id, url, canonical, path, title) VALUES (?, ?, ?, ?, ?)",
-                    (crawl_id, url, canonical, path, title))
-                connection.execute("INSERT INTO docs (rowid, title, url, body) VALUES (?, ?, ?, ?)",
-                                   (cursor.lastrowid, title, canonical or url, body))
+                    "INSERT INTO pages (crawl_id, url, canonical, url_key, canonical_key, path, title, chars) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (crawl_id, url, canonical, url_key(url), url_key(canonical) if canonical else None, path,
+                     title, len(body)))
+                page_id = cursor.lastrowid
+                for section in split_sections(body):
+                    text = plain_text(body[section.start:section.end])
+                    if not text and not section.heading:
+                        continue
+                    heading = section.heading_path
+                    row = connection.execute(
+                        "INSERT INTO sections (page_id, crawl_id, heading, anchor, start, end) VALUES (?, ?, ?, ?, ?, ?)",
+                        (page_id, crawl_id, heading, section.anchor, section.start, section.end))
+                    connection.execute("INSERT INTO docs (rowid, title, heading, url, body) VALUES (?, ?, ?, ?, ?)",
+                                       (row.lastrowid, title, heading, canonical or url, text))
                 added += 1
             connection.execute(
                 "INSERT INTO crawls (crawl_id, manifest_offset, pages) VALUES (?, ?, ?) "
@@ -388,7 +451,8 @@ class SearchIndex:
 
     @staticmethod
     def _delete_crawl(connection: sqlite3.Connection, crawl_id: str) -> None:
-        connection.execute("DELETE FROM docs WHERE rowid IN (SELECT id FROM pages WHERE crawl_id = ?)", (crawl_id,))
+        connection.execute("DELETE FROM docs WHERE rowid IN (SELECT id FROM sections WHERE crawl_id = ?)", (crawl_id,))
+        connection.execute("DELETE FROM sections WHERE crawl_id = ?", (crawl_id,))
         connection.execute("DELETE FROM pages WHERE crawl_id = ?", (crawl_id,))
         connection.execute("UPDATE crawls SET pages = 0, manifest_offset = 0 WHERE crawl_id = ?", (crawl_id,))
 
@@ -437,27 +501,31 @@ class SearchIndex:
     def _search(self, query: str, expression: str, crawl_ids: list[str], limit: int, offset: int,
                 html_snippets: bool, snippet_tokens: int) -> SearchPage:
         marks = ",".join("?" * len(crawl_ids))
-        # CROSS JOIN keeps the full-text match as the outer loop (SQLite would otherwise walk the
-        # crawl's pages and run the match once per page), and snippets are made for the page of
-        # results only, not for every match before sorting.
-        where = f"docs MATCH ? AND p.crawl_id IN ({marks})"
+        # One full-text row per section; a page is ranked by its best section, and that section is
+        # the hit. CROSS JOIN keeps the full-text match as the outer loop (SQLite would otherwise
+        # walk the crawl's sections and run the match once per row), and snippets and texts are
+        # made for the page of results only.
+        where = f"docs MATCH ? AND s.crawl_id IN ({marks})"
         connection = self._reader()
         try:
             total = connection.execute(
-                f"SELECT count(*) FROM docs CROSS JOIN pages p ON p.id = docs.rowid WHERE {where}",
+                f"SELECT count(DISTINCT s.page_id) FROM docs CROSS JOIN sections s ON s.id = docs.rowid WHERE {where}",
                 (expression, *crawl_ids)).fetchone()[0]
             ranked = connection.execute(
-                f"SELECT docs.rowid, bm25(docs, ?, ?, ?) AS rank FROM docs CROSS JOIN pages p ON p.id = docs.rowid "
-                f"WHERE {where} ORDER BY rank, docs.rowid LIMIT ? OFFSET ?",
-                (*_WEIGHTS, expression, *crawl_ids, limit, offset)).fetchall()
+                f"WITH matched AS MATERIALIZED (SELECT s.id AS section_id, s.page_id AS page_id, "
+                f"bm25(docs, ?, ?, ?, ?) AS rank FROM docs CROSS JOIN sections s ON s.id = docs.rowid WHERE {where}) "
+                "SELECT section_id, min(rank) AS best FROM matched GROUP BY page_id ORDER BY best, page_id "
+                "LIMIT ? OFFSET ?", (*_WEIGHTS, expression, *crawl_ids, limit, offset)).fetchall()
             rows = []
-            for rowid, rank in ranked:
-                snippet = connection.execute(
-                    f"SELECT snippet(docs, 2, '{_OPEN}', '{_CLOSE}', '…', ?) FROM docs WHERE docs MATCH ? AND rowid = ?",
-                    (snippet_tokens, expression, rowid)).fetchone()
-                page = connection.execute("SELECT crawl_id, url, title, path FROM pages WHERE id = ?", (rowid,)).fetchone()
+            for section_id, rank in ranked:
+                found = connection.execute(
+                    f"SELECT snippet(docs, 3, '{_OPEN}', '{_CLOSE}', '…', ?), body FROM docs "
+                    "WHERE docs MATCH ? AND rowid = ?", (snippet_tokens, expression, section_id)).fetchone()
+                page = connection.execute(
+                    "SELECT p.crawl_id, p.url, p.title, p.path, s.heading, s.anchor, p.chars FROM sections s "
+                    "JOIN pages p ON p.id = s.page_id WHERE s.id = ?", (section_id,)).fetchone()
                 if page is not None:
-                    rows.append((*page, snippet[0] if snippet else "", rank))
+                    rows.append((*page, found[0] if found else "", found[1] if found else "", rank))
         except sqlite3.OperationalError as exc:
             message = str(exc)
             if "fts5" in message or "syntax" in message or "unterminated" in message:
@@ -468,30 +536,75 @@ class SearchIndex:
             raise IndexUnavailable("the search index is being rebuilt; try again in a moment") from exc
         finally:
             connection.close()
-        hits = [Hit(crawl_id, url, title or url, _snippet(snippet, html_snippets), round(-rank, 4), path)
-                for crawl_id, url, title, path, snippet, rank in rows]
+        hits = []
+        for crawl_id, url, title, path, heading, anchor, chars, snippet, body, rank in rows:
+            body = body or ""
+            text = body[:cut(body, 0, SECTION_TEXT_CHARS)].rstrip()
+            hits.append(Hit(crawl_id, url, title or url, _snippet(snippet, html_snippets), round(-rank, 4), path,
+                            heading, anchor, text, len(body), chars))
         return SearchPage(query, total, hits)
 
-    def find_page(self, url: str, crawl_ids: Sequence[str]) -> tuple[str, str, str, str] | None:
-        """(crawl_id, url, title, path) of a stored page by its URL or canonical URL, newest crawl first."""
-        crawl_ids = list(dict.fromkeys(crawl_ids))
-        if not crawl_ids:
-            return None
-        marks = ",".join("?" * len(crawl_ids))
+    def _read(self, sql: str, parameters: Sequence[Any]) -> list[Any]:
         connection = self._reader()
         try:
-            for column in ("url", "canonical"):
-                row = connection.execute(
-                    f"SELECT crawl_id, url, title, path FROM pages WHERE {column} = ? AND crawl_id IN ({marks}) "
-                    f"ORDER BY crawl_id DESC, id LIMIT 1", (url, *crawl_ids)).fetchone()
-                if row:
-                    return row
+            return connection.execute(sql, parameters).fetchall()
         except sqlite3.DatabaseError as exc:
             self._reader_failed(exc)
             raise IndexUnavailable("the search index is being rebuilt; try again in a moment") from exc
         finally:
             connection.close()
-        return None
+
+    def find_page(self, url: str, crawl_ids: Sequence[str]) -> tuple[str, str, str, str] | None:
+        """(crawl_id, url, title, path) of a stored page by its URL or canonical URL, newest crawl first."""
+        row = self.lookup_page(url, crawl_ids)
+        return (row.crawl_id, row.url, row.title, row.path) if row else None
+
+    def lookup_page(self, url: str, crawl_ids: Sequence[str]) -> PageRow | None:
+        """A stored page named by `url` as the crawl would have named it: the URL saved, the page's
+        canonical URL, or either in canonical form (fragment, `index.html`, tracking and session
+        parameters dropped); among `crawl_ids`, the first listed that has it."""
+        crawl_ids = list(dict.fromkeys(crawl_ids))
+        if not crawl_ids or not isinstance(url, str) or not url.strip():
+            return None
+        url = url.strip()[:4096]
+        keys = list(dict.fromkeys(k for k in (url, url.split("#", 1)[0], url_key(url),
+                                              canonical_url(url, keep_route=True)) if k))
+        marks = ",".join("?" * len(crawl_ids))
+        key_marks = ",".join("?" * len(keys))
+        rows = self._read(
+            f"SELECT crawl_id, url, title, path, id, chars FROM pages WHERE crawl_id IN ({marks}) AND "
+            f"(url IN ({key_marks}) OR canonical IN ({key_marks}) OR url_key IN ({key_marks}) "
+            f"OR canonical_key IN ({key_marks}))", (*crawl_ids, *keys, *keys, *keys, *keys))
+        if not rows:
+            return None
+        order = {crawl_id: number for number, crawl_id in enumerate(crawl_ids)}
+        exact = {url: 0, url.split("#", 1)[0]: 1}
+        best = min(rows, key=lambda row: (order.get(row[0], len(order)), exact.get(row[1], 2), row[4]))
+        return PageRow(*best)
+
+    def nearest_pages(self, url: str, crawl_ids: Sequence[str], count: int = 5) -> list[str]:
+        """The saved URLs most like `url` (same host first, then the closest path), for a caller
+        who named a page that is not there."""
+        import difflib
+
+        crawl_ids = list(dict.fromkeys(crawl_ids))
+        if not crawl_ids or not isinstance(url, str):
+            return []
+        wanted = url_key(url.strip()[:4096]) or ""
+        host = urlsplit(wanted).netloc if "//" in wanted else ""
+        marks = ",".join("?" * len(crawl_ids))
+        pattern = f"%//{host}/%" if host else "%"
+        rows = self._read(f"SELECT DISTINCT url FROM pages WHERE crawl_id IN ({marks}) AND url LIKE ? "
+                          "ORDER BY id DESC LIMIT 20000", (*crawl_ids, pattern))
+        candidates = [row[0] for row in rows]
+        if not candidates:
+            return []
+        return difflib.get_close_matches(wanted, candidates, n=count, cutoff=0.0)
+
+    def page_sections(self, page_id: int) -> list[SectionRow]:
+        """The sections of an indexed page, in page order."""
+        return [SectionRow(*row) for row in self._read(
+            "SELECT heading, anchor, start, end FROM sections WHERE page_id = ? ORDER BY start, id", (page_id,))]
 
     def pages_per_crawl(self, crawl_ids: Sequence[str]) -> dict[str, int]:
         """How many pages of each crawl are searchable now."""
@@ -633,6 +746,27 @@ def open_search(data_dir: Path, index_path: Path | None = None, *, start: bool =
     if start:
         indexer.start()
     return index, indexer
+
+
+def site_key(start_url: str) -> str:
+    """What makes two crawls the same site: the start URL's host (and port) and path (canonical form, no
+    trailing slash): a crawl and its refreshes share it."""
+    key = url_key(start_url) or start_url or ""
+    parts = urlsplit(key)
+    return f"{parts.netloc.lower()}{parts.path.rstrip('/')}" if parts.netloc else key
+
+
+def current_crawls(crawls: Iterable[tuple[str, str, str]]) -> list[str]:
+    """Of (crawl id, start URL, state) triples, the crawl that stands for each site: its newest
+    completed crawl, else (never completed yet) its newest crawl. Newest site first. Older crawls
+    stay searchable by naming their id."""
+    chosen: dict[str, tuple[bool, str]] = {}
+    for crawl_id, start_url, state in crawls:
+        key = site_key(start_url)
+        rank = (state == "completed", crawl_id)
+        if key not in chosen or rank > chosen[key]:
+            chosen[key] = rank
+    return sorted((crawl_id for _, crawl_id in chosen.values()), reverse=True)
 
 
 def visible_crawl_ids(ids: Iterable[str]) -> list[str]:

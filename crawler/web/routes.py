@@ -28,7 +28,7 @@ from crawler.outputs.llms import (
     iter_llms_full_text,
     render_llms_txt,
 )
-from crawler.outputs.search import IndexUnavailable, QueryError
+from crawler.outputs.search import IndexUnavailable, QueryError, current_crawls
 from crawler.service import CrawlRecord, download_links
 from crawler.service.errors import NoChangeReport, NotRefreshable, NotResumable, StoreUnavailable, UnknownCrawl
 from crawler.service.records import DOWNLOAD_FORMATS
@@ -287,7 +287,7 @@ def _positive_int(name: str, default: int, maximum: int) -> int:
 
 @blueprint.get("/api/search")
 def search() -> tuple[Response, int] | Response:
-    """Full-text search over the caller's own crawls (all of them, or `crawl=<id>`), paged."""
+    """Full-text search over the caller's own crawls (the current crawl of each site, or `crawl=<id>`), paged."""
     crawler = extension()
     owner = ensure_session_id()
     query = request.args.get("q", "")
@@ -300,7 +300,8 @@ def search() -> tuple[Response, int] | Response:
                 return error(unknown_crawl_message(crawl_id[:100]), 404)
             crawl_ids = [crawler.crawls.get(owner, crawl_id).crawl_id]
         else:
-            crawl_ids = [record.crawl_id for record in crawler.crawls.list(owner)]
+            crawl_ids = current_crawls((record.crawl_id, record.config.url, record.state.value)
+                                       for record in crawler.crawls.list(owner))
         if crawler.search is None:
             return error("search is not available on this server", 503)
         found = crawler.search.search(query, crawl_ids, limit=per_page, offset=(page - 1) * per_page)

@@ -27,9 +27,10 @@ import re
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 from crawler.engine.urls import canonical_url
@@ -665,7 +666,7 @@ class SearchIndexer:
         self._sizes: dict[str, int] = {}  # manifest size last seen per crawl, to skip unchanged ones
         self.passes = 0
 
-    def start(self) -> "SearchIndexer":
+    def start(self) -> SearchIndexer:
         self._thread = threading.Thread(target=self._loop, name="search-indexer", daemon=True)
         self._thread.start()
         return self
@@ -692,7 +693,7 @@ class SearchIndexer:
                 # file itself (header and PRAGMA quick_check) and rebuilds only if it is unsound.
                 log.warning("search indexing pass failed (%s); the file is checked on the next pass", exc)
                 self.index.suspect.set()
-            except Exception:  # noqa: BLE001 - the indexer must outlive any one bad pass
+            except Exception:
                 log.exception("search indexing pass failed")
             self._wake.wait(self.interval)
             self._wake.clear()
@@ -756,17 +757,17 @@ def site_key(start_url: str) -> str:
     return f"{parts.netloc.lower()}{parts.path.rstrip('/')}" if parts.netloc else key
 
 
-def current_crawls(crawls: Iterable[tuple[str, str, str]]) -> list[str]:
-    """Of (crawl id, start URL, state) triples, the crawl that stands for each site: its newest
-    completed crawl, else (never completed yet) its newest crawl. Newest site first. Older crawls
+def current_crawls(crawls: Iterable[tuple[str, str, str, str]]) -> list[str]:
+    """Of (crawl id, start URL, state, created at) tuples, the crawl that stands for each site: its
+    newest completed crawl, else (never completed yet) its newest crawl. Newest first. Older crawls
     stay searchable by naming their id."""
-    chosen: dict[str, tuple[bool, str]] = {}
-    for crawl_id, start_url, state in crawls:
+    chosen: dict[str, tuple[bool, str, str]] = {}
+    for crawl_id, start_url, state, created_at in crawls:
         key = site_key(start_url)
-        rank = (state == "completed", crawl_id)
+        rank = (state == "completed", created_at or "", crawl_id)
         if key not in chosen or rank > chosen[key]:
             chosen[key] = rank
-    return sorted((crawl_id for _, crawl_id in chosen.values()), reverse=True)
+    return [rank[2] for rank in sorted(chosen.values(), key=lambda rank: (rank[1], rank[2]), reverse=True)]
 
 
 def visible_crawl_ids(ids: Iterable[str]) -> list[str]:

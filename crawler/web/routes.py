@@ -300,7 +300,7 @@ def search() -> tuple[Response, int] | Response:
                 return error(unknown_crawl_message(crawl_id[:100]), 404)
             crawl_ids = [crawler.crawls.get(owner, crawl_id).crawl_id]
         else:
-            crawl_ids = current_crawls((record.crawl_id, record.config.url, record.state.value)
+            crawl_ids = current_crawls((record.crawl_id, record.config.url, record.state.value, record.created_at)
                                        for record in crawler.crawls.list(owner))
         if crawler.search is None:
             return error("search is not available on this server", 503)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -15,8 +16,8 @@ from crawler.folder.reader import read_json, read_page
 from crawler.outputs.llms import LLMS_TXT, build_index, current_file, render_llms_txt
 from crawler.outputs.search import (
     IndexUnavailable,
-    QueryError,
     PageRow,
+    QueryError,
     SearchIndex,
     crawl_folders,
     current_crawls,
@@ -141,7 +142,7 @@ class DocsLibrary:
     def _current(visible: list[SiteInfo]) -> list[str]:
         """The crawl standing for each site: its newest completed crawl (search_docs and
         get_page look there unless told a crawl id)."""
-        return current_crawls((info.crawl_id, info.url, info.state) for info in visible)
+        return current_crawls((info.crawl_id, info.url, info.state, info.created_at) for info in visible)
 
     def resolve_site(self, site: str, context: Context | None) -> SiteInfo:
         """A crawl id, or a host / URL (that site's current crawl)."""
@@ -150,15 +151,15 @@ class DocsLibrary:
         for info in visible:
             if info.crawl_id == wanted:
                 return info
-        current = set(self._current(visible))
+        current = self._current(visible)  # newest first
         by_id = {info.crawl_id: info for info in visible}
         if "//" in wanted:  # a start URL: that site exactly
             key = site_key(wanted)
-            for crawl_id in sorted(current, reverse=True):
+            for crawl_id in current:
                 if site_key(by_id[crawl_id].url) == key:
                     return by_id[crawl_id]
         host = (urlsplit(wanted if "//" in wanted else f"//{wanted}").hostname or "").lower() if wanted else ""
-        for crawl_id in sorted(current, reverse=True):  # newest first
+        for crawl_id in current:
             if host and by_id[crawl_id].host == host:
                 return by_id[crawl_id]
         raise ToolInputError(f"unknown site {wanted[:200]!r}: call list_sites for the crawl ids and hosts you can use")
@@ -173,8 +174,8 @@ class DocsLibrary:
         current = set(self._current(visible))
         pages = self.index_pages([info.crawl_id for info in visible])
         # Current crawls first (newest first), then the older crawls of each site.
-        ordered = (sorted([i for i in visible if i.crawl_id in current], key=lambda i: i.crawl_id, reverse=True)
-                   + sorted([i for i in visible if i.crawl_id not in current], key=lambda i: i.crawl_id, reverse=True))
+        newest_first = sorted(visible, key=lambda i: (i.created_at, i.crawl_id), reverse=True)
+        ordered = [i for i in newest_first if i.crawl_id in current] + [i for i in newest_first if i.crawl_id not in current]
         chosen = ordered[offset:offset + MAX_SITES]
         older = len(visible) - len(current)
         lines = [f"{len(current)} sites ({len(visible)} crawls; search_docs and get_page use each site's current "
@@ -232,7 +233,7 @@ class DocsLibrary:
                 text = text[:cut(text, 0, section_chars)].rstrip() if section_chars else ""
             more = hit.section_chars - len(text)
             section_arg = f", section={hit.anchor or hit.section!r}" if (hit.anchor or hit.section) else ""
-            entry = (f"{number}. {hit.title} › {section}\n   url: {hit.url}{'#' + hit.anchor if hit.anchor else ''}\n"
+            entry = (f"{number}. {hit.title}\n   section: {section}\n   url: {hit.url}{'#' + hit.anchor if hit.anchor else ''}\n"
                      f"   site: {hit.crawl_id}  page: {hit.page_chars} characters  section: {hit.section_chars} "
                      f"characters  score: {hit.score}\n   match: {hit.snippet}")
             if text:

@@ -35,6 +35,7 @@ from crawler.engine.extract import count_words, extract_markdown, reset_caches
 from crawler.engine.parse import (
     find_canonical,
     find_links,
+    find_nav_path,
     find_site_meta,
     find_title,
     parse_document,
@@ -62,6 +63,7 @@ class PageAnalysis:
     extract_seconds: float
     site_name: str | None = None  # og:site_name, for llms.txt
     description: str | None = None  # <meta name="description">, for llms.txt
+    nav: list[str] | None = None  # the groups above the page in the site's navigation, for llms.txt
 
 
 class WorkerCrashed(Exception):
@@ -134,11 +136,12 @@ def analyze_page(job_id: int, body: bytes, encoding: str | None, url: str, extra
         links = find_links(tree, url, keep_routes)
         canonical = find_canonical(tree, url)
         site_name, description = find_site_meta(tree)
+        nav = find_nav_path(tree, url)
     except Exception as exc:  # a parser bug on one odd page fails that page only
         raise AnalysisFailed.from_exception("parse", exc) from None
     parsed = time.perf_counter()
     if not extract:
-        return PageAnalysis(title, links, canonical, "", 0, parsed - started, 0.0, site_name, description)
+        return PageAnalysis(title, links, canonical, "", 0, parsed - started, 0.0, site_name, description, nav)
     if _stage_writer is not None:
         _stage_writer.send_bytes(_JOB_ID.pack(job_id))
     try:
@@ -153,7 +156,7 @@ def analyze_page(job_id: int, body: bytes, encoding: str | None, url: str, extra
     if _jobs_done % RESET_CACHES_EVERY == 0:
         reset_caches()
     return PageAnalysis(title, links, canonical, markdown, count_words(markdown), parsed - started, extracted - parsed,
-                        site_name, description)
+                        site_name, description, nav)
 
 
 def _warm_up() -> int:

@@ -21,7 +21,9 @@ comes from the pages themselves and the order the crawl found them in.
   most titles share (``Intro | Acme Docs`` → ``Acme Docs``), else the start page's title, else
   the host.
 * Summary: the start page's ``<meta name="description">``, else the first sentence of its text.
-* Sections: the site's own URL structure, the first path segment below the start URL's
+* Sections: the site's own navigation (the groups of its sidebar or breadcrumbs the crawl recorded
+  as each page's ``nav``) when it places at least half the pages; else, and for pages it does not
+  place, the site's URL structure, the first path segment below the start URL's
   directory (``/docs/guide/install.html`` → ``guide``); pages right in that directory form the
   first section. Sections and the pages in them keep the order of ``discovered.jsonl`` (start
   page, sitemaps, then links breadth first); pages without a line there follow in manifest order.
@@ -29,7 +31,8 @@ comes from the pages themselves and the order the crawl found them in.
 * ``## Optional``, last: pages rarely needed to answer a question (changelogs, release notes,
   history, archives, news and blog posts), recognised by their path segments or title.
 * Each page is listed once (under its canonical URL when it declared one), with its title (the
-  site name, or the suffix most titles share, dropped) and its meta description, else its first
+  site name, or the suffix most titles share, dropped) and its meta description (unless it is
+  boilerplate: the site's name, the title, shared by three pages, a fragment), else its first
   sentence.
 
 ``llms-full.txt`` holds every stored page in the same order, each as ``# <title>``,
@@ -68,10 +71,13 @@ _TITLE_SEPARATORS = (" | ", " - ", " — ", " – ", " · ", " :: ", " » ")
 _OPTIONAL_SEGMENTS = frozenset({
     "changelog", "changelogs", "change-log", "changes", "release-notes", "releasenotes", "release-note",
     "releases", "history", "archive", "archives", "news", "blog", "blogs", "whats-new", "what-s-new",
-    "whatsnew", "announcements",
+    "whatsnew", "announcements", "version-history", "release-history",
 })
 # Titles: these phrases at the start ("Release notes for 2.0", "What's new in 3.1"), or these
 # words as the whole title (a page titled "Archive format" is not an archive).
+# Path segments that start with these (and a "-"): Release-notes-for-1.1.0.html, changelog-2024.
+_OPTIONAL_PREFIXES = ("changelog", "change-log", "release-notes", "releasenotes", "release-note", "whats-new",
+                      "what-s-new", "news", "blog", "version-history", "history-of")
 _OPTIONAL_TITLE = re.compile(r"^\s*(change\s*log|release\s+notes?|what['’]?s\s+new)\b|"
                              r"^\s*(changes|releases|history|archives?|news|blog)\s*$", re.IGNORECASE)
 
@@ -89,6 +95,8 @@ class PageRef:
     site_name: str | None
     section: str = ""
     optional: bool = False
+    nav: list[str] | None = None  # the groups above it in the site's navigation, when the crawl found it there
+    meta_description: str = ""
 
 
 @dataclass
@@ -151,6 +159,16 @@ def _plain(markdown: str) -> str:
     return _one_line(text)
 
 
+def _without_menu_lines(block: str) -> str:
+    """A paragraph without the run of short unpunctuated lines at its top: a menu or sidebar the
+    page's extraction kept (`Getting started` / `Install` / `Reference`), not prose."""
+    lines = block.split("\n")
+    start = 0
+    while start < len(lines) - 1 and len(lines[start].split()) <= 4 and not re.search(r"[.!?:;,]$", lines[start]):
+        start += 1
+    return "\n".join(lines[start:]) if start >= 2 else block
+
+
 def first_sentence(markdown: str) -> str:
     """The first sentence of the first paragraph of prose (headings, code, tables, images and
     rules skipped), inline Markdown removed; '' when there is none."""
@@ -162,26 +180,26 @@ def first_sentence(markdown: str) -> str:
         if stripped.startswith(("```", "~~~")):
             in_code = not in_code
             if block:
-                blocks.append(" ".join(block))
+                blocks.append("\n".join(block))
                 block = []
             continue
         if in_code:
             continue
         if not stripped:
             if block:
-                blocks.append(" ".join(block))
+                blocks.append("\n".join(block))
                 block = []
             continue
         if stripped.startswith(("#", "|", "![", "<")) or re.fullmatch(r"[-*_=\s]{3,}", stripped):
             if block:
-                blocks.append(" ".join(block))
+                blocks.append("\n".join(block))
                 block = []
             continue
         block.append(stripped.lstrip(">").strip())
     if block:
-        blocks.append(" ".join(block))
+        blocks.append("\n".join(block))
     for candidate in blocks:
-        text = _plain(re.sub(r"^([-*+]|\d+[.)])\s+", "", candidate))
+        text = _plain(re.sub(r"^([-*+]|\d+[.)])\s+", "", _without_menu_lines(candidate)))
         if len(text.split()) < 3:
             continue
         for match in _SENTENCE_END.finditer(text):
@@ -229,13 +247,47 @@ def section_key(url: str, root_host: str, root_dir: str) -> str:
     return f"{host}/{key}" if host != root_host else key
 
 
+def _stem(segment: str) -> str:
+    name = unquote(segment).lower()
+    for suffix in (".html", ".htm", ".php", ".md", ".shtml", ".aspx"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+    return re.sub(r"[\s_]+", "-", name)
+
+
 def is_optional(url: str, title: str, root_dir: str) -> bool:
-    """Changelogs, release notes, history, archives, news and blogs: rarely needed pages."""
+    """Changelogs, release notes, version histories, archives, news and blogs: rarely needed
+    pages, by a path segment (`/blog/`, `changelog.html`, `Release-notes-for-1.1.0.html`) or title."""
     for segment in _segments(url, root_dir):
-        stem = unquote(segment).lower().rsplit(".", 1)[0] if "." in segment else unquote(segment).lower()
-        if stem.replace("_", "-") in _OPTIONAL_SEGMENTS:
+        stem = _stem(segment)
+        if stem in _OPTIONAL_SEGMENTS or stem.startswith(tuple(prefix + "-" for prefix in _OPTIONAL_PREFIXES)):
             return True
     return bool(_OPTIONAL_TITLE.match(title))
+
+
+def _optional_label(label: str) -> bool:
+    """A navigation group of rarely needed pages ("Release notes", "Changelog", "Blog", "News")."""
+    return _stem(label) in _OPTIONAL_SEGMENTS or bool(_OPTIONAL_TITLE.match(label))
+
+
+MIN_DESCRIPTION_WORDS = 3
+MIN_DESCRIPTION_CHARS = 12
+
+
+def _choose_descriptions(pages: list[PageRef], site_name: str) -> None:
+    """Each page's description: its meta description when that says something of the page (not
+    the site's name, not the page's title, not one shared by several pages, not a fragment),
+    else the first sentence of its text (already there)."""
+    shared = Counter(page.meta_description.lower() for page in pages if page.meta_description)
+    for page in pages:
+        meta = page.meta_description
+        if not meta:
+            continue
+        lowered = meta.lower().strip(" .")
+        boilerplate = (lowered in (site_name.lower(), page.title.lower()) or shared[meta.lower()] >= 3
+                       or len(meta) < MIN_DESCRIPTION_CHARS or len(meta.split()) < MIN_DESCRIPTION_WORDS)
+        if not boilerplate or not page.description:
+            page.description = _shorten(meta)
 
 
 def _title_suffix(title: str) -> str | None:
@@ -321,9 +373,13 @@ def build_index(crawl_dir: Path) -> SiteIndex:
         head = page_body(_read_head(file))
         listed = entry.get("canonical") or entry["url"]
         title = _one_line(entry.get("title")) or _humanize((_segments(listed, "/") or [""])[-1]) or listed
-        description = _one_line(entry.get("description")) or first_sentence(head)
+        meta = _one_line(entry.get("description"))
+        nav = entry.get("nav")
+        nav = [_one_line(label) for label in nav if isinstance(label, str) and _one_line(label)] \
+            if isinstance(nav, list) else None
         page = PageRef(url=listed, fetched_url=entry["url"], file=file, path=entry["path"], title=title,
-                       description=_shorten(description), site_name=_one_line(entry.get("site_name")) or None)
+                       description=_shorten(first_sentence(head)), site_name=_one_line(entry.get("site_name")) or None,
+                       nav=nav, meta_description=meta)
         pages.append(page)
         if start is None and (entry.get("source") == "start" or entry["url"] == configured_start):
             start = page
@@ -336,6 +392,7 @@ def build_index(crawl_dir: Path) -> SiteIndex:
     root_dir = (root.path or "/")[: (root.path or "/").rfind("/") + 1] or "/"
     shared_suffix = _shared_title_suffix(pages)
     site_name = _one_line(_site_name(start, pages, root_host, shared_suffix)).lstrip("#").strip() or "Documentation"
+    _choose_descriptions(pages, site_name)
     summary = ""
     if start is not None:
         summary = start.description
@@ -343,21 +400,31 @@ def build_index(crawl_dir: Path) -> SiteIndex:
 
     sections: dict[str, Section] = {}
     optional = Section(OPTIONAL_SECTION)
+    # The site's own navigation names the sections when it places at least half the pages and
+    # groups some of them; otherwise (or for a page it does not place) the URL's path does.
+    placed = [page for page in pages if page.nav is not None]
+    use_nav = len(placed) * 2 >= len(pages) and any(page.nav for page in placed)
+    nav_names: dict[str, str] = {}
     for page in pages:
         page.title = _without_site_name(page.title, site_name)
         if shared_suffix:
             page.title = _without_site_name(page.title, shared_suffix)
-        page.optional = page is not start and is_optional(page.url, page.title, root_dir)
+        page.optional = page is not start and (is_optional(page.url, page.title, root_dir)
+                                               or any(_optional_label(label) for label in page.nav or ()))
         if page.optional:
             page.section = OPTIONAL_SECTION
             optional.pages.append(page)
             continue
-        key = section_key(page.url, root_host, root_dir)
+        if use_nav and page.nav:
+            key = "\x00nav:" + page.nav[0].lower()
+            nav_names.setdefault(key, page.nav[0])
+        else:
+            key = section_key(page.url, root_host, root_dir)
         sections.setdefault(key, Section(key)).pages.append(page)
 
     used: set[str] = {OPTIONAL_SECTION.lower()}
     for key, section in sections.items():
-        name = _section_name(key, section, root_dir)
+        name = nav_names.get(key) or _section_name(key, section, root_dir)
         base, number = name, 2
         while name.lower() in used:
             name, number = f"{base} ({number})", number + 1

@@ -51,7 +51,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 from urllib.parse import unquote, urlsplit
 
 from crawler.engine.events import iso_timestamp
@@ -460,15 +460,24 @@ def _link_url(url: str) -> str:
     return "".join({" ": "%20", "(": "%28", ")": "%29", "<": "%3C", ">": "%3E"}.get(c, c) for c in url)
 
 
-def render_llms_txt(index: SiteIndex) -> str:
+def markdown_name(page: PageRef) -> str:
+    """The page's file below `pages/` (`docs/guide/index.md`): its name in the server's Markdown URLs."""
+    return page.path.split("/", 1)[1] if page.path.startswith("pages/") else page.path
+
+
+def render_llms_txt(index: SiteIndex, link: Callable[[PageRef], str] | None = None) -> str:
+    """llms.txt; `link` gives the URL each item points at (default: the page's own URL), as the
+    server's copy whose items point at each page's Markdown."""
     lines = [f"# {index.site_name}", "", f"> {_one_line(index.summary)}", ""]
     count = index.page_count
+    where = ("; each link is the page's Markdown, whose Source line gives its address on the site" if link
+             else f"; the full text of every page is in {LLMS_FULL_TXT}")
     lines += [f"{count} page{'s' if count != 1 else ''} from <{index.start_url}>, grouped by the site's own "
-              f"sections; the full text of every page is in {LLMS_FULL_TXT}.", ""]
+              f"sections{where}.", ""]
     for section in index.sections:
         lines += [f"## {_one_line(section.name)}", ""]
         for page in section.pages:
-            item = f"- [{_link_title(page.title)}]({_link_url(page.url)})"
+            item = f"- [{_link_title(page.title)}]({_link_url(link(page) if link else page.url)})"
             lines.append(f"{item}: {page.description}" if page.description else item)
         lines.append("")
     return "\n".join(lines)

@@ -17,7 +17,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from crawler import __version__
 from crawler.engine.config import ConfigError
 from crawler.engine.events import State
-from crawler.folder.paths import is_crawl_id
+from crawler.folder.paths import is_crawl_id, markdown_file
 from crawler.folder.reader import iter_manifest, saved_page_files
 from crawler.outputs import browse as reader
 from crawler.outputs.llms import (
@@ -26,6 +26,7 @@ from crawler.outputs.llms import (
     build_index,
     current_file,
     iter_llms_full_text,
+    markdown_name,
     render_llms_txt,
 )
 from crawler.outputs.search import IndexUnavailable, QueryError, current_crawls
@@ -335,6 +336,22 @@ def reader_page(crawl_id: str) -> Response:
     offset = reader.whole_number("offset", request.args.get("offset"), 0, 0, 1 << 40)
     answer = reader.page_answer(extension().crawls.crawl_dir(record), request.args.get("url"), offset)
     return jsonify({"crawl_id": record.crawl_id, **answer})
+
+
+@blueprint.get("/api/crawls/<crawl_id>/md/<path:name>")
+def page_markdown(crawl_id: str, name: str) -> Any:
+    """A saved page's Markdown at a stable URL (its file below pages/: `md/docs/guide/index.md`),
+    or `md/llms.txt`: the crawl's llms.txt with every item pointing at those URLs."""
+    record = extension().crawls.get(ensure_session_id(), crawl_id)
+    crawl_dir = extension().crawls.crawl_dir(record)
+    if name == LLMS_TXT:
+        base = request.base_url[: -len(LLMS_TXT)]
+        text = render_llms_txt(build_index(crawl_dir), link=lambda page: base + quote(markdown_name(page)))
+        return Response(text, mimetype="text/plain")
+    file = markdown_file(crawl_dir, name)
+    if file is None:
+        return error(f"this crawl has no saved page {name[:200]!r}: md/{LLMS_TXT} lists its pages", 404)
+    return send_file(file, mimetype="text/markdown")
 
 
 @blueprint.get("/api/crawls/<crawl_id>/download")

@@ -42,7 +42,7 @@ from crawler.outputs.sections import cut, plain_text, split_sections
 log = logging.getLogger(__name__)
 
 INDEX_FILE = ".search.sqlite"
-SCHEMA_VERSION = "2"  # 2: one full-text row per section of a page, plain text
+SCHEMA_VERSION = "3"  # 3: plain text; a page-level index to match and rank, a section-level one for hits
 MAX_QUERY_CHARS = 500
 MAX_QUERY_TERMS = 32
 MAX_BODY_CHARS = 2_000_000  # more of one page than this is not indexed (the rest stays on disk)
@@ -50,7 +50,8 @@ BATCH_PAGES = 200  # pages indexed per transaction: keeps each write short for r
 POLL_SECONDS = 0.5
 # snippet() markers that cannot occur in stored Markdown: replaced after escaping.
 _OPEN, _CLOSE = "\x02", "\x03"
-_WEIGHTS = (10.0, 5.0, 4.0, 1.0)  # bm25 weights of title, heading path, url, body
+_WEIGHTS = (10.0, 4.0, 1.0)  # bm25 weights of title, url, body (the page-level index)
+_SECTION_WEIGHTS = (5.0, 1.0)  # of heading path, text (the section-level index: which section of a page)
 SECTION_TEXT_CHARS = 4000  # the most of a section's plain text one hit carries
 
 SCHEMA = f"""
@@ -87,7 +88,10 @@ CREATE TABLE IF NOT EXISTS sections (
 );
 CREATE INDEX IF NOT EXISTS sections_page ON sections (page_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS docs USING fts5(
-    title, heading, url, body, tokenize = 'porter unicode61 remove_diacritics 2', prefix = '2 3'
+    title, url, body, content = '', tokenize = 'porter unicode61 remove_diacritics 2', prefix = '2 3'
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS section_docs USING fts5(
+    heading, body, tokenize = 'porter unicode61 remove_diacritics 2', prefix = '2 3'
 );
 INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', '{SCHEMA_VERSION}');
 """
@@ -142,6 +146,58 @@ class SectionRow:
     anchor: str
     start: int
     end: int
+
+
+_URL_WORDS = re.compile(r"[a-z0-9]+")
+_PAGE_JOIN = "\n\n"
+
+
+def _query_terms(expression: str) -> list[tuple[str, bool]]:
+    """The positive terms of an FTS5 expression, lower-cased: (words, is a prefix)."""
+    terms = []
+    negated = False
+    for match in re.finditer(r'"((?:[^"]|"")*)"(\*?)|\bNOT\b', expression):
+        if match.group() == "NOT":
+            negated = True
+            continue
+        if not negated:
+            terms.append((" ".join(match.group(1).replace('""', '"').lower().split()), bool(match.group(2))))
+        negated = False
+    return terms
+
+
+def _term_score(terms: list[tuple[str, bool]], text: str) -> float:
+    """How well `text` holds the terms: one for each term found (a word by its stem-like start,
+    so "resolve" finds "resolves"), plus a little for each further occurrence."""
+    if not text or not terms:
+        return 0.0
+    lowered = text.lower()
+    score = 0.0
+    for words, prefix in terms:
+        if not words:
+            continue
+        if " " in words:  # a phrase: the words together
+            found = lowered.count(words)
+        else:
+            stem = words if prefix or len(words) <= 4 else words[: max(4, len(words) - 3)]
+            found = len(re.findall(r"\b" + re.escape(stem), lowered))
+        if found:
+            score += 1.0 + min(found, 20) / 40
+    return score
+
+
+def _any_term(expression: str) -> str:
+    """An FTS5 expression that matches any one of the terms of `expression` (NOT terms left out)."""
+    terms = []
+    negated = False
+    for match in re.finditer(r'"(?:[^"]|"")*"\*?|\bNOT\b', expression):
+        if match.group() == "NOT":
+            negated = True
+            continue
+        if not negated:
+            terms.append(match.group())
+        negated = False
+    return " OR ".join(dict.fromkeys(terms))
 
 
 def url_key(url: str | None) -> str | None:
@@ -295,8 +351,9 @@ class SearchIndex:
             connection.execute("PRAGMA journal_mode = WAL")
             connection.execute("PRAGMA journal_size_limit = 67108864")  # the WAL shrinks back to 64 MB
             has_schema = connection.execute(
-                "SELECT count(*) FROM sqlite_master WHERE name IN ('meta', 'crawls', 'pages', 'sections', 'docs')").fetchone()[0]
-            if has_schema < 5:  # a second process opening a ready index writes nothing here
+                "SELECT count(*) FROM sqlite_master WHERE name IN ('meta', 'crawls', 'pages', 'sections', 'docs', "
+                "'section_docs')").fetchone()[0]
+            if has_schema < 6:  # a second process opening a ready index writes nothing here
                 connection.executescript(SCHEMA)
             row = connection.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
             if row is None or row[0] != SCHEMA_VERSION:
@@ -410,6 +467,7 @@ class SearchIndex:
                     (crawl_id, url, canonical, url_key(url), url_key(canonical) if canonical else None, path,
                      title, len(body)))
                 page_id = cursor.lastrowid
+                texts = []
                 for section in split_sections(body):
                     text = plain_text(body[section.start:section.end])
                     if not text and not section.heading:
@@ -418,8 +476,13 @@ class SearchIndex:
                     row = connection.execute(
                         "INSERT INTO sections (page_id, crawl_id, heading, anchor, start, end) VALUES (?, ?, ?, ?, ?, ?)",
                         (page_id, crawl_id, heading, section.anchor, section.start, section.end))
-                    connection.execute("INSERT INTO docs (rowid, title, heading, url, body) VALUES (?, ?, ?, ?, ?)",
-                                       (row.lastrowid, title, heading, canonical or url, text))
+                    connection.execute("INSERT INTO section_docs (rowid, heading, body) VALUES (?, ?, ?)",
+                                       (row.lastrowid, heading, text))
+                    texts.append(text)
+                # The page-level index holds no text of its own (contentless): its body is the
+                # sections' texts joined, which is how _delete_crawl gives it back to remove it.
+                connection.execute("INSERT INTO docs (rowid, title, url, body) VALUES (?, ?, ?, ?)",
+                                   (page_id, title, canonical or url, _PAGE_JOIN.join(texts)))
                 added += 1
             connection.execute(
                 "INSERT INTO crawls (crawl_id, manifest_offset, pages) VALUES (?, ?, ?) "
@@ -452,7 +515,16 @@ class SearchIndex:
 
     @staticmethod
     def _delete_crawl(connection: sqlite3.Connection, crawl_id: str) -> None:
-        connection.execute("DELETE FROM docs WHERE rowid IN (SELECT id FROM sections WHERE crawl_id = ?)", (crawl_id,))
+        pages = connection.execute("SELECT id, title, coalesce(canonical, url) FROM pages WHERE crawl_id = ?",
+                                   (crawl_id,)).fetchall()
+        for page_id, title, url in pages:  # a contentless index removes a row given what it was made of
+            texts = [row[0] for row in connection.execute(
+                "SELECT d.body FROM sections s JOIN section_docs d ON d.rowid = s.id WHERE s.page_id = ? "
+                "ORDER BY s.id", (page_id,))]
+            connection.execute("INSERT INTO docs (docs, rowid, title, url, body) VALUES ('delete', ?, ?, ?, ?)",
+                               (page_id, title, url, _PAGE_JOIN.join(texts)))
+        connection.execute("DELETE FROM section_docs WHERE rowid IN (SELECT id FROM sections WHERE crawl_id = ?)",
+                           (crawl_id,))
         connection.execute("DELETE FROM sections WHERE crawl_id = ?", (crawl_id,))
         connection.execute("DELETE FROM pages WHERE crawl_id = ?", (crawl_id,))
         connection.execute("UPDATE crawls SET pages = 0, manifest_offset = 0 WHERE crawl_id = ?", (crawl_id,))
@@ -502,31 +574,29 @@ class SearchIndex:
     def _search(self, query: str, expression: str, crawl_ids: list[str], limit: int, offset: int,
                 html_snippets: bool, snippet_tokens: int) -> SearchPage:
         marks = ",".join("?" * len(crawl_ids))
-        # One full-text row per section; a page is ranked by its best section, and that section is
-        # the hit. CROSS JOIN keeps the full-text match as the outer loop (SQLite would otherwise
-        # walk the crawl's sections and run the match once per row), and snippets and texts are
-        # made for the page of results only.
-        where = f"docs MATCH ? AND s.crawl_id IN ({marks})"
+        # Pages are matched, counted and ranked in the page-level index, exactly as fast as a
+        # page-level search; then, for the page of results only, the section-level index names
+        # each page's best section (its rows of one page are a contiguous rowid range).
+        # CROSS JOIN keeps the full-text match as the outer loop (SQLite would otherwise walk the
+        # crawl's pages and run the match once per page).
+        where = f"docs MATCH ? AND p.crawl_id IN ({marks})"
         connection = self._reader()
         try:
             total = connection.execute(
-                f"SELECT count(DISTINCT s.page_id) FROM docs CROSS JOIN sections s ON s.id = docs.rowid WHERE {where}",
+                f"SELECT count(*) FROM docs CROSS JOIN pages p ON p.id = docs.rowid WHERE {where}",
                 (expression, *crawl_ids)).fetchone()[0]
             ranked = connection.execute(
-                f"WITH matched AS MATERIALIZED (SELECT s.id AS section_id, s.page_id AS page_id, "
-                f"bm25(docs, ?, ?, ?, ?) AS rank FROM docs CROSS JOIN sections s ON s.id = docs.rowid WHERE {where}) "
-                "SELECT section_id, min(rank) AS best FROM matched GROUP BY page_id ORDER BY best, page_id "
-                "LIMIT ? OFFSET ?", (*_WEIGHTS, expression, *crawl_ids, limit, offset)).fetchall()
+                f"SELECT docs.rowid, bm25(docs, ?, ?, ?) AS rank FROM docs CROSS JOIN pages p ON p.id = docs.rowid "
+                f"WHERE {where} ORDER BY rank, docs.rowid LIMIT ? OFFSET ?",
+                (*_WEIGHTS, expression, *crawl_ids, limit, offset)).fetchall()
             rows = []
-            for section_id, rank in ranked:
-                found = connection.execute(
-                    f"SELECT snippet(docs, 3, '{_OPEN}', '{_CLOSE}', '…', ?), body FROM docs "
-                    "WHERE docs MATCH ? AND rowid = ?", (snippet_tokens, expression, section_id)).fetchone()
-                page = connection.execute(
-                    "SELECT p.crawl_id, p.url, p.title, p.path, s.heading, s.anchor, p.chars FROM sections s "
-                    "JOIN pages p ON p.id = s.page_id WHERE s.id = ?", (section_id,)).fetchone()
-                if page is not None:
-                    rows.append((*page, found[0] if found else "", found[1] if found else "", rank))
+            for page_id, rank in ranked:
+                page = connection.execute("SELECT crawl_id, url, title, path, chars FROM pages WHERE id = ?",
+                                          (page_id,)).fetchone()
+                if page is None:
+                    continue
+                best = self._best_section(connection, page_id, expression, snippet_tokens)
+                rows.append((*page[:4], *best, page[4], rank))
         except sqlite3.OperationalError as exc:
             message = str(exc)
             if "fts5" in message or "syntax" in message or "unterminated" in message:
@@ -538,12 +608,43 @@ class SearchIndex:
         finally:
             connection.close()
         hits = []
-        for crawl_id, url, title, path, heading, anchor, chars, snippet, body, rank in rows:
+        for crawl_id, url, title, path, heading, anchor, snippet, body, chars, rank in rows:
             body = body or ""
             text = body[:cut(body, 0, SECTION_TEXT_CHARS)].rstrip()
             hits.append(Hit(crawl_id, url, title or url, _snippet(snippet, html_snippets), round(-rank, 4), path,
                             heading, anchor, text, len(body), chars))
         return SearchPage(query, total, hits)
+
+    @staticmethod
+    def _best_section(connection: sqlite3.Connection, page_id: int, expression: str,
+                      snippet_tokens: int) -> tuple[str, str, str, str]:
+        """(heading path, anchor, snippet, text) of the page's section that matches the query
+        best: the most of its terms (its phrases whole), in the heading counting double. Chosen
+        from the page's few section texts read by rowid (no second full-text match over the
+        whole index), then the snippet made by FTS5 for that one row."""
+        sections = connection.execute("SELECT id, heading, anchor FROM sections WHERE page_id = ? ORDER BY id",
+                                      (page_id,)).fetchall()
+        if not sections:
+            return "", "", "", ""
+        texts = dict(connection.execute("SELECT rowid, body FROM section_docs WHERE rowid BETWEEN ? AND ?",
+                                        (sections[0][0], sections[-1][0])).fetchall())
+        terms = _query_terms(expression)
+        best, best_score = sections[0], -1.0
+        for section in sections:
+            score = _term_score(terms, section[1]) * 2 + _term_score(terms, texts.get(section[0]) or "")
+            if score > best_score:
+                best, best_score = section, score
+        section_id, heading, anchor = best
+        body = texts.get(section_id) or ""
+        for query in dict.fromkeys((expression, _any_term(expression))):
+            if not query:
+                continue
+            row = connection.execute(
+                f"SELECT snippet(section_docs, 1, '{_OPEN}', '{_CLOSE}', '…', ?) FROM section_docs "
+                "WHERE section_docs MATCH ? AND rowid = ?", (snippet_tokens, query, section_id)).fetchone()
+            if row is not None and row[0]:
+                return heading, anchor, row[0], body
+        return heading, anchor, body[:cut(body, 0, 200)], body
 
     def _read(self, sql: str, parameters: Sequence[Any]) -> list[Any]:
         connection = self._reader()
@@ -600,7 +701,12 @@ class SearchIndex:
         candidates = [row[0] for row in rows]
         if not candidates:
             return []
-        return difflib.get_close_matches(wanted, candidates, n=count, cutoff=0.0)
+        # Cheap first: the words the URLs share (a typo'd page name still shares most of them),
+        # then the closest spelling among the best 100 only: never a similarity over every URL.
+        wanted = wanted[:500]
+        words = set(_URL_WORDS.findall(wanted.lower()))
+        scored = sorted(candidates, key=lambda candidate: -len(words & set(_URL_WORDS.findall(candidate.lower()))))
+        return difflib.get_close_matches(wanted, scored[:100], n=count, cutoff=0.0)
 
     def page_sections(self, page_id: int) -> list[SectionRow]:
         """The sections of an indexed page, in page order."""

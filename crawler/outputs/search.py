@@ -515,14 +515,14 @@ class SearchIndex:
 
     @staticmethod
     def _delete_crawl(connection: sqlite3.Connection, crawl_id: str) -> None:
-        pages = connection.execute("SELECT id, title, coalesce(canonical, url) FROM pages WHERE crawl_id = ?",
+        pages = connection.execute("SELECT id, title, canonical, url FROM pages WHERE crawl_id = ?",
                                    (crawl_id,)).fetchall()
-        for page_id, title, url in pages:  # a contentless index removes a row given what it was made of
+        for page_id, title, canonical, url in pages:  # a contentless index removes a row given what it held
             texts = [row[0] for row in connection.execute(
                 "SELECT d.body FROM sections s JOIN section_docs d ON d.rowid = s.id WHERE s.page_id = ? "
                 "ORDER BY s.id", (page_id,))]
             connection.execute("INSERT INTO docs (docs, rowid, title, url, body) VALUES ('delete', ?, ?, ?, ?)",
-                               (page_id, title, url, _PAGE_JOIN.join(texts)))
+                               (page_id, title, canonical or url, _PAGE_JOIN.join(texts)))
         connection.execute("DELETE FROM section_docs WHERE rowid IN (SELECT id FROM sections WHERE crawl_id = ?)",
                            (crawl_id,))
         connection.execute("DELETE FROM sections WHERE crawl_id = ?", (crawl_id,))

@@ -89,16 +89,14 @@ def _bounded(name: str, value: int, low: int, high: int) -> int:
     return value
 
 
-def _slice(text: str, offset: int, max_chars: int, how_to_continue: Callable[[int], str],
-           base: int = 0, total: int | None = None) -> str:
+def _slice(text: str, offset: int, max_chars: int, how_to_continue: Callable[[int], str]) -> str:
     """Text from `offset` holding at most `max_chars` characters, ended on a paragraph, line or
-    word boundary, with where it sits (`base` + offsets, of `total`) and how to go on."""
+    word boundary, with where it sits and how to go on."""
     length = len(text)
     if offset > length:
         raise ToolInputError(f"offset {offset} is past the end: the text has {length} characters")
     end = cut(text, offset, max_chars)
-    shown_total = length if total is None else total
-    header = f"[characters {base + offset}–{base + end} of {shown_total}]"
+    header = f"[characters {offset}–{end} of {length}]"
     footer = (f"\n\n[{length - end} more characters: {how_to_continue(end)}]" if end < length
               else "\n\n[end of text]")
     return f"{header}\n\n{text[offset:end]}{footer}"
@@ -303,8 +301,9 @@ class DocsLibrary:
                 name = PATH_SEPARATOR.join(chosen.path) or "(opening text)"
                 text = _slice(part, offset, max_chars,
                               lambda e: f"call get_page(url={page.url!r}, section={chosen.anchor or name!r}, "
-                                        f"offset={e}) for the rest of this section", base=start, total=len(body))
-                return f"{head}Section: {name} ({len(part)} characters)\n{text}"
+                                        f"offset={e}) for the rest of this section")
+                return (f"{head}Section: {name} ({len(part)} characters, at {start}–{end} of the page; offsets "
+                        f"below count from the section's start)\n{text}")
         text = _slice(body, offset, max_chars,
                       lambda end: f"call get_page(url={page.url!r}, offset={end}) for the rest")
         return f"{head}{text}"

@@ -167,6 +167,7 @@ def test_three_crawls_of_one_site_give_each_hit_once_over_http(server, make_clie
     assert "pages searchable" in sites[1] and "search_docs(query" in sites[1]
 
     assert not page[0] and f"(site {third}" in page[1] and SPECIAL_WORD in page[1]
+    assert "Section: Functions › add_global_arguments()" in page[1] and "late_0" not in page[1]
 
     # The REST search of the dashboard counts the site once too, with plain-text snippets.
     answer = client.http.get(server.base + "/api/search", params={"q": "cross compilation"}, timeout=5).json()

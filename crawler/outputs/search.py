@@ -9,8 +9,16 @@ stored them (this server's crawls, a cluster worker's, a resumed crawl's). A cra
 gone is dropped from the index. A missing or damaged index file is recreated and refilled from the
 folders.
 
+Each page is indexed as plain text (crawler/outputs/sections.py: no link targets, no Markdown
+syntax, so a highlight never lands in a URL) twice over: one row of a page-level index (contentless)
+to match, count and rank pages, and one row per section (heading path, anchor, offsets in the
+page's Markdown) to name each hit's best section and make its snippet. A page found by words spread
+over several sections is still found; its hit names the section holding most of them.
+
 Every indexed page carries its crawl id, and :meth:`SearchIndex.search` always takes the list of
-crawl ids the caller may see: there is no way to search "everything".
+crawl ids the caller may see: there is no way to search "everything". :func:`current_crawls` picks,
+of those, the crawl that stands for each site (its newest completed one), so a site crawled and
+refreshed twice is searched once.
 
 Query language (what people type, turned into FTS5 syntax so punctuation never breaks it):
 words (all must match), `"a phrase"`, `prefix*`, `OR` and `NOT` between terms. A query that cannot

@@ -27,6 +27,9 @@ NAVIGATION = [
 ]
 PAGES = {file: title for _, group in NAVIGATION for file, title in group}
 SECTION_OF = {file: caption for caption, group in NAVIGATION for file, _ in group}
+# What the site publishes for models itself, linked from the home page's footer.
+PUBLISHED = {"llms.txt": ("text/plain", f"# {SITE_NAME}\n\n> Its own index.\n"),
+             "Quick-guide.md": ("text/markdown", "# Quick guide\n\nA first project.\n")}
 SPECIAL_WORD = "zanzibarquux"  # only on the reference page's add_global_arguments section
 ENVIRONMENT_WORD = "plumtreevar"  # only in Built-in options › Configuration › Environment variables
 
@@ -74,7 +77,8 @@ def _body(file: str) -> str:
     if file == "Getting-meson.html":
         return f"<h1>{title}</h1><p>How to install the build system with pip or your package manager.</p>"
     return ("<h1>Flat Docs</h1><p>The documentation of a build system whose pages all live at the root of "
-            "the site.</p>" + "".join(f'<p><a href="{f}">{t}</a></p>' for f, t in PAGES.items()))
+            "the site.</p>" + "".join(f'<p><a href="{f}">{t}</a></p>' for f, t in PAGES.items())
+            + '<footer><a href="/llms.txt">llms.txt</a> <a href="Quick-guide.md">Quick guide as Markdown</a></footer>')
 
 
 def page_html(file: str) -> str:
@@ -92,6 +96,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         file = urlsplit(self.path).path.lstrip("/")
+        if file in PUBLISHED:
+            kind, text = PUBLISHED[file]
+            self.send_response(200)
+            self.send_header("Content-Type", kind)
+            self.end_headers()
+            self.wfile.write(text.encode())
+            return
         if file not in PAGES and file not in ("", "index.html"):
             self.send_response(404)
             self.send_header("Content-Type", "text/html")

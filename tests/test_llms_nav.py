@@ -15,7 +15,7 @@ from crawler.engine.events import RecordingSink
 from crawler.engine.parse import find_nav_path, parse_document
 from crawler.folder.reader import iter_manifest
 from crawler.folder.writer import CrawlStore
-from crawler.outputs.llms import LLMS_TXT, first_sentence, is_optional, write_llms_files
+from crawler.outputs.llms import LLMS_TXT, first_sentence, is_optional, published_by_site, write_llms_files
 from tests.flat_site import NAVIGATION, PAGES, SECTION_OF, SITE_NAME, FlatSite
 from tests.test_llms import check_llms_txt
 
@@ -102,3 +102,18 @@ def test_optional_pages_by_flat_names(url, title, expected):
 def test_a_menu_the_extraction_kept_is_not_a_description():
     markdown = "Getting started\nGetting Meson\nQuick guide\nReference\nHow to install it with pip, or your package manager."
     assert first_sentence(markdown) == "How to install it with pip, or your package manager."
+
+
+def test_what_the_site_publishes_for_models_is_noted_not_fetched(flat_crawl, tmp_path):
+    crawl_dir, site = flat_crawl
+    published = published_by_site(crawl_dir)
+    assert published.llms_txt == [site.url("llms.txt")]
+    assert published.markdown_pages == 1 and published.markdown_examples == [site.url("Quick-guide.md")]
+    assert published.note().startswith(f"The site publishes its own <{site.url('llms.txt')}>")
+    # Links to another host's files are not the site's.
+    (tmp_path / "config.json").write_text('{"url": "https://a.org/docs/"}')
+    (tmp_path / "links.jsonl").write_text('{"url": "https://a.org/docs/", "links": ["https://b.org/llms.txt", '
+                                          '"https://b.org/x.md", "https://a.org/llms-full.txt"]}\n')
+    other = published_by_site(tmp_path)
+    assert other.llms_txt == ["https://a.org/llms-full.txt"] and other.markdown_pages == 0
+    assert published_by_site(tmp_path / "missing").note() == ""

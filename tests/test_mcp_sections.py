@@ -85,10 +85,11 @@ def test_url_variants_sections_and_highlights_over_stdio(server, make_client, fl
         ("search_docs", {"query": SPECIAL_WORD, "site": crawl_id}),
         ("search_docs", {"query": '"cross compilation"', "site": crawl_id}),
         ("search_docs", {"query": ENVIRONMENT_WORD, "site": crawl_id, "section_chars": 0}),
+        ("get_outline", {"site": crawl_id}),
     ])
     assert tools == TOOLS
     (fragment, tracked, index_html, typo, by_path, by_anchor, traversal, huge_section, huge_offset, sliced,
-     special, cross, environment) = answers
+     special, cross, environment, outline) = answers
 
     # The fragment names a heading: that section comes back, not the 20,000-character page.
     assert not fragment[0], fragment[1]
@@ -126,6 +127,10 @@ def test_url_variants_sections_and_highlights_over_stdio(server, make_client, fl
 
     assert not environment[0] and "Built-in options › Configuration › Environment variables" in environment[1]
     assert "more characters in this section: get_page(" in environment[1]
+
+    # The outline notes what the site publishes for models itself.
+    assert not outline[0] and f"The site publishes its own <{flat_site.url('llms.txt')}>" in outline[1]
+    assert "## Getting started" in outline[1] and "## Optional" in outline[1]
 
 
 @pytest.mark.parametrize("server", ["threading"], indirect=True)

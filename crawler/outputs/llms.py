@@ -46,12 +46,14 @@ counts half a token. Expect ±25% against a real tokenizer for English documenta
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from crawler.engine.events import iso_timestamp
@@ -564,3 +566,71 @@ def current_file(crawl_dir: Path, name: str) -> Path | None:
     except OSError:
         changed = 0
     return target if written >= changed else None
+
+
+PUBLISHED_SCAN_BYTES = 64 * 1024 * 1024  # how much of links.jsonl is looked through
+
+
+@dataclass
+class Published:
+    """What the site offers models itself, as its pages link to it (no request is made for it)."""
+
+    llms_txt: list[str] = field(default_factory=list)  # its /llms.txt and /llms-full.txt
+    markdown_pages: int = 0  # links to .md versions of pages
+    markdown_examples: list[str] = field(default_factory=list)
+
+    def note(self) -> str:
+        parts = []
+        if self.llms_txt:
+            parts.append("its own " + ", ".join(f"<{url}>" for url in self.llms_txt))
+        if self.markdown_pages:
+            parts.append(f"Markdown versions of {self.markdown_pages} pages (such as "
+                         + ", ".join(f"<{url}>" for url in self.markdown_examples) + ")")
+        return f"The site publishes {' and '.join(parts)}." if parts else ""
+
+
+def published_by_site(crawl_dir: Path) -> Published:
+    """The site's own llms.txt, llms-full.txt and .md page versions its crawled pages link to (on
+    the start URL's host), read from links.jsonl: noted, never fetched."""
+    crawl_dir = Path(crawl_dir)
+    found = Published()
+    start = _start_url(crawl_dir)
+    if start is None:  # a folder without config.json: its start page's line says
+        start = next((entry.get("url") for entry in iter_manifest(crawl_dir) if entry.get("source") == "start"), None)
+    host = urlsplit(start if isinstance(start, str) else "").netloc.lower()
+    path = crawl_dir / "links.jsonl"
+    if not host or not path.is_file():
+        return found
+    seen: set[str] = set()
+    read = 0
+    try:
+        with open(path, "rb") as handle:
+            for line in handle:
+                read += len(line)
+                if read > PUBLISHED_SCAN_BYTES:
+                    break
+                if b"llms" not in line and b".md" not in line:
+                    continue
+                try:
+                    links = json.loads(line).get("links")
+                except (ValueError, AttributeError):
+                    continue
+                for link in links if isinstance(links, list) else ():
+                    if not isinstance(link, str) or link in seen:
+                        continue
+                    parts = urlsplit(link)
+                    if parts.netloc.lower() != host:
+                        continue
+                    name = parts.path.rsplit("/", 1)[-1].lower()
+                    if name in (LLMS_TXT, LLMS_FULL_TXT):
+                        seen.add(link)
+                        found.llms_txt.append(link)
+                    elif name.endswith(".md") and name not in ("llms.md",):
+                        seen.add(link)
+                        found.markdown_pages += 1
+                        if len(found.markdown_examples) < 3:
+                            found.markdown_examples.append(link)
+    except OSError:
+        return found
+    found.llms_txt.sort(key=lambda url: (not url.endswith(LLMS_TXT), url))
+    return found

@@ -13,7 +13,7 @@ from mcp.types import ToolAnnotations
 
 from crawler import __version__
 from crawler.folder.reader import read_json, read_page
-from crawler.outputs.llms import LLMS_TXT, build_index, current_file, render_llms_txt
+from crawler.outputs.llms import LLMS_TXT, build_index, current_file, published_by_site, render_llms_txt
 from crawler.outputs.search import (
     IndexUnavailable,
     PageRow,
@@ -316,8 +316,10 @@ class DocsLibrary:
         crawl_dir = self.data_dir / info.crawl_id
         stored = current_file(crawl_dir, LLMS_TXT)
         outline = stored.read_text(encoding="utf-8") if stored is not None else render_llms_txt(build_index(crawl_dir))
-        return _slice(outline, offset, max_chars,
+        text = _slice(outline, offset, max_chars,
                       lambda end: f"call get_outline(site={info.crawl_id!r}, offset={end}) for the rest")
+        note = published_by_site(crawl_dir).note() if offset == 0 else ""
+        return f"{note} (This outline is built from the crawl.)\n\n{text}" if note else text
 
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)

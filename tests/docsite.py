@@ -110,12 +110,10 @@ def children(index: int, total: int) -> list[int]:
     return [c for c in (3 * index + 1, 3 * index + 2, 3 * index + 3) if c < total]
 
 
-WORDS = ("request response handler config option value server client session cache token route "
-         "worker thread process queue stream buffer parser schema field record index query filter "
-         "default timeout retry limit header cookie module package install deploy build test").split()
+WORDS = ["request", "response", "handler", "config", "option", "value", "server", "client", "session", "cache", "token", "route", "worker", "thread", "process", "queue", "stream", "buffer", "parser", "schema", "field", "record", "index", "query", "filter", "default", "timeout", "retry", "limit", "header", "cookie", "module", "package", "install", "deploy", "build", "test"]
 
 
-def _sentence(rng: "random.Random", words: int) -> str:
+def _sentence(rng: random.Random, words: int) -> str:
     text = " ".join(rng.choice(WORDS) for _ in range(words))
     return text[0].upper() + text[1:] + "."
 
@@ -224,7 +222,7 @@ class DocSite:
         self.base = f"http://{host}:{self.port}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def start(self) -> "DocSite":
+    def start(self) -> DocSite:
         self._thread.start()
         return self
 
@@ -251,7 +249,7 @@ class DocSite:
             def log_message(self, *args: object) -> None:
                 return None
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 path = urlsplit(self.path).path
                 with site._lock:
                     site.hits[path] += 1

@@ -122,7 +122,7 @@ class HostileSite:
         self.connect_timeout_url = f"http://127.0.0.1:{self._blackhole.getsockname()[1]}/connect-timeout"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def start(self) -> "HostileSite":
+    def start(self) -> HostileSite:
         self._thread.start()
         return self
 
@@ -162,7 +162,7 @@ class HostileSite:
             def log_message(self, *args: object) -> None:
                 return None
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 path = urlsplit(self.path).path
                 with site._lock:
                     site.hits[path] += 1

@@ -13,9 +13,10 @@ import json
 import re
 import threading
 import zipfile
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -33,7 +34,7 @@ except ImportError:  # pragma: no cover - CI installs it
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator["Browser"]:
+def browser() -> Iterator[Browser]:
     if sync_playwright is None:
         pytest.skip("the playwright Python package is not installed (pip install -r requirements-dev.txt)")
     if not CHROMIUM.exists():
@@ -47,7 +48,7 @@ def browser() -> Iterator["Browser"]:
 
 
 @pytest.fixture
-def page(browser: "Browser", server: ServerProcess) -> Iterator["Page"]:
+def page(browser: Browser, server: ServerProcess) -> Iterator[Page]:
     """A fresh browser profile (so a fresh session cookie) with the dashboard open and connected.
 
     Script errors on the page fail the test."""
@@ -68,7 +69,7 @@ def page(browser: "Browser", server: ServerProcess) -> Iterator["Page"]:
 # ---------------------------------------------------------------- helpers
 
 
-def start_crawl(page: "Page", url: str, concurrency: int) -> str:
+def start_crawl(page: Page, url: str, concurrency: int) -> str:
     """Types the settings and clicks Start; returns the crawl id the dashboard shows."""
     page.locator("#url").fill(url)
     page.locator("#concurrency").fill(str(concurrency))
@@ -78,11 +79,11 @@ def start_crawl(page: "Page", url: str, concurrency: int) -> str:
     return crawl_id.inner_text().strip()
 
 
-def ok_count(page: "Page") -> int:
+def ok_count(page: Page) -> int:
     return int(page.locator("#count-ok").inner_text())
 
 
-def wait_for_progress(page: "Page", site_base: str, at_least: int = 1) -> None:
+def wait_for_progress(page: Page, site_base: str, at_least: int = 1) -> None:
     """Until the dashboard shows a crawl that is visibly making progress."""
     expect(page.locator("#crawl-state")).to_have_text("Running")
     page.wait_for_function("n => Number(document.getElementById('count-ok').textContent) >= n", arg=at_least,
@@ -92,7 +93,7 @@ def wait_for_progress(page: "Page", site_base: str, at_least: int = 1) -> None:
     expect(page.locator("#log .log-line").first).to_be_visible()
 
 
-def log_seqs(page: "Page") -> list[int]:
+def log_seqs(page: Page) -> list[int]:
     """The seq of every numbered log line shown, top to bottom."""
     return [int(v) for v in page.locator("#log .log-line[data-seq]").evaluate_all(
         "lines => lines.map(l => l.dataset.seq)")]
@@ -121,7 +122,7 @@ RECORD_STATE_LABEL = """() => {
 }"""
 
 
-def stop_and_wait(page: "Page") -> int:
+def stop_and_wait(page: Page) -> int:
     """Clicks Stop, checks "Stopping…" shows at once, waits for the end; returns N of "N pages kept"."""
     state = page.locator("#crawl-state")
     page.evaluate(RECORD_STATE_LABEL)
@@ -291,7 +292,7 @@ class EvilHandler(BaseHTTPRequestHandler):
     def log_message(self, *args: Any) -> None:
         return None
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         if self.path == "/robots.txt":
             body = b"not found"
             self.send_response(404)

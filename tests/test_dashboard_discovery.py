@@ -53,7 +53,7 @@ def read_jsonl(path: Any) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def shown_page_urls(page: "Page") -> list[str]:
+def shown_page_urls(page: Page) -> list[str]:
     return page.locator("#discovery-tree li.tree-page").evaluate_all("rows => rows.map(r => r.dataset.url)")
 
 
@@ -227,7 +227,7 @@ def test_a_discovery_of_5000_urls_stays_fast(page):
     answers = {"/api/crawls": {"crawls": [row]}, f"/api/crawls/{BIG_ID}": detail,
                f"/api/discover/{BIG_ID}": big_discovery()}
 
-    def answer(route: "Route") -> None:
+    def answer(route: Route) -> None:
         path = urlsplit(route.request.url).path
         if path in answers:
             route.fulfill(status=200, content_type="application/json", body=json.dumps(answers[path]))

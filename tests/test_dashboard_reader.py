@@ -6,7 +6,7 @@ test opens its own tab of that session."""
 from __future__ import annotations
 
 import re
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -30,7 +30,7 @@ WATCH_SCRIPTS = """() => {
 
 
 @pytest.fixture(scope="module")
-def reader_session(browser: "Browser", app_server: ServerProcess) -> Iterator[tuple["BrowserContext", str, str]]:
+def reader_session(browser: Browser, app_server: ServerProcess) -> Iterator[tuple[BrowserContext, str, str]]:
     """(browser context, crawl id, site base): one session that crawled the reader site to its end."""
     import threading
     from http.server import ThreadingHTTPServer
@@ -58,7 +58,7 @@ def reader_session(browser: "Browser", app_server: ServerProcess) -> Iterator[tu
 
 
 @pytest.fixture
-def tab(reader_session: tuple["BrowserContext", str, str]) -> Iterator["Page"]:
+def tab(reader_session: tuple[BrowserContext, str, str]) -> Iterator[Page]:
     """A new tab of the session that made the crawl, on the dashboard; script errors fail the test."""
     context = reader_session[0]
     page = context.new_page()
@@ -79,11 +79,11 @@ def tab(reader_session: tuple["BrowserContext", str, str]) -> Iterator["Page"]:
     assert not dialogs, f"dialogs opened: {dialogs}"
 
 
-def page_button(tab: "Page", label: str) -> "Locator":  # noqa: F821 - Playwright's type
+def page_button(tab: Page, label: str) -> Locator:  # noqa: F821 - Playwright's type
     return tab.locator("#reader-tree button.reader-tree-page", has_text=re.compile(f"^{re.escape(label)}$"))
 
 
-def test_reader_tree_toggle_links_and_a_hostile_page(tab: "Page", reader_session) -> None:
+def test_reader_tree_toggle_links_and_a_hostile_page(tab: Page, reader_session) -> None:
     _, crawl_id, site = reader_session
     # "Read" on the crawl's row of "Your crawls" opens the reader on its first page.
     row = tab.locator(f"#history li[data-crawl-id='{crawl_id}']")
@@ -160,7 +160,7 @@ def test_reader_tree_toggle_links_and_a_hostile_page(tab: "Page", reader_session
     expect(reader).to_be_visible()
 
 
-def test_search_box_highlights_pages_through_and_opens_the_reader(tab: "Page", reader_session) -> None:
+def test_search_box_highlights_pages_through_and_opens_the_reader(tab: Page, reader_session) -> None:
     _, crawl_id, site = reader_session
     results = tab.locator("#search-results li.search-result")
 

@@ -4,7 +4,7 @@ to it, and the dashboard shows what changed, with each changed page's diff as te
 from __future__ import annotations
 
 import re
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -19,7 +19,7 @@ except ImportError:  # pragma: no cover - the browser fixture skips without play
 
 
 @pytest.fixture
-def tab(browser, app_server: ServerProcess) -> Iterator["Page"]:  # noqa: F811
+def tab(browser, app_server: ServerProcess) -> Iterator[Page]:  # noqa: F811
     context = browser.new_context(viewport=VIEWPORT, base_url=app_server.base)
     context.set_default_timeout(10_000)
     page = context.new_page()

@@ -20,7 +20,7 @@ except ImportError:  # pragma: no cover - CI installs it
     pass
 
 
-def test_a_docsify_crawl_shows_the_rendering_stage_and_the_rendered_count(browser: "Browser",
+def test_a_docsify_crawl_shows_the_rendering_stage_and_the_rendered_count(browser: Browser,
                                                                            app_server: ServerProcess) -> None:
     if render_unavailable_reason():
         pytest.skip(f"the server cannot render pages here: {render_unavailable_reason()}")

@@ -12,8 +12,8 @@ import json
 import re
 import subprocess
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import urlsplit
 
 import pytest
@@ -29,7 +29,7 @@ except ImportError:  # pragma: no cover - the browser fixture skips without play
 ROBOTS = "User-agent: *\nDisallow: /docs/private/\n"
 
 
-def open_dashboard(browser: "Browser", base: str, cookies: list | None = None) -> tuple["Page", list[str]]:
+def open_dashboard(browser: Browser, base: str, cookies: list | None = None) -> tuple[Page, list[str]]:
     """A fresh browser profile on the dashboard, connected; script errors are collected."""
     context = browser.new_context(viewport=VIEWPORT, base_url=base)
     context.set_default_timeout(10_000)
@@ -44,7 +44,7 @@ def open_dashboard(browser: "Browser", base: str, cookies: list | None = None) -
 
 
 @pytest.fixture
-def watch(browser: "Browser", app_server: ServerProcess) -> Iterator["Page"]:
+def watch(browser: Browser, app_server: ServerProcess) -> Iterator[Page]:
     tab, errors = open_dashboard(browser, app_server.base)
     try:
         yield tab
@@ -53,7 +53,7 @@ def watch(browser: "Browser", app_server: ServerProcess) -> Iterator["Page"]:
     assert not errors, f"script errors on the dashboard: {errors}"
 
 
-def chart_points(page: "Page") -> int:
+def chart_points(page: Page) -> int:
     return int(page.locator("#speed-chart").get_attribute("data-points") or 0)
 
 
@@ -65,7 +65,7 @@ def manifest(data_dir: Path, crawl_id: str) -> list[dict]:
 
 
 def test_the_speed_chart_grows_during_a_crawl_and_comes_back_when_the_crawl_is_reopened(
-        watch: "Page", app_server: ServerProcess, make_site, browser: "Browser"):
+        watch: Page, app_server: ServerProcess, make_site, browser: Browser):
     page = watch
     chart, note = page.locator("#speed-chart"), page.locator("#speed-chart-note")
     expect(note).to_have_text("Start a crawl to see its speed over time.")
@@ -115,7 +115,7 @@ def test_the_speed_chart_grows_during_a_crawl_and_comes_back_when_the_crawl_is_r
 # ---------------------------------------------------------------- the Server panel
 
 
-def test_the_server_panel_shows_the_servers_processes_slots_and_queues(watch: "Page", app_server: ServerProcess,
+def test_the_server_panel_shows_the_servers_processes_slots_and_queues(watch: Page, app_server: ServerProcess,
                                                                        make_site):
     page = watch
     panel = page.locator("#server-panel")
@@ -145,7 +145,7 @@ def test_the_server_panel_shows_the_servers_processes_slots_and_queues(watch: "P
 # ---------------------------------------------------------------- the page filter
 
 
-def test_refused_links_are_behind_their_filter_not_in_the_page_list(watch: "Page", app_server: ServerProcess,
+def test_refused_links_are_behind_their_filter_not_in_the_page_list(watch: Page, app_server: ServerProcess,
                                                                     make_site):
     page = watch
     site = make_site(pages=24, robots=ROBOTS, private_links=True, extra_links=False)
@@ -184,7 +184,7 @@ def test_refused_links_are_behind_their_filter_not_in_the_page_list(watch: "Page
 # ---------------------------------------------------------------- a full disk, then Resume
 
 
-def test_a_crawl_that_failed_on_a_full_disk_offers_resume_and_resumes(browser: "Browser", small_disk: Path,
+def test_a_crawl_that_failed_on_a_full_disk_offers_resume_and_resumes(browser: Browser, small_disk: Path,
                                                                       tmp_path: Path, make_site):
     # Its own server, whose data directory is the small disk (its log and search index live elsewhere).
     server = ServerProcess(small_disk, "--allow-private-targets", "--server", "threading",

@@ -13,20 +13,15 @@ import resource
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import requests
 
 from crawler.engine.config import parse_crawl_config
 from crawler.engine.controller import CrawlController
-from crawler.engine.cpu import (
-    EXTRACT_ERROR_MARKER_ENV,
-    AnalysisFailed,
-    CpuPool,
-    analyze_page,
-)
+from crawler.engine.cpu import EXTRACT_ERROR_MARKER_ENV, AnalysisFailed, CpuPool, analyze_page
 from crawler.engine.errors import FetchFailed, PageSkipped, TransientFailure
 from crawler.engine.events import RecordingSink
 from crawler.engine.fetch import FetchedPage, fetch_page, looks_binary

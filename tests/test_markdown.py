@@ -313,7 +313,7 @@ def mkdocs_site():
     root = FIXTURES / "mkdocs" / "html"
 
     class Handler(SimpleHTTPRequestHandler):
-        def send_error(self, code, message=None, explain=None):  # noqa: ARG002 - the soft 404
+        def send_error(self, code, message=None, explain=None):
             body = (root / "404.html").read_bytes()
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")

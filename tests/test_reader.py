@@ -4,10 +4,11 @@ local site with a hostile page, and the Markdown renderer on its own."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from html.parser import HTMLParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -60,7 +61,7 @@ class ReaderSiteHandler(BaseHTTPRequestHandler):
     def log_message(self, *args: Any) -> None:
         return None
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
         if path not in PAGES:
             self._send(404, b"not here", "text/plain")

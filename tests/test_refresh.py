@@ -13,10 +13,11 @@ import json
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -112,7 +113,7 @@ class ChangingSite:
             def log_message(self, *args: object) -> None:
                 return None
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 delay = site.delay.get(self.path)
                 if delay:
                     threading.Event().wait(delay)

@@ -21,9 +21,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -87,7 +88,7 @@ class Site:
             def log_message(self, *args: object) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 parts = urlsplit(self.path)
                 site.hits[parts.path] = site.hits.get(parts.path, 0) + 1
                 if parts.path == "/hold":
@@ -158,7 +159,7 @@ class Listener:
             try:
                 data, sender = self.udp.recvfrom(65536)
                 self.datagrams.append((sender, len(data)))
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return
@@ -170,7 +171,7 @@ class Listener:
                 connection, peer = self.tcp.accept()
                 self.connections.append(peer)
                 connection.close()
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return

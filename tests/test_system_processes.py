@@ -5,7 +5,7 @@ dashboard's Server panel. A real server, started as a person would."""
 from __future__ import annotations
 
 import re
-from typing import Iterator
+from collections.abc import Iterator
 
 import psutil
 import pytest
@@ -48,7 +48,7 @@ def test_api_system_lists_exactly_the_extraction_workers(two_workers):
     assert re.search(r'^crawler_processes\{process="helper"\} 2\.0$', metrics, re.M)
 
 
-def test_the_server_panel_says_two_cpu_workers(browser: "Browser", two_workers):  # noqa: F811
+def test_the_server_panel_says_two_cpu_workers(browser: Browser, two_workers):  # noqa: F811
     context = browser.new_context(viewport=VIEWPORT, base_url=two_workers.base)
     context.set_default_timeout(10_000)
     try:

@@ -7,7 +7,7 @@ import random
 import re
 import threading
 from collections import deque
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -235,7 +235,7 @@ def test_backoff_is_exponential_jittered_capped_and_honours_retry_after():
     assert all(0.5 * min(60, 2 ** t) <= d <= 1.5 * min(60, 2 ** t) for t, d in enumerate(delays))
     assert backoff_seconds(0, retry_after=7) == 7 and backoff_seconds(0, retry_after=10_000) == 120
     assert parse_retry_after("5") == 5.0 and parse_retry_after("soon") is None
-    now = datetime(2026, 11, 23, 12, 0, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)
     assert parse_retry_after("Mon, 23 Nov 2026 12:00:30 GMT", now=now) == 30.0
 
 

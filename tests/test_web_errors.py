@@ -9,7 +9,7 @@ import json
 import subprocess
 import sys
 import textwrap
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 import requests

@@ -36,6 +36,7 @@ from crawler.engine.greenio import cooperative_pipe, worker_start_method
 from crawler.engine.parse import (
     find_canonical,
     find_links,
+    find_nav_path,
     find_site_meta,
     find_title,
     parse_document,
@@ -65,6 +66,7 @@ class PageAnalysis:
     site_name: str | None = None  # og:site_name, for llms.txt
     description: str | None = None  # <meta name="description">, for llms.txt
     not_found: bool = False  # the content is a "not found" screen (a soft 404)
+    nav: list[str] | None = None  # the groups above the page in the site's navigation, for llms.txt
 
 
 class WorkerCrashed(Exception):
@@ -138,11 +140,12 @@ def analyze_page(job_id: int, body: bytes, encoding: str | None, url: str, extra
         links = find_links(tree, url, keep_routes)
         canonical = find_canonical(tree, url)
         site_name, description = find_site_meta(tree)
+        nav = find_nav_path(tree, url)
     except Exception as exc:  # noqa: BLE001 - a parser bug on one odd page fails that page only
         raise AnalysisFailed.from_exception("parse", exc) from None
     parsed = time.perf_counter()
     if not extract:
-        return PageAnalysis(title, links, canonical, "", 0, parsed - started, 0.0, site_name, description)
+        return PageAnalysis(title, links, canonical, "", 0, parsed - started, 0.0, site_name, description, nav=nav)
     if _stage_writer is not None:
         _stage_writer.send_bytes(_JOB_ID.pack(job_id))
     try:
@@ -158,7 +161,7 @@ def analyze_page(job_id: int, body: bytes, encoding: str | None, url: str, extra
         reset_caches()
     words = count_words(markdown)
     return PageAnalysis(title, links, canonical, markdown, words, parsed - started, extracted - parsed,
-                        site_name, description, looks_not_found(title, markdown, words))
+                        site_name, description, looks_not_found(title, markdown, words), nav)
 
 
 def _warm_up() -> int:

@@ -5,10 +5,13 @@ The tree is built once and handed on to extraction, so a page is never parsed tw
 
 from __future__ import annotations
 
-from urllib.parse import urljoin
+from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import lxml.html
 from lxml import etree
+
+from crawler.engine.urls import canonical_url
 
 SKIPPED_LINK_SCHEMES = ("mailto:", "javascript:", "tel:", "data:", "ftp:")
 
@@ -122,3 +125,93 @@ def find_site_meta(tree: lxml.html.HtmlElement) -> tuple[str | None, str | None]
     description = (_meta_content(tree, "name", ("description",), 500)
                    or _meta_content(tree, "property", ("og:description",), 500))
     return site_name, description
+
+
+# ---- the page's place in the site's navigation (for llms.txt's sections) ----------------------
+
+MAX_NAV_DEPTH = 6
+MAX_NAV_LABEL = 80
+_NAV_CONTAINERS = (".//nav | .//aside | .//*[@role='navigation'] | "
+                   ".//*[contains(concat(' ', normalize-space(@class), ' '), ' sidebar ') or "
+                   "contains(@class, 'toctree') or contains(@class, 'sidebar') or contains(@class, 'md-nav') or "
+                   "contains(@class, 'menu') or contains(@id, 'sidebar') or contains(@id, 'toc')]")
+_BREADCRUMBS = (".//*[contains(translate(@aria-label, 'BREADCRUMB', 'breadcrumb'), 'breadcrumb') or "
+                "contains(@class, 'breadcrumb')]")
+
+
+def _label(element: lxml.html.HtmlElement) -> str:
+    text = " ".join(element.text_content().split())
+    return text if 0 < len(text) <= MAX_NAV_LABEL else ""
+
+
+def _same_page(href: str | None, base: str, page: str, tail: str = "") -> bool:
+    if not href or href.startswith(("#", "javascript:", "mailto:")) or (tail and tail not in href):
+        return False  # (a link to the page names its last path segment: most links are skipped unparsed)
+    return canonical_url(urljoin(base, href.strip())) == page
+
+
+def _breadcrumb_path(tree: lxml.html.HtmlElement, base: str, page: str) -> list[str] | None:
+    for trail in tree.xpath(_BREADCRUMBS)[:3]:
+        items = [item for item in trail.iter("li")] or list(trail.iter("a"))
+        labels: list[str] = []
+        for number, item in enumerate(items):
+            link = item if item.tag == "a" else item.find(".//a")
+            href = link.get("href") if link is not None else None
+            if href is None and number == len(items) - 1:
+                break  # the trail's last item, unlinked: the page itself
+            if href is not None and _same_page(href, base, page):
+                break
+            if href is not None and urlsplit(urljoin(base, href)).path in ("", "/"):
+                continue  # the site's home: every page is under it
+            label = _label(item)
+            if label:
+                labels.append(label)
+        if items:
+            return labels[-MAX_NAV_DEPTH:]
+    return None
+
+
+def _sidebar_path(tree: lxml.html.HtmlElement, base: str, page: str) -> list[str] | None:
+    tail = urlsplit(page).path.rstrip("/").rsplit("/", 1)[-1]
+    seen: set[Any] = set()
+    for container in tree.xpath(_NAV_CONTAINERS)[:20]:
+        for link in container.iter("a"):
+            if link in seen:
+                continue
+            seen.add(link)
+            if not _same_page(link.get("href"), base, page, tail):
+                continue
+            labels: list[str] = []
+            own_item = next((a for a in link.iterancestors("li")), None)
+            for ancestor in link.iterancestors():
+                if ancestor is container or len(labels) >= MAX_NAV_DEPTH:
+                    break
+                if ancestor.tag in ("ul", "ol"):
+                    caption = ancestor.getprevious()
+                    if caption is not None and caption.tag not in ("ul", "ol", "li", "a") and _label(caption):
+                        labels.append(_label(caption))
+                elif ancestor.tag == "li" and ancestor is not own_item:
+                    head = next((child for child in ancestor if child.tag not in ("ul", "ol")), None)
+                    label = _label(head) if head is not None else ""
+                    if label and (not labels or labels[-1] != label):
+                        labels.append(label)
+            return labels[::-1]
+    return None
+
+
+def find_nav_path(tree: lxml.html.HtmlElement, page_url: str) -> list[str] | None:
+    """Where the page sits in the site's own navigation: the labels of the groups above it,
+    outermost first, from its breadcrumbs, else from a sidebar or table of contents that links to
+    it ([] when it is listed at the top level); None when no navigation names the page."""
+    page = canonical_url(page_url)
+    if page is None:
+        return None
+    try:
+        base = find_base_url(tree, page_url)
+        found = _breadcrumb_path(tree, base, page)
+        if not found:
+            sidebar = _sidebar_path(tree, base, page)
+            found = sidebar if sidebar is not None else found
+        return found
+    except Exception:  # noqa: BLE001 - an odd page's navigation never costs the page itself
+        return None

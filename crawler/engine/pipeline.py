@@ -146,7 +146,7 @@ class PagePipeline:
                             title=analysis.title, depth=depth, http_status=page.http_status,
                             words=analysis.words, fetched_at=fetched_at, source=source,
                             canonical=page_key if page_key != url else None,
-                            site_name=analysis.site_name, description=analysis.description,
+                            site_name=analysis.site_name, description=analysis.description, nav=analysis.nav,
                             etag=page.etag, last_modified=page.last_modified, body_sha256=body_sha256,
                             links=analysis.links, **rendering.fields())
         tracker.add_stage_time("store", time.perf_counter() - started)
@@ -180,7 +180,8 @@ class PagePipeline:
                             http_status=record.get("http_status") if page.not_modified else page.http_status,
                             words=int(record.get("words") or 0), fetched_at=fetched_at, source=source,
                             canonical=record.get("canonical"), site_name=record.get("site_name"),
-                            description=record.get("description"), etag=page.etag or record.get("etag"),
+                            description=record.get("description"), nav=record.get("nav"),
+                            etag=page.etag or record.get("etag"),
                             last_modified=page.last_modified or record.get("last_modified"),
                             body_sha256=body_sha256 or record.get("body_sha256"), reused=how, links=links,
                             **self._render_note(url).fields())

@@ -46,3 +46,21 @@ def page_file(crawl_dir: Path, relative: object) -> Path | None:
     crawl_dir = Path(crawl_dir)
     file = inside(crawl_dir / PAGES_DIR, crawl_dir / relative)
     return file if file is not None and file != (crawl_dir / PAGES_DIR).resolve() else None
+
+
+MAX_MARKDOWN_NAME = 1024
+
+
+def markdown_file(crawl_dir: Path, name: object) -> Path | None:
+    """The saved page a Markdown URL names (`docs/guide/index.md` → `pages/docs/guide/index.md`),
+    or None: a name that is not a relative `.md` path of plain segments (no `..`, `.`, empty
+    segment, backslash, NUL or control character), that leads outside `pages/`, or that names
+    no file."""
+    if not isinstance(name, str) or not name.endswith(".md") or len(name) > MAX_MARKDOWN_NAME:
+        return None
+    if name.startswith("/") or "\\" in name or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        return None
+    if any(segment in ("", ".", "..") for segment in name.split("/")):
+        return None
+    file = page_file(crawl_dir, f"{PAGES_DIR}/{name}")
+    return file if file is not None and file.is_file() else None

@@ -102,6 +102,7 @@ class ManifestEntry:
     reused: str | None = None  # a refresh reused the earlier crawl's page: not_modified | same_body
     rendered: bool = False  # processed from the DOM rendered in a browser (crawler/render/)
     render_reason: str | None = None  # why it needed (or would have needed) a browser: docsify, noscript...
+    nav: list[str] | None = None  # the groups above the page in the site's navigation (sidebar, breadcrumbs)
 
     def as_record(self) -> dict[str, Any]:
         record = asdict(self)
@@ -111,7 +112,8 @@ class ManifestEntry:
         return record
 
 
-OPTIONAL_FIELDS = ("site_name", "description", "etag", "last_modified", "body_sha256", "reused", "render_reason")
+OPTIONAL_FIELDS = ("site_name", "description", "etag", "last_modified", "body_sha256", "reused", "render_reason",
+                   "nav")
 
 
 def _safe_segment(segment: str) -> str:
@@ -325,7 +327,7 @@ class CrawlStore:
                   description: str | None = None, etag: str | None = None, last_modified: str | None = None,
                   body_sha256: str | None = None, reused: str | None = None,
                   links: list[str] | None = None, rendered: bool = False,
-                  render_reason: str | None = None) -> ManifestEntry:
+                  render_reason: str | None = None, nav: list[str] | None = None) -> ManifestEntry:
         """Write the page's Markdown file and its manifest line, or raise StoreClosed.
 
         `site_name` and `description` (the page's og:site_name and meta description), the
@@ -346,7 +348,8 @@ class CrawlStore:
                 raise
             entry = ManifestEntry(url, PageStatus.OK, http_status, title, depth, relative, size, words, None, fetched_at,
                                   None, source, canonical, site_name, description, etag, last_modified,
-                                  body_sha256, reused, rendered, render_reason)
+                                  body_sha256, reused, rendered, render_reason,
+                                  [str(label)[:80] for label in nav][:6] if isinstance(nav, list) else None)
             if links is not None and self._links is not None:
                 line = json.dumps({"url": url, "links": links}, ensure_ascii=False) + "\n"
                 try:

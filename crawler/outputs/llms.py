@@ -21,7 +21,9 @@ comes from the pages themselves and the order the crawl found them in.
   most titles share (``Intro | Acme Docs`` → ``Acme Docs``), else the start page's title, else
   the host.
 * Summary: the start page's ``<meta name="description">``, else the first sentence of its text.
-* Sections: the site's own URL structure, the first path segment below the start URL's
+* Sections: the site's own navigation (the groups of its sidebar or breadcrumbs the crawl recorded
+  as each page's ``nav``) when it places at least half the pages; else, and for pages it does not
+  place, the site's URL structure, the first path segment below the start URL's
   directory (``/docs/guide/install.html`` → ``guide``); pages right in that directory form the
   first section. Sections and the pages in them keep the order of ``discovered.jsonl`` (start
   page, sitemaps, then links breadth first); pages without a line there follow in manifest order.
@@ -29,7 +31,8 @@ comes from the pages themselves and the order the crawl found them in.
 * ``## Optional``, last: pages rarely needed to answer a question (changelogs, release notes,
   history, archives, news and blog posts), recognised by their path segments or title.
 * Each page is listed once (under its canonical URL when it declared one), with its title (the
-  site name, or the suffix most titles share, dropped) and its meta description, else its first
+  site name, or the suffix most titles share, dropped) and its meta description (unless it is
+  boilerplate: the site's name, the title, shared by three pages, a fragment), else its first
   sentence.
 
 ``llms-full.txt`` holds every stored page in the same order, each as ``# <title>``,
@@ -43,10 +46,11 @@ counts half a token. Expect ±25% against a real tokenizer for English documenta
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,10 +73,13 @@ _TITLE_SEPARATORS = (" | ", " - ", " — ", " – ", " · ", " :: ", " » ")
 _OPTIONAL_SEGMENTS = frozenset({
     "changelog", "changelogs", "change-log", "changes", "release-notes", "releasenotes", "release-note",
     "releases", "history", "archive", "archives", "news", "blog", "blogs", "whats-new", "what-s-new",
-    "whatsnew", "announcements",
+    "whatsnew", "announcements", "version-history", "release-history",
 })
 # Titles: these phrases at the start ("Release notes for 2.0", "What's new in 3.1"), or these
 # words as the whole title (a page titled "Archive format" is not an archive).
+# Path segments that start with these (and a "-"): Release-notes-for-1.1.0.html, changelog-2024.
+_OPTIONAL_PREFIXES = ("changelog", "change-log", "release-notes", "releasenotes", "release-note", "whats-new",
+                      "what-s-new", "news", "blog", "version-history", "history-of")
 _OPTIONAL_TITLE = re.compile(r"^\s*(change\s*log|release\s+notes?|what['’]?s\s+new)\b|"
                              r"^\s*(changes|releases|history|archives?|news|blog)\s*$", re.IGNORECASE)
 
@@ -90,6 +97,8 @@ class PageRef:
     site_name: str | None
     section: str = ""
     optional: bool = False
+    nav: list[str] | None = None  # the groups above it in the site's navigation, when the crawl found it there
+    meta_description: str = ""
 
 
 @dataclass
@@ -152,6 +161,16 @@ def _plain(markdown: str) -> str:
     return _one_line(text)
 
 
+def _without_menu_lines(block: str) -> str:
+    """A paragraph without the run of short unpunctuated lines at its top: a menu or sidebar the
+    page's extraction kept (`Getting started` / `Install` / `Reference`), not prose."""
+    lines = block.split("\n")
+    start = 0
+    while start < len(lines) - 1 and len(lines[start].split()) <= 4 and not re.search(r"[.!?:;,]$", lines[start]):
+        start += 1
+    return "\n".join(lines[start:]) if start >= 2 else block
+
+
 def first_sentence(markdown: str) -> str:
     """The first sentence of the first paragraph of prose (headings, code, tables, images and
     rules skipped), inline Markdown removed; '' when there is none."""
@@ -163,26 +182,26 @@ def first_sentence(markdown: str) -> str:
         if stripped.startswith(("```", "~~~")):
             in_code = not in_code
             if block:
-                blocks.append(" ".join(block))
+                blocks.append("\n".join(block))
                 block = []
             continue
         if in_code:
             continue
         if not stripped:
             if block:
-                blocks.append(" ".join(block))
+                blocks.append("\n".join(block))
                 block = []
             continue
         if stripped.startswith(("#", "|", "![", "<")) or re.fullmatch(r"[-*_=\s]{3,}", stripped):
             if block:
-                blocks.append(" ".join(block))
+                blocks.append("\n".join(block))
                 block = []
             continue
         block.append(stripped.lstrip(">").strip())
     if block:
-        blocks.append(" ".join(block))
+        blocks.append("\n".join(block))
     for candidate in blocks:
-        text = _plain(re.sub(r"^([-*+]|\d+[.)])\s+", "", candidate))
+        text = _plain(re.sub(r"^([-*+]|\d+[.)])\s+", "", _without_menu_lines(candidate)))
         if len(text.split()) < 3:
             continue
         for match in _SENTENCE_END.finditer(text):
@@ -230,13 +249,47 @@ def section_key(url: str, root_host: str, root_dir: str) -> str:
     return f"{host}/{key}" if host != root_host else key
 
 
+def _stem(segment: str) -> str:
+    name = unquote(segment).lower()
+    for suffix in (".html", ".htm", ".php", ".md", ".shtml", ".aspx"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+    return re.sub(r"[\s_]+", "-", name)
+
+
 def is_optional(url: str, title: str, root_dir: str) -> bool:
-    """Changelogs, release notes, history, archives, news and blogs: rarely needed pages."""
+    """Changelogs, release notes, version histories, archives, news and blogs: rarely needed
+    pages, by a path segment (`/blog/`, `changelog.html`, `Release-notes-for-1.1.0.html`) or title."""
     for segment in _segments(url, root_dir):
-        stem = unquote(segment).lower().rsplit(".", 1)[0] if "." in segment else unquote(segment).lower()
-        if stem.replace("_", "-") in _OPTIONAL_SEGMENTS:
+        stem = _stem(segment)
+        if stem in _OPTIONAL_SEGMENTS or stem.startswith(tuple(prefix + "-" for prefix in _OPTIONAL_PREFIXES)):
             return True
     return bool(_OPTIONAL_TITLE.match(title))
+
+
+def _optional_label(label: str) -> bool:
+    """A navigation group of rarely needed pages ("Release notes", "Changelog", "Blog", "News")."""
+    return _stem(label) in _OPTIONAL_SEGMENTS or bool(_OPTIONAL_TITLE.match(label))
+
+
+MIN_DESCRIPTION_WORDS = 3
+MIN_DESCRIPTION_CHARS = 12
+
+
+def _choose_descriptions(pages: list[PageRef], site_name: str) -> None:
+    """Each page's description: its meta description when that says something of the page (not
+    the site's name, not the page's title, not one shared by several pages, not a fragment),
+    else the first sentence of its text (already there)."""
+    shared = Counter(page.meta_description.lower() for page in pages if page.meta_description)
+    for page in pages:
+        meta = page.meta_description
+        if not meta:
+            continue
+        lowered = meta.lower().strip(" .")
+        boilerplate = (lowered in (site_name.lower(), page.title.lower()) or shared[meta.lower()] >= 3
+                       or len(meta) < MIN_DESCRIPTION_CHARS or len(meta.split()) < MIN_DESCRIPTION_WORDS)
+        if not boilerplate or not page.description:
+            page.description = _shorten(meta)
 
 
 def _title_suffix(title: str) -> str | None:
@@ -322,9 +375,13 @@ def build_index(crawl_dir: Path) -> SiteIndex:
         head = page_body(_read_head(file))
         listed = entry.get("canonical") or entry["url"]
         title = _one_line(entry.get("title")) or _humanize((_segments(listed, "/") or [""])[-1]) or listed
-        description = _one_line(entry.get("description")) or first_sentence(head)
+        meta = _one_line(entry.get("description"))
+        nav = entry.get("nav")
+        nav = [_one_line(label) for label in nav if isinstance(label, str) and _one_line(label)] \
+            if isinstance(nav, list) else None
         page = PageRef(url=listed, fetched_url=entry["url"], file=file, path=entry["path"], title=title,
-                       description=_shorten(description), site_name=_one_line(entry.get("site_name")) or None)
+                       description=_shorten(first_sentence(head)), site_name=_one_line(entry.get("site_name")) or None,
+                       nav=nav, meta_description=meta)
         pages.append(page)
         if start is None and (entry.get("source") == "start" or entry["url"] == configured_start):
             start = page
@@ -337,6 +394,7 @@ def build_index(crawl_dir: Path) -> SiteIndex:
     root_dir = (root.path or "/")[: (root.path or "/").rfind("/") + 1] or "/"
     shared_suffix = _shared_title_suffix(pages)
     site_name = _one_line(_site_name(start, pages, root_host, shared_suffix)).lstrip("#").strip() or "Documentation"
+    _choose_descriptions(pages, site_name)
     summary = ""
     if start is not None:
         summary = start.description
@@ -344,21 +402,31 @@ def build_index(crawl_dir: Path) -> SiteIndex:
 
     sections: dict[str, Section] = {}
     optional = Section(OPTIONAL_SECTION)
+    # The site's own navigation names the sections when it places at least half the pages and
+    # groups some of them; otherwise (or for a page it does not place) the URL's path does.
+    placed = [page for page in pages if page.nav is not None]
+    use_nav = len(placed) * 2 >= len(pages) and any(page.nav for page in placed)
+    nav_names: dict[str, str] = {}
     for page in pages:
         page.title = _without_site_name(page.title, site_name)
         if shared_suffix:
             page.title = _without_site_name(page.title, shared_suffix)
-        page.optional = page is not start and is_optional(page.url, page.title, root_dir)
+        page.optional = page is not start and (is_optional(page.url, page.title, root_dir)
+                                               or any(_optional_label(label) for label in page.nav or ()))
         if page.optional:
             page.section = OPTIONAL_SECTION
             optional.pages.append(page)
             continue
-        key = section_key(page.url, root_host, root_dir)
+        if use_nav and page.nav:
+            key = "\x00nav:" + page.nav[0].lower()
+            nav_names.setdefault(key, page.nav[0])
+        else:
+            key = section_key(page.url, root_host, root_dir)
         sections.setdefault(key, Section(key)).pages.append(page)
 
     used: set[str] = {OPTIONAL_SECTION.lower()}
     for key, section in sections.items():
-        name = _section_name(key, section, root_dir)
+        name = nav_names.get(key) or _section_name(key, section, root_dir)
         base, number = name, 2
         while name.lower() in used:
             name, number = f"{base} ({number})", number + 1
@@ -394,15 +462,24 @@ def _link_url(url: str) -> str:
     return "".join({" ": "%20", "(": "%28", ")": "%29", "<": "%3C", ">": "%3E"}.get(c, c) for c in url)
 
 
-def render_llms_txt(index: SiteIndex) -> str:
+def markdown_name(page: PageRef) -> str:
+    """The page's file below `pages/` (`docs/guide/index.md`): its name in the server's Markdown URLs."""
+    return page.path.split("/", 1)[1] if page.path.startswith("pages/") else page.path
+
+
+def render_llms_txt(index: SiteIndex, link: Callable[[PageRef], str] | None = None) -> str:
+    """llms.txt; `link` gives the URL each item points at (default: the page's own URL), as the
+    server's copy whose items point at each page's Markdown."""
     lines = [f"# {index.site_name}", "", f"> {_one_line(index.summary)}", ""]
     count = index.page_count
+    where = ("; each link is the page's Markdown, whose Source line gives its address on the site" if link
+             else f"; the full text of every page is in {LLMS_FULL_TXT}")
     lines += [f"{count} page{'s' if count != 1 else ''} from <{index.start_url}>, grouped by the site's own "
-              f"sections; the full text of every page is in {LLMS_FULL_TXT}.", ""]
+              f"sections{where}.", ""]
     for section in index.sections:
         lines += [f"## {_one_line(section.name)}", ""]
         for page in section.pages:
-            item = f"- [{_link_title(page.title)}]({_link_url(page.url)})"
+            item = f"- [{_link_title(page.title)}]({_link_url(link(page) if link else page.url)})"
             lines.append(f"{item}: {page.description}" if page.description else item)
         lines.append("")
     return "\n".join(lines)
@@ -489,3 +566,71 @@ def current_file(crawl_dir: Path, name: str) -> Path | None:
     except OSError:
         changed = 0
     return target if written >= changed else None
+
+
+PUBLISHED_SCAN_BYTES = 64 * 1024 * 1024  # how much of links.jsonl is looked through
+
+
+@dataclass
+class Published:
+    """What the site offers models itself, as its pages link to it (no request is made for it)."""
+
+    llms_txt: list[str] = field(default_factory=list)  # its /llms.txt and /llms-full.txt
+    markdown_pages: int = 0  # links to .md versions of pages
+    markdown_examples: list[str] = field(default_factory=list)
+
+    def note(self) -> str:
+        parts = []
+        if self.llms_txt:
+            parts.append("its own " + ", ".join(f"<{url}>" for url in self.llms_txt))
+        if self.markdown_pages:
+            parts.append(f"Markdown versions of {self.markdown_pages} pages (such as "
+                         + ", ".join(f"<{url}>" for url in self.markdown_examples) + ")")
+        return f"The site publishes {' and '.join(parts)}." if parts else ""
+
+
+def published_by_site(crawl_dir: Path) -> Published:
+    """The site's own llms.txt, llms-full.txt and .md page versions its crawled pages link to (on
+    the start URL's host), read from links.jsonl: noted, never fetched."""
+    crawl_dir = Path(crawl_dir)
+    found = Published()
+    start = _start_url(crawl_dir)
+    if start is None:  # a folder without config.json: its start page's line says
+        start = next((entry.get("url") for entry in iter_manifest(crawl_dir) if entry.get("source") == "start"), None)
+    host = urlsplit(start if isinstance(start, str) else "").netloc.lower()
+    path = crawl_dir / "links.jsonl"
+    if not host or not path.is_file():
+        return found
+    seen: set[str] = set()
+    read = 0
+    try:
+        with open(path, "rb") as handle:
+            for line in handle:
+                read += len(line)
+                if read > PUBLISHED_SCAN_BYTES:
+                    break
+                if b"llms" not in line and b".md" not in line:
+                    continue
+                try:
+                    links = json.loads(line).get("links")
+                except (ValueError, AttributeError):
+                    continue
+                for link in links if isinstance(links, list) else ():
+                    if not isinstance(link, str) or link in seen:
+                        continue
+                    parts = urlsplit(link)
+                    if parts.netloc.lower() != host:
+                        continue
+                    name = parts.path.rsplit("/", 1)[-1].lower()
+                    if name in (LLMS_TXT, LLMS_FULL_TXT):
+                        seen.add(link)
+                        found.llms_txt.append(link)
+                    elif name.endswith(".md") and name not in ("llms.md",):
+                        seen.add(link)
+                        found.markdown_pages += 1
+                        if len(found.markdown_examples) < 3:
+                            found.markdown_examples.append(link)
+    except OSError:
+        return found
+    found.llms_txt.sort(key=lambda url: (not url.endswith(LLMS_TXT), url))
+    return found

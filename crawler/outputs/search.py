@@ -9,8 +9,16 @@ stored them (this server's crawls, a cluster worker's, a resumed crawl's). A cra
 gone is dropped from the index. A missing or damaged index file is recreated and refilled from the
 folders.
 
+Each page is indexed as plain text (crawler/outputs/sections.py: no link targets, no Markdown
+syntax, so a highlight never lands in a URL) twice over: one row of a page-level index (contentless)
+to match, count and rank pages, and one row per section (heading path, anchor, offsets in the
+page's Markdown) to name each hit's best section and make its snippet. A page found by words spread
+over several sections is still found; its hit names the section holding most of them.
+
 Every indexed page carries its crawl id, and :meth:`SearchIndex.search` always takes the list of
-crawl ids the caller may see: there is no way to search "everything".
+crawl ids the caller may see: there is no way to search "everything". :func:`current_crawls` picks,
+of those, the crawl that stands for each site (its newest completed one), so a site crawled and
+refreshed twice is searched once.
 
 Query language (what people type, turned into FTS5 syntax so punctuation never breaks it):
 words (all must match), `"a phrase"`, `prefix*`, `OR` and `NOT` between terms. A query that cannot
@@ -31,17 +39,20 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from crawler.engine.events import PageStatus
 from crawler.engine.greenio import yield_to_hub
+from crawler.engine.urls import canonical_url
 from crawler.folder.paths import is_crawl_id
 from crawler.folder.reader import read_page
 from crawler.folder.writer import make_private_dirs, open_private
+from crawler.outputs.sections import cut, plain_text, split_sections
 
 log = logging.getLogger(__name__)
 
 INDEX_FILE = ".search.sqlite"
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "3"  # 3: plain text; a page-level index to match and rank, a section-level one for hits
 MAX_QUERY_CHARS = 500
 MAX_QUERY_TERMS = 32
 MAX_BODY_CHARS = 2_000_000  # more of one page than this is not indexed (the rest stays on disk)
@@ -49,7 +60,9 @@ BATCH_PAGES = 200  # pages indexed per transaction: keeps each write short for r
 POLL_SECONDS = 0.5
 # snippet() markers that cannot occur in stored Markdown: replaced after escaping.
 _OPEN, _CLOSE = "\x02", "\x03"
-_WEIGHTS = (10.0, 4.0, 1.0)  # bm25 weights of title, url, body
+_WEIGHTS = (10.0, 4.0, 1.0)  # bm25 weights of title, url, body (the page-level index)
+_SECTION_WEIGHTS = (5.0, 1.0)  # of heading path, text (the section-level index: which section of a page)
+SECTION_TEXT_CHARS = 4000  # the most of a section's plain text one hit carries
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -63,14 +76,32 @@ CREATE TABLE IF NOT EXISTS pages (
     crawl_id TEXT NOT NULL,
     url TEXT NOT NULL,
     canonical TEXT,
+    url_key TEXT,
+    canonical_key TEXT,
     path TEXT NOT NULL,
-    title TEXT NOT NULL DEFAULT ''
+    title TEXT NOT NULL DEFAULT '',
+    chars INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS pages_crawl ON pages (crawl_id);
 CREATE INDEX IF NOT EXISTS pages_url ON pages (url);
 CREATE INDEX IF NOT EXISTS pages_canonical ON pages (canonical);
+CREATE INDEX IF NOT EXISTS pages_url_key ON pages (url_key);
+CREATE INDEX IF NOT EXISTS pages_canonical_key ON pages (canonical_key);
+CREATE TABLE IF NOT EXISTS sections (
+    id INTEGER PRIMARY KEY,
+    page_id INTEGER NOT NULL,
+    crawl_id TEXT NOT NULL,
+    heading TEXT NOT NULL DEFAULT '',
+    anchor TEXT NOT NULL DEFAULT '',
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sections_page ON sections (page_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS docs USING fts5(
-    title, url, body, tokenize = 'porter unicode61 remove_diacritics 2', prefix = '2 3'
+    title, url, body, content = '', tokenize = 'porter unicode61 remove_diacritics 2', prefix = '2 3'
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS section_docs USING fts5(
+    heading, body, tokenize = 'porter unicode61 remove_diacritics 2', prefix = '2 3'
 );
 INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', '{SCHEMA_VERSION}');
 """
@@ -96,10 +127,95 @@ class Hit:
     snippet: str
     score: float
     path: str
+    section: str = ""  # the heading path of the best matching section ('' for a page's opening text)
+    anchor: str = ""  # that section's heading as a fragment
+    text: str = ""  # that section's plain text, cut on a paragraph, line or word boundary
+    section_chars: int = 0  # the whole section's length (text may be shorter)
+    page_chars: int = 0  # the whole page's length (its Markdown)
 
     def as_dict(self) -> dict[str, Any]:
         return {"crawl_id": self.crawl_id, "url": self.url, "title": self.title, "snippet": self.snippet,
                 "score": self.score, "path": self.path}
+
+
+@dataclass
+class PageRow:
+    """A stored page as the index knows it."""
+
+    crawl_id: str
+    url: str
+    title: str
+    path: str
+    page_id: int
+    chars: int
+
+
+@dataclass
+class SectionRow:
+    heading: str  # heading path
+    anchor: str
+    start: int
+    end: int
+
+
+_URL_WORDS = re.compile(r"[a-z0-9]+")
+_PAGE_JOIN = "\n\n"
+
+
+def _query_terms(expression: str) -> list[tuple[str, bool]]:
+    """The positive terms of an FTS5 expression, lower-cased: (words, is a prefix)."""
+    terms = []
+    negated = False
+    for match in re.finditer(r'"((?:[^"]|"")*)"(\*?)|\bNOT\b', expression):
+        if match.group() == "NOT":
+            negated = True
+            continue
+        if not negated:
+            terms.append((" ".join(match.group(1).replace('""', '"').lower().split()), bool(match.group(2))))
+        negated = False
+    return terms
+
+
+def _term_score(terms: list[tuple[str, bool]], text: str) -> float:
+    """How well `text` holds the terms: one for each term found (a word by its stem-like start,
+    so "resolve" finds "resolves"), plus a little for each further occurrence."""
+    if not text or not terms:
+        return 0.0
+    lowered = text.lower()
+    score = 0.0
+    for words, prefix in terms:
+        if not words:
+            continue
+        if " " in words:  # a phrase: the words together
+            found = lowered.count(words)
+        else:
+            stem = words if prefix or len(words) <= 4 else words[: max(4, len(words) - 3)]
+            found = len(re.findall(r"\b" + re.escape(stem), lowered))
+        if found:
+            score += 1.0 + min(found, 20) / 40
+    return score
+
+
+def _any_term(expression: str) -> str:
+    """An FTS5 expression that matches any one of the terms of `expression` (NOT terms left out)."""
+    terms = []
+    negated = False
+    for match in re.finditer(r'"(?:[^"]|"")*"\*?|\bNOT\b', expression):
+        if match.group() == "NOT":
+            negated = True
+            continue
+        if not negated:
+            terms.append(match.group())
+        negated = False
+    return " OR ".join(dict.fromkeys(terms))
+
+
+def url_key(url: str | None) -> str | None:
+    """The form URLs are compared in when a caller names a page: the crawl's canonical form
+    (fragment, index.html, tracking and session parameters dropped), else the URL as given."""
+    if not url:
+        return None
+    return canonical_url(url) or url.split("#", 1)[0]
 
 
 @dataclass
@@ -245,8 +361,9 @@ class SearchIndex:
             connection.execute("PRAGMA journal_mode = WAL")
             connection.execute("PRAGMA journal_size_limit = 67108864")  # the WAL shrinks back to 64 MB
             has_schema = connection.execute(
-                "SELECT count(*) FROM sqlite_master WHERE name IN ('meta', 'crawls', 'pages', 'docs')").fetchone()[0]
-            if has_schema < 4:  # a second process opening a ready index writes nothing here
+                "SELECT count(*) FROM sqlite_master WHERE name IN ('meta', 'crawls', 'pages', 'sections', 'docs', "
+                "'section_docs')").fetchone()[0]
+            if has_schema < 6:  # a second process opening a ready index writes nothing here
                 connection.executescript(SCHEMA)
             row = connection.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
             if row is None or row[0] != SCHEMA_VERSION:
@@ -355,10 +472,27 @@ class SearchIndex:
                 title = entry.get("title") if isinstance(entry.get("title"), str) else ""
                 canonical = entry.get("canonical") if isinstance(entry.get("canonical"), str) else None
                 cursor = connection.execute(
-                    "INSERT INTO pages (crawl_id, url, canonical, path, title) VALUES (?, ?, ?, ?, ?)",
-                    (crawl_id, url, canonical, path, title))
+                    "INSERT INTO pages (crawl_id, url, canonical, url_key, canonical_key, path, title, chars) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (crawl_id, url, canonical, url_key(url), url_key(canonical) if canonical else None, path,
+                     title, len(body)))
+                page_id = cursor.lastrowid
+                texts = []
+                for section in split_sections(body):
+                    text = plain_text(body[section.start:section.end])
+                    if not text and not section.heading:
+                        continue
+                    heading = section.heading_path
+                    row = connection.execute(
+                        "INSERT INTO sections (page_id, crawl_id, heading, anchor, start, end) VALUES (?, ?, ?, ?, ?, ?)",
+                        (page_id, crawl_id, heading, section.anchor, section.start, section.end))
+                    connection.execute("INSERT INTO section_docs (rowid, heading, body) VALUES (?, ?, ?)",
+                                       (row.lastrowid, heading, text))
+                    texts.append(text)
+                # The page-level index holds no text of its own (contentless): its body is the
+                # sections' texts joined, which is how _delete_crawl gives it back to remove it.
                 connection.execute("INSERT INTO docs (rowid, title, url, body) VALUES (?, ?, ?, ?)",
-                                   (cursor.lastrowid, title, canonical or url, body))
+                                   (page_id, title, canonical or url, _PAGE_JOIN.join(texts)))
                 added += 1
             connection.execute(
                 "INSERT INTO crawls (crawl_id, manifest_offset, pages) VALUES (?, ?, ?) "
@@ -391,7 +525,17 @@ class SearchIndex:
 
     @staticmethod
     def _delete_crawl(connection: sqlite3.Connection, crawl_id: str) -> None:
-        connection.execute("DELETE FROM docs WHERE rowid IN (SELECT id FROM pages WHERE crawl_id = ?)", (crawl_id,))
+        pages = connection.execute("SELECT id, title, canonical, url FROM pages WHERE crawl_id = ?",
+                                   (crawl_id,)).fetchall()
+        for page_id, title, canonical, url in pages:  # a contentless index removes a row given what it held
+            texts = [row[0] for row in connection.execute(
+                "SELECT d.body FROM sections s JOIN section_docs d ON d.rowid = s.id WHERE s.page_id = ? "
+                "ORDER BY s.id", (page_id,))]
+            connection.execute("INSERT INTO docs (docs, rowid, title, url, body) VALUES ('delete', ?, ?, ?, ?)",
+                               (page_id, title, canonical or url, _PAGE_JOIN.join(texts)))
+        connection.execute("DELETE FROM section_docs WHERE rowid IN (SELECT id FROM sections WHERE crawl_id = ?)",
+                           (crawl_id,))
+        connection.execute("DELETE FROM sections WHERE crawl_id = ?", (crawl_id,))
         connection.execute("DELETE FROM pages WHERE crawl_id = ?", (crawl_id,))
         connection.execute("UPDATE crawls SET pages = 0, manifest_offset = 0 WHERE crawl_id = ?", (crawl_id,))
 
@@ -440,9 +584,11 @@ class SearchIndex:
     def _search(self, query: str, expression: str, crawl_ids: list[str], limit: int, offset: int,
                 html_snippets: bool, snippet_tokens: int) -> SearchPage:
         marks = ",".join("?" * len(crawl_ids))
+        # Pages are matched, counted and ranked in the page-level index, exactly as fast as a
+        # page-level search; then, for the page of results only, the section-level index names
+        # each page's best section (its rows of one page are a contiguous rowid range).
         # CROSS JOIN keeps the full-text match as the outer loop (SQLite would otherwise walk the
-        # crawl's pages and run the match once per page), and snippets are made for the page of
-        # results only, not for every match before sorting.
+        # crawl's pages and run the match once per page).
         where = f"docs MATCH ? AND p.crawl_id IN ({marks})"
         connection = self._reader()
         try:
@@ -454,13 +600,13 @@ class SearchIndex:
                 f"WHERE {where} ORDER BY rank, docs.rowid LIMIT ? OFFSET ?",
                 (*_WEIGHTS, expression, *crawl_ids, limit, offset)).fetchall()
             rows = []
-            for rowid, rank in ranked:
-                snippet = connection.execute(
-                    f"SELECT snippet(docs, 2, '{_OPEN}', '{_CLOSE}', '…', ?) FROM docs WHERE docs MATCH ? AND rowid = ?",
-                    (snippet_tokens, expression, rowid)).fetchone()
-                page = connection.execute("SELECT crawl_id, url, title, path FROM pages WHERE id = ?", (rowid,)).fetchone()
-                if page is not None:
-                    rows.append((*page, snippet[0] if snippet else "", rank))
+            for page_id, rank in ranked:
+                page = connection.execute("SELECT crawl_id, url, title, path, chars FROM pages WHERE id = ?",
+                                          (page_id,)).fetchone()
+                if page is None:
+                    continue
+                best = self._best_section(connection, page_id, expression, snippet_tokens)
+                rows.append((*page[:4], *best, page[4], rank))
         except sqlite3.OperationalError as exc:
             message = str(exc)
             if "fts5" in message or "syntax" in message or "unterminated" in message:
@@ -471,30 +617,111 @@ class SearchIndex:
             raise IndexUnavailable("the search index is being rebuilt; try again in a moment") from exc
         finally:
             connection.close()
-        hits = [Hit(crawl_id, url, title or url, _snippet(snippet, html_snippets), round(-rank, 4), path)
-                for crawl_id, url, title, path, snippet, rank in rows]
+        hits = []
+        for crawl_id, url, title, path, heading, anchor, snippet, body, chars, rank in rows:
+            body = body or ""
+            text = body[:cut(body, 0, SECTION_TEXT_CHARS)].rstrip()
+            hits.append(Hit(crawl_id, url, title or url, _snippet(snippet, html_snippets), round(-rank, 4), path,
+                            heading, anchor, text, len(body), chars))
         return SearchPage(query, total, hits)
 
-    def find_page(self, url: str, crawl_ids: Sequence[str]) -> tuple[str, str, str, str] | None:
-        """(crawl_id, url, title, path) of a stored page by its URL or canonical URL, newest crawl first."""
-        crawl_ids = list(dict.fromkeys(crawl_ids))
-        if not crawl_ids:
-            return None
-        marks = ",".join("?" * len(crawl_ids))
+    @staticmethod
+    def _best_section(connection: sqlite3.Connection, page_id: int, expression: str,
+                      snippet_tokens: int) -> tuple[str, str, str, str]:
+        """(heading path, anchor, snippet, text) of the page's section that matches the query
+        best: the most of its terms (its phrases whole), in the heading counting double. Chosen
+        from the page's few section texts read by rowid (no second full-text match over the
+        whole index), then the snippet made by FTS5 for that one row."""
+        sections = connection.execute("SELECT id, heading, anchor FROM sections WHERE page_id = ? ORDER BY id",
+                                      (page_id,)).fetchall()
+        if not sections:
+            return "", "", "", ""
+        texts = dict(connection.execute("SELECT rowid, body FROM section_docs WHERE rowid BETWEEN ? AND ?",
+                                        (sections[0][0], sections[-1][0])).fetchall())
+        terms = _query_terms(expression)
+        best, best_score = sections[0], -1.0
+        for section in sections:
+            score = _term_score(terms, section[1]) * 2 + _term_score(terms, texts.get(section[0]) or "")
+            if score > best_score:
+                best, best_score = section, score
+        section_id, heading, anchor = best
+        body = texts.get(section_id) or ""
+        for query in dict.fromkeys((expression, _any_term(expression))):
+            if not query:
+                continue
+            row = connection.execute(
+                f"SELECT snippet(section_docs, 1, '{_OPEN}', '{_CLOSE}', '…', ?) FROM section_docs "
+                "WHERE section_docs MATCH ? AND rowid = ?", (snippet_tokens, query, section_id)).fetchone()
+            if row is not None and row[0]:
+                return heading, anchor, row[0], body
+        return heading, anchor, body[:cut(body, 0, 200)], body
+
+    def _read(self, sql: str, parameters: Sequence[Any]) -> list[Any]:
         connection = self._reader()
         try:
-            for column in ("url", "canonical"):
-                row = connection.execute(
-                    f"SELECT crawl_id, url, title, path FROM pages WHERE {column} = ? AND crawl_id IN ({marks}) "
-                    f"ORDER BY crawl_id DESC, id LIMIT 1", (url, *crawl_ids)).fetchone()
-                if row:
-                    return row
+            return connection.execute(sql, parameters).fetchall()
         except sqlite3.DatabaseError as exc:
             self._reader_failed(exc)
             raise IndexUnavailable("the search index is being rebuilt; try again in a moment") from exc
         finally:
             connection.close()
-        return None
+
+    def find_page(self, url: str, crawl_ids: Sequence[str]) -> tuple[str, str, str, str] | None:
+        """(crawl_id, url, title, path) of a stored page by its URL or canonical URL, newest crawl first."""
+        row = self.lookup_page(url, crawl_ids)
+        return (row.crawl_id, row.url, row.title, row.path) if row else None
+
+    def lookup_page(self, url: str, crawl_ids: Sequence[str]) -> PageRow | None:
+        """A stored page named by `url` as the crawl would have named it: the URL saved, the page's
+        canonical URL, or either in canonical form (fragment, `index.html`, tracking and session
+        parameters dropped); among `crawl_ids`, the first listed that has it."""
+        crawl_ids = list(dict.fromkeys(crawl_ids))
+        if not crawl_ids or not isinstance(url, str) or not url.strip():
+            return None
+        url = url.strip()[:4096]
+        keys = list(dict.fromkeys(k for k in (url, url.split("#", 1)[0], url_key(url),
+                                              canonical_url(url, keep_route=True)) if k))
+        marks = ",".join("?" * len(crawl_ids))
+        key_marks = ",".join("?" * len(keys))
+        rows = self._read(
+            f"SELECT crawl_id, url, title, path, id, chars FROM pages WHERE crawl_id IN ({marks}) AND "
+            f"(url IN ({key_marks}) OR canonical IN ({key_marks}) OR url_key IN ({key_marks}) "
+            f"OR canonical_key IN ({key_marks}))", (*crawl_ids, *keys, *keys, *keys, *keys))
+        if not rows:
+            return None
+        order = {crawl_id: number for number, crawl_id in enumerate(crawl_ids)}
+        exact = {url: 0, url.split("#", 1)[0]: 1}
+        best = min(rows, key=lambda row: (order.get(row[0], len(order)), exact.get(row[1], 2), row[4]))
+        return PageRow(*best)
+
+    def nearest_pages(self, url: str, crawl_ids: Sequence[str], count: int = 5) -> list[str]:
+        """The saved URLs most like `url` (same host first, then the closest path), for a caller
+        who named a page that is not there."""
+        import difflib
+
+        crawl_ids = list(dict.fromkeys(crawl_ids))
+        if not crawl_ids or not isinstance(url, str):
+            return []
+        wanted = url_key(url.strip()[:4096]) or ""
+        host = urlsplit(wanted).netloc if "//" in wanted else ""
+        marks = ",".join("?" * len(crawl_ids))
+        pattern = f"%//{host}/%" if host else "%"
+        rows = self._read(f"SELECT DISTINCT url FROM pages WHERE crawl_id IN ({marks}) AND url LIKE ? "
+                          "ORDER BY id DESC LIMIT 20000", (*crawl_ids, pattern))
+        candidates = [row[0] for row in rows]
+        if not candidates:
+            return []
+        # Cheap first: the words the URLs share (a typo'd page name still shares most of them),
+        # then the closest spelling among the best 100 only: never a similarity over every URL.
+        wanted = wanted[:500]
+        words = set(_URL_WORDS.findall(wanted.lower()))
+        scored = sorted(candidates, key=lambda candidate: -len(words & set(_URL_WORDS.findall(candidate.lower()))))
+        return difflib.get_close_matches(wanted, scored[:100], n=count, cutoff=0.0)
+
+    def page_sections(self, page_id: int) -> list[SectionRow]:
+        """The sections of an indexed page, in page order."""
+        return [SectionRow(*row) for row in self._read(
+            "SELECT heading, anchor, start, end FROM sections WHERE page_id = ? ORDER BY start, id", (page_id,))]
 
     def pages_per_crawl(self, crawl_ids: Sequence[str]) -> dict[str, int]:
         """How many pages of each crawl are searchable now."""
@@ -582,7 +809,7 @@ class SearchIndexer:
                 # file itself (header and PRAGMA quick_check) and rebuilds only if it is unsound.
                 log.warning("search indexing pass failed (%s); the file is checked on the next pass", exc)
                 self.index.suspect.set()
-            except Exception:  # the indexer must outlive any one bad pass
+            except Exception:
                 log.exception("search indexing pass failed")
             self._wake.wait(self.interval)
             self._wake.clear()
@@ -636,6 +863,27 @@ def open_search(data_dir: Path, index_path: Path | None = None, *, start: bool =
     if start:
         indexer.start()
     return index, indexer
+
+
+def site_key(start_url: str) -> str:
+    """What makes two crawls the same site: the start URL's host (and port) and path (canonical form, no
+    trailing slash): a crawl and its refreshes share it."""
+    key = url_key(start_url) or start_url or ""
+    parts = urlsplit(key)
+    return f"{parts.netloc.lower()}{parts.path.rstrip('/')}" if parts.netloc else key
+
+
+def current_crawls(crawls: Iterable[tuple[str, str, str, str]]) -> list[str]:
+    """Of (crawl id, start URL, state, created at) tuples, the crawl that stands for each site: its
+    newest completed crawl, else (never completed yet) its newest crawl. Newest first. Older crawls
+    stay searchable by naming their id."""
+    chosen: dict[str, tuple[bool, str, str]] = {}
+    for crawl_id, start_url, state, created_at in crawls:
+        key = site_key(start_url)
+        rank = (state == "completed", created_at or "", crawl_id)
+        if key not in chosen or rank > chosen[key]:
+            chosen[key] = rank
+    return [rank[2] for rank in sorted(chosen.values(), key=lambda rank: (rank[1], rank[2]), reverse=True)]
 
 
 def visible_crawl_ids(ids: Iterable[str]) -> list[str]:

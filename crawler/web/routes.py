@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from crawler import __version__
 from crawler.engine.config import ConfigError
 from crawler.engine.events import State
-from crawler.folder.paths import is_crawl_id
+from crawler.folder.paths import is_crawl_id, markdown_file
 from crawler.folder.reader import iter_manifest
 from crawler.outputs import browse as reader
 from crawler.outputs import exports
@@ -25,9 +25,10 @@ from crawler.outputs.llms import (
     build_index,
     current_file,
     iter_llms_full_text,
+    markdown_name,
     render_llms_txt,
 )
-from crawler.outputs.search import IndexUnavailable, QueryError
+from crawler.outputs.search import IndexUnavailable, QueryError, current_crawls
 from crawler.service import CrawlRecord, download_links
 from crawler.service.errors import NoChangeReport, NotRefreshable, NotResumable, StoreUnavailable, UnknownCrawl
 from crawler.service.records import DOWNLOAD_FORMATS
@@ -286,7 +287,7 @@ def _positive_int(name: str, default: int, maximum: int) -> int:
 
 @blueprint.get("/api/search")
 def search() -> tuple[Response, int] | Response:
-    """Full-text search over the caller's own crawls (all of them, or `crawl=<id>`), paged."""
+    """Full-text search over the caller's own crawls (the current crawl of each site, or `crawl=<id>`), paged."""
     crawler = extension()
     owner = ensure_session_id()
     query = request.args.get("q", "")
@@ -299,7 +300,8 @@ def search() -> tuple[Response, int] | Response:
                 return error(unknown_crawl_message(crawl_id[:100]), 404)
             crawl_ids = [crawler.crawls.get(owner, crawl_id).crawl_id]
         else:
-            crawl_ids = [record.crawl_id for record in crawler.crawls.list(owner)]
+            crawl_ids = current_crawls((record.crawl_id, record.config.url, record.state.value, record.created_at)
+                                       for record in crawler.crawls.list(owner))
         if crawler.search is None:
             return error("search is not available on this server", 503)
         found = crawler.search.search(query, crawl_ids, limit=per_page, offset=(page - 1) * per_page)
@@ -333,6 +335,22 @@ def reader_page(crawl_id: str) -> Response:
     offset = reader.whole_number("offset", request.args.get("offset"), 0, 0, 1 << 40)
     answer = reader.page_answer(extension().crawls.crawl_dir(record), request.args.get("url"), offset)
     return jsonify({"crawl_id": record.crawl_id, **answer})
+
+
+@blueprint.get("/api/crawls/<crawl_id>/md/<path:name>")
+def page_markdown(crawl_id: str, name: str) -> Any:
+    """A saved page's Markdown at a stable URL (its file below pages/: `md/docs/guide/index.md`),
+    or `md/llms.txt`: the crawl's llms.txt with every item pointing at those URLs."""
+    record = extension().crawls.get(ensure_session_id(), crawl_id)
+    crawl_dir = extension().crawls.crawl_dir(record)
+    if name == LLMS_TXT:
+        base = request.base_url[: -len(LLMS_TXT)]
+        text = render_llms_txt(build_index(crawl_dir), link=lambda page: base + quote(markdown_name(page)))
+        return Response(text, mimetype="text/plain")
+    file = markdown_file(crawl_dir, name)
+    if file is None:
+        return error(f"this crawl has no saved page {name[:200]!r}: md/{LLMS_TXT} lists its pages", 404)
+    return send_file(file, mimetype="text/markdown")
 
 
 @blueprint.get("/api/crawls/<crawl_id>/download")

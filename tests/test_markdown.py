@@ -276,6 +276,10 @@ def test_an_unpacked_zip_is_browsable_offline(tmp_path, generator):
     names = set(archive.namelist())
     saved = {json.loads(line)["url"] for line in (crawl / "manifest.jsonl").read_text().splitlines()}
     assert {"site/llms.txt", "site/llms-full.txt"} <= names
+    listed = re.findall(r"^- \[[^\]]*\]\(([^)\s]+)\)", (tmp_path / "out/site/llms.txt").read_text(), re.M)
+    assert len(listed) >= 2, "llms.txt lists the pages"
+    for target in listed:  # each entry is the page's Markdown file beside llms.txt
+        assert not target.startswith(("http://", "https://")) and (tmp_path / "out/site" / target).is_file(), target
     checked = 0
     for name in names:
         if not name.endswith(".md"):

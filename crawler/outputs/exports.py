@@ -108,13 +108,15 @@ def build_zip(crawl_dir: Path, stem: str) -> Any:
 
 
 def _write_llms(archive: zipfile.ZipFile, crawl_dir: Path, stem: str) -> None:
-    for name, generate in ((LLMS_TXT, lambda: [render_llms_txt(build_index(crawl_dir))]),
-                           (LLMS_FULL_TXT, lambda: iter_llms_full_text(crawl_dir))):
-        stored = current_file(crawl_dir, name)
-        if stored is not None:
-            archive.write(stored, f"{stem}/{name}")
-        else:
-            _write_chunks(archive, f"{stem}/{name}", generate)
+    # The zip's llms.txt links each page to its Markdown file beside it (as llmstxt.org suggests),
+    # so it is written for the zip; llms-full.txt is the stored one when it is current.
+    _write_chunks(archive, f"{stem}/{LLMS_TXT}",
+                  lambda: [render_llms_txt(build_index(crawl_dir), link=lambda page: page.path)])
+    stored = current_file(crawl_dir, LLMS_FULL_TXT)
+    if stored is not None:
+        archive.write(stored, f"{stem}/{LLMS_FULL_TXT}")
+    else:
+        _write_chunks(archive, f"{stem}/{LLMS_FULL_TXT}", lambda: iter_llms_full_text(crawl_dir))
 
 
 def _write_chunks(archive: zipfile.ZipFile, name: str, chunks: Callable[[], Any]) -> None:

@@ -28,10 +28,12 @@ from tests.support.browser import (
     stop_and_wait,
     wait_for_progress,
 )
+from tests.support.server import SERVER_MODES
 
 # ---------------------------------------------------------------- tests
 
 
+@pytest.mark.parametrize("server", SERVER_MODES, indirect=True)  # the transport is the point
 def test_start_watch_and_stop_a_crawl(page, server, make_site):
     site = make_site(pages=80, latency=0.3)  # two workers: ~12 s for the whole site
     crawl_id = start_crawl(page, site.url(0), concurrency=2)
@@ -133,6 +135,7 @@ CAPTURE_SOCKET = """
 """
 
 
+@pytest.mark.parametrize("server", SERVER_MODES, indirect=True)  # the transport is the point
 def test_connection_drop_catches_up_without_gaps_or_duplicates(page, server, make_site):
     site = make_site(pages=80, latency=0.3)
     page.add_init_script(CAPTURE_SOCKET)

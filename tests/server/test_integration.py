@@ -13,7 +13,7 @@ import requests
 import socketio
 
 from tests.support import contract
-from tests.support.server import Client, ServerProcess, wait_until
+from tests.support.server import SERVER_MODES, Client, ServerProcess, wait_until
 from tests.support.site import page_path
 
 STAGES = ["fetching", "parsing", "extracting", "storing", "done"]
@@ -28,6 +28,7 @@ def manifest(server: ServerProcess, crawl_id: str) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+@pytest.mark.parametrize("server", SERVER_MODES, indirect=True)  # the transport is the point
 def test_full_crawl_streams_every_stage_and_stores_each_page_once(server, make_client, make_site):
     site = make_site(pages=30)
     client = make_client()
@@ -85,6 +86,7 @@ def test_full_crawl_streams_every_stage_and_stores_each_page_once(server, make_c
     assert len(client.of("crawler_finished", crawl_id)) == 1
 
 
+@pytest.mark.parametrize("server", SERVER_MODES, indirect=True)  # the transport is the point
 def test_stop_ends_within_a_second_with_slow_pages_in_flight_and_keeps_results(server, make_client, make_site):
     # Pages 4-6 trickle a byte every half second for a minute; the rest take 0.3 s each.
     site = make_site(pages=120, latency=0.3, trickle_pages={4, 5, 6})
@@ -117,6 +119,7 @@ def test_stop_ends_within_a_second_with_slow_pages_in_flight_and_keeps_results(s
     print(f"stop latency {stop_latency * 1000:.0f} ms, {kept} pages kept")
 
 
+@pytest.mark.parametrize("server", SERVER_MODES, indirect=True)  # the transport is the point
 def test_progress_is_throttled_and_never_silent_while_running(server, make_client, make_site):
     site = make_site(pages=60, latency=0.15)
     client = make_client()
@@ -150,6 +153,7 @@ def test_sessions_are_isolated(server, make_client, make_site):
     assert not [e for _, e, d in bob.events if isinstance(d, dict) and d.get("crawl_id") == crawl_id]
 
 
+@pytest.mark.parametrize("server", SERVER_MODES, indirect=True)  # the transport is the point
 def test_every_socket_of_one_session_gets_the_events_and_a_reload_reattaches(server, make_client, make_site):
     site = make_site(pages=40, latency=0.3)
     first_tab = make_client()
@@ -234,6 +238,7 @@ def test_malformed_requests(server, make_client):
     assert client.call("stop_crawl", "garbage")["ok"] is False
 
 
+@pytest.mark.parametrize("server", SERVER_MODES, indirect=True)  # the transport is the point
 def test_socket_without_session_cookie_is_refused(server):
     sio = socketio.Client(reconnection=False)
     reasons: list = []

@@ -19,7 +19,7 @@ import socketio
 
 from crawler.web.app import MAX_REQUEST_BYTES
 from crawler.web.auth import is_loopback_host
-from tests.support.server import Client, ServerProcess, wait_until
+from tests.support.server import SERVER_MODES, Client, ServerProcess, wait_until
 from tests.support.site import children, page_path
 
 VALID_UNKNOWN_ID = "20000101-000000-abcdef"
@@ -162,6 +162,7 @@ def test_the_largest_selection_allowed_fits_in_a_request(server, make_client):
     assert client.http.delete(server.base + f"/api/crawls/{crawl_id}", timeout=60).status_code == 200
 
 
+@pytest.mark.parametrize("server", SERVER_MODES, indirect=True)  # the transport is the point
 def test_an_oversize_socket_message_drops_only_that_connection(server, make_client):
     bystander = make_client()
     sender = make_client()

@@ -33,8 +33,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import run as harness  # noqa: E402 - bench/run.py: the site, the samplers, percentiles
 
-from tests.cluster import RedisServer, WorkerProcess, wait_for_workers, web_server  # noqa: E402
-from tests.conftest import Client, ServerProcess, wait_until  # noqa: E402
+from tests.support.cluster import RedisServer, WorkerProcess, wait_for_workers, web_server  # noqa: E402
+from tests.support.server import Client, ServerProcess, wait_until  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 

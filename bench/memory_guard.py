@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.run import RESULTS, Site, TreeSampler  # noqa: E402
 from crawler.service.memory import format_size, parse_size  # noqa: E402
-from tests.conftest import Client, ServerProcess  # noqa: E402
+from tests.support.server import Client, ServerProcess  # noqa: E402
 
 MB = 1024 * 1024
 

@@ -41,7 +41,7 @@ import socketio
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import Client, ServerProcess, free_port, wait_until  # noqa: E402
+from tests.support.server import Client, ServerProcess, free_port, wait_until  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 
@@ -166,7 +166,7 @@ class Probes:
 class Site:
     def __init__(self, pages: int, paragraphs: int, latency: float = 0.0, trickle: list[int] | None = None) -> None:
         self.port = free_port()
-        args = [sys.executable, "-m", "tests.docsite", "--pages", str(pages), "--paragraphs", str(paragraphs),
+        args = [sys.executable, "-m", "tests.support.site", "--pages", str(pages), "--paragraphs", str(paragraphs),
                 "--latency", str(latency), "--port", str(self.port), "--rich"]
         if trickle:
             args += ["--trickle", *map(str, trickle)]

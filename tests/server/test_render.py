@@ -1,7 +1,7 @@
 """Pages that only exist after JavaScript runs: rendered in a real Chromium, only when needed.
 
 The engine runs directly (a CrawlController with a RecordingSink) against the local sites of
-tests/sites (a Docsify site, an app shell filled by fetch(), a server-rendered site, hostile
+tests/support/render_sites.py (a Docsify site, an app shell filled by fetch(), a server-rendered site, hostile
 pages); a few tests run the real server where the server matters (kill -9, no browser, eventlet).
 After every test, no Chromium is left below this process: processes are counted with psutil.
 """

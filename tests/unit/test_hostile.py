@@ -2,7 +2,7 @@
 reason code, the crawl goes on and memory stays bounded.
 
 Unit tests call the fetching and parsing stages directly against the hostile site
-(tests/hostile_site.py) where that is the clearest; one end-to-end test crawls the whole site
+(tests/support/hostile.py) where that is the clearest; one end-to-end test crawls the whole site
 with the real controller and process pool and checks every record.
 """
 

@@ -1,7 +1,7 @@
 """Pages that only exist after JavaScript runs: rendered in a real Chromium, only when needed.
 
 The engine runs directly (a CrawlController with a RecordingSink) against the local sites of
-tests/sites (a Docsify site, an app shell filled by fetch(), a server-rendered site, hostile
+tests/support/render_sites.py (a Docsify site, an app shell filled by fetch(), a server-rendered site, hostile
 pages); a few tests run the real server where the server matters (kill -9, no browser, eventlet).
 After every test, no Chromium is left below this process: processes are counted with psutil.
 """
@@ -25,7 +25,7 @@ from crawler.render import (
     render_unavailable_reason,
 )
 from crawler.render.detect import HostMemory, shell_reason
-from tests.support.render_sites import RenderSites
+from tests.support.render_sites import DOCSIFY_DIR, RenderSites
 from tests.support.server import wait_until
 
 pytestmark = pytest.mark.skipif(render_unavailable_reason() is not None,
@@ -68,7 +68,7 @@ def sites() -> Iterator[RenderSites]:
 
 
 def test_a_client_rendered_shell_is_told_from_a_server_rendered_page() -> None:
-    assert shell_reason((Path(__file__).parent / "sites" / "docsify" / "index.html").read_bytes()) == "docsify"
+    assert shell_reason((DOCSIFY_DIR / "index.html").read_bytes()) == "docsify"
     assert shell_reason(b"<body><noscript>Please enable JavaScript.</noscript><div id=root></div></body>") == "noscript"
     assert shell_reason(b'<body><div id="app"><p>Loading...</p></div><script src="/a.js"></script></body>') == "app_shell"
     assert shell_reason(b"<body><app-root></app-root><script src=main.js></script></body>") == "app_shell"

@@ -9,7 +9,6 @@ After every test, no Chromium is left below this process: processes are counted 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Iterator
 
 import psutil

@@ -48,7 +48,7 @@ def server(request: pytest.FixtureRequest) -> ServerProcess:
     return request.getfixturevalue(f"{mode}_server")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def app_server(threading_server: ServerProcess) -> ServerProcess:
     """The shared threading-mode server, for tests that take it directly (no mode to choose)."""
     return threading_server

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import io
 import re
-import threading
 import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterator
+from typing import Iterator
 
 import pytest
 
@@ -29,6 +27,7 @@ from tests.support.browser import (
     wait_for_progress,
 )
 from tests.support.server import SERVER_MODES
+from tests.support.site import Site
 
 # ---------------------------------------------------------------- tests
 
@@ -176,41 +175,17 @@ def test_connection_drop_catches_up_without_gaps_or_duplicates(page, server, mak
 EVIL = '<img src=x onerror="document.body.dataset.pwned=1">'
 
 
-class EvilHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args: Any) -> None:
-        return None
-
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        if self.path == "/robots.txt":
-            body = b"not found"
-            self.send_response(404)
-            self.send_header("Content-Type", "text/plain")
-        elif self.path == "/":
-            body = (f"<!doctype html><html><head><meta charset='utf-8'><title>{EVIL}</title></head><body>"
-                    f"<main><h1>Evil docs</h1><p>{'Plain words for the extractor to keep. ' * 40}</p>"
-                    f"<a href='/broken'>broken</a></main></body></html>").encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-        else:
-            body = b"no"
-            self.send_response(500, EVIL)  # the reason phrase
-            self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
 @pytest.fixture
 def evil_site() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), EvilHandler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
-    httpd.shutdown()
-    httpd.server_close()
+    site = Site()
+    site.route("/robots.txt", "not found", status=404, headers={"Content-Type": "text/plain"})
+    site.route("/", f"<!doctype html><html><head><meta charset='utf-8'><title>{EVIL}</title></head><body>"
+                    f"<main><h1>Evil docs</h1><p>{'Plain words for the extractor to keep. ' * 40}</p>"
+                    f"<a href='/broken'>broken</a></main></body></html>")
+    site.route("/", "no", status=500, reason=EVIL, headers={"Content-Type": "text/plain"}, prefix=True)  # the reason phrase
+    site.start()
+    yield f"{site.base}/"
+    site.stop()
 
 
 def test_markup_from_crawled_pages_is_shown_as_text(page, evil_site):

@@ -11,7 +11,7 @@ from typing import Iterator
 import pytest
 
 from tests.support.browser import VIEWPORT, start_crawl
-from tests.support.reader_site import PAGES, PWNED_TITLE
+from tests.support.reader_site import PAGES, PWNED_TITLE, reader_site
 from tests.support.server import ServerProcess
 
 try:
@@ -32,15 +32,8 @@ WATCH_SCRIPTS = """() => {
 @pytest.fixture(scope="module")
 def reader_session(browser: "Browser", app_server: ServerProcess) -> Iterator[tuple["BrowserContext", str, str]]:
     """(browser context, crawl id, site base): one session that crawled the reader site to its end."""
-    import threading
-    from http.server import ThreadingHTTPServer
-
-    from tests.support.reader_site import ReaderSiteHandler
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), ReaderSiteHandler)
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    site = f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd = reader_site().start()
+    site = httpd.base
     context = browser.new_context(viewport=VIEWPORT, base_url=app_server.base)
     context.set_default_timeout(10_000)
     try:
@@ -53,8 +46,7 @@ def reader_session(browser: "Browser", app_server: ServerProcess) -> Iterator[tu
         yield context, crawl_id, site
     finally:
         context.close()
-        httpd.shutdown()
-        httpd.server_close()
+        httpd.stop()
 
 
 @pytest.fixture

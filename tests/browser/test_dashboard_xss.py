@@ -9,13 +9,12 @@ dialog). Uses the Chromium fixtures of tests/conftest.py.
 from __future__ import annotations
 
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterator
+from typing import Iterator
 
 import pytest
 
 from tests.support.browser import start_crawl
+from tests.support.site import Site
 
 # What this file checks is the page's own behaviour, the same whichever server mode serves it:
 # one mode is enough (tests/browser/test_dashboard_browser.py runs the live view under both).
@@ -36,44 +35,23 @@ BRACKET_PATH = "/a<script>alert(6)</script>.html"
 REASON = "<script>alert(7)</script>"  # an HTTP reason phrase: the page's error and a log line
 
 
-class XssHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args: Any) -> None:
-        return None
-
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        path = self.path.split("?", 1)[0]
-        if path == "/robots.txt":
-            self._send(404, b"none", "text/plain")
-            return
-        if path == "/broken":
-            self._send(500, b"no", "text/plain", REASON)
-            return
-        title = TITLE if path == "/" else QUOTED_TITLE
-        links = (f"<a href=\"{QUOTE_PATH}\">quote</a> <a href='{BRACKET_PATH}'>bracket</a> "
-                 "<a href='/broken'>broken</a>" if path == "/" else "")
-        body = (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head><body><main>"
-                f"<h1>Docs</h1><p>{'Words for the extractor to keep as the main content. ' * 30}</p>{links}"
-                "</main></body></html>")
-        self._send(200, body.encode(), "text/html; charset=utf-8")
-
-    def _send(self, status: int, body: bytes, content_type: str, reason: str | None = None) -> None:
-        self.send_response(status, reason)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+def xss_page(title: str, links: str) -> str:
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head><body><main>"
+            f"<h1>Docs</h1><p>{'Words for the extractor to keep as the main content. ' * 30}</p>{links}"
+            "</main></body></html>")
 
 
 @pytest.fixture
 def xss_site() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), XssHandler)
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    site = Site()
+    site.route("/robots.txt", "none", status=404, headers={"Content-Type": "text/plain"})
+    site.route("/broken", "no", status=500, reason=REASON, headers={"Content-Type": "text/plain"})
+    site.route("/", xss_page(TITLE, f"<a href=\"{QUOTE_PATH}\">quote</a> <a href='{BRACKET_PATH}'>bracket</a> "
+                                    "<a href='/broken'>broken</a>"))
+    site.route("/", xss_page(QUOTED_TITLE, ""), prefix=True)  # every other page
+    site.start()
+    yield site.base
+    site.stop()
 
 
 # Every element and attribute the page holds that could only have come from crawled text.

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -35,6 +34,7 @@ from crawler.render import (
 )
 from tests.support.render_sites import APP_PAGES, DOCSIFY_PAGES, PLAIN_PAGES, RenderSites
 from tests.support.server import PROJECT_ROOT, Client, ServerProcess, wait_until
+from tests.support.site import Site
 
 pytestmark = pytest.mark.skipif(render_unavailable_reason() is not None,
                                 reason=f"no browser to render with: {render_unavailable_reason()}")
@@ -210,27 +210,15 @@ class Secret:
     """A service on a private address the rendered pages must never reach; counts its visitors."""
 
     def __init__(self) -> None:
-        self.hits = 0
-        secret = self
+        self.site = Site().route("/", b"secret", headers={"Access-Control-Allow-Origin": "*"}, prefix=True).start()
+        self.port = self.site.port
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:  # noqa: N802
-                secret.hits += 1
-                self.send_response(200)
-                self.send_header("Access-Control-Allow-Origin", "*")
-                self.end_headers()
-                self.wfile.write(b"secret")
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    @property
+    def hits(self) -> int:
+        return sum(self.site.counts.values())
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.site.stop()
 
 
 def test_a_page_cannot_reach_private_addresses_or_the_dashboard(tmp_path: Path, cpu: CpuPool,

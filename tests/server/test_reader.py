@@ -3,9 +3,7 @@ local site with a hostile page, and the Markdown renderer on its own."""
 
 from __future__ import annotations
 
-import threading
 from html.parser import HTMLParser
-from http.server import ThreadingHTTPServer
 from typing import Iterator
 
 import pytest
@@ -13,19 +11,17 @@ import requests
 
 from crawler.outputs.browse import MAX_PAGE_CHARS
 from tests.support import contract
-from tests.support.reader_site import PAGES, ReaderSiteHandler
+from tests.support.reader_site import PAGES
+from tests.support.reader_site import reader_site as reader_site_with_pages
 from tests.support.server import Client, ServerProcess, crawl_over_rest, wait_until
 
 
 @pytest.fixture
 def reader_site() -> Iterator[str]:
     """The site's base URL; its start page is `<base>/docs/`."""
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), ReaderSiteHandler)
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    site = reader_site_with_pages().start()
+    yield site.base
+    site.stop()
 
 
 def crawl(server: ServerProcess, http: requests.Session, url: str) -> str:

@@ -7,7 +7,7 @@ import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 
-from tests.support.site import QuietServer
+from tests.support.site import Site
 
 LAST_MODIFIED = "Wed, 25 Nov 2026 10:00:00 GMT"
 
@@ -36,17 +36,16 @@ class Hit:
     bytes: int
 
 
-class ChangingSite:
-    """A small site whose pages a test edits between crawls; `hits` is every request it answered."""
+class ChangingSite(Site):
+    """A small site whose pages a test edits between crawls; `hits` is every request it answered.
+    Started at once."""
 
     def __init__(self, pages: dict[str, Page], delay: dict[str, float] | None = None) -> None:
         self.pages = pages
         self.delay = delay or {}
-        self.hits: list[Hit] = []
-        self._lock = threading.Lock()
-        self.server = QuietServer(("127.0.0.1", 0), self._handler())
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        super().__init__()
+        self.hits: list[Hit] = []  # type: ignore[assignment]
+        self.start()
 
     def url(self, path: str) -> str:
         return self.base + path
@@ -62,10 +61,6 @@ class ChangingSite:
     def clear(self) -> None:
         with self._lock:
             self.hits.clear()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
     def _answer(self, handler: BaseHTTPRequestHandler) -> tuple[int, bytes, dict[str, str]]:
         page = self.pages.get(handler.path.split("?")[0])
@@ -84,33 +79,23 @@ class ChangingSite:
                 return 304, b"", {"Last-Modified": modified}
         return 200, page.body.encode(), headers
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        site = self
+    def answer(self, handler: BaseHTTPRequestHandler, path: str) -> None:
+        delay = self.delay.get(handler.path)
+        if delay:
+            threading.Event().wait(delay)
+        status, body, headers = self._answer(handler)
+        with self._lock:
+            self.hits.append(Hit(handler.path, handler.headers.get("If-None-Match"),
+                                 handler.headers.get("If-Modified-Since"), status, len(body)))
+        handler.send_response(status)
+        for name, value in headers.items():
+            handler.send_header(name, value)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        if body:
+            handler.wfile.write(body)
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
 
-            def log_message(self, *args: object) -> None:
-                return None
-
-            def do_GET(self) -> None:  # noqa: N802
-                delay = site.delay.get(self.path)
-                if delay:
-                    threading.Event().wait(delay)
-                status, body, headers = site._answer(self)
-                with site._lock:
-                    site.hits.append(Hit(self.path, self.headers.get("If-None-Match"),
-                                         self.headers.get("If-Modified-Since"), status, len(body)))
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if body:
-                    self.wfile.write(body)
-
-        return Handler
 
 
 def first_version() -> dict[str, Page]:

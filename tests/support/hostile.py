@@ -27,13 +27,11 @@ import socket
 import struct
 import threading
 import zlib
-from collections import Counter
 from functools import cache
 from http.server import BaseHTTPRequestHandler
-from urllib.parse import urlsplit
 
 from crawler.engine.urls import canonical_url
-from tests.support.site import QuietServer
+from tests.support.site import Site
 
 MB = 1024 * 1024
 # Test-only: a page containing this marker makes extraction raise (see crawler/engine/cpu.py), with the
@@ -100,37 +98,32 @@ ROBOTS_MODES = (None, "ok", "endless", "stall", "flaky", "down")
 BINARY_BODY = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 64
 
 
-class HostileSite:
-    """The server, the two unreachable ports, and a count of what was requested."""
+class HostileSite(Site):
+    """The site (on the tests' one server class), the two unreachable ports, and a count of what was
+    requested."""
 
     def __init__(self, port: int = 0, trickle_interval: float = 0.2, robots: str | None = None,
                  robots_failures: int = 2) -> None:
         assert robots in ROBOTS_MODES, robots
-        self.hits: Counter[str] = Counter()
         self.trickle_interval = trickle_interval
         self.robots = robots
         self.robots_failures = robots_failures
         self.robots_bytes_sent = 0
-        self._lock = threading.Lock()
         self._closing = threading.Event()
-        self.server = QuietServer(("127.0.0.1", port), self._handler_class())
-        self.port = self.server.server_address[1]
-        self.base = f"http://127.0.0.1:{self.port}"
+        super().__init__(port)
         self._refusing = socket.socket()
         self._refusing.bind(("127.0.0.1", 0))  # bound, never listening: connects are refused
         self.refused_url = f"http://127.0.0.1:{self._refusing.getsockname()[1]}/refused"
         self._blackhole, self._fillers = _full_backlog_listener()
         self.connect_timeout_url = f"http://127.0.0.1:{self._blackhole.getsockname()[1]}/connect-timeout"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def start(self) -> "HostileSite":
-        self._thread.start()
+        super().start()
         return self
 
     def stop(self) -> None:
         self._closing.set()
-        self.server.shutdown()
-        self.server.server_close()
+        super().stop()
         for sock in (self._refusing, self._blackhole, *self._fillers):
             sock.close()
 
@@ -153,27 +146,6 @@ class HostileSite:
             "/404", "/500", "/extract-raises",
         ]
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        site = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def log_message(self, *args: object) -> None:
-                return None
-
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-                path = urlsplit(self.path).path
-                with site._lock:
-                    site.hits[path] += 1
-                try:
-                    site._answer(self, path)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-        return Handler
-
     # ---- answers ----
 
     def _send(self, handler: BaseHTTPRequestHandler, status: int, body: bytes,
@@ -193,7 +165,7 @@ class HostileSite:
         handler.send_header("Content-Length", "0")
         handler.end_headers()
 
-    def _answer(self, handler: BaseHTTPRequestHandler, path: str) -> None:
+    def answer(self, handler: BaseHTTPRequestHandler, path: str) -> None:
         send = self._send
         if path == "/":
             links = "".join(f'<li><a href="{link}">{link}</a></li>' for link in self._index_paths())

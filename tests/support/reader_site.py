@@ -4,10 +4,8 @@ reader must show them as text and run nothing."""
 
 from __future__ import annotations
 
-from http.server import BaseHTTPRequestHandler
-from typing import Any
-
 from crawler.outputs.browse import MAX_PAGE_CHARS
+from tests.support.site import Site
 
 PROSE = "The reader shows this page as the crawler saved it, rendered from its Markdown. " * 6
 # What a hostile page does when any of it runs: the browser tests look for these.
@@ -46,26 +44,15 @@ PAGES = {
 }
 
 
-class ReaderSiteHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+def page_html(title: str, body: str) -> str:
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title>"
+            f"<script>window.__pwned = 'head'; document.title = '{PWNED_TITLE}';</script></head>"
+            f"<body><main><article>{body.replace('{prose}', PROSE)}</article></main></body></html>")
 
-    def log_message(self, *args: Any) -> None:
-        return None
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        path = self.path.split("?", 1)[0]
-        if path not in PAGES:
-            self._send(404, b"not here", "text/plain")
-            return
-        title, body = PAGES[path]
-        html = (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title>"
-                f"<script>window.__pwned = 'head'; document.title = '{PWNED_TITLE}';</script></head>"
-                f"<body><main><article>{body.replace('{prose}', PROSE)}</article></main></body></html>")
-        self._send(200, html.encode(), "text/html; charset=utf-8")
-
-    def _send(self, status: int, body: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+def reader_site() -> Site:
+    """PAGES as routes on the tests' server (not started); any other path is a 404."""
+    site = Site().route("/", "not here", status=404, headers={"Content-Type": "text/plain"}, prefix=True)
+    for path, (title, body) in PAGES.items():
+        site.route(path, page_html(title, body))
+    return site

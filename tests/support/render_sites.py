@@ -20,10 +20,10 @@ import argparse
 import json
 import threading
 import time
-from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from urllib.parse import urlsplit
+
+from tests.support.site import Route, Site
 
 DOCSIFY_DIR = Path(__file__).resolve().parent / "docsify"
 DOCSIFY_PAGES = sorted(str(p.relative_to(DOCSIFY_DIR))[:-3] for p in DOCSIFY_DIR.rglob("*.md")
@@ -87,57 +87,31 @@ def plain_page(index: int) -> str:
             f"<noscript>Search needs JavaScript.</noscript></body></html>")
 
 
-class RenderSites:
+class RenderSites(Site):
+    """The rendering sites, on the tests' one server class; `requests` counts requests per path."""
+
     def __init__(self, *, robots: str | None = None, slow_seconds: float = 3.0,
                  reach_targets: tuple[str, ...] = (), port: int = 0) -> None:
         self.robots = robots
         self.slow_seconds = slow_seconds
         self.reach_targets = reach_targets
-        self.requests: Counter[str] = Counter()
-        self.user_agents: Counter[str] = Counter()
-        self._lock = threading.Lock()
-        sites = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:  # noqa: N802
-                path = urlsplit(self.path).path
-                with sites._lock:
-                    sites.requests[path] += 1
-                    sites.user_agents[self.headers.get("User-Agent", "")] += 1
-                status, content_type, body = sites.answer(path)
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                try:
-                    self.wfile.write(body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        self.base = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="render-sites", daemon=True)
+        super().__init__(port)
+        self.requests = self.hits
+        self.user_agents = self.agents
 
     def start(self) -> "RenderSites":
-        self._thread.start()
+        super().start()
         return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
     def count(self, prefix: str) -> int:
         with self._lock:
             return sum(n for path, n in self.requests.items() if path.startswith(prefix))
 
-    def answer(self, path: str) -> tuple[int, str, bytes]:
+    def answer(self, handler: BaseHTTPRequestHandler, path: str) -> None:
+        status, content_type, body = self.page(path)
+        Route(status, body, {"Content-Type": content_type}).send(handler)
+
+    def page(self, path: str) -> tuple[int, str, bytes]:
         html, js, md = "text/html; charset=utf-8", "application/javascript", "text/markdown; charset=utf-8"
         if path == "/robots.txt":
             return (200, "text/plain", self.robots.encode()) if self.robots is not None else (404, "text/plain", b"")

@@ -1,14 +1,21 @@
-"""A documentation site for tests and benchmarks, served on 127.0.0.1.
+"""The tests' one local HTTP server, on 127.0.0.1, and the documentation site built on it.
 
-Pages form a tree under /docs/: page i links to pages 3i+1..3i+3, so the whole site is reachable
-breadth first and depth grows slowly. Every request is recorded (path, count, concurrency), so
-tests assert on what the server actually saw. Optional troublemakers: slow pages, a page that
-trickles bytes for a long time, non-HTML files, a 404, a robots.txt, a page that crashes the
-extraction worker (with the crash marker set), sitemaps (an index in robots.txt, nested, one of
-them gzipped) listing pages nobody links to while leaving out some that are linked, print
-copies declaring rel=canonical, links with tracking parameters, pages that answer 500 or 429
-(with Retry-After) a few times before they work, redirects, an endless calendar, and for llms.txt
-og:site_name and meta descriptions, a changelog, release notes and a blog post.
+`Site` is the server: it records every request (path, count, time, user agent, concurrency), so
+tests assert on what the server actually saw, and answers from routes a test registers
+(`site.route(path, body, status=, headers=, reason=)`, a prefix, or a callable that answers at
+request time). The other test sites are built on it: the hostile site (tests/support/hostile.py),
+the rendering sites (render_sites.py), the editable refresh site (changing_site.py) and the
+reader's pages (reader_site.py).
+
+`DocSite` is the generated documentation site. Pages form a tree under /docs/: page i links to
+pages 3i+1..3i+3, so the whole site is reachable breadth first and depth grows slowly. Optional
+troublemakers: slow pages, a page that trickles bytes for a long time, non-HTML files, a 404, a
+robots.txt, a page that crashes the extraction worker (with the crash marker set), sitemaps (an
+index in robots.txt, nested, one of them gzipped) listing pages nobody links to while leaving out
+some that are linked, print copies declaring rel=canonical, links with tracking parameters,
+pages that answer 500 or 429 (with Retry-After) a few times before they work, redirects, an
+endless calendar, and for llms.txt og:site_name and meta descriptions, a changelog, release notes
+and a blog post. A test's own routes come first.
 
 Run by hand: ``python -m tests.support.site --pages 200 --port 8001``.
 """
@@ -24,6 +31,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
 from urllib.parse import urlsplit
 
 CRASH_MARKER = "CRASH-THE-EXTRACTION-WORKER"
@@ -205,26 +213,65 @@ class QuietServer(ThreadingHTTPServer):
         return None
 
 
-class DocSite:
-    """The server plus what it saw."""
+@dataclass
+class Route:
+    """One fixed answer: status, body, headers (Content-Type defaults to HTML) and, if the test is
+    about it, the reason phrase of the status line."""
 
-    def __init__(self, options: SiteOptions | None = None, port: int = 0, host: str = "127.0.0.1") -> None:
-        self.options = options or SiteOptions()
-        self.hits: Counter[str] = Counter()
-        self.requests: list[tuple[float, str]] = []  # (monotonic time, path with query) in arrival order
-        self.user_agents: set[str] = set()
+    status: int = 200
+    body: bytes | str = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    reason: str | None = None
+
+    def send(self, handler: BaseHTTPRequestHandler) -> None:
+        body = self.body.encode() if isinstance(self.body, str) else self.body
+        handler.send_response(self.status, self.reason)
+        headers = {"Content-Type": "text/html; charset=utf-8", **self.headers}
+        for name, value in headers.items():
+            handler.send_header(name, value)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+
+# A route's answer made at request time: (handler, path without query) → a Route, or None when the
+# callable has written the answer itself (a stall, a trickle, a reset...).
+Answer = Callable[[BaseHTTPRequestHandler, str], "Route | None"]
+
+
+class Site:
+    """The one local HTTP server of the tests, on 127.0.0.1: every request is recorded (path, count,
+    time, user agent, concurrency) and answered by the first that knows it of: a route the test
+    registered for the exact path, a route for a path prefix, then `answer` (the generated docs of
+    DocSite, the hostile site, the rendering sites; a bare Site answers 404)."""
+
+    def __init__(self, port: int = 0, host: str = "127.0.0.1") -> None:
+        self.counts: Counter[str] = Counter()  # requests per path
+        self.hits = self.counts
+        self.log: list[tuple[float, str]] = []  # (monotonic time, path with query) in arrival order
+        self.agents: Counter[str] = Counter()
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
-        self._index_of = {page_path(i): i for i in range(self.options.pages)}
-        self._failures_left = {page_path(i): n for i, n in self.options.flaky.items()}
-        self._limits_left = {page_path(i): n for i, n in self.options.rate_limited.items()}
+        self._routes: dict[str, Route | Answer] = {}
+        self._prefixes: list[tuple[str, Route | Answer]] = []
         self.server = QuietServer((host, port), self._handler_class())
         self.port = self.server.server_address[1]
         self.base = f"http://{host}:{self.port}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def start(self) -> "DocSite":
+    def route(self, path: str, body: bytes | str | Answer = b"", *, status: int = 200,
+              headers: dict[str, str] | None = None, reason: str | None = None, prefix: bool = False) -> "Site":
+        """Answer `path` (every path under it with prefix=True) with a fixed answer, or with what a
+        callable `body(handler, path)` returns at request time."""
+        answer: Route | Answer = body if callable(body) else Route(status, body, dict(headers or {}), reason)
+        if prefix:
+            self._prefixes.append((path, answer))
+        else:
+            self._routes[path] = answer
+        return self
+
+    def start(self) -> "Site":
         self._thread.start()
         return self
 
@@ -232,12 +279,25 @@ class DocSite:
         self.server.shutdown()
         self.server.server_close()
 
-    def url(self, index: int) -> str:
-        return self.base + page_path(index)
-
     def times_of(self, path: str) -> list[float]:
         with self._lock:
-            return [t for t, raw in self.requests if urlsplit(raw).path == path]
+            return [t for t, raw in self.log if urlsplit(raw).path == path]
+
+    def answer(self, handler: BaseHTTPRequestHandler, path: str) -> None:
+        """What no route answers: here a 404; the sites built on this class answer their own paths."""
+        Route(404, b"<h1>Not found</h1>").send(handler)
+
+    def _dispatch(self, handler: BaseHTTPRequestHandler, path: str) -> None:
+        answer = self._routes.get(path)
+        if answer is None:
+            answer = next((a for prefix, a in self._prefixes if path.startswith(prefix)), None)
+        if answer is None:
+            return self.answer(handler, path)
+        if callable(answer):
+            answer = answer(handler, path)
+        if answer is not None:
+            answer.send(handler)
+        return None
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         site = self
@@ -254,13 +314,13 @@ class DocSite:
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
                 path = urlsplit(self.path).path
                 with site._lock:
-                    site.hits[path] += 1
-                    site.requests.append((time.monotonic(), self.path))
-                    site.user_agents.add(self.headers.get("User-Agent", ""))
+                    site.counts[path] += 1
+                    site.log.append((time.monotonic(), self.path))
+                    site.agents[self.headers.get("User-Agent", "")] += 1
                     site.in_flight += 1
                     site.max_in_flight = max(site.max_in_flight, site.in_flight)
                 try:
-                    site._answer(self, path)
+                    site._dispatch(self, path)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
                 finally:
@@ -268,6 +328,33 @@ class DocSite:
                         site.in_flight -= 1
 
         return Handler
+
+
+class DocSite(Site):
+    """The generated documentation site (SiteOptions), plus any routes a test registers."""
+
+    def __init__(self, options: SiteOptions | None = None, port: int = 0, host: str = "127.0.0.1") -> None:
+        self.options = options or SiteOptions()
+        self._index_of = {page_path(i): i for i in range(self.options.pages)}
+        self._failures_left = {page_path(i): n for i, n in self.options.flaky.items()}
+        self._limits_left = {page_path(i): n for i, n in self.options.rate_limited.items()}
+        super().__init__(port, host)
+        self.requests = self.log
+
+    @property
+    def user_agents(self) -> set[str]:
+        with self._lock:
+            return set(self.agents)
+
+    def start(self) -> "DocSite":
+        super().start()
+        return self
+
+    def url(self, index: int) -> str:
+        return self.base + page_path(index)
+
+    def answer(self, handler: BaseHTTPRequestHandler, path: str) -> None:
+        self._answer(handler, path)
 
     def _send(self, handler: BaseHTTPRequestHandler, status: int, body: bytes, content_type: str) -> None:
         handler.send_response(status)

@@ -54,6 +54,14 @@ def app_server(threading_server: ServerProcess) -> ServerProcess:
     return threading_server
 
 
+@pytest.fixture(scope="session")
+def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A server with `--cpu-workers 2`, for what it reports about its processes (API and dashboard)."""
+    proc = ServerProcess(tmp_path_factory.mktemp("two-workers") / "crawls", "--cpu-workers", "2")
+    yield proc
+    proc.stop()
+
+
 @pytest.fixture
 def make_client(server: ServerProcess) -> Iterator[Callable[..., Client]]:
     clients: list[Client] = []

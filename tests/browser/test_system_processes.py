@@ -5,24 +5,13 @@ dashboard's Server panel (the API side: tests/server/test_system_processes.py). 
 from __future__ import annotations
 
 import re
-from typing import Iterator
-
-import pytest
 
 from tests.support.browser import VIEWPORT
-from tests.support.server import ServerProcess
 
 try:
     from playwright.sync_api import Browser, expect
 except ImportError:  # pragma: no cover - the browser fixture skips without playwright
     expect = None  # type: ignore[assignment]
-
-
-@pytest.fixture(scope="module")
-def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    proc = ServerProcess(tmp_path_factory.mktemp("two-workers") / "crawls", "--cpu-workers", "2")
-    yield proc
-    proc.stop()
 
 
 def test_the_server_panel_says_two_cpu_workers(browser: "Browser", two_workers):

@@ -5,20 +5,12 @@ dashboard's Server panel (tests/browser/test_system_processes.py). A real server
 from __future__ import annotations
 
 import re
-from typing import Iterator
 
 import psutil
 import pytest
 import requests
 
 from tests.support.server import ServerProcess
-
-
-@pytest.fixture(scope="module")
-def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    proc = ServerProcess(tmp_path_factory.mktemp("two-workers") / "crawls", "--cpu-workers", "2")
-    yield proc
-    proc.stop()
 
 
 def test_api_system_lists_exactly_the_extraction_workers(two_workers):

@@ -9,7 +9,6 @@ import json
 import subprocess
 import sys
 import textwrap
-from typing import Iterator
 
 import pytest
 import requests
@@ -22,12 +21,10 @@ MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": 
 TOOLS_LIST = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
 
 
-@pytest.fixture(scope="module")
-def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    proc = ServerProcess(tmp_path_factory.mktemp("errors") / "crawls", "--allow-private-targets",
-                         "--cpu-workers", "1")
-    yield proc
-    proc.stop()
+@pytest.fixture
+def web(threading_server: ServerProcess) -> ServerProcess:
+    """The shared server (private targets allowed, for the download of a local crawl)."""
+    return threading_server
 
 
 def raw(port: int, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None

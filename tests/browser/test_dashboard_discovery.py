@@ -57,6 +57,7 @@ def shown_page_urls(page: "Page") -> list[str]:
     return page.locator("#discovery-tree li.tree-page").evaluate_all("rows => rows.map(r => r.dataset.url)")
 
 
+@pytest.mark.slow
 def test_discover_filter_and_crawl_the_selection(page, server: ServerProcess, make_site):
     started = time.monotonic()
     site = make_site(pages=60, sitemap=True, orphans=5, robots=ROBOTS)

@@ -19,6 +19,7 @@ except ImportError:  # pragma: no cover - CI installs it
     pass
 
 
+@pytest.mark.slow
 def test_a_docsify_crawl_shows_the_rendering_stage_and_the_rendered_count(browser: "Browser",
                                                                            app_server: ServerProcess) -> None:
     if render_unavailable_reason():

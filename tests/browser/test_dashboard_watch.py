@@ -64,6 +64,7 @@ def manifest(data_dir: Path, crawl_id: str) -> list[dict]:
 # ---------------------------------------------------------------- the chart
 
 
+@pytest.mark.slow
 def test_the_speed_chart_grows_during_a_crawl_and_comes_back_when_the_crawl_is_reopened(
         watch: "Page", app_server: ServerProcess, make_site, browser: "Browser"):
     page = watch
@@ -184,6 +185,7 @@ def test_refused_links_are_behind_their_filter_not_in_the_page_list(watch: "Page
 # ---------------------------------------------------------------- a full disk, then Resume
 
 
+@pytest.mark.slow
 def test_a_crawl_that_failed_on_a_full_disk_offers_resume_and_resumes(browser: "Browser", small_disk: Path,
                                                                       tmp_path: Path, make_site):
     # Its own server, whose data directory is the small disk (its log and search index live elsewhere).

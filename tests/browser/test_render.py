@@ -248,6 +248,7 @@ def test_a_page_cannot_reach_private_addresses_or_the_dashboard(tmp_path: Path, 
         secret.close()
 
 
+@pytest.mark.slow
 def test_a_browser_crash_fails_only_its_pages_and_the_crawl_completes(
         tmp_path: Path, cpu: CpuPool, make_pool: Callable[..., RenderPool]) -> None:
     site = RenderSites(slow_seconds=1.0).start()

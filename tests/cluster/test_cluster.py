@@ -97,6 +97,7 @@ def saved_urls(cluster: Cluster, crawl_id: str) -> list[str]:
     return [e["url"] for e in manifest(cluster, crawl_id) if e["status"] == "ok"]
 
 
+@pytest.mark.slow
 def test_each_session_sees_all_its_events_through_the_other_server_and_none_of_the_others(cluster, make_site):
     site = make_site(pages=25, latency=0.02, extra_links=False)
     one_rest, one_watch = session_on(cluster.a, watch=cluster.b)
@@ -168,6 +169,7 @@ def test_stop_sent_to_server_b_ends_a_crawl_started_on_server_a_within_a_second(
         watcher.close()
 
 
+@pytest.mark.slow
 def test_kill_9_of_a_worker_mid_crawl_then_resume_on_the_other_loses_and_repeats_nothing(cluster, make_site):
     site = make_site(pages=120, latency=0.1, extra_links=False)
     rest, watcher = session_on(cluster.a, watch=cluster.b)
@@ -296,6 +298,7 @@ def test_session_limits_and_arrival_order_hold_across_web_servers(cluster, make_
             client.close()
 
 
+@pytest.mark.slow
 def test_redis_down_is_visible_not_fatal_and_the_view_resyncs_when_it_is_back(cluster, make_site):
     site = make_site(pages=150, latency=0.1, extra_links=False)
     rest, watcher = session_on(cluster.a, watch=cluster.b)
@@ -331,6 +334,7 @@ def test_redis_down_is_visible_not_fatal_and_the_view_resyncs_when_it_is_back(cl
         watcher.close()
 
 
+@pytest.mark.slow
 def test_dashboard_on_server_b_shows_stops_and_resumes_a_crawl_started_on_server_a(cluster, make_site, browser):
     from playwright.sync_api import expect
 
@@ -398,6 +402,7 @@ def test_downloads_and_discovery_work_through_either_server(cluster, make_site):
         watcher.close()
 
 
+@pytest.mark.slow
 def test_cluster_web_servers_off_loopback_require_one_token_they_agree_on(cluster, tmp_path):
     data_dir = tmp_path / "crawls"  # a fresh shared directory: the token is generated there
     exposed = [ServerProcess(data_dir, "--host", "0.0.0.0", "--redis", cluster.redis.url, "--allow-private-targets")
@@ -449,6 +454,7 @@ def _crafted_record(crawl_id: str, url: str, **fields: str) -> dict[str, str]:
             **fields}
 
 
+@pytest.mark.slow
 def test_a_worker_refuses_ids_and_paths_from_redis_or_a_job_that_lead_outside_the_data_dir(tmp_path, make_site):
     """Redis is shared: a record or a Celery message written by anything else must not make a
     worker write outside the data directory (or read another folder), and the refusal is loud."""
@@ -542,6 +548,7 @@ def test_a_worker_refuses_ids_and_paths_from_redis_or_a_job_that_lead_outside_th
         server.stop()
 
 
+@pytest.mark.slow
 def test_an_idle_web_server_keeps_its_event_subscription_and_loses_no_event(tmp_path):
     """A quiet events channel is normal: the web server neither warns nor re-subscribes, and
     events published after quiet spells longer than the connection's socket timeout all arrive."""
@@ -575,6 +582,7 @@ def test_an_idle_web_server_keeps_its_event_subscription_and_loses_no_event(tmp_
         server_redis.stop()
 
 
+@pytest.mark.slow
 def test_kill_9_of_a_worker_shows_its_crawl_interrupted_within_the_documented_15_s(tmp_path, make_site):
     """The README's figure, with the default lease and the worst moment to die: just after the
     worker renewed its lease (a whole lease to wait out, then the next sweep)."""

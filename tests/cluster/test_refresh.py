@@ -41,6 +41,7 @@ def crawl(client: Client, config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 # ---------------------------------------------------------------- cluster mode
 
 
+@pytest.mark.slow
 def test_refresh_in_cluster_mode_runs_on_a_worker_through_the_same_service_call(tmp_path, site):
     """One redis-server, one web server with --redis, one worker: the refresh is queued like any
     crawl, the worker reuses the unchanged pages from the shared folder, the report is the same."""

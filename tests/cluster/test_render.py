@@ -61,6 +61,7 @@ def sites() -> Iterator[RenderSites]:
     site.stop()
 
 
+@pytest.mark.slow
 def test_in_cluster_mode_the_worker_renders(tmp_path: Path, sites: RenderSites) -> None:
     from tests.support.cluster import (
         RedisServer,

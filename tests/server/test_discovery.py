@@ -45,6 +45,7 @@ def reachable_pages(options: SiteOptions, disallowed: re.Pattern[str]) -> set[st
     return found
 
 
+@pytest.mark.slow
 def test_a_large_site_is_crawled_completely_once_politely(server, make_client, make_site):
     """Done-when of the discovery issue: sitemap-only and link-only pages, robots, cap, retries."""
     robots = "User-agent: *\nDisallow: /docs/section-6/\nDisallow: /*print\n"

@@ -149,6 +149,7 @@ def test_the_engineio_handshake_refuses_a_rebound_host_or_a_foreign_origin(loopb
     assert answer_headers["access-control-allow-origin"] == f"http://localhost:{port}"
 
 
+@pytest.mark.slow
 def test_a_socketio_client_from_a_foreign_origin_cannot_connect(loopback_server):
     http = requests.Session()
     http.get(loopback_server.base + "/api/health", timeout=5)

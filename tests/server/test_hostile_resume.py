@@ -7,6 +7,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from crawler.engine.cpu import EXTRACT_ERROR_MARKER_ENV
 from crawler.engine.urls import canonical_url
 from crawler.folder.reader import iter_manifest
@@ -19,6 +21,7 @@ def records(crawl_dir: Path) -> list[dict[str, Any]]:
     return list(iter_manifest(crawl_dir))
 
 
+@pytest.mark.slow
 def test_hostile_crawl_survives_kill_9_and_resume_with_every_page_accounted_for(tmp_path: Path):
     site = HostileSite().start()
     data_dir = tmp_path / "crawls"

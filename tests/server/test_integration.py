@@ -155,7 +155,7 @@ def test_sessions_are_isolated(server, make_client, make_site):
 
 @pytest.mark.parametrize("server", SERVER_MODES, indirect=True)  # the transport is the point
 def test_every_socket_of_one_session_gets_the_events_and_a_reload_reattaches(server, make_client, make_site):
-    site = make_site(pages=40, latency=0.3)
+    site = make_site(pages=20, latency=0.3)  # ~3 s: still running when the tab reloads
     first_tab = make_client()
     crawl_id = first_tab.start({"url": site.url(0), "concurrency": 2})
     wait_until(lambda: first_tab.of("crawler_detailed_progress", crawl_id), message="progress")

@@ -87,6 +87,7 @@ def read_whole_page(answers: list[str]) -> str:
     return text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("server", ["threading"], indirect=True)
 def test_stdio_serves_every_crawl_of_the_data_dir(server, make_client, make_site):
     client = make_client(connect=False)

@@ -31,6 +31,7 @@ def crawl_row(client: Client, crawl_id: str) -> dict[str, Any]:
     return next(row for row in rows if row["crawl_id"] == crawl_id)
 
 
+@pytest.mark.slow
 def test_kill_9_then_restart_lists_interrupted_and_resume_completes(tmp_path: Path):
     site = DocSite(SiteOptions(pages=60, latency=0.05, extra_links=False)).start()
     data_dir = tmp_path / "crawls"

@@ -347,6 +347,7 @@ def test_rest_needs_the_authorised_session_or_a_bearer_token(token_server):
     assert http.get(f"{base}/api/crawls/{started.json()['crawl_id']}", headers=bearer).status_code == 200
 
 
+@pytest.mark.slow
 def test_socket_needs_the_authorised_session_or_an_auth_token(token_server):
     base = token_server.base
     http = requests.Session()
@@ -388,6 +389,7 @@ def test_the_token_can_come_from_the_environment(tmp_path):
 # ---------------------------------------------------------------- limits
 
 
+@pytest.mark.slow
 def test_per_session_limits_queue_then_refuse_and_do_not_block_other_sessions(tmp_path, make_site):
     site = make_site(pages=60, latency=0.2)
     proc = ServerProcess(tmp_path / "crawls", "--allow-private-targets", "--max-crawls-per-session", "1",

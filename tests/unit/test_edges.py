@@ -213,6 +213,7 @@ def test_robots_txt_that_fails_twice_then_answers_is_retried_and_the_crawl_compl
 
 @pytest.mark.parametrize(("mode", "why"), [("down", "HTTP 503 Service Unavailable"),
                                            ("stall", "no response within 1 s")])
+@pytest.mark.slow
 def test_robots_txt_that_stays_unreachable_ends_the_crawl_resumably(tmp_path: Path, cpu: CpuPool, mode, why):
     site = HostileSite(robots=mode).start()
     folder = tmp_path / "crawl"

@@ -297,6 +297,7 @@ def test_a_fresh_session_id_in_every_link_is_one_page():
 RETRIED = {"refused", "connect-timeout", "/stall", "/reset", "/reset-mid-body", "/truncated", "/500"}
 
 
+@pytest.mark.slow
 def test_crawling_the_hostile_site_gives_one_clear_record_per_link(tmp_path: Path, monkeypatch):
     """The whole site through the real controller and process pool: the crawl ends, in bounded
     time, with exactly one record per link on the index page, each with the expected outcome."""

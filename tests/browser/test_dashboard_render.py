@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Iterator
 
 import pytest
 
@@ -17,6 +18,17 @@ try:
     from playwright.sync_api import Browser, expect
 except ImportError:  # pragma: no cover - CI installs it
     pass
+
+
+@pytest.fixture(scope="module")
+def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A server of its own, stopped with the module: the Chromium it starts to render goes with it
+    (on the shared server it would live until its idle timeout, into the render tests that check
+    that no Chromium is left)."""
+    proc = ServerProcess(tmp_path_factory.mktemp("render-server") / "crawls", "--allow-private-targets",
+                         "--server", "threading")
+    yield proc
+    proc.stop()
 
 
 @pytest.mark.slow

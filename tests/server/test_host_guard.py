@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 import requests
@@ -43,11 +44,14 @@ def send(port: int, method: str, path: str, headers: dict[str, str], body: bytes
         connection.close()
 
 
-@pytest.fixture
-def loopback_server(threading_server: ServerProcess) -> ServerProcess:
-    """The shared server on loopback; it allows private targets, so the attack's crawl of a local
-    address would be accepted (202) if the guard let it through."""
-    return threading_server
+@pytest.fixture(scope="module")
+def loopback_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A server of its own: the tests check that its data directory holds no crawl at all.
+    --allow-private-targets: the attack's crawl of a local address would be accepted (202)."""
+    proc = ServerProcess(tmp_path_factory.mktemp("guard") / "crawls", "--allow-private-targets",
+                         "--cpu-workers", "1")
+    yield proc
+    proc.stop()
 
 
 def routes(port: int) -> list[tuple[str, str, bytes | None]]:

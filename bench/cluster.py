@@ -31,10 +31,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-import run as harness  # noqa: E402 - bench/run.py: the site, the samplers, percentiles
+import run as harness
 
-from tests.cluster import RedisServer, WorkerProcess, wait_for_workers, web_server  # noqa: E402
-from tests.conftest import Client, ServerProcess, wait_until  # noqa: E402
+from tests.support.cluster import RedisServer, WorkerProcess, wait_for_workers, web_server
+from tests.support.server import Client, ServerProcess, wait_until
 
 RESULTS = ROOT / "bench" / "results"
 

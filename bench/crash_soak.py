@@ -30,9 +30,9 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from crawler.folder.reader import iter_manifest  # noqa: E402
-from tests.conftest import Client, ServerProcess, wait_until  # noqa: E402
-from tests.docsite import DocSite, SiteOptions, page_path  # noqa: E402
+from crawler.folder.reader import iter_manifest
+from tests.support.server import Client, ServerProcess, wait_until
+from tests.support.site import DocSite, SiteOptions, page_path
 
 
 def ok_records(crawl_dir: Path) -> list[dict[str, Any]]:

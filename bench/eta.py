@@ -8,7 +8,7 @@
 remaining is the time from that snapshot to `crawler_finished`, both as received by a Socket.IO
 client of the real server (`crawler_app.py` in its own process).
 
-Sites (tests/docsite.py; 50 ms per page, so a crawl lasts 10-20 s; every page also links its
+Sites (tests/support/site.py; 50 ms per page, so a crawl lasts 10-20 s; every page also links its
 own page under /docs/private/, which robots.txt disallows, as in the report that started this):
   sitemap   every page listed in the sitemap
   links     no sitemap: pages found by following links only
@@ -29,8 +29,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import Client, ServerProcess  # noqa: E402
-from tests.docsite import DocSite, SiteOptions  # noqa: E402
+from tests.support.server import Client, ServerProcess
+from tests.support.site import DocSite, SiteOptions
 
 ROBOTS = "User-agent: *\nDisallow: /docs/private/\n"
 LATENCY = 0.05

@@ -54,7 +54,7 @@ class Score:
     languages: int = 0
     misses: list[str] = field(default_factory=list)
 
-    def add(self, other: "Score") -> None:
+    def add(self, other: Score) -> None:
         self.blocks += other.blocks
         self.whole += other.whole
         self.tagged += other.tagged
@@ -299,7 +299,7 @@ def cpu_per_page(pages: list[tuple[str, bytes]], rounds: int) -> dict:
 
 def rich_docsite_pages(count: int = 40, paragraphs: int = 40) -> list[tuple[str, bytes]]:
     """The pages the crawl benchmarks use (tests/docsite.py, rich: sidebar, prose, code, a table)."""
-    from tests.docsite import SiteOptions, render_rich_page
+    from tests.support.site import SiteOptions, render_rich_page
 
     options = SiteOptions(pages=count, paragraphs=paragraphs)  # ~22 KB: the cpu scenario's pages
     return [(f"http://127.0.0.1/docs/page-{i}.html", render_rich_page(i, options).encode()) for i in range(count)]

@@ -28,9 +28,9 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.run import RESULTS, Site, TreeSampler  # noqa: E402
-from crawler.service.memory import format_size, parse_size  # noqa: E402
-from tests.conftest import Client, ServerProcess  # noqa: E402
+from bench.run import RESULTS, Site, TreeSampler
+from crawler.service.memory import format_size, parse_size
+from tests.support.server import Client, ServerProcess
 
 MB = 1024 * 1024
 

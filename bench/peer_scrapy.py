@@ -23,9 +23,9 @@ from scrapy.crawler import CrawlerProcess
 from scrapy.linkextractors import LinkExtractor
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from crawler.engine.extract import page_document  # noqa: E402
-from crawler.engine.urls import scope_prefix  # noqa: E402
-from crawler.folder.writer import relative_page_path  # noqa: E402
+from crawler.engine.extract import page_document
+from crawler.engine.urls import scope_prefix
+from crawler.folder.writer import relative_page_path
 
 
 class DocsSpider(scrapy.Spider):

@@ -3,7 +3,7 @@
     python bench/refresh.py              # 2,000 pages, 3 runs, medians
     python bench/refresh.py --runs 1 --pages 300   # quicker
 
-The site is tests/docsite.py's (pages shaped like real docs, ~11 KB each), served with an ETag
+The site is tests/support/site.py's (pages shaped like real docs, ~11 KB each), served with an ETag
 (a hash of the body) and a Last-Modified on every page, answering `If-None-Match` with
 304 Not Modified as real servers do. Each run starts a fresh server (`crawler_app.py` in its own
 process, its own data directory), crawls the site over Socket.IO, then refreshes that crawl
@@ -30,15 +30,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import Client, ServerProcess  # noqa: E402
-from tests.docsite import DocSite, SiteOptions  # noqa: E402
+from tests.support.server import Client, ServerProcess
+from tests.support.site import DocSite, SiteOptions
 
 RESULTS = ROOT / "bench" / "results"
 LAST_MODIFIED = "Wed, 25 Nov 2026 10:00:00 GMT"
 
 
 class ValidatorSite(DocSite):
-    """tests/docsite.py's site with validators on its pages, and byte counts of what it sent."""
+    """tests/support/site.py's site with validators on its pages, and byte counts of what it sent."""
 
     def __init__(self, options: SiteOptions) -> None:
         super().__init__(options)
@@ -158,7 +158,7 @@ def report(runs: list[dict[str, dict[str, Any]]], pages: int) -> str:
 `python bench/refresh.py --pages {pages} --runs {len(runs)}` — {datetime.now().strftime('%Y-%m-%d %H:%M')},
 {platform.machine()}, Python {platform.python_version()}, {len(runs)} run(s), medians.
 
-Site: tests/docsite.py, {pages} pages shaped like real docs, every page with an ETag and a
+Site: tests/support/site.py, {pages} pages shaped like real docs, every page with an ETag and a
 Last-Modified, 304 to a matching `If-None-Match`. A fresh server per run; the refresh is
 `refresh_crawl` on the first crawl, with the site unchanged.
 

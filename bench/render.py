@@ -3,9 +3,9 @@
     python bench/render.py              # 3 runs of each, medians
     python bench/render.py --runs 1     # a quick look
 
-* `auto` against `never` on a server-rendered site (tests/docsite, rich pages, 400 pages): the
+* `auto` against `never` on a server-rendered site (tests/support/site.py, rich pages, 400 pages): the
   shell check on every page must cost (almost) nothing. Target: `auto` within 5 % of `never`.
-* `always` against `auto` on the Docsify site (tests/sites, 12 routes): `auto` fetches each page
+* `always` against `auto` on the Docsify site (tests/support/render_sites.py, 12 routes): `auto` fetches each page
   over HTTP first and renders the shells; `always` renders every page directly.
 * One render: a warm browser rendering the Docsify routes one at a time (the render process
   alone, no crawl around it): milliseconds per page, and the memory the browser holds.
@@ -36,20 +36,20 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.run import RESULTS, Site, TreeSampler  # noqa: E402
-from crawler.render import BrowserPolicy, RenderPool  # noqa: E402
-from tests.conftest import Client, ServerProcess, free_port, wait_until  # noqa: E402
-from tests.sites import DOCSIFY_PAGES  # noqa: E402
+from bench.run import RESULTS, Site, TreeSampler
+from crawler.render import BrowserPolicy, RenderPool
+from tests.support.render_sites import DOCSIFY_PAGES
+from tests.support.server import Client, ServerProcess, free_port, wait_until
 
 MB = 1024 * 1024
 
 
 class RenderSite:
-    """tests/sites in a process of its own, so its threads do not share the benchmark's GIL."""
+    """tests/support/render_sites.py in a process of its own, so its threads do not share the benchmark's GIL."""
 
     def __init__(self) -> None:
         self.port = free_port()
-        self.process = subprocess.Popen([sys.executable, "-m", "tests.sites", "--port", str(self.port)], cwd=ROOT,
+        self.process = subprocess.Popen([sys.executable, "-m", "tests.support.render_sites", "--port", str(self.port)], cwd=ROOT,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.base = f"http://127.0.0.1:{self.port}"
         wait_until(self._up, timeout=20, interval=0.05, message="the render sites")

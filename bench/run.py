@@ -29,10 +29,11 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import psutil
 import requests
@@ -41,7 +42,7 @@ import socketio
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import Client, ServerProcess, free_port, wait_until  # noqa: E402
+from tests.support.server import Client, ServerProcess, free_port, wait_until
 
 RESULTS = ROOT / "bench" / "results"
 
@@ -102,7 +103,7 @@ class TreeSampler:
             if self._on_sample is not None:
                 self._on_sample(values)
 
-    def __enter__(self) -> "TreeSampler":
+    def __enter__(self) -> TreeSampler:
         self.cpu_start = self.cpu_seconds()
         self._thread.start()
         return self
@@ -149,7 +150,7 @@ class Probes:
             http.get(self.base + "/api/health", timeout=30)
             self.health.append(time.perf_counter() - started)
 
-    def __enter__(self) -> "Probes":
+    def __enter__(self) -> Probes:
         for thread in self._threads:
             thread.start()
         return self
@@ -166,7 +167,7 @@ class Probes:
 class Site:
     def __init__(self, pages: int, paragraphs: int, latency: float = 0.0, trickle: list[int] | None = None) -> None:
         self.port = free_port()
-        args = [sys.executable, "-m", "tests.docsite", "--pages", str(pages), "--paragraphs", str(paragraphs),
+        args = [sys.executable, "-m", "tests.support.site", "--pages", str(pages), "--paragraphs", str(paragraphs),
                 "--latency", str(latency), "--port", str(self.port), "--rich"]
         if trickle:
             args += ["--trickle", *map(str, trickle)]

@@ -41,11 +41,8 @@ from crawler.outputs.search import open_search
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CRAWL_ID = "20261127-120000-b3c4d5"
-COMMON = ("the of and to a in is for that with on as by this be are from or it an at can you your "
-          "request response handler config option value server client session cache token route worker "
-          "thread process queue stream buffer parser schema field record index query filter default "
-          "timeout retry limit header cookie module package install deploy build test").split()
-SYLLABLES = "ka lo mi ne ru sa ti vo ze pa qu ri de fo gu hi ja ku le mo".split()
+COMMON = ["the", "of", "and", "to", "a", "in", "is", "for", "that", "with", "on", "as", "by", "this", "be", "are", "from", "or", "it", "an", "at", "can", "you", "your", "request", "response", "handler", "config", "option", "value", "server", "client", "session", "cache", "token", "route", "worker", "thread", "process", "queue", "stream", "buffer", "parser", "schema", "field", "record", "index", "query", "filter", "default", "timeout", "retry", "limit", "header", "cookie", "module", "package", "install", "deploy", "build", "test"]
+SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "ze", "pa", "qu", "ri", "de", "fo", "gu", "hi", "ja", "ku", "le", "mo"]
 
 
 def vocabulary(rng: random.Random, size: int) -> list[str]:

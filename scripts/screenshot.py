@@ -1,5 +1,5 @@
 """Takes docs/screenshot.png: the dashboard in headless Chromium during a live crawl of a local
-test site (tests/docsite.py), with the speed chart and the Server panel on screen.
+test site (tests/support/site.py), with the speed chart and the Server panel on screen.
 
     .venv/bin/python scripts/screenshot.py [--out docs/screenshot.png] [--width 1280] [--height 1060]
 
@@ -19,10 +19,10 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from playwright.sync_api import expect, sync_playwright  # noqa: E402
+from playwright.sync_api import expect, sync_playwright
 
-from tests.conftest import ServerProcess  # noqa: E402
-from tests.docsite import DocSite, SiteOptions  # noqa: E402
+from tests.support.server import ServerProcess
+from tests.support.site import DocSite, SiteOptions
 
 CHROMIUM = "/usr/bin/chromium"
 

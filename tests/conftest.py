@@ -1,167 +1,67 @@
-"""Fixtures: local doc sites, the real server in a subprocess, real Socket.IO clients."""
+"""Fixtures shared by every tier: the shared real server (threading mode; eventlet on request),
+clients, local doc sites, the extraction pool, a small disk, and the browser. What they are built
+from lives in tests/support/. Each tier's conftest.py marks its tests."""
 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
-import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-import requests
-import socketio
 
 from crawler.engine.cpu import CpuPool
-from tests.docsite import CRASH_MARKER, DocSite, SiteOptions
+from crawler.render import RenderPool
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, expect, sync_playwright
+from tests.support.render import browsers_below
+from tests.support.server import SERVER_MODES, Client, ServerProcess, wait_until
+from tests.support.site import CRASH_MARKER, DocSite, SiteOptions
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02, message: str = "") -> Any:
-    """Poll with a deadline (never a bare sleep); return the first truthy value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {message or predicate}")
-        time.sleep(interval)
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
 
 
-def crawl_over_rest(base: str, http: requests.Session, url: str, **settings: Any) -> str:
-    """Start a crawl through POST /api/crawls as the session of `http` and wait for it to complete."""
-    response = http.post(base + "/api/crawls", json={"url": url, **settings}, timeout=10)
-    assert response.status_code == 202, response.text
-    crawl_id = response.json()["crawl_id"]
-    wait_until(lambda: http.get(f"{base}/api/crawls/{crawl_id}", timeout=5).json()["state"] == "completed",
-               timeout=60, message="the crawl to complete")
-    return crawl_id
-
-
-class ServerProcess:
-    """`python crawler_app.py` on a free port, as a person would start it."""
-
-    def __init__(self, data_dir: Path, *extra_args: str, env: dict[str, str] | None = None) -> None:
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.data_dir = data_dir
-        self.args = extra_args
-        self.log_path = data_dir.parent / f"server-{self.port}.log"
-        self._log = open(self.log_path, "wb")
-        self.process = subprocess.Popen(
-            [sys.executable, str(PROJECT_ROOT / "crawler_app.py"), "--port", str(self.port),
-             "--data-dir", str(data_dir), *extra_args],
-            cwd=PROJECT_ROOT, stdout=self._log, stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})})
-        try:
-            wait_until(self._healthy, timeout=60, interval=0.1, message="the server to answer /api/health")
-        except AssertionError:
-            self.stop()
-            raise AssertionError(f"server did not start:\n{self.log_path.read_text(errors='replace')}") from None
-
-    def _healthy(self) -> bool:
-        if self.process.poll() is not None:
-            raise AssertionError(f"server exited:\n{self.log_path.read_text(errors='replace')}")
-        try:
-            return requests.get(self.base + "/api/health", timeout=1).status_code == 200
-        except requests.RequestException:
-            return False
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
-
-
-class Client:
-    """One user session: a cookie jar for REST and a Socket.IO connection that records events."""
-
-    def __init__(self, base: str, connect: bool = True, cookies: Any = None) -> None:
-        self.base = base
-        self.http = requests.Session()
-        if cookies is not None:  # the same browser coming back: it presents the cookie it has
-            self.http.cookies.update(cookies)
-        assert self.http.get(base + "/api/health", timeout=5).status_code == 200
-        self.events: list[tuple[float, str, dict[str, Any]]] = []
-        self._lock = threading.Lock()
-        self.sio = socketio.Client(reconnection=False)
-        self.sio.on("*", self._record)
-        if connect:
-            self.connect()
-
-    @property
-    def cookie_header(self) -> str:
-        return "; ".join(f"{c.name}={c.value}" for c in self.http.cookies)
-
-    def connect(self) -> None:
-        self.sio.connect(self.base, headers={"Cookie": self.cookie_header}, transports=["websocket"],
-                         wait_timeout=10)
-
-    def _record(self, event: str, data: Any = None) -> None:
-        with self._lock:
-            self.events.append((time.monotonic(), event, data))
-
-    def of(self, event: str, crawl_id: str | None = None) -> list[dict[str, Any]]:
-        with self._lock:
-            return [d for _, name, d in self.events
-                    if name == event and (crawl_id is None or d.get("crawl_id") == crawl_id)]
-
-    def timed(self, event: str, crawl_id: str) -> list[tuple[float, dict[str, Any]]]:
-        with self._lock:
-            return [(t, d) for t, name, d in self.events if name == event and d.get("crawl_id") == crawl_id]
-
-    def call(self, event: str, data: Any, timeout: float = 10) -> Any:
-        return self.sio.call(event, data, timeout=timeout)
-
-    def start(self, config: dict[str, Any]) -> str:
-        ack = self.call("start_crawl", config)
-        assert ack["ok"], ack
-        return ack["crawl_id"]
-
-    def wait_finished(self, crawl_id: str, timeout: float = 60) -> dict[str, Any]:
-        finished = wait_until(lambda: self.of("crawler_finished", crawl_id), timeout=timeout,
-                              message=f"crawler_finished of {crawl_id}")
-        return finished[0]
-
-    def close(self) -> None:
-        if self.sio.connected:
-            self.sio.disconnect()
-        self.http.close()
-
-
-@pytest.fixture(scope="session", params=["threading", "eventlet"])
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """One real server per server mode; each test uses its own sessions on it."""
-    data_dir = tmp_path_factory.mktemp(f"server-{request.param}") / "crawls"
-    proc = ServerProcess(data_dir, "--allow-private-targets", "--server", request.param,
+def _server(mode: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    data_dir = tmp_path_factory.mktemp(f"server-{mode}") / "crawls"
+    proc = ServerProcess(data_dir, "--allow-private-targets", "--server", mode,
                          env={"CRAWLER_FAULT_CRASH_MARKER": CRASH_MARKER})
     yield proc
     proc.stop()
 
 
 @pytest.fixture(scope="session")
-def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """One threading-mode server for the tests whose point does not depend on the server mode
-    (the `server` fixture runs a test in both modes)."""
-    proc = ServerProcess(tmp_path_factory.mktemp("app-server") / "crawls", "--allow-private-targets",
-                         "--server", "threading")
+def threading_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    yield from _server("threading", tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def eventlet_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """Started only if a test asks for the eventlet mode."""
+    yield from _server("eventlet", tmp_path_factory)
+
+
+@pytest.fixture
+def server(request: pytest.FixtureRequest) -> ServerProcess:
+    """The shared real server, threading mode. A test whose point is the server mode or the transport
+    runs in both: @pytest.mark.parametrize("server", SERVER_MODES, indirect=True). Each test uses its
+    own sessions on it."""
+    mode = getattr(request, "param", "threading")
+    assert mode in SERVER_MODES, mode
+    return request.getfixturevalue(f"{mode}_server")
+
+
+@pytest.fixture(scope="session")
+def app_server(threading_server: ServerProcess) -> ServerProcess:
+    """The shared threading-mode server, for tests that take it directly (no mode to choose)."""
+    return threading_server
+
+
+@pytest.fixture(scope="session")
+def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A server with `--cpu-workers 2`, for what it reports about its processes (API and dashboard)."""
+    proc = ServerProcess(tmp_path_factory.mktemp("two-workers") / "crawls", "--cpu-workers", "2")
     yield proc
     proc.stop()
 
@@ -216,3 +116,69 @@ def make_site() -> Iterator[Callable[..., DocSite]]:
     yield make
     for site in sites:
         site.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Headless Chromium (/usr/bin/chromium) through Playwright, one per module."""
+    if sync_playwright is None:
+        pytest.skip("the playwright Python package is not installed (pip install -r requirements-dev.txt)")
+    if not CHROMIUM.exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser, server: ServerProcess) -> Iterator[Page]:
+    """A fresh browser profile (so a fresh session cookie) with the dashboard open and connected.
+
+    Script errors on the page fail the test."""
+    context = browser.new_context(viewport=VIEWPORT, base_url=server.base)
+    context.set_default_timeout(10_000)
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    tab.goto("/")
+    expect(tab.locator("#connection")).to_have_text("Connected")
+    try:
+        yield tab
+    finally:
+        context.close()
+    assert not errors, f"script errors on the dashboard: {errors}"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Markers that follow from what a test uses, whatever its tier: `browser` for a test that drives
+    Chromium through Playwright, `render` for the rendering tests outside the unit tier."""
+    unit = Path(__file__).parent / "unit"
+    for item in items:
+        if "browser" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
+        if "render" in item.path.stem and not item.path.is_relative_to(unit):
+            item.add_marker(pytest.mark.render)
+
+
+@pytest.fixture
+def no_chromium_left() -> Iterator[None]:
+    """Every test ends with no Chromium below this process (the render modules use it on every test)."""
+    yield
+    wait_until(lambda: not browsers_below(os.getpid()), timeout=10, message="Chromium processes to exit")
+
+
+@pytest.fixture
+def make_pool() -> Iterator[Callable[..., RenderPool]]:
+    pools: list[RenderPool] = []
+
+    def make(**options: Any) -> RenderPool:
+        pool = RenderPool(**options)
+        pools.append(pool)
+        return pool
+
+    yield make
+    for pool in pools:
+        pool.close()

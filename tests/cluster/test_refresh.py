@@ -1,0 +1,76 @@
+"""Refresh: a second crawl of a site that changed, reusing what did not, and the report of what did.
+Also the page cache between a discovery and the crawl of its selection.
+
+The site here changes between two crawls (pages added, removed, edited), and answers conditional
+requests the way real servers do: some pages with an ETag, some with Last-Modified, some with
+neither. It records every request with its conditional headers and what it answered, so the
+tests assert on what the server really saw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.support.changing_site import ChangingSite, change_the_site, first_version
+from tests.support.server import Client, ServerProcess
+
+CONFIG = {"max_pages": 50, "concurrency": 4, "respect_robots": False, "use_sitemaps": False}
+
+
+@pytest.fixture
+def site() -> Iterator[ChangingSite]:
+    served = ChangingSite(first_version())
+    yield served
+    served.stop()
+
+
+@pytest.fixture
+def client(app_server: ServerProcess) -> Iterator[Client]:
+    made = Client(app_server.base)
+    yield made
+    made.close()
+
+
+def crawl(client: Client, config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    crawl_id = client.start(config)
+    return crawl_id, client.wait_finished(crawl_id, timeout=30)["summary"]
+
+
+# ---------------------------------------------------------------- cluster mode
+
+
+@pytest.mark.slow
+def test_refresh_in_cluster_mode_runs_on_a_worker_through_the_same_service_call(tmp_path, site):
+    """One redis-server, one web server with --redis, one worker: the refresh is queued like any
+    crawl, the worker reuses the unchanged pages from the shared folder, the report is the same."""
+    from tests.support.cluster import RedisServer, WorkerProcess, wait_for_workers, web_server
+
+    data_dir = tmp_path / "crawls"
+    redis = RedisServer(tmp_path / "redis")
+    worker = WorkerProcess(redis.url, data_dir, tmp_path)
+    web = client = None
+    try:
+        web = web_server(data_dir, redis.url)
+        wait_for_workers(web, [worker])
+        client = Client(web.base)
+        old_id, first = crawl(client, {"url": site.url("/docs/"), **CONFIG})
+        assert first["ok"] == 8
+        change_the_site(site)
+        ack = client.call("refresh_crawl", {"crawl_id": old_id})
+        assert ack["ok"], ack
+        summary = client.wait_finished(ack["crawl_id"], timeout=30)["summary"]
+        assert (summary["ok"], summary["reused"]) == (8, 4)
+        detail = client.http.get(f"{web.base}/api/crawls/{ack['crawl_id']}", timeout=10).json()
+        assert detail["refresh_of"] == old_id  # kept in the Redis record
+        report = client.http.get(f"{web.base}/api/crawls/{ack['crawl_id']}/changes", timeout=10).json()
+        assert report["counts"] == {"new": 1, "changed": 3, "removed": 1, "unchanged": 4, "unchecked": 0, "reused": 4}
+    finally:
+        if client is not None:
+            client.close()
+        if web is not None:
+            web.stop()
+        worker.stop()
+        redis.stop()

@@ -1,0 +1,84 @@
+"""The fetching stage against a real local HTTP server: redirects, content types, stop, timeouts."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import requests
+
+from crawler.engine.errors import FetchFailed, PageSkipped, StopRequested, TransientFailure
+from crawler.engine.fetch import fetch_page
+from tests.support.site import page_path
+
+
+def fetch(site, path, stop=None, timeout=5.0, refuse=lambda target: None):
+    with requests.Session() as session:
+        return fetch_page(session, site.base + path, timeout=timeout, stop=stop or threading.Event(),
+                          check_redirect=refuse)
+
+
+def test_fetches_html_with_charset(make_site):
+    site = make_site(pages=3)
+    page = fetch(site, page_path(1))
+    assert page.http_status == 200 and page.encoding == "utf-8" and b"Page 1 title" in page.body
+
+
+def test_follows_a_redirect_chain_checking_every_hop(make_site):
+    site = make_site(pages=3, redirects={"/docs/old": "/docs/older", "/docs/older": page_path(2)})
+    asked = []
+    page = fetch(site, "/docs/old", refuse=lambda target: asked.append(target))
+    assert page.url == site.base + page_path(2)
+    assert asked == [site.base + "/docs/older", site.base + page_path(2)]
+
+
+def test_redirect_refused_by_scope_is_skipped_without_requesting_it(make_site):
+    site = make_site(pages=3, redirects={"/docs/away": "/outside/"})
+    with pytest.raises(PageSkipped, match="redirected to .*/outside/: out of scope"):
+        fetch(site, "/docs/away", refuse=lambda target: "out of scope")
+    assert site.hits["/outside/"] == 0
+
+
+def test_redirect_loop_ends_with_a_clear_reason(make_site):
+    site = make_site(pages=1, redirects={"/docs/a": "/docs/b", "/docs/b": "/docs/a"})
+    with pytest.raises(FetchFailed, match="redirect loop"):
+        fetch(site, "/docs/a")
+    assert site.hits["/docs/a"] == 1 and site.hits["/docs/b"] == 1
+
+
+def test_non_html_is_skipped_by_content_type(make_site):
+    site = make_site(pages=1)
+    with pytest.raises(PageSkipped, match=r"not HTML \(application/pdf\)"):
+        fetch(site, "/docs/manual.pdf")
+
+
+def test_http_errors_fail_with_the_status(make_site):
+    site = make_site(pages=1)
+    with pytest.raises(FetchFailed) as failure:
+        fetch(site, "/docs/missing.html")
+    assert failure.value.http_status == 404 and "HTTP 404" in failure.value.reason
+
+
+def test_a_slow_server_times_out(make_site):
+    site = make_site(pages=3, slow_pages={1: 3.0})
+    started = time.monotonic()
+    with pytest.raises(TransientFailure, match="no response within 1 s"):
+        fetch(site, page_path(1), timeout=1.0)
+    assert time.monotonic() - started < 2.5
+
+
+def test_stop_interrupts_a_trickling_body(make_site):
+    site = make_site(pages=3, trickle_pages={1})
+    stop = threading.Event()
+    threading.Timer(0.5, stop.set).start()
+    started = time.monotonic()
+    with pytest.raises(StopRequested):
+        fetch(site, page_path(1), stop=stop, timeout=10)
+    assert time.monotonic() - started < 1.5, "the stop is seen between chunks, not after the body"
+
+
+def test_connection_refused_is_a_failure_not_a_crash():
+    with requests.Session() as session, pytest.raises(TransientFailure, match="^connection refused$"):
+        fetch_page(session, "http://127.0.0.1:9/", timeout=2, stop=threading.Event(),
+                   check_redirect=lambda target: None)

@@ -63,3 +63,217 @@ def percent_of(current: int, total: int) -> float:
     if total <= 0:
         return 0.0
     return round(min(100.0, current * 100.0 / total), 1)
+
+
+# ---- the estimator: final total and time left, with a range while the total is not known ----
+
+YIELD_MIN_PAGES = 8  # pages handled at a depth before its own yield is trusted
+YIELD_WINDOW = 0.25  # a depth's recent yield: over its last quarter of pages handled (at least YIELD_MIN_PAGES)
+GROWTH_YIELD = 0.9  # a yield at or above this at the deepest depths: the site is not seen to end (growth)
+RATE_WINDOW = 5.0  # seconds of crawling the handle rate is measured over
+RATE_WINDOW_LONG = 15.0  # the longer window, for the range of the rate
+LINDY_HIGH = 5.0  # growth: the total is taken to be at most this many times the pages handled
+HISTORY_SECONDS = 60.0  # observations kept
+
+
+def _at(counts: dict[int, int], depth: int) -> int:
+    return counts.get(depth, 0)
+
+
+class Observation:
+    """What the crawl has seen, cumulative, at one moment `t` (seconds of crawling, back-off
+    pauses left out): per depth, pages handled, URLs admitted (any source) and URLs admitted from
+    links (found by pages one depth up), links to known URLs and refused links; the pages the
+    frontier still holds; whether the total is final; the page budget left; the seconds still to
+    wait for a host backing off (0 unless the crawl only waits)."""
+
+    __slots__ = ("t", "handled", "admitted", "found", "seen", "refused", "pending", "final", "budget_left",
+                 "wait_left")
+
+    def __init__(self, t: float, handled: dict[int, int], admitted: dict[int, int], found: dict[int, int],
+                 pending: int, final: bool = False, seen: dict[int, int] | None = None,
+                 refused: dict[int, int] | None = None, budget_left: int | None = None,
+                 wait_left: float = 0.0) -> None:
+        self.t = t
+        self.handled, self.admitted, self.found = handled, admitted, found
+        self.seen, self.refused = seen or {}, refused or {}
+        self.pending, self.final, self.budget_left, self.wait_left = pending, final, budget_left, wait_left
+
+    @property
+    def current(self) -> int:
+        return sum(self.handled.values())
+
+    @property
+    def total(self) -> int:
+        return self.current + self.pending
+
+    def to_json(self) -> dict:
+        def compact(counts: dict[int, int]) -> dict[str, int]:
+            return {str(depth): n for depth, n in sorted(counts.items()) if n}
+        return {"t": round(self.t, 3), "handled": compact(self.handled), "admitted": compact(self.admitted),
+                "found": compact(self.found), "seen": compact(self.seen), "refused": compact(self.refused),
+                "pending": self.pending, "final": self.final, "budget_left": self.budget_left,
+                "wait_left": round(self.wait_left, 2)}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Observation":
+        def expand(counts: dict[str, int]) -> dict[int, int]:
+            return {int(depth): n for depth, n in counts.items()}
+        return cls(data["t"], expand(data["handled"]), expand(data["admitted"]), expand(data["found"]),
+                   data["pending"], data["final"], expand(data.get("seen", {})), expand(data.get("refused", {})),
+                   data.get("budget_left"), data.get("wait_left", 0.0))
+
+
+class Estimate:
+    """The final total (`total`, and `total_range` while it is not known) and the seconds left
+    (`eta`, `eta_range`); `growing`: the site is not yet seen to end (the total is a guess from
+    how long the crawl has gone on)."""
+
+    __slots__ = ("total", "total_range", "eta", "eta_range", "rate", "growing")
+
+    def __init__(self, total: int, total_range: tuple[int, int] | None, eta: float | None,
+                 eta_range: tuple[float, float] | None, rate: float, growing: bool = False) -> None:
+        self.total, self.total_range, self.eta, self.eta_range = total, total_range, eta, eta_range
+        self.rate, self.growing = rate, growing
+
+
+class CrawlEstimator:
+    """Learns from what the crawl sees, fed one `Observation` at a time (live, or replayed from a
+    recorded trace: tests/eta_replay.py), and says where the crawl will end and when.
+
+    The final total, depth by depth. The pages handled at depth d found `found[d+1]` new URLs:
+    the yield of depth d. Late pages of a depth find fewer new URLs than early ones (their links
+    lead more and more to pages already known, as in capture–recapture), so the pages of a depth
+    still to handle are taken to yield what its last quarter yielded (`recent`), and a depth not
+    yet handled what the depth above yields now, between its recent and its overall yield. Depth
+    by depth this says how many pages each depth will end with. While the yields are below 1 the
+    sum converges: that is the estimate, and the range spans the recent yields (low) to the
+    overall ones (high), widened by half of what is still unseen.
+
+    Growth: if the deepest depths still yield GROWTH_YIELD or more new pages per page, the site is
+    not seen to end (a tree still widening, a chain of "next" links): nothing in the counts says
+    where it stops. The crawl is then taken to be, at the median, as far from its end as from its
+    start (the total about twice the pages handled, never less than what the depths under way
+    will surely add), within the pages the depths under way add and LINDY_HIGH times the pages
+    handled.
+
+    The time left: the pages left at the handle rate of the last RATE_WINDOW seconds of crawling
+    (a crawl at network pace handles concurrency ÷ latency pages a second, whatever its start
+    was), plus the wait left for a host backing off; its range from the range of the total and
+    the rates over RATE_WINDOW and RATE_WINDOW_LONG.
+    """
+
+    def __init__(self) -> None:
+        self._history: deque[Observation] = deque()
+        self._marks: dict[int, deque[tuple[int, int]]] = {}  # depth → (handled, found one deeper), as handled grows
+
+    def observe(self, obs: Observation) -> None:
+        self._history.append(obs)
+        while len(self._history) > 2 and self._history[1].t < obs.t - HISTORY_SECONDS:
+            self._history.popleft()
+        for depth, handled in obs.handled.items():
+            marks = self._marks.setdefault(depth, deque())
+            if not marks or handled > marks[-1][0]:
+                marks.append((handled, _at(obs.found, depth + 1)))
+            window = max(YIELD_MIN_PAGES, int(handled * YIELD_WINDOW))
+            while len(marks) > 2 and marks[1][0] <= handled - window:
+                marks.popleft()
+
+    def _yields(self, obs: Observation, depth: int) -> tuple[float, float] | None:
+        """(recent, overall) new URLs per page handled at `depth`, None while too few handled."""
+        handled = _at(obs.handled, depth)
+        if handled < YIELD_MIN_PAGES:
+            return None
+        overall = _at(obs.found, depth + 1) / handled
+        marks = self._marks.get(depth)
+        if not marks or len(marks) < 2 or marks[-1][0] <= marks[0][0]:
+            return overall, overall
+        (h0, f0), (h1, f1) = marks[0], marks[-1]
+        return max(0.0, (f1 - f0) / (h1 - h0)), overall
+
+    def _sure(self, obs: Observation) -> float:
+        """The pages known, plus those the pages already admitted at depths under way will add at
+        their depth's recent yield (one generation)."""
+        sure = float(obs.total)
+        for depth in obs.handled:
+            yields = self._yields(obs, depth)
+            if yields is not None:
+                sure += max(0, _at(obs.admitted, depth) - _at(obs.handled, depth)) * yields[0]
+        return sure
+
+    def _project(self, obs: Observation, pick: int) -> tuple[float, bool]:
+        """The final total with the recent (pick 0), middle (1) or overall (2) yields, and whether
+        the deepest depths still grow."""
+        deepest = max([*obs.admitted, *obs.handled, 0])
+        total = float(obs.total)
+        prior: float | None = None
+        carried = 0.0  # pages a depth will gain beyond what is admitted at it now
+        growing = False
+        depth = 0
+        while True:
+            size = _at(obs.admitted, depth) + carried
+            left = max(0.0, size - _at(obs.handled, depth))
+            yields = self._yields(obs, depth)
+            if yields is not None:
+                recent, overall = yields
+                y = overall if pick == 2 else recent
+                prior = (recent, (recent + overall) / 2, overall)[pick]
+            else:
+                y = prior if prior is not None else 0.0
+            carried = left * y
+            total += carried
+            depth += 1
+            if depth > deepest:
+                if y >= GROWTH_YIELD and left > 0:
+                    growing = True
+                    break
+                if carried < 0.5 or depth > deepest + 200:
+                    break
+        return total, growing
+
+    def _rates(self, obs: Observation) -> tuple[float, float]:
+        """Pages handled per second over the last RATE_WINDOW and RATE_WINDOW_LONG seconds."""
+        rates = []
+        for window in (RATE_WINDOW, RATE_WINDOW_LONG):
+            then = next((o for o in self._history if o.t >= obs.t - window), self._history[0])
+            span = obs.t - then.t
+            if span < 1.0:
+                then = self._history[0]
+                span = obs.t - then.t
+            rates.append((obs.current - then.current) / span if span > 0 else 0.0)
+        return rates[0], rates[1]
+
+    def estimate(self) -> Estimate:
+        obs = self._history[-1]
+        current, known = obs.current, obs.total
+        recent_rate, long_rate = self._rates(obs)
+        if obs.final:
+            eta = eta_seconds(known - current, recent_rate)
+            if eta is not None and known > current:
+                eta = round(eta + obs.wait_left, 1)
+            return Estimate(known, None, eta, None, recent_rate)
+        sure = self._sure(obs)
+        low_total, _ = self._project(obs, 0)
+        point, growing = self._project(obs, 1)
+        high, high_growing = self._project(obs, 2)
+        if growing:
+            point = max(sure, 2.0 * current)
+            low = max(float(known), min(sure, point))
+            high = max(point, LINDY_HIGH * current, high if not high_growing else 0.0)
+        else:
+            unseen = max(0.0, point - known)
+            low = max(float(known), min(low_total, point - unseen / 2))
+            high = max(high if not high_growing else LINDY_HIGH * current, point + unseen / 2)
+        budget = current + max(obs.budget_left, known - current) if obs.budget_left is not None else None
+        if budget is not None:
+            point, low, high = (min(value, budget) for value in (point, low, high))
+        total = max(known, int(round(point)))
+        total_range = (max(known, int(low)), max(total, int(round(high + 0.4999))))
+        if recent_rate <= 0:
+            return Estimate(total, total_range, None, None, 0.0, growing)
+        wait = obs.wait_left
+        eta = round((total - current) / recent_rate + wait, 1)
+        fast, slow = max(recent_rate, long_rate) * 1.1, max(1e-9, min(recent_rate, long_rate) * 0.9)
+        eta_range = (round((total_range[0] - current) / fast + wait, 1),
+                     round((total_range[1] - current) / slow + wait, 1))
+        return Estimate(total, total_range, eta, eta_range, recent_rate, growing)

@@ -68,7 +68,7 @@ def percent_of(current: int, total: int) -> float:
 # ---- the estimator: final total and time left, with a range while the total is not known ----
 
 YIELD_MIN_PAGES = 8  # pages handled at a depth before its own yield is trusted
-YIELD_WINDOW = 0.25  # a depth's recent yield: over its last quarter of pages handled (at least YIELD_MIN_PAGES)
+YIELD_WINDOW = 0.5  # a depth's recent yield: over its last half of pages handled (at least YIELD_MIN_PAGES)
 GROWTH_YIELD = 0.9  # a yield at or above this at the deepest depths: the site is not seen to end (growth)
 RATE_WINDOW = 5.0  # seconds of crawling the handle rate is measured over
 RATE_WINDOW_LONG = 15.0  # the longer window, for the range of the rate
@@ -192,32 +192,44 @@ class CrawlEstimator:
         return max(0.0, (f1 - f0) / (h1 - h0)), overall
 
     def _sure(self, obs: Observation) -> float:
-        """The pages known, plus those the pages already admitted at depths under way will add at
-        their depth's recent yield (one generation)."""
+        """The pages known, plus those the depths at least half handled will still add at their
+        recent yield (one generation): a depth barely begun says little about its other pages."""
         sure = float(obs.total)
         for depth in obs.handled:
             yields = self._yields(obs, depth)
-            if yields is not None:
-                sure += max(0, _at(obs.admitted, depth) - _at(obs.handled, depth)) * yields[0]
+            handled, admitted = _at(obs.handled, depth), _at(obs.admitted, depth)
+            if yields is not None and handled * 2 >= admitted:
+                sure += max(0, admitted - handled) * yields[0]
         return sure
 
-    def _project(self, obs: Observation, pick: int) -> tuple[float, bool]:
-        """The final total with the recent (pick 0), middle (1) or overall (2) yields, and whether
-        the deepest depths still grow."""
+    def _project(self, obs: Observation, pick: int, generations: int = 200) -> tuple[float, bool]:
+        """The final total with the low (pick 0), middle (1) or high (2) yields, and whether it
+        diverges (the deepest depths yield GROWTH_YIELD or more: then only `generations` depths
+        beyond the deepest are counted). The pages of a depth still to handle yield its recent
+        yield (the low and high: the lower and higher of its recent and overall yields); a depth
+        not yet handled yields what the depth above does (the middle: between the two)."""
         deepest = max([*obs.admitted, *obs.handled, 0])
         total = float(obs.total)
+        frontier = self._recent_yield(obs)
         prior: float | None = None
         carried = 0.0  # pages a depth will gain beyond what is admitted at it now
-        growing = False
+        diverges = False
         depth = 0
         while True:
             size = _at(obs.admitted, depth) + carried
             left = max(0.0, size - _at(obs.handled, depth))
             yields = self._yields(obs, depth)
             if yields is not None:
-                recent, overall = yields
-                y = overall if pick == 2 else recent
-                prior = (recent, (recent + overall) / 2, overall)[pick]
+                low, high = sorted(yields)
+                y = (low, yields[0], high)[pick]
+                own = (low, (low + high) / 2, high)[pick]
+                if frontier is not None:
+                    # A depth barely begun says little of its other pages: trust it as far as it is
+                    # handled, and for the rest what the pages handled lately yield, all depths.
+                    share = min(1.0, _at(obs.handled, depth) / max(size, 1.0))
+                    y = share * y + (1.0 - share) * frontier
+                    own = share * own + (1.0 - share) * frontier
+                prior = own
             else:
                 y = prior if prior is not None else 0.0
             carried = left * y
@@ -225,14 +237,28 @@ class CrawlEstimator:
             depth += 1
             if depth > deepest:
                 if y >= GROWTH_YIELD and left > 0:
-                    growing = True
+                    diverges = True
+                if carried < 0.5 or depth > deepest + (1 if diverges else generations):
                     break
-                if carried < 0.5 or depth > deepest + 200:
-                    break
-        return total, growing
+        return total, diverges
+
+    def _recent_yield(self, obs: Observation) -> float | None:
+        """New URLs found by links per page handled, all depths, over the last RATE_WINDOW
+        seconds (at least YIELD_MIN_PAGES pages): above 1 the frontier grows."""
+        found = sum(obs.found.values())
+        for then in reversed(self._history):
+            if then.t <= obs.t - RATE_WINDOW and obs.current - then.current >= YIELD_MIN_PAGES:
+                return (found - sum(then.found.values())) / (obs.current - then.current)
+        first = self._history[0]
+        if obs.current - first.current >= YIELD_MIN_PAGES:
+            return (found - sum(first.found.values())) / (obs.current - first.current)
+        return None
 
     def _rates(self, obs: Observation) -> tuple[float, float]:
         """Pages handled per second over the last RATE_WINDOW and RATE_WINDOW_LONG seconds."""
+        if len(self._history) < 2 or obs.t - self._history[0].t < 1.0:
+            since_start = obs.current / obs.t if obs.t > 0 else 0.0  # no history yet: the average
+            return since_start, since_start
         rates = []
         for window in (RATE_WINDOW, RATE_WINDOW_LONG):
             then = next((o for o in self._history if o.t >= obs.t - window), self._history[0])
@@ -252,18 +278,19 @@ class CrawlEstimator:
             if eta is not None and known > current:
                 eta = round(eta + obs.wait_left, 1)
             return Estimate(known, None, eta, None, recent_rate)
-        sure = self._sure(obs)
         low_total, _ = self._project(obs, 0)
-        point, growing = self._project(obs, 1)
-        high, high_growing = self._project(obs, 2)
+        point, diverges = self._project(obs, 1)
+        high, _ = self._project(obs, 2)
+        frontier_yield = self._recent_yield(obs)
+        growing = diverges and (frontier_yield is None or frontier_yield >= GROWTH_YIELD)
         if growing:
-            point = max(sure, 2.0 * current)
-            low = max(float(known), min(sure, point))
-            high = max(point, LINDY_HIGH * current, high if not high_growing else 0.0)
+            point = max(self._sure(obs), 2.0 * current, float(known))
+            low = float(known)
+            high = max(LINDY_HIGH * current, 2.0 * point)
         else:
             unseen = max(0.0, point - known)
-            low = max(float(known), min(low_total, point - unseen / 2))
-            high = max(high if not high_growing else LINDY_HIGH * current, point + unseen / 2)
+            low = max(float(known), min(low_total, point - unseen / 2, self._sure(obs) if diverges else point))
+            high = max(high, point + unseen / 2)
         budget = current + max(obs.budget_left, known - current) if obs.budget_left is not None else None
         if budget is not None:
             point, low, high = (min(value, budget) for value in (point, low, high))

@@ -23,7 +23,7 @@
  * `state.effects`, a fresh list for every call: see `effect()`.
  */
 
-import { isIn, isNum, num } from "./util.js";
+import { formatDuration, isIn, isNum, num } from "./util.js";
 import { LOG_LINES_MAX, addLog, emptyLog } from "./state/log.js";
 import {
   PAGE_ROWS_MAX, PAGE_STATUSES, REFUSAL_LABELS, STAGES, addPages, emptyPages, isRefusedPage, markUnfinished, mergePage
@@ -79,6 +79,34 @@ export function describeRefused(refused) {
 /** The ETA is an estimate while links may still add pages: "≈" before it until `total_final`. */
 export function etaApproximate(progress) {
   return !!progress && progress.total_final === false && typeof progress.eta === "number";
+}
+
+function isPair(value) {
+  return Array.isArray(value) && value.length === 2 && isNum(value[0]) && isNum(value[1]);
+}
+
+/**
+ * The ETA as shown: a range with "≈" while links may still add pages (`eta_range`:
+ * "≈ 15–25 s", "≈ 1m 05s – 2m 10s"), the plain figure once the total is known, "—" while unknown.
+ */
+export function etaText(progress) {
+  if (!progress || !isNum(progress.eta)) return formatDuration(null);
+  if (progress.total_final !== false) return formatDuration(progress.eta);
+  const range = progress.eta_range;
+  if (!isPair(range)) return "≈ " + formatDuration(progress.eta);
+  const low = Math.round(range[0]);
+  const high = Math.round(range[1]);
+  if (low === high) return "≈ " + formatDuration(low);
+  if (high < 60) return "≈ " + low + "–" + high + " s";
+  return "≈ " + formatDuration(low) + " – " + formatDuration(high);
+}
+
+/** Where the total will likely end while it is an estimate ("≈ 1,100–1,400 pages"), else "". */
+export function totalRangeText(progress) {
+  if (!progress || progress.total_final !== false || !isPair(progress.total_range)) return "";
+  const low = progress.total_range[0].toLocaleString("en-US");
+  const high = progress.total_range[1].toLocaleString("en-US");
+  return "≈ " + (low === high ? low : low + "–" + high) + " pages";
 }
 
 export function isActive(state) { return isIn(ACTIVE_STATES, state); }

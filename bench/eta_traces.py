@@ -9,7 +9,7 @@ A trace is what the progress tracker fed its estimator during a real crawl of th
 admitted and found by links, links to known pages and refused links; pages pending; the
 seconds of crawling (tests/eta_replay.py reads and replays them). Each crawl runs in this process
 (the engine, no server), on a site of SHAPES[shape] at network pace: LATENCY per response,
-CONCURRENCY requests at a time, about 30 s a crawl.
+CONCURRENCY requests at a time (to its one host), about 30 s a crawl.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from crawler.engine.cpu import CpuPool  # noqa: E402
 from crawler.engine.events import RecordingSink  # noqa: E402
 from crawler.folder.writer import CrawlStore  # noqa: E402
 from tests.docsite import DocSite, SiteOptions  # noqa: E402
-from tests.eta_replay import CHECKPOINTS, TRACES, OldEstimator, encode, load, replay, trace_names  # noqa: E402
 
 ROBOTS = "User-agent: *\nDisallow: /docs/private/\n"
 LATENCY = 0.2
@@ -54,11 +53,18 @@ def site_options(shape: str, latency: float = LATENCY, pages: int = PAGES) -> Si
                        **SHAPES[shape])
 
 
+def crawl_settings(site: DocSite) -> dict[str, Any]:
+    """CONCURRENCY requests at a time, all to the one host of the site: network pace is
+    CONCURRENCY ÷ LATENCY pages a second (40), about 30 s for 1,200 pages."""
+    return {"url": site.url(0), "max_pages": 5000, "max_depth": 100, "concurrency": CONCURRENCY,
+            "per_host_concurrency": CONCURRENCY}
+
+
 def record(shape: str, cpu: CpuPool, folder: Path) -> dict[str, Any]:
+    from tests.eta_replay import encode
     site = DocSite(site_options(shape)).start()
     try:
-        config = parse_crawl_config({"url": site.url(0), "max_pages": 5000, "max_depth": 100,
-                                     "concurrency": CONCURRENCY})
+        config = parse_crawl_config(crawl_settings(site))
         controller = CrawlController(f"trace-{shape}", config, CrawlStore(folder / shape), RecordingSink(),
                                      threading.Event(), cpu)
         observations: list[dict[str, Any]] = []
@@ -85,6 +91,7 @@ def record(shape: str, cpu: CpuPool, folder: Path) -> dict[str, Any]:
 
 
 def table(names: list[str]) -> None:
+    from tests.eta_replay import CHECKPOINTS, OldEstimator, load, replay
     print("| trace | ETA error at 25 % | 50 % | 75 % | truth in the range (ETA / total), from 25 % |")
     print("|---|---|---|---|---|")
     for name in names:
@@ -103,6 +110,7 @@ def main() -> None:
     parser.add_argument("action", choices=("record", "table"))
     parser.add_argument("shapes", nargs="*")
     args = parser.parse_args()
+    from tests.eta_replay import TRACES, trace_names
     if args.action == "table":
         table(args.shapes or trace_names())
         return

@@ -3,6 +3,7 @@ still add pages, the ETA. Pure functions of the counts, used by the progress tra
 
 from __future__ import annotations
 
+import math
 from collections import deque
 
 SPEED_WINDOW = 10.0
@@ -71,9 +72,11 @@ YIELD_MIN_PAGES = 8  # pages handled at a depth before its own yield is trusted
 YIELD_WINDOW = 0.5  # a depth's recent yield: over its last half of pages handled (at least YIELD_MIN_PAGES)
 GROWTH_YIELD = 0.9  # a yield at or above this at the deepest depths: the site is not seen to end (growth)
 RATE_WINDOW = 5.0  # seconds of crawling the handle rate is measured over
+YIELD_SECONDS = 2.0  # seconds of crawling the yield of the pages handled lately is measured over
 RATE_WINDOW_LONG = 15.0  # the longer window, for the range of the rate
-LINDY_HIGH = 5.0  # growth: the total is taken to be at most this many times the pages handled
+LINDY_LOW, LINDY_HIGH = 1.1, 5.0  # growth: the total is taken to lie within these multiples of the pages handled
 HISTORY_SECONDS = 60.0  # observations kept
+CR_MIN_TWICE = 5  # URLs linked exactly twice before capture–recapture is trusted
 
 
 def _at(counts: dict[int, int], depth: int) -> int:
@@ -85,19 +88,21 @@ class Observation:
     pauses left out): per depth, pages handled, URLs admitted (any source) and URLs admitted from
     links (found by pages one depth up), links to known URLs and refused links; the pages the
     frontier still holds; whether the total is final; the page budget left; the seconds still to
-    wait for a host backing off (0 unless the crawl only waits)."""
+    wait for a host backing off (0 unless the crawl only waits); how many URLs links named exactly
+    once and exactly twice (capture–recapture: `once`, `twice`)."""
 
     __slots__ = ("t", "handled", "admitted", "found", "seen", "refused", "pending", "final", "budget_left",
-                 "wait_left")
+                 "wait_left", "once", "twice")
 
     def __init__(self, t: float, handled: dict[int, int], admitted: dict[int, int], found: dict[int, int],
                  pending: int, final: bool = False, seen: dict[int, int] | None = None,
                  refused: dict[int, int] | None = None, budget_left: int | None = None,
-                 wait_left: float = 0.0) -> None:
+                 wait_left: float = 0.0, once: int | None = None, twice: int | None = None) -> None:
         self.t = t
         self.handled, self.admitted, self.found = handled, admitted, found
         self.seen, self.refused = seen or {}, refused or {}
         self.pending, self.final, self.budget_left, self.wait_left = pending, final, budget_left, wait_left
+        self.once, self.twice = once, twice  # URLs linked exactly once, exactly twice (None: not counted)
 
     @property
     def current(self) -> int:
@@ -113,7 +118,7 @@ class Observation:
         return {"t": round(self.t, 3), "handled": compact(self.handled), "admitted": compact(self.admitted),
                 "found": compact(self.found), "seen": compact(self.seen), "refused": compact(self.refused),
                 "pending": self.pending, "final": self.final, "budget_left": self.budget_left,
-                "wait_left": round(self.wait_left, 2)}
+                "wait_left": round(self.wait_left, 2), "once": self.once, "twice": self.twice}
 
     @classmethod
     def from_json(cls, data: dict) -> "Observation":
@@ -121,7 +126,7 @@ class Observation:
             return {int(depth): n for depth, n in counts.items()}
         return cls(data["t"], expand(data["handled"]), expand(data["admitted"]), expand(data["found"]),
                    data["pending"], data["final"], expand(data.get("seen", {})), expand(data.get("refused", {})),
-                   data.get("budget_left"), data.get("wait_left", 0.0))
+                   data.get("budget_left"), data.get("wait_left", 0.0), data.get("once"), data.get("twice"))
 
 
 class Estimate:
@@ -139,28 +144,36 @@ class Estimate:
 
 class CrawlEstimator:
     """Learns from what the crawl sees, fed one `Observation` at a time (live, or replayed from a
-    recorded trace: tests/eta_replay.py), and says where the crawl will end and when.
+    recorded trace: tests/eta_replay.py), and says where the crawl will end and when. No fixed
+    ratio: three readings of the counts, each where it holds.
 
-    The final total, depth by depth. The pages handled at depth d found `found[d+1]` new URLs:
-    the yield of depth d. Late pages of a depth find fewer new URLs than early ones (their links
-    lead more and more to pages already known, as in capture–recapture), so the pages of a depth
-    still to handle are taken to yield what its last quarter yielded (`recent`), and a depth not
-    yet handled what the depth above yields now, between its recent and its overall yield. Depth
-    by depth this says how many pages each depth will end with. While the yields are below 1 the
-    sum converges: that is the estimate, and the range spans the recent yields (low) to the
-    overall ones (high), widened by half of what is still unseen.
+    Depth by depth. The pages handled at depth d found `found[d+1]` new URLs: the yield of depth
+    d. The pages of a depth still to handle are taken to yield what its last half yielded, trusted
+    as far as the depth is handled; for the rest, what the pages handled lately (all depths, the
+    last RATE_WINDOW seconds) yielded: a depth barely begun says little of its other pages. A depth
+    not yet handled yields what the depth above does, between its recent and overall yields. Summed depth by depth, this says how many
+    pages each depth will end with: the estimate. Its range runs from the lowest yields (a depth's
+    recent or overall yield, or the recent one of all pages) to the highest, and at least half of
+    the pages not yet seen either side.
 
-    Growth: if the deepest depths still yield GROWTH_YIELD or more new pages per page, the site is
-    not seen to end (a tree still widening, a chain of "next" links): nothing in the counts says
-    where it stops. The crawl is then taken to be, at the median, as far from its end as from its
-    start (the total about twice the pages handled, never less than what the depths under way
-    will surely add), within the pages the depths under way add and LINDY_HIGH times the pages
-    handled.
+    Growth: if that sum does not converge (the deepest depths still yield GROWTH_YIELD or more new
+    pages per page: a tree still widening, a chain of "next" links), nothing in the counts says
+    where the site ends. The crawl is then taken to be as far from its end as from its start (the
+    total about twice the pages handled, never less than the pages known and what the depths at
+    least half handled will still add), between LINDY_LOW and LINDY_HIGH times the pages handled
+    (right more than 4 times in 5 from 25 % on, if the crawl is as likely to be anywhere between
+    its 10 % and 90 %) and never below the pages known.
+
+    Capture–recapture (`_never_linked`): where links name the same pages again and again (a site
+    whose pages link widely), the URLs named once and twice say how many pages no link has named
+    yet; when that total is lower than the depth-by-depth one, it is the estimate (the latter
+    assumes a depth yields what the one above did, but on such a site the yield falls as the
+    site becomes known).
 
     The time left: the pages left at the handle rate of the last RATE_WINDOW seconds of crawling
     (a crawl at network pace handles concurrency ÷ latency pages a second, whatever its start
-    was), plus the wait left for a host backing off; its range from the range of the total and
-    the rates over RATE_WINDOW and RATE_WINDOW_LONG.
+    was), plus the wait left for a host backing off; its range divides the ends of the total's
+    range by the faster and the slower of the rates over RATE_WINDOW and RATE_WINDOW_LONG (± 10 %).
     """
 
     def __init__(self) -> None:
@@ -202,16 +215,23 @@ class CrawlEstimator:
                 sure += max(0, admitted - handled) * yields[0]
         return sure
 
-    def _project(self, obs: Observation, pick: int, generations: int = 200) -> tuple[float, bool]:
-        """The final total with the low (pick 0), middle (1) or high (2) yields, and whether it
-        diverges (the deepest depths yield GROWTH_YIELD or more: then only `generations` depths
-        beyond the deepest are counted). The pages of a depth still to handle yield its recent
-        yield (the low and high: the lower and higher of its recent and overall yields); a depth
-        not yet handled yields what the depth above does (the middle: between the two)."""
+    def _project(self, obs: Observation, high: bool = False) -> tuple[float, bool, float]:
+        """The final total, depth by depth; whether the sum diverges (then only one depth beyond
+        the deepest is counted); the yield taken for the depths beyond the deepest.
+
+        The pages of a depth still to handle yield, as far as the depth is handled, the middle of
+        its recent and overall yields, and for the rest what the pages handled lately yield, all
+        depths. A depth not yet handled yields what the depth above does, times the ratio of the
+        last two depths' yields when it falls (a tree's last level yields less than the one above
+        it, the level after that less again). `high`: the higher of a depth's two yields, the
+        rest of the depth taken to yield as much as the depth above did (the pages of a depth
+        come in no fixed order: its first pages may all be leaves), and no fall from depth to depth."""
         deepest = max([*obs.admitted, *obs.handled, 0])
         total = float(obs.total)
         frontier = self._recent_yield(obs)
-        prior: float | None = None
+        prior: float | None = None  # what a depth not yet handled yields
+        above: float | None = None  # what the depth above yields
+        fall = 1.0
         carried = 0.0  # pages a depth will gain beyond what is admitted at it now
         diverges = False
         depth = 0
@@ -220,39 +240,58 @@ class CrawlEstimator:
             left = max(0.0, size - _at(obs.handled, depth))
             yields = self._yields(obs, depth)
             if yields is not None:
-                low, high = sorted(yields)
-                y = (low, yields[0], high)[pick]
-                own = (low, (low + high) / 2, high)[pick]
-                if frontier is not None:
-                    # A depth barely begun says little of its other pages: trust it as far as it is
-                    # handled, and for the rest what the pages handled lately yield, all depths.
-                    share = min(1.0, _at(obs.handled, depth) / max(size, 1.0))
-                    y = share * y + (1.0 - share) * frontier
-                    own = share * own + (1.0 - share) * frontier
-                prior = own
+                own = max(yields) if high else (yields[0] + yields[1]) / 2
+                share = min(1.0, _at(obs.handled, depth) / max(size, 1.0))
+                rest = frontier if frontier is not None else own
+                if high and above is not None:
+                    rest = max(rest, above)
+                y = share * own + (1.0 - share) * rest
+                if above is not None and above > 0 and not high:
+                    fall = min(1.0, y / above)
+                above = prior = y
             else:
-                y = prior if prior is not None else 0.0
+                if prior is None:
+                    prior = frontier or 0.0
+                elif depth > deepest:
+                    prior *= fall
+                y = prior
             carried = left * y
             total += carried
             depth += 1
             if depth > deepest:
                 if y >= GROWTH_YIELD and left > 0:
                     diverges = True
-                if carried < 0.5 or depth > deepest + (1 if diverges else generations):
+                if carried < 0.5 or depth > deepest + (1 if diverges else 200):
                     break
-        return total, diverges
+        return total, diverges, y
 
     def _recent_yield(self, obs: Observation) -> float | None:
-        """New URLs found by links per page handled, all depths, over the last RATE_WINDOW
+        """New URLs found by links per page handled, all depths, over the last YIELD_SECONDS
         seconds (at least YIELD_MIN_PAGES pages): above 1 the frontier grows."""
         found = sum(obs.found.values())
         for then in reversed(self._history):
-            if then.t <= obs.t - RATE_WINDOW and obs.current - then.current >= YIELD_MIN_PAGES:
+            if then.t <= obs.t - YIELD_SECONDS and obs.current - then.current >= YIELD_MIN_PAGES:
                 return (found - sum(then.found.values())) / (obs.current - then.current)
         first = self._history[0]
         if obs.current - first.current >= YIELD_MIN_PAGES:
             return (found - sum(first.found.values())) / (obs.current - first.current)
         return None
+
+    @staticmethod
+    def _never_linked(obs: Observation) -> tuple[float, float] | None:
+        """Capture–recapture (Chao1): every link names a URL, as if drawn from the site's pages;
+        from the URLs named exactly once (f1) and exactly twice (f2), about f1² ÷ 2 f2 pages
+        exist that no link has named yet, ± the standard deviation. None while too few were
+        named twice. On a site whose pages link widely this says early that it is nearly all
+        known; where each page is linked once (a tree, a chain) f2 stays small and the figure
+        huge, and the depth-by-depth estimate, lower, is kept."""
+        once, twice = obs.once, obs.twice
+        if once is None or twice is None or twice < CR_MIN_TWICE:
+            return None
+        ratio = once / twice
+        unseen = once * once / (2.0 * twice)
+        spread = math.sqrt(twice * (ratio ** 4 / 4.0 + ratio ** 3 + ratio ** 2 / 2.0))
+        return unseen, spread
 
     def _rates(self, obs: Observation) -> tuple[float, float]:
         """Pages handled per second over the last RATE_WINDOW and RATE_WINDOW_LONG seconds."""
@@ -278,19 +317,28 @@ class CrawlEstimator:
             if eta is not None and known > current:
                 eta = round(eta + obs.wait_left, 1)
             return Estimate(known, None, eta, None, recent_rate)
-        low_total, _ = self._project(obs, 0)
-        point, diverges = self._project(obs, 1)
-        high, _ = self._project(obs, 2)
-        frontier_yield = self._recent_yield(obs)
-        growing = diverges and (frontier_yield is None or frontier_yield >= GROWTH_YIELD)
+        point, growing, _ = self._project(obs)
+        high, high_diverges, _ = self._project(obs, high=True)
+        unknown_end = max(self._sure(obs), 2.0 * current, float(known))  # growth: as far from the end as the start
         if growing:
-            point = max(self._sure(obs), 2.0 * current, float(known))
-            low = float(known)
+            point = unknown_end
+            low = max(float(known), LINDY_LOW * current)
             high = max(LINDY_HIGH * current, 2.0 * point)
         else:
-            unseen = max(0.0, point - known)
-            low = max(float(known), min(low_total, point - unseen / 2, self._sure(obs) if diverges else point))
-            high = max(high, point + unseen / 2)
+            # Never past what a site not seen to end is given: near a yield of 1 the sum grows
+            # without bound (1 ÷ (1 − yield)), and a burst of new pages within a depth (the pages
+            # of a tree's last level that still have children come together) would make it leap
+            # to several times the truth and back. Beyond that, the range says it.
+            point = min(point, unknown_end)
+            low = float(known)
+            high = max(point + (point - known) / 2, min(high, LINDY_HIGH * current) if high_diverges else high)
+        never_linked = self._never_linked(obs)
+        if never_linked is not None:
+            unseen, spread = never_linked
+            if known + unseen < point:
+                point, growing = known + unseen, False
+                low = max(float(known), min(low, point - unseen / 2, point - 2.0 * spread))
+            high = max(point, min(high, known + unseen + 2.0 * spread))
         budget = current + max(obs.budget_left, known - current) if obs.budget_left is not None else None
         if budget is not None:
             point, low, high = (min(value, budget) for value in (point, low, high))

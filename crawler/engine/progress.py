@@ -107,6 +107,11 @@ class ProgressTracker:
         self._found_at: dict[int, int] = {}
         self._seen_at: dict[int, int] = {}
         self._refused_at: dict[int, int] = {}
+        # Times each URL was linked (admitted or already known), and how many URLs were linked
+        # exactly once and exactly twice: the capture–recapture figures of the estimate.
+        self._linked: dict[str, int] = {}
+        self._linked_once = 0
+        self._linked_twice = 0
         self._estimator = CrawlEstimator()
         self._budget_left: int | None = None
         self._paused_total = 0.0  # seconds the crawl only waited for hosts backing off
@@ -196,7 +201,7 @@ class ProgressTracker:
                               "timestamp": iso_timestamp()})
         self.stats.page_done(status, reason)
 
-    def link_offered(self, depth: int, source: str, admission: str) -> None:
+    def link_offered(self, depth: int, source: str, admission: str, url: str | None = None) -> None:
         """A URL offered to the frontier at `depth` (from a link, a sitemap, the start), and what
         became of it: "queued" (admitted), "seen" (already known) or a refusal."""
         with self._lock:
@@ -207,6 +212,12 @@ class ProgressTracker:
             elif source == "link":
                 counts = self._seen_at if admission == "seen" else self._refused_at
                 counts[depth] = counts.get(depth, 0) + 1
+            if source == "link" and url is not None and admission in ("queued", "seen"):
+                times = self._linked.get(url, 0) + 1
+                self._linked[url] = times
+                if times <= 3:
+                    self._linked_once += (times == 1) - (times == 2)
+                    self._linked_twice += (times == 2) - (times == 3)
 
     def page_refused(self, url: str, reason: str, text: str, depth: int, source: str | None = None) -> None:
         """A link refused at admission (robots, out of scope, filtered): counted apart from the
@@ -377,7 +388,7 @@ class ProgressTracker:
                            max(0, total - current), self._total_final or self.state.is_final,
                            dict(self._seen_at), dict(self._refused_at),
                            self._budget_left,
-                           waiting)
+                           waiting, self._linked_once, self._linked_twice)
 
     def _estimate(self, now: float, started: float, current: int, total: int) -> Estimate:
         """Feed the estimator what the crawl sees now; its answer, in the crawl's counts (pages of

@@ -116,7 +116,7 @@ WIDE_LINKS = 12  # pages a page of a "wide" site links besides its children, any
 CHAINS = 16  # chapters of a "chain" site
 
 
-def links_of(index: int, options: "SiteOptions") -> list[int]:
+def links_of(index: int, options: SiteOptions) -> list[int]:
     """The pages page `index` links to, by the site's shape: a tree (page i links 3i+1..3i+3);
     "wide": the tree plus WIDE_LINKS pages spread over the whole site (a sidebar into every
     section), so most links soon lead to known pages; "chain": the home page links the first

@@ -7,6 +7,8 @@ from __future__ import annotations
 import pytest
 
 from crawler.engine.estimate import CrawlEstimator, Observation
+from crawler.engine.events import State
+from crawler.engine.progress import ProgressTracker
 from tests.eta_replay import CHECKPOINTS, OldEstimator, decode, load, replay, trace_names
 
 SHAPES = ("links", "partial_sitemap", "backoff", "wide", "narrow")
@@ -126,3 +128,54 @@ def test_the_page_budget_caps_the_estimate():
     estimator.observe(obs)
     guess = estimator.estimate()
     assert guess.total == 400 + 100 and guess.total_range[1] == 500
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_tracker_feeds_the_estimator_what_links_found_depth_by_depth():
+    clock = Clock()
+    tracker = ProgressTracker("c", "s", clock=clock)
+    tracker.set_state(State.RUNNING, "go")
+    tracker.link_offered(0, "start", "queued", "http://a/")
+    tracker.link_offered(1, "sitemap", "queued", "http://a/s")
+    for url in ("http://a/1", "http://a/2"):
+        tracker.link_offered(1, "link", "queued", url)
+    tracker.link_offered(1, "link", "seen", "http://a/1")  # linked twice
+    tracker.link_offered(1, "link", "seen", "http://a/s")  # a sitemap page linked once
+    tracker.link_offered(1, "link", "robots", "http://a/private")
+    clock.now = 2.0
+    tracker.page_done("http://a/", "ok", 0)
+    tracker.set_frontier(pending=3, queued=3, final=False, discovered=4)
+    obs = tracker.observation(clock.now, 0.0, 1, 4)
+    assert (obs.handled, obs.admitted, obs.found) == ({0: 1}, {0: 1, 1: 3}, {1: 2})
+    assert (obs.seen, obs.refused) == ({1: 2}, {1: 1})
+    assert (obs.once, obs.twice) == (2, 1), "a/2 and a/s once, a/1 twice; refused links are not counted"
+    assert (obs.t, obs.pending, obs.final) == (2.0, 3, False)
+
+
+def test_the_progress_payload_carries_the_ranges_while_the_total_is_an_estimate():
+    clock = Clock()
+    tracker = ProgressTracker("c", "s", clock=clock)
+    tracker.restore_counts({"ok": 100, "failed": 0, "skipped": 0}, {})  # a resumed crawl
+    tracker.set_state(State.RUNNING, "go")
+    for n in range(40):  # each page handled finds 2 new ones: not seen to end
+        clock.now = 0.25 * (n + 1)
+        tracker.page_done(f"http://a/{n}", "ok", 1)
+        for k in range(2):
+            tracker.link_offered(2, "link", "queued", f"http://a/{n}/{k}")
+        tracker.set_frontier(pending=2 * (n + 1), queued=2 * (n + 1), final=False)
+        snapshot = tracker.snapshot()
+    assert snapshot["current"] == 140 and snapshot["total"] == 220
+    low, high = snapshot["total_range"]
+    assert low <= snapshot["total_estimate"] <= high and low >= snapshot["total"], snapshot
+    # Not seen to end: this run's 40 pages as far from the end as the start (80) is less than
+    # the pages known (120), which it never goes below; the earlier run's 100 pages on top.
+    assert snapshot["total_estimate"] == 100 + 120 and high == 100 + 2 * 120
+    assert snapshot["eta_range"][0] <= snapshot["eta"] <= snapshot["eta_range"][1]
+    assert snapshot["eta"] == pytest.approx(80 / 4.0, rel=0.05), "80 pages left at 4 pages/s"

@@ -121,7 +121,7 @@ class Observation:
                 "wait_left": round(self.wait_left, 2), "once": self.once, "twice": self.twice}
 
     @classmethod
-    def from_json(cls, data: dict) -> "Observation":
+    def from_json(cls, data: dict) -> Observation:
         def expand(counts: dict[str, int]) -> dict[int, int]:
             return {int(depth): n for depth, n in counts.items()}
         return cls(data["t"], expand(data["handled"]), expand(data["admitted"]), expand(data["found"]),

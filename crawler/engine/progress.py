@@ -380,7 +380,6 @@ class ProgressTracker:
         """The figures the estimator learns from, at `now` (this run's pages: a resumed crawl's
         earlier pages are left out, see _estimate)."""
         handled = dict(self._handled_at)
-        earlier = current - sum(handled.values())
         waiting = 0.0
         if self._paused_since is not None and self._backoff:
             waiting = max(0.0, min(float(host.get("seconds_left") or 0.0) for host in self._backoff))

@@ -17,6 +17,7 @@
  *   {type: "crawls_listed", crawls}          {type: "crawls_list_failed", message}
  *   {type: "history_listed", crawls}         the crawl list was refreshed (its `resumable` counts)
  *   {type: "series_cache_loaded", cache}     speed histories kept by this browser (see addSample)
+ *   {type: "manifest_loaded", token, entries} a crawl's manifest, for a speed history this browser lacks
  *   {type: "form_error", message}
  *
  * What the page must do in turn (fetch, list crawls, fill the form…) is returned in
@@ -29,13 +30,13 @@ import {
   PAGE_ROWS_MAX, PAGE_STATUSES, REFUSAL_LABELS, STAGES, addPages, emptyPages, isRefusedPage, markUnfinished, mergePage
 } from "./state/pages.js";
 import {
-  SERIES_CACHE_MAX, SERIES_MAX, SERIES_STEP, addSample, cacheSeries, emptySeries, validSeriesCache
+  SERIES_CACHE_MAX, SERIES_MAX, SERIES_STEP, addSample, cacheSeries, emptySeries, seriesFromManifest, validSeriesCache
 } from "./state/series.js";
 
 // The parts, for the views and the tests that know the reducer's module only.
 export {
   LOG_LINES_MAX, PAGE_ROWS_MAX, PAGE_STATUSES, REFUSAL_LABELS, SERIES_CACHE_MAX, SERIES_MAX, SERIES_STEP, STAGES,
-  addSample, emptySeries, isRefusedPage, mergePage, validSeriesCache
+  addSample, emptySeries, isRefusedPage, mergePage, seriesFromManifest, validSeriesCache
 };
 
 export const EVENT_BUFFER_MAX = 5000;  // events held while a start or an attach is being resolved
@@ -330,6 +331,16 @@ function step(s, a) {
       break;
     case "history_listed": noteResumable(s, a.crawls); break;
     case "series_cache_loaded": s.seriesCache = validSeriesCache(a.cache); break;
+    case "manifest_loaded":
+      // A crawl this browser never watched: its speed chart rebuilt from the manifest's times.
+      if (a.token === s.token && s.crawlId && !s.series.points.length) {
+        const rebuilt = seriesFromManifest(a.entries);
+        if (rebuilt.points.length) {
+          s.series = rebuilt;
+          s.seriesCache = cacheSeries(s.seriesCache, s.crawlId, rebuilt);
+        }
+      }
+      break;
     case "crawls_list_failed":
       if (!s.crawlId) s.notice = "Could not list your crawls: " + (a.message || "request failed");
       break;
@@ -499,6 +510,9 @@ function applyDetails(s, data, refresh) {
     handlePages(s, data.recent_pages);
   }
   if (Array.isArray(data.recent_log)) s.log = addLog(s.log, data.recent_log);
+  if (!refresh && isTerminal(data.state) && s.kind === "crawl" && !s.series.points.length) {
+    effect(s, { type: "load_manifest", crawlId: s.crawlId, token: s.token });
+  }
   if (data.summary && typeof data.summary === "object") {
     handleFinished(s, { crawl_id: s.crawlId, state: data.summary.state || data.state, summary: data.summary });
   } else if (isTerminal(data.state) && !s.summary) {

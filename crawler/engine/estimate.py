@@ -1,5 +1,5 @@
 """What a crawl's figures say about its future: speed over a window, the final total while links
-still add pages, the ETA. Pure functions of the counts, used by the progress tracker."""
+still add pages, the ETA and their ranges (CrawlEstimator, fed by the progress tracker)."""
 
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ def eta_seconds(remaining: int, speed: float) -> float | None:
 def estimate_final_total(current: int, total: int, final: bool, ratio: float | None, listed: int = 0,
                          budget_left: int | None = None, earlier: float | None = None,
                          span: int = 0) -> int:
-    """The total the crawl will likely end at, while links may still add pages.
+    """The total the crawl will likely end at, while links may still add pages: the estimate
+    before CrawlEstimator, kept to measure it against (tests/eta_replay.py: OldEstimator).
 
     `ratio` is how many new pages each recently handled page added (None: not known yet), over the
     last `span` pages handled, and `earlier` the same over the `span` pages before those. A

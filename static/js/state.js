@@ -333,7 +333,7 @@ function step(s, a) {
     case "series_cache_loaded": s.seriesCache = validSeriesCache(a.cache); break;
     case "manifest_loaded":
       // A crawl this browser never watched: its speed chart rebuilt from the manifest's times.
-      if (a.token === s.token && s.crawlId && !s.series.points.length) {
+      if (a.token === s.token && s.crawlId && s.series.points.length < 2) {
         const rebuilt = seriesFromManifest(a.entries);
         if (rebuilt.points.length) {
           s.series = rebuilt;
@@ -510,7 +510,8 @@ function applyDetails(s, data, refresh) {
     handlePages(s, data.recent_pages);
   }
   if (Array.isArray(data.recent_log)) s.log = addLog(s.log, data.recent_log);
-  if (!refresh && isTerminal(data.state) && s.kind === "crawl" && !s.series.points.length) {
+  if (!refresh && isTerminal(data.state) && s.kind === "crawl" && s.series.points.length < 2) {
+    // Nothing to draw but the last snapshot: this browser did not watch the crawl run.
     effect(s, { type: "load_manifest", crawlId: s.crawlId, token: s.token });
   }
   if (data.summary && typeof data.summary === "object") {

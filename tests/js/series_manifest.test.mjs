@@ -38,12 +38,14 @@ test("the reducer draws the rebuilt history only for the crawl on show and only 
   assert.deepEqual(seriesFromManifest([]), emptySeries());
   let s = reduce(initialState(), { type: "load_begin", crawlId: A, refresh: false, state: "completed", kind: "crawl" });
   s = reduce(s, { type: "details_loaded", token: s.token, refresh: false,
-    data: { crawl_id: A, kind: "crawl", state: "completed", summary: { state: "completed", ok: 2 } } });
+    data: { crawl_id: A, kind: "crawl", state: "completed", summary: { state: "completed", ok: 2 },
+      progress: { crawl_id: A, state: "completed", current: 2, total: 2, total_final: true, elapsed: 2, speed: 1 } } });
+  assert.equal(s.series.points.length, 1, "the last snapshot alone");
   const asked = s.effects.find(function (e) { return e.type === "load_manifest"; });
   assert.ok(asked && asked.crawlId === A, "the manifest is asked for");
   const entries = [{ status: "ok", fetched_at: at(0) }, { status: "ok", fetched_at: at(2) }];
   const stale = reduce(s, { type: "manifest_loaded", token: s.token + 1, entries: entries });
-  assert.equal(stale.series.points.length, 0, "another crawl's answer is ignored");
+  assert.equal(stale.series, s.series, "another crawl's answer is ignored");
   const drawn = reduce(s, { type: "manifest_loaded", token: s.token, entries: entries });
   assert.ok(drawn.series.points.length > 0 && drawn.seriesCache[A] === drawn.series);
 });

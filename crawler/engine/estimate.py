@@ -153,13 +153,16 @@ class CrawlEstimator:
     as far as the depth is handled; for the rest, what the pages handled lately (all depths, the
     last RATE_WINDOW seconds) yielded: a depth barely begun says little of its other pages. A depth
     not yet handled yields what the depth above does, between its recent and overall yields. Summed depth by depth, this says how many
-    pages each depth will end with: the estimate. Its range runs from the lowest yields (a depth's
-    recent or overall yield, or the recent one of all pages) to the highest, and at least half of
-    the pages not yet seen either side.
+    pages each depth will end with: the estimate. Its range runs from the pages known (pages the
+    crawl will surely handle) to the sum with the higher yields (a depth's higher one, the rest
+    of a depth taken to yield as much as the depth above: within a depth, pages that still have
+    children tend to come together), and at least half as far above the estimate as the estimate
+    is above the pages known.
 
     Growth: if that sum does not converge (the deepest depths still yield GROWTH_YIELD or more new
     pages per page: a tree still widening, a chain of "next" links), nothing in the counts says
-    where the site ends. The crawl is then taken to be as far from its end as from its start (the
+    where the site ends. (Nor is the estimate ever past what such a site is given: near a yield
+    of 1 the sum has no bound, and a burst of new pages within a depth would make it leap.) The crawl is then taken to be as far from its end as from its start (the
     total about twice the pages handled, never less than the pages known and what the depths at
     least half handled will still add), between LINDY_LOW and LINDY_HIGH times the pages handled
     (right more than 4 times in 5 from 25 % on, if the crawl is as likely to be anywhere between
@@ -169,7 +172,7 @@ class CrawlEstimator:
     whose pages link widely), the URLs named once and twice say how many pages no link has named
     yet; when that total is lower than the depth-by-depth one, it is the estimate (the latter
     assumes a depth yields what the one above did, but on such a site the yield falls as the
-    site becomes known).
+    site becomes known), and the range ends two standard deviations above it.
 
     The time left: the pages left at the handle rate of the last RATE_WINDOW seconds of crawling
     (a crawl at network pace handles concurrency ÷ latency pages a second, whatever its start
@@ -216,9 +219,9 @@ class CrawlEstimator:
                 sure += max(0, admitted - handled) * yields[0]
         return sure
 
-    def _project(self, obs: Observation, high: bool = False) -> tuple[float, bool, float]:
-        """The final total, depth by depth; whether the sum diverges (then only one depth beyond
-        the deepest is counted); the yield taken for the depths beyond the deepest.
+    def _project(self, obs: Observation, high: bool = False) -> tuple[float, bool]:
+        """The final total, depth by depth, and whether the sum diverges (then only one depth
+        beyond the deepest is counted).
 
         The pages of a depth still to handle yield, as far as the depth is handled, the middle of
         its recent and overall yields, and for the rest what the pages handled lately yield, all
@@ -264,7 +267,7 @@ class CrawlEstimator:
                     diverges = True
                 if carried < 0.5 or depth > deepest + (1 if diverges else 200):
                     break
-        return total, diverges, y
+        return total, diverges
 
     def _recent_yield(self, obs: Observation) -> float | None:
         """New URLs found by links per page handled, all depths, over the last YIELD_SECONDS
@@ -318,8 +321,8 @@ class CrawlEstimator:
             if eta is not None and known > current:
                 eta = round(eta + obs.wait_left, 1)
             return Estimate(known, None, eta, None, recent_rate)
-        point, growing, _ = self._project(obs)
-        high, high_diverges, _ = self._project(obs, high=True)
+        point, growing = self._project(obs)
+        high, high_diverges = self._project(obs, high=True)
         unknown_end = max(self._sure(obs), 2.0 * current, float(known))  # growth: as far from the end as the start
         if growing:
             point = unknown_end
@@ -337,8 +340,7 @@ class CrawlEstimator:
         if never_linked is not None:
             unseen, spread = never_linked
             if known + unseen < point:
-                point, growing = known + unseen, False
-                low = max(float(known), min(low, point - unseen / 2, point - 2.0 * spread))
+                point, growing, low = known + unseen, False, float(known)
             high = max(point, min(high, known + unseen + 2.0 * spread))
         budget = current + max(obs.budget_left, known - current) if obs.budget_left is not None else None
         if budget is not None:

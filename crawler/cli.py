@@ -165,13 +165,37 @@ def eta_text(eta: float | None) -> str:
     return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
 
 
+def eta_shown(payload: dict[str, Any]) -> str:
+    """The ETA as the crawl knows it: a range with `≈` while the total is an estimate (`≈ 15s–25s`)."""
+    if payload["eta"] is None:
+        return "?"
+    if payload["total_final"]:
+        return eta_text(payload["eta"])
+    low_high = payload.get("eta_range")
+    if low_high:
+        low, high = eta_text(low_high[0]), eta_text(low_high[1])
+        return f"≈ {low}" if low == high else f"≈ {low}–{high}"
+    return f"≈ {eta_text(payload['eta'])}"
+
+
+def known_shown(payload: dict[str, Any]) -> str:
+    """Pages known, and while links may add more, where the total will likely end (`901+ of ≈ 1,100–1,400`)."""
+    total = payload["total"]
+    if payload["total_final"]:
+        return f"{total}"
+    low_high = payload.get("total_range")
+    if not low_high:
+        return f"{total}+"
+    low, high = low_high
+    return f"{total}+ of ≈ {low:,}" if low == high else f"{total}+ of ≈ {low:,}–{high:,}"
+
+
 def progress_line(payload: dict[str, Any]) -> str:
-    """One plain line of progress; `≈` before an ETA while the total may still grow."""
-    estimated = "" if payload["total_final"] or payload["eta"] is None else "≈"
+    """One plain line of progress; the ETA and the total as ranges with `≈` while the total may still grow."""
     refused = sum((payload.get("refused") or {}).values())
-    return (f"{payload['current']}/{payload['total']}{'' if payload['total_final'] else '+'} pages, "
+    return (f"{payload['current']}/{known_shown(payload)} pages, "
             f"{payload['ok']} ok, {payload['failed']} failed, {payload['skipped']} skipped, "
-            f"{payload['speed']:.1f} pages/s, ETA {estimated}{eta_text(payload['eta'])}"
+            f"{payload['speed']:.1f} pages/s, ETA {eta_shown(payload)}"
             + (f" ({refused:,} links not followed)" if refused else ""))
 
 
@@ -223,9 +247,9 @@ class RichSink:
             total = payload["total"]
             self.progress.update(
                 self._task, description=payload["state"], completed=payload["current"], total=max(total, 1),
-                known=f"{total}{'' if payload['total_final'] else '+'}",
+                known=known_shown(payload),
                 counts=f"{payload['ok']} ok, {payload['failed']} failed, {payload['skipped']} skipped",
-                speed=payload["speed"], eta=eta_text(payload["eta"]))
+                speed=payload["speed"], eta=eta_shown(payload))
         elif event == Event.STATUS.value:
             self.progress.update(self._task, description=payload["state"])
 

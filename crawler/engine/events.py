@@ -75,8 +75,8 @@ STAGE_TIMERS = ("fetch", "render", "parse", "extract", "store")
 PAYLOAD_FIELDS: dict[Event, tuple[str, ...]] = {
     Event.STATUS: ("crawl_id", "state", "message", "timestamp"),
     Event.PROGRESS: ("session_id", "crawl_id", "state", "current", "total", "total_final",
-                     "total_estimate", "percent",
-                     "current_url", "stage", "speed", "eta", "elapsed", "ok", "failed", "skipped",
+                     "total_estimate", "total_range", "percent",
+                     "current_url", "stage", "speed", "eta", "eta_range", "elapsed", "ok", "failed", "skipped",
                      "in_flight", "queued", "discovered", "stages", "stage_seconds", "skip_reasons",
                      "refused", "reused", "backoff", "rendered", "timestamp"),
     Event.PAGE: ("crawl_id", "pages"),

@@ -14,12 +14,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from crawler.engine.estimate import (
-    estimate_final_total,
-    eta_seconds,
-    percent_of,
-    windowed_speed,
-)
+from crawler.engine.estimate import CrawlEstimator, Estimate, Observation, percent_of, windowed_speed
 from crawler.engine.events import STAGE_ORDER, STAGE_TIMERS, PageStatus, Stage, State, iso_timestamp
 from crawler.engine.stats import CrawlStats, NoStats
 
@@ -31,9 +26,7 @@ RECENT_LOG_LINES = 200
 RECENT_PAGES = 200
 REFUSAL_LOG_INTERVAL = 5.0  # seconds between two summaries of the links not followed
 REFUSAL_LOG_EXAMPLES = 3  # URLs named in each summary line
-RATIO_MIN_PAGES = 10  # handled pages before the discovery ratio is trusted
 LOG_SEQ_BLOCK = 1000  # log seqs reserved in the crawl folder at a time (crawler/resume.py: log.json)
-RATIO_WINDOW = 0.2  # the ratio is taken over the last fifth of the pages handled (at least RATIO_MIN_PAGES), in two halves
 
 
 class RefusalSummary:
@@ -108,8 +101,19 @@ class ProgressTracker:
         self.reused = 0  # pages a refresh took from the crawl it refreshes, without extracting them
         self.from_cache = 0  # pages whose body came from the page cache (crawler/engine/pagecache.py)
         self._refusals = RefusalSummary(clock)
-        self._ratio_samples: deque[tuple[int, int]] = deque()  # (pages handled, pages found by links)
-        self._listed = 0  # pages the sitemaps listed (admitted)
+        # Per depth, for the estimate (crawler/engine/estimate.py): pages handled in this run, URLs
+        # admitted (any source), admitted from links, links to known URLs, links refused.
+        self._handled_at: dict[int, int] = {}
+        self._admitted_at: dict[int, int] = {}
+        self._found_at: dict[int, int] = {}
+        self._seen_at: dict[int, int] = {}
+        self._refused_at: dict[int, int] = {}
+        # Times each URL was linked (admitted or already known), and how many URLs were linked
+        # exactly once and exactly twice: the capture–recapture figures of the estimate.
+        self._linked: dict[str, int] = {}
+        self._linked_once = 0
+        self._linked_twice = 0
+        self._estimator = CrawlEstimator()
         self._budget_left: int | None = None
         self._paused_total = 0.0  # seconds the crawl only waited for hosts backing off
         self._paused_since: float | None = None
@@ -188,6 +192,7 @@ class ProgressTracker:
         with self._lock:
             self._stage_of.pop(url, None)
             self.counts[status] += 1
+            self._handled_at[depth] = self._handled_at.get(depth, 0) + 1
             if status == PageStatus.SKIPPED and reason:
                 self.skip_reasons[reason] = self.skip_reasons.get(reason, 0) + 1
             self._finish_times.append(self._active(self._clock()))
@@ -196,6 +201,24 @@ class ProgressTracker:
                               "depth": depth, "source": source, "reason": reason, "error": error,
                               "timestamp": iso_timestamp()})
         self.stats.page_done(status, reason)
+
+    def link_offered(self, depth: int, source: str, admission: str, url: str | None = None) -> None:
+        """A URL offered to the frontier at `depth` (from a link, a sitemap, the start), and what
+        became of it: "queued" (admitted), "seen" (already known) or a refusal."""
+        with self._lock:
+            if admission == "queued":
+                self._admitted_at[depth] = self._admitted_at.get(depth, 0) + 1
+                if source == "link":
+                    self._found_at[depth] = self._found_at.get(depth, 0) + 1
+            elif source == "link":
+                counts = self._seen_at if admission == "seen" else self._refused_at
+                counts[depth] = counts.get(depth, 0) + 1
+            if source == "link" and url is not None and admission in ("queued", "seen"):
+                times = self._linked.get(url, 0) + 1
+                self._linked[url] = times
+                if times <= 3:
+                    self._linked_once += (times == 1) - (times == 2)
+                    self._linked_twice += (times == 2) - (times == 3)
 
     def page_refused(self, url: str, reason: str, text: str, depth: int, source: str | None = None) -> None:
         """A link refused at admission (robots, out of scope, filtered): counted apart from the
@@ -242,14 +265,8 @@ class ProgressTracker:
                 self._discovered = discovered
             if backoff is not None:
                 self._backoff = backoff
-            if listed is not None:
-                self._listed = listed
             if budget_left is not None:
                 self._budget_left = budget_left
-            handled = sum(self.counts.values())
-            if not self._ratio_samples or handled > self._ratio_samples[-1][0]:
-                # Pages found by links (neither the start nor a sitemap), as pages are handled.
-                self._ratio_samples.append((handled, max(0, self._discovered - self._listed - 1)))
 
     def _active(self, moment: float) -> float:
         """`moment` on the clock of the time the crawl was not only waiting for a back-off: the
@@ -259,25 +276,6 @@ class ProgressTracker:
         if self._paused_since is not None:
             paused += max(0.0, moment - self._paused_since)
         return moment - paused
-
-    def _discovery_ratio(self, handled: int) -> tuple[float | None, float | None, int]:
-        """New pages per handled page over the last half of the last RATIO_WINDOW of the pages
-        handled, over the half before it, and the pages in a half."""
-        samples = self._ratio_samples
-        if handled < RATIO_MIN_PAGES or len(samples) < 2:
-            return None, None, 0
-        window = max(RATIO_MIN_PAGES, int(handled * RATIO_WINDOW))
-        while len(samples) > 2 and samples[1][0] <= samples[-1][0] - window:
-            samples.popleft()
-        (first_handled, first_found), (last_handled, last_found) = samples[0], samples[-1]
-        if last_handled <= first_handled:
-            return None, None, 0
-        middle = next(sample for sample in samples if sample[0] >= (first_handled + last_handled) / 2)
-        if first_handled < middle[0] < last_handled:
-            recent = max(0.0, (last_found - middle[1]) / (last_handled - middle[0]))
-            earlier = max(0.0, (middle[1] - first_found) / (middle[0] - first_handled))
-            return recent, earlier, (last_handled - first_handled) // 2
-        return max(0.0, (last_found - first_found) / (last_handled - first_handled)), None, 0
 
     def number_log_after(self, last_seq: int, record: Callable[[int], None]) -> None:
         """Number log lines after `last_seq` (the last seq of the crawl's earlier runs), and call
@@ -341,9 +339,8 @@ class ProgressTracker:
             current = sum(self.counts.values())
             total = current + self._frontier_pending
             speed = windowed_speed(self._finish_times, self._active(end), started)
-            ratio, earlier, span = self._discovery_ratio(current)
-            estimate = estimate_final_total(current, total, self._total_final or self.state.is_final,
-                                            ratio, self._listed, self._budget_left, earlier, span)
+            guess = self._estimate(now, started, current, total)
+            running = self.state in (State.RUNNING, State.DISCOVERING)
             stages = {stage.value: 0 for stage in (Stage.FETCHING, Stage.RENDERING, Stage.PARSING, Stage.EXTRACTING,
                                                     Stage.STORING)}
             for stage in self._stage_of.values():
@@ -355,13 +352,14 @@ class ProgressTracker:
                 "current": current,
                 "total": total,
                 "total_final": self._total_final,
-                "total_estimate": estimate,
+                "total_estimate": guess.total,
+                "total_range": list(guess.total_range) if guess.total_range else None,
                 "percent": percent_of(current, total),
                 "current_url": self._current_url,
                 "stage": self._current_stage,
                 "speed": round(speed, 2),
-                "eta": (self._eta(estimate - current, speed)
-                        if self.state in (State.RUNNING, State.DISCOVERING) else None),
+                "eta": guess.eta if running else None,
+                "eta_range": list(guess.eta_range) if running and guess.eta_range else None,
                 "elapsed": round(end - started, 1) if self._started is not None else 0.0,
                 "ok": self.counts[PageStatus.OK],
                 "failed": self.counts[PageStatus.FAILED],
@@ -379,12 +377,32 @@ class ProgressTracker:
                 "timestamp": iso_timestamp(),
             }
 
-    def _eta(self, remaining: int, speed: float) -> float | None:
-        eta = eta_seconds(remaining, speed)
-        if eta is None or self._paused_since is None or not self._backoff or remaining <= 0:
-            return eta
-        waiting = min(float(host.get("seconds_left") or 0.0) for host in self._backoff)
-        return round(eta + max(0.0, waiting), 1)
+    def observation(self, now: float, started: float, current: int, total: int) -> Observation:
+        """The figures the estimator learns from, at `now` (this run's pages: a resumed crawl's
+        earlier pages are left out, see _estimate)."""
+        handled = dict(self._handled_at)
+        waiting = 0.0
+        if self._paused_since is not None and self._backoff:
+            waiting = max(0.0, min(float(host.get("seconds_left") or 0.0) for host in self._backoff))
+        return Observation(self._active(now) - started, handled, dict(self._admitted_at), dict(self._found_at),
+                           max(0, total - current), self._total_final or self.state.is_final,
+                           dict(self._seen_at), dict(self._refused_at),
+                           self._budget_left,
+                           waiting, self._linked_once, self._linked_twice)
+
+    def _estimate(self, now: float, started: float, current: int, total: int) -> Estimate:
+        """Feed the estimator what the crawl sees now; its answer, in the crawl's counts (pages of
+        earlier runs added back)."""
+        self._estimator.observe(self.observation(now if self._ended is None else self._ended, started,
+                                                 current, total))
+        guess = self._estimator.estimate()
+        earlier = current - sum(self._handled_at.values())
+        if earlier:
+            guess.total += earlier
+            if guess.total_range is not None:
+                guess.total_range = (guess.total_range[0] + earlier, guess.total_range[1] + earlier)
+        guess.total = max(guess.total, total)
+        return guess
 
     def drain(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], int]:
         """Take the pending status changes, page transitions and log lines (and how many were dropped)."""

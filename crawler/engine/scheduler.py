@@ -60,6 +60,7 @@ class Scheduler:
               record: Iterable[Admission] = REFUSALS) -> Admission:
         """Admit a URL to the frontier (journaled as discovered) or journal why not."""
         admission, canonical = self.frontier.offer(url, depth, referrer, source, forced=forced)
+        self.ctx.tracker.link_offered(depth, source, admission.value, canonical)
         if admission == Admission.QUEUED:
             with self._offer_lock:
                 self.discovered += 1

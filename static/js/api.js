@@ -42,3 +42,20 @@ export function resumeOverRest(crawlId) { return api("POST", crawlPath(crawlId) 
 export function refreshOverRest(crawlId) { return api("POST", crawlPath(crawlId) + "/refresh"); }
 export function getChanges(crawlId) { return api("GET", crawlPath(crawlId) + "/changes"); }
 export function health() { return api("GET", "/api/health"); }
+
+/** The crawl's manifest (the JSONL download) as a list of entries; unreadable lines are left out. */
+export function getManifest(crawlId) {
+  return fetch(crawlPath(crawlId) + "/download?format=jsonl", { credentials: "same-origin", cache: "no-store" })
+    .then(function (res) {
+      if (!res.ok) throw new Error("HTTP " + res.status);
+      return res.text();
+    })
+    .then(function (raw) {
+      const entries = [];
+      raw.split("\n").forEach(function (line) {
+        if (!line) return;
+        try { entries.push(JSON.parse(line)); } catch (e) { /* a line cut short: skipped */ }
+      });
+      return entries;
+    });
+}

@@ -7,7 +7,9 @@
  */
 
 import { el } from "./dom.js";
-import { getCrawl, listCrawls, refreshOverRest, resumeOverRest, startOverRest, stopOverRest } from "./api.js";
+import {
+  getCrawl, getManifest, listCrawls, refreshOverRest, resumeOverRest, startOverRest, stopOverRest
+} from "./api.js";
 import { connect } from "./socket.js";
 import { busy, initialState, reduce } from "./state.js";
 import { errorMessage } from "./util.js";
@@ -72,6 +74,10 @@ function runEffects(effects) {
       case "sync": requestSync(); return null;
       case "history": scheduleHistoryRefresh(); return null;
       case "load": return loadCrawl(e.crawlId, e.refresh, e.state, e.kind);
+      case "load_manifest":
+        return getManifest(e.crawlId).then(function (entries) {
+          return dispatch({ type: "manifest_loaded", token: e.token, entries: entries });
+        }, function () { /* no chart: nothing else depends on it */ });
       case "fill_form": fillForm(e.config); return null;
       case "show_discovery": loadDiscovery(e.id); return null;
       case "close_discovery": closeDiscovery(); return null;

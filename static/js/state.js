@@ -17,25 +17,26 @@
  *   {type: "crawls_listed", crawls}          {type: "crawls_list_failed", message}
  *   {type: "history_listed", crawls}         the crawl list was refreshed (its `resumable` counts)
  *   {type: "series_cache_loaded", cache}     speed histories kept by this browser (see addSample)
+ *   {type: "manifest_loaded", token, entries} a crawl's manifest, for a speed history this browser lacks
  *   {type: "form_error", message}
  *
  * What the page must do in turn (fetch, list crawls, fill the form…) is returned in
  * `state.effects`, a fresh list for every call: see `effect()`.
  */
 
-import { isIn, isNum, num } from "./util.js";
+import { formatDuration, isIn, isNum, num } from "./util.js";
 import { LOG_LINES_MAX, addLog, emptyLog } from "./state/log.js";
 import {
   PAGE_ROWS_MAX, PAGE_STATUSES, REFUSAL_LABELS, STAGES, addPages, emptyPages, isRefusedPage, markUnfinished, mergePage
 } from "./state/pages.js";
 import {
-  SERIES_CACHE_MAX, SERIES_MAX, SERIES_STEP, addSample, cacheSeries, emptySeries, validSeriesCache
+  SERIES_CACHE_MAX, SERIES_MAX, SERIES_STEP, addSample, cacheSeries, emptySeries, seriesFromManifest, validSeriesCache
 } from "./state/series.js";
 
 // The parts, for the views and the tests that know the reducer's module only.
 export {
   LOG_LINES_MAX, PAGE_ROWS_MAX, PAGE_STATUSES, REFUSAL_LABELS, SERIES_CACHE_MAX, SERIES_MAX, SERIES_STEP, STAGES,
-  addSample, emptySeries, isRefusedPage, mergePage, validSeriesCache
+  addSample, emptySeries, isRefusedPage, mergePage, seriesFromManifest, validSeriesCache
 };
 
 export const EVENT_BUFFER_MAX = 5000;  // events held while a start or an attach is being resolved
@@ -79,6 +80,34 @@ export function describeRefused(refused) {
 /** The ETA is an estimate while links may still add pages: "≈" before it until `total_final`. */
 export function etaApproximate(progress) {
   return !!progress && progress.total_final === false && typeof progress.eta === "number";
+}
+
+function isPair(value) {
+  return Array.isArray(value) && value.length === 2 && isNum(value[0]) && isNum(value[1]);
+}
+
+/**
+ * The ETA as shown: a range with "≈" while links may still add pages (`eta_range`:
+ * "≈ 15–25 s", "≈ 1m 05s – 2m 10s"), the plain figure once the total is known, "—" while unknown.
+ */
+export function etaText(progress) {
+  if (!progress || !isNum(progress.eta)) return formatDuration(null);
+  if (progress.total_final !== false) return formatDuration(progress.eta);
+  const range = progress.eta_range;
+  if (!isPair(range)) return "≈ " + formatDuration(progress.eta);
+  const low = Math.round(range[0]);
+  const high = Math.round(range[1]);
+  if (low === high) return "≈ " + formatDuration(low);
+  if (high < 60) return "≈ " + low + "–" + high + " s";
+  return "≈ " + formatDuration(low) + " – " + formatDuration(high);
+}
+
+/** Where the total will likely end while it is an estimate ("≈ 1,100–1,400 pages"), else "". */
+export function totalRangeText(progress) {
+  if (!progress || progress.total_final !== false || !isPair(progress.total_range)) return "";
+  const low = progress.total_range[0].toLocaleString("en-US");
+  const high = progress.total_range[1].toLocaleString("en-US");
+  return "≈ " + (low === high ? low : low + "–" + high) + " pages";
 }
 
 export function isActive(state) { return isIn(ACTIVE_STATES, state); }
@@ -302,6 +331,16 @@ function step(s, a) {
       break;
     case "history_listed": noteResumable(s, a.crawls); break;
     case "series_cache_loaded": s.seriesCache = validSeriesCache(a.cache); break;
+    case "manifest_loaded":
+      // A crawl this browser never watched: its speed chart rebuilt from the manifest's times.
+      if (a.token === s.token && s.crawlId && s.series.points.length < 2) {
+        const rebuilt = seriesFromManifest(a.entries);
+        if (rebuilt.points.length) {
+          s.series = rebuilt;
+          s.seriesCache = cacheSeries(s.seriesCache, s.crawlId, rebuilt);
+        }
+      }
+      break;
     case "crawls_list_failed":
       if (!s.crawlId) s.notice = "Could not list your crawls: " + (a.message || "request failed");
       break;
@@ -471,6 +510,10 @@ function applyDetails(s, data, refresh) {
     handlePages(s, data.recent_pages);
   }
   if (Array.isArray(data.recent_log)) s.log = addLog(s.log, data.recent_log);
+  if (!refresh && isTerminal(data.state) && s.kind === "crawl" && s.series.points.length < 2) {
+    // Nothing to draw but the last snapshot: this browser did not watch the crawl run.
+    effect(s, { type: "load_manifest", crawlId: s.crawlId, token: s.token });
+  }
   if (data.summary && typeof data.summary === "object") {
     handleFinished(s, { crawl_id: s.crawlId, state: data.summary.state || data.state, summary: data.summary });
   } else if (isTerminal(data.state) && !s.summary) {

@@ -16,7 +16,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 VIEWPORT = {"width": 1280, "height": 900}
 
 try:
-    from playwright.sync_api import Page, expect, sync_playwright
+    from playwright.sync_api import Browser, Page, expect, sync_playwright
 except ImportError:  # pragma: no cover - CI installs it
     sync_playwright = None  # type: ignore[assignment]
     expect = None  # type: ignore[assignment]
@@ -99,3 +99,17 @@ def stop_and_wait(page: Page) -> int:
 
 
 # ---------------------------------------------------------------- tests
+
+
+def open_dashboard(browser: Browser, base: str, cookies: list | None = None) -> tuple[Page, list[str]]:
+    """A fresh browser profile on the dashboard, connected; script errors are collected."""
+    context = browser.new_context(viewport=VIEWPORT, base_url=base)
+    context.set_default_timeout(10_000)
+    if cookies:
+        context.add_cookies(cookies)
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    tab.goto("/")
+    expect(tab.locator("#connection")).to_have_text("Connected")
+    return tab, errors

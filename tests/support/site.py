@@ -64,6 +64,8 @@ class SiteOptions:
     rich: bool = False  # pages shaped like real docs: sidebar of links, varied prose, lists, code, a table
     site_meta: bool = False  # every page declares og:site_name "Test Docs" and a meta description
     history_pages: bool = False  # the home page links a changelog, release notes and a blog post (HISTORY_PAGES)
+    shape: str = "tree"  # how pages link (links_of): "tree", "wide" (also WIDE_LINKS pages all over the site)
+    # or "chain" (the home page links CHAINS chapters, each page only the next page of its chapter)
 
 
 SITE_NAME = "Test Docs"
@@ -118,6 +120,26 @@ def children(index: int, total: int) -> list[int]:
     return [c for c in (3 * index + 1, 3 * index + 2, 3 * index + 3) if c < total]
 
 
+WIDE_LINKS = 12  # pages a page of a "wide" site links besides its children, anywhere in the site
+CHAINS = 16  # chapters of a "chain" site
+
+
+def links_of(index: int, options: SiteOptions) -> list[int]:
+    """The pages page `index` links to, by the site's shape: a tree (page i links 3i+1..3i+3);
+    "wide": the tree plus WIDE_LINKS pages spread over the whole site (a sidebar into every
+    section), so most links soon lead to known pages; "chain": the home page links the first
+    page of CHAINS chapters and every page only the next page of its chapter (i + CHAINS), so
+    the crawl never sees the end coming."""
+    total = options.pages
+    if options.shape == "chain":
+        following = range(1, CHAINS + 1) if index == 0 else [index + CHAINS]
+        return [c for c in following if c < total]
+    if options.shape == "wide":
+        spread = random.Random(index).sample(range(total), min(WIDE_LINKS, total))
+        return children(index, total) + [c for c in spread if c != index]
+    return children(index, total)
+
+
 WORDS = ["request", "response", "handler", "config", "option", "value", "server", "client", "session", "cache", "token", "route", "worker", "thread", "process", "queue", "stream", "buffer", "parser", "schema", "field", "record", "index", "query", "filter", "default", "timeout", "retry", "limit", "header", "cookie", "module", "package", "install", "deploy", "build", "test"]
 
 
@@ -161,7 +183,7 @@ def render_page(index: int, options: SiteOptions, head_extra: str = "") -> str:
     if options.rich and not head_extra:
         # Cached: in a benchmark the site's own CPU would otherwise compete with the crawler's.
         return _cached_rich_page(index, options.pages, options.paragraphs)
-    links = "\n".join(f'<li><a href="{page_path(c)}">Page {c}</a></li>' for c in children(index, options.pages))
+    links = "\n".join(f'<li><a href="{page_path(c)}">Page {c}</a></li>' for c in links_of(index, options))
     if options.private_links:
         links += f'\n<li><a href="{private_path(index)}">Private notes {index}</a></li>'
     extra = ""

@@ -94,19 +94,23 @@ def test_eta_divides_the_estimated_remainder_by_the_speed():
     clock = Clock()
     tracker = ProgressTracker("c", "s", clock=clock)
     tracker.set_state(State.RUNNING, "go")
-    # 20 pages handled in 10 s; over the last ones each added one new page by a link.
+    # 20 pages handled in 10 s; each added one new page by a link: the site is not seen to end.
     for n in range(20):
         clock.now = n * 0.5
         tracker.page_done(f"u{n}", "ok", 1)
+        tracker.link_offered(2, "link", "queued")
         tracker.set_frontier(pending=20, queued=20, final=False, discovered=1 + 20 + n, listed=0)
     clock.now = 10.0
     snapshot = tracker.snapshot()
     assert snapshot["speed"] == pytest.approx(2.0)
-    assert snapshot["total"] == 40 and snapshot["total_estimate"] == 60  # 20 pending, one more generation
-    assert snapshot["eta"] == pytest.approx((60 - 20) / 2.0)
+    # As far from the end as from the start (twice the pages handled), at most 5 times as far.
+    assert snapshot["total"] == 40 and snapshot["total_estimate"] == 40 and snapshot["total_range"] == [40, 100]
+    assert snapshot["eta"] == pytest.approx((40 - 20) / 2.0)
+    assert snapshot["eta_range"] == pytest.approx([(40 - 20) / 2.2, (100 - 20) / 1.8], abs=0.05)
     tracker.set_frontier(pending=20, queued=20, final=True, discovered=41, listed=0)
     snapshot = tracker.snapshot()
     assert snapshot["total_estimate"] == 40 and snapshot["eta"] == pytest.approx(10.0)
+    assert snapshot["total_range"] is None and snapshot["eta_range"] is None, "a known total is no range"
 
 
 def test_a_pause_for_a_back_off_is_not_taken_for_a_slow_site():

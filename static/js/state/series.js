@@ -91,3 +91,51 @@ export function validSeriesCache(raw) {
   });
   return cache;
 }
+
+export const MANIFEST_SPEED_WINDOW = 10;  // seconds the speed of a rebuilt sample is measured over (as live)
+
+function refused(entry) {
+  return entry.status === "skipped" && (entry.reason === "robots" || entry.reason === "out_of_scope" ||
+    entry.reason === "filtered");
+}
+
+/**
+ * The speed history of a crawl this browser never watched, rebuilt from its manifest (the JSONL
+ * download: one entry per URL, `fetched_at` when it was handled). A sample every SERIES_STEP
+ * seconds (coarser for a long crawl, at most SERIES_MAX): pages handled per second over the
+ * last MANIFEST_SPEED_WINDOW seconds, failures so far; what was in flight and backing off is not
+ * in the manifest (0). Links refused at admission are not pages handled. Seconds count from the
+ * first page; a resumed crawl's pause between runs is left out (a gap over a minute with no
+ * page). Returns an empty series when the manifest has no dated page.
+ */
+export function seriesFromManifest(entries) {
+  const times = [];
+  (Array.isArray(entries) ? entries : []).forEach(function (e) {
+    if (!e || typeof e !== "object" || refused(e) || typeof e.fetched_at !== "string") return;
+    const ms = Date.parse(e.fetched_at);
+    if (isFinite(ms)) times.push([ms / 1000, e.status === "failed" ? 1 : 0]);
+  });
+  if (!times.length) return emptySeries();
+  times.sort(function (a, b) { return a[0] - b[0]; });
+  let gap = 0;  // time between runs, left out
+  const t = [];
+  for (let i = 0; i < times.length; i++) {
+    if (i > 0 && times[i][0] - times[i - 1][0] > 60) gap += times[i][0] - times[i - 1][0];
+    t.push(times[i][0] - times[0][0] - gap);
+  }
+  const end = t[t.length - 1];
+  let step = SERIES_STEP;
+  while (end / step > SERIES_MAX) step *= 2;
+  const points = [];
+  let next = 0;     // index of the first page after the sample's time
+  let first = 0;    // index of the first page inside the speed window
+  let failed = 0;
+  for (let at = step; at < end + step; at += step) {
+    const moment = Math.min(at, end);
+    while (next < t.length && t[next] <= moment) { failed += times[next][1]; next++; }
+    while (first < next && t[first] <= moment - MANIFEST_SPEED_WINDOW) first++;
+    const span = Math.max(1, Math.min(MANIFEST_SPEED_WINDOW, moment));
+    points.push([moment, (next - first) / span, 0, failed, 0]);
+  }
+  return { points: points, latest: null, step: step, offset: 0, lastElapsed: null };
+}

@@ -1,7 +1,7 @@
 /* The progress panel: bar, counters, current page, stage counts and times, skip reasons, back-off, downloads. */
 
 import { $, el, make, text, clear } from "../dom.js";
-import { STAGES, describeRefused, etaApproximate } from "../state.js";
+import { STAGES, describeRefused, etaText, totalRangeText } from "../state.js";
 import { downloadPath, formatDuration, formatSeconds, isIn, isLocalPath, isNum, num } from "../util.js";
 
 const STAGE_TIME_KEYS = ["fetch", "render", "parse", "extract", "store"];
@@ -174,7 +174,8 @@ export function renderProgress(p, kind) {
     text(el.progressUnit, "pages discovered" + (kind === "discovery" ? " · " + current + " fetched" : ""));
   } else {
     text(el.progressCount, current + " / " + total + (growing ? "+" : ""));
-    text(el.progressUnit, "pages");
+    const likely = totalRangeText(p);
+    text(el.progressUnit, "pages" + (likely ? " · " + likely + " in all" : ""));
   }
   el.progressGrowing.hidden = !growing;
 
@@ -187,7 +188,7 @@ export function renderProgress(p, kind) {
     el.currentStage.setAttribute("data-stage", isIn(STAGES, p.stage) ? p.stage : "");
   }
   text(el.speed, num(p.speed).toFixed(1) + " pages/s");
-  text(el.eta, (etaApproximate(p) ? "≈ " : "") + formatDuration(p.eta));
+  text(el.eta, etaText(p));
   text(el.elapsed, formatDuration(p.elapsed));
   text(el.countOk, okText(p));
   text(el.countFailed, String(num(p.failed)));

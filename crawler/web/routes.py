@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from crawler import __version__
 from crawler.engine.config import ConfigError
-from crawler.engine.events import State
+from crawler.engine.events import CrawlKind, State
 from crawler.folder.paths import is_crawl_id, markdown_file
 from crawler.folder.reader import iter_manifest
 from crawler.outputs import browse as reader
@@ -300,8 +300,9 @@ def search() -> tuple[Response, int] | Response:
                 return error(unknown_crawl_message(crawl_id[:100]), 404)
             crawl_ids = [crawler.crawls.get(owner, crawl_id).crawl_id]
         else:
+            # A discovery saves no pages: it never stands for its site (a crawl of it would hide).
             crawl_ids = current_crawls((record.crawl_id, record.config.url, record.state.value, record.created_at)
-                                       for record in crawler.crawls.list(owner))
+                                       for record in crawler.crawls.list(owner) if record.kind == CrawlKind.CRAWL)
         if crawler.search is None:
             return error("search is not available on this server", 503)
         found = crawler.search.search(query, crawl_ids, limit=per_page, offset=(page - 1) * per_page)

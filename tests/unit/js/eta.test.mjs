@@ -4,7 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { etaText, totalRangeText } from "../../static/js/state.js";
+import { etaText, totalRangeText } from "../../../static/js/state.js";
 
 test("an estimated ETA is shown as a range with ≈", () => {
   assert.equal(etaText({ total_final: false, eta: 19.6, eta_range: [15.2, 24.6] }), "≈ 15–25 s");

@@ -4,7 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { initialState, reduce, seriesFromManifest, emptySeries } from "../../static/js/state.js";
+import { initialState, reduce, seriesFromManifest, emptySeries } from "../../../static/js/state.js";
 
 const A = "20261127-120000-aaaaaa";
 

@@ -59,14 +59,16 @@ function show() {{
 (async () => {{ try {{ {script} }} catch (e) {{ results.push('script error ' + e); }} show(); }})();
 </script></body></html>"""
 
+# Every attempt at once, so the page never goes quiet between two of them (the renderer takes a
+# page that went quiet as done, and a busy machine can stretch the pause between awaits).
 READ_TARGETS = """
-for (const [label, url, init] of {targets}) {{
+await Promise.all({targets}.map(async ([label, url, init]) => {{
   try {{
     const answer = await fetch(url, init || {{}});
     const body = await answer.text();
     results.push(label + ' read ' + answer.status + ' ' + body.slice(0, 300));
   }} catch (e) {{ results.push(label + ' refused'); }}
-}}"""
+}}));"""
 
 
 def shell(title: str, script: str, head: str = "") -> str:

@@ -16,6 +16,7 @@ from crawler.engine.cpu import CpuPool
 from crawler.render import RenderPool
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, expect, sync_playwright
 from tests.support.render import browsers_below
+from tests.support.render_sites import RenderSites
 from tests.support.server import SERVER_MODES, Client, ServerProcess, wait_until
 from tests.support.site import CRASH_MARKER, DocSite, SiteOptions
 
@@ -182,3 +183,11 @@ def make_pool() -> Iterator[Callable[..., RenderPool]]:
     yield make
     for pool in pools:
         pool.close()
+
+
+@pytest.fixture(scope="module")
+def sites() -> Iterator[RenderSites]:
+    """The sites that only exist after JavaScript runs (tests/support/render_sites.py)."""
+    site = RenderSites(slow_seconds=3.0).start()
+    yield site
+    site.stop()

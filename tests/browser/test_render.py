@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -26,33 +26,13 @@ from crawler.engine.events import Event
 from crawler.engine.netguard import non_public_reason
 from crawler.render import (
     RenderPool,
-    render_unavailable_reason,
 )
-from tests.support.render import Crawl, browsers_below, gone
+from tests.support.render import RENDER_TESTS, Crawl, browsers_below, gone
 from tests.support.render_sites import APP_PAGES, DOCSIFY_PAGES, PLAIN_PAGES, RenderSites
 from tests.support.server import PROJECT_ROOT, Client, ServerProcess, wait_until
 from tests.support.site import Site
 
-pytestmark = [pytest.mark.usefixtures("no_chromium_left"), pytest.mark.skipif(render_unavailable_reason() is not None,
-                                reason=f"no browser to render with: {render_unavailable_reason()}")]
-
-
-
-
-
-
-
-
-
-@pytest.fixture(scope="module")
-def sites() -> Iterator[RenderSites]:
-    site = RenderSites(slow_seconds=3.0).start()
-    yield site
-    site.stop()
-
-
-
-
+pytestmark = RENDER_TESTS
 
 
 # ---------------------------------------------------------------- crawling with a real Chromium

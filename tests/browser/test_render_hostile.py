@@ -33,13 +33,12 @@ import requests
 from crawler.engine.cpu import CpuPool
 from crawler.engine.netguard import non_public_reason
 from crawler.folder.reader import iter_manifest
-from crawler.render import RenderPool, render_unavailable_reason
-from tests.support.render import Crawl, browsers_below, gone
+from crawler.render import RenderPool
+from tests.support.render import RENDER_TESTS, Crawl, browsers_below, gone
 from tests.support.render_sites import APP_TEXT
 from tests.support.server import PROJECT_ROOT, crawl_over_rest, free_port, wait_until
 
-pytestmark = [pytest.mark.usefixtures("no_chromium_left"), pytest.mark.skipif(render_unavailable_reason() is not None,
-                                reason=f"no browser to render with: {render_unavailable_reason()}")]
+pytestmark = RENDER_TESTS
 
 TEXT = APP_TEXT * 2
 DASHBOARD_HEADER = "X-Crawler-Dashboard"  # every answer of the dashboard carries it

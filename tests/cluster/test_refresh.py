@@ -1,23 +1,14 @@
-"""Refresh: a second crawl of a site that changed, reusing what did not, and the report of what did.
-Also the page cache between a discovery and the crawl of its selection.
-
-The site here changes between two crawls (pages added, removed, edited), and answers conditional
-requests the way real servers do: some pages with an ETag, some with Last-Modified, some with
-neither. It records every request with its conditional headers and what it answered, so the
-tests assert on what the server really saw.
-"""
+"""Refresh in cluster mode: the same service call, run on a worker (the site and its checks:
+tests/server/test_refresh.py, tests/support/changing_site.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
-from tests.support.changing_site import ChangingSite, change_the_site, first_version
+from tests.support.changing_site import CONFIG, ChangingSite, change_the_site, crawl, first_version
 from tests.support.server import Client, ServerProcess
-
-CONFIG = {"max_pages": 50, "concurrency": 4, "respect_robots": False, "use_sitemaps": False}
 
 
 @pytest.fixture
@@ -34,9 +25,6 @@ def client(app_server: ServerProcess) -> Iterator[Client]:
     made.close()
 
 
-def crawl(client: Client, config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    crawl_id = client.start(config)
-    return crawl_id, client.wait_finished(crawl_id, timeout=30)["summary"]
 
 
 # ---------------------------------------------------------------- cluster mode

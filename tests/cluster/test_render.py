@@ -1,42 +1,17 @@
-"""Pages that only exist after JavaScript runs: rendered in a real Chromium, only when needed.
-
-The engine runs directly (a CrawlController with a RecordingSink) against the local sites of
-tests/support/render_sites.py (a Docsify site, an app shell filled by fetch(), a server-rendered site, hostile
-pages); a few tests run the real server where the server matters (kill -9, no browser, eventlet).
-After every test, no Chromium is left below this process: processes are counted with psutil.
-"""
+"""Rendering on a cluster worker: its own Chromium, gone with it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 
-from crawler.render import (
-    render_unavailable_reason,
-)
-from tests.support.render import browsers_below, gone
+from tests.support.render import RENDER_TESTS, browsers_below, gone
 from tests.support.render_sites import RenderSites
 from tests.support.server import Client, wait_until
 
-pytestmark = [pytest.mark.usefixtures("no_chromium_left"), pytest.mark.skipif(render_unavailable_reason() is not None,
-                                reason=f"no browser to render with: {render_unavailable_reason()}")]
-
-
-
-
-
-
-
-
-
-@pytest.fixture(scope="module")
-def sites() -> Iterator[RenderSites]:
-    site = RenderSites(slow_seconds=3.0).start()
-    yield site
-    site.stop()
+pytestmark = RENDER_TESTS
 
 
 @pytest.mark.slow

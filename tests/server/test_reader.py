@@ -4,13 +4,13 @@ local site with a hostile page, and the Markdown renderer on its own."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from html.parser import HTMLParser
 
 import pytest
 import requests
 
 from crawler.outputs.browse import MAX_PAGE_CHARS
 from tests.support import contract
+from tests.support.markup import assert_inert
 from tests.support.reader_site import PAGES
 from tests.support.reader_site import reader_site as reader_site_with_pages
 from tests.support.server import Client, ServerProcess, crawl_over_rest, wait_until
@@ -28,40 +28,10 @@ def crawl(server: ServerProcess, http: requests.Session, url: str) -> str:
     return crawl_over_rest(server.base, http, url, max_pages=20)
 
 
-class Markup(HTMLParser):
-    """Every element and attribute of a piece of HTML."""
-
-    def __init__(self, html: str) -> None:
-        super().__init__(convert_charrefs=True)
-        self.elements: list[tuple[str, dict[str, str]]] = []
-        self.text: list[str] = []
-        self.feed(html)
-        self.close()
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.elements.append((tag, {name: value or "" for name, value in attrs}))
-
-    def handle_data(self, data: str) -> None:
-        self.text.append(data)
-
-    def links(self) -> list[dict[str, str]]:
-        return [attrs for tag, attrs in self.elements if tag == "a"]
 
 
-SAFE_TAGS = {"p", "a", "span", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "pre", "code", "em",
-             "strong", "s", "blockquote", "hr", "br", "table", "thead", "tbody", "tr", "th", "td"}
-SAFE_ATTRIBUTES = {"href", "title", "class", "target", "rel", "data-reader-url", "start"}
 
 
-def assert_inert(html: str) -> Markup:
-    """Only harmless elements and attributes; every link target http(s) or mailto."""
-    markup = Markup(html)
-    for tag, attrs in markup.elements:
-        assert tag in SAFE_TAGS, f"<{tag}> in the rendered page"
-        assert set(attrs) <= SAFE_ATTRIBUTES, f"<{tag} {attrs}> in the rendered page"
-        if "href" in attrs:
-            assert attrs["href"].split(":", 1)[0] in ("http", "https", "mailto"), attrs
-    return markup
 
 
 # ---- the routes, on the real server ------------------------------------------------------------

@@ -21,10 +21,8 @@ import pytest
 from crawler.engine.pagecache import PageCache
 from crawler.folder.reader import iter_manifest
 from tests.support import contract
-from tests.support.changing_site import LAST_MODIFIED, ChangingSite, change_the_site, first_version
+from tests.support.changing_site import CONFIG, LAST_MODIFIED, ChangingSite, change_the_site, crawl, first_version
 from tests.support.server import PROJECT_ROOT, Client, ServerProcess
-
-CONFIG = {"max_pages": 50, "concurrency": 4, "respect_robots": False, "use_sitemaps": False}
 
 
 @pytest.fixture
@@ -41,9 +39,6 @@ def client(app_server: ServerProcess) -> Iterator[Client]:
     made.close()
 
 
-def crawl(client: Client, config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    crawl_id = client.start(config)
-    return crawl_id, client.wait_finished(crawl_id, timeout=30)["summary"]
 
 
 def by_url(crawl_dir: Path) -> dict[str, dict[str, Any]]:

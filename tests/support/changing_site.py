@@ -6,7 +6,9 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
+from typing import Any
 
+from tests.support.server import Client
 from tests.support.site import Site
 
 LAST_MODIFIED = "Wed, 25 Nov 2026 10:00:00 GMT"
@@ -121,3 +123,11 @@ def change_the_site(site: ChangingSite) -> None:
     site.edit("/docs/e.html", html("Epsilon", "Epsilon explains logging to the journal."))
     del site.pages["/docs/gone.html"]
     site.pages["/docs/new.html"] = Page(html("New", "New explains upgrades."), "etag")
+
+
+CONFIG = {"max_pages": 50, "concurrency": 4, "respect_robots": False, "use_sitemaps": False}
+
+
+def crawl(client: Client, config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    crawl_id = client.start(config)
+    return crawl_id, client.wait_finished(crawl_id, timeout=30)["summary"]

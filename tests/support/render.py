@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import pytest
 
 from crawler.engine.config import parse_crawl_config
 from crawler.engine.controller import CrawlController
@@ -16,7 +17,7 @@ from crawler.engine.cpu import CpuPool
 from crawler.engine.events import Event, RecordingSink
 from crawler.folder.reader import iter_manifest
 from crawler.folder.writer import CrawlStore
-from crawler.render import RenderPool
+from crawler.render import RenderPool, render_unavailable_reason
 
 BROWSER_NAMES = ("chrom", "headless_shell")
 
@@ -71,3 +72,10 @@ class Crawl:
 
     def stages_of(self, url: str) -> list[str]:
         return [page["stage"] for batch in self.sink.of(Event.PAGE) for page in batch["pages"] if page["url"] == url]
+
+
+# Every rendering test module: skipped without a browser, and no Chromium left after each test
+# (the `no_chromium_left` fixture in tests/conftest.py).
+RENDER_TESTS = [pytest.mark.usefixtures("no_chromium_left"),
+                pytest.mark.skipif(render_unavailable_reason() is not None,
+                                   reason=f"no browser to render with: {render_unavailable_reason()}")]

@@ -1,14 +1,7 @@
-"""Pages that only exist after JavaScript runs: rendered in a real Chromium, only when needed.
-
-The engine runs directly (a CrawlController with a RecordingSink) against the local sites of
-tests/support/render_sites.py (a Docsify site, an app shell filled by fetch(), a server-rendered site, hostile
-pages); a few tests run the real server where the server matters (kill -9, no browser, eventlet).
-After every test, no Chromium is left below this process: processes are counted with psutil.
-"""
+"""Rendering decided without a browser: shells told from pages, hash routes, the browser policy,
+the per-host memory, the setting's validation."""
 
 from __future__ import annotations
-
-from collections.abc import Iterator
 
 import pytest
 
@@ -19,25 +12,12 @@ from crawler.folder.writer import relative_page_path
 from crawler.render import (
     BrowserPolicy,
     check_render_setting,
-    render_unavailable_reason,
 )
 from crawler.render.detect import HostMemory, shell_reason
-from tests.support.render_sites import DOCSIFY_DIR, RenderSites
+from tests.support.render import RENDER_TESTS
+from tests.support.render_sites import DOCSIFY_DIR
 
-pytestmark = [pytest.mark.usefixtures("no_chromium_left"), pytest.mark.skipif(render_unavailable_reason() is not None,
-                                reason=f"no browser to render with: {render_unavailable_reason()}")]
-
-
-
-
-
-
-
-@pytest.fixture(scope="module")
-def sites() -> Iterator[RenderSites]:
-    site = RenderSites(slow_seconds=3.0).start()
-    yield site
-    site.stop()
+pytestmark = RENDER_TESTS
 
 
 # ---------------------------------------------------------------- deciding, without a browser

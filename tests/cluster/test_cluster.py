@@ -574,7 +574,9 @@ def test_an_idle_web_server_keeps_its_event_subscription_and_loses_no_event(tmp_
         deadline = time.monotonic() + 10
         wait_until(lambda: len(watcher.of("cluster_probe")) >= sent or time.monotonic() > deadline, timeout=15)
         received = [event["n"] for event in watcher.of("cluster_probe")]
-        assert received == list(range(sent)), f"{sent - len(received)} of {sent} events lost: got {received}"
+        # Each event once, none lost. Their order is not the point here: the python-socketio test
+        # client runs each message's handler in a thread of its own, so two can land swapped.
+        assert sorted(received) == list(range(sent)), f"{sent - len(set(received))} of {sent} events lost: got {received}"
         log = server.log_path.read_text(errors="replace")
         assert "event queue" not in log, log
     finally:

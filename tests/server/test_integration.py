@@ -166,7 +166,8 @@ def test_every_socket_of_one_session_gets_the_events_and_a_reload_reattaches(ser
     reloaded = Client(server.base, cookies=first_tab.http.cookies)
     try:
         detail = reloaded.http.get(f"{server.base}/api/crawls/{crawl_id}").json()
-        assert detail["state"] == "running" and detail["config"]["url"] == site.url(0)
+        # Still live when the tab comes back (on a busy machine it may not have left its sitemaps yet).
+        assert detail["state"] in ("discovering", "running") and detail["config"]["url"] == site.url(0)
         assert detail["progress"]["crawl_id"] == crawl_id and detail["recent_log"]
         finished = reloaded.wait_finished(crawl_id)
         assert finished["state"] == "completed"

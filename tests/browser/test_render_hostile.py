@@ -36,7 +36,7 @@ from crawler.folder.reader import iter_manifest
 from crawler.render import RenderPool
 from tests.support.render import RENDER_TESTS, Crawl, browsers_below, gone
 from tests.support.render_sites import APP_TEXT
-from tests.support.server import PROJECT_ROOT, crawl_over_rest, free_port, wait_until
+from tests.support.server import PROJECT_ROOT, crawl_over_rest, free_port, stop_process, wait_until
 
 pytestmark = RENDER_TESTS
 
@@ -374,14 +374,7 @@ class Gunicorn:
         return self.log_path.read_text(errors="replace").count(f'"GET {path} HTTP/1.1"')
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
+        stop_process(self.process, self._log, grace=20)
 
 
 def dashboard_reader(site: Site, dashboard: str, port: int, forwarded: str, extra: list[Any] = ()) -> str:  # type: ignore[assignment]

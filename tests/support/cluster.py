@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.support.server import PROJECT_ROOT, ServerProcess, free_port, wait_until
+from tests.support.server import PROJECT_ROOT, ServerProcess, free_port, stop_process, wait_until
 
 LEASE_SECONDS = "3"  # a dead worker's crawl shows `interrupted` within seconds, not the default 15
 
@@ -85,14 +85,7 @@ class WorkerProcess:
             self.process.wait(10)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
+        stop_process(self.process, self._log, grace=20)
 
 
 def descendants(pid: int) -> set[int]:

@@ -50,6 +50,18 @@ def crawl_over_rest(base: str, http: requests.Session, url: str, **settings: Any
     return crawl_id
 
 
+def stop_process(process: subprocess.Popen, log: Any, grace: float = 10) -> None:
+    """SIGTERM, then SIGKILL after `grace` seconds; closes the process's log file."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    log.close()
+
+
 class ServerProcess:
     """`python crawler_app.py` on a free port, as a person would start it."""
 
@@ -80,14 +92,7 @@ class ServerProcess:
             return False
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
+        stop_process(self.process, self._log)
 
 
 class Client:

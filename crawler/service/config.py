@@ -30,6 +30,8 @@ class ServerConfig:
     host: str | None = None
     port: int | None = None
     allowed_hosts: tuple[str, ...] = ()
+    # The shortest time between two runs of a schedule (crawler/service/schedules.py), in seconds.
+    schedule_min_interval: float = 3600.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str]) -> ServerConfig:
@@ -66,6 +68,7 @@ class ServerConfig:
             lease_seconds=seconds("CRAWLER_LEASE_SECONDS", cls.lease_seconds),
             memory_limit=memory_limit(environ.get("CRAWLER_MEMORY_LIMIT", "")),
             allowed_hosts=allowed_hosts(environ.get("CRAWLER_ALLOWED_HOSTS", ""), "CRAWLER_ALLOWED_HOSTS"),
+            schedule_min_interval=seconds("CRAWLER_SCHEDULE_MIN_INTERVAL", cls.schedule_min_interval),
         )
 
     def __post_init__(self) -> None:
@@ -86,6 +89,8 @@ class ServerConfig:
         if self.lease_seconds < 1:
             raise ValueError(f"lease_seconds must be at least 1, got {self.lease_seconds}")
         self.allowed_hosts = allowed_hosts(self.allowed_hosts)
+        if not self.schedule_min_interval >= 1:
+            raise ValueError(f"schedule_min_interval must be at least 1 second, got {self.schedule_min_interval}")
         if self.port is not None and not 0 < self.port < 65536:
             raise ValueError(f"port must be between 1 and 65535, got {self.port}")
 

@@ -32,6 +32,7 @@ from crawler.service.config import ServerConfig
 from crawler.service.history import read_history
 from crawler.service.local import LocalBackend
 from crawler.service.memory import MemoryGuard, ProcessTree, release_memory
+from crawler.service.schedules import FileScheduleStore, Schedules, ScheduleTicker
 from crawler.web.extensions import CrawlerExtension
 from crawler.web.metrics import ServerMetrics
 from crawler.web.sessions import load_or_create_secret
@@ -74,9 +75,10 @@ def _embedded(config: ServerConfig, data_dir: Path, socketio: SocketIO) -> Crawl
                            max_queued_per_session=config.max_queued_per_session, pause_signal=guard,
                            stats=metrics, render=render)
     service = CrawlService(data_dir, states, backend, allow_private_targets=config.allow_private_targets)
+    schedules = Schedules(FileScheduleStore(data_dir), service, min_interval=config.schedule_min_interval)
     closers = [cpu.shutdown, render.close] + ([guard.close] if guard is not None else [])
     holder["extension"] = CrawlerExtension(config, service, cpu, render, closers=closers, tree=tree, guard=guard,
-                                         given_metrics=metrics)
+                                         given_metrics=metrics, schedules=schedules)
     return holder["extension"]
 
 
@@ -85,6 +87,7 @@ def _cluster(config: ServerConfig, data_dir: Path, socketio: SocketIO) -> Crawle
     from crawler.service.cluster.coordinator import Cluster
     from crawler.service.cluster.jobs import job_sender, make_celery
     from crawler.service.cluster.redis_states import RedisCrawlStates, redis_client
+    from crawler.service.cluster.schedules import RedisScheduleStore
 
     assert config.redis_url is not None
 
@@ -105,7 +108,8 @@ def _cluster(config: ServerConfig, data_dir: Path, socketio: SocketIO) -> Crawle
                              redis_url=config.redis_url)
     backend.start()
     service = CrawlService(data_dir, states, backend, allow_private_targets=config.allow_private_targets)
-    return CrawlerExtension(config, service)
+    schedules = Schedules(RedisScheduleStore(states), service, min_interval=config.schedule_min_interval)
+    return CrawlerExtension(config, service, schedules=schedules)
 
 
 def _add_search(extension: CrawlerExtension, data_dir: Path) -> None:
@@ -217,14 +221,17 @@ def create_app(config: ServerConfig | dict[str, Any] | None = None) -> Flask:
     extension = build(server_config, data_dir, socketio)
     _add_search(extension, data_dir)
     _add_mcp(extension, data_dir)
+    if extension.schedules is not None:  # every web server ticks; the store's claims make each run happen once
+        extension.ticker = ScheduleTicker(extension.schedules).start()
     app.extensions["crawler"] = extension
     atexit.register(extension.close)
 
-    from crawler.web import routes, socket_events
+    from crawler.web import routes, schedules, socket_events
     from crawler.web.auth import HostRule, SourceGuard, require_token
 
     app.before_request(require_token)  # before the blueprint's hooks: a refused request gets no session
     app.register_blueprint(routes.blueprint)
+    app.register_blueprint(schedules.blueprint)
     options: dict[str, Any] = {}
     if server_config.redis_url:
         from crawler.service.cluster.event_queue import EventQueue

@@ -18,6 +18,7 @@ from crawler.service import CrawlService
 from crawler.service.config import ServerConfig
 from crawler.service.local import LocalBackend
 from crawler.service.memory import MemoryGuard, ProcessTree
+from crawler.service.schedules import Schedules, ScheduleTicker
 from crawler.web.metrics import ServerMetrics
 
 
@@ -36,6 +37,8 @@ class CrawlerExtension:
     search: SearchIndex | None = None
     indexer: SearchIndexer | None = None
     mcp: Any = None  # the MCP streamable HTTP endpoint (crawler.outputs.mcp.http.McpHttp), None if not served
+    schedules: Schedules | None = None
+    ticker: ScheduleTicker | None = None  # fires the schedules' runs; closed first, before the crawls stop
     metrics: ServerMetrics = field(init=False)
 
     def __post_init__(self, given_metrics: ServerMetrics | None) -> None:
@@ -104,6 +107,8 @@ class CrawlerExtension:
         return answer
 
     def close(self) -> None:
+        if self.ticker is not None:
+            self.ticker.close()
         try:
             self.crawls.shutdown()
         finally:

@@ -23,6 +23,7 @@ import { loadSeriesCache, renderChart, saveSeriesCache } from "./view/chart.js";
 import { initServerPanel } from "./view/server.js";
 import { renderFinished, renderProgress, resetProgress } from "./view/progress.js";
 import { initReader, renderReaderButton } from "./view/reader.js";
+import { initSchedules } from "./view/schedules.js";
 import { initSearch } from "./view/search.js";
 import { renderStatus } from "./view/status.js";
 
@@ -309,6 +310,7 @@ initDiscovery({
 initLog();
 initReader({ current: function () { return { crawlId: state.crawlId, kind: state.kind }; } });
 initSearch();
+initSchedules();
 initPages();
 initServerPanel();
 // The speed samples of crawls shown before (a reload, or a crawl re-opened from the list).

@@ -1,0 +1,77 @@
+"""The Schedules card in a real browser: a crawl is scheduled every 24 hours and then at a cron
+time, both listed with their next run; a refused setting shows the server's error; a schedule is
+deleted; a site URL with markup stays text."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.browser import VIEWPORT, start_crawl
+from tests.support.changing_site import ChangingSite, first_version
+from tests.support.server import ServerProcess
+
+try:
+    from playwright.sync_api import Page, expect
+except ImportError:  # pragma: no cover - the browser fixture skips without playwright
+    expect = None  # type: ignore[assignment]
+
+
+@pytest.fixture
+def tab(browser, app_server: ServerProcess) -> Iterator[Page]:
+    context = browser.new_context(viewport=VIEWPORT, base_url=app_server.base)
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto("/")
+    expect(page.locator("#connection")).to_have_text("Connected")
+    try:
+        yield page
+    finally:
+        context.close()
+    assert not errors, f"script errors on the dashboard: {errors}"
+
+
+def test_a_crawl_is_scheduled_listed_and_deleted_from_the_dashboard(tab, app_server, tmp_path):
+    site = ChangingSite(first_version())
+    try:
+        crawl_id = start_crawl(tab, site.url("/docs/"), concurrency=4)
+        expect(tab.locator("#crawl-state")).to_have_text("Completed: 8 pages saved", timeout=30_000)
+        tab.locator("#schedule-crawl").focus()
+        expect(tab.locator(f'#schedule-crawl option[value="{crawl_id}"]')).to_have_count(1)
+        tab.select_option("#schedule-crawl", crawl_id)
+
+        tab.fill("#schedule-hours", "0.25")  # under the server's floor (an hour)
+        tab.locator("#schedule-form button[type=submit]").click()
+        expect(tab.locator("#schedule-status")).to_have_text("every_hours must be between 1 and 8784, got 0.25")
+        expect(tab.locator("#schedules li")).to_have_count(0)
+
+        tab.fill("#schedule-hours", "24")
+        tab.locator("#schedule-form button[type=submit]").click()
+        expect(tab.locator("#schedule-status")).to_contain_text("Scheduled: next run ")
+        rows = tab.locator("#schedules li.schedule-row")
+        expect(rows).to_have_count(1)
+        host = site.url("/docs/").split("://", 1)[1]
+        expect(rows.first.locator(".schedule-site")).to_have_text(host)
+        expect(rows.first.locator(".schedule-when")).to_contain_text("every 24 hours · next ")
+        expect(rows.first.locator(".schedule-last")).to_have_text("not run yet · 0 runs")
+
+        tab.select_option("#schedule-how", "cron")
+        expect(tab.locator("#schedule-hours")).to_be_hidden()
+        tab.fill("#schedule-cron", "0 3 * * *")
+        tab.locator("#schedule-form button[type=submit]").click()
+        expect(rows).to_have_count(2)
+        expect(rows.nth(1).locator(".schedule-when")).to_contain_text("cron 0 3 * * * (UTC) · next ")
+        tab.screenshot(path=str(tmp_path / "schedules.png"), full_page=True)
+
+        rows.first.locator("button.schedule-delete").click()
+        expect(rows).to_have_count(1)
+        expect(tab.locator("#schedule-status")).to_have_text("Schedule deleted.")
+        listed = tab.request.get(f"{app_server.base}/api/schedules").json()["schedules"]
+        assert [s["cron"] for s in listed] == ["0 3 * * *"]
+        rows.first.locator("button.schedule-delete").click()
+        expect(rows).to_have_count(0)
+    finally:
+        site.stop()

@@ -140,12 +140,14 @@ def _add_mcp(extension: CrawlerExtension, data_dir: Path) -> None:
     def start() -> Any:
         from crawler.outputs.mcp.http import McpHttp
         from crawler.outputs.mcp.library import SiteInfo
+        from crawler.service.mcp_crawls import ServiceCrawls
 
         def sites_of(owner: str) -> list[SiteInfo]:
             return [SiteInfo(r.crawl_id, r.config.url, r.state.value, r.created_at)
                     for r in service.list(owner) if r.kind == "crawl"]
 
-        return McpHttp(data_dir, index, sites_of)
+        # The crawl tools are served to requests with an API key only (routes.mcp_endpoint marks them).
+        return McpHttp(data_dir, index, sites_of, crawls=ServiceCrawls(service))
 
     endpoint = LazyEndpoint(start)
     extension.mcp = endpoint

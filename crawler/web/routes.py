@@ -35,6 +35,7 @@ from crawler.service.records import DOWNLOAD_FORMATS
 from crawler.web.app import MAX_REQUEST_BYTES
 from crawler.web.auth import request_is_authorised
 from crawler.web.extensions import extension
+from crawler.web.keys import request_key_id
 from crawler.web.sessions import ensure_session_id, request_api_key
 
 blueprint = Blueprint("crawler", __name__)
@@ -260,6 +261,9 @@ def mcp_endpoint() -> Any:
     if endpoint is None:
         return error("MCP over HTTP is served in the threading server mode only; use crawler-mcp", 501)
     request.environ["crawler.owner"] = ensure_session_id()
+    # The crawl tools (crawl_site, refresh_site, crawl_status) for a caller with an API key only
+    # (crawler.outputs.mcp.http.CRAWLS_KEY; the MCP SDK is loaded on the first /mcp request, not here).
+    request.environ["crawler.mcp_crawls"] = request_key_id() is not None
     response = Response.force_type(endpoint, request.environ)
     if response.status_code >= 400 and response.mimetype != "application/json":
         # The SDK's few plain-text answers (a body over its limit...): JSON like every other error here.

@@ -50,3 +50,43 @@ def over_http(url: str, headers: dict[str, str], calls: list[tuple[str, dict[str
                 return await call_all(client, calls)
 
     return asyncio.run(run())
+
+
+CRAWL_TOOLS = {"crawl_site", "refresh_site", "crawl_status"}
+
+
+def session_over_http(url: str, headers: dict[str, str],
+                      calls: list[tuple[str, dict[str, Any]]]) -> tuple[set[str], list[tuple[bool, str]]]:
+    """The tools offered to this caller, and the answers to its calls, in one client session."""
+    async def run() -> tuple[set[str], list[tuple[bool, str]]]:
+        async with httpx2.AsyncClient(headers=headers, timeout=30) as http:
+            async with Client(streamable_http_client(url, http_client=http)) as client:
+                tools = {tool.name for tool in (await client.list_tools()).tools}
+                return tools, await call_all(client, calls)
+
+    return asyncio.run(run())
+
+
+def descriptions_over_http(url: str, headers: dict[str, str]) -> dict[str, str]:
+    async def run() -> dict[str, str]:
+        async with httpx2.AsyncClient(headers=headers, timeout=30) as http:
+            async with Client(streamable_http_client(url, http_client=http)) as client:
+                return {tool.name: tool.description or "" for tool in (await client.list_tools()).tools}
+
+    return asyncio.run(run())
+
+
+def stdio_session(args: list[str], calls: list[tuple[str, dict[str, Any]]], *, module: str = "crawler.mcp_stdio",
+                  between: Any = None) -> tuple[set[str], list[tuple[bool, str]]]:
+    """`python -m <module> <args>` as an MCP client starts it; `calls` in one session. `between`:
+    a function of (client) awaited after the calls, before the client hangs up."""
+    async def run() -> tuple[set[str], list[tuple[bool, str]]]:
+        parameters = StdioServerParameters(command=sys.executable, args=["-m", module, *args], cwd=str(PROJECT_ROOT))
+        async with Client(parameters, read_timeout_seconds=30) as client:
+            tools = {tool.name for tool in (await client.list_tools()).tools}
+            answers = await call_all(client, calls)
+            if between is not None:
+                answers += await between(client)
+            return tools, answers
+
+    return asyncio.run(run())

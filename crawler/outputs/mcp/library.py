@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,24 @@ class SiteSource(Protocol):
     """The crawls one caller may see (crawls only: a discovery stores no pages)."""
 
     def sites(self, context: Context | None) -> list[SiteInfo]: ...
+
+
+class CrawlStarter(Protocol):
+    """Starts and follows crawls for the caller: the host's crawl service, injected (the outputs
+    layer starts nothing itself). Each method answers plain JSON-able data, or raises
+    ToolInputError with a message for the caller (bad settings, a refused address, a full queue,
+    an unknown crawl)."""
+
+    def start(self, context: Context | None, settings: dict[str, Any]) -> dict[str, Any]: ...
+    def refresh(self, context: Context | None, crawl_id: str) -> dict[str, Any]: ...
+    def status(self, context: Context | None, crawl_id: str) -> dict[str, Any]: ...
+
+
+CRAWL_TOOLS_NOTE = ("Only for a caller with an API key (or a local stdio server started with --allow-crawls). "
+                    "The server's limits apply (max_pages 1-100000, at most 100 include/exclude patterns, the "
+                    "crawls a session may run and have waiting), and so does its address policy: loopback, "
+                    "private and link-local (cloud metadata) addresses are refused unless the server allows "
+                    "private targets.")
 
 
 class FolderSites:
@@ -326,8 +345,9 @@ class DocsLibrary:
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 
 
-def build_server(library: DocsLibrary) -> MCPServer:
-    """An MCP server whose four tools answer from `library`."""
+def build_server(library: DocsLibrary, crawls: CrawlStarter | None = None) -> MCPServer:
+    """An MCP server whose four tools answer from `library`; with `crawls`, also the three that
+    start and follow crawls (crawl_site, refresh_site, crawl_status)."""
     server = MCPServer(
         "crawler-docs", version=__version__,
         instructions=("Documentation sites crawled by Crawler Dashboard. list_sites shows them; search_docs "
@@ -367,7 +387,49 @@ def build_server(library: DocsLibrary) -> MCPServer:
         site: a crawl id or host from list_sites. Sliced like get_page."""
         return _answer(lambda: library.get_outline(site, offset, max_chars, ctx))
 
+    if crawls is not None:
+        _add_crawl_tools(server, library, crawls)
     return server
+
+
+CRAWL_ANNOTATIONS = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False,
+                                    open_world_hint=True)
+
+
+def _json(data: dict[str, Any]) -> str:
+    return json.dumps(data, indent=1, ensure_ascii=False)
+
+
+def _add_crawl_tools(server: MCPServer, library: DocsLibrary, crawls: CrawlStarter) -> None:
+    @server.tool(annotations=CRAWL_ANNOTATIONS.model_copy(update={"title": "Crawl a site"}),
+                 description=("Start crawling a documentation site and return at once with its crawl_id: follow it "
+                              "with crawl_status; its pages become searchable (search_docs, get_page) as they are "
+                              "saved. url: the start page (only pages under it are crawled). max_pages: 1-100000 "
+                              "(default 500). include / exclude: URL patterns, globs (/docs/api/*) or re:<regex>. "
+                              + CRAWL_TOOLS_NOTE))
+    def crawl_site(url: str, ctx: Context, max_pages: int | None = None, include: list[str] | None = None,
+                   exclude: list[str] | None = None) -> str:
+        settings: dict[str, Any] = {"url": url}
+        for name, value in (("max_pages", max_pages), ("include", include), ("exclude", exclude)):
+            if value is not None:
+                settings[name] = value
+        return _answer(lambda: _json(crawls.start(ctx, settings)))
+
+    @server.tool(annotations=CRAWL_ANNOTATIONS.model_copy(update={"title": "Refresh a crawled site"}),
+                 description=("Crawl a site again with the settings of its crawl, returning at once with the new "
+                              "crawl_id: unchanged pages are reused (conditional requests), and when it ends "
+                              "crawl_status tells what changed (pages new, changed, removed). site: a crawl id or "
+                              "host from list_sites (a host means its newest completed crawl). " + CRAWL_TOOLS_NOTE))
+    def refresh_site(site: str, ctx: Context) -> str:
+        return _answer(lambda: _json(crawls.refresh(ctx, library.resolve_site(site, ctx).crawl_id)))
+
+    @server.tool(annotations=READ_ONLY.model_copy(update={"title": "A crawl's status"}),
+                 description=("Where a crawl started with crawl_site or refresh_site stands: its state (queued, "
+                              "discovering, running, completed, stopped, failed, interrupted), pages saved, failed "
+                              "and skipped, and for a refresh that ended, the counts of what changed. "
+                              + CRAWL_TOOLS_NOTE))
+    def crawl_status(crawl_id: str, ctx: Context) -> str:
+        return _answer(lambda: _json(crawls.status(ctx, crawl_id)))
 
 
 def _answer(call: Callable[[], str]) -> str:

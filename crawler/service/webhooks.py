@@ -123,6 +123,7 @@ class WebhookDispatcher:
         self._ended = False
         self._closing = threading.Event()
         self._thread: threading.Thread | None = None
+        self._running = False  # a delivery thread is taking from the queue (set and cleared under _cond)
         self._dropped = 0
         self.sent_pages = 0
         self.delivered: list[str] = []  # delivery ids, in order (what a test or a summary reads)
@@ -145,7 +146,8 @@ class WebhookDispatcher:
                 self._dropped += 1
                 return None
             self._queue.append(delivery)
-            if self._thread is None:
+            if not self._running:  # the first post, or one that came after the thread had finished
+                self._running = True
                 self._thread = threading.Thread(target=self._run, name=f"webhooks-{self.crawl_id}", daemon=True)
                 self._thread.start()
             self._cond.notify()
@@ -177,6 +179,7 @@ class WebhookDispatcher:
             while not self._queue and not self._ended and not self._closing.is_set():
                 self._cond.wait(1.0)
             if self._closing.is_set() or not self._queue:
+                self._running = False
                 return None
             return self._queue.popleft()
 

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from tests.support.changing_site import CONFIG, ChangingSite, change_the_site, crawl, first_version
-from tests.support.server import Client, ServerProcess, wait_until
+from tests.support.server import SERVER_MODES, Client, ServerProcess, wait_until
 from tests.support.webhooks import Receiver
 
 SECRET = "a-shared-secret-of-some-length"
@@ -46,7 +46,17 @@ def log_of(client: Client, base: str, crawl_id: str) -> list[str]:
     return [line["message"] for line in detail["recent_log"]]
 
 
-def test_events_are_posted_signed_and_a_500_is_retried_with_the_same_delivery_id(app_server, client, site, receiver):
+@pytest.mark.parametrize("server", SERVER_MODES, indirect=True)
+def test_events_are_posted_signed_and_a_500_is_retried_with_the_same_delivery_id(server, site, receiver):
+    app_server = server
+    client = Client(server.base)
+    try:
+        posted_signed_and_retried(app_server, client, site, receiver)
+    finally:
+        client.close()
+
+
+def posted_signed_and_retried(app_server, client, site, receiver):
     receiver.fail_first = {"completed": 1}
     crawl_id, summary = crawl(client, {"url": site.url("/docs/"), **CONFIG,
                                        "webhook": {"url": receiver.url, "secret": SECRET,

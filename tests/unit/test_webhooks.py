@@ -120,3 +120,15 @@ def test_the_setting_round_trips_through_the_stored_config_and_hides_its_secret(
 def test_bad_settings_are_refused(value, words):
     with pytest.raises(ConfigError, match=words):
         parse_crawl_config({"url": "https://docs.example.org/", "webhook": value})
+
+
+def test_a_post_after_the_end_is_still_delivered(receiver):
+    """`crawler_finished` may reach the sink after the job said it ended (its sender was slow):
+    the dispatcher starts a thread again rather than drop it."""
+    sender, _ = dispatcher(receiver.url, policy=None)
+    sender.end()
+    first = sender.post("started", {})
+    assert sender.wait(10)
+    late = sender.post("completed", {"state": "completed"})
+    assert sender.wait(10)
+    assert [post.delivery for post in receiver.posts] == [first.id, late.id]

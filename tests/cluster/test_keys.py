@@ -14,7 +14,7 @@ import socketio
 
 from crawler.service.keys import digest_of
 from tests.support.cluster import RedisServer, WorkerProcess, wait_for_workers, web_server
-from tests.support.mcp import over_http
+from tests.support.mcp import CRAWL_TOOLS, TOOLS, over_http
 from tests.support.server import Client, ServerProcess, wait_until
 
 
@@ -78,7 +78,7 @@ def test_a_key_made_on_one_server_works_on_the_other_and_its_revocation_holds_on
     try:
         watched = script.call("watch_crawl", {"crawl_id": crawl_id}, timeout=10)
         assert watched["ok"] and watched["state"] == "completed"
-        tools = over_http(b.base + "/mcp", bearer(key), [("list_sites", {})])
+        tools = over_http(b.base + "/mcp", bearer(key), [("list_sites", {})], tools=TOOLS | CRAWL_TOOLS)
         assert crawl_id in tools[0][1]
 
         # Revoked through A: refused by B at its next request, its socket on B closed within ~a second.

@@ -1,4 +1,5 @@
-"""Webhooks and schedules in cluster mode: one redis-server, two web servers, one worker.
+"""Webhooks, schedules and the MCP crawl tools in cluster mode: one redis-server, two web servers,
+one worker.
 
 The worker runs the crawl and posts its webhooks (the same sender as the embedded mode). Both web
 servers tick every second over the one Redis hash of schedules; each run is claimed by exactly one
@@ -16,6 +17,7 @@ import pytest
 import redis
 
 from tests.support.changing_site import CONFIG, ChangingSite, crawl, first_version
+from tests.support.mcp import CRAWL_TOOLS, session_over_http
 from tests.support.server import Client, ServerProcess, wait_until
 from tests.support.webhooks import Receiver
 
@@ -97,6 +99,25 @@ def test_two_web_servers_fire_each_run_once_and_the_worker_posts_the_webhooks(tm
         logs = [s.log_path.read_text(errors="replace") for s in servers]
         assert all("is skipped: its stored record is not valid" in log for log in logs)
         assert all(server.process.poll() is None for server in servers)
+
+        # The MCP crawl tools on the other web server, with a key of the same session: the worker runs it.
+        key = other.http.post(f"{second.base}/api/keys", json={"name": "assistant"}, timeout=10).json()["key"]
+        headers = {"Authorization": f"Bearer {key}"}
+        tools, [(failed, text)] = session_over_http(second.base + "/mcp", headers,
+                                                    [("crawl_site", {"url": site.url("/docs/"), "max_pages": 3})])
+        assert tools >= CRAWL_TOOLS and not failed, text
+        started = json.loads(text)["crawl_id"]
+
+        def status() -> dict:
+            [(failed, text)] = session_over_http(first.base + "/mcp", headers,
+                                                 [("crawl_status", {"crawl_id": started})])[1]
+            assert not failed, text
+            return json.loads(text)
+
+        done = wait_until(lambda: (s := status())["done"] and s, timeout=60, interval=0.3, message="the MCP crawl")
+        assert done["state"] == "completed" and done["pages"]["ok"] == 3
+        worker_detail = client.http.get(f"{first.base}/api/crawls/{started}", timeout=10).json()
+        assert worker_detail["config"]["max_pages"] == 3
         other.close()
     finally:
         if client is not None:

@@ -253,7 +253,7 @@ def test_a_socket_with_a_key_acts_as_its_session_until_revoked(server: ServerPro
 
 def test_mcp_over_http_with_a_key(tmp_path: Path, make_site):
     from tests.server.test_mcp import indexed
-    from tests.support.mcp import over_http
+    from tests.support.mcp import CRAWL_TOOLS, TOOLS, over_http
 
     proc = ServerProcess(tmp_path / "crawls", "--allow-private-targets", "--token", "tok-0123456789")
     try:
@@ -264,12 +264,13 @@ def test_mcp_over_http_with_a_key(tmp_path: Path, make_site):
         crawl_id = crawl_over_rest(base, http, site.url(0))
         indexed(base, http, crawl_id, 3)
         made = new_key(base, http)
-        answers = over_http(base + "/mcp", bearer(made["key"]), [("list_sites", {})])
+        answers = over_http(base + "/mcp", bearer(made["key"]), [("list_sites", {})], tools=TOOLS | CRAWL_TOOLS)
         assert crawl_id in answers[0][1]
         other = requests.Session()
         other.headers.update(bearer("tok-0123456789"))
         other_key = new_key(base, other)["key"]
-        assert crawl_id not in over_http(base + "/mcp", bearer(other_key), [("list_sites", {})])[0][1]
+        assert crawl_id not in over_http(base + "/mcp", bearer(other_key), [("list_sites", {})],
+                                         tools=TOOLS | CRAWL_TOOLS)[0][1]
 
         assert http.delete(f"{base}/api/keys/{made['id']}", timeout=5).status_code == 200
         request = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}

@@ -16,6 +16,7 @@ from mcp.client.streamable_http import streamable_http_client
 from tests.support.server import PROJECT_ROOT
 
 TOOLS = {"list_sites", "search_docs", "get_page", "get_outline"}
+CRAWL_TOOLS = {"crawl_site", "refresh_site", "crawl_status"}  # for a caller with an API key only
 
 
 def cookie_of(http: requests.Session) -> str:
@@ -42,17 +43,17 @@ def over_stdio(data_dir: Path, calls: list[tuple[str, dict[str, Any]]]) -> tuple
     return asyncio.run(run())
 
 
-def over_http(url: str, headers: dict[str, str], calls: list[tuple[str, dict[str, Any]]]) -> list[tuple[bool, str]]:
+def over_http(url: str, headers: dict[str, str], calls: list[tuple[str, dict[str, Any]]],
+              tools: set[str] = TOOLS) -> list[tuple[bool, str]]:
+    """`calls` in one client session, after checking the tools offered are `tools` (with an API
+    key, the crawl tools too: CRAWL_TOOLS)."""
     async def run() -> list[tuple[bool, str]]:
         async with httpx2.AsyncClient(headers=headers, timeout=30) as http:
             async with Client(streamable_http_client(url, http_client=http)) as client:
-                assert {tool.name for tool in (await client.list_tools()).tools} == TOOLS
+                assert {tool.name for tool in (await client.list_tools()).tools} == tools
                 return await call_all(client, calls)
 
     return asyncio.run(run())
-
-
-CRAWL_TOOLS = {"crawl_site", "refresh_site", "crawl_status"}
 
 
 def session_over_http(url: str, headers: dict[str, str],

@@ -73,5 +73,19 @@ def test_a_crawl_is_scheduled_listed_and_deleted_from_the_dashboard(tab, app_ser
         assert [s["cron"] for s in listed] == ["0 3 * * *"]
         rows.first.locator("button.schedule-delete").click()
         expect(rows).to_have_count(0)
+
+        # A site address with markup in it is shown as text.
+        hostile = site.url("/docs/<img/src=x/onerror=alert(1)>")
+        made = tab.request.post(f"{app_server.base}/api/crawls", data={"url": hostile, "max_pages": 1})
+        assert made.status == 202, made.text()
+        scheduled = tab.request.post(f"{app_server.base}/api/schedules",
+                                     data={"crawl_id": made.json()["crawl_id"], "every_hours": 24})
+        assert scheduled.status == 201, scheduled.text()
+        tab.reload()
+        expect(rows).to_have_count(1)
+        expect(rows.first.locator(".schedule-site")).to_contain_text("<img/src=x/onerror=alert(1)>")
+        expect(tab.locator("#schedules img")).to_have_count(0)
+        rows.first.locator("button.schedule-delete").click()
+        expect(rows).to_have_count(0)
     finally:
         site.stop()

@@ -247,8 +247,11 @@ class KeySocketWatch:
         server = self._socketio.server
         if server is None:
             return
-        rooms = [room for room in list(server.manager.rooms.get("/", {}))
-                 if isinstance(room, str) and room.startswith(KEY_ROOM_PREFIX)]
+        try:
+            rooms = [room for room in list(server.manager.rooms.get("/", {}))
+                     if isinstance(room, str) and room.startswith(KEY_ROOM_PREFIX)]
+        except RuntimeError:  # a connection joined or left meanwhile: look again next time
+            return
         for room in rooms:
             key_id = room[len(KEY_ROOM_PREFIX):]
             if self._store.store.get(key_id) is None:

@@ -52,6 +52,10 @@ class KeyRefused(ConfigError):
     """A key cannot be made: a bad name, or the session has as many keys as it may."""
 
 
+class TooManyKeys(KeyRefused):
+    """The session already has as many keys as it may."""
+
+
 @dataclass(frozen=True)
 class ApiKey:
     """One key's record: never the key itself, only its digest."""
@@ -241,7 +245,7 @@ class ApiKeys:
         if not OWNER_PATTERN.fullmatch(owner):
             raise KeyRefused("keys are made by a session")
         if len(self.store.list(owner)) >= MAX_KEYS_PER_SESSION:
-            raise KeyRefused(f"this session already has {MAX_KEYS_PER_SESSION} keys, the most it may have: "
+            raise TooManyKeys(f"this session already has {MAX_KEYS_PER_SESSION} keys, the most it may have: "
                              "revoke one it no longer needs")
         key_id = secrets.token_hex(8)
         secret = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(SECRET_BYTES)}"

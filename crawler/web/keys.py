@@ -29,7 +29,7 @@ from flask_socketio import SocketIO, disconnect, join_room
 from werkzeug.wrappers import Response as BaseResponse
 
 from crawler.service.errors import StoreUnavailable
-from crawler.service.keys import KEY_ID_PATTERN, ApiKey, ApiKeys, KeyRefused, looks_like_key
+from crawler.service.keys import KEY_ID_PATTERN, ApiKey, ApiKeys, KeyRefused, TooManyKeys, looks_like_key
 from crawler.web.auth import WRONG_TOKEN_MESSAGE, bearer_value, configured_token, refuse, token_matches
 from crawler.web.extensions import extension
 from crawler.web.sessions import KEY_ENVIRON, ensure_session_id, request_api_key
@@ -109,7 +109,7 @@ def create_key() -> tuple[Response, int]:
     try:
         record, secret = keys().create(ensure_session_id(), data.get("name"))
     except KeyRefused as exc:
-        return error(str(exc), 409 if "already has" in str(exc) else 400)
+        return error(str(exc), 409 if isinstance(exc, TooManyKeys) else 400)
     answer = jsonify({"id": record.key_id, "name": record.name, "key": secret, "created_at": record.created_at})
     answer.headers["Cache-Control"] = "no-store"
     return answer, 201

@@ -78,12 +78,10 @@ def identify() -> BaseResponse | None:
     if request.path.startswith("/static/"):
         return None
     bearer = bearer_value()
-    if bearer is None:
+    if bearer is None or (configured_token() is not None and token_matches(bearer)):
         key = _signed_in_key()
         if key is not None:
             request.environ[KEY_ENVIRON] = key
-        return None
-    if configured_token() is not None and token_matches(bearer):
         return None
     key = keys().verify(bearer)
     if key is None:

@@ -71,6 +71,12 @@ def test_a_key_made_on_one_server_works_on_the_other_and_its_revocation_holds_on
     assert finished["state"] == "completed"
     assert crawl_id in [r["crawl_id"] for r in dashboard.http.get(a.base + "/api/crawls", timeout=5).json()["crawls"]]
 
+    # Another machine's browser signs in with the key through server B.
+    elsewhere = requests.Session()
+    elsewhere.get(b.base + "/api/health", timeout=5)
+    assert elsewhere.post(b.base + "/api/session/key", json={"key": key}, timeout=5).status_code == 200
+    assert crawl_id in [r["crawl_id"] for r in elsewhere.get(b.base + "/api/crawls", timeout=5).json()["crawls"]]
+
     closed: list[bool] = []
     script = socketio.Client(reconnection=False)
     script.on("disconnect", lambda *_: closed.append(True))
@@ -87,6 +93,7 @@ def test_a_key_made_on_one_server_works_on_the_other_and_its_revocation_holds_on
         for server in (b, a):
             refused = requests.get(server.base + "/api/crawls", headers=bearer(key), timeout=5)
             assert refused.status_code == 401, server.base
+        assert elsewhere.get(b.base + "/api/crawls", timeout=5).json() == {"crawls": []}, "signed out by the revocation"
         mcp = requests.post(b.base + "/mcp", headers={**bearer(key), "Accept": "application/json, text/event-stream"},
                             json={"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}, timeout=10)
         assert mcp.status_code == 401 and mcp.json()["error"].startswith("the API key is not valid")
@@ -101,6 +108,9 @@ def test_a_key_made_on_one_server_works_on_the_other_and_its_revocation_holds_on
     refused = socketio.Client(reconnection=False)
     with pytest.raises(socketio.exceptions.ConnectionError):
         refused.connect(b.base, transports=["websocket"], wait_timeout=10, auth={"key": key})
+    secret = key.split("_", 2)[2]
+    for log in (a.log_path, b.log_path, cluster.worker.log_path):
+        assert secret not in log.read_text(errors="replace"), f"the key reached {log.name}"
 
 
 def test_key_records_live_in_redis_as_digests_and_crafted_ones_are_refused(cluster):

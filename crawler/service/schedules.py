@@ -14,6 +14,7 @@ hands): one that does not validate is logged and skipped, never fired and never 
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import re
@@ -185,17 +186,37 @@ class ScheduleStore(Protocol):
 
 
 class SkipLog:
-    """Says once per record why it is skipped (a ticker reads the store every second)."""
+    """Reads stored records: each one validated once per content (a ticker reads the store every
+    second, and a cron expression costs ~1 ms to check), and a bad one said once, then skipped."""
+
+    MAX_REMEMBERED = 10_000
 
     def __init__(self) -> None:
         self._said: set[str] = set()
+        self._read: dict[tuple[str, str], Schedule | None] = {}
 
     def parse(self, schedule_id: str, raw: Any) -> Schedule | None:
         try:
+            key = (str(schedule_id), raw if isinstance(raw, str) else json.dumps(raw, sort_keys=True))
+        except (TypeError, ValueError):
+            key = None
+        if key is not None and key in self._read:
+            return self._read[key]
+        schedule = self._parse(schedule_id, raw)
+        if key is not None:
+            if len(self._read) >= self.MAX_REMEMBERED:
+                self._read.clear()
+            self._read[key] = schedule
+        return schedule
+
+    def _parse(self, schedule_id: str, raw: Any) -> Schedule | None:
+        try:
+            if isinstance(raw, str):
+                raw = json.loads(raw)
             return Schedule.from_dict(raw, schedule_id)
-        except BadSchedule as exc:
+        except (BadSchedule, ValueError) as exc:
             key = f"{schedule_id!r}:{exc}"
-            if key not in self._said:
+            if key not in self._said and len(self._said) < self.MAX_REMEMBERED:
                 self._said.add(key)
                 log.error("schedule %r is skipped: its stored record is not valid (%s)", str(schedule_id)[:40], exc)
             return None

@@ -82,3 +82,19 @@ def test_a_damaged_file_is_kept_aside_and_the_store_starts_empty(tmp_path):
     assert aside.read_text() == "{not json"
     store.add(schedule())
     assert json.loads((tmp_path / SCHEDULES_FILE).read_text())["schedules"]["s-0123456789abcdef"]["owner"] == "owner"
+
+
+def test_a_stored_record_is_checked_once_per_content_and_a_bad_one_said_once(caplog):
+    from crawler.service.schedules import SkipLog
+
+    reader = SkipLog()
+    good = schedule(every_hours=None, cron="0 3 * * *").to_dict()
+    first = reader.parse(good["schedule_id"], json.dumps(good))
+    assert first is not None and reader.parse(good["schedule_id"], json.dumps(good)) is first  # not checked again
+    changed = reader.parse(good["schedule_id"], json.dumps({**good, "runs": 1}))
+    assert changed is not None and changed.runs == 1  # new content: read anew
+    with caplog.at_level("ERROR"):
+        for _ in range(3):
+            assert reader.parse("s-0000000000000001", "{not json") is None
+            assert reader.parse("s-0000000000000002", {**good, "crawl_id": "../x"}) is None
+    assert len(caplog.records) == 2

@@ -125,6 +125,7 @@ class WebhookDispatcher:
         self._thread: threading.Thread | None = None
         self._running = False  # a delivery thread is taking from the queue (set and cleared under _cond)
         self._dropped = 0
+        self._down = False  # the last post was given up on (see _deliver)
         self.sent_pages = 0
         self.delivered: list[str] = []  # delivery ids, in order (what a test or a summary reads)
         self.failed: list[str] = []
@@ -195,7 +196,8 @@ class WebhookDispatcher:
 
     def _summarise(self) -> None:
         if self.sent_pages or self._dropped:
-            dropped = f"; {self._dropped} dropped: the receiver was too slow to keep up" if self._dropped else ""
+            dropped = (f"; {self._dropped} not sent: the receiver was down or too slow to keep up"
+                       if self._dropped else "")
             self._log.line("warning" if self._dropped else "info",
                            f"webhook: {self.sent_pages} page deliveries to {self._where}{dropped}")
         left = len(self._queue)
@@ -203,10 +205,19 @@ class WebhookDispatcher:
             self._log.line("warning", f"webhook: {left} deliveries to {self._where} not sent: the server shut down")
 
     def _deliver(self, session: requests.Session, delivery: Delivery) -> None:
+        """Post until it gets through, or give up. A receiver that made the last post give up is
+        `down`: until a post gets through again, each post has one try and `page` posts are dropped
+        (counted), so a dead receiver costs a minute, not one per page."""
+        if self._down and delivery.event == "page":
+            self._dropped += 1
+            self.failed.append(delivery.id)
+            return
+        attempts = 1 if self._down else self.ATTEMPTS
         delay = self.BACKOFF
-        for attempt in range(1, self.ATTEMPTS + 1):
+        for attempt in range(1, attempts + 1):
             outcome, retry = self._attempt(session, delivery, attempt)
             if outcome is None:
+                self._down = False
                 self.delivered.append(delivery.id)
                 if delivery.event == "page":
                     self.sent_pages += 1
@@ -214,13 +225,15 @@ class WebhookDispatcher:
                     self._log.line("info", f"webhook {delivery.event} delivered to {self._where} "
                                            f"(delivery {delivery.id[:8]}, try {attempt})")
                 return
-            if not retry or attempt == self.ATTEMPTS:
+            if not retry or attempt == attempts:
                 self.failed.append(delivery.id)
                 tries = f" after {attempt} tries" if attempt > 1 else ""
-                self._log.line("error", f"webhook {delivery.event} to {self._where} failed{tries}: {outcome}")
+                dropping = "" if self._down else "; until a post gets through, page posts are dropped"
+                self._log.line("error", f"webhook {delivery.event} to {self._where} failed{tries}: {outcome}{dropping}")
+                self._down = True
                 return
             self._log.line("warning", f"webhook {delivery.event} to {self._where}: {outcome}; "
-                                      f"trying again in {delay:g} s (try {attempt} of {self.ATTEMPTS})")
+                                      f"trying again in {delay:g} s (try {attempt} of {attempts})")
             if self._closing.wait(delay):
                 self.failed.append(delivery.id)
                 return

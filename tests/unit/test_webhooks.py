@@ -132,3 +132,23 @@ def test_a_post_after_the_end_is_still_delivered(receiver):
     late = sender.post("completed", {"state": "completed"})
     assert sender.wait(10)
     assert [post.delivery for post in receiver.posts] == [first.id, late.id]
+
+
+def test_a_receiver_that_is_down_gets_one_try_per_post_and_no_page_posts_until_one_gets_through(receiver, monkeypatch):
+    monkeypatch.setattr(WebhookDispatcher, "BACKOFF", 0.01)
+    monkeypatch.setattr(WebhookDispatcher, "ATTEMPTS", 3)
+    receiver.fail_first = {"started": 99, "completed": 1}
+    sender, sink = dispatcher(receiver.url, policy=None)
+    sender.post("started", {})
+    for _ in range(20):
+        sender.post("page", {"pages": []})
+    sender.post("completed", {"state": "completed"})  # one try while down: it fails (its first 500)
+    sender.post("failed", {"state": "failed"})  # one try, gets through: the receiver is up again
+    sender.post("page", {"pages": []})  # sent again
+    sender.end()
+    assert sender.wait(10)
+    assert [post.event for post in receiver.posts] == ["started"] * 3 + ["completed", "failed", "page"]
+    assert sender.sent_pages == 1
+    messages = lines(sink)
+    assert sum("page posts are dropped" in line for line in messages) == 1  # said once, not per page
+    assert "20 not sent: the receiver was down" in messages[-1]

@@ -391,6 +391,7 @@ class ScheduleTicker:
     def __init__(self, schedules: Schedules) -> None:
         self.schedules = schedules
         self._closing = threading.Event()
+        self._unreachable = False
         self._thread = threading.Thread(target=self._run, name="schedules", daemon=True)
 
     def start(self) -> ScheduleTicker:
@@ -409,8 +410,13 @@ class ScheduleTicker:
         try:
             due = self.schedules.due(now)
         except Exception as exc:  # noqa: BLE001 - the store unreachable: try again next tick
-            log.warning("schedules: cannot read the store (%s)", exc)
+            if not self._unreachable:  # said once per outage, not every second
+                log.warning("schedules: cannot read the store (%s); trying again every %g s", exc, self.TICK)
+            self._unreachable = True
             return 0
+        if self._unreachable:
+            log.info("schedules: the store is readable again")
+            self._unreachable = False
         for schedule in due:
             if self._closing.is_set():
                 break

@@ -98,3 +98,25 @@ def test_a_stored_record_is_checked_once_per_content_and_a_bad_one_said_once(cap
             assert reader.parse("s-0000000000000001", "{not json") is None
             assert reader.parse("s-0000000000000002", {**good, "crawl_id": "../x"}) is None
     assert len(caplog.records) == 2
+
+
+def test_the_ticker_says_once_that_the_store_is_unreachable_and_goes_on(tmp_path, caplog):
+    from crawler.service.schedules import Schedules, ScheduleTicker
+
+    class Unreachable(FileScheduleStore):
+        down = True
+
+        def all(self):
+            if self.down:
+                raise ConnectionError("store down")
+            return super().all()
+
+    store = Unreachable(tmp_path)
+    ticker = ScheduleTicker(Schedules(store, crawls=None, min_interval=1))  # type: ignore[arg-type]
+    with caplog.at_level("INFO"):
+        assert [ticker.tick(NOW) for _ in range(5)] == [0] * 5
+        store.down = False
+        assert ticker.tick(NOW) == 0
+    messages = [record.getMessage() for record in caplog.records]
+    assert sum("cannot read the store" in m for m in messages) == 1
+    assert messages[-1] == "schedules: the store is readable again"

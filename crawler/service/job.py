@@ -71,7 +71,8 @@ def build_job(record: CrawlRecord, data_dir: Path, sink: EventSink, stop: thread
     webhooks = None
     if record.config.webhook is not None:
         webhooks = CrawlWebhooks(record.crawl_id, record.config.webhook, sink,
-                                 allow_private_targets=allow_private_targets, user_agent=record.config.user_agent)
+                                 allow_private_targets=allow_private_targets, user_agent=record.config.user_agent,
+                                 crawl_dir=crawl_folder(data_dir, record.crawl_id))
         sink = webhooks.sink
     controller = build_controller(record, data_dir, sink, stop, cpu, allow_private_targets=allow_private_targets,
                                   pause_signal=pause_signal, stats=stats, render=render)

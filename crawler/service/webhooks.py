@@ -23,11 +23,15 @@ import hashlib
 import hmac
 import json
 import logging
+import os
+import re
 import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -37,6 +41,7 @@ from crawler.engine.config import WebhookConfig
 from crawler.engine.events import Event, EventSink, PageStatus, SafeSink, State, iso_timestamp
 from crawler.engine.netguard import DEADLINES, AddressPolicy, BlockedAddress, guard_session, non_public_reason
 from crawler.engine.progress import ProgressTracker
+from crawler.service.records import CrawlRecord
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +67,64 @@ class Delivery:
     id: str
     event: str
     body: bytes
+
+
+OUTBOX_FILE = "webhooks.jsonl"  # in the crawl folder: the posts still owed to the receiver (all but `page`)
+DELIVERY_ID = re.compile(r"^[0-9a-f]{32}$")
+OWED_EVENTS = ("started", "completed", "failed", "changes")  # kept until delivered; `page` posts are not
+MAX_OUTBOX_BYTES = 8 * 1024 * 1024
+
+
+class Outbox:
+    """The posts a crawl still owes its receiver, kept in its folder so that a restart does not
+    lose them: a line `{"id", "event", "body"}` when a post is queued, a line `{"id", "end"}` when
+    it was delivered or given up on. Owed = queued without an end. Lines that do not read back as
+    such (a torn last line, other hands) are skipped."""
+
+    def __init__(self, crawl_dir: Path) -> None:
+        self.path = Path(crawl_dir) / OUTBOX_FILE
+        self._lock = threading.Lock()
+
+    def add(self, delivery: Delivery) -> None:
+        self._append({"id": delivery.id, "event": delivery.event, "body": delivery.body.decode("utf-8")})
+
+    def end(self, delivery_id: str, how: str) -> None:
+        self._append({"id": delivery_id, "end": how})
+
+    def owed(self) -> list[Delivery]:
+        try:
+            if self.path.stat().st_size > MAX_OUTBOX_BYTES:
+                log.warning("%s is larger than %d bytes: not read", self.path, MAX_OUTBOX_BYTES)
+                return []
+            text = self.path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return []
+        queued: dict[str, Delivery] = {}
+        for line in text.splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(entry, dict) or not isinstance(entry.get("id"), str) or not DELIVERY_ID.match(entry["id"]):
+                continue
+            if "end" in entry:
+                queued.pop(entry["id"], None)
+            elif entry.get("event") in OWED_EVENTS and isinstance(entry.get("body"), str):
+                queued[entry["id"]] = Delivery(entry["id"], entry["event"], entry["body"].encode("utf-8"))
+        return list(queued.values())
+
+    def _append(self, entry: dict[str, Any]) -> None:
+        line = json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n"
+        with self._lock:
+            try:
+                if not self.path.parent.is_dir():
+                    return  # the crawl was deleted
+                with open(self.path, "a", encoding="utf-8") as handle:
+                    handle.write(line)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            except OSError as exc:  # a full disk: the post still goes out, only a restart would forget it
+                log.warning("could not record webhook %s in %s: %s", entry.get("id"), self.path, exc)
 
 
 class CrawlLog:
@@ -112,8 +175,9 @@ class WebhookDispatcher:
     MAX_QUEUED = 500  # past this, `page` deliveries are dropped (and counted); the others always queue
 
     def __init__(self, crawl_id: str, config: WebhookConfig, crawl_log: CrawlLog, *,
-                 policy: AddressPolicy | None, user_agent: str) -> None:
+                 policy: AddressPolicy | None, user_agent: str, outbox: Outbox | None = None) -> None:
         self.crawl_id = crawl_id
+        self._outbox = outbox
         self.config = config
         self._log = crawl_log
         self._policy = policy
@@ -142,17 +206,29 @@ class WebhookDispatcher:
                            "data": data, "metadata": self.config.metadata}, ensure_ascii=False,
                           separators=(",", ":")).encode("utf-8")
         delivery = Delivery(delivery_id, event, body)
+        if event == "page":
+            with self._cond:
+                if len(self._queue) >= self.MAX_QUEUED:
+                    self._dropped += 1
+                    return None
+        elif self._outbox is not None:
+            self._outbox.add(delivery)
+        self._enqueue(delivery)
+        return delivery
+
+    def resend(self, deliveries: list[Delivery]) -> None:
+        """Posts an earlier run owed (its outbox): queued first, with their ids and bodies."""
+        for delivery in deliveries:
+            self._enqueue(delivery)
+
+    def _enqueue(self, delivery: Delivery) -> None:
         with self._cond:
-            if event == "page" and len(self._queue) >= self.MAX_QUEUED:
-                self._dropped += 1
-                return None
             self._queue.append(delivery)
             if not self._running:  # the first post, or one that came after the thread had finished
                 self._running = True
                 self._thread = threading.Thread(target=self._run, name=f"webhooks-{self.crawl_id}", daemon=True)
                 self._thread.start()
             self._cond.notify()
-        return delivery
 
     def end(self) -> None:
         """No more events: the thread ends once the queue is delivered (or given up on)."""
@@ -202,7 +278,8 @@ class WebhookDispatcher:
                            f"webhook: {self.sent_pages} page deliveries to {self._where}{dropped}")
         left = len(self._queue)
         if left:
-            self._log.line("warning", f"webhook: {left} deliveries to {self._where} not sent: the server shut down")
+            self._log.line("warning", f"webhook: {left} deliveries to {self._where} not sent: the server shut down "
+                                      "(all but page posts are sent when the crawl runs again, or the server starts)")
 
     def _deliver(self, session: requests.Session, delivery: Delivery) -> None:
         """Post until it gets through, or give up. A receiver that made the last post give up is
@@ -218,6 +295,7 @@ class WebhookDispatcher:
             outcome, retry = self._attempt(session, delivery, attempt)
             if outcome is None:
                 self._down = False
+                self._settle(delivery, "delivered")
                 self.delivered.append(delivery.id)
                 if delivery.event == "page":
                     self.sent_pages += 1
@@ -226,6 +304,7 @@ class WebhookDispatcher:
                                            f"(delivery {delivery.id[:8]}, try {attempt})")
                 return
             if not retry or attempt == attempts:
+                self._settle(delivery, "given up")
                 self.failed.append(delivery.id)
                 tries = f" after {attempt} tries" if attempt > 1 else ""
                 dropping = "" if self._down else "; until a post gets through, page posts are dropped"
@@ -238,6 +317,10 @@ class WebhookDispatcher:
                 self.failed.append(delivery.id)
                 return
             delay = min(delay * 2, self.MAX_BACKOFF)
+
+    def _settle(self, delivery: Delivery, how: str) -> None:
+        if self._outbox is not None and delivery.event != "page":
+            self._outbox.end(delivery.id, how)
 
     def _attempt(self, session: requests.Session, delivery: Delivery, attempt: int) -> tuple[str | None, bool]:
         """(None, _) when delivered; else (why, whether trying again may help)."""
@@ -290,11 +373,14 @@ class CrawlWebhooks:
     dispatcher; the job calls `changes` and `ended` after the run."""
 
     def __init__(self, crawl_id: str, config: WebhookConfig, sink: EventSink, *, allow_private_targets: bool,
-                 user_agent: str) -> None:
+                 user_agent: str, crawl_dir: Path | None = None) -> None:
         self.log = CrawlLog(sink)
-        self.dispatcher = WebhookDispatcher(crawl_id, config, self.log, user_agent=user_agent,
+        outbox = Outbox(crawl_dir) if crawl_dir is not None else None
+        self.dispatcher = WebhookDispatcher(crawl_id, config, self.log, user_agent=user_agent, outbox=outbox,
                                             policy=None if allow_private_targets else non_public_reason)
         self.sink = WebhookSink(sink, self.dispatcher)
+        if outbox is not None:  # what an earlier run of this crawl still owed (its process died)
+            self.dispatcher.resend(outbox.owed())
 
     def attach(self, tracker: ProgressTracker) -> None:
         self.log.attach(tracker)
@@ -305,6 +391,35 @@ class CrawlWebhooks:
     def ended(self) -> None:
         self.log.end()
         self.dispatcher.end()
+
+
+def resend_owed(records: Iterable[CrawlRecord], data_dir: Path, *, allow_private_targets: bool) -> int:
+    """At a server's start: the posts still owed by crawls that ended (completed, stopped,
+    failed) before their process could deliver them, sent again (same ids, same bodies) from a
+    thread per crawl; their outcome goes to the server's log. Interrupted crawls are left to their
+    resume. How many crawls owed posts."""
+    owing = 0
+    for record in records:
+        if (record.config.webhook is None or not record.state.is_final or record.state == State.INTERRUPTED
+                or not (Path(data_dir) / record.crawl_id / OUTBOX_FILE).is_file()):
+            continue
+        outbox = Outbox(Path(data_dir) / record.crawl_id)
+        owed = outbox.owed()
+        if not owed:
+            continue
+        owing += 1
+        log.info("crawl %s: sending %d webhook posts again (owed when the server stopped)", record.crawl_id, len(owed))
+        dispatcher = WebhookDispatcher(record.crawl_id, record.config.webhook, CrawlLog(SafeSink(_NoSink())),
+                                       policy=None if allow_private_targets else non_public_reason,
+                                       user_agent=record.config.user_agent, outbox=outbox)
+        dispatcher.resend(owed)
+        dispatcher.end()
+    return owing
+
+
+class _NoSink:
+    def emit(self, event: str, payload: dict[str, Any]) -> None:
+        pass
 
 
 class WebhookSink:

@@ -34,6 +34,7 @@ from crawler.service.keys import ApiKeys
 from crawler.service.local import LocalBackend
 from crawler.service.memory import MemoryGuard, ProcessTree, release_memory
 from crawler.service.schedules import FileScheduleStore, Schedules, ScheduleTicker
+from crawler.service.webhooks import resend_owed
 from crawler.web.extensions import CrawlerExtension
 from crawler.web.metrics import ServerMetrics
 from crawler.web.sessions import load_or_create_secret
@@ -67,7 +68,10 @@ def _embedded(config: ServerConfig, data_dir: Path, socketio: SocketIO) -> Crawl
              if config.memory_limit is not None else None)
     render = RenderPool()
     states = MemoryCrawlStates()
-    states.add_missing(read_history(data_dir))
+    history = list(read_history(data_dir))
+    states.add_missing(history)
+    # Webhook posts that crawls ended before their delivery still owe (the server stopped meanwhile).
+    resend_owed(history, data_dir, allow_private_targets=config.allow_private_targets)
     holder: dict[str, CrawlerExtension] = {}
     metrics = ServerMetrics(lambda: holder["extension"].live_state(), tree)
     backend = LocalBackend(data_dir, states, cpu, lambda session_id: RoomSink(socketio, session_id),

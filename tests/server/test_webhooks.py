@@ -192,3 +192,48 @@ def test_bad_webhook_settings_are_refused_with_a_clear_error(guarded_server, web
     answer = requests.post(f"{guarded_server.base}/api/crawls", timeout=10,
                            json={"url": "http://93.184.215.14/docs/", "webhook": webhook})
     assert answer.status_code == 400 and words in answer.json()["error"], answer.text
+
+
+def test_posts_owed_when_the_server_stops_are_sent_when_it_starts_again(tmp_path, site):
+    """The receiver is down while the crawl ends; the server stops during the retries. Started
+    again on the same data directory, with the receiver up, it sends `started` and `completed`
+    with the ids and bodies they had, once."""
+    from crawler.service.webhooks import OUTBOX_FILE, Outbox
+    from tests.support.server import free_port
+
+    port = free_port()  # nothing listens there yet: connection refused, retried with back-off
+    data_dir = tmp_path / "crawls"
+    server = ServerProcess(data_dir, "--allow-private-targets")
+    client = Client(server.base)
+    try:
+        crawl_id, summary = crawl(client, {"url": site.url("/docs/"), **CONFIG,
+                                           "webhook": {"url": f"http://127.0.0.1:{port}/hook", "secret": SECRET}})
+        assert summary["ok"] == 8
+        owed = wait_until(lambda: len(Outbox(data_dir / crawl_id).owed()) == 2 and Outbox(data_dir / crawl_id).owed(),
+                          message="started and completed owed")
+        cookies = client.http.cookies
+    finally:
+        client.close()
+        server.stop()
+    assert [d.event for d in owed] == ["started", "completed"]
+
+    receiver = Receiver(port)
+    server = ServerProcess(data_dir, "--allow-private-targets")
+    try:
+        posts = receiver.wait_for(lambda: len(receiver.posts) >= 2 and receiver.posts, message="the owed posts")
+        assert [(p.delivery, p.body) for p in posts] == [(d.id, d.body) for d in owed]
+        assert all(p.signed_with(SECRET) for p in posts)
+        wait_until(lambda: Outbox(data_dir / crawl_id).owed() == [], message="the outbox settled")
+        assert (data_dir / crawl_id / OUTBOX_FILE).read_text().count('"end":"delivered"') == 2
+        client = Client(server.base, cookies=cookies)
+        assert client.http.get(f"{server.base}/api/crawls/{crawl_id}", timeout=10).json()["state"] == "completed"
+        client.close()
+    finally:
+        server.stop()
+    server = ServerProcess(data_dir, "--allow-private-targets")  # once settled, never again
+    try:
+        time.sleep(1.0)
+        assert len(receiver.posts) == 2
+    finally:
+        server.stop()
+        receiver.stop()

@@ -45,7 +45,7 @@ class Receiver:
     n posts of that event answer 500. `delay`: seconds before answering. `redirect`: answer 302 to
     this URL. `endless`: answer 200 with a body that trickles for a minute."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.posts: list[Post] = []
         self.fail_first: dict[str, int] = {}
         self.delay = 0.0
@@ -53,7 +53,7 @@ class Receiver:
         self.endless = False
         self._lock = threading.Lock()
         self._failed: dict[str, int] = {}
-        self._server = QuietServer(("127.0.0.1", 0), self._handler_class())
+        self._server = QuietServer(("127.0.0.1", port), self._handler_class())
         self.port = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/hook"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)

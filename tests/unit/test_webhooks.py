@@ -152,3 +152,41 @@ def test_a_receiver_that_is_down_gets_one_try_per_post_and_no_page_posts_until_o
     messages = lines(sink)
     assert sum("page posts are dropped" in line for line in messages) == 1  # said once, not per page
     assert "20 not sent: the receiver was down" in messages[-1]
+
+
+def test_the_outbox_keeps_what_is_owed_and_skips_what_does_not_read_back(tmp_path):
+    from crawler.service.webhooks import OUTBOX_FILE, Delivery, Outbox
+
+    outbox = Outbox(tmp_path)
+    owed = Delivery("a" * 32, "completed", b'{"id":"x"}')
+    settled = Delivery("b" * 32, "started", b"{}")
+    outbox.add(settled)
+    outbox.add(owed)
+    outbox.end(settled.id, "delivered")
+    with open(tmp_path / OUTBOX_FILE, "a") as handle:
+        handle.write('{"id": "../../x", "event": "completed", "body": "{}"}\n')  # not a delivery id
+        handle.write('{"id": "' + "c" * 32 + '", "event": "page", "body": "{}"}\n')  # page posts are not owed
+        handle.write('[1, 2]\n{"id": "' + "d" * 32 + '", "event": "comple')  # not an object; a torn last line
+    assert Outbox(tmp_path).owed() == [owed]
+    assert Outbox(tmp_path / "deleted").owed() == []
+    Outbox(tmp_path / "deleted").add(owed)  # the crawl was deleted: nothing written, no error
+    assert not (tmp_path / "deleted").exists()
+
+
+def test_a_new_run_of_the_crawl_sends_what_the_last_one_owed_first(receiver, tmp_path):
+    from crawler.service.webhooks import CrawlWebhooks, Outbox
+
+    owed = Outbox(tmp_path)
+    earlier = WebhookDispatcher("20261202-180000-abcdef", WebhookConfig(receiver.url), CrawlLog(RecordingSink()),
+                                policy=None, user_agent="test", outbox=owed)
+    earlier.close()  # the process went away before sending
+    first = earlier.post("completed", {"state": "completed"})
+    assert earlier.wait(5) and receiver.posts == [] and owed.owed() == [first]
+
+    hooks = CrawlWebhooks("20261202-180000-abcdef", WebhookConfig(receiver.url), RecordingSink(),
+                          allow_private_targets=True, user_agent="test", crawl_dir=tmp_path)
+    later = hooks.dispatcher.post("started", {})
+    hooks.ended()
+    assert hooks.dispatcher.wait(10)
+    assert [(post.delivery, post.body) for post in receiver.posts] == [(first.id, first.body), (later.id, later.body)]
+    assert Outbox(tmp_path).owed() == []  # both settled

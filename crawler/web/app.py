@@ -220,11 +220,12 @@ def create_app(config: ServerConfig | dict[str, Any] | None = None) -> Flask:
     app.extensions["crawler"] = extension
     atexit.register(extension.close)
 
-    from crawler.web import routes, socket_events
+    from crawler.web import firecrawl, routes, socket_events
     from crawler.web.auth import HostRule, SourceGuard, require_token
 
     app.before_request(require_token)  # before the blueprint's hooks: a refused request gets no session
     app.register_blueprint(routes.blueprint)
+    app.register_blueprint(firecrawl.blueprint)
     options: dict[str, Any] = {}
     if server_config.redis_url:
         from crawler.service.cluster.event_queue import EventQueue

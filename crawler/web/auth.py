@@ -89,7 +89,10 @@ def request_is_authorised() -> bool:
 
 
 def _refuse(message: str) -> Response:
-    if request.path.startswith("/api/") or request.path == "/mcp":
+    if request.path.startswith("/v2/"):  # Firecrawl's API: its error shape
+        response = jsonify({"success": False, "error": message})
+        response.headers["WWW-Authenticate"] = 'Bearer realm="crawler"'
+    elif request.path.startswith("/api/") or request.path == "/mcp":
         response = jsonify({"error": message})
         response.headers["WWW-Authenticate"] = 'Bearer realm="crawler"'
     else:

@@ -40,7 +40,12 @@ from crawler.web.sessions import ensure_session_id
 blueprint = Blueprint("crawler", __name__)
 
 
+FIRECRAWL_PREFIX = "/v2/"  # Firecrawl's API (crawler/web/firecrawl.py): its errors carry `"success": false`
+
+
 def error(message: str, status: int) -> tuple[Response, int]:
+    if request.path.startswith(FIRECRAWL_PREFIX):
+        return jsonify({"success": False, "error": message}), status
     return jsonify({"error": message}), status
 
 
@@ -76,7 +81,8 @@ def _store_unavailable(exc: StoreUnavailable) -> tuple[Response, int]:
 
 def answers_json(path: str) -> bool:
     """The paths whose every answer, errors included, is JSON (docs/events.md "REST")."""
-    return path.startswith("/api/") or path == "/mcp" or path.startswith("/mcp/")
+    return (path.startswith("/api/") or path == "/mcp" or path.startswith("/mcp/")
+            or path.startswith(FIRECRAWL_PREFIX))
 
 
 @blueprint.app_errorhandler(HTTPException)

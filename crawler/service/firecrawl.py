@@ -23,7 +23,6 @@ from typing import Any
 from crawler.engine.config import MAX_SELECTED_URLS, ConfigError, parse_crawl_config
 from crawler.engine.events import CrawlKind, State
 from crawler.folder.reader import read_json
-from crawler.folder.writer import write_json
 from crawler.service.crawls import CrawlService
 from crawler.service.records import CrawlRecord
 
@@ -535,9 +534,7 @@ def map_settings(body: Any) -> MapRequest:
 def start(service: CrawlService, owner: str, translation: Translation,
           kind: CrawlKind = CrawlKind.CRAWL) -> CrawlRecord:
     """Start the crawl the body asked for, as any crawl is started, and keep its output options."""
-    record = service.start(owner, translation.settings, kind=kind)
-    write_json(service.crawl_dir(record) / OPTIONS_FILE, translation.options)
-    return record
+    return service.start(owner, translation.settings, kind=kind, meta={OPTIONS_FILE: translation.options})
 
 
 def wait_for_end(service: CrawlService, owner: str, crawl_id: str, seconds: float,

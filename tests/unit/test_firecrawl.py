@@ -1,0 +1,140 @@
+"""Firecrawl's v2 bodies into crawl settings (crawler/service/firecrawl.py) and crawl folders into
+its documents (crawler/outputs/firecrawl.py): every supported field maps, every other one is
+named in the refusal, and what the official SDK sends by default is accepted."""
+
+from __future__ import annotations
+
+import pytest
+from firecrawl.v2.methods.crawl import _prepare_crawl_request
+from firecrawl.v2.methods.map import _prepare_map_request
+from firecrawl.v2.methods.scrape import _prepare_scrape_request
+from firecrawl.v2.types import CrawlRequest, MapOptions, ScrapeOptions
+
+from crawler.engine.config import parse_crawl_config
+from crawler.outputs.firecrawl import without_base64_images
+from crawler.service import firecrawl as fc
+
+URL = "https://docs.example.org/guide/"
+
+
+def test_crawl_fields_map_onto_the_crawl_settings():
+    t = fc.crawl_settings({
+        "url": URL, "limit": 25, "includePaths": ["guide/.*"], "excludePaths": [r"\.pdf$"],
+        "maxDiscoveryDepth": 2, "sitemap": "skip", "allowSubdomains": False, "crawlEntireDomain": True,
+        "ignoreRobotsTxt": True, "delay": 1.5, "maxConcurrency": 3,
+        "scrapeOptions": {"formats": ["markdown", {"type": "links"}, "html"], "onlyMainContent": True,
+                          "includeTags": ["main .content", "#api"], "excludeTags": [".banner"],
+                          "removeBase64Images": False, "timeout": 15000},
+    })
+    config = parse_crawl_config(t.settings)
+    assert (config.url, config.max_pages, config.max_depth, config.use_sitemaps) == (URL, 25, 2, False)
+    assert config.include == ("re:guide/.*",) and config.exclude == (r"re:\.pdf$",)
+    assert (config.scope, config.respect_robots, config.delay, config.concurrency) == ("host", False, 1.5, 3)
+    assert config.content_selector == "main .content, #api" and config.exclude_selectors == (".banner",)
+    assert config.timeout == 15
+    assert t.options == {"formats": ["markdown", "links", "html"], "removeBase64Images": False}
+
+
+def test_defaults_are_firecrawls_and_subdomains_widen_the_scope():
+    config = parse_crawl_config(fc.crawl_settings({"url": URL}).settings)
+    assert (config.max_pages, config.max_depth, config.scope, config.use_sitemaps) == (10_000, 100, "prefix", True)
+    assert parse_crawl_config(fc.crawl_settings({"url": URL, "allowSubdomains": True,
+                                                 "crawlEntireDomain": True}).settings).scope == "subdomains"
+    assert fc.crawl_settings({"url": URL}).options == {"formats": ["markdown"], "removeBase64Images": True}
+
+
+def test_every_unsupported_and_unknown_field_is_named_in_one_refusal():
+    with pytest.raises(fc.FirecrawlRequestError) as refused:
+        fc.crawl_settings({"url": URL, "limitt": 5, "prompt": "docs only", "allowExternalLinks": True,
+                           "mobile": True, "zeroDataRetention": True,
+                           "scrapeOptions": {"formats": ["rawHtml", "screenshot", "markdown", "bogus"],
+                                             "actions": [{"type": "click"}], "waitFor": 500,
+                                             "onlyMainContent": False, "headers": {"X": "1"}}})
+    message = str(refused.value)
+    for part in ("unknown field 'limitt' (did you mean 'limit'?)", "prompt is not supported",
+                 "allowExternalLinks is accepted only as false", "unknown field 'mobile' (it belongs in scrapeOptions)",
+                 "zeroDataRetention is accepted only as false", "the rawHtml format is not supported",
+                 "the screenshot format is not supported", "unknown format 'bogus'",
+                 "scrapeOptions.actions is not supported", "scrapeOptions.waitFor is accepted only as 0",
+                 "scrapeOptions.onlyMainContent is accepted only as true", "scrapeOptions.headers is accepted only as {}"):
+        assert part in message, (part, message)
+
+
+@pytest.mark.parametrize(("body", "words"), [
+    ({"limit": 10**9}, "limit must be a whole number from 1 to 100,000"),
+    ({"limit": 0}, "limit must be a whole number from 1 to 100,000"),
+    ({"limit": "5"}, "limit must be a whole number"),
+    ({"limit": True}, "limit must be a whole number"),
+    ({"maxDiscoveryDepth": -1}, "maxDiscoveryDepth must be a whole number from 0 to 100"),
+    ({"includePaths": ["docs/(api"]}, "includePaths: include pattern 're:docs/(api' is not a valid regular expression"),
+    ({"includePaths": "docs"}, "includePaths must be a list of strings"),
+    ({"scrapeOptions": {"includeTags": ["div["]}}, "includeTags: content_selector 'div[' is not a valid CSS selector"),
+    ({"sitemap": "only"}, "sitemap \"only\" is not supported for a crawl"),
+    ({"webhook": "https://hooks.example.org/x"}, "webhook is not available on this server"),
+    ({"regexOnFullURL": True, "includePaths": ["guide/"]}, "regexOnFullURL: includePaths pattern 'guide/'"),
+    ({"url": "ftp://docs.example.org/"}, "url must start with http:// or https://"),
+    ({"url": ""}, "url is required"),
+])
+def test_bad_values_name_their_field(body, words):
+    with pytest.raises(fc.FirecrawlRequestError) as refused:
+        fc.crawl_settings({"url": URL, **body})
+    assert words in str(refused.value)
+
+
+def test_regex_on_full_url_is_honoured_by_patterns_that_see_the_whole_url():
+    t = fc.crawl_settings({"url": URL, "regexOnFullURL": True, "includePaths": [r"^https://docs\.example\.org/guide/"]})
+    assert parse_crawl_config(t.settings).include == (r"re:^https://docs\.example\.org/guide/",)
+
+
+def test_a_scrape_is_a_crawl_of_its_page_alone():
+    t = fc.scrape_settings({"url": URL, "formats": ["html"], "timeout": 9000, "maxAge": 0})
+    config = parse_crawl_config(t.settings)
+    assert config.urls == (URL,) and config.max_pages == 1 and not config.use_sitemaps
+    assert config.timeout == 9 and t.wait == 9 and t.formats == ["html"]
+    with pytest.raises(fc.FirecrawlRequestError, match="timeout must be a number of milliseconds from 1000 to 600000"):
+        fc.scrape_settings({"url": URL, "timeout": 10**9})
+
+
+def test_map_fields():
+    asked = fc.map_settings({"url": URL, "limit": 40, "sitemap": "only", "includeSubdomains": True,
+                             "ignoreQueryParameters": False, "search": "install", "timeout": 30000})
+    config = parse_crawl_config(asked.settings)
+    assert (config.max_pages, config.scope, config.use_sitemaps, config.max_depth) == (40, "subdomains", True, 1)
+    assert (asked.sitemap_only, asked.strip_query, asked.search, asked.wait) == (True, False, "install", 30)
+    by_path = fc.map_settings({"url": URL, "filterByPath": False})
+    assert parse_crawl_config(by_path.settings).scope == "host" and by_path.strip_query
+    with pytest.raises(fc.FirecrawlRequestError, match="limit must be a whole number from 1 to 100,000"):
+        fc.map_settings({"url": URL, "limit": 100_001})
+
+
+def test_what_the_official_sdk_sends_is_accepted():
+    """The SDK's own request builders (firecrawl-py), with its defaults filled in: a scrape with
+    options, a crawl with every convenience flag it always sends, a map."""
+    options = ScrapeOptions(formats=["markdown", "html", "links"], only_main_content=True)
+    scrape = _prepare_scrape_request(URL, options) | {"origin": "python-sdk@test"}
+    assert {"mobile", "blockAds", "maxAge", "storeInCache", "removeBase64Images", "fastMode"} <= set(scrape)
+    assert fc.scrape_settings(scrape).formats == ["markdown", "html", "links"]
+
+    crawl = _prepare_crawl_request(CrawlRequest(
+        url=URL, limit=5, include_paths=["guide/.*"], exclude_paths=None, max_discovery_depth=3, sitemap="include",
+        ignore_query_parameters=False, crawl_entire_domain=False, allow_external_links=False, allow_subdomains=False,
+        ignore_robots_txt=False, deduplicate_similar_urls=True, regex_on_full_url=False, zero_data_retention=False,
+        scrape_options=options)) | {"origin": "python-sdk@test"}
+    assert {"deduplicateSimilarURLs", "regexOnFullURL", "zeroDataRetention", "ignoreQueryParameters"} <= set(crawl)
+    assert parse_crawl_config(fc.crawl_settings(crawl).settings).max_pages == 5
+
+    mapped = _prepare_map_request(URL, MapOptions(limit=20, sitemap="include", include_subdomains=False))
+    assert parse_crawl_config(fc.map_settings(mapped).settings).max_pages == 20
+
+
+def test_base64_images_are_replaced_and_other_images_kept():
+    markdown = "A ![logo](data:image/png;base64,iVBORw0KGgo=) and ![plan](https://docs.example.org/plan.png)."
+    assert without_base64_images(markdown) == (
+        "A ![logo](<Base64-Image-Removed>) and ![plan](https://docs.example.org/plan.png).")
+
+
+def test_job_status_is_firecrawls():
+    from crawler.engine.events import State
+
+    assert [fc.job_status(s) for s in State] == ["scraping", "scraping", "scraping", "scraping", "cancelled",
+                                                "completed", "failed", "failed"]

@@ -30,6 +30,7 @@ from crawler.render.policy import MarkResponses
 from crawler.service import CrawlService, MemoryCrawlStates
 from crawler.service.config import ServerConfig
 from crawler.service.history import read_history
+from crawler.service.keys import ApiKeys
 from crawler.service.local import LocalBackend
 from crawler.service.memory import MemoryGuard, ProcessTree, release_memory
 from crawler.web.extensions import CrawlerExtension
@@ -76,7 +77,7 @@ def _embedded(config: ServerConfig, data_dir: Path, socketio: SocketIO) -> Crawl
     service = CrawlService(data_dir, states, backend, allow_private_targets=config.allow_private_targets)
     closers = [cpu.shutdown, render.close] + ([guard.close] if guard is not None else [])
     holder["extension"] = CrawlerExtension(config, service, cpu, render, closers=closers, tree=tree, guard=guard,
-                                         given_metrics=metrics)
+                                         given_metrics=metrics, keys=ApiKeys.in_data_dir(data_dir))
     return holder["extension"]
 
 
@@ -84,6 +85,7 @@ def _cluster(config: ServerConfig, data_dir: Path, socketio: SocketIO) -> Crawle
     from crawler.service.cluster.backend import ClusterBackend
     from crawler.service.cluster.coordinator import Cluster
     from crawler.service.cluster.jobs import job_sender, make_celery
+    from crawler.service.cluster.redis_keys import RedisKeyStore
     from crawler.service.cluster.redis_states import RedisCrawlStates, redis_client
 
     assert config.redis_url is not None
@@ -105,7 +107,7 @@ def _cluster(config: ServerConfig, data_dir: Path, socketio: SocketIO) -> Crawle
                              redis_url=config.redis_url)
     backend.start()
     service = CrawlService(data_dir, states, backend, allow_private_targets=config.allow_private_targets)
-    return CrawlerExtension(config, service)
+    return CrawlerExtension(config, service, keys=ApiKeys(RedisKeyStore(states.redis)))
 
 
 def _add_search(extension: CrawlerExtension, data_dir: Path) -> None:
@@ -220,11 +222,15 @@ def create_app(config: ServerConfig | dict[str, Any] | None = None) -> Flask:
     app.extensions["crawler"] = extension
     atexit.register(extension.close)
 
-    from crawler.web import firecrawl, routes, socket_events
+    from crawler.web import firecrawl, keys, routes, socket_events
     from crawler.web.auth import HostRule, SourceGuard, require_token
 
-    app.before_request(require_token)  # before the blueprint's hooks: a refused request gets no session
+    # Before the blueprints' hooks, in this order: who the request acts as (an API key), then the
+    # access token (which a valid key passes); a refused request gets no session.
+    app.before_request(keys.identify)
+    app.before_request(require_token)
     app.register_blueprint(routes.blueprint)
+    app.register_blueprint(keys.blueprint)
     app.register_blueprint(firecrawl.blueprint)
     options: dict[str, Any] = {}
     if server_config.redis_url:
@@ -238,6 +244,9 @@ def create_app(config: ServerConfig | dict[str, Any] | None = None) -> Flask:
     socketio.init_app(app, async_mode=server_config.async_mode, ping_interval=10, ping_timeout=20,
                       max_http_buffer_size=MAX_REQUEST_BYTES, cors_allowed_origins=guard.origin_allowed, **options)
     socket_events.register(socketio)
+    extension.key_watch = keys.KeySocketWatch(socketio, extension.keys) if extension.keys is not None else None
+    if extension.key_watch is not None:
+        extension.closers.insert(0, extension.key_watch.close)
     guard.app = app.wsgi_app  # Socket.IO's middleware, with Flask behind it
     # Outermost: every answer (Socket.IO's and the guard's refusals too) is marked as the dashboard's,
     # and the first request tells the render pool where this server listens (under gunicorn nothing

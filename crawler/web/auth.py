@@ -5,6 +5,9 @@ finds the port. The dashboard is opened once with `?token=...`; that marks the s
 cookie as authorised (with an HMAC of the token, so a new token revokes old cookies) and the
 token is stripped from the address bar. Scripts send `Authorization: Bearer <token>` (REST) or
 `auth={"token": ...}` (Socket.IO). Every comparison is constant-time.
+
+A valid API key (crawler/web/keys.py, checked before this guard) passes it too: it was made by
+an authorised session, so a script needs to send only its key.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from flask import Response, current_app, jsonify, redirect, request, session
 from werkzeug.wrappers import Response as BaseResponse
 
 from crawler.service.config import ServerConfig, split_host_port
+from crawler.web.sessions import request_api_key
 
 AUTH_KEY = "auth"
 OPEN_PATHS = ("/api/health",)
@@ -76,27 +80,27 @@ def authorise_session() -> None:
         session.permanent = True
 
 
-def _bearer() -> str | None:
+def bearer_value() -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
 def request_is_authorised() -> bool:
-    """The authorised session cookie, or a correct bearer token on this request."""
-    bearer = _bearer()
-    return session_is_authorised() or (bearer is not None and token_matches(bearer))
+    """The authorised session cookie, a correct bearer token, or a valid API key on this request."""
+    bearer = bearer_value()
+    return (session_is_authorised() or request_api_key() is not None
+            or (bearer is not None and token_matches(bearer)))
 
 
-def _refuse(message: str) -> Response:
-    if request.path.startswith("/v2/"):  # Firecrawl's API: its error shape
+def refuse(message: str) -> Response:
+    if request.path.startswith("/v2/"):  # Firecrawl's API (crawler/web/firecrawl.py): its error shape
         response = jsonify({"success": False, "error": message})
-        response.headers["WWW-Authenticate"] = 'Bearer realm="crawler"'
     elif request.path.startswith("/api/") or request.path == "/mcp":
         response = jsonify({"error": message})
-        response.headers["WWW-Authenticate"] = 'Bearer realm="crawler"'
     else:
         response = Response(f"401 Unauthorized: {message}\n", mimetype="text/plain")
+    response.headers["WWW-Authenticate"] = 'Bearer realm="crawler"'  # a browser shows no prompt for Bearer
     response.status_code = 401
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -109,23 +113,24 @@ def require_token() -> BaseResponse | None:
         return None
     if request.path == "/" and "token" in request.args:
         if not token_matches(request.args.get("token")):
-            return _refuse(WRONG_TOKEN_MESSAGE)
+            return refuse(WRONG_TOKEN_MESSAGE)
         authorise_session()
         response = redirect("/", code=303)  # keeps the token out of the address bar and history
         response.headers["Cache-Control"] = "no-store"
         response.headers["Referrer-Policy"] = "no-referrer"
         return response
-    if session_is_authorised():
+    if session_is_authorised() or request_api_key() is not None:
         return None
-    bearer = _bearer()
+    bearer = bearer_value()
     if bearer is not None:
-        return None if token_matches(bearer) else _refuse(WRONG_TOKEN_MESSAGE)
-    return _refuse(TOKEN_REQUIRED_MESSAGE)
+        return None if token_matches(bearer) else refuse(WRONG_TOKEN_MESSAGE)
+    return refuse(TOKEN_REQUIRED_MESSAGE)
 
 
 def socket_is_authorised(auth: Any) -> bool:
-    """A Socket.IO handshake: the authorised session cookie, or auth={"token": ...}."""
-    if session_is_authorised():
+    """A Socket.IO handshake: the authorised session cookie, auth={"token": ...}, or a valid API
+    key (checked before, by crawler/web/keys.py `socket_key`)."""
+    if session_is_authorised() or request_api_key() is not None:
         return True
     return isinstance(auth, dict) and token_matches(auth.get("token")) and configured_token() is not None
 

@@ -16,6 +16,7 @@ from crawler.outputs.search import SearchIndex, SearchIndexer
 from crawler.render import RenderPool
 from crawler.service import CrawlService
 from crawler.service.config import ServerConfig
+from crawler.service.keys import ApiKeys
 from crawler.service.local import LocalBackend
 from crawler.service.memory import MemoryGuard, ProcessTree
 from crawler.web.metrics import ServerMetrics
@@ -36,6 +37,8 @@ class CrawlerExtension:
     search: SearchIndex | None = None
     indexer: SearchIndexer | None = None
     mcp: Any = None  # the MCP streamable HTTP endpoint (crawler.outputs.mcp.http.McpHttp), None if not served
+    keys: ApiKeys | None = None  # the API keys, stored beside the crawl records (crawler/service/keys.py)
+    key_watch: Any = None  # closes this server's connections made with a revoked key (crawler.web.keys.KeySocketWatch)
     metrics: ServerMetrics = field(init=False)
 
     def __post_init__(self, given_metrics: ServerMetrics | None) -> None:

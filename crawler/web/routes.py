@@ -35,7 +35,7 @@ from crawler.service.records import DOWNLOAD_FORMATS
 from crawler.web.app import MAX_REQUEST_BYTES
 from crawler.web.auth import request_is_authorised
 from crawler.web.extensions import extension
-from crawler.web.sessions import ensure_session_id
+from crawler.web.sessions import ensure_session_id, request_api_key
 
 blueprint = Blueprint("crawler", __name__)
 
@@ -131,8 +131,10 @@ def metrics() -> Response:
 @blueprint.get("/api/session")
 def session_info() -> Response:
     """The caller's own session id: what `crawler --owner` takes to list a terminal
-    crawl in this browser's history."""
-    return jsonify({"session_id": ensure_session_id()})
+    crawl in this browser's history; with the key it acts with, if any (crawler/web/keys.py)."""
+    key = request_api_key()
+    return jsonify({"session_id": ensure_session_id(),
+                    "key": {"id": key.key_id, "name": key.name} if key is not None else None})
 
 
 @blueprint.get("/api/system")

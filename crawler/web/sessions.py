@@ -1,4 +1,10 @@
-"""User sessions: a random id in Flask's signed cookie, with a secret that survives restarts."""
+"""User sessions: a random id in Flask's signed cookie, with a secret that survives restarts.
+
+A request may also act as another session through an API key (crawler/web/keys.py): a key sent
+as `Authorization: Bearer <key>`, given to a Socket.IO connection, or signed in to by this
+browser. The key, once checked, is put in the request's WSGI environ under `KEY_ENVIRON`, and the
+functions here answer with its session.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +12,12 @@ import os
 import secrets
 from pathlib import Path
 
-from flask import session
+from flask import request, session
+
+from crawler.service.keys import ApiKey
 
 SESSION_KEY = "sid"
+KEY_ENVIRON = "crawler.api_key"  # the checked ApiKey this request acts with (set by crawler/web/keys.py only)
 NO_SESSION_MESSAGE = ("no session: load the dashboard or GET /api/health first "
                       "to receive a session cookie")
 
@@ -52,8 +61,18 @@ def _read_secret(path: Path) -> str | None:
     return secret if len(secret) >= 32 else None
 
 
+def request_api_key() -> ApiKey | None:
+    """The key this request acts with, as checked for it by crawler/web/keys.py; None for others."""
+    key = request.environ.get(KEY_ENVIRON)
+    return key if isinstance(key, ApiKey) else None
+
+
 def ensure_session_id() -> str:
-    """The caller's session id, creating the session on its first request."""
+    """The caller's session id (the key's session for a request made with a key), creating the
+    cookie's session on its first request."""
+    key = request_api_key()
+    if key is not None:
+        return key.owner
     sid = session.get(SESSION_KEY)
     if not isinstance(sid, str) or len(sid) != 32:
         sid = secrets.token_hex(16)
@@ -63,5 +82,10 @@ def ensure_session_id() -> str:
 
 
 def current_session_id() -> str | None:
+    """The owner of the current request: the key's session when it carries a valid key, else the
+    cookie's session (None before the first request made one)."""
+    key = request_api_key()
+    if key is not None:
+        return key.owner
     sid = session.get(SESSION_KEY)
     return sid if isinstance(sid, str) and len(sid) == 32 else None

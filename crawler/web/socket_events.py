@@ -1,7 +1,11 @@
-"""Socket.IO handlers: connect joins the session's room; start/stop are acknowledged."""
+"""Socket.IO handlers: connect joins the session's room; start/stop are acknowledged.
+
+A connection made with an API key (auth={"key": ...}) acts as the key's session; each of its
+events first checks that the key was not revoked since (crawler/web/keys.py)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -16,12 +20,15 @@ from crawler.web.auth import (
     socket_is_authorised,
 )
 from crawler.web.extensions import extension
+from crawler.web.keys import INVALID_KEY_MESSAGE, socket_key, socket_key_still_valid
 from crawler.web.sessions import NO_SESSION_MESSAGE, current_session_id
 
 
 def on_connect(auth: Any = None) -> None:
     """Only sockets that carry the session cookie (and, when one is set, the access token or an
-    authorised session) are accepted; they join their session's room and no other."""
+    authorised session) are accepted; they join their session's room and no other. A connection
+    with an API key (auth={"key": ...}) acts as the key's session, and needs no token."""
+    socket_key(auth)  # refuses a key that is not valid
     if not socket_is_authorised(auth):
         has_token = isinstance(auth, dict) and auth.get("token") is not None
         raise ConnectionRefusedError(WRONG_TOKEN_MESSAGE if has_token else TOKEN_REQUIRED_MESSAGE)
@@ -151,7 +158,17 @@ HANDLERS: dict[str, Callable[..., Any]] = {
 }
 
 
+def checking_key(handler: Callable[..., Any]) -> Callable[..., Any]:
+    """An event handler that first refuses (and disconnects) a connection whose key was revoked."""
+    @functools.wraps(handler)
+    def handle(*args: Any) -> Any:
+        if not socket_key_still_valid():
+            return {"ok": False, "error": INVALID_KEY_MESSAGE}
+        return handler(*args)
+    return handle
+
+
 def register(socketio: SocketIO) -> None:
     """Bind every handler to this app's own Socket.IO server."""
     for event, handler in HANDLERS.items():
-        socketio.on_event(event, handler)
+        socketio.on_event(event, handler if event in ("connect", "disconnect") else checking_key(handler))

@@ -7,6 +7,7 @@ error messages are the same everywhere and a typo never silently falls back to a
 from __future__ import annotations
 
 import difflib
+import json
 import re
 import warnings
 from collections.abc import Callable
@@ -54,6 +55,7 @@ class CrawlConfig:
     render: str = "auto"
     content_selector: str | None = None  # CSS: when it matches, only that is the page's content
     exclude_selectors: tuple[str, ...] = ()  # CSS: removed from every page before extraction
+    webhook: WebhookConfig | None = None  # where the crawl's events are posted (crawler/service/webhooks.py)
 
     @property
     def is_selection(self) -> bool:
@@ -64,7 +66,157 @@ class CrawlConfig:
         data = asdict(self)
         for key in ("urls", "include", "exclude", "exclude_selectors"):
             data[key] = list(getattr(self, key))
+        data["webhook"] = self.webhook.to_dict() if self.webhook else None
         return data
+
+    def public_dict(self) -> dict[str, Any]:
+        """The settings as shown outside the crawl folder (API answers, downloads): the webhook's
+        secret is never shown again once set, only whether there is one."""
+        data = self.to_dict()
+        if self.webhook is not None:
+            data["webhook"] = self.webhook.public_dict()
+        return data
+
+
+WEBHOOK_EVENTS = ("started", "page", "completed", "failed", "changes")
+WEBHOOK_SECRET_LENGTH = (16, 256)  # characters: a shorter shared secret is guessable
+MAX_WEBHOOK_HEADERS = 20
+MAX_WEBHOOK_METADATA_BYTES = 4096
+# Headers the sender sets itself (or the HTTP client does): a webhook setting may not replace them.
+RESERVED_WEBHOOK_HEADERS = ("host", "content-type", "content-length", "transfer-encoding", "connection",
+                            "user-agent", "x-crawler-signature", "x-crawler-event", "x-crawler-delivery",
+                            "x-crawler-attempt")
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    """Where a crawl's events are posted: the URL, the shared secret that signs each body
+    (HMAC-SHA256), which events, extra headers and metadata echoed in every body."""
+
+    url: str
+    secret: str | None = None
+    events: tuple[str, ...] = WEBHOOK_EVENTS
+    headers: tuple[tuple[str, str], ...] = ()
+    metadata: dict[str, Any] | None = None
+
+    def wants(self, event: str) -> bool:
+        return event in self.events
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"url": self.url, "secret": self.secret, "events": list(self.events),
+                "headers": dict(self.headers), "metadata": self.metadata}
+
+    def public_dict(self) -> dict[str, Any]:
+        data = self.to_dict()
+        data["secret"] = None
+        data["signed"] = self.secret is not None
+        return data
+
+
+def public_settings(data: dict[str, Any]) -> dict[str, Any]:
+    """A stored config.json as shown outside the crawl folder: without the webhook's secret."""
+    webhook = data.get("webhook")
+    if not isinstance(webhook, dict):
+        return data
+    return {**data, "webhook": {**webhook, "secret": None, "signed": bool(webhook.get("secret"))}}
+
+
+def _webhook_url(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError("webhook.url is required: the http:// or https:// address the crawl's events are posted to")
+    text = value.strip()
+    if len(text) > 2000:
+        raise ConfigError("webhook.url is too long (at most 2000 characters)")
+    parts = urlsplit(text)
+    if parts.scheme.lower() not in ("http", "https") or "://" not in text:
+        raise ConfigError(f"webhook.url must start with http:// or https://, got {text[:60]!r}")
+    try:
+        host = parts.hostname
+        _ = parts.port
+    except ValueError as exc:
+        raise ConfigError(f"webhook.url is not valid: {exc}") from None
+    if not host or any(c.isspace() for c in text):
+        raise ConfigError(f"webhook.url is not a valid web address: {text[:60]!r}")
+    if parts.username or parts.password:
+        raise ConfigError("webhook.url must not contain a user name or password (use webhook.headers)")
+    return text
+
+
+def _webhook_secret(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    low, high = WEBHOOK_SECRET_LENGTH
+    if not isinstance(value, str) or not low <= len(value) <= high or any(c in value for c in "\r\n\0"):
+        raise ConfigError(f"webhook.secret must be a single line of {low} to {high} characters")
+    return value
+
+
+def _webhook_events(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return WEBHOOK_EVENTS
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not value or not all(isinstance(e, str) for e in value):
+        raise ConfigError(f"webhook.events must be a non-empty list of: {', '.join(WEBHOOK_EVENTS)}")
+    for event in value:
+        if event not in WEBHOOK_EVENTS:
+            raise ConfigError(f"webhook.events: unknown event {event!r}; known events: {', '.join(WEBHOOK_EVENTS)}")
+    return tuple(e for e in WEBHOOK_EVENTS if e in value)
+
+
+def _webhook_headers(value: Any) -> tuple[tuple[str, str], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        raise ConfigError("webhook.headers must be an object of header names to values")
+    if len(value) > MAX_WEBHOOK_HEADERS:
+        raise ConfigError(f"webhook.headers accepts at most {MAX_WEBHOOK_HEADERS} headers, got {len(value)}")
+    headers = []
+    for name, text in value.items():
+        if not isinstance(name, str) or not _HEADER_NAME.match(name):
+            raise ConfigError(f"webhook.headers: {str(name)[:60]!r} is not a valid header name")
+        if name.lower() in RESERVED_WEBHOOK_HEADERS:
+            raise ConfigError(f"webhook.headers: {name} is set by the crawler and cannot be replaced")
+        if not isinstance(text, str) or len(text) > 1000 or any(c in text for c in "\r\n\0"):
+            raise ConfigError(f"webhook.headers: the value of {name} must be a single line of at most 1000 characters")
+        headers.append((name, text))
+    return tuple(headers)
+
+
+def _webhook_metadata(value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ConfigError("webhook.metadata must be a JSON object (echoed in every webhook body)")
+    try:
+        size = len(json.dumps(value, ensure_ascii=False, allow_nan=False).encode("utf-8"))
+    except (TypeError, ValueError):
+        raise ConfigError("webhook.metadata must be plain JSON") from None
+    if size > MAX_WEBHOOK_METADATA_BYTES:
+        raise ConfigError(f"webhook.metadata is too large: at most {MAX_WEBHOOK_METADATA_BYTES} bytes of JSON, got {size}")
+    return value
+
+
+_WEBHOOK_FIELDS: dict[str, Callable[[Any], Any]] = {
+    "url": _webhook_url, "secret": _webhook_secret, "events": _webhook_events,
+    "headers": _webhook_headers, "metadata": _webhook_metadata,
+}
+
+
+def parse_webhook(value: Any) -> WebhookConfig | None:
+    """The `webhook` setting: a URL, or an object {url, secret?, events?, headers?, metadata?}."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = {"url": value}
+    if not isinstance(value, dict):
+        raise ConfigError("webhook must be an object: {\"url\": \"https://...\", \"secret\": ..., \"events\": [...]}")
+    unknown = [key for key in value if key not in _WEBHOOK_FIELDS and key != "signed"]
+    if unknown:
+        raise ConfigError(f"unknown webhook setting {str(unknown[0])[:60]!r}; known: {', '.join(_WEBHOOK_FIELDS)}")
+    fields = {key: check(value.get(key)) for key, check in _WEBHOOK_FIELDS.items()}
+    return WebhookConfig(**fields)
 
 
 def _int_in(name: str, low: int, high: int) -> Callable[[Any], int]:
@@ -289,6 +441,7 @@ _FIELDS: dict[str, Callable[[Any], Any]] = {
     "render": _choice("render", RENDER_MODES),
     "content_selector": _css_selector("content_selector"),
     "exclude_selectors": _css_list("exclude_selectors"),
+    "webhook": parse_webhook,
 }
 
 

@@ -48,8 +48,10 @@ def non_public_reason(address: str) -> str | None:
     return None
 
 
-def ensure_public_target(url: str) -> None:
-    """Raise ConfigError unless every address the URL's host resolves to is public."""
+def ensure_public_target(url: str, purpose: str = "crawl") -> None:
+    """Raise ConfigError unless every address the URL's host resolves to is public (the same
+    rule, `non_public_reason`, as every connection's check). `purpose` names what is refused
+    ("crawl", "send webhooks to")."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     try:
@@ -62,8 +64,8 @@ def ensure_public_target(url: str) -> None:
         reason = non_public_reason(address)
         if reason:
             raise ConfigError(
-                f"refusing to crawl {host} ({address} is a {reason} address); "
-                "start the server (or the CLI) with --allow-private-targets to crawl local or private sites")
+                f"refusing to {purpose} {host} ({address} is a {reason} address); "
+                "start the server (or the CLI) with --allow-private-targets to reach local or private addresses")
 
 
 # ---- the same check at connect time ----------------------------------------------------------

@@ -4,6 +4,7 @@ file that gives each page's title once."""
 
 from __future__ import annotations
 
+import json
 import posixpath
 import re
 import tempfile
@@ -12,7 +13,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from crawler.folder.reader import iter_manifest
+from crawler.engine.config import public_settings
+from crawler.folder.reader import iter_manifest, read_json
 from crawler.outputs.llms import (
     LLMS_FULL_TXT,
     LLMS_TXT,
@@ -95,9 +97,13 @@ def build_zip(crawl_dir: Path, stem: str) -> Any:
     entries = [entry for entry, _ in saved_pages(crawl_dir)]
     paths = page_paths(entries)
     with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name in ("manifest.jsonl", "config.json", "summary.json"):
+        for name in ("manifest.jsonl", "summary.json"):
             if (crawl_dir / name).exists():
                 archive.write(crawl_dir / name, f"{stem}/{name}")
+        if (crawl_dir / "config.json").exists():  # without the webhook's secret
+            settings = read_json(crawl_dir / "config.json")
+            settings = public_settings(settings) if isinstance(settings, dict) else settings
+            archive.writestr(f"{stem}/config.json", json.dumps(settings, indent=2, ensure_ascii=False))
         for entry, page in saved_pages(crawl_dir):
             text = page.read_text(encoding="utf-8", errors="replace")
             archive.writestr(f"{stem}/{entry['path']}", relative_links(text, entry["path"], paths))

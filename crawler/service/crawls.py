@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from crawler.engine.config import ConfigError, parse_crawl_config
+from crawler.engine.config import ConfigError, CrawlConfig, parse_crawl_config
 from crawler.engine.events import CrawlKind, PageStatus, State, iso_timestamp
 from crawler.engine.netguard import ensure_public_target
 from crawler.engine.resume import can_resume
@@ -115,7 +115,7 @@ class CrawlService:
             "kind": record.kind,
             "state": record.state.value,
             "created_at": record.created_at,
-            "config": record.config.to_dict(),
+            "config": record.config.public_dict(),
             "progress": record.progress,
             "summary": record.summary if record.state.is_final else None,
             "recent_log": recent_log,
@@ -135,7 +135,7 @@ class CrawlService:
         for entry in urls:
             entry["title"] = titles.get(entry["url"])
         return {"crawl_id": record.crawl_id, "kind": record.kind, "state": record.state.value,
-                "complete": record.state == State.COMPLETED, "config": record.config.to_dict(),
+                "complete": record.state == State.COMPLETED, "config": record.config.public_dict(),
                 "count": len(urls), "urls": urls}
 
     # ---- commands ----
@@ -152,6 +152,7 @@ class CrawlService:
         if not self._allow_private:
             for url in dict.fromkeys((config.url, *config.urls)):
                 ensure_public_target(url)
+        self._check_webhook(config)
         if kind == CrawlKind.DISCOVERY and config.is_selection:
             raise ConfigError("a discovery starts from url; urls (a selection) is for crawls")
         self._check_room(owner)
@@ -188,6 +189,7 @@ class CrawlService:
             raise NotResumable(f"crawl {crawl_id} is still finishing; try again in a moment")
         if not self._allow_private:
             ensure_public_target(record.config.url)
+        self._check_webhook(record.config)
         self._check_room(owner)
         previous = record.state
         if not self.states.transition(crawl_id, State.QUEUED, "waiting for a free crawl slot",
@@ -267,6 +269,15 @@ class CrawlService:
 
     def shutdown(self) -> None:
         self.backend.shutdown()
+
+    def _check_webhook(self, config: CrawlConfig) -> None:
+        """A webhook reaches public addresses only, unless private targets are allowed (checked
+        again on every connection it opens: crawler/service/webhooks.py)."""
+        if config.webhook is not None and not self._allow_private:
+            try:
+                ensure_public_target(config.webhook.url, "send webhooks to")
+            except ConfigError as exc:
+                raise ConfigError(f"webhook.url: {exc}") from None
 
     def _check_room(self, owner: str) -> None:
         self.backend.check_room(owner)

@@ -284,9 +284,30 @@ def _crawl_sitemap(t: Translation, name: str, value: Any) -> None:
         t.refuse(f"{name} must be \"include\" or \"skip\", got {_shown(value)}")
 
 
+FIRECRAWL_WEBHOOK_EVENTS = ("started", "page", "completed", "failed")  # Firecrawl's, and its default
+FIRECRAWL_WEBHOOK_FIELDS = ("url", "headers", "metadata", "events")
+
+
 def _webhook(t: Translation, name: str, value: Any) -> None:
-    t.refuse(f"{name} is not available on this server: crawls do not call webhooks "
-             "(follow a crawl with GET /v2/crawl/<id>, or live in the dashboard)")
+    """Firecrawl's webhook (a URL, or {url, headers, metadata, events}) as this server's `webhook`
+    setting (docs/api.md "Webhooks": the posts have this server's shape, unsigned)."""
+    if isinstance(value, str):
+        value = {"url": value}
+    if not isinstance(value, dict):
+        t.refuse(f"{name} must be a URL or an object {{\"url\", \"headers\"?, \"metadata\"?, \"events\"?}}")
+        return
+    unknown = [key for key in value if key not in FIRECRAWL_WEBHOOK_FIELDS]
+    for key in unknown:
+        t.refuse(f"unknown field {name}.{key} (a webhook takes {', '.join(FIRECRAWL_WEBHOOK_FIELDS)})")
+    events = value.get("events")
+    if events is None:
+        events = list(FIRECRAWL_WEBHOOK_EVENTS)
+    elif not isinstance(events, list) or not events or not all(e in FIRECRAWL_WEBHOOK_EVENTS for e in events):
+        t.refuse(f"{name}.events must be a non-empty list of {', '.join(FIRECRAWL_WEBHOOK_EVENTS)}, got {_shown(events)}")
+        return
+    if not unknown:
+        t.set("webhook", {"url": value.get("url"), "headers": value.get("headers"), "metadata": value.get("metadata"),
+                          "events": events}, name)
 
 
 def _remove_base64(t: Translation, name: str, value: Any) -> None:
@@ -396,7 +417,7 @@ def _finish(t: Translation) -> dict[str, Any]:
     except ConfigError as exc:
         message = str(exc)
         for setting, source in t.origins.items():
-            if message.startswith(setting):
+            if message.startswith(setting) and not message.startswith(source):
                 message = f"{source}: {message}"
                 break
         raise FirecrawlRequestError(message) from None

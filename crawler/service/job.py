@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from crawler.outputs.llms import write_llms_files
 from crawler.render import RenderPool
 from crawler.service.history import write_crawl_meta
 from crawler.service.records import CrawlRecord
+from crawler.service.webhooks import CrawlWebhooks
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +51,40 @@ def build_controller(record: CrawlRecord, data_dir: Path, sink: EventSink, stop:
                            render=render)
 
 
-def run_job(controller: CrawlController, record: CrawlRecord, data_dir: Path) -> dict[str, Any]:
+@dataclass
+class CrawlJob:
+    """What a host holds for a crawl it runs: the controller and, with a `webhook` setting, its webhooks."""
+
+    record: CrawlRecord
+    controller: CrawlController
+    webhooks: CrawlWebhooks | None = None
+
+    def run(self, data_dir: Path) -> dict[str, Any]:
+        return run_job(self.controller, self.record, data_dir, self.webhooks)
+
+
+def build_job(record: CrawlRecord, data_dir: Path, sink: EventSink, stop: threading.Event, cpu: CpuPool,
+              *, allow_private_targets: bool, pause_signal: PauseSignal | None = None,
+              stats: CrawlStats | None = None, render: RenderPool | None = None) -> CrawlJob:
+    """The controller of `build_controller`, its events also posted to the crawl's webhook, if
+    it has one (crawler/service/webhooks.py): what the web server and the workers run."""
+    webhooks = None
+    if record.config.webhook is not None:
+        webhooks = CrawlWebhooks(record.crawl_id, record.config.webhook, sink,
+                                 allow_private_targets=allow_private_targets, user_agent=record.config.user_agent)
+        sink = webhooks.sink
+    controller = build_controller(record, data_dir, sink, stop, cpu, allow_private_targets=allow_private_targets,
+                                  pause_signal=pause_signal, stats=stats, render=render)
+    if webhooks is not None:
+        webhooks.attach(controller.tracker)
+    return CrawlJob(record, controller, webhooks)
+
+
+def run_job(controller: CrawlController, record: CrawlRecord, data_dir: Path,
+            webhooks: CrawlWebhooks | None = None) -> dict[str, Any]:
     """Run to the end (always ends with a summary and `crawler_finished`), write llms.txt and
-    llms-full.txt for what was saved (and changes.json for a refresh), then mark crawl.json."""
+    llms-full.txt for what was saved (and changes.json for a refresh), then mark crawl.json.
+    Webhooks are only queued here: a slow receiver never holds the job."""
     crawl_dir = crawl_folder(data_dir, record.crawl_id)
     try:
         summary = controller.run()
@@ -62,9 +95,13 @@ def run_job(controller: CrawlController, record: CrawlRecord, data_dir: Path) ->
                 log.exception("could not write llms.txt for %s", record.crawl_id)
         if record.refresh_of and crawl_dir.is_dir():
             try:
-                write_changes(crawl_folder(data_dir, record.refresh_of), crawl_dir, state=summary.get("state"))
+                report = write_changes(crawl_folder(data_dir, record.refresh_of), crawl_dir, state=summary.get("state"))
+                if report is not None and webhooks is not None:
+                    webhooks.changes(report)
             except Exception:  # GET /api/crawls/<id>/changes makes it on demand anyway
                 log.exception("could not write changes.json for %s", record.crawl_id)
         return summary
     finally:
         write_crawl_meta(crawl_dir, record, controller.state)
+        if webhooks is not None:
+            webhooks.ended()

@@ -21,7 +21,7 @@ from crawler.engine.signals import PauseSignal
 from crawler.engine.stats import CrawlStats
 from crawler.render import RenderPool
 from crawler.service.errors import Busy, QueueFull
-from crawler.service.job import build_controller, run_job
+from crawler.service.job import CrawlJob, build_job
 from crawler.service.records import CrawlRecord, CrawlStates
 from crawler.service.statesink import StateSink
 
@@ -29,9 +29,13 @@ from crawler.service.statesink import StateSink
 @dataclass
 class LocalRun:
     record: CrawlRecord
-    controller: CrawlController
+    job: CrawlJob
     stop: threading.Event
     thread: threading.Thread | None = None
+
+    @property
+    def controller(self) -> CrawlController:
+        return self.job.controller
 
 
 def queue_full_message(waiting: int, limit: int) -> str:
@@ -76,11 +80,10 @@ class LocalBackend:
             waiting = sum(1 for run in self._waiting if run.record.owner == record.owner)
             if waiting >= self._max_queued:
                 raise QueueFull(queue_full_message(waiting, self._max_queued))
-            controller = build_controller(record, self.data_dir, sink, stop, self.cpu,
-                                          allow_private_targets=self._allow_private,
-                                          pause_signal=self._pause, stats=self._stats, render=self.render)
-            controller.tracker.set_state(State.QUEUED, "waiting for a free crawl slot")
-            run = LocalRun(record, controller, stop)
+            job = build_job(record, self.data_dir, sink, stop, self.cpu, allow_private_targets=self._allow_private,
+                            pause_signal=self._pause, stats=self._stats, render=self.render)
+            job.controller.tracker.set_state(State.QUEUED, "waiting for a free crawl slot")
+            run = LocalRun(record, job, stop)
             self._runs[record.crawl_id] = run
             self._waiting.append(run)
         run.thread = threading.Thread(target=self._run, args=(run,), name=f"crawl-{record.crawl_id}", daemon=True)
@@ -142,7 +145,7 @@ class LocalBackend:
         acquired = False
         try:
             acquired = self._take_slot(run)
-            run_job(run.controller, run.record, self.data_dir)
+            run.job.run(self.data_dir)
         finally:
             with self._slots:
                 if run in self._waiting:

@@ -160,6 +160,10 @@ def test_private_addresses_are_refused_exactly_like_a_crawl(guarded_server, make
             assert refused.status_code == 400, (path, refused.text)
             assert refused.json() == {"success": False, "error": crawl.json()["error"]}, path
             assert "refusing to crawl" in refused.json()["error"]
+    # A public start address (an IP literal: no DNS) with a webhook to a private one.
+    hooked = http.post(guarded_server.base + "/v2/crawl", json={"url": "http://1.1.1.1/", "webhook": {
+        "url": "http://127.0.0.1:9/hook", "events": ["completed"]}}, timeout=10)
+    assert hooked.status_code == 400 and "refusing to send webhooks to 127.0.0.1" in hooked.json()["error"]
     assert http.get(guarded_server.base + "/api/crawls", timeout=5).json()["crawls"] == []
     assert not site.requests  # nothing reached the site
 
@@ -193,8 +197,8 @@ def test_bad_bodies_get_a_clear_400_and_start_nothing(server):
         ({"json": {"url": "https://docs.example.org/", "limit": 10**12}}, "limit must be a whole number from 1 to 100,000"),
         ({"json": {"url": "https://docs.example.org/", "crawlerOptions": {}, "scrapeOptions": {"fromats": []}}},
          "unknown field 'crawlerOptions'; unknown field 'scrapeOptions.fromats' (did you mean scrapeOptions.'formats'?)"),
-        ({"json": {"url": "https://docs.example.org/", "webhook": {"url": "https://hooks.example.org/"}}},
-         "webhook is not available on this server"),
+        ({"json": {"url": "https://docs.example.org/", "webhook": {"url": "https://hooks.example.org/", "sign": 1}}},
+         "unknown field webhook.sign"),
     ]
     for kwargs, words in cases:
         refused = http.post(server.base + "/v2/crawl", timeout=10, **kwargs)

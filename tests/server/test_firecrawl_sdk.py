@@ -9,8 +9,10 @@ import time
 import pytest
 import requests
 from firecrawl import Firecrawl
-from firecrawl.v2.types import PaginationConfig
+from firecrawl.v2.types import PaginationConfig, WebhookConfig
 from firecrawl.v2.utils.error_handler import BadRequestError, FirecrawlError, UnauthorizedError
+
+from tests.support.webhooks import Receiver
 
 
 def new_key(base: str) -> tuple[requests.Session, str]:
@@ -115,3 +117,22 @@ def test_wrong_keys_and_other_sessions_are_refused(server, make_site):
         client(server.base, key).scrape(site.url(0), formats=["markdown", "screenshot"])
     with pytest.raises(BadRequestError, match="scrapeOptions.mobile is accepted only as false"):
         client(server.base, key).start_crawl(site.url(0), mobile=True)
+
+
+def test_a_webhook_given_to_the_sdk_receives_the_crawls_events(server, make_site):
+    """Firecrawl's webhook object becomes the crawl's webhook setting (docs/api.md "Webhooks")."""
+    site = make_site(pages=4)
+    _, key = new_key(server.base)
+    receiver = Receiver()
+    try:
+        job = client(server.base, key).crawl(
+            site.url(0), limit=3, poll_interval=1, timeout=60,
+            webhook=WebhookConfig(url=receiver.url, metadata={"run": "sdk"}, events=["started", "completed"]))
+        assert job.status == "completed"
+        receiver.wait_for(lambda: receiver.of("completed"), message="the completed webhook")
+        assert [post.event for post in receiver.posts] == ["started", "completed"]
+        completed = receiver.of("completed")[0].json
+        assert completed["crawl_id"] == job.id and completed["metadata"] == {"run": "sdk"}
+        assert completed["data"]["summary"]["ok"] == 3
+    finally:
+        receiver.stop()

@@ -70,7 +70,12 @@ def test_every_unsupported_and_unknown_field_is_named_in_one_refusal():
     ({"includePaths": "docs"}, "includePaths must be a list of strings"),
     ({"scrapeOptions": {"includeTags": ["div["]}}, "includeTags: content_selector 'div[' is not a valid CSS selector"),
     ({"sitemap": "only"}, "sitemap \"only\" is not supported for a crawl"),
-    ({"webhook": "https://hooks.example.org/x"}, "webhook is not available on this server"),
+    ({"webhook": {"url": "https://hooks.example.org/x", "secret": "s" * 20}},
+     "unknown field webhook.secret (a webhook takes url, headers, metadata, events)"),
+    ({"webhook": {"url": "https://hooks.example.org/x", "events": ["changes"]}},
+     "webhook.events must be a non-empty list of started, page, completed, failed"),
+    ({"webhook": {"url": "ftp://hooks.example.org/x"}}, "webhook.url must start with http:// or https://"),
+    ({"webhook": 5}, "webhook must be a URL or an object"),
     ({"regexOnFullURL": True, "includePaths": ["guide/"]}, "regexOnFullURL: includePaths pattern 'guide/'"),
     ({"url": "ftp://docs.example.org/"}, "url must start with http:// or https://"),
     ({"url": ""}, "url is required"),
@@ -79,6 +84,17 @@ def test_bad_values_name_their_field(body, words):
     with pytest.raises(fc.FirecrawlRequestError) as refused:
         fc.crawl_settings({"url": URL, **body})
     assert words in str(refused.value)
+
+
+def test_firecrawls_webhook_becomes_the_crawls_webhook_setting():
+    short = parse_crawl_config(fc.crawl_settings({"url": URL, "webhook": "https://hooks.example.org/x"}).settings)
+    assert short.webhook is not None and short.webhook.url == "https://hooks.example.org/x"
+    assert short.webhook.events == ("started", "page", "completed", "failed") and short.webhook.secret is None
+    full = parse_crawl_config(fc.crawl_settings({"url": URL, "webhook": {
+        "url": "https://hooks.example.org/x", "headers": {"Authorization": "Bearer abc"},
+        "metadata": {"project": "docs"}, "events": ["completed", "failed"]}}).settings).webhook
+    assert full is not None and full.events == ("completed", "failed")
+    assert full.headers == (("Authorization", "Bearer abc"),) and full.metadata == {"project": "docs"}
 
 
 def test_regex_on_full_url_is_honoured_by_patterns_that_see_the_whole_url():

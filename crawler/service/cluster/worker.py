@@ -44,7 +44,7 @@ from crawler.service.cluster.jobs import QUEUE, TASK_NAME, job_sender, make_cele
 from crawler.service.cluster.redis_states import RedisCrawlStates, redis_client
 from crawler.service.config import memory_limit
 from crawler.service.errors import BadRecord
-from crawler.service.job import build_controller, run_job
+from crawler.service.job import build_job
 from crawler.service.memory import MemoryGuard, release_memory
 from crawler.service.records import CrawlRecord
 from crawler.service.statesink import StateSink
@@ -170,9 +170,10 @@ class WorkerNode:
                 return "ended"
             stop = threading.Event()
             sink = StateSink(self.states, crawl_id, QueueSink(self.events, record.owner))
-            controller = build_controller(record, self.data_dir, sink, stop, self.cpu,
-                                          allow_private_targets=self.settings.allow_private_targets,
-                                          pause_signal=self.guard, render=self.render)
+            job = build_job(record, self.data_dir, sink, stop, self.cpu,
+                            allow_private_targets=self.settings.allow_private_targets,
+                            pause_signal=self.guard, render=self.render)
+            controller = job.controller
             with self._lock:
                 self._crawls[crawl_id] = LocalCrawl(record, controller, stop)
             self.states.set_worker(crawl_id, self.worker_id)
@@ -180,7 +181,7 @@ class WorkerNode:
             if reason:
                 controller.request_stop(reason)
             log.info("crawl %s: running for %s", crawl_id, record.config.url)
-            summary = run_job(controller, record, self.data_dir)
+            summary = job.run(self.data_dir)
             log.info("crawl %s: %s (%s ok)", crawl_id, summary["state"], summary.get("ok"))
             return summary["state"]
         finally:

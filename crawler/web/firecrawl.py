@@ -22,7 +22,7 @@ from crawler.service import firecrawl as translate
 from crawler.service.errors import QueueFull, UnknownCrawl
 from crawler.web.extensions import extension
 from crawler.web.routes import unknown_crawl_message
-from crawler.web.sessions import NO_SESSION_MESSAGE, current_session_id
+from crawler.web.sessions import current_session_id, session_made_now
 
 PREFIX = "/v2"
 blueprint = Blueprint("firecrawl", __name__, url_prefix=PREFIX)
@@ -46,7 +46,10 @@ class Refused(Exception):
 
 @blueprint.errorhandler(Refused)
 def _refused(exc: Refused) -> tuple[Response, int]:
-    return failure(str(exc), exc.status)
+    response, status = failure(str(exc), exc.status)
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="crawler"'
+    return response, status
 
 
 @blueprint.errorhandler(ConfigError)
@@ -64,11 +67,18 @@ def _unknown(exc: UnknownCrawl) -> tuple[Response, int]:
     return failure(str(exc.args[0]) if exc.args else "unknown crawl", 404)
 
 
+KEY_REQUIRED_MESSAGE = ("an API key is required: send 'Authorization: Bearer <key>' (a session makes keys in the "
+                        "dashboard or with POST /api/keys), or the session cookie of a browser or script; without "
+                        "either, each request would act as a new session that could never see its crawls again")
+
+
 def _owner() -> str:
-    """Whose request this is: the session of the API key it carries, else of its cookie."""
+    """Whose request this is: the session of the API key it carries, else of the session cookie
+    it sent. Neither (Firecrawl's clients keep no cookies): refused, rather than start crawls
+    that no one could follow, stop or delete."""
     owner = current_session_id()
-    if owner is None:
-        raise Refused(NO_SESSION_MESSAGE, 401)
+    if owner is None or session_made_now():
+        raise Refused(KEY_REQUIRED_MESSAGE, 401)
     return owner
 
 

@@ -228,3 +228,18 @@ def test_a_scrape_that_fails_says_why(server, make_site):
     assert failed.json()["success"] is False and failed.json()["code"] == "SCRAPE_FAILED"
     assert "404" in failed.json()["error"]
     assert time.monotonic() - started < 30
+
+
+def test_a_caller_with_neither_key_nor_session_cookie_is_refused(server, make_site):
+    """Firecrawl's clients keep no cookies: without a key each request would be a new session,
+    and a crawl it started could never be followed, stopped or deleted. Refused, nothing started."""
+    site = make_site(pages=2)
+    folders = {p.name for p in server.data_dir.iterdir()}
+    for method, path, body in (("post", "/v2/scrape", {"url": site.url(0)}), ("post", "/v2/crawl", {"url": site.url(0)}),
+                               ("post", "/v2/map", {"url": site.url(0)}), ("get", "/v2/crawl/20261202-101010-abcdef", None),
+                               ("delete", "/v2/crawl/20261202-101010-abcdef", None)):
+        refused = requests.request(method, server.base + path, json=body, timeout=10)
+        assert refused.status_code == 401, (path, refused.text)
+        assert refused.json()["success"] is False and "an API key is required" in refused.json()["error"]
+        assert refused.headers["WWW-Authenticate"].startswith("Bearer")
+    assert {p.name for p in server.data_dir.iterdir()} == folders and not site.requests

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from tests.support.mcp import cookie_of, over_http
-from tests.support.server import ServerProcess, wait_until
+from tests.support.server import SERVER_MODES, ServerProcess, wait_until
 
 
 def session(base: str) -> requests.Session:
@@ -42,6 +42,7 @@ def all_documents(http: requests.Session, status_url: str) -> list[dict]:
     return docs
 
 
+@pytest.mark.parametrize("server", SERVER_MODES, indirect=True)
 def test_scrape_crawl_and_map_as_firecrawls_examples_make_them(server, make_site):
     site = make_site(pages=10, sitemap=True, orphans=2)
     http = session(server.base)

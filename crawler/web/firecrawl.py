@@ -106,7 +106,7 @@ def _page_failure(crawl_id: str, entry: dict[str, Any] | None, record: Any) -> t
         reason = (record.summary or {}).get("stop_reason") or record.message or record.state.value
         return failure(f"the page was not scraped: {reason} (crawl {crawl_id})", 422, "SCRAPE_FAILED")
     code = entry.get("reason") or ""
-    what = "skipped" if entry.get("status") == PageStatus.SKIPPED else "failed"
+    what = "was skipped" if entry.get("status") == PageStatus.SKIPPED else "failed"
     message = f"the page {what} ({code}): {entry.get('error') or code} (crawl {crawl_id})"
     if code in TIMEOUT_CODES:
         return failure(message, 408, "SCRAPE_TIMEOUT")

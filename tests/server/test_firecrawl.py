@@ -220,15 +220,22 @@ def test_bad_bodies_get_a_clear_400_and_start_nothing(server):
     assert http.get(server.base + "/api/crawls", timeout=5).json()["crawls"] == before
 
 
-def test_a_scrape_that_fails_says_why(server, make_site):
-    site = make_site(pages=3)
+def test_a_scrape_follows_a_redirect_and_a_scrape_that_fails_says_why(server, make_site):
+    site = make_site(pages=3, redirects={"/old/": "/docs/section-1/page-1.html"})
+    site.route("/manual.pdf", b"%PDF-1.4 not a page", headers={"Content-Type": "application/pdf"})
     http = session(server.base)
+    moved = http.post(server.base + "/v2/scrape", json={"url": site.base + "/old/"}, timeout=90).json()["data"]
+    assert moved["metadata"]["sourceURL"] == site.base + "/old/" and moved["metadata"]["url"] == site.url(1)
+    assert "Paragraph 0 of page 1" in moved["markdown"]
+
     started = time.monotonic()
     failed = http.post(server.base + "/v2/scrape", json={"url": site.base + "/docs/missing.html"}, timeout=90)
     assert failed.status_code == 422, failed.text
     assert failed.json()["success"] is False and failed.json()["code"] == "SCRAPE_FAILED"
-    assert "404" in failed.json()["error"]
+    assert "the page failed (http_error)" in failed.json()["error"] and "404" in failed.json()["error"]
     assert time.monotonic() - started < 30
+    skipped = http.post(server.base + "/v2/scrape", json={"url": site.base + "/manual.pdf"}, timeout=90)
+    assert skipped.status_code == 422 and "the page was skipped (not_html)" in skipped.json()["error"]
 
 
 def test_a_caller_with_neither_key_nor_session_cookie_is_refused(server, make_site):
@@ -244,3 +251,20 @@ def test_a_caller_with_neither_key_nor_session_cookie_is_refused(server, make_si
         assert refused.json()["success"] is False and "an API key is required" in refused.json()["error"]
         assert refused.headers["WWW-Authenticate"].startswith("Bearer")
     assert {p.name for p in server.data_dir.iterdir()} == folders and not site.requests
+
+
+def test_a_scrape_or_map_that_runs_out_of_time_answers_408_and_stops_its_crawl(server, make_site):
+    site = make_site(pages=6, slow_pages={1: 8.0}, latency=0.3)
+    http = session(server.base)
+    for path, body, code in (("/v2/scrape", {"url": site.url(1), "timeout": 1500}, "SCRAPE_TIMEOUT"),
+                             ("/v2/map", {"url": site.url(0), "timeout": 1000}, "MAP_TIMEOUT")):
+        started = time.monotonic()
+        late = http.post(server.base + path, json=body, timeout=30)
+        assert late.status_code == 408, late.text
+        assert late.json()["code"] == code and "was stopped" in late.json()["error"]
+        assert time.monotonic() - started < 6
+    rows = http.get(server.base + "/api/crawls", timeout=5).json()["crawls"]
+    assert sorted(row["kind"] for row in rows) == ["crawl", "discovery"]
+    wait_until(lambda: all(row["state"] == "stopped" for row in
+                           http.get(server.base + "/api/crawls", timeout=5).json()["crawls"]),
+               timeout=15, message="both crawls stopped")

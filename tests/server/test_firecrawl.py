@@ -1,11 +1,13 @@
 """Firecrawl's v2 API on a real server over a local site, through a plain HTTP client that follows
-Firecrawl's published request examples (a cookie session is the caller), and the attacks on it:
-private addresses, another session's crawl ids, malformed and oversized bodies."""
+Firecrawl's published request examples (JSON bodies, `Authorization: Bearer <key>`, no cookies),
+and the attacks on it: private addresses, another session's crawl ids, malformed and oversized
+bodies, no key at all. (The official SDK: test_firecrawl_sdk.py.)"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from http.cookiejar import DefaultCookiePolicy
 
 import pytest
 import requests
@@ -17,6 +19,16 @@ from tests.support.server import SERVER_MODES, ServerProcess, wait_until
 def session(base: str) -> requests.Session:
     http = requests.Session()
     assert http.get(base + "/api/health", timeout=5).status_code == 200
+    return http
+
+
+def with_key(base: str) -> requests.Session:
+    """A client as Firecrawl's examples are written: the key in `Authorization: Bearer`, no cookie
+    kept (the key is made by a session with its cookie, as its browser would)."""
+    key = session(base).post(base + "/api/keys", json={"name": "examples"}, timeout=5).json()["key"]
+    http = requests.Session()
+    http.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+    http.headers.update({"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
     return http
 
 
@@ -45,7 +57,7 @@ def all_documents(http: requests.Session, status_url: str) -> list[dict]:
 @pytest.mark.parametrize("server", SERVER_MODES, indirect=True)
 def test_scrape_crawl_and_map_as_firecrawls_examples_make_them(server, make_site):
     site = make_site(pages=10, sitemap=True, orphans=2)
-    http = session(server.base)
+    http = with_key(server.base)
 
     scraped = http.post(server.base + "/v2/scrape", json={"url": site.url(1), "formats": ["markdown", "html", "links"]},
                         timeout=90)
@@ -77,6 +89,7 @@ def test_scrape_crawl_and_map_as_firecrawls_examples_make_them(server, make_site
     only = http.post(server.base + "/v2/map", json={"url": site.url(0), "sitemap": "only", "search": "orphan"},
                      timeout=90).json()
     assert only["success"] and only["links"] and all("/orphans/" in link["url"] for link in only["links"])
+    assert not http.cookies  # the key alone carried the caller
 
 
 def test_a_crawl_started_here_is_an_ordinary_crawl(server, make_site):

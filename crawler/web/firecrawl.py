@@ -231,5 +231,7 @@ def map_site() -> Any:
 
 
 @blueprint.route("/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+@blueprint.get("/crawl/active", defaults={"rest": "crawl/active"})  # not a crawl id: Firecrawl's list of running crawls
 def not_served(rest: str) -> tuple[Response, int]:
-    return failure(f"{request.method} {PREFIX}/{rest} is not available here: this server serves {ENDPOINTS}", 404)
+    hint = " (GET /api/crawls lists your crawls)" if rest == "crawl/active" else ""
+    return failure(f"{request.method} {PREFIX}/{rest} is not available here{hint}: this server serves {ENDPOINTS}", 404)

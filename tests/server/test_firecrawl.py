@@ -56,7 +56,7 @@ def all_documents(http: requests.Session, status_url: str) -> list[dict]:
 
 @pytest.mark.parametrize("server", SERVER_MODES, indirect=True)
 def test_scrape_crawl_and_map_as_firecrawls_examples_make_them(server, make_site):
-    site = make_site(pages=10, sitemap=True, orphans=2)
+    site = make_site(pages=10, sitemap=True, orphans=2, site_meta=True)
     http = with_key(server.base)
 
     scraped = http.post(server.base + "/v2/scrape", json={"url": site.url(1), "formats": ["markdown", "html", "links"]},
@@ -68,7 +68,8 @@ def test_scrape_crawl_and_map_as_firecrawls_examples_make_them(server, make_site
     assert "<p>" in doc["html"] and "Paragraph 0 of page 1" in doc["html"]
     assert {site.url(4), site.url(5), site.url(6)} <= set(doc["links"])
     assert doc["metadata"]["sourceURL"] == site.url(1) and doc["metadata"]["statusCode"] == 200
-    assert doc["metadata"]["title"] and doc["metadata"]["scrapeId"]
+    assert doc["metadata"]["title"] and doc["metadata"]["scrapeId"] and doc["metadata"]["ogSiteName"] == "Test Docs"
+    assert doc["metadata"]["description"]
 
     body = start(http, server.base, {"url": site.url(0), "limit": 6, "scrapeOptions": {"formats": ["markdown", "html"]}})
     assert body["success"] is True and body["url"] == f"{server.base}/v2/crawl/{body['id']}"
@@ -84,7 +85,7 @@ def test_scrape_crawl_and_map_as_firecrawls_examples_make_them(server, make_site
     assert len(urls) == len(set(urls)) and site.url(0) in urls and site.url(9) in urls
     assert any("/orphans/" in url for url in urls)  # only a sitemap lists them
     pages = {site.url(i) for i in range(10)}
-    assert all(link.get("title") for link in mapped.json()["links"] if link["url"] in pages)
+    assert all(link.get("title") and link.get("description") for link in mapped.json()["links"] if link["url"] in pages)
 
     only = http.post(server.base + "/v2/map", json={"url": site.url(0), "sitemap": "only", "search": "orphan"},
                      timeout=90).json()
@@ -230,6 +231,8 @@ def test_bad_bodies_get_a_clear_400_and_start_nothing(server):
                                                        "error": "the request body is too large: at most 16 MB"}
     other = http.post(server.base + "/v2/extract", json={"urls": []}, timeout=5)
     assert other.status_code == 404 and "POST /v2/scrape" in other.json()["error"]
+    active = http.get(server.base + "/v2/crawl/active", timeout=5)
+    assert active.status_code == 404 and "GET /v2/crawl/active is not available here" in active.json()["error"]
     assert http.get(server.base + "/api/crawls", timeout=5).json()["crawls"] == before
 
 

@@ -135,7 +135,8 @@ class PagePipeline:
         rendering = self._render_note(url)
         if ctx.discover_only:  # a line per page handled, with its title, but no file
             ctx.store.record(url=url, status=PageStatus.OK, error=None, depth=depth, http_status=page.http_status,
-                             fetched_at=fetched_at, title=analysis.title, source=source, **rendering.fields())
+                             fetched_at=fetched_at, title=analysis.title, source=source,
+                             description=analysis.description, **rendering.fields())
             tracker.page_done(url, PageStatus.OK, depth, title=analysis.title, source=source)
             return PageOutcome(request, PageStatus.OK)
 

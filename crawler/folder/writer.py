@@ -362,13 +362,15 @@ class CrawlStore:
     def record(self, *, url: str, status: PageStatus, error: str | None, depth: int, http_status: int | None,
                fetched_at: str, title: str | None = None, reason: str | None = None,
                source: str | None = None, rendered: bool = False,
-               render_reason: str | None = None) -> ManifestEntry:
-        """A manifest line for a page without a file: failed, skipped, or fetched by a discovery."""
+               render_reason: str | None = None, description: str | None = None) -> ManifestEntry:
+        """A manifest line for a page without a file: failed, skipped, or fetched by a discovery
+        (with its meta description, when it has one)."""
         with self._lock:
             if self._closed:
                 raise StoreClosed()
             entry = ManifestEntry(url, status, http_status, title, depth, None, 0, 0, error, fetched_at,
-                                  reason, source, rendered=rendered, render_reason=render_reason)
+                                  reason, source, rendered=rendered, render_reason=render_reason,
+                                  description=description)
             self._append(entry)
             return entry
 

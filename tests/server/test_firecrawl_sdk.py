@@ -12,6 +12,7 @@ from firecrawl import Firecrawl
 from firecrawl.v2.types import PaginationConfig, WebhookConfig
 from firecrawl.v2.utils.error_handler import BadRequestError, FirecrawlError, UnauthorizedError
 
+from tests.support.server import Client
 from tests.support.webhooks import Receiver
 
 
@@ -136,3 +137,18 @@ def test_a_webhook_given_to_the_sdk_receives_the_crawls_events(server, make_site
         assert completed["data"]["summary"]["ok"] == 3
     finally:
         receiver.stop()
+
+
+def test_a_crawl_started_with_the_key_is_live_in_its_sessions_dashboard(server, make_site):
+    """The key acts as the session that made it: that session's open dashboard (its Socket.IO
+    room) receives the crawl's events as they happen."""
+    site = make_site(pages=6)
+    browser = Client(server.base)
+    try:
+        key = browser.http.post(server.base + "/api/keys", json={"name": "live"}, timeout=5).json()["key"]
+        started = client(server.base, key).start_crawl(site.url(0), limit=6)
+        finished = browser.wait_finished(started.id, timeout=60)
+        assert finished["state"] == "completed" and finished["summary"]["ok"] == 6
+        assert browser.of("crawler_detailed_progress", started.id) and browser.of("crawler_page", started.id)
+    finally:
+        browser.close()

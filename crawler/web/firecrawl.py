@@ -100,6 +100,13 @@ def _job(crawl_id: str) -> Any:
     return extension().crawls.get(_owner(), crawl_id)
 
 
+def _where(record: Any) -> str:
+    """Where a crawl that ran out of time was: still waiting for a slot, or at work."""
+    if record.state == State.QUEUED:
+        return f"it was still queued: {record.message or 'waiting for a free crawl slot'}"
+    return f"it was still {record.state.value}"
+
+
 def _page_failure(crawl_id: str, entry: dict[str, Any] | None, record: Any) -> tuple[Response, int]:
     """A scrape whose page was not saved: why, in Firecrawl's error shape."""
     if entry is None:
@@ -124,8 +131,8 @@ def scrape() -> Any:
     record = translate.wait_for_end(crawls, owner, record.crawl_id, wait)
     if not record.state.is_final:
         crawls.stop(owner, record.crawl_id)
-        return failure(f"the page was not scraped within {wait:g} s; its crawl {record.crawl_id} was stopped",
-                       408, "SCRAPE_TIMEOUT")
+        return failure(f"the page was not scraped within {wait:g} s ({_where(record)}); its crawl "
+                       f"{record.crawl_id} was stopped", 408, "SCRAPE_TIMEOUT")
     crawl_dir = crawls.crawl_dir(record)
     entry = documents.outcome(crawl_dir)
     if entry is None or entry.get("status") != PageStatus.OK:
@@ -220,8 +227,9 @@ def map_site() -> Any:
     record = translate.wait_for_end(crawls, owner, record.crawl_id, asked.wait)
     if not record.state.is_final:
         crawls.stop(owner, record.crawl_id)
-        return failure(f"the map did not finish within {asked.wait:g} s; its discovery {record.crawl_id} was "
-                       f"stopped (GET /api/discover/{record.crawl_id} lists what it found)", 408, "MAP_TIMEOUT")
+        return failure(f"the map did not finish within {asked.wait:g} s ({_where(record)}); its discovery "
+                       f"{record.crawl_id} was stopped (GET /api/discover/{record.crawl_id} lists what it found)",
+                       408, "MAP_TIMEOUT")
     if record.state != State.COMPLETED:
         reason = (record.summary or {}).get("stop_reason") or record.message or record.state.value
         return failure(f"the map ended {record.state.value}: {reason} (discovery {record.crawl_id})", 422)

@@ -284,3 +284,22 @@ def test_a_scrape_or_map_that_runs_out_of_time_answers_408_and_stops_its_crawl(s
     wait_until(lambda: all(row["state"] == "stopped" for row in
                            http.get(server.base + "/api/crawls", timeout=5).json()["crawls"]),
                timeout=15, message="both crawls stopped")
+
+
+def test_the_sessions_slots_and_queue_apply(tmp_path, make_site):
+    """A scrape waits for a free slot of its session like any crawl (and says so when it runs out
+    of time); past the session's queue, a start is refused with Firecrawl's 429."""
+    site = make_site(pages=20, latency=0.3)
+    proc = ServerProcess(tmp_path / "crawls", "--allow-private-targets", "--max-crawls-per-session", "1",
+                         "--max-queued-per-session", "1")
+    try:
+        http = with_key(proc.base)
+        running = start(http, proc.base, {"url": site.url(0), "maxConcurrency": 1})
+        late = http.post(proc.base + "/v2/scrape", json={"url": site.url(1), "timeout": 1500}, timeout=30)
+        assert late.status_code == 408 and "it was still queued" in late.json()["error"], late.text
+        start(http, proc.base, {"url": site.url(0), "limit": 2})  # the one place in the queue
+        full = http.post(proc.base + "/v2/crawl", json={"url": site.url(0)}, timeout=10)
+        assert full.status_code == 429 and full.json()["success"] is False, full.text
+        assert http.delete(running["url"], timeout=10).json()["status"] == "cancelled"
+    finally:
+        proc.stop()

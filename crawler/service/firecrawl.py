@@ -14,6 +14,7 @@ crawl is a crawl. They are started, limited, guarded and listed like any other.
 from __future__ import annotations
 
 import difflib
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -392,7 +393,7 @@ def _read(t: Translation, body: dict[str, Any], handlers: dict[str, Handler], wh
             if nests_scrape_options and name in SCRAPE_OPTIONS:
                 t.refuse(f"unknown field {label!r} (it belongs in scrapeOptions)")
             else:
-                t.refuse(f"unknown field {label!r}" + (f" (did you mean {where}{hint[0]!r}?)" if hint else ""))
+                t.refuse(f"unknown field {label!r}" + (f" (did you mean {where + hint[0]!r}?)" if hint else ""))
         elif value is None:
             continue  # an explicit null is the field left out
         else:
@@ -417,7 +418,7 @@ def _finish(t: Translation) -> dict[str, Any]:
     except ConfigError as exc:
         message = str(exc)
         for setting, source in t.origins.items():
-            if message.startswith(setting) and not message.startswith(source):
+            if re.match(rf"{re.escape(setting)}\b", message) and not message.startswith(source):
                 message = f"{source}: {message}"
                 break
         raise FirecrawlRequestError(message) from None

@@ -211,7 +211,7 @@ def test_bad_bodies_get_a_clear_400_and_start_nothing(server):
         ({"json": {"limit": 5}}, "url is required"),
         ({"json": {"url": "https://docs.example.org/", "limit": 10**12}}, "limit must be a whole number from 1 to 100,000"),
         ({"json": {"url": "https://docs.example.org/", "crawlerOptions": {}, "scrapeOptions": {"fromats": []}}},
-         "unknown field 'crawlerOptions'; unknown field 'scrapeOptions.fromats' (did you mean scrapeOptions.'formats'?)"),
+         "unknown field 'crawlerOptions'; unknown field 'scrapeOptions.fromats' (did you mean 'scrapeOptions.formats'?)"),
         ({"json": {"url": "https://docs.example.org/", "webhook": {"url": "https://hooks.example.org/", "sign": 1}}},
          "unknown field webhook.sign"),
     ]

@@ -69,6 +69,8 @@ def test_every_unsupported_and_unknown_field_is_named_in_one_refusal():
     ({"includePaths": ["docs/(api"]}, "includePaths: include pattern 're:docs/(api' is not a valid regular expression"),
     ({"includePaths": "docs"}, "includePaths must be a list of strings"),
     ({"scrapeOptions": {"includeTags": ["div["]}}, "includeTags: content_selector 'div[' is not a valid CSS selector"),
+    ({"scrapeOptions": {"excludeTags": ["p", "a["]}, "excludePaths": ["x"]},
+     "scrapeOptions.excludeTags: exclude_selectors 'a[' is not a valid CSS selector"),
     ({"sitemap": "only"}, "sitemap \"only\" is not supported for a crawl"),
     ({"webhook": {"url": "https://hooks.example.org/x", "secret": "s" * 20}},
      "unknown field webhook.secret (a webhook takes url, headers, metadata, events)"),

@@ -23,6 +23,7 @@ import re
 import secrets
 import threading
 import time
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -49,6 +50,10 @@ KEYS_FILE = ".api-keys.json"
 
 class KeyRefused(ConfigError):
     """A key cannot be made: a bad name, or the session has as many keys as it may."""
+
+
+class TooManyKeys(KeyRefused):
+    """The session already has as many keys as it may."""
 
 
 @dataclass(frozen=True)
@@ -111,14 +116,14 @@ def looks_like_key(candidate: Any) -> bool:
 
 
 def clean_name(raw: Any) -> str:
-    """A key's name: text, 1-100 characters once trimmed, no control characters."""
+    """A key's name: text, 1-100 characters once trimmed, no control or formatting characters."""
     if not isinstance(raw, str) or not raw.strip():
         raise KeyRefused('a key needs a name: {"name": "my script"} (1 to 100 characters)')
     name = raw.strip()
     if len(name) > MAX_NAME_CHARS:
         raise KeyRefused(f"a key's name is at most {MAX_NAME_CHARS} characters (got {len(name)})")
-    if any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in name):
-        raise KeyRefused("a key's name may not contain control characters")
+    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in name):  # controls, and bidi overrides that mislead
+        raise KeyRefused("a key's name may not contain control or formatting characters")
     return name
 
 
@@ -240,7 +245,7 @@ class ApiKeys:
         if not OWNER_PATTERN.fullmatch(owner):
             raise KeyRefused("keys are made by a session")
         if len(self.store.list(owner)) >= MAX_KEYS_PER_SESSION:
-            raise KeyRefused(f"this session already has {MAX_KEYS_PER_SESSION} keys, the most it may have: "
+            raise TooManyKeys(f"this session already has {MAX_KEYS_PER_SESSION} keys, the most it may have: "
                              "revoke one it no longer needs")
         key_id = secrets.token_hex(8)
         secret = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(SECRET_BYTES)}"

@@ -29,7 +29,7 @@ from flask_socketio import SocketIO, disconnect, join_room
 from werkzeug.wrappers import Response as BaseResponse
 
 from crawler.service.errors import StoreUnavailable
-from crawler.service.keys import KEY_ID_PATTERN, ApiKey, ApiKeys, KeyRefused, looks_like_key
+from crawler.service.keys import KEY_ID_PATTERN, ApiKey, ApiKeys, KeyRefused, TooManyKeys, looks_like_key
 from crawler.web.auth import WRONG_TOKEN_MESSAGE, bearer_value, configured_token, refuse, token_matches
 from crawler.web.extensions import extension
 from crawler.web.sessions import KEY_ENVIRON, ensure_session_id, request_api_key
@@ -78,12 +78,10 @@ def identify() -> BaseResponse | None:
     if request.path.startswith("/static/"):
         return None
     bearer = bearer_value()
-    if bearer is None:
+    if bearer is None or (configured_token() is not None and token_matches(bearer)):
         key = _signed_in_key()
         if key is not None:
             request.environ[KEY_ENVIRON] = key
-        return None
-    if configured_token() is not None and token_matches(bearer):
         return None
     key = keys().verify(bearer)
     if key is None:
@@ -109,7 +107,7 @@ def create_key() -> tuple[Response, int]:
     try:
         record, secret = keys().create(ensure_session_id(), data.get("name"))
     except KeyRefused as exc:
-        return error(str(exc), 409 if "already has" in str(exc) else 400)
+        return error(str(exc), 409 if isinstance(exc, TooManyKeys) else 400)
     answer = jsonify({"id": record.key_id, "name": record.name, "key": secret, "created_at": record.created_at})
     answer.headers["Cache-Control"] = "no-store"
     return answer, 201
@@ -247,8 +245,11 @@ class KeySocketWatch:
         server = self._socketio.server
         if server is None:
             return
-        rooms = [room for room in list(server.manager.rooms.get("/", {}))
-                 if isinstance(room, str) and room.startswith(KEY_ROOM_PREFIX)]
+        try:
+            rooms = [room for room in list(server.manager.rooms.get("/", {}))
+                     if isinstance(room, str) and room.startswith(KEY_ROOM_PREFIX)]
+        except RuntimeError:  # a connection joined or left meanwhile: look again next time
+            return
         for room in rooms:
             key_id = room[len(KEY_ROOM_PREFIX):]
             if self._store.store.get(key_id) is None:

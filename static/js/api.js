@@ -42,6 +42,12 @@ export function resumeOverRest(crawlId) { return api("POST", crawlPath(crawlId) 
 export function refreshOverRest(crawlId) { return api("POST", crawlPath(crawlId) + "/refresh"); }
 export function getChanges(crawlId) { return api("GET", crawlPath(crawlId) + "/changes"); }
 export function health() { return api("GET", "/api/health"); }
+export function getSession() { return api("GET", "/api/session"); }
+export function listKeys() { return api("GET", "/api/keys"); }
+export function createKey(name) { return api("POST", "/api/keys", { name: name }); }
+export function revokeKey(id) { return api("DELETE", "/api/keys/" + encodeURIComponent(id)); }
+export function signInWithKey(key) { return api("POST", "/api/session/key", { key: key }); }
+export function signOutOfKey() { return api("DELETE", "/api/session/key"); }
 
 /** The crawl's manifest (the JSONL download) as a list of entries; unreadable lines are left out. */
 export function getManifest(crawlId) {

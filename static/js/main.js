@@ -17,6 +17,7 @@ import { loadChanges, resetChanges } from "./view/changes.js";
 import { closeDiscovery, initDiscovery, loadDiscovery, renderSelectionButton } from "./view/discovery.js";
 import { fillForm, readForm } from "./view/form.js";
 import { markHistoryCurrent, renderHistory, updateHistoryCounts, updateHistoryFromSummary } from "./view/history.js";
+import { checkKeyStillValid, initKeys } from "./view/keys.js";
 import { initLog, renderLog, resetLog } from "./view/log.js";
 import { initPages, renderPages } from "./view/pages.js";
 import { loadSeriesCache, renderChart, saveSeriesCache } from "./view/chart.js";
@@ -311,6 +312,7 @@ initReader({ current: function () { return { crawlId: state.crawlId, kind: state
 initSearch();
 initPages();
 initServerPanel();
+initKeys();
 // The speed samples of crawls shown before (a reload, or a crawl re-opened from the list).
 dispatch({ type: "series_cache_loaded", cache: loadSeriesCache() });
 window.addEventListener("pagehide", function () { saveSeriesCache(state.seriesCache); });
@@ -319,7 +321,7 @@ window.addEventListener("pagehide", function () { saveSeriesCache(state.seriesCa
 
 socket = connect(requestSync, function (name, payload) {
   dispatch({ type: "event", name: name, payload: payload });
-});
+}, checkKeyStillValid);
 resetProgress();
 renderChart(state);
 renderStatus(state);

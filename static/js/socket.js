@@ -22,8 +22,9 @@ function setConnMessage(message) {
   el.connMessage.hidden = !message;
 }
 
-/** Connects; `onConnect()` after every (re)connection, `onEvent(name, payload)` for crawl events. */
-export function connect(onConnect, onEvent) {
+/** Connects; `onConnect()` after every (re)connection, `onEvent(name, payload)` for crawl events,
+ * `onServerClose()` when the server closed the connection (a revoked key's, for one). */
+export function connect(onConnect, onEvent, onServerClose) {
   const socket = window.io({ transports: ["websocket", "polling"] });
   let sessionRetried = false;
 
@@ -38,7 +39,10 @@ export function connect(onConnect, onEvent) {
       setConnection("reconnecting", "Reconnecting…");
     } else {
       setConnection("disconnected", "Disconnected");
-      if (reason === "io server disconnect") setConnMessage("The server closed the connection.");
+      if (reason === "io server disconnect") {
+        setConnMessage("The server closed the connection.");
+        if (onServerClose) onServerClose();
+      }
     }
   });
 

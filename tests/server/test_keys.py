@@ -179,6 +179,8 @@ def test_a_key_passes_the_access_token_and_a_wrong_one_does_not(tmp_path: Path):
         assert requests.get(base + "/api/health", headers=bearer(made["key"]), timeout=5).json()["version"]
         no_auth = requests.get(base + "/api/crawls", timeout=5)
         assert no_auth.status_code == 401 and "access token is required" in no_auth.json()["error"]
+        assert refused_reason(base, auth={"key": made["key"]}) is None, "a socket with the key alone is let in"
+        assert "not valid" in refused_reason(base, auth={"key": made["key"][:-1]})
         wrong = requests.get(base + "/api/crawls", headers=bearer("not-the-token"), timeout=5)
         assert wrong.json() == {"error": "the access token is not valid"}
         revoked_soon = made["key"]

@@ -60,7 +60,11 @@ class RedisKeyStore:
     def get(self, key_id: str) -> ApiKey | None:
         if not KEY_ID_PATTERN.fullmatch(key_id):
             return None
-        fields = reply(self.redis.hgetall(self.key("apikey", key_id)))
+        try:
+            fields = reply(self.redis.hgetall(self.key("apikey", key_id)))
+        except redis.ResponseError as exc:  # not a hash: something else wrote it
+            log.error("refusing the API key record %s in Redis: %s", key_id, exc)
+            return None
         if not fields:
             return None
         try:
@@ -73,14 +77,15 @@ class RedisKeyStore:
     def list(self, owner: str) -> builtins.list[ApiKey]:
         if not OWNER_PATTERN.fullmatch(owner):
             return []
-        ids = sorted(reply(self.redis.smembers(self.key("apikeys", owner))))
+        ids = sorted(key_id for key_id in reply(self.redis.smembers(self.key("apikeys", owner)))
+                     if KEY_ID_PATTERN.fullmatch(key_id))
         pipe = self.redis.pipeline()
         for key_id in ids:
             pipe.hgetall(self.key("apikey", key_id))
         keys = []
-        for key_id, fields in zip(ids, pipe.execute(), strict=True):
-            if not fields or fields.get("owner") != owner:
-                continue
+        for key_id, fields in zip(ids, pipe.execute(raise_on_error=False), strict=True):
+            if not isinstance(fields, dict) or fields.get("owner") != owner:
+                continue  # gone, or not a hash (an error answer)
             try:
                 keys.append(key_from(fields, key_id))
             except BadRecord as exc:
@@ -91,8 +96,16 @@ class RedisKeyStore:
     def remove(self, owner: str, key_id: str) -> bool:
         if not KEY_ID_PATTERN.fullmatch(key_id):
             return False
-        return bool(self._remove(keys=[self.key("apikey", key_id), self.key("apikeys", owner)], args=[owner, key_id]))
+        try:
+            return bool(self._remove(keys=[self.key("apikey", key_id), self.key("apikeys", owner)],
+                                     args=[owner, key_id]))
+        except redis.ResponseError as exc:  # not a hash: no key of the owner's
+            log.error("refusing the API key record %s in Redis: %s", key_id, exc)
+            return False
 
     @guarded
     def touch(self, key_id: str, when: str) -> None:
-        self._touch(keys=[self.key("apikey", key_id)], args=[when])
+        try:
+            self._touch(keys=[self.key("apikey", key_id)], args=[when])
+        except redis.ResponseError as exc:
+            log.error("refusing the API key record %s in Redis: %s", key_id, exc)

@@ -297,6 +297,9 @@ def test_the_sessions_slots_and_queue_apply(tmp_path, make_site):
         running = start(http, proc.base, {"url": site.url(0), "maxConcurrency": 1})
         late = http.post(proc.base + "/v2/scrape", json={"url": site.url(1), "timeout": 1500}, timeout=30)
         assert late.status_code == 408 and "it was still queued" in late.json()["error"], late.text
+        wait_until(lambda: [row["state"] for row in http.get(proc.base + "/api/crawls", timeout=5).json()["crawls"]
+                            if row["crawl_id"] != running["id"]] == ["stopped"], timeout=15,
+                   message="the scrape's crawl to leave the queue")
         start(http, proc.base, {"url": site.url(0), "limit": 2})  # the one place in the queue
         full = http.post(proc.base + "/v2/crawl", json={"url": site.url(0)}, timeout=10)
         assert full.status_code == 429 and full.json()["success"] is False, full.text

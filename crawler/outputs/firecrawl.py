@@ -12,12 +12,11 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urlsplit, urlunsplit
 
-from crawler.engine.greenio import yield_every
-from crawler.folder.reader import LINKS_FILE, iter_manifest, read_page, saved_page_files
-from crawler.outputs.browse import render_markdown
+from crawler.folder.reader import LINKS_FILE, iter_manifest, read_page
+from crawler.outputs.browse import SavedPage, render_markdown, saved_pages
 
 PAGE_SIZE = 100  # documents in one answer of a crawl's status, as Firecrawl pages them
 MAX_PAGE_SIZE = 1_000  # the most a `limit` may ask for
@@ -75,26 +74,42 @@ class DocumentPage:
 def document_page(crawl_dir: Path, skip: int, limit: int, formats: list[str],
                   remove_base64_images: bool = True, max_bytes: int = MAX_ANSWER_BYTES) -> DocumentPage:
     """The saved pages from the `skip`-th on, in crawl order: at most `limit` of them and about
-    `max_bytes` of JSON (always at least one, however large)."""
+    `max_bytes` of JSON (always at least one, however large). The pages are the reader's list
+    (crawler/outputs/browse.py: followed as the manifest grows, so a running crawl's status, asked
+    for again and again, costs only its new lines); each page's record is read back by offset."""
+    pages = saved_pages(crawl_dir).pages
+    chosen = pages[skip:skip + limit]
+    if not chosen:
+        return DocumentPage([], skip, False)
     links = _links_by_url(crawl_dir) if "links" in formats else None
     documents: list[dict[str, Any]] = []
     size = 0
-    for index, (entry, _file) in enumerate(saved_page_files(crawl_dir)):
-        yield_every(index)
-        if index < skip:
-            continue
-        if len(documents) >= limit:
-            return DocumentPage(documents, skip + len(documents), True)
-        doc = document(crawl_dir, entry, formats, remove_base64_images, links)
-        if doc is None:
-            doc = {"metadata": {"sourceURL": entry["url"], "url": entry.get("canonical") or entry["url"],
-                                "error": "the page's file is gone"}}
-        weight = len(json.dumps(doc, ensure_ascii=False))
-        if documents and size + weight > max_bytes:
-            return DocumentPage(documents, skip + len(documents), True)
-        documents.append(doc)
-        size += weight
-    return DocumentPage(documents, skip + len(documents), False)
+    with open(Path(crawl_dir) / "manifest.jsonl", "rb") as manifest:
+        for page in chosen:
+            entry = _record_at(manifest, page)
+            doc = document(crawl_dir, entry, formats, remove_base64_images, links)
+            if doc is None:
+                doc = {"metadata": {"sourceURL": page.url, "url": page.canonical or page.url,
+                                    "error": "the page's file is gone"}}
+            weight = len(json.dumps(doc, ensure_ascii=False))
+            if documents and size + weight > max_bytes:
+                break
+            documents.append(doc)
+            size += weight
+    end = skip + len(documents)
+    return DocumentPage(documents, end, end < len(pages))
+
+
+def _record_at(manifest: BinaryIO, page: SavedPage) -> dict[str, Any]:
+    """The manifest record of a saved page (what the reader's list keeps of it, if it cannot be read)."""
+    manifest.seek(page.line_offset)
+    try:
+        entry = json.loads(manifest.readline())
+    except ValueError:
+        entry = None
+    if not isinstance(entry, dict) or entry.get("url") != page.url:
+        entry = {"url": page.url, "path": page.path, "title": page.title, "canonical": page.canonical}
+    return entry
 
 
 def outcome(crawl_dir: Path) -> dict[str, Any] | None:

@@ -156,3 +156,50 @@ def test_job_status_is_firecrawls():
 
     assert [fc.job_status(s) for s in State] == ["scraping", "scraping", "scraping", "scraping", "cancelled",
                                                 "completed", "failed", "failed"]
+
+
+def test_documents_page_through_a_growing_crawl_folder(tmp_path):
+    """Pages in crawl order from `skip`, at most `limit` and about `max_bytes` (always one), with
+    the formats asked for; a page saved later appears on the next read; a gone file says so."""
+    from crawler.engine.events import PageStatus
+    from crawler.engine.extract import page_document
+    from crawler.folder.writer import CrawlStore
+    from crawler.outputs.firecrawl import document_page, map_links
+
+    store = CrawlStore(tmp_path)
+    store.open()
+
+    def save(i: int) -> None:
+        url = f"https://docs.example.org/p{i}.html"
+        store.record_discovered(url, "sitemap" if i % 2 else "link", 1)
+        store.save_page(url=url, document=page_document(f"P{i}", url, f"Body {i} ![x](data:image/png;base64,AAAA)"),
+                        title=f"P{i}", depth=1, http_status=200, words=2, fetched_at="t", description=f"About {i}",
+                        links=[f"https://docs.example.org/p{i + 1}.html"])
+
+    for i in range(5):
+        save(i)
+    store.record(url="https://docs.example.org/broken.html", status=PageStatus.FAILED, error="HTTP 404", depth=1,
+                 http_status=404, fetched_at="t", reason="http_error")
+    page = document_page(tmp_path, 1, 3, ["markdown", "links"])
+    assert [d["metadata"]["sourceURL"] for d in page.documents] == [f"https://docs.example.org/p{i}.html" for i in (1, 2, 3)]
+    assert (page.next_skip, page.more) == (4, True)
+    first = page.documents[0]
+    assert first["markdown"] == "Body 1 ![x](<Base64-Image-Removed>)" and first["links"] == ["https://docs.example.org/p2.html"]
+    assert first["metadata"] | {} == {"title": "P1", "sourceURL": "https://docs.example.org/p1.html",
+                                      "url": "https://docs.example.org/p1.html", "statusCode": 200,
+                                      "contentType": "text/html", "description": "About 1"}
+    kept = document_page(tmp_path, 0, 1, ["html"], remove_base64_images=False).documents[0]
+    assert set(kept) == {"html", "metadata"} and "<img" not in kept["html"] and 'href="data:' not in kept["html"]
+    assert "data:image/png;base64,AAAA" in kept["html"]  # kept as asked: the renderer leaves a data: URL as text
+    assert len(document_page(tmp_path, 0, 100, ["markdown"], max_bytes=10).documents) == 1
+
+    save(5)
+    (tmp_path / "pages" / "p0.md").unlink()
+    everything = document_page(tmp_path, 0, 100, ["markdown"])
+    assert len(everything.documents) == 6 and not everything.more
+    assert everything.documents[0]["metadata"]["error"] == "the page's file is gone"
+    assert document_page(tmp_path, 6, 100, ["markdown"]).documents == []
+    store.close()
+
+    links = map_links(tmp_path, limit=100, sitemap_only=True, search="about 3")
+    assert links == [{"url": "https://docs.example.org/p3.html", "title": "P3", "description": "About 3"}]

@@ -13,11 +13,13 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
+from werkzeug.exceptions import BadRequest
 
 from crawler.engine.config import ConfigError
 from crawler.engine.events import CrawlKind, PageStatus, State
 from crawler.folder.paths import is_crawl_id
 from crawler.outputs import firecrawl as documents
+from crawler.service import CrawlRecord
 from crawler.service import firecrawl as translate
 from crawler.service.errors import QueueFull, UnknownCrawl
 from crawler.web.extensions import extension
@@ -87,27 +89,27 @@ def _body() -> Any:
         raise Refused("the request body must be a JSON object sent with Content-Type: application/json "
                       f"(got {request.mimetype or 'no content type'}), e.g. {{\"url\": \"https://docs.example.org/\"}}",
                       400)
-    data = request.get_json(silent=True)
-    if data is None:
-        raise Refused("the request body is not valid JSON", 400)
-    return data
+    try:
+        return request.get_json()
+    except BadRequest:
+        raise Refused("the request body is not valid JSON", 400) from None
 
 
-def _job(crawl_id: str) -> Any:
+def _job(crawl_id: str) -> CrawlRecord:
     """The caller's crawl; someone else's, a missing one and a malformed id answer the same 404."""
     if not is_crawl_id(crawl_id):
         raise Refused(unknown_crawl_message(crawl_id[:100]), 404)
     return extension().crawls.get(_owner(), crawl_id)
 
 
-def _where(record: Any) -> str:
+def _where(record: CrawlRecord) -> str:
     """Where a crawl that ran out of time was: still waiting for a slot, or at work."""
     if record.state == State.QUEUED:
         return f"it was still queued: {record.message or 'waiting for a free crawl slot'}"
     return f"it was still {record.state.value}"
 
 
-def _page_failure(crawl_id: str, entry: dict[str, Any] | None, record: Any) -> tuple[Response, int]:
+def _page_failure(crawl_id: str, entry: dict[str, Any] | None, record: CrawlRecord) -> tuple[Response, int]:
     """A scrape whose page was not saved: why, in Firecrawl's error shape."""
     if entry is None:
         reason = (record.summary or {}).get("stop_reason") or record.message or record.state.value
@@ -197,7 +199,7 @@ def crawl_status(job_id: str) -> Any:
     return jsonify(answer)
 
 
-def _warning(record: Any) -> str | None:
+def _warning(record: CrawlRecord) -> str | None:
     reason = (record.summary or {}).get("stop_reason")
     if record.state == State.INTERRUPTED:
         return (f"the crawl was interrupted ({reason or 'the server stopped'}); "

@@ -208,6 +208,7 @@ def test_bad_bodies_get_a_clear_400_and_start_nothing(server):
         ({"data": "{\"url\": ", "headers": {"Content-Type": "application/json"}}, "not valid JSON"),
         ({"data": "url=https://docs.example.org/"}, "Content-Type: application/json"),
         ({"json": ["https://docs.example.org/"]}, "must be a JSON object"),
+        ({"data": "null", "headers": {"Content-Type": "application/json"}}, "must be a JSON object"),
         ({"json": {"limit": 5}}, "url is required"),
         ({"json": {"url": "https://docs.example.org/", "limit": 10**12}}, "limit must be a whole number from 1 to 100,000"),
         ({"json": {"url": "https://docs.example.org/", "crawlerOptions": {}, "scrapeOptions": {"fromats": []}}},

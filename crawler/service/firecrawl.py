@@ -14,6 +14,7 @@ crawl is a crawl. They are started, limited, guarded and listed like any other.
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import time
 from collections.abc import Callable
@@ -141,7 +142,9 @@ def _tag(t: Translation, name: str, value: Any) -> None:
 
 
 def _whole(value: Any, low: int, high: int) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+    """A whole number within the bounds (5 and 5.0 alike), else None; JSON's Infinity and NaN too."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or value != int(value):
         return None
     number = int(value)
     return number if low <= number <= high else None

@@ -163,7 +163,7 @@ def _whole_arg(name: str, default: int, low: int, high: int) -> int:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 12) or not low <= int(raw) <= high:
         raise Refused(f"{name} must be a whole number from {low} to {high:,}, got {raw[:40]!r}", 400)
     return int(raw)
 

@@ -141,7 +141,7 @@ def test_status_pages_through_next_without_gaps_or_repeats(server, make_site):
         assert not url or "limit=5" in url
     assert answers == 3 and len(seen) == len(set(seen)) == 13
     assert http.get(body["url"] + "?skip=13", timeout=5).json()["data"] == []
-    for bad in ("skip=-1", "limit=0", "limit=1001", "skip=x"):
+    for bad in ("skip=-1", "limit=0", "limit=1001", "skip=x", "skip=%C2%B2", "limit=" + "9" * 5000, "skip=1e3"):
         refused = http.get(f"{body['url']}?{bad}", timeout=5)
         assert refused.status_code == 400 and refused.json()["success"] is False, bad
 
@@ -209,6 +209,8 @@ def test_bad_bodies_get_a_clear_400_and_start_nothing(server):
         ({"data": "url=https://docs.example.org/"}, "Content-Type: application/json"),
         ({"json": ["https://docs.example.org/"]}, "must be a JSON object"),
         ({"data": "null", "headers": {"Content-Type": "application/json"}}, "must be a JSON object"),
+        ({"data": '{"url": "https://docs.example.org/", "limit": Infinity, "maxDiscoveryDepth": NaN}',
+          "headers": {"Content-Type": "application/json"}}, "limit must be a whole number"),
         ({"json": {"limit": 5}}, "url is required"),
         ({"json": {"url": "https://docs.example.org/", "limit": 10**12}}, "limit must be a whole number from 1 to 100,000"),
         ({"json": {"url": "https://docs.example.org/", "crawlerOptions": {}, "scrapeOptions": {"fromats": []}}},

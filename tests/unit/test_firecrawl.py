@@ -9,8 +9,10 @@ from firecrawl.v2.methods.crawl import _prepare_crawl_request
 from firecrawl.v2.methods.map import _prepare_map_request
 from firecrawl.v2.methods.scrape import _prepare_scrape_request
 from firecrawl.v2.types import CrawlRequest, MapOptions, ScrapeOptions
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from crawler.engine.config import parse_crawl_config
+from crawler.engine.config import ConfigError, parse_crawl_config
 from crawler.outputs.firecrawl import without_base64_images
 from crawler.service import firecrawl as fc
 
@@ -209,3 +211,30 @@ def test_documents_page_through_a_growing_crawl_folder(tmp_path):
 
     links = map_links(tmp_path, limit=100, sitemap_only=True, search="about 3")
     assert links == [{"url": "https://docs.example.org/p3.html", "title": "P3", "description": "About 3"}]
+
+
+_NAMES = sorted({*fc.SCRAPE_OPTIONS, *fc.COMMON, *fc.CRAWLER_OPTIONS, *fc.REFUSED_FIELDS, "timeout", "search",
+                 "includeSubdomains", "filterByPath", "useIndex", "allowSubdomains", "crawlEntireDomain",
+                 "regexOnFullURL", "url", "type", "events", "headers", "metadata", "zzz"})
+_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12) | st.sampled_from(
+        ["markdown", "html", "links", "rawHtml", "only", "skip", "include", "basic", "https://hooks.example.org/x",
+         "div[", "re:(", "(", "*", "ftp://x"]),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(_NAMES), inner, max_size=4),
+    max_leaves=12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from(_NAMES), _VALUES, max_size=8))
+def test_any_body_is_translated_or_refused_with_a_message(body):
+    """Whatever a caller sends, the answer is settings the crawl accepts or a refusal with words,
+    never another exception (a 500)."""
+    body = {**body, "url": body.get("url") if isinstance(body.get("url"), str) else URL}
+    for translate in (fc.crawl_settings, fc.scrape_settings, fc.map_settings):
+        try:
+            asked = translate(body)
+        except ConfigError as exc:
+            assert str(exc).strip()
+        else:
+            settings_ = asked.settings
+            parse_crawl_config(settings_)

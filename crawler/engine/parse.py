@@ -215,3 +215,60 @@ def find_nav_path(tree: lxml.html.HtmlElement, page_url: str) -> list[str] | Non
         return found
     except Exception:  # noqa: BLE001 - an odd page's navigation never costs the page itself
         return None
+
+
+# ---- the site's own heading anchors (so links copied from the site reach a section) -------------
+
+MAX_HEADING_IDS = 200
+MAX_HEADING_ID = 120
+_HEADINGS = ".//h1 | .//h2 | .//h3 | .//h4 | .//h5 | .//h6"
+_SECTION_TAGS = ("section", "div", "article")
+
+
+def _heading_id(heading: lxml.html.HtmlElement) -> str | None:
+    """The fragment the site links the heading by: its own id, else an anchor inside it (an empty
+    `<a id>` or `<a name>`), else the id of the section it opens (Sphinx: `<section id="install">
+    <h2>Install`, perhaps after empty label spans), else its permalink (`<a href="#install">¶</a>`)."""
+    own = heading.get("id")
+    if own:
+        return own
+    permalink = None
+    for anchor in heading.iter("a"):
+        name = anchor.get("id") or anchor.get("name")
+        if name:
+            return name
+        href = anchor.get("href") or ""
+        if permalink is None and href.startswith("#") and len(href) > 1:
+            permalink = href[1:]
+    parent = heading.getparent()
+    if parent is not None and parent.tag in _SECTION_TAGS and parent.get("id"):
+        before = heading.getprevious()
+        while before is not None and not before.text_content().strip():
+            before = before.getprevious()
+        if before is None and not (parent.text or "").strip():
+            return parent.get("id")
+    return permalink
+
+
+def _heading_text(heading: lxml.html.HtmlElement) -> str:
+    """The heading's words without the permalink marks sites put around them (¶, #, §, 🔗)."""
+    return " ".join(heading.text_content().split()).strip(" ¶#§🔗\u200b")
+
+
+def find_heading_ids(tree: lxml.html.HtmlElement) -> list[list[str]] | None:
+    """The page's headings that carry an anchor of the site's own, in page order, as [text, id]
+    pairs (at most 200, each part at most 120 characters); None when none does."""
+    found: list[list[str]] = []
+    try:
+        for heading in tree.xpath(_HEADINGS):
+            if len(found) >= MAX_HEADING_IDS:
+                break
+            anchor = _heading_id(heading)
+            if not anchor or len(anchor) > MAX_HEADING_ID or any(c.isspace() for c in anchor):
+                continue
+            text = _heading_text(heading)[:MAX_HEADING_ID]
+            if text:
+                found.append([text, anchor])
+    except Exception:  # noqa: BLE001 - an odd page's headings never cost the page itself
+        return None
+    return found or None

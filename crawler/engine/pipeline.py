@@ -147,6 +147,7 @@ class PagePipeline:
                             words=analysis.words, fetched_at=fetched_at, source=source,
                             canonical=page_key if page_key != url else None,
                             site_name=analysis.site_name, description=analysis.description, nav=analysis.nav,
+                            heading_ids=analysis.heading_ids,
                             etag=page.etag, last_modified=page.last_modified, body_sha256=body_sha256,
                             links=analysis.links, **rendering.fields())
         tracker.add_stage_time("store", time.perf_counter() - started)
@@ -181,6 +182,7 @@ class PagePipeline:
                             words=int(record.get("words") or 0), fetched_at=fetched_at, source=source,
                             canonical=record.get("canonical"), site_name=record.get("site_name"),
                             description=record.get("description"), nav=record.get("nav"),
+                            heading_ids=record.get("heading_ids"),
                             etag=page.etag or record.get("etag"),
                             last_modified=page.last_modified or record.get("last_modified"),
                             body_sha256=body_sha256 or record.get("body_sha256"), reused=how, links=links,

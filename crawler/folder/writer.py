@@ -103,6 +103,7 @@ class ManifestEntry:
     rendered: bool = False  # processed from the DOM rendered in a browser (crawler/render/)
     render_reason: str | None = None  # why it needed (or would have needed) a browser: docsify, noscript...
     nav: list[str] | None = None  # the groups above the page in the site's navigation (sidebar, breadcrumbs)
+    heading_ids: list[list[str]] | None = None  # [heading text, id]: the site's own anchors of its headings
 
     def as_record(self) -> dict[str, Any]:
         record = asdict(self)
@@ -113,7 +114,16 @@ class ManifestEntry:
 
 
 OPTIONAL_FIELDS = ("site_name", "description", "etag", "last_modified", "body_sha256", "reused", "render_reason",
-                   "nav")
+                   "nav", "heading_ids")
+
+
+def _heading_ids(pairs: Any) -> list[list[str]] | None:
+    """[text, id] pairs as the manifest keeps them (bounded, strings only), None when there are none."""
+    if not isinstance(pairs, list):
+        return None
+    kept = [[pair[0][:120], pair[1][:120]] for pair in pairs[:200]
+            if isinstance(pair, (list, tuple)) and len(pair) == 2 and all(isinstance(part, str) for part in pair)]
+    return kept or None
 
 
 def _safe_segment(segment: str) -> str:
@@ -327,7 +337,8 @@ class CrawlStore:
                   description: str | None = None, etag: str | None = None, last_modified: str | None = None,
                   body_sha256: str | None = None, reused: str | None = None,
                   links: list[str] | None = None, rendered: bool = False,
-                  render_reason: str | None = None, nav: list[str] | None = None) -> ManifestEntry:
+                  render_reason: str | None = None, nav: list[str] | None = None,
+                  heading_ids: list[list[str]] | None = None) -> ManifestEntry:
         """Write the page's Markdown file and its manifest line, or raise StoreClosed.
 
         `site_name` and `description` (the page's og:site_name and meta description), the
@@ -349,7 +360,8 @@ class CrawlStore:
             entry = ManifestEntry(url, PageStatus.OK, http_status, title, depth, relative, size, words, None, fetched_at,
                                   None, source, canonical, site_name, description, etag, last_modified,
                                   body_sha256, reused, rendered, render_reason,
-                                  [str(label)[:80] for label in nav][:6] if isinstance(nav, list) else None)
+                                  [str(label)[:80] for label in nav][:6] if isinstance(nav, list) else None,
+                                  _heading_ids(heading_ids))
             if links is not None and self._links is not None:
                 line = json.dumps({"url": url, "links": links}, ensure_ascii=False) + "\n"
                 try:

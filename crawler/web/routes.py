@@ -28,7 +28,7 @@ from crawler.outputs.llms import (
     markdown_name,
     render_llms_txt,
 )
-from crawler.outputs.search import IndexUnavailable, QueryError, current_crawls
+from crawler.outputs.search import SECTION_TEXT_CHARS, IndexUnavailable, QueryError, current_crawls
 from crawler.service import CrawlRecord, download_links
 from crawler.service.errors import NoChangeReport, NotRefreshable, NotResumable, StoreUnavailable, UnknownCrawl
 from crawler.service.records import DOWNLOAD_FORMATS
@@ -270,18 +270,19 @@ def mcp_endpoint() -> Any:
 
 
 SEARCH_PER_PAGE_MAX = 50
+SEARCH_TEXT_CHARS = 600  # of each hit's section text, unless text_chars asks for more (or none)
 
 
-def _positive_int(name: str, default: int, maximum: int) -> int:
+def _positive_int(name: str, default: int, maximum: int, minimum: int = 1) -> int:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
     try:
         value = int(raw)
     except ValueError:
-        raise QueryError(f"{name} must be a whole number from 1 to {maximum}, got {raw[:40]!r}") from None
-    if not 1 <= value <= maximum:
-        raise QueryError(f"{name} must be a whole number from 1 to {maximum}, got {value}")
+        raise QueryError(f"{name} must be a whole number from {minimum} to {maximum}, got {raw[:40]!r}") from None
+    if not minimum <= value <= maximum:
+        raise QueryError(f"{name} must be a whole number from {minimum} to {maximum}, got {value}")
     return value
 
 
@@ -294,6 +295,7 @@ def search() -> tuple[Response, int] | Response:
     try:
         page = _positive_int("page", 1, 10_000)
         per_page = _positive_int("per_page", 10, SEARCH_PER_PAGE_MAX)
+        text_chars = _positive_int("text_chars", SEARCH_TEXT_CHARS, SECTION_TEXT_CHARS, minimum=0)
         crawl_id = request.args.get("crawl")
         if crawl_id:
             if not is_crawl_id(crawl_id):
@@ -311,7 +313,7 @@ def search() -> tuple[Response, int] | Response:
     except IndexUnavailable as exc:
         return error(str(exc), 503)
     return jsonify({"query": query, "total": found.total, "page": page, "per_page": per_page,
-                    "results": [hit.as_dict() for hit in found.hits]})
+                    "results": [hit.as_dict(text_chars) for hit in found.hits]})
 
 
 @blueprint.app_errorhandler(reader.ReaderError)

@@ -54,6 +54,7 @@ class CrawlConfig:
     render: str = "auto"
     content_selector: str | None = None  # CSS: when it matches, only that is the page's content
     exclude_selectors: tuple[str, ...] = ()  # CSS: removed from every page before extraction
+    prefer_site_markdown: bool = False  # a page's own Markdown version (when the site publishes one) is saved instead
 
     @property
     def is_selection(self) -> bool:
@@ -289,6 +290,7 @@ _FIELDS: dict[str, Callable[[Any], Any]] = {
     "render": _choice("render", RENDER_MODES),
     "content_selector": _css_selector("content_selector"),
     "exclude_selectors": _css_list("exclude_selectors"),
+    "prefer_site_markdown": _bool("prefer_site_markdown"),
 }
 
 

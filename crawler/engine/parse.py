@@ -272,3 +272,43 @@ def find_heading_ids(tree: lxml.html.HtmlElement) -> list[list[str]] | None:
     except Exception:  # noqa: BLE001 - an odd page's headings never cost the page itself
         return None
     return found or None
+
+
+# ---- the page's own Markdown version (llmstxt.org: the same URL with .md) ----------------------
+
+MARKDOWN_TYPES = ("text/markdown", "text/x-markdown")
+
+
+def markdown_names(page_url: str) -> set[str]:
+    """The URLs a site gives a page's Markdown version under, by llmstxt.org's convention:
+    `guide.html` → `guide.md` (and `guide.html.md`), `guide/` → `guide/index.md` and `guide.md`,
+    `guide` → `guide.md`; query and fragment dropped."""
+    parts = urlsplit(page_url)
+    path = parts.path or "/"
+    origin = f"{parts.scheme}://{parts.netloc}"
+    stem, _, last = path.rpartition("/")
+    if path.endswith("/"):
+        paths = {path + "index.md", path.rstrip("/") + ".md"} if path != "/" else {"/index.md"}
+    elif "." in last:
+        base = last.rsplit(".", 1)[0]
+        paths = {f"{stem}/{base}.md", path + ".md"} if last.rsplit(".", 1)[1].lower() in ("html", "htm") else set()
+    else:
+        paths = {path + ".md"}
+    return {origin + candidate for candidate in paths}
+
+
+def find_markdown_alternate(tree: lxml.html.HtmlElement, page_url: str, links: list[str]) -> str | None:
+    """The page's own Markdown version on its host: `<link rel="alternate" type="text/markdown">`,
+    else a link on the page to one of its `.md` names (`markdown_names`); None when it has none."""
+    try:
+        host = urlsplit(page_url).netloc.lower()
+        for link in tree.iterfind(".//link[@href]"):
+            rel = (link.get("rel") or "").lower().split()
+            if "alternate" in rel and (link.get("type") or "").split(";")[0].strip().lower() in MARKDOWN_TYPES:
+                target = urljoin(find_base_url(tree, page_url), link.get("href").strip()).split("#", 1)[0]
+                if urlsplit(target).scheme in ("http", "https") and urlsplit(target).netloc.lower() == host:
+                    return target
+        names = markdown_names(page_url)
+        return next((link for link in links if link.split("?", 1)[0] in names), None)
+    except Exception:  # noqa: BLE001 - an odd page's head never costs the page itself
+        return None

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from crawler.folder.reader import iter_manifest
+from crawler.folder.reader import iter_manifest, site_files
 from crawler.outputs.llms import (
     LLMS_FULL_TXT,
     LLMS_TXT,
@@ -90,7 +90,8 @@ def relative_links(markdown: str, own_path: str, paths: dict[str, str]) -> str:
 
 def build_zip(crawl_dir: Path, stem: str) -> Any:
     """The crawl as a zip (spooled to disk past 16 MB): its pages with links between them made
-    relative, the manifest, the settings, the summary, llms.txt and llms-full.txt."""
+    relative, the manifest, the settings, the summary, llms.txt and llms-full.txt, and under
+    `site/` the site's own llms.txt and llms-full.txt when it published them."""
     spool = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115 - returned open, send_file closes it
     entries = [entry for entry, _ in saved_pages(crawl_dir)]
     paths = page_paths(entries)
@@ -103,6 +104,8 @@ def build_zip(crawl_dir: Path, stem: str) -> Any:
             archive.writestr(f"{stem}/{entry['path']}", relative_links(text, entry["path"], paths))
         if entries:
             _write_llms(archive, crawl_dir, stem)
+        for name, kept in site_files(crawl_dir).items():  # the site's own, as fetched, apart from the crawl's
+            archive.write(kept["file"], f"{stem}/site/{name}")
     spool.seek(0)
     return spool
 

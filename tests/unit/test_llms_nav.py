@@ -16,7 +16,7 @@ from crawler.engine.parse import find_nav_path, parse_document
 from crawler.folder.reader import iter_manifest
 from crawler.folder.writer import CrawlStore
 from crawler.outputs.llms import LLMS_TXT, first_sentence, is_optional, published_by_site, write_llms_files
-from tests.support.flat_site import NAVIGATION, PAGES, SECTION_OF, SITE_NAME, FlatSite
+from tests.support.flat_site import NAVIGATION, PAGES, PUBLISHED, SECTION_OF, SITE_NAME, FlatSite
 from tests.support.llms import check_llms_txt
 
 
@@ -104,12 +104,17 @@ def test_a_menu_the_extraction_kept_is_not_a_description():
     assert first_sentence(markdown) == "How to install it with pip, or your package manager."
 
 
-def test_what_the_site_publishes_for_models_is_noted_not_fetched(flat_crawl, tmp_path):
+def test_what_the_site_publishes_for_models_is_noted_and_its_llms_txt_kept(flat_crawl, tmp_path):
     crawl_dir, site = flat_crawl
     published = published_by_site(crawl_dir)
-    assert published.llms_txt == [site.url("llms.txt")]
-    assert published.markdown_pages == 1 and published.markdown_examples == [site.url("Quick-guide.md")]
-    assert published.note().startswith(f"The site publishes its own <{site.url('llms.txt')}>")
+    assert published.llms_txt == [site.url("llms.txt")] and published.kept == ["llms.txt"]
+    assert published.markdown_pages == 2
+    assert published.markdown_examples == [site.url("Quick-guide.md"), site.url("Getting-meson.md")]
+    assert published.note().startswith(f"The site publishes its own <{site.url('llms.txt')}> (the crawl kept "
+                                        "llms.txt as published)")
+    # Kept as fetched; its llms-full.txt, an HTML page served for that path, is not the file.
+    assert (crawl_dir / "site" / "llms.txt").read_bytes() == PUBLISHED["llms.txt"][1].encode()
+    assert not (crawl_dir / "site" / "llms-full.txt").exists()
     # Links to another host's files are not the site's.
     (tmp_path / "config.json").write_text('{"url": "https://a.org/docs/"}')
     (tmp_path / "links.jsonl").write_text('{"url": "https://a.org/docs/", "links": ["https://b.org/llms.txt", '

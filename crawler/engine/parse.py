@@ -171,6 +171,13 @@ def _breadcrumb_path(tree: lxml.html.HtmlElement, base: str, page: str) -> list[
     return None
 
 
+def _marks_this_page(link: lxml.html.HtmlElement) -> bool:
+    """A navigation entry for the page being read that links nowhere: Sphinx's toctree gives the
+    current page `<a class="current reference internal" href="#">`, others `aria-current="page"`."""
+    return (link.get("href") or "").strip() in ("", "#") and (
+        "current" in (link.get("class") or "").split() or link.get("aria-current") == "page")
+
+
 def _sidebar_path(tree: lxml.html.HtmlElement, base: str, page: str) -> list[str] | None:
     tail = urlsplit(page).path.rstrip("/").rsplit("/", 1)[-1]
     seen: set[Any] = set()
@@ -179,7 +186,7 @@ def _sidebar_path(tree: lxml.html.HtmlElement, base: str, page: str) -> list[str
             if link in seen:
                 continue
             seen.add(link)
-            if not _same_page(link.get("href"), base, page, tail):
+            if not _same_page(link.get("href"), base, page, tail) and not _marks_this_page(link):
                 continue
             labels: list[str] = []
             own_item = next((a for a in link.iterancestors("li")), None)

@@ -156,7 +156,8 @@ class PagePipeline:
                             canonical=page_key if page_key != url else None,
                             site_name=analysis.site_name, description=analysis.description, nav=analysis.nav,
                             heading_ids=analysis.heading_ids, site_markdown=analysis.markdown_url,
-                            from_site_markdown=True if own else None, etag=page.etag, last_modified=page.last_modified, body_sha256=body_sha256,
+                            from_site_markdown=True if own else None,
+                            etag=page.etag, last_modified=page.last_modified, body_sha256=body_sha256,
                             links=analysis.links, **rendering.fields())
         tracker.add_stage_time("store", time.perf_counter() - started)
         tracker.page_done(url, PageStatus.OK, depth, title=analysis.title, source=source)

@@ -279,6 +279,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="CSS selector of parts of every page to leave out; repeat for more")
     parser.add_argument("--ignore-robots", action="store_true", help="for sites you own")
     parser.add_argument("--no-sitemaps", action="store_true", help="follow links only")
+    parser.add_argument("--prefer-site-markdown", action="store_true",
+                        help="save a page's own Markdown version (an .md the page names) instead of converting its HTML")
     parser.add_argument("--max-retries", type=int, default=3)
     parser.add_argument("--user-agent", default=None)
     parser.add_argument("--timeout", type=float, default=20.0)
@@ -328,6 +330,7 @@ def crawl_config(args: argparse.Namespace) -> CrawlConfig:
             "use_sitemaps": not args.no_sitemaps, "max_retries": args.max_retries,
             "user_agent": args.user_agent, "timeout": args.timeout, "render": args.render,
             "content_selector": args.content_selector, "exclude_selectors": args.exclude_selector,
+            "prefer_site_markdown": args.prefer_site_markdown,
         })
 
 

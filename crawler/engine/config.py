@@ -56,6 +56,7 @@ class CrawlConfig:
     content_selector: str | None = None  # CSS: when it matches, only that is the page's content
     exclude_selectors: tuple[str, ...] = ()  # CSS: removed from every page before extraction
     webhook: WebhookConfig | None = None  # where the crawl's events are posted (crawler/service/webhooks.py)
+    prefer_site_markdown: bool = False  # a page's own Markdown version (when the site publishes one) is saved instead
 
     @property
     def is_selection(self) -> bool:
@@ -442,6 +443,7 @@ _FIELDS: dict[str, Callable[[Any], Any]] = {
     "content_selector": _css_selector("content_selector"),
     "exclude_selectors": _css_list("exclude_selectors"),
     "webhook": parse_webhook,
+    "prefer_site_markdown": _bool("prefer_site_markdown"),
 }
 
 

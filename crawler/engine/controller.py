@@ -48,7 +48,7 @@ from crawler.engine.signals import PauseSignal, StopSignal, StopSwitch
 from crawler.engine.stats import CrawlStats, NoStats
 from crawler.engine.threads import DaemonThreadPool
 from crawler.engine.urls import canonical_url
-from crawler.folder.reader import PreviousCrawl
+from crawler.folder.reader import PreviousCrawl, site_files
 from crawler.folder.writer import CrawlStore, DiskFull
 from crawler.render import BrowserPolicy, RenderPool
 from crawler.render.stage import RenderStage
@@ -272,4 +272,6 @@ class CrawlController:
             "stage_seconds": snapshot["stage_seconds"],
             "rendered": snapshot["rendered"],
             "downloads": self.downloads,
+            "site_files": {name: {key: info[key] for key in ("url", "bytes", "truncated")}
+                           for name, info in site_files(self.store.crawl_dir).items()},
         }

@@ -35,7 +35,9 @@ from crawler.engine.extract import count_words, extract_markdown, looks_not_foun
 from crawler.engine.greenio import cooperative_pipe, worker_start_method
 from crawler.engine.parse import (
     find_canonical,
+    find_heading_ids,
     find_links,
+    find_markdown_alternate,
     find_nav_path,
     find_site_meta,
     find_title,
@@ -67,6 +69,8 @@ class PageAnalysis:
     description: str | None = None  # <meta name="description">, for llms.txt
     not_found: bool = False  # the content is a "not found" screen (a soft 404)
     nav: list[str] | None = None  # the groups above the page in the site's navigation, for llms.txt
+    heading_ids: list[list[str]] | None = None  # [heading text, the site's id] pairs, for section anchors
+    markdown_url: str | None = None  # the page's own Markdown version, when it names one
 
 
 class WorkerCrashed(Exception):
@@ -141,11 +145,14 @@ def analyze_page(job_id: int, body: bytes, encoding: str | None, url: str, extra
         canonical = find_canonical(tree, url)
         site_name, description = find_site_meta(tree)
         nav = find_nav_path(tree, url)
+        heading_ids = find_heading_ids(tree)
+        markdown_url = find_markdown_alternate(tree, url, links)
     except Exception as exc:  # noqa: BLE001 - a parser bug on one odd page fails that page only
         raise AnalysisFailed.from_exception("parse", exc) from None
     parsed = time.perf_counter()
     if not extract:
-        return PageAnalysis(title, links, canonical, "", 0, parsed - started, 0.0, site_name, description, nav=nav)
+        return PageAnalysis(title, links, canonical, "", 0, parsed - started, 0.0, site_name, description, nav=nav,
+                            heading_ids=heading_ids, markdown_url=markdown_url)
     if _stage_writer is not None:
         _stage_writer.send_bytes(_JOB_ID.pack(job_id))
     try:
@@ -161,7 +168,8 @@ def analyze_page(job_id: int, body: bytes, encoding: str | None, url: str, extra
         reset_caches()
     words = count_words(markdown)
     return PageAnalysis(title, links, canonical, markdown, words, parsed - started, extracted - parsed,
-                        site_name, description, looks_not_found(title, markdown, words), nav)
+                        site_name, description, looks_not_found(title, markdown, words), nav, heading_ids,
+                        markdown_url)
 
 
 def _warm_up() -> int:

@@ -382,6 +382,53 @@ def fetch_robots_txt(session: requests.Session, url: str, *, timeout: float, sto
     raise FetchFailed(f"more than {MAX_ROBOTS_REDIRECTS} redirects", code="too_many_redirects")
 
 
+TEXT_TYPES = ("text/plain", "text/markdown", "text/x-markdown")
+
+
+def fetch_text(session: requests.Session, url: str, *, timeout: float, stop: StopSignal, max_bytes: int,
+               check_redirect: Callable[[str], str | None]) -> tuple[str, bytes, bool] | None:
+    """GET a text file a site publishes beside its pages (its llms.txt, a page's Markdown), under
+    a page's limits: returns (final URL, body, truncated), or None when the site has no such file
+    (4xx, a redirect `check_redirect` refuses, an HTML page or any type but plain text or
+    Markdown, binary or empty content). The body is cut at `max_bytes`, never held whole; it is
+    bytes to store, never markup to follow. Raises TransientFailure, FetchFailed or StopRequested
+    as `fetch_robots_txt` does."""
+    deadline = time.monotonic() + 3 * timeout
+    visited = {url}
+    current = url
+    for _hop in range(MAX_REDIRECTS + 1):
+        if stop.is_set():
+            raise StopRequested()
+        response = _response_headers(session, current, timeout, deadline, lambda: _headers_too_slow(timeout))
+        with response:
+            status = response.status_code
+            if response.is_redirect:
+                target = urljoin(current, response.headers.get("Location", ""))
+                if target in visited or check_redirect(target):
+                    return None
+                visited.add(target)
+                current = target
+                continue
+            if status in TRANSIENT_STATUSES or status >= 500:
+                raise TransientFailure(f"HTTP {status} {response.reason or ''}".strip(), status, code="http_error")
+            content_type = (response.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+            if status != 200 or content_type not in TEXT_TYPES:
+                return None
+            try:
+                body = read_body(response, stop, deadline, max_bytes + 1, sniff=True, truncate=True)
+            except PageSkipped:  # binary data served as text
+                return None
+            except (StopRequested, FetchFailed):
+                raise
+            except Exception as exc:  # noqa: BLE001 - urllib3 read errors (timeouts, resets) are not RequestExceptions
+                raise request_failure(exc, current, timeout, during_body=True, http_status=status) from None
+            head = body[:512].lstrip().lower()
+            if not body.strip() or head.startswith((b"<!doctype html", b"<html")):
+                return None  # an HTML page served as text (a catch-all answer) is not the file
+            return current, body[:max_bytes], len(body) > max_bytes
+    return None
+
+
 def _content_length(response: requests.Response) -> int | None:
     value = (response.headers.get("Content-Length") or "").strip()
     return int(value) if value.isdigit() else None

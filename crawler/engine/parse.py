@@ -171,6 +171,13 @@ def _breadcrumb_path(tree: lxml.html.HtmlElement, base: str, page: str) -> list[
     return None
 
 
+def _marks_this_page(link: lxml.html.HtmlElement) -> bool:
+    """A navigation entry for the page being read that links nowhere: Sphinx's toctree gives the
+    current page `<a class="current reference internal" href="#">`, others `aria-current="page"`."""
+    return (link.get("href") or "").strip() in ("", "#") and (
+        "current" in (link.get("class") or "").split() or link.get("aria-current") == "page")
+
+
 def _sidebar_path(tree: lxml.html.HtmlElement, base: str, page: str) -> list[str] | None:
     tail = urlsplit(page).path.rstrip("/").rsplit("/", 1)[-1]
     seen: set[Any] = set()
@@ -179,7 +186,7 @@ def _sidebar_path(tree: lxml.html.HtmlElement, base: str, page: str) -> list[str
             if link in seen:
                 continue
             seen.add(link)
-            if not _same_page(link.get("href"), base, page, tail):
+            if not _same_page(link.get("href"), base, page, tail) and not _marks_this_page(link):
                 continue
             labels: list[str] = []
             own_item = next((a for a in link.iterancestors("li")), None)
@@ -214,4 +221,101 @@ def find_nav_path(tree: lxml.html.HtmlElement, page_url: str) -> list[str] | Non
             found = sidebar if sidebar is not None else found
         return found
     except Exception:  # noqa: BLE001 - an odd page's navigation never costs the page itself
+        return None
+
+
+# ---- the site's own heading anchors (so links copied from the site reach a section) -------------
+
+MAX_HEADING_IDS = 200
+MAX_HEADING_ID = 120
+_HEADINGS = ".//h1 | .//h2 | .//h3 | .//h4 | .//h5 | .//h6"
+_SECTION_TAGS = ("section", "div", "article")
+
+
+def _heading_id(heading: lxml.html.HtmlElement) -> str | None:
+    """The fragment the site links the heading by: its own id, else an anchor inside it (an empty
+    `<a id>` or `<a name>`), else the id of the section it opens (Sphinx: `<section id="install">
+    <h2>Install`, perhaps after empty label spans), else its permalink (`<a href="#install">¶</a>`)."""
+    own = heading.get("id")
+    if own:
+        return own
+    permalink = None
+    for anchor in heading.iter("a"):
+        name = anchor.get("id") or anchor.get("name")
+        if name:
+            return name
+        href = anchor.get("href") or ""
+        if permalink is None and href.startswith("#") and len(href) > 1:
+            permalink = href[1:]
+    parent = heading.getparent()
+    if parent is not None and parent.tag in _SECTION_TAGS and parent.get("id"):
+        before = heading.getprevious()
+        while before is not None and not before.text_content().strip():
+            before = before.getprevious()
+        if before is None and not (parent.text or "").strip():
+            return parent.get("id")
+    return permalink
+
+
+def _heading_text(heading: lxml.html.HtmlElement) -> str:
+    """The heading's words without the permalink marks sites put around them (¶, #, §, 🔗)."""
+    return " ".join(heading.text_content().split()).strip(" ¶#§🔗\u200b")
+
+
+def find_heading_ids(tree: lxml.html.HtmlElement) -> list[list[str]] | None:
+    """The page's headings that carry an anchor of the site's own, in page order, as [text, id]
+    pairs (at most 200, each part at most 120 characters); None when none does."""
+    found: list[list[str]] = []
+    try:
+        for heading in tree.xpath(_HEADINGS):
+            if len(found) >= MAX_HEADING_IDS:
+                break
+            anchor = _heading_id(heading)
+            if not anchor or len(anchor) > MAX_HEADING_ID or any(c.isspace() for c in anchor):
+                continue
+            text = _heading_text(heading)[:MAX_HEADING_ID]
+            if text:
+                found.append([text, anchor])
+    except Exception:  # noqa: BLE001 - an odd page's headings never cost the page itself
+        return None
+    return found or None
+
+
+# ---- the page's own Markdown version (llmstxt.org: the same URL with .md) ----------------------
+
+MARKDOWN_TYPES = ("text/markdown", "text/x-markdown")
+
+
+def markdown_names(page_url: str) -> set[str]:
+    """The URLs a site gives a page's Markdown version under, by llmstxt.org's convention:
+    `guide.html` → `guide.md` (and `guide.html.md`), `guide/` → `guide/index.md` and `guide.md`,
+    `guide` → `guide.md`; query and fragment dropped."""
+    parts = urlsplit(page_url)
+    path = parts.path or "/"
+    origin = f"{parts.scheme}://{parts.netloc}"
+    stem, _, last = path.rpartition("/")
+    if path.endswith("/"):
+        paths = {path + "index.md", path.rstrip("/") + ".md"} if path != "/" else {"/index.md"}
+    elif "." in last:
+        base = last.rsplit(".", 1)[0]
+        paths = {f"{stem}/{base}.md", path + ".md"} if last.rsplit(".", 1)[1].lower() in ("html", "htm") else set()
+    else:
+        paths = {path + ".md"}
+    return {origin + candidate for candidate in paths}
+
+
+def find_markdown_alternate(tree: lxml.html.HtmlElement, page_url: str, links: list[str]) -> str | None:
+    """The page's own Markdown version on its host: `<link rel="alternate" type="text/markdown">`,
+    else a link on the page to one of its `.md` names (`markdown_names`); None when it has none."""
+    try:
+        host = urlsplit(page_url).netloc.lower()
+        for link in tree.iterfind(".//link[@href]"):
+            rel = (link.get("rel") or "").lower().split()
+            if "alternate" in rel and (link.get("type") or "").split(";")[0].strip().lower() in MARKDOWN_TYPES:
+                target = urljoin(find_base_url(tree, page_url), link.get("href").strip()).split("#", 1)[0]
+                if urlsplit(target).scheme in ("http", "https") and urlsplit(target).netloc.lower() == host:
+                    return target
+        names = markdown_names(page_url)
+        return next((link for link in links if link.split("?", 1)[0] in names), None)
+    except Exception:  # noqa: BLE001 - an odd page's head never costs the page itself
         return None

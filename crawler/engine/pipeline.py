@@ -18,10 +18,11 @@ from crawler.engine.context import CrawlContext
 from crawler.engine.cpu import CpuPool, WorkerCrashed
 from crawler.engine.errors import FetchFailed, PageSkipped, StopRequested, TransientFailure
 from crawler.engine.events import PageStatus, Stage, iso_timestamp
-from crawler.engine.extract import page_document
+from crawler.engine.extract import count_words, page_document
 from crawler.engine.fetch import FetchedPage, fetch_page
 from crawler.engine.outcome import CrawlRequest, PageOutcome, Unrecorded
 from crawler.engine.pagecache import fetch_through
+from crawler.engine.published import fetch_site_markdown
 from crawler.engine.urls import canonical_url, in_scope
 from crawler.folder.writer import DiskFull, StoreClosed
 from crawler.render.stage import RenderNote
@@ -49,6 +50,9 @@ class PageAdmission(Protocol):
 
     def offer_links(self, request: CrawlRequest, links: list[str]) -> None:
         """The links found on a page, offered to the frontier."""
+
+    def fetch_refusal(self, url: str) -> str | None:
+        """Why a file a page names for itself (its Markdown version) may not be fetched, or None."""
 
 
 class PagePipeline:
@@ -135,26 +139,41 @@ class PagePipeline:
         rendering = self._render_note(url)
         if ctx.discover_only:  # a line per page handled, with its title, but no file
             ctx.store.record(url=url, status=PageStatus.OK, error=None, depth=depth, http_status=page.http_status,
-                             fetched_at=fetched_at, title=analysis.title, source=source, **rendering.fields())
+                             fetched_at=fetched_at, title=analysis.title, source=source,
+                             description=analysis.description, **rendering.fields())
             tracker.page_done(url, PageStatus.OK, depth, title=analysis.title, source=source)
             return PageOutcome(request, PageStatus.OK)
 
+        markdown, words = analysis.markdown, analysis.words
+        own = self._site_markdown(analysis.markdown_url)  # the page's own Markdown, when preferred and had
+        if own:
+            markdown, words = own, count_words(own)
         ctx.check_stop()
         tracker.page_stage(url, Stage.STORING, depth)
         started = time.perf_counter()
-        ctx.store.save_page(url=url, document=page_document(analysis.title, page_key, analysis.markdown),
+        ctx.store.save_page(url=url, document=page_document(analysis.title, page_key, markdown),
                             title=analysis.title, depth=depth, http_status=page.http_status,
-                            words=analysis.words, fetched_at=fetched_at, source=source,
+                            words=words, fetched_at=fetched_at, source=source,
                             canonical=page_key if page_key != url else None,
                             site_name=analysis.site_name, description=analysis.description, nav=analysis.nav,
+                            heading_ids=analysis.heading_ids, site_markdown=analysis.markdown_url,
+                            from_site_markdown=True if own else None,
                             etag=page.etag, last_modified=page.last_modified, body_sha256=body_sha256,
                             links=analysis.links, **rendering.fields())
         tracker.add_stage_time("store", time.perf_counter() - started)
         tracker.page_done(url, PageStatus.OK, depth, title=analysis.title, source=source)
-        note = "" if analysis.words else " — no main content found"
+        note = "" if words else " — no main content found"
+        note += " (the site's own Markdown version)" if own else ""
         note += " (rendered in the browser)" if rendering.rendered else ""
-        tracker.log("info", f"saved {url} ({analysis.words:,} words){note}")
+        tracker.log("info", f"saved {url} ({words:,} words){note}")
         return PageOutcome(request, PageStatus.OK)
+
+    def _site_markdown(self, url: str | None) -> str | None:
+        """The page's own Markdown version, when the crawl prefers it (`prefer_site_markdown`)
+        and the page names one that scope, filters and robots let it fetch."""
+        if not url or not self.ctx.config.prefer_site_markdown:
+            return None
+        return fetch_site_markdown(self.ctx, url, self.admission.fetch_refusal) or None
 
     def _reuse(self, fetched: PageOutcome, how: str, body_sha256: str | None) -> PageOutcome | None:
         """Store the earlier crawl's copy of an unchanged page (its file and record), follow the
@@ -181,6 +200,8 @@ class PagePipeline:
                             words=int(record.get("words") or 0), fetched_at=fetched_at, source=source,
                             canonical=record.get("canonical"), site_name=record.get("site_name"),
                             description=record.get("description"), nav=record.get("nav"),
+                            heading_ids=record.get("heading_ids"), site_markdown=record.get("site_markdown"),
+                            from_site_markdown=record.get("from_site_markdown"),
                             etag=page.etag or record.get("etag"),
                             last_modified=page.last_modified or record.get("last_modified"),
                             body_sha256=body_sha256 or record.get("body_sha256"), reused=how, links=links,

@@ -100,6 +100,12 @@ class Scheduler:
             return "already part of this crawl"
         return None
 
+    def fetch_refusal(self, url: str) -> str | None:
+        """Why a file a page names for itself (its Markdown version) may not be fetched: scope,
+        filters and robots, as for a redirect, but nothing is claimed (it is not a page)."""
+        admission = self.frontier.accepts(url)
+        return None if admission == Admission.QUEUED else ADMISSION_TEXT[admission]
+
     # The frontier's page identities, for the page pipeline (crawler/engine/pipeline.py's PageAdmission).
 
     def keeps_routes(self, url: str) -> bool:

@@ -1,4 +1,5 @@
-"""Before the first fetch: robots.txt (fetched like a page, retried), sitemaps, the start URL(s).
+"""Before the first fetch: robots.txt (fetched like a page, retried), the site's own llms.txt and
+llms-full.txt (crawler/engine/published.py), sitemaps, the start URL(s).
 
 `Seeds` fills the scheduler's frontier: the start page and what the sitemaps list for a new
 crawl, the selected URLs for a crawl of a selection, or what a resumed crawl left in its queue.
@@ -16,6 +17,7 @@ from crawler.engine.errors import FetchFailed, StopRequested, TransientFailure
 from crawler.engine.fetch import fetch_robots_txt
 from crawler.engine.frontier import Admission
 from crawler.engine.greenio import yield_every
+from crawler.engine.published import fetch_site_files
 from crawler.engine.resume import ResumeState
 from crawler.engine.robots import (
     MAX_ROBOTS_BYTES,
@@ -66,6 +68,8 @@ class Seeds:
             scheduler.report(0)
             return
         scheduler.offer(self.ctx.start_url, 0, None, "start")
+        if not self.ctx.discover_only:  # the site's own llms.txt and llms-full.txt, kept for the downloads
+            fetch_site_files(self.ctx, self.robots.allows if self.robots else None)
         if config.use_sitemaps:
             self._read_sitemaps(scheduler)
         scheduler.report(0)

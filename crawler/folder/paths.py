@@ -48,6 +48,17 @@ def page_file(crawl_dir: Path, relative: object) -> Path | None:
     return file if file is not None and file != (crawl_dir / PAGES_DIR).resolve() else None
 
 
+SITE_DIR = "site"  # what the site publishes for models itself, as fetched: its llms.txt and llms-full.txt
+SITE_FILE_NAMES = ("llms.txt", "llms-full.txt")
+SITE_FILES_INDEX = "files.json"  # in SITE_DIR: each file's URL, size, whether it was cut, when fetched
+
+
+def site_file(crawl_dir: Path, name: object) -> Path | None:
+    """Where the site's own file `name` is kept in a crawl folder (`site/llms.txt`), or None for
+    any name but the few a site publishes: no path from outside ever names a file here."""
+    return Path(crawl_dir) / SITE_DIR / name if isinstance(name, str) and name in SITE_FILE_NAMES else None
+
+
 MAX_MARKDOWN_NAME = 1024
 
 

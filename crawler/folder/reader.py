@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from crawler.engine.events import PageStatus
-from crawler.folder.paths import page_file
+from crawler.folder.paths import SITE_DIR, SITE_FILE_NAMES, SITE_FILES_INDEX, page_file, site_file
 
 # What the writer puts on top of each page's Markdown: its title and its source URL.
 _STORED_HEADER = re.compile(r"\A(?:# [^\n]*\n\n)?Source: <[^\n]*>\n")
@@ -199,3 +199,20 @@ def iter_manifest(crawl_dir: Path, name: str = "manifest.jsonl") -> Iterator[dic
                 yield json.loads(line)
             except json.JSONDecodeError:
                 continue
+
+
+def site_files(crawl_dir: Path) -> dict[str, dict[str, Any]]:
+    """The files the site publishes for models that the crawl kept (`site/`), by name (`llms.txt`,
+    `llms-full.txt`): each `{"url", "bytes", "truncated", "fetched_at", "file"}`; only those there."""
+    try:
+        known = json.loads((Path(crawl_dir) / SITE_DIR / SITE_FILES_INDEX).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    found = {}
+    for name in SITE_FILE_NAMES:
+        info, file = known.get(name) if isinstance(known, dict) else None, site_file(crawl_dir, name)
+        if isinstance(info, dict) and file is not None and file.is_file():
+            found[name] = {"url": str(info.get("url", "")), "bytes": file.stat().st_size,
+                           "truncated": bool(info.get("truncated")), "fetched_at": str(info.get("fetched_at", "")),
+                           "file": file}
+    return found

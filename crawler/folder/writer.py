@@ -42,7 +42,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from crawler.engine.events import PageStatus
-from crawler.folder.paths import PAGES_DIR, page_file
+from crawler.folder.paths import PAGES_DIR, SITE_FILES_INDEX, page_file, site_file
 from crawler.folder.reader import LINKS_FILE, iter_manifest
 
 MAX_SEGMENT = 80
@@ -103,6 +103,9 @@ class ManifestEntry:
     rendered: bool = False  # processed from the DOM rendered in a browser (crawler/render/)
     render_reason: str | None = None  # why it needed (or would have needed) a browser: docsify, noscript...
     nav: list[str] | None = None  # the groups above the page in the site's navigation (sidebar, breadcrumbs)
+    heading_ids: list[list[str]] | None = None  # [heading text, id]: the site's own anchors of its headings
+    site_markdown: str | None = None  # the page's own Markdown version, as the page names it
+    from_site_markdown: bool | None = None  # True: the saved file holds that version (prefer_site_markdown)
 
     def as_record(self) -> dict[str, Any]:
         record = asdict(self)
@@ -113,7 +116,16 @@ class ManifestEntry:
 
 
 OPTIONAL_FIELDS = ("site_name", "description", "etag", "last_modified", "body_sha256", "reused", "render_reason",
-                   "nav")
+                   "nav", "heading_ids", "site_markdown", "from_site_markdown")
+
+
+def _heading_ids(pairs: Any) -> list[list[str]] | None:
+    """[text, id] pairs as the manifest keeps them (bounded, strings only), None when there are none."""
+    if not isinstance(pairs, list):
+        return None
+    kept = [[pair[0][:120], pair[1][:120]] for pair in pairs[:200]
+            if isinstance(pair, (list, tuple)) and len(pair) == 2 and all(isinstance(part, str) for part in pair)]
+    return kept or None
 
 
 def _safe_segment(segment: str) -> str:
@@ -296,6 +308,30 @@ class CrawlStore:
                 raise DiskFull(path, exc.errno or errno.ENOSPC) from exc
             raise
 
+    def save_site_file(self, name: str, body: bytes, *, url: str, truncated: bool, fetched_at: str) -> None:
+        """Keep a file the site publishes for models (its llms.txt, llms-full.txt) as fetched, in
+        `site/`, written atomically, and note its URL and size in `site/files.json`."""
+        target = site_file(self.crawl_dir, name)
+        if target is None:
+            raise ValueError(f"not a file a site publishes: {name!r}")
+        with self._lock:
+            if self._closed:
+                raise StoreClosed()
+            try:
+                size = write_atomically(target, [body], within=self.crawl_dir)
+                index = target.parent / SITE_FILES_INDEX
+                try:
+                    known = json.loads(index.read_text(encoding="utf-8"))
+                except (OSError, ValueError):
+                    known = {}
+                known = known if isinstance(known, dict) else {}
+                known[name] = {"url": url, "bytes": size, "truncated": truncated, "fetched_at": fetched_at}
+                write_json(index, known)
+            except OSError as exc:
+                if is_disk_full(exc):
+                    raise DiskFull(target, exc.errno or errno.ENOSPC) from exc
+                raise
+
     def _full(self, exc: OSError, path: Path) -> DiskFull:
         """The disk is full: take nothing more (called with the lock held)."""
         self._close_files()
@@ -327,7 +363,9 @@ class CrawlStore:
                   description: str | None = None, etag: str | None = None, last_modified: str | None = None,
                   body_sha256: str | None = None, reused: str | None = None,
                   links: list[str] | None = None, rendered: bool = False,
-                  render_reason: str | None = None, nav: list[str] | None = None) -> ManifestEntry:
+                  render_reason: str | None = None, nav: list[str] | None = None,
+                  heading_ids: list[list[str]] | None = None, site_markdown: str | None = None,
+                  from_site_markdown: bool | None = None) -> ManifestEntry:
         """Write the page's Markdown file and its manifest line, or raise StoreClosed.
 
         `site_name` and `description` (the page's og:site_name and meta description), the
@@ -349,7 +387,10 @@ class CrawlStore:
             entry = ManifestEntry(url, PageStatus.OK, http_status, title, depth, relative, size, words, None, fetched_at,
                                   None, source, canonical, site_name, description, etag, last_modified,
                                   body_sha256, reused, rendered, render_reason,
-                                  [str(label)[:80] for label in nav][:6] if isinstance(nav, list) else None)
+                                  [str(label)[:80] for label in nav][:6] if isinstance(nav, list) else None,
+                                  _heading_ids(heading_ids),
+                                  site_markdown[:2048] if isinstance(site_markdown, str) else None,
+                                  True if from_site_markdown is True else None)
             if links is not None and self._links is not None:
                 line = json.dumps({"url": url, "links": links}, ensure_ascii=False) + "\n"
                 try:
@@ -362,13 +403,15 @@ class CrawlStore:
     def record(self, *, url: str, status: PageStatus, error: str | None, depth: int, http_status: int | None,
                fetched_at: str, title: str | None = None, reason: str | None = None,
                source: str | None = None, rendered: bool = False,
-               render_reason: str | None = None) -> ManifestEntry:
-        """A manifest line for a page without a file: failed, skipped, or fetched by a discovery."""
+               render_reason: str | None = None, description: str | None = None) -> ManifestEntry:
+        """A manifest line for a page without a file: failed, skipped, or fetched by a discovery
+        (with its meta description, when it has one)."""
         with self._lock:
             if self._closed:
                 raise StoreClosed()
             entry = ManifestEntry(url, status, http_status, title, depth, None, 0, 0, error, fetched_at,
-                                  reason, source, rendered=rendered, render_reason=render_reason)
+                                  reason, source, rendered=rendered, render_reason=render_reason,
+                                  description=description)
             self._append(entry)
             return entry
 

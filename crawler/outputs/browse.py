@@ -52,6 +52,7 @@ class SavedPage:
     title: str
     path: str  # the Markdown file, relative to the crawl folder (as in the manifest)
     canonical: str | None
+    line_offset: int = -1  # where its line starts in manifest.jsonl (to read the whole record back)
 
     def as_dict(self) -> dict[str, Any]:
         return {"url": self.url, "title": self.title, "path": self.path}
@@ -96,6 +97,7 @@ class SavedPages:
             for number, line in enumerate(handle, start=1):
                 if not line.endswith(b"\n"):
                     break
+                line_offset = self._offset
                 self._offset += len(line)
                 yield_every(number, _YIELD_EVERY)  # a long manifest never holds the server for long
                 try:
@@ -109,7 +111,7 @@ class SavedPages:
                     continue
                 title = entry.get("title") if isinstance(entry.get("title"), str) else ""
                 canonical = entry.get("canonical") if isinstance(entry.get("canonical"), str) else None
-                page = SavedPage(url, title or "", path, canonical)
+                page = SavedPage(url, title or "", path, canonical, line_offset)
                 pages.append(page)
                 for key in (url, canonical):
                     if key and key not in by_url:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from crawler.engine.config import public_settings
-from crawler.folder.reader import iter_manifest, read_json
+from crawler.folder.reader import iter_manifest, read_json, site_files
 from crawler.outputs.llms import (
     LLMS_FULL_TXT,
     LLMS_TXT,
@@ -92,7 +92,8 @@ def relative_links(markdown: str, own_path: str, paths: dict[str, str]) -> str:
 
 def build_zip(crawl_dir: Path, stem: str) -> Any:
     """The crawl as a zip (spooled to disk past 16 MB): its pages with links between them made
-    relative, the manifest, the settings, the summary, llms.txt and llms-full.txt."""
+    relative, the manifest, the settings, the summary, llms.txt and llms-full.txt, and under
+    `site/` the site's own llms.txt and llms-full.txt when it published them."""
     spool = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115 - returned open, send_file closes it
     entries = [entry for entry, _ in saved_pages(crawl_dir)]
     paths = page_paths(entries)
@@ -109,6 +110,8 @@ def build_zip(crawl_dir: Path, stem: str) -> Any:
             archive.writestr(f"{stem}/{entry['path']}", relative_links(text, entry["path"], paths))
         if entries:
             _write_llms(archive, crawl_dir, stem)
+        for name, kept in site_files(crawl_dir).items():  # the site's own, as fetched, apart from the crawl's
+            archive.write(kept["file"], f"{stem}/site/{name}")
     spool.seek(0)
     return spool
 

@@ -57,7 +57,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from crawler.engine.events import iso_timestamp
-from crawler.folder.reader import iter_manifest, page_body, read_json, saved_page_files
+from crawler.folder.reader import iter_manifest, page_body, read_json, saved_page_files, site_files
 from crawler.folder.writer import write_atomically, write_json
 
 LLMS_TXT = "llms.txt"
@@ -578,11 +578,13 @@ class Published:
     llms_txt: list[str] = field(default_factory=list)  # its /llms.txt and /llms-full.txt
     markdown_pages: int = 0  # links to .md versions of pages
     markdown_examples: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # of its files, those the crawl fetched and kept (site/)
 
     def note(self) -> str:
         parts = []
         if self.llms_txt:
-            parts.append("its own " + ", ".join(f"<{url}>" for url in self.llms_txt))
+            kept = f" (the crawl kept {' and '.join(self.kept)} as published)" if self.kept else ""
+            parts.append("its own " + ", ".join(f"<{url}>" for url in self.llms_txt) + kept)
         if self.markdown_pages:
             parts.append(f"Markdown versions of {self.markdown_pages} pages (such as "
                          + ", ".join(f"<{url}>" for url in self.markdown_examples) + ")")
@@ -590,10 +592,15 @@ class Published:
 
 
 def published_by_site(crawl_dir: Path) -> Published:
-    """The site's own llms.txt, llms-full.txt and .md page versions its crawled pages link to (on
-    the start URL's host), read from links.jsonl: noted, never fetched."""
+    """The site's own llms.txt, llms-full.txt and .md page versions: those the crawl fetched and
+    kept (`site/`), and those its crawled pages link to (on the start URL's host), read from
+    links.jsonl (nothing is fetched here)."""
     crawl_dir = Path(crawl_dir)
     found = Published()
+    for name, kept in site_files(crawl_dir).items():
+        found.kept.append(name)
+        if kept["url"] and kept["url"] not in found.llms_txt:
+            found.llms_txt.append(kept["url"])
     start = _start_url(crawl_dir)
     if start is None:  # a folder without config.json: its start page's line says
         start = next((entry.get("url") for entry in iter_manifest(crawl_dir) if entry.get("source") == "start"), None)
@@ -616,7 +623,7 @@ def published_by_site(crawl_dir: Path) -> Published:
                 except (ValueError, AttributeError):
                     continue
                 for link in links if isinstance(links, list) else ():
-                    if not isinstance(link, str) or link in seen:
+                    if not isinstance(link, str) or link in seen or link in found.llms_txt:
                         continue
                     parts = urlsplit(link)
                     if parts.netloc.lower() != host:

@@ -47,7 +47,7 @@ from crawler.engine.urls import canonical_url
 from crawler.folder.paths import is_crawl_id
 from crawler.folder.reader import read_page
 from crawler.folder.writer import make_private_dirs, open_private
-from crawler.outputs.sections import cut, plain_text, split_sections
+from crawler.outputs.sections import cut, plain_text, split_sections, use_site_anchors
 
 log = logging.getLogger(__name__)
 
@@ -133,9 +133,22 @@ class Hit:
     section_chars: int = 0  # the whole section's length (text may be shorter)
     page_chars: int = 0  # the whole page's length (its Markdown)
 
-    def as_dict(self) -> dict[str, Any]:
+    @property
+    def section_url(self) -> str:
+        """The page's URL with the section's anchor: where a browser opens at that section."""
+        return f"{self.url}#{self.anchor}" if self.anchor else self.url
+
+    def section_text(self, limit: int) -> str:
+        """The section's text cut to at most `limit` characters on a paragraph, line or word boundary."""
+        if len(self.text) <= limit:
+            return self.text
+        return self.text[:cut(self.text, 0, limit)].rstrip() if limit > 0 else ""
+
+    def as_dict(self, text_chars: int = SECTION_TEXT_CHARS) -> dict[str, Any]:
         return {"crawl_id": self.crawl_id, "url": self.url, "title": self.title, "snippet": self.snippet,
-                "score": self.score, "path": self.path}
+                "score": self.score, "path": self.path, "section": self.section, "anchor": self.anchor,
+                "section_url": self.section_url, "section_text": self.section_text(text_chars),
+                "section_chars": self.section_chars, "page_chars": self.page_chars}
 
 
 @dataclass
@@ -478,7 +491,9 @@ class SearchIndex:
                      title, len(body)))
                 page_id = cursor.lastrowid
                 texts = []
-                for section in split_sections(body):
+                sections = split_sections(body)
+                use_site_anchors(sections, entry.get("heading_ids"))
+                for section in sections:
                     text = plain_text(body[section.start:section.end])
                     if not text and not section.heading:
                         continue

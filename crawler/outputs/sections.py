@@ -3,9 +3,11 @@ paragraph, line or word boundaries: what search indexes and what the MCP tools h
 
 A section runs from one heading to the next heading of any level (the text before the first
 heading is a section with an empty heading). Each carries its heading path ("Configuration ›
-Environment variables": the headings it sits under, then its own), an anchor (its heading as a
-URL fragment: `Environment variables` → `environment-variables`) and where it starts and ends in
-the page's Markdown, so a section can be read back from the page by offsets.
+Environment variables": the headings it sits under, then its own), an anchor (the heading's own id
+on the site when the page's HTML gave it one, recorded by the crawl in the manifest's
+`heading_ids`; else its heading as a URL fragment: `Environment variables` →
+`environment-variables`) and where it starts and ends in the page's Markdown, so a section can be
+read back from the page by offsets.
 
 Plain text is what the index stores and what snippets are made of: link targets, image
 references, heading marks, emphasis, code fences and table pipes are gone, so a highlighted word
@@ -21,6 +23,7 @@ PATH_SEPARATOR = " › "
 MAX_SECTIONS = 400  # more headings than this in one page: the rest stay in the last section
 MAX_HEADING_CHARS = 200
 
+_PERMALINK_MARKS = " ¶§🔗"  # what a heading's permalink leaves at its end when the extraction keeps it
 _HEADING = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.+?)[ \t]*#*[ \t]*$")
 _FENCE = re.compile(r"^ {0,3}(```|~~~)")
 
@@ -85,7 +88,7 @@ def split_sections(markdown: str) -> list[Section]:
             match = _HEADING.match(line.rstrip("\r\n"))
             if match:
                 level = len(match.group(1))
-                heading = " ".join(inline_plain(match.group(2)).split())[:MAX_HEADING_CHARS]
+                heading = " ".join(inline_plain(match.group(2)).split()).rstrip(_PERMALINK_MARKS)[:MAX_HEADING_CHARS]
                 if heading:
                     current.end = position
                     if current.end > current.start or current.heading:
@@ -99,6 +102,28 @@ def split_sections(markdown: str) -> list[Section]:
     if current.end > current.start or current.heading or not sections:
         sections.append(current)
     return sections
+
+
+def use_site_anchors(sections: list[Section], heading_ids: object) -> None:
+    """Give each section whose heading the page's HTML gave an id (the manifest's `heading_ids`:
+    [text, id] pairs in page order) that id as its anchor, so a link copied from the site
+    (`…#add_global_arguments`, Sphinx's `#install`) names it. Headings are paired in order by their
+    words (letters and digits), skipping those the extraction dropped; the rest keep their slug."""
+    if not isinstance(heading_ids, list) or not heading_ids:
+        return
+    pairs = [(_loose(pair[0]), pair[1]) for pair in heading_ids
+             if isinstance(pair, list) and len(pair) == 2 and all(isinstance(part, str) for part in pair)
+             and pair[1].isprintable() and "#" not in pair[1] and not any(c.isspace() for c in pair[1])]
+    position = 0
+    for section in sections:
+        if not section.heading or position >= len(pairs):
+            continue
+        key = _loose(section.heading)
+        for number in range(position, len(pairs)):
+            if pairs[number][0] == key:
+                section.anchor = pairs[number][1][:MAX_HEADING_CHARS]
+                position = number + 1
+                break
 
 
 def find_section(sections: list[Section], wanted: str) -> Section | None:

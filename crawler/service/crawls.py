@@ -141,9 +141,11 @@ class CrawlService:
     # ---- commands ----
 
     def start(self, owner: str, raw_config: Any, kind: CrawlKind | str = CrawlKind.CRAWL, *,
-              refresh_of: str | None = None) -> CrawlRecord:
+              refresh_of: str | None = None, meta: dict[str, Any] | None = None) -> CrawlRecord:
         """Validate, check the target, create the crawl's folder and queue it (ConfigError on bad input).
-        `refresh_of`: the earlier crawl this one refreshes (see `refresh`)."""
+        `refresh_of`: the earlier crawl this one refreshes (see `refresh`); `meta`: more small
+        files for the folder, by name, written before the crawl can start (its runner cleans the
+        folder of half-written files when it opens it)."""
         kind = CrawlKind(kind)
         config = parse_crawl_config(raw_config)
         check_render_setting(config.render)
@@ -158,7 +160,10 @@ class CrawlService:
                              message="waiting for a free crawl slot", refresh_of=refresh_of)
         crawl_dir = self.crawl_dir(record)
         make_private_dirs(crawl_dir, exist_ok=False)
-        CrawlStore(crawl_dir).write_meta("config.json", config.to_dict())
+        store = CrawlStore(crawl_dir)
+        store.write_meta("config.json", config.to_dict())
+        for name, data in (meta or {}).items():
+            store.write_meta(name, data)
         write_crawl_meta(crawl_dir, record, State.QUEUED)
         self.states.add(record)
         try:

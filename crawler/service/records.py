@@ -26,6 +26,8 @@ RECENT_LINES = 200  # log lines and page transitions kept for a client that (re)
 # classes below, `list` names their method.)
 RecentLines = list[dict[str, Any]]
 DOWNLOAD_FORMATS = ("zip", "jsonl", "markdown", "llms", "llms-full")
+# The site's own files for models, as the crawl kept them (when the site publishes them).
+SITE_DOWNLOAD_FORMATS = {"site-llms": "llms.txt", "site-llms-full": "llms-full.txt"}
 
 
 def download_links(crawl_id: str) -> dict[str, str]:

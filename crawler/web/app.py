@@ -235,7 +235,7 @@ def create_app(config: ServerConfig | dict[str, Any] | None = None) -> Flask:
     app.extensions["crawler"] = extension
     atexit.register(extension.close)
 
-    from crawler.web import keys, routes, schedules, socket_events
+    from crawler.web import firecrawl, keys, routes, schedules, socket_events
     from crawler.web.auth import HostRule, SourceGuard, require_token
 
     # Before the blueprints' hooks, in this order: who the request acts as (an API key), then the
@@ -245,6 +245,7 @@ def create_app(config: ServerConfig | dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(routes.blueprint)
     app.register_blueprint(schedules.blueprint)
     app.register_blueprint(keys.blueprint)
+    app.register_blueprint(firecrawl.blueprint)
     options: dict[str, Any] = {}
     if server_config.redis_url:
         from crawler.service.cluster.event_queue import EventQueue

@@ -94,7 +94,9 @@ def request_is_authorised() -> bool:
 
 
 def refuse(message: str) -> Response:
-    if request.path.startswith("/api/") or request.path == "/mcp":
+    if request.path.startswith("/v2/"):  # Firecrawl's API (crawler/web/firecrawl.py): its error shape
+        response = jsonify({"success": False, "error": message})
+    elif request.path.startswith("/api/") or request.path == "/mcp":
         response = jsonify({"error": message})
     else:
         response = Response(f"401 Unauthorized: {message}\n", mimetype="text/plain")

@@ -16,7 +16,7 @@ from crawler import __version__
 from crawler.engine.config import ConfigError
 from crawler.engine.events import CrawlKind, State
 from crawler.folder.paths import is_crawl_id, markdown_file
-from crawler.folder.reader import iter_manifest
+from crawler.folder.reader import iter_manifest, site_files
 from crawler.outputs import browse as reader
 from crawler.outputs import exports
 from crawler.outputs.llms import (
@@ -28,10 +28,10 @@ from crawler.outputs.llms import (
     markdown_name,
     render_llms_txt,
 )
-from crawler.outputs.search import IndexUnavailable, QueryError, current_crawls
+from crawler.outputs.search import SECTION_TEXT_CHARS, IndexUnavailable, QueryError, current_crawls
 from crawler.service import CrawlRecord, download_links
 from crawler.service.errors import NoChangeReport, NotRefreshable, NotResumable, StoreUnavailable, UnknownCrawl
-from crawler.service.records import DOWNLOAD_FORMATS
+from crawler.service.records import DOWNLOAD_FORMATS, SITE_DOWNLOAD_FORMATS
 from crawler.web.app import MAX_REQUEST_BYTES
 from crawler.web.auth import request_is_authorised
 from crawler.web.extensions import extension
@@ -41,7 +41,12 @@ from crawler.web.sessions import ensure_session_id, request_api_key
 blueprint = Blueprint("crawler", __name__)
 
 
+FIRECRAWL_PREFIX = "/v2/"  # Firecrawl's API (crawler/web/firecrawl.py): its errors carry `"success": false`
+
+
 def error(message: str, status: int) -> tuple[Response, int]:
+    if request.path.startswith(FIRECRAWL_PREFIX):
+        return jsonify({"success": False, "error": message}), status
     return jsonify({"error": message}), status
 
 
@@ -77,7 +82,8 @@ def _store_unavailable(exc: StoreUnavailable) -> tuple[Response, int]:
 
 def answers_json(path: str) -> bool:
     """The paths whose every answer, errors included, is JSON (docs/events.md "REST")."""
-    return path.startswith("/api/") or path == "/mcp" or path.startswith("/mcp/")
+    return (path.startswith("/api/") or path == "/mcp" or path.startswith("/mcp/")
+            or path.startswith(FIRECRAWL_PREFIX))
 
 
 @blueprint.app_errorhandler(HTTPException)
@@ -276,18 +282,19 @@ def mcp_endpoint() -> Any:
 
 
 SEARCH_PER_PAGE_MAX = 50
+SEARCH_TEXT_CHARS = 600  # of each hit's section text, unless text_chars asks for more (or none)
 
 
-def _positive_int(name: str, default: int, maximum: int) -> int:
+def _positive_int(name: str, default: int, maximum: int, minimum: int = 1) -> int:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
     try:
         value = int(raw)
     except ValueError:
-        raise QueryError(f"{name} must be a whole number from 1 to {maximum}, got {raw[:40]!r}") from None
-    if not 1 <= value <= maximum:
-        raise QueryError(f"{name} must be a whole number from 1 to {maximum}, got {value}")
+        raise QueryError(f"{name} must be a whole number from {minimum} to {maximum}, got {raw[:40]!r}") from None
+    if not minimum <= value <= maximum:
+        raise QueryError(f"{name} must be a whole number from {minimum} to {maximum}, got {value}")
     return value
 
 
@@ -300,6 +307,7 @@ def search() -> tuple[Response, int] | Response:
     try:
         page = _positive_int("page", 1, 10_000)
         per_page = _positive_int("per_page", 10, SEARCH_PER_PAGE_MAX)
+        text_chars = _positive_int("text_chars", SEARCH_TEXT_CHARS, SECTION_TEXT_CHARS, minimum=0)
         crawl_id = request.args.get("crawl")
         if crawl_id:
             if not is_crawl_id(crawl_id):
@@ -317,7 +325,7 @@ def search() -> tuple[Response, int] | Response:
     except IndexUnavailable as exc:
         return error(str(exc), 503)
     return jsonify({"query": query, "total": found.total, "page": page, "per_page": per_page,
-                    "results": [hit.as_dict() for hit in found.hits]})
+                    "results": [hit.as_dict(text_chars) for hit in found.hits]})
 
 
 @blueprint.app_errorhandler(reader.ReaderError)
@@ -364,10 +372,13 @@ def page_markdown(crawl_id: str, name: str) -> Any:
 def download(crawl_id: str) -> Any:
     record = extension().crawls.get(ensure_session_id(), crawl_id)
     fmt = request.args.get("format", "zip")
-    if fmt not in DOWNLOAD_FORMATS:
-        return error(f"format must be one of {', '.join(DOWNLOAD_FORMATS)}, got {fmt!r}", 400)
+    if fmt not in DOWNLOAD_FORMATS and fmt not in SITE_DOWNLOAD_FORMATS:
+        return error(f"format must be one of {', '.join((*DOWNLOAD_FORMATS, *SITE_DOWNLOAD_FORMATS))}, "
+                     f"got {str(fmt)[:100]!r}", 400)
     stem = _download_stem(record)
     crawl_dir = extension().crawls.crawl_dir(record)
+    if fmt in SITE_DOWNLOAD_FORMATS:
+        return _site_download(crawl_dir, SITE_DOWNLOAD_FORMATS[fmt], stem)
     if fmt == "jsonl":
         return Response(stream_with_context(_manifest_lines(crawl_dir)), mimetype="application/x-ndjson",
                         headers=attachment(f"{stem}.jsonl"))
@@ -419,6 +430,19 @@ def _llms_download(crawl_dir: Path, fmt: str, stem: str) -> Any:
     if fmt == "llms":
         return Response(render_llms_txt(build_index(crawl_dir)), mimetype=mimetype, headers=headers)
     return Response(stream_with_context(iter_llms_full_text(crawl_dir)), mimetype=mimetype, headers=headers)
+
+
+def _site_download(crawl_dir: Path, name: str, stem: str) -> Any:
+    """The site's own llms.txt or llms-full.txt as the crawl fetched it (bytes as they came, sent
+    as plain text and never rendered), or 404 when the site published none."""
+    kept = site_files(crawl_dir).get(name)
+    if kept is None:
+        return error(f"the site published no {name} when it was crawled (the crawl's own is format="
+                     f"{'llms' if name == LLMS_TXT else 'llms-full'})", 404)
+    response = send_file(kept["file"], mimetype="text/plain")
+    response.headers.update(attachment(f"{stem}-site-{name}"))
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 def _manifest_lines(crawl_dir: Path) -> Iterator[str]:

@@ -12,7 +12,7 @@ import os
 import secrets
 from pathlib import Path
 
-from flask import request, session
+from flask import g, request, session
 
 from crawler.service.keys import ApiKey
 
@@ -78,7 +78,14 @@ def ensure_session_id() -> str:
         sid = secrets.token_hex(16)
         session[SESSION_KEY] = sid
         session.permanent = True
+        g.new_session = True
     return sid
+
+
+def session_made_now() -> bool:
+    """True when this request came with neither a key nor a session cookie: its session was
+    made for it (a client that keeps no cookie would get a new one at every request)."""
+    return request_api_key() is None and bool(g.get("new_session"))
 
 
 def current_session_id() -> str | None:

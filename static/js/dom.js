@@ -38,6 +38,7 @@ export const el = {
   perHost: $("per_host_concurrency"),
   delay: $("delay"),
   useSitemaps: $("use_sitemaps"),
+  preferSiteMarkdown: $("prefer_site_markdown"),
   maxRetries: $("max_retries"),
   userAgent: $("user_agent"),
   render: $("render"),

@@ -204,3 +204,27 @@ def test_markup_from_crawled_pages_is_shown_as_text(page, evil_site):
         assert page.locator(f"{area} img").count() == 0, f"markup from the crawled site became an element in {area}"
     assert page.locator("img").count() == 0
     assert page.evaluate("document.body.dataset.pwned") is None
+
+
+def test_the_sites_own_llms_txt_is_offered_beside_the_downloads(page, server):
+    """A site that publishes its own llms.txt: the finished crawl offers it as a download of its
+    own, and the form's "Prefer the site's Markdown" reaches the crawl's settings."""
+    from tests.support.flat_site import PAGES, PUBLISHED, FlatSite
+
+    site = FlatSite().start()
+    try:
+        page.locator("#prefer_site_markdown").check()
+        crawl_id = start_crawl(page, site.url(), concurrency=2)
+        expect(page.locator("#crawl-state")).to_have_text(f"Completed: {len(PAGES) + 1} pages saved", timeout=30_000)
+    finally:
+        site.stop()
+    links = page.locator("#downloads a")
+    expect(links).to_have_count(6)  # the five formats, then the site's llms.txt (it has no llms-full.txt)
+    own = page.locator("#downloads a.download-site-llms")
+    expect(own).to_have_text("the site's llms.txt")
+    expect(own).to_have_attribute("href", f"/api/crawls/{crawl_id}/download?format=site-llms")
+    expect(own).to_have_attribute("title", f"As published at {site.url('llms.txt')}")
+    answer = page.request.get(own.get_attribute("href"))
+    assert answer.status == 200 and answer.text() == PUBLISHED["llms.txt"][1]
+    settings = page.request.get(f"/api/crawls/{crawl_id}").json()["config"]
+    assert settings["prefer_site_markdown"] is True

@@ -183,6 +183,10 @@ def test_search_box_highlights_pages_through_and_opens_the_reader(tab: Page, rea
     tab.locator("#search-form button[type=submit]").click()
     expect(results).to_have_count(1)
     expect(results.first.locator("mark")).to_have_text("appears only here")
+    # The best section's heading path is shown as text; its URL carries the section's anchor.
+    expect(results.first.locator(".search-section")).to_have_text("Introduction")
+    expect(results.first.locator(".search-url")).to_have_text(site + "/docs/guide/intro.html#introduction")
+    assert results.first.locator(".search-section *").count() == 0
     results.first.locator("button.search-open").click()
     expect(tab.locator("#reader")).to_be_visible()
     expect(tab.locator("#reader-page-title")).to_have_text("Introduction")

@@ -82,6 +82,8 @@ def test_url_variants_sections_and_highlights_over_stdio(server, make_client, fl
         ("get_page", {"url": options, "section": "x" * 5000}),
         ("get_page", {"url": options, "offset": 10**12}),
         ("get_page", {"url": reference, "max_chars": 3000}),
+        ("get_page", {"url": reference + "#fn_3"}),  # the site's own id, not a slug of the heading
+        ("search_docs", {"query": '"function 3 reference"', "site": crawl_id, "limit": 1}),
         ("search_docs", {"query": SPECIAL_WORD, "site": crawl_id}),
         ("search_docs", {"query": '"cross compilation"', "site": crawl_id}),
         ("search_docs", {"query": ENVIRONMENT_WORD, "site": crawl_id, "section_chars": 0}),
@@ -89,7 +91,7 @@ def test_url_variants_sections_and_highlights_over_stdio(server, make_client, fl
     ])
     assert tools == TOOLS
     (fragment, tracked, index_html, typo, by_path, by_anchor, traversal, huge_section, huge_offset, sliced,
-     special, cross, environment, outline) = answers
+     site_id, site_id_hit, special, cross, environment, outline) = answers
 
     # The fragment names a heading: that section comes back, not the 20,000-character page.
     assert not fragment[0], fragment[1]
@@ -112,6 +114,12 @@ def test_url_variants_sections_and_highlights_over_stdio(server, make_client, fl
     assert not sliced[0]
     shown = re.search(r"\[characters 0–(\d+) of (\d+)\]\n\n(.*)\n\n\[\d+ more characters", sliced[1], re.S)
     assert shown and int(shown.group(1)) <= 3000 and shown.group(3).endswith(("\n", ".", ")", "`"))
+
+    # A heading's id on the site (fn_3 for "function_3()") names its section, in get_page and in hits.
+    assert not site_id[0] and "Section: Functions › function_3()" in site_id[1], site_id[1][:300]
+    assert "function 3 reference" in site_id[1] and "function 4 reference" not in site_id[1]
+    assert not site_id_hit[0] and f"url: {reference}#fn_3\n" in site_id_hit[1], site_id_hit[1][:600]
+    assert "section='fn_3'" in site_id_hit[1] or "section: Functions › function_3()" in site_id_hit[1]
 
     # A search hit is a section: its heading path, its URL with the anchor, sizes, its text.
     assert not special[0], special[1]

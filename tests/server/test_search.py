@@ -37,10 +37,20 @@ def test_rest_search_sees_only_the_sessions_own_crawls(server, make_client, make
     assert set(answer) == {"query", "total", "page", "per_page", "results"}
     assert answer["total"] == 1 and answer["query"] == '"Paragraph 2 of page 5"'
     hit = answer["results"][0]
-    assert set(hit) == {"crawl_id", "url", "title", "snippet", "score", "path"}
-    assert contract.rest_fields("GET /api/search?q=...&crawl=<id>&page=N&per_page=M") == set(hit)  # as documented
+    assert set(hit) == {"crawl_id", "url", "title", "snippet", "score", "path", "section", "anchor", "section_url",
+                        "section_text", "section_chars", "page_chars"}
+    assert contract.rest_fields("GET /api/search?q=...&crawl=<id>&page=N&per_page=M&text_chars=C") == set(hit)
     assert hit["crawl_id"] == crawl_a and hit["url"] == site_a.url(5) and hit["path"].endswith("page-5.md")
     assert "<mark>Paragraph 2 of page 5</mark>" in hit["snippet"]
+    # Its best section, as MCP's search_docs names it: heading path, anchor, plain text, sizes.
+    assert hit["section"] == "Page 5 title" and hit["anchor"] == "page-5-title"
+    assert hit["section_url"] == site_a.url(5) + "#page-5-title"
+    text = hit["section_text"]
+    assert text.startswith("Page 5 title") and 0 < len(text) <= 600 and not {"#", "<mark>", "**", "&lt;"} & set(text.split())
+    assert hit["section_chars"] >= len(text) and hit["page_chars"] >= hit["section_chars"] // 2
+    whole = search(server, alice.http, q='"Paragraph 2 of page 5"', text_chars=4000).json()["results"][0]
+    assert whole["section_text"].startswith(text.rstrip()) and len(whole["section_text"]) == hit["section_chars"] <= 4000
+    assert search(server, alice.http, q='"Paragraph 2 of page 5"', text_chars=0).json()["results"][0]["section_text"] == ""
 
     # The same words are on bob's site: each session finds its own page only.
     for who, mine, site in ((alice, crawl_a, site_a), (bob, crawl_b, site_b)):
@@ -78,7 +88,9 @@ def test_rest_search_pages_prefixes_and_refuses_bad_queries_with_400(server, mak
                           ({"q": "OR loader"}, "OR cannot begin"),
                           ({"q": ""}, "empty"),
                           ({"q": "loader", "per_page": "500"}, "per_page must be a whole number from 1 to 50"),
-                          ({"q": "loader", "page": "zero"}, "page must be a whole number")]:
+                          ({"q": "loader", "page": "zero"}, "page must be a whole number"),
+                          ({"q": "loader", "text_chars": "4001"}, "text_chars must be a whole number from 0 to 4000"),
+                          ({"q": "loader", "text_chars": "-1"}, "text_chars must be a whole number from 0 to 4000")]:
         answer = search(server, client.http, **params)
         assert answer.status_code == 400, (params, answer.text)
         assert words in answer.json()["error"]

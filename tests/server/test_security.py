@@ -81,6 +81,7 @@ BAD_SETTINGS: list[tuple[Any, str]] = [
     ({"url": "http://127.0.0.1/", "concurrency": [4]}, "concurrency must be a whole number"),
     ({"url": "http://127.0.0.1/", "concurrency": True}, "concurrency must be a whole number"),
     ({"url": "http://127.0.0.1/", "respect_robots": "maybe"}, "respect_robots must be true or false"),
+    ({"url": "http://127.0.0.1/", "prefer_site_markdown": "sometimes"}, "prefer_site_markdown must be true or false"),
     ({"url": "http://127.0.0.1/", "scope": "everything"}, "scope must be one of prefix, host, subdomains"),
     ({"url": "http://127.0.0.1/", "user_agent": "a\r\nX-Evil: 1"}, "user_agent must be a non-empty single line"),
     ({"url": "http://127.0.0.1/", "urls": "http://127.0.0.1/a ftp://x/"}, "urls: url must start with http"),

@@ -27,9 +27,16 @@ NAVIGATION = [
 ]
 PAGES = {file: title for _, group in NAVIGATION for file, title in group}
 SECTION_OF = {file: caption for caption, group in NAVIGATION for file, _ in group}
-# What the site publishes for models itself, linked from the home page's footer.
-PUBLISHED = {"llms.txt": ("text/plain", f"# {SITE_NAME}\n\n> Its own index.\n"),
-             "Quick-guide.md": ("text/markdown", "# Quick guide\n\nA first project.\n")}
+# What the site publishes for models itself: its llms.txt (linked from the home page's footer),
+# the Quick guide's Markdown (named by that page's <link rel="alternate">, and linked from the
+# footer), and two answers that are not what they claim: an llms-full.txt and a Getting-meson.md
+# that are HTML pages (a site answering any path with a page).
+SITE_MARKDOWN_WORD = "handwrittenmd"  # only in the Quick guide's own Markdown version
+PUBLISHED = {"llms.txt": ("text/plain", f"# {SITE_NAME}\n\n> Its own index.\n\n- [Quick guide](Quick-guide.md)\n"),
+             "Quick-guide.md": ("text/markdown", f"# Quick guide\n\nA first project, {SITE_MARKDOWN_WORD}.\n\n"
+                                                 "## Cross builds\n\nSee the cross file.\n"),
+             "llms-full.txt": ("text/html", "<!doctype html><html><body><h1>Flat Docs</h1></body></html>"),
+             "Getting-meson.md": ("text/plain", "<!DOCTYPE html><html><body><p>Not Markdown</p></body></html>")}
 SPECIAL_WORD = "zanzibarquux"  # only on the reference page's add_global_arguments section
 ENVIRONMENT_WORD = "plumtreevar"  # only in Built-in options › Configuration › Environment variables
 
@@ -74,17 +81,25 @@ def _body(file: str) -> str:
                 "cross file.</p>")
     if file.startswith("Release-notes"):
         return f"<h1>{title}</h1><p>The changes that came with {title.lower()}, listed by area.</p>{_prose('release', 2)}"
-    if file == "Getting-meson.html":
-        return f"<h1>{title}</h1><p>How to install the build system with pip or your package manager.</p>"
+    if file == "Getting-meson.html":  # links its .md name, which answers an HTML page
+        return (f"<h1>{title}</h1><p>How to install the build system with pip or your package manager.</p>"
+                '<p><a href="Getting-meson.md">This page as Markdown</a></p>')
     return ("<h1>Flat Docs</h1><p>The documentation of a build system whose pages all live at the root of "
             "the site.</p>" + "".join(f'<p><a href="{f}">{t}</a></p>' for f, t in PAGES.items())
             + '<footer><a href="/llms.txt">llms.txt</a> <a href="Quick-guide.md">Quick guide as Markdown</a></footer>')
+
+
+# Each page's own Markdown version as its head names it: the Quick guide's is served; the
+# Built-in options' is on another host (never fetched).
+ALTERNATES = {"Quick-guide.html": "Quick-guide.md", "Builtin-options.html": "http://example.invalid/Builtin-options.md"}
 
 
 def page_html(file: str) -> str:
     title = PAGES.get(file, SITE_NAME)
     boilerplate = file in ("", "index.html", "Quick-guide.html", "Release-notes-for-1.0.0.html")
     description = f'<meta name="description" content="{SITE_NAME}">' if boilerplate else ""
+    if file in ALTERNATES:
+        description += f'<link rel="alternate" type="text/markdown" href="{ALTERNATES[file]}">'
     return (f"<!doctype html><html><head><title>{title} | {SITE_NAME}</title>"
             f'<meta property="og:site_name" content="{SITE_NAME}">{description}</head><body>'
             f"{_sidebar()}<main><article>{_body(file)}</article></main></body></html>")

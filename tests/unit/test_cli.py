@@ -22,3 +22,10 @@ def test_only_a_reader_that_left_stops_the_crawl_not_any_write_error():
     assert stream.write("line\n") == 5 and stream.gone and gone == ["stdout"]
     stream.write("more\n")
     assert gone == ["stdout"]  # told once
+
+
+def test_prefer_site_markdown_reaches_the_crawl_settings_from_the_command_line():
+    from crawler.cli import crawl_config, parse_args
+
+    assert crawl_config(parse_args(["https://docs.example.org/", "--prefer-site-markdown"])).prefer_site_markdown is True
+    assert crawl_config(parse_args(["https://docs.example.org/"])).prefer_site_markdown is False

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 
-from crawler.folder.paths import crawl_folder, is_crawl_id, page_file
-from crawler.folder.reader import read_page, saved_page_files
+from crawler.folder.paths import crawl_folder, is_crawl_id, page_file, site_file
+from crawler.folder.reader import read_page, saved_page_files, site_files
+from crawler.folder.writer import CrawlStore
 
 
 @pytest.fixture
@@ -66,3 +68,18 @@ def test_a_crawl_folder_that_links_out_of_the_data_directory_is_refused(tmp_path
     os.symlink(tmp_path / "elsewhere", data / "20261123-184012-a1b2c3")
     with pytest.raises(ValueError, match="outside the data directory"):
         crawl_folder(data, "20261123-184012-a1b2c3")
+
+
+def test_the_sites_files_for_models_have_fixed_names_only(tmp_path: Path):
+    """`site/` holds the site's llms.txt and llms-full.txt: no other name, no path, ever names a file there."""
+    store = CrawlStore(tmp_path / "20261202-120000-abcdef")
+    store.open()
+    for name in ("../escape.txt", "/etc/passwd", "llms.txt/../../x", "", None, "robots.txt"):
+        assert site_file(tmp_path, name) is None
+        with pytest.raises(ValueError):
+            store.save_site_file(name, b"x", url="http://x.org/", truncated=False, fetched_at="")  # type: ignore[arg-type]
+    store.save_site_file("llms.txt", b"# Site\n", url="http://x.org/llms.txt", truncated=False, fetched_at="t")
+    store.close()
+    assert not (tmp_path / "escape.txt").exists()
+    kept = site_files(tmp_path / "20261202-120000-abcdef")
+    assert set(kept) == {"llms.txt"} and kept["llms.txt"]["url"] == "http://x.org/llms.txt" and kept["llms.txt"]["bytes"] == 7

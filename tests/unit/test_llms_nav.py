@@ -16,7 +16,7 @@ from crawler.engine.parse import find_nav_path, parse_document
 from crawler.folder.reader import iter_manifest
 from crawler.folder.writer import CrawlStore
 from crawler.outputs.llms import LLMS_TXT, first_sentence, is_optional, published_by_site, write_llms_files
-from tests.support.flat_site import NAVIGATION, PAGES, SECTION_OF, SITE_NAME, FlatSite
+from tests.support.flat_site import NAVIGATION, PAGES, PUBLISHED, SECTION_OF, SITE_NAME, FlatSite
 from tests.support.llms import check_llms_txt
 
 
@@ -85,6 +85,31 @@ def test_navigation_from_breadcrumbs_sidebar_captions_and_nested_lists():
     assert find_nav_path(parse_document(b"<html><body><p>no nav</p></body></html>"), "https://h.org/") is None
 
 
+def test_a_sphinx_toctree_marks_the_page_itself_with_a_current_link_to_nowhere():
+    """Sphinx (sphinx13 and alabaster alike) links the page being read as `href="#"` with the class
+    `current`; the breadcrumb-like "related" bar links it as `href=""` without it."""
+    html = b"""<html><body>
+    <div class="related" role="navigation" aria-label="Related"><ul><li><a href="../index.html">Documentation</a></li>
+    <li class="nav-item nav-item-this"><a href="">Getting started</a></li></ul></div>
+    <div class="sphinxsidebar" role="navigation"><div class="contents"><h3>On this page</h3><ul>
+    <li><a class="reference internal" href="#">Getting started</a></li></ul></div>
+    <div class="pages"><p class="caption" role="heading"><span class="caption-text">The Basics</span></p>
+    <ul class="current"><li class="toctree-l1"><a class="reference internal" href="installation.html">Installing</a></li>
+    <li class="toctree-l1 current"><a class="current reference internal" href="#">Getting started</a></li></ul>
+    <p class="caption"><span class="caption-text">Reference</span></p><ul><li class="toctree-l1 current">
+    <a class="reference internal current" href="extensions/index.html">Extensions</a><ul class="current">
+    <li class="toctree-l2"><a class="reference internal" href="extensions/autodoc.html">autodoc</a></li></ul></li></ul>
+    </div></div></body></html>"""
+    tree = parse_document(html)
+    assert find_nav_path(tree, "https://h.org/usage/quickstart.html") == ["The Basics"]
+    # A page deeper in the toctree: its groups, outermost first.
+    deeper = (html.replace(b'class="current reference internal" href="#"', b'class="reference internal" href="quickstart.html"')
+              .replace(b'class="reference internal" href="extensions/autodoc.html"', b'class="current reference internal" href="#"'))
+    assert find_nav_path(parse_document(deeper), "https://h.org/usage/extensions/autodoc.html") == ["Reference", "Extensions"]
+    assert find_nav_path(parse_document(html.replace(b'class="current reference internal" ', b"")),
+                         "https://h.org/usage/quickstart.html") is None
+
+
 @pytest.mark.parametrize(("url", "title", "expected"), [
     ("https://h.org/Release-notes-for-1.1.0.html", "Release 1.1.0", True),
     ("https://h.org/changelog-2024.html", "2024", True),
@@ -104,12 +129,17 @@ def test_a_menu_the_extraction_kept_is_not_a_description():
     assert first_sentence(markdown) == "How to install it with pip, or your package manager."
 
 
-def test_what_the_site_publishes_for_models_is_noted_not_fetched(flat_crawl, tmp_path):
+def test_what_the_site_publishes_for_models_is_noted_and_its_llms_txt_kept(flat_crawl, tmp_path):
     crawl_dir, site = flat_crawl
     published = published_by_site(crawl_dir)
-    assert published.llms_txt == [site.url("llms.txt")]
-    assert published.markdown_pages == 1 and published.markdown_examples == [site.url("Quick-guide.md")]
-    assert published.note().startswith(f"The site publishes its own <{site.url('llms.txt')}>")
+    assert published.llms_txt == [site.url("llms.txt")] and published.kept == ["llms.txt"]
+    assert published.markdown_pages == 2
+    assert published.markdown_examples == [site.url("Quick-guide.md"), site.url("Getting-meson.md")]
+    assert published.note().startswith(f"The site publishes its own <{site.url('llms.txt')}> (the crawl kept "
+                                        "llms.txt as published)")
+    # Kept as fetched; its llms-full.txt, an HTML page served for that path, is not the file.
+    assert (crawl_dir / "site" / "llms.txt").read_bytes() == PUBLISHED["llms.txt"][1].encode()
+    assert not (crawl_dir / "site" / "llms-full.txt").exists()
     # Links to another host's files are not the site's.
     (tmp_path / "config.json").write_text('{"url": "https://a.org/docs/"}')
     (tmp_path / "links.jsonl").write_text('{"url": "https://a.org/docs/", "links": ["https://b.org/llms.txt", '

@@ -10,8 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from crawler.engine.cpu import analyze_page
+from crawler.engine.extract import page_document
+from crawler.engine.parse import find_heading_ids, parse_document
+from crawler.folder.writer import CrawlStore
 from crawler.outputs.search import SearchIndex, SearchIndexer, current_crawls, open_search, site_key
-from crawler.outputs.sections import cut, find_section, plain_text, split_sections
+from crawler.outputs.sections import cut, find_section, plain_text, split_sections, use_site_anchors
 from tests.support.search import store_pages
 
 A = "20261127-100000-aaaaaa"
@@ -128,3 +132,65 @@ def test_sections_split_and_cut_on_boundaries():
     assert end <= 42 and text[end - 1] == " "
     assert cut("a" * 100, 0, 10) == 10  # one word longer than the slice: cut it
     assert cut("short", 0, 100) == 5
+
+
+SPHINX_LIKE = """<!doctype html><html><head><title>Meson functions</title></head><body><div class="body">
+<section id="reference-functions"><h1>Functions<a class="headerlink" href="#reference-functions">¶</a></h1>
+<p>Every function the language offers.</p>
+<section id="add-global-arguments-func"><span id="add_global_arguments"></span>
+<h2><code>add_global_arguments()</code><a class="headerlink" href="#add-global-arguments-func">¶</a></h2>
+<p>Adds global arguments; the quokkaflag is one.</p></section>
+<section><h2 id="two words">Spaces are no fragment</h2><p>An id with a space is left out.</p></section>
+<h2 id="fn_3">function_3()</h2><p>The third function, wombatcall.</p>
+<h3><a name="old-style"></a>Old style</h3><p>Anchors by name.</p>
+<h3 id="%s">Too long</h3><p>An id of 500 characters is left out.</p>
+</section></div></body></html>""" % ("x" * 500)
+
+
+def test_the_sites_own_heading_ids_name_the_sections(tmp_path: Path):
+    """The crawl records the ids the page's HTML gives its headings; the index uses them as the
+    sections' anchors, so a link copied from the site (`…#fn_3`) names the section."""
+    tree = parse_document(SPHINX_LIKE.encode())
+    pairs = find_heading_ids(tree)
+    # Sphinx's section id (which its permalink names) wins over a label span inside the section.
+    assert pairs == [["Functions", "reference-functions"], ["add_global_arguments()", "add-global-arguments-func"],
+                     ["function_3()", "fn_3"], ["Old style", "old-style"]]
+    # What the engine stores: the analysis of the page carries them to the manifest.
+    url = "https://docs.example.org/Reference-manual_functions.html"
+    analysis = analyze_page(1, SPHINX_LIKE.encode(), "utf-8", url)
+    assert analysis.heading_ids == pairs
+    store = CrawlStore(tmp_path / A)
+    store.open()
+    entry = store.save_page(url=url, document=page_document(analysis.title, url, analysis.markdown),
+                            title=analysis.title, depth=0, http_status=200, words=analysis.words,
+                            fetched_at="2026-11-27T10:00:00.000Z", heading_ids=analysis.heading_ids + [[1, None], "x"])
+    store.close()
+    assert entry.as_record()["heading_ids"] == pairs  # anything but [text, id] strings is dropped
+    index, indexer = open_search(tmp_path, start=False)
+    try:
+        indexer.catch_up()
+        hit = index.search("wombatcall", [A]).hits[0]
+        assert (hit.anchor, hit.section_url) == ("fn_3", url + "#fn_3")
+        hit = index.search("quokkaflag", [A]).hits[0]
+        assert hit.anchor == "add-global-arguments-func" and hit.section.endswith("add_global_arguments()")
+        page = index.lookup_page(url + "#fn_3", [A])
+        anchors = [row.anchor for row in index.page_sections(page.page_id)]
+        assert {"reference-functions", "fn_3", "old-style", "add-global-arguments-func"} <= set(anchors)
+        assert "spaces-are-no-fragment" in anchors and "too-long" in anchors  # slugs where the site's id is unusable
+    finally:
+        indexer.stop()
+
+
+def test_site_anchors_pair_headings_in_order_and_skip_what_extraction_dropped():
+    markdown = "# Title\n\ntext\n\n## Install\n\na\n\n## Usage\n\nb\n\n## Install\n\nc\n"
+    sections = split_sections(markdown)
+    use_site_anchors(sections, [["Sidebar heading", "side"], ["Install", "install-1"], ["Usage ¶", "usage"],
+                                ["Install", "install-2"], ["Extra", "extra"]])
+    assert [s.anchor for s in sections] == ["title", "install-1", "usage", "install-2"]
+    # Hostile or malformed pairs change nothing.
+    sections = split_sections(markdown)
+    use_site_anchors(sections, [["Install", "a b"], ["Install", "x#y"], ["Install", "\x00"], "Usage", ["Usage"],
+                                [None, "n"]])
+    assert [s.anchor for s in sections] == ["title", "install", "usage", "install"]
+    use_site_anchors(sections, {"Install": "i"})
+    assert [s.anchor for s in sections] == ["title", "install", "usage", "install"]

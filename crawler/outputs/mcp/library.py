@@ -246,12 +246,10 @@ class DocsLibrary:
         budget = MAX_CHARS - 2000
         for number, hit in enumerate(found.hits, start=offset + 1):
             section = hit.section or "(opening text)"
-            text = hit.text
-            if len(text) > section_chars:
-                text = text[:cut(text, 0, section_chars)].rstrip() if section_chars else ""
+            text = hit.section_text(section_chars)
             more = hit.section_chars - len(text)
             section_arg = f", section={hit.anchor or hit.section!r}" if (hit.anchor or hit.section) else ""
-            entry = (f"{number}. {hit.title}\n   section: {section}\n   url: {hit.url}{'#' + hit.anchor if hit.anchor else ''}\n"
+            entry = (f"{number}. {hit.title}\n   section: {section}\n   url: {hit.section_url}\n"
                      f"   site: {hit.crawl_id}  page: {hit.page_chars} characters  section: {hit.section_chars} "
                      f"characters  score: {hit.score}\n   match: {hit.snippet}")
             if text:

@@ -38,6 +38,7 @@ export function readForm() {
   numberField(el.delay, "delay", "Delay", config, problems);
   numberField(el.maxRetries, "max_retries", "Max retries", config, problems);
   config.use_sitemaps = !!el.useSitemaps.checked;
+  config.prefer_site_markdown = !!el.preferSiteMarkdown.checked;
   config.render = el.render.value;
   const agent = el.userAgent.value.trim();
   if (agent) config.user_agent = agent; // empty: the server's own agent
@@ -57,6 +58,7 @@ export function fillForm(config) {
   if (config.max_retries !== undefined) el.maxRetries.value = String(config.max_retries);
   if (config.scope === "prefix" || config.scope === "host" || config.scope === "subdomains") el.scope.value = config.scope;
   if (typeof config.use_sitemaps === "boolean") el.useSitemaps.checked = config.use_sitemaps;
+  if (typeof config.prefer_site_markdown === "boolean") el.preferSiteMarkdown.checked = config.prefer_site_markdown;
   if (config.render === "auto" || config.render === "never" || config.render === "always") el.render.value = config.render;
   if (typeof config.user_agent === "string") {
     // The server's default agent is the field's placeholder: leave the field empty for it.

@@ -12,6 +12,11 @@ export const DOWNLOAD_FORMATS = [
   { key: "llms", label: "llms.txt" },
   { key: "llms-full", label: "llms-full.txt" }
 ];
+// The site's own files for models, offered when the crawl kept them (the summary's `site_files`).
+export const SITE_DOWNLOAD_FORMATS = [
+  { key: "site-llms", name: "llms.txt", label: "the site's llms.txt" },
+  { key: "site-llms-full", name: "llms-full.txt", label: "the site's llms-full.txt" }
+];
 
 export function resetProgress() {
   el.progressBar.value = 0;
@@ -253,6 +258,14 @@ function renderDownloads(s) {
     const href = isLocalPath(links[f.key]) ? links[f.key] : downloadPath(s.crawlId, f.key);
     const a = make("a", "btn btn-small download-" + f.key, f.label);
     a.href = href;
+    el.downloads.appendChild(a);
+  });
+  const kept = summary.site_files && typeof summary.site_files === "object" ? summary.site_files : {};
+  SITE_DOWNLOAD_FORMATS.forEach(function (f) {
+    if (!Object.prototype.hasOwnProperty.call(kept, f.name)) return;
+    const a = make("a", "btn btn-small download-" + f.key, f.label);
+    a.href = downloadPath(s.crawlId, f.key);
+    if (kept[f.name] && typeof kept[f.name].url === "string") a.title = "As published at " + kept[f.name].url;
     el.downloads.appendChild(a);
   });
   el.downloads.hidden = false;

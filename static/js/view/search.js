@@ -1,6 +1,7 @@
 /*
  * The search box: GET /api/search over this session's crawls (all, or the one chosen), results
- * with their snippets, "More results" for the next page, and a result opens its page in the reader.
+ * with their best section's heading path and snippet, "More results" for the next page, and a
+ * result opens its page in the reader.
  *
  * A snippet arrives HTML-escaped with the matches in <mark>…</mark>; it is split into text and
  * highlights (reader_model.js) and put on the page as text nodes and <mark> elements, so nothing
@@ -59,7 +60,9 @@ function resultItem(hit) {
   open.setAttribute("data-url", hit.url);
   open.title = "Open in the reader";
   li.appendChild(open);
-  li.appendChild(make("div", "search-url", hit.url));
+  // The best section's heading path ("Configuration › Environment variables"), as text.
+  if (typeof hit.section === "string" && hit.section) li.appendChild(make("div", "search-section", hit.section));
+  li.appendChild(make("div", "search-url", typeof hit.section_url === "string" ? hit.section_url : hit.url));
   const snippet = make("p", "search-snippet");
   snippetParts(hit.snippet).forEach(function (part) {
     snippet.appendChild(part.mark ? make("mark", null, part.text) : document.createTextNode(part.text));

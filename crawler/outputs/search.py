@@ -48,7 +48,7 @@ from crawler.folder.paths import is_crawl_id
 from crawler.folder.reader import read_page
 from crawler.folder.writer import make_private_dirs, open_private
 from crawler.outputs.llms import is_optional
-from crawler.outputs.sections import Section, cut, plain_text, split_sections, use_site_anchors
+from crawler.outputs.sections import Section, cut, plain_text, split_definitions, split_sections, use_site_anchors
 
 log = logging.getLogger(__name__)
 
@@ -529,6 +529,7 @@ class SearchIndex:
                 page_id = cursor.lastrowid
                 texts = []
                 use_site_anchors(sections, entry.get("heading_ids"))
+                sections = split_definitions(body, sections, entry.get("definition_ids"))
                 for section in sections:
                     text = plain_text(body[section.start:section.end])
                     if not text and not section.heading:

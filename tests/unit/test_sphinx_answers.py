@@ -15,8 +15,11 @@ from crawler.engine.config import parse_crawl_config
 from crawler.engine.controller import CrawlController
 from crawler.engine.cpu import CpuPool
 from crawler.engine.events import RecordingSink
-from crawler.folder.writer import CrawlStore
+from crawler.engine.parse import MAX_DEFINITION_IDS, find_definition_ids, parse_document
+from crawler.folder.reader import iter_manifest
+from crawler.folder.writer import CrawlStore, write_json
 from crawler.outputs.llms import LLMS_TXT, write_llms_files
+from crawler.outputs.mcp.library import DocsLibrary, FolderSites
 from crawler.outputs.search import SearchIndex, open_search
 from tests.support.llms import check_llms_txt
 from tests.support.site import QuietServer
@@ -46,6 +49,9 @@ def sphinx_crawl(tmp_path_factory: pytest.TempPathFactory, cpu: CpuPool):
         server.shutdown()
         server.server_close()
     write_llms_files(data_dir / CRAWL_ID)
+    # What the service writes beside a crawl's pages (the controller alone writes none of it).
+    write_json(data_dir / CRAWL_ID / "crawl.json", {"state": "completed", "created_at": "2026-12-02T20:00:00Z"})
+    write_json(data_dir / CRAWL_ID / "config.json", {"url": base + "index.html"})
     index, indexer = open_search(data_dir, start=False)
     indexer.catch_up()
     yield data_dir, base, index
@@ -87,3 +93,50 @@ def test_descriptions_are_the_first_real_sentence_not_a_version_note(sphinx_craw
     for page, description in descriptions.items():
         assert not description.lower().startswith(("added in version", "changed in version",
                                                   "deprecated since version", "new in version")), page
+
+
+def _library(data_dir: Path, index: SearchIndex) -> DocsLibrary:
+    return DocsLibrary(data_dir, index, FolderSites(data_dir))
+
+
+@pytest.mark.parametrize("address", ["url", "section"])
+def test_a_definition_id_names_its_own_slice(sphinx_crawl, address):
+    data_dir, base, index = sphinx_crawl
+    library = _library(data_dir, index)
+    page = base + "configuration.html"
+    answer = (library.get_page(page + "#confval-widget_css_files") if address == "url"
+              else library.get_page(page, section="confval-widget_css_files"))
+    section_line = next(line for line in answer.splitlines() if line.startswith("Section:"))
+    assert "Options for HTML output › widget_css_files" in section_line, answer[:600]
+    text = answer.split("]\n", 1)[1] if "]\n" in answer else answer
+    body = text.strip()
+    # The slice starts at the definition and ends before the next one (widget_shadows), whole lines.
+    assert body.startswith("`widget_css_files`"), body[:200]
+    assert "A list of CSS files to add to every page that shows a widget." in body
+    assert "widget_shadows" not in body and "widget_fonts" not in body
+    assert "Added in version 1.2" in body
+
+
+def test_a_function_id_names_its_entry_and_search_points_at_it(sphinx_crawl):
+    data_dir, base, index = sphinx_crawl
+    answer = _library(data_dir, index).get_page(base + "api.html#load")
+    assert "Load widget settings from a file." in answer and "A widget." not in answer.split("Section:", 1)[1]
+    hit = index.search("widget_css_files", [CRAWL_ID], limit=1).hits[0]
+    assert hit.anchor == "confval-widget_css_files", (hit.section, hit.anchor)
+
+
+def test_definition_ids_are_recorded_bounded(sphinx_crawl):
+    data_dir, _, _ = sphinx_crawl
+    entries = {entry["url"].rsplit("/", 1)[-1]: entry for entry in iter_manifest(data_dir / CRAWL_ID)
+               if entry.get("status") == "ok"}
+    pairs = entries["configuration.html"]["definition_ids"]
+    assert ["widget_css_files", "confval-widget_css_files"] in pairs
+    assert all(len(text) <= 120 and len(anchor) <= 120 for text, anchor in pairs)
+    assert "definition_ids" not in entries["tutorial.html"]  # a page without <dt id> records none
+
+
+def test_a_hostile_page_of_definition_terms_stays_bounded():
+    terms = "".join(f'<dt id="t{n}{"x" * (n % 300)}">{"term " * 50}{n}</dt><dd>d</dd>' for n in range(5000))
+    pairs = find_definition_ids(parse_document(f"<html><body><dl>{terms}</dl></body></html>".encode(), "utf-8"))
+    assert pairs is not None and len(pairs) == MAX_DEFINITION_IDS
+    assert all(len(text) <= 120 and len(anchor) <= 120 and " " not in anchor for text, anchor in pairs)

@@ -520,7 +520,7 @@ class SearchIndex:
                     continue
                 sections = split_sections(body)
                 terms = defined_terms(body, sections)
-                optional = is_optional(canonical or url, title, "/")
+                optional = is_optional(canonical or url, title or "", "/")
                 cursor = connection.execute(
                     "INSERT INTO pages (crawl_id, url, canonical, url_key, canonical_key, path, title, terms, "
                     "optional, chars) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -129,6 +129,16 @@ def use_site_anchors(sections: list[Section], heading_ids: object) -> None:
 MAX_DEFINITION_SECTIONS = 1000
 
 
+def _same_term(term: str, line: str) -> bool:
+    """Whether a line (letters and digits only) reads as a definition term: the same words, or the
+    same first 60 (a long signature the manifest cut at 120 characters), or one the other with a
+    few more at its end (a `[source]` link the extraction dropped)."""
+    if term == line or (len(term) >= 60 and term[:60] == line[:60]):
+        return True
+    short, long = sorted((term, line), key=len)
+    return long.startswith(short) and len(short) >= 0.75 * len(long)
+
+
 def split_definitions(markdown: str, sections: list[Section], definition_ids: object) -> list[Section]:
     """The sections with each definition term the page's HTML gave an id (the manifest's
     `definition_ids`: [term text, id] pairs of `<dt id=…>`, in page order) starting a section of
@@ -155,7 +165,7 @@ def split_definitions(markdown: str, sections: list[Section], definition_ids: ob
             key = _loose(inline_plain(line))
             if key:
                 for candidate in range(number, min(number + 20, len(pairs))):
-                    if pairs[candidate][0] == key:
+                    if _same_term(pairs[candidate][0], key):
                         starts.append((position, pairs[candidate][1], pairs[candidate][2]))
                         number = candidate + 1
                         break

@@ -18,9 +18,9 @@ from crawler.engine.events import RecordingSink
 from crawler.engine.parse import MAX_DEFINITION_IDS, find_definition_ids, parse_document
 from crawler.folder.reader import iter_manifest
 from crawler.folder.writer import CrawlStore, write_json
-from crawler.outputs.llms import LLMS_TXT, write_llms_files
+from crawler.outputs.llms import LLMS_TXT, first_sentence, write_llms_files
 from crawler.outputs.mcp.library import DocsLibrary, FolderSites
-from crawler.outputs.search import SearchIndex, open_search
+from crawler.outputs.search import SearchIndex, is_generated_index, open_search
 from tests.support.llms import check_llms_txt
 from tests.support.site import QuietServer
 
@@ -140,3 +140,30 @@ def test_a_hostile_page_of_definition_terms_stays_bounded():
     pairs = find_definition_ids(parse_document(f"<html><body><dl>{terms}</dl></body></html>".encode(), "utf-8"))
     assert pairs is not None and len(pairs) == MAX_DEFINITION_IDS
     assert all(len(text) <= 120 and len(anchor) <= 120 and " " not in anchor for text, anchor in pairs)
+
+
+@pytest.mark.parametrize("url, generated", [
+    ("https://d.org/genindex.html", True), ("https://d.org/genindex-A.html", True),
+    ("https://d.org/py-modindex.html", True), ("https://d.org/en/latest/search.html", True),
+    ("https://d.org/search", True), ("https://d.org/research.html", False),
+    ("https://d.org/search-engines.html", False), ("https://d.org/usage/searching.html", False),
+    ("https://d.org/genindex/guide.html", False), ("https://d.org/", False),
+])
+def test_generated_index_pages_are_named_by_their_file(url, generated):
+    assert is_generated_index(url) is generated
+
+
+@pytest.mark.parametrize("markdown, expected", [
+    ("> **Changed in version 2.0:** It moved.\n\nThe loader reads every file of the project.",
+     "The loader reads every file of the project."),
+    ("> **Note:**\n\n> Be careful.\n\nWidgets are drawn in the order they are added.",
+     "Widgets are drawn in the order they are added."),
+    ("Home › Guide › Install\n\nInstall the package with pip, then run it once.",
+     "Install the package with pip, then run it once."),
+    ("Table of contents\n\n- Install\n- Use\n\nThis guide walks through a first project.",
+     "This guide walks through a first project."),
+    ("Deprecated since version 3.1\n\nNew in version 2.4.\n\nShort bit here.\n\nThe cache keeps pages for a day.",
+     "The cache keeps pages for a day."),
+])
+def test_a_description_skips_what_is_not_the_pages_own_prose(markdown, expected):
+    assert first_sentence(markdown) == expected

@@ -35,6 +35,7 @@ from crawler.engine.extract import count_words, extract_markdown, looks_not_foun
 from crawler.engine.greenio import cooperative_pipe, worker_start_method
 from crawler.engine.parse import (
     find_canonical,
+    find_definition_ids,
     find_heading_ids,
     find_links,
     find_markdown_alternate,
@@ -71,6 +72,7 @@ class PageAnalysis:
     nav: list[str] | None = None  # the groups above the page in the site's navigation, for llms.txt
     heading_ids: list[list[str]] | None = None  # [heading text, the site's id] pairs, for section anchors
     markdown_url: str | None = None  # the page's own Markdown version, when it names one
+    definition_ids: list[list[str]] | None = None  # [term text, the site's id] of its <dt id=…>, for sections
 
 
 class WorkerCrashed(Exception):
@@ -146,13 +148,14 @@ def analyze_page(job_id: int, body: bytes, encoding: str | None, url: str, extra
         site_name, description = find_site_meta(tree)
         nav = find_nav_path(tree, url)
         heading_ids = find_heading_ids(tree)
+        definition_ids = find_definition_ids(tree)
         markdown_url = find_markdown_alternate(tree, url, links)
     except Exception as exc:  # noqa: BLE001 - a parser bug on one odd page fails that page only
         raise AnalysisFailed.from_exception("parse", exc) from None
     parsed = time.perf_counter()
     if not extract:
         return PageAnalysis(title, links, canonical, "", 0, parsed - started, 0.0, site_name, description, nav=nav,
-                            heading_ids=heading_ids, markdown_url=markdown_url)
+                            heading_ids=heading_ids, markdown_url=markdown_url, definition_ids=definition_ids)
     if _stage_writer is not None:
         _stage_writer.send_bytes(_JOB_ID.pack(job_id))
     try:
@@ -169,7 +172,7 @@ def analyze_page(job_id: int, body: bytes, encoding: str | None, url: str, extra
     words = count_words(markdown)
     return PageAnalysis(title, links, canonical, markdown, words, parsed - started, extracted - parsed,
                         site_name, description, looks_not_found(title, markdown, words), nav, heading_ids,
-                        markdown_url)
+                        markdown_url, definition_ids)
 
 
 def _warm_up() -> int:

@@ -281,6 +281,32 @@ def find_heading_ids(tree: lxml.html.HtmlElement) -> list[list[str]] | None:
     return found or None
 
 
+MAX_DEFINITION_IDS = 1000
+_DEFINITIONS = ".//dt[@id]"
+
+
+def find_definition_ids(tree: lxml.html.HtmlElement) -> list[list[str]] | None:
+    """The page's definition terms that carry an id (`<dt id="confval-html_css_files">` of a
+    Sphinx config value, `<dt id="sphinx.application.Sphinx.add_js_file">` of a function, an
+    mkdocstrings entry's), in page order, as [term text, id] pairs (at most 1000, each part at
+    most 120 characters); None when there is none. One XPath over `dt[@id]` only: a page without
+    definition lists costs one lookup."""
+    found: list[list[str]] = []
+    try:
+        for term in tree.xpath(_DEFINITIONS):
+            if len(found) >= MAX_DEFINITION_IDS:
+                break
+            anchor = term.get("id") or ""
+            if not anchor or len(anchor) > MAX_HEADING_ID or any(c.isspace() for c in anchor):
+                continue
+            text = _heading_text(term)[:MAX_HEADING_ID]
+            if text:
+                found.append([text, anchor])
+    except Exception:  # noqa: BLE001 - an odd page's definitions never cost the page itself
+        return None
+    return found or None
+
+
 # ---- the page's own Markdown version (llmstxt.org: the same URL with .md) ----------------------
 
 MARKDOWN_TYPES = ("text/markdown", "text/x-markdown")

@@ -106,6 +106,7 @@ class ManifestEntry:
     heading_ids: list[list[str]] | None = None  # [heading text, id]: the site's own anchors of its headings
     site_markdown: str | None = None  # the page's own Markdown version, as the page names it
     from_site_markdown: bool | None = None  # True: the saved file holds that version (prefer_site_markdown)
+    definition_ids: list[list[str]] | None = None  # [term text, id]: the site's own anchors of its <dt> terms
 
     def as_record(self) -> dict[str, Any]:
         record = asdict(self)
@@ -116,14 +117,14 @@ class ManifestEntry:
 
 
 OPTIONAL_FIELDS = ("site_name", "description", "etag", "last_modified", "body_sha256", "reused", "render_reason",
-                   "nav", "heading_ids", "site_markdown", "from_site_markdown")
+                   "nav", "heading_ids", "site_markdown", "from_site_markdown", "definition_ids")
 
 
-def _heading_ids(pairs: Any) -> list[list[str]] | None:
+def _heading_ids(pairs: Any, most: int = 200) -> list[list[str]] | None:
     """[text, id] pairs as the manifest keeps them (bounded, strings only), None when there are none."""
     if not isinstance(pairs, list):
         return None
-    kept = [[pair[0][:120], pair[1][:120]] for pair in pairs[:200]
+    kept = [[pair[0][:120], pair[1][:120]] for pair in pairs[:most]
             if isinstance(pair, (list, tuple)) and len(pair) == 2 and all(isinstance(part, str) for part in pair)]
     return kept or None
 
@@ -365,7 +366,8 @@ class CrawlStore:
                   links: list[str] | None = None, rendered: bool = False,
                   render_reason: str | None = None, nav: list[str] | None = None,
                   heading_ids: list[list[str]] | None = None, site_markdown: str | None = None,
-                  from_site_markdown: bool | None = None) -> ManifestEntry:
+                  from_site_markdown: bool | None = None,
+                  definition_ids: list[list[str]] | None = None) -> ManifestEntry:
         """Write the page's Markdown file and its manifest line, or raise StoreClosed.
 
         `site_name` and `description` (the page's og:site_name and meta description), the
@@ -390,7 +392,8 @@ class CrawlStore:
                                   [str(label)[:80] for label in nav][:6] if isinstance(nav, list) else None,
                                   _heading_ids(heading_ids),
                                   site_markdown[:2048] if isinstance(site_markdown, str) else None,
-                                  True if from_site_markdown is True else None)
+                                  True if from_site_markdown is True else None,
+                                  _heading_ids(definition_ids, 1000))
             if links is not None and self._links is not None:
                 line = json.dumps({"url": url, "links": links}, ensure_ascii=False) + "\n"
                 try:

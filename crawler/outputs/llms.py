@@ -171,6 +171,16 @@ def _without_menu_lines(block: str) -> str:
     return "\n".join(lines[start:]) if start >= 2 else block
 
 
+MIN_SENTENCE_CHARS = 25  # shorter than this is a fragment ("Install the package first:"), not a description
+# Blocks that open a page without saying what it is about: a version-change note (Sphinx's
+# `versionadded`, "New in version 2.1"), an admonition's label, a breadcrumb trail, a contents box.
+_NOT_PROSE = re.compile(
+    r"^\s*(added in version|changed in version|deprecated since version|new in version|removed in version|"
+    r"(note|warning|tip|important|caution|attention|danger|error|hint|see also|todo|info|example)\s*:?\s*$|"
+    r"(table of )?contents\b|on this page\b|"
+    r"[^.!?]*\s(›|»|>|/|\|)\s[^.!?]*$)", re.IGNORECASE)
+
+
 def first_sentence(markdown: str) -> str:
     """The first sentence of the first paragraph of prose (headings, code, tables, images and
     rules skipped), inline Markdown removed; '' when there is none."""
@@ -202,7 +212,7 @@ def first_sentence(markdown: str) -> str:
         blocks.append("\n".join(block))
     for candidate in blocks:
         text = _plain(re.sub(r"^([-*+]|\d+[.)])\s+", "", _without_menu_lines(candidate)))
-        if len(text.split()) < 3:
+        if len(text.split()) < 3 or len(text) < MIN_SENTENCE_CHARS or _NOT_PROSE.match(text):
             continue
         for match in _SENTENCE_END.finditer(text):
             if match.end() >= 20:

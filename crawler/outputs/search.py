@@ -47,12 +47,13 @@ from crawler.engine.urls import canonical_url
 from crawler.folder.paths import is_crawl_id
 from crawler.folder.reader import read_page
 from crawler.folder.writer import make_private_dirs, open_private
-from crawler.outputs.sections import cut, plain_text, split_sections, use_site_anchors
+from crawler.outputs.llms import is_optional
+from crawler.outputs.sections import Section, cut, plain_text, split_definitions, split_sections, use_site_anchors
 
 log = logging.getLogger(__name__)
 
 INDEX_FILE = ".search.sqlite"
-SCHEMA_VERSION = "3"  # 3: plain text; a page-level index to match and rank, a section-level one for hits
+SCHEMA_VERSION = "4"  # 4: defined terms weighted, generated index pages left out, release notes ranked lower
 MAX_QUERY_CHARS = 500
 MAX_QUERY_TERMS = 32
 MAX_BODY_CHARS = 2_000_000  # more of one page than this is not indexed (the rest stays on disk)
@@ -60,7 +61,10 @@ BATCH_PAGES = 200  # pages indexed per transaction: keeps each write short for r
 POLL_SECONDS = 0.5
 # snippet() markers that cannot occur in stored Markdown: replaced after escaping.
 _OPEN, _CLOSE = "\x02", "\x03"
-_WEIGHTS = (10.0, 4.0, 1.0)  # bm25 weights of title, url, body (the page-level index)
+_WEIGHTS = (10.0, 8.0, 4.0, 1.0)  # bm25 weights of title, terms (headings, defined terms), url, body
+OPTIONAL_RANK = 0.5  # a release-notes page's score is multiplied by this: below reference pages for equal matches
+MAX_TERMS = 400  # headings and defined terms of one page kept in its `terms` column
+_DEFINED_TERM = re.compile(r"^\s{0,3}`([^`\n]{1,200})`\s*$")  # a line that is one code span: a <dt> of an API entry
 _SECTION_WEIGHTS = (5.0, 1.0)  # of heading path, text (the section-level index: which section of a page)
 SECTION_TEXT_CHARS = 4000  # the most of a section's plain text one hit carries
 
@@ -80,6 +84,8 @@ CREATE TABLE IF NOT EXISTS pages (
     canonical_key TEXT,
     path TEXT NOT NULL,
     title TEXT NOT NULL DEFAULT '',
+    terms TEXT NOT NULL DEFAULT '',
+    optional INTEGER NOT NULL DEFAULT 0,
     chars INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS pages_crawl ON pages (crawl_id);
@@ -98,13 +104,39 @@ CREATE TABLE IF NOT EXISTS sections (
 );
 CREATE INDEX IF NOT EXISTS sections_page ON sections (page_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS docs USING fts5(
-    title, url, body, content = '', tokenize = 'porter unicode61 remove_diacritics 2', prefix = '2 3'
+    title, terms, url, body, content = '', tokenize = 'porter unicode61 remove_diacritics 2', prefix = '2 3'
 );
 CREATE VIRTUAL TABLE IF NOT EXISTS section_docs USING fts5(
     heading, body, tokenize = 'porter unicode61 remove_diacritics 2', prefix = '2 3'
 );
 INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', '{SCHEMA_VERSION}');
 """
+
+
+_GENERATED_INDEX = re.compile(r"(genindex(-[\w%]+)?|([a-z]+-)?modindex|search)(\.html?)?", re.IGNORECASE)
+
+
+def is_generated_index(url: str) -> bool:
+    """A page a generator writes to list or search the others (Sphinx's `genindex.html`,
+    `genindex-A.html`, `py-modindex.html`, `search.html`; MkDocs' `search.html`): words from every
+    page, no content of its own, so it is not indexed."""
+    last = urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]
+    return bool(_GENERATED_INDEX.fullmatch(last))
+
+
+def defined_terms(markdown: str, sections: list[Section]) -> str:
+    """What the page defines, one per line: its headings and the lines that are one code span
+    alone (how a `<dt>` of a config value, function or class entry reads in the saved Markdown:
+    `` `html_css_files` ``, `` `load(path, *, strict=False)` ``), at most MAX_TERMS."""
+    terms = [section.heading for section in sections if section.heading]
+    if "`" in markdown:
+        for line in markdown.splitlines():
+            if len(terms) >= MAX_TERMS:
+                break
+            match = _DEFINED_TERM.match(line)
+            if match:
+                terms.append(match.group(1).strip())
+    return "\n".join(terms[:MAX_TERMS])
 
 
 class QueryError(ValueError):
@@ -484,15 +516,20 @@ class SearchIndex:
                     continue
                 title = entry.get("title") if isinstance(entry.get("title"), str) else ""
                 canonical = entry.get("canonical") if isinstance(entry.get("canonical"), str) else None
+                if is_generated_index(canonical or url):
+                    continue
+                sections = split_sections(body)
+                terms = defined_terms(body, sections)
+                optional = is_optional(canonical or url, title or "", "/")
                 cursor = connection.execute(
-                    "INSERT INTO pages (crawl_id, url, canonical, url_key, canonical_key, path, title, chars) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO pages (crawl_id, url, canonical, url_key, canonical_key, path, title, terms, "
+                    "optional, chars) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (crawl_id, url, canonical, url_key(url), url_key(canonical) if canonical else None, path,
-                     title, len(body)))
+                     title, terms, int(optional), len(body)))
                 page_id = cursor.lastrowid
                 texts = []
-                sections = split_sections(body)
                 use_site_anchors(sections, entry.get("heading_ids"))
+                sections = split_definitions(body, sections, entry.get("definition_ids"))
                 for section in sections:
                     text = plain_text(body[section.start:section.end])
                     if not text and not section.heading:
@@ -506,8 +543,8 @@ class SearchIndex:
                     texts.append(text)
                 # The page-level index holds no text of its own (contentless): its body is the
                 # sections' texts joined, which is how _delete_crawl gives it back to remove it.
-                connection.execute("INSERT INTO docs (rowid, title, url, body) VALUES (?, ?, ?, ?)",
-                                   (page_id, title, canonical or url, _PAGE_JOIN.join(texts)))
+                connection.execute("INSERT INTO docs (rowid, title, terms, url, body) VALUES (?, ?, ?, ?, ?)",
+                                   (page_id, title, terms, canonical or url, _PAGE_JOIN.join(texts)))
                 added += 1
             connection.execute(
                 "INSERT INTO crawls (crawl_id, manifest_offset, pages) VALUES (?, ?, ?) "
@@ -540,14 +577,14 @@ class SearchIndex:
 
     @staticmethod
     def _delete_crawl(connection: sqlite3.Connection, crawl_id: str) -> None:
-        pages = connection.execute("SELECT id, title, canonical, url FROM pages WHERE crawl_id = ?",
+        pages = connection.execute("SELECT id, title, terms, canonical, url FROM pages WHERE crawl_id = ?",
                                    (crawl_id,)).fetchall()
-        for page_id, title, canonical, url in pages:  # a contentless index removes a row given what it held
+        for page_id, title, terms, canonical, url in pages:  # a contentless index removes a row given what it held
             texts = [row[0] for row in connection.execute(
                 "SELECT d.body FROM sections s JOIN section_docs d ON d.rowid = s.id WHERE s.page_id = ? "
                 "ORDER BY s.id", (page_id,))]
-            connection.execute("INSERT INTO docs (docs, rowid, title, url, body) VALUES ('delete', ?, ?, ?, ?)",
-                               (page_id, title, canonical or url, _PAGE_JOIN.join(texts)))
+            connection.execute("INSERT INTO docs (docs, rowid, title, terms, url, body) VALUES ('delete', ?, ?, ?, ?, ?)",
+                               (page_id, title, terms, canonical or url, _PAGE_JOIN.join(texts)))
         connection.execute("DELETE FROM section_docs WHERE rowid IN (SELECT id FROM sections WHERE crawl_id = ?)",
                            (crawl_id,))
         connection.execute("DELETE FROM sections WHERE crawl_id = ?", (crawl_id,))
@@ -611,9 +648,10 @@ class SearchIndex:
                 f"SELECT count(*) FROM docs CROSS JOIN pages p ON p.id = docs.rowid WHERE {where}",
                 (expression, *crawl_ids)).fetchone()[0]
             ranked = connection.execute(
-                f"SELECT docs.rowid, bm25(docs, ?, ?, ?) AS rank FROM docs CROSS JOIN pages p ON p.id = docs.rowid "
+                f"SELECT docs.rowid, bm25(docs, ?, ?, ?, ?) * (CASE p.optional WHEN 0 THEN 1.0 ELSE ? END) AS rank "
+                f"FROM docs CROSS JOIN pages p ON p.id = docs.rowid "
                 f"WHERE {where} ORDER BY rank, docs.rowid LIMIT ? OFFSET ?",
-                (*_WEIGHTS, expression, *crawl_ids, limit, offset)).fetchall()
+                (*_WEIGHTS, OPTIONAL_RANK, expression, *crawl_ids, limit, offset)).fetchall()
             rows = []
             for page_id, rank in ranked:
                 page = connection.execute("SELECT crawl_id, url, title, path, chars FROM pages WHERE id = ?",

@@ -126,6 +126,68 @@ def use_site_anchors(sections: list[Section], heading_ids: object) -> None:
                 break
 
 
+MAX_DEFINITION_SECTIONS = 1000
+
+
+def _same_term(term: str, line: str) -> bool:
+    """Whether a line (letters and digits only) reads as a definition term: the same words, or the
+    same first 60 (a long signature the manifest cut at 120 characters), or one the other with a
+    few more at its end (a `[source]` link the extraction dropped)."""
+    if term == line or (len(term) >= 60 and term[:60] == line[:60]):
+        return True
+    short, long = sorted((term, line), key=len)
+    return long.startswith(short) and len(short) >= 0.75 * len(long)
+
+
+def split_definitions(markdown: str, sections: list[Section], definition_ids: object) -> list[Section]:
+    """The sections with each definition term the page's HTML gave an id (the manifest's
+    `definition_ids`: [term text, id] pairs of `<dt id=…>`, in page order) starting a section of
+    its own: from the line that reads as the term to the next term or heading, under the heading
+    it sits in (`Options for HTML output › html_css_files`), its anchor the site's id
+    (`confval-html_css_files`). Terms are paired in order by their words, skipping those the
+    extraction dropped; a page without such terms keeps its sections as they are."""
+    if not isinstance(definition_ids, list) or not definition_ids:
+        return sections
+    pairs = [(_loose(pair[0]), pair[0], pair[1]) for pair in definition_ids[:MAX_DEFINITION_SECTIONS]
+             if isinstance(pair, list) and len(pair) == 2 and all(isinstance(part, str) for part in pair)
+             and pair[1].isprintable() and "#" not in pair[1] and not any(c.isspace() for c in pair[1])]
+    pairs = [pair for pair in pairs if pair[0]]
+    if not pairs:
+        return sections
+    starts: list[tuple[int, str, str]] = []  # (offset, term, id)
+    number = 0
+    in_fence = False
+    position = 0
+    for line in markdown.splitlines(keepends=True):
+        if _FENCE.match(line):
+            in_fence = not in_fence
+        elif not in_fence and number < len(pairs) and line.strip() and not _HEADING.match(line):
+            key = _loose(inline_plain(line))
+            if key:
+                for candidate in range(number, min(number + 20, len(pairs))):
+                    if _same_term(pairs[candidate][0], key):
+                        starts.append((position, pairs[candidate][1], pairs[candidate][2]))
+                        number = candidate + 1
+                        break
+        position += len(line)
+    if not starts:
+        return sections
+    result: list[Section] = []
+    queue = list(starts)
+    for section in sections:
+        current = section
+        while queue and queue[0][0] < current.start:
+            queue.pop(0)  # a term the heading split already passed
+        while queue and current.start <= queue[0][0] < section.end:
+            offset, term, anchor = queue.pop(0)
+            name = " ".join(term.split()).rstrip(_PERMALINK_MARKS)[:MAX_HEADING_CHARS]
+            if offset > current.start:
+                result.append(Section(current.heading, current.path, current.anchor, current.start, offset))
+            current = Section(name, (*section.path, name), anchor[:MAX_HEADING_CHARS], offset, section.end)
+        result.append(Section(current.heading, current.path, current.anchor, current.start, section.end))
+    return result
+
+
 def find_section(sections: list[Section], wanted: str) -> Section | None:
     """The section a caller named: its anchor, its heading, or its heading path (or the end of
     one: `Environment variables`, `Configuration › Environment variables`, `configuration/environment-variables`)."""

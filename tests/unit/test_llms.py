@@ -287,13 +287,13 @@ def test_an_old_folder_without_metadata_titles_or_discovery_list_still_gives_val
     for url, title in (("https://x.org/", None), ("https://x.org/a/b c(1).html", "Weird [title]"),
                        ("https://x.org/changelog", None)):
         store.save_page(url=url, document=page_document(title, url, "```\ncode only\n```\n## Heading\n\nText here "
-                                                                   "that is short"), title=title, depth=0,
+                                                                   "that says what the page is"), title=title, depth=0,
                         http_status=200, words=3, fetched_at="t")
     store.close()
     (tmp_path / "discovered.jsonl").unlink()
     report = write_llms_files(tmp_path)
     parsed = check_llms_txt((tmp_path / LLMS_TXT).read_text(encoding="utf-8"))
-    assert parsed["title"] == "x.org" and parsed["summary"] == "Text here that is short"
+    assert parsed["title"] == "x.org" and parsed["summary"] == "Text here that says what the page is"
     items = {i["url"]: i for items in parsed["sections"].values() for i in items}
     assert set(items) == {"https://x.org/", "https://x.org/a/b%20c%281%29.html", "https://x.org/changelog"}
     assert items["https://x.org/a/b%20c%281%29.html"]["title"] == "Weird (title)"

@@ -5,11 +5,11 @@ The tree is built once and handed on to extraction, so a page is never parsed tw
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import lxml.html
 from lxml import etree
+from lxml.html import defs as html_defs
 
 from crawler.engine.urls import canonical_url
 
@@ -52,6 +52,47 @@ def _parse_or_empty(source: str | bytes) -> lxml.html.HtmlElement:
         except (etree.ParserError, ValueError):
             pass
     return lxml.html.document_fromstring("<html></html>")
+
+
+# The attributes that hold a URL (lxml's list: href, src, action, cite, ...), found by libxml2.
+_LINK_ATTRIBUTES = etree.XPath("|".join(f"//@*[name()='{name}']" if ":" in name else f"//@{name}"
+                                        for name in sorted(html_defs.link_attrs)))
+_BASES = etree.XPath("//base[@href]|//x:base[@href]", namespaces={"x": "http://www.w3.org/1999/xhtml"})
+
+
+def make_links_absolute(tree: lxml.html.HtmlElement, page_url: str) -> None:
+    """Every URL attribute made absolute against the page's URL, after its <base href> (which is
+    removed): what lxml's `make_links_absolute(page_url, resolve_base_href=True,
+    handle_failures="discard")` does to attributes, without visiting every element of the page in
+    Python (the elements with a URL attribute are found by libxml2). URLs inside `style` and
+    `<meta http-equiv=refresh>` are left as they are: nothing made of the page keeps them.
+    ValueError when the <base href> cannot be joined with (as lxml)."""
+    base_href = None
+    for base in _BASES(tree):
+        base_href = base.get("href")
+        base.drop_tree()
+    if base_href:
+        _rewrite_links(tree, base_href, discard=False)
+    _rewrite_links(tree, page_url, discard=True)
+
+
+def _rewrite_links(tree: lxml.html.HtmlElement, base_url: str, discard: bool) -> None:
+    joined: dict[str, str | None] = {}
+    for link in _LINK_ATTRIBUTES(tree):
+        key = link.strip()
+        new = joined.get(key, "")
+        if new == "":
+            try:
+                new = urljoin(base_url, key)
+            except ValueError:
+                if not discard:
+                    raise
+                new = None
+            joined[key] = new
+        if new is None:
+            del link.getparent().attrib[link.attrname]
+        elif new != link:
+            link.getparent().set(link.attrname, new)
 
 
 def find_base_url(tree: lxml.html.HtmlElement, page_url: str) -> str:
@@ -171,14 +212,15 @@ def _breadcrumb_path(tree: lxml.html.HtmlElement, base: str, page: str) -> list[
     return None
 
 
+_LINKS_HOLDING = etree.XPath("descendant-or-self::a[contains(@href, $tail)]")
+
+
 def _sidebar_path(tree: lxml.html.HtmlElement, base: str, page: str) -> list[str] | None:
     tail = urlsplit(page).path.rstrip("/").rsplit("/", 1)[-1]
-    seen: set[Any] = set()
     for container in tree.xpath(_NAV_CONTAINERS)[:20]:
-        for link in container.iter("a"):
-            if link in seen:
-                continue
-            seen.add(link)
+        # Only links whose href holds the page's last path segment can name it (libxml2 picks
+        # them); a link of a container seen before is looked at again, and fails again.
+        for link in (_LINKS_HOLDING(container, tail=tail) if tail else container.iter("a")):
             if not _same_page(link.get("href"), base, page, tail):
                 continue
             labels: list[str] = []

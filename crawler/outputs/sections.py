@@ -23,6 +23,7 @@ MAX_HEADING_CHARS = 200
 
 _HEADING = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.+?)[ \t]*#*[ \t]*$")
 _FENCE = re.compile(r"^ {0,3}(```|~~~)")
+_MAY_OPEN = (" ", "#", "`", "~")  # the first character of a line that may be a heading or a fence
 
 
 @dataclass
@@ -44,6 +45,8 @@ _REF_LINK = re.compile(r"\[([^\]\n]+)\]\[[^\]\n]*\]")
 _AUTOLINK = re.compile(r"<((?:https?|mailto):[^>\s]+)>")
 _EMPHASIS = re.compile(r"(\*\*|__|(?<![\w*])\*(?=\S)|(?<=\S)\*(?![\w*])|`+|~~)")
 _EMPHASIS_CHARS = re.compile(r"[*_`~]")
+_RULE_START = frozenset("-*_=|:")  # a rule's or a table rule's first character
+_LIST_START = frozenset("-*+")
 _LIST_MARK = re.compile(r"^(\s*)(?:[-*+]|\d+[.)])\s+")
 _QUOTE = re.compile(r"^\s*(?:>\s?)+")
 _RULE = re.compile(r"^\s*(?:[-*_=]\s*){3,}$")
@@ -84,6 +87,9 @@ def split_sections(markdown: str) -> list[Section]:
     position = 0
     current = Section("", (), "", 0, 0)
     for line in markdown.splitlines(keepends=True):
+        if line[:1] not in _MAY_OPEN:  # neither a fence nor a heading can start otherwise
+            position += len(line)
+            continue
         if _FENCE.match(line):
             in_fence = not in_fence
         elif not in_fence and len(sections) < MAX_SECTIONS:
@@ -134,21 +140,28 @@ def plain_text(markdown: str) -> str:
     out: list[str] = []
     in_fence = False
     for line in markdown.splitlines():
+        if line[:1].isalpha():  # a line of prose: no block syntax starts with a letter
+            out.append(line.rstrip() if in_fence else inline_plain(line).rstrip())
+            continue
         if _FENCE.match(line):
             in_fence = not in_fence
             continue
         if in_fence:
             out.append(line.rstrip())
             continue
-        if _RULE.match(line) or _TABLE_RULE.match(line):
+        first = line.lstrip()[:1]  # (each pattern below is tried only where its first character is)
+        if first in _RULE_START and (_RULE.match(line) or _TABLE_RULE.match(line)):
             out.append("")
             continue
-        heading = _HEADING.match(line)
+        heading = _HEADING.match(line) if first == "#" else None
         if heading:
             out.append(inline_plain(heading.group(2)).strip())
             continue
-        line = _QUOTE.sub("", line)
-        line = _LIST_MARK.sub(r"\1", line)
+        if first == ">":
+            line = _QUOTE.sub("", line)
+            first = line.lstrip()[:1]
+        if first in _LIST_START or first.isdigit():
+            line = _LIST_MARK.sub(r"\1", line)
         if "|" in line and line.strip().startswith("|"):
             line = " ".join(cell.strip() for cell in line.strip().strip("|").split("|"))
         out.append(inline_plain(line).rstrip())

@@ -64,28 +64,31 @@ def code_text(pre: etree._Element) -> str:
     if not _is_gutter(pre) and not _CODE_SPECIAL.search(etree.tostring(pre, encoding=str, with_tail=False), 4):
         return _tidy_code(etree.tostring(pre, method="text", encoding=str, with_tail=False))
     parts: list[str] = []
-
-    def walk(element: etree._Element) -> None:
-        tag = element.tag if isinstance(element.tag, str) else ""
-        if tag in ("button", "script", "style") or _is_gutter(element):
-            pass
-        elif tag == "br":
-            parts.append("\n")
-        else:
-            if element.text:
-                parts.append(element.text)
-            for child in element:
-                walk(child)
-            # a row or a block per line (highlight.js line-number tables, div-per-line
-            # highlighters) is a line even with no newline in the markup
-            if tag in LINE_TAGS and element is not pre and parts and not parts[-1].endswith("\n") \
-                    and not (element.tail or "").startswith("\n"):
-                parts.append("\n")
-        if element is not pre and element.tail:
-            parts.append(element.tail)
-
-    walk(pre)
+    _walk_code(pre, pre, parts)
     return _tidy_code("".join(parts))
+
+
+def _walk_code(element: etree._Element, pre: etree._Element, parts: list[str]) -> None:
+    """code_text's reading of one element. (A function of the module, not a closure: a recursive
+    closure is a reference cycle, which would keep the page's whole tree alive until the garbage
+    collector's next full pass.)"""
+    tag = element.tag if isinstance(element.tag, str) else ""
+    if tag in ("button", "script", "style") or _is_gutter(element):
+        pass
+    elif tag == "br":
+        parts.append("\n")
+    else:
+        if element.text:
+            parts.append(element.text)
+        for child in element:
+            _walk_code(child, pre, parts)
+        # a row or a block per line (highlight.js line-number tables, div-per-line
+        # highlighters) is a line even with no newline in the markup
+        if tag in LINE_TAGS and element is not pre and parts and not parts[-1].endswith("\n") \
+                and not (element.tail or "").startswith("\n"):
+            parts.append("\n")
+    if element is not pre and element.tail:
+        parts.append(element.tail)
 
 
 def _tidy_code(text: str) -> str:

@@ -566,6 +566,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.1)
     parser.add_argument("--memory-sizes", default="1000,20000,100000", help="pages of each crawl of the memory scenario")
     parser.add_argument("--quick", action="store_true", help="small sites, one run: checks the harness")
+    parser.add_argument("--name", default="latest", help="results go to bench/results/NAME.md, .json and .png")
     args = parser.parse_args()
     if args.quick:
         args.runs, args.stops = 1, 3
@@ -580,7 +581,7 @@ def main() -> None:
                "load_average_before": [round(v, 2) for v in load_before],
                "load_average_after": [round(v, 2) for v in psutil.getloadavg()]}
     RESULTS.mkdir(exist_ok=True)
-    name = "quick" if args.quick else "latest"
+    name = "quick" if args.quick else args.name
     (RESULTS / f"{name}.json").write_text(json.dumps({"machine": machine, "args": {**vars(args), "scenarios": sorted(args.scenarios)},
                                                       "results": results, "memory": memory}, indent=2) + "\n")
     text = (f"Run {machine['started']} → {machine['finished']}; load average before / after: "

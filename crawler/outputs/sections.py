@@ -158,10 +158,14 @@ def plain_text(markdown: str) -> str:
             out.append(inline_plain(heading.group(2)).strip())
             continue
         if first == ">":
-            line = _QUOTE.sub("", line)
+            quote = _QUOTE.match(line)
+            if quote:
+                line = line[quote.end():]
             first = line.lstrip()[:1]
         if first in _LIST_START or first.isdigit():
-            line = _LIST_MARK.sub(r"\1", line)
+            mark = _LIST_MARK.match(line)
+            if mark:
+                line = mark.group(1) + line[mark.end():]
         if "|" in line and line.strip().startswith("|"):
             line = " ".join(cell.strip() for cell in line.strip().strip("|").split("|"))
         out.append(inline_plain(line).rstrip())

@@ -274,7 +274,7 @@ def find_content(tree: etree._Element) -> etree._Element | None:
 
 
 def _text_length(element: etree._Element) -> int:
-    return len("".join(element.itertext()).strip())
+    return len(etree.tostring(element, method="text", encoding=str, with_tail=False).strip())
 
 
 # ---- conversion ----------------------------------------------------------------------------

@@ -291,7 +291,9 @@ ADMONITION_TYPES = ("note", "warning", "tip", "hint", "important", "caution", "d
                     "versionadded", "versionchanged", "deprecated", "versionremoved", "secondary")
 _LABEL_SELECTORS = (".admonition-title", "[class*='admonitionHeading']", ".admonition-heading", "summary",
                     "span.versionmodified", ".callout-title", ".alert-title")
-_SPACES = re.compile(r"[ \t\r\n\f\v]+")
+# A run of whitespace, except a lone space: replacing these by one space collapses whitespace
+# without a replacement for every gap between two words.
+_SPACES = re.compile(r"[\t\r\n\f\v][ \t\r\n\f\v]*| [ \t\r\n\f\v]+")
 _ESCAPE = re.compile(r"([\\`*\[\]])")
 _ESCAPABLE = re.compile(r"[\\`*\[\]_<]")
 _LONE_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")

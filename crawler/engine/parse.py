@@ -5,6 +5,7 @@ The tree is built once and handed on to extraction, so a page is never parsed tw
 
 from __future__ import annotations
 
+from functools import lru_cache
 from urllib.parse import urljoin, urlsplit
 
 import lxml.html
@@ -60,6 +61,27 @@ _LINK_ATTRIBUTES = etree.XPath("|".join(f"//@*[name()='{name}']" if ":" in name 
 _BASES = etree.XPath("//base[@href]|//x:base[@href]", namespaces={"x": "http://www.w3.org/1999/xhtml"})
 
 
+def join_url(base: str, href: str) -> str:
+    """urljoin(base, href). A root-relative href (`/docs/x.html`, most links of a docs site)
+    depends only on the base's scheme and host: those joins are remembered across pages."""
+    if href.startswith("/") and not href.startswith("//"):
+        origin = _origin(base)
+        if origin is not None:
+            return _join_rooted(origin, href)
+    return urljoin(base, href)
+
+
+@lru_cache(maxsize=256)
+def _origin(base: str) -> str | None:
+    parts = urlsplit(base)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") and parts.netloc else None
+
+
+@lru_cache(maxsize=8192)
+def _join_rooted(origin: str, href: str) -> str:
+    return urljoin(origin, href)
+
+
 def make_links_absolute(tree: lxml.html.HtmlElement, page_url: str) -> None:
     """Every URL attribute made absolute against the page's URL, after its <base href> (which is
     removed): what lxml's `make_links_absolute(page_url, resolve_base_href=True,
@@ -83,7 +105,7 @@ def _rewrite_links(tree: lxml.html.HtmlElement, base_url: str, discard: bool) ->
         new = joined.get(key, "")
         if new == "":
             try:
-                new = urljoin(base_url, key)
+                new = join_url(base_url, key)
             except ValueError:
                 if not discard:
                     raise
@@ -120,7 +142,7 @@ def find_links(tree: lxml.html.HtmlElement, page_url: str, keep_routes: bool = F
             continue
         if "nofollow" in (anchor.get("rel") or "").lower():
             continue
-        absolute, _, fragment = urljoin(base, href).partition("#")
+        absolute, _, fragment = join_url(base, href).partition("#")
         if keep_routes and _is_route(fragment):
             absolute += "#" + fragment
         if absolute and absolute not in seen:

@@ -8,7 +8,12 @@ Scenarios (each run for every server mode the crawler offers):
            While our crawl runs, a second Socket.IO client times `echo` round trips and a third
            thread times GET /api/health: the dashboard must stay live under full load.
   network  the same pages with 100 ms latency each: ideal rate = concurrency / latency.
+  real     a real documentation site served locally (bench/realsite.py: Django's documentation,
+           ~690 pages that trafilatura extracts): both crawlers, same concurrency.
   large    20,000 pages: peak memory at 1k, 5k and 20k pages handled (content is streamed).
+  memory   crawls of 1,000, 20,000 and 100,000 pages, each by a fresh server: peak memory of the
+           whole process tree (PSS) while crawling and through the end-of-crawl work (llms files,
+           search indexing) until the tree is idle. Run for the first server mode only.
   stop     slow and trickling pages in flight: stop request → `crawler_finished` (stopped).
 
 The crawler is used as a person would use it: the real server (`crawler_app.py`) in its own
@@ -186,6 +191,23 @@ class Site:
         self.process.wait(10)
 
 
+class RealSite(Site):
+    """bench/realsite.py's real documentation site, in its own process."""
+
+    def __init__(self) -> None:  # (Site's __init__ starts the generated site: not called)
+        from bench.realsite import NAME, site_folder
+
+        self.name = NAME
+        folder = site_folder()
+        self.pages = sum(1 for _ in folder.rglob("*.html"))
+        self.port = free_port()
+        self.process = subprocess.Popen([sys.executable, "-m", "bench.realsite", "--port", str(self.port),
+                                         "--folder", str(folder)], cwd=ROOT, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
+        self.start_url = f"http://127.0.0.1:{self.port}/index.html"
+        wait_until(self._up, timeout=20, interval=0.05, message="the real site")
+
+
 # ---- one crawl of each kind ----
 
 @dataclass
@@ -258,6 +280,50 @@ def crawl_ours(server: ServerProcess, url: str, pages: int, concurrency: int, pr
         client.close()
 
 
+def crawl_memory(mode: str, url: str, pages: int, concurrency: int) -> dict[str, Any]:
+    """One crawl of `pages` by a fresh server: peak PSS of its whole process tree before the crawl,
+    while crawling (start → `crawler_finished`) and after it, through the end-of-crawl work (llms
+    files written, search index caught up: until the tree has used < 5 % of a core for 2 s)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp) / "crawls"
+        server = ServerProcess(data_dir, "--allow-private-targets", "--server", mode)
+        client = Client(server.base)
+        try:
+            phase = {"name": "idle"}
+            peaks: dict[str, float] = {"idle": 0.0, "crawl": 0.0, "after": 0.0}
+
+            def on_sample(values: dict[str, float]) -> None:
+                peaks[phase["name"]] = max(peaks[phase["name"]], values["rss"])
+
+            with TreeSampler(server.process.pid, on_sample) as sampler:
+                time.sleep(1.0)
+                phase["name"] = "crawl"
+                started = time.monotonic()
+                crawl_id = client.start({"url": url, "max_pages": pages, "concurrency": concurrency,
+                                         "per_host_concurrency": concurrency, "max_depth": 100})
+                client.wait_finished(crawl_id, timeout=3600)
+                seconds = time.monotonic() - started
+                phase["name"] = "after"
+                report = data_dir / crawl_id / "llms-report.json"
+                wait_until(report.is_file, timeout=600, interval=0.1, message="llms files")
+                quiet, last_cpu, deadline = 0, sampler.cpu_seconds(), time.monotonic() + 300
+                while quiet < 2 and time.monotonic() < deadline:
+                    time.sleep(1.0)
+                    cpu = sampler.cpu_seconds()
+                    quiet = quiet + 1 if cpu - last_cpu < 0.05 else 0
+                    last_cpu = cpu
+                settled = time.monotonic() - started - seconds
+            summary = client.of("crawler_finished", crawl_id)[0]["summary"]
+            return {"pages": summary["ok"], "seconds": round(seconds, 1), "end_work_seconds": round(settled, 1),
+                    "idle_mb": round(peaks["idle"] / 2**20, 1), "crawl_peak_mb": round(peaks["crawl"] / 2**20, 1),
+                    "after_peak_mb": round(peaks["after"] / 2**20, 1),
+                    "peak_mb": round(max(peaks["crawl"], peaks["after"]) / 2**20, 1),
+                    "peak_main_rss_mb": round(sampler.peak_main_rss / 2**20, 1)}
+        finally:
+            client.close()
+            server.stop()
+
+
 def crawl_peer(url: str, concurrency: int, pages: int) -> CrawlRun:
     with tempfile.TemporaryDirectory() as out:
         process = subprocess.Popen([sys.executable, str(ROOT / "bench" / "peer_scrapy.py"), url, "--out", out,
@@ -320,6 +386,16 @@ def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
                 out["network"]["ideal_pages_per_s"] = args.concurrency / args.latency
                 out["network"]["ours_share_of_ideal"] = out["network"]["ours"]["pages_per_s"] / (args.concurrency / args.latency)
                 report_progress(mode, "network", out["network"])
+            if "real" in args.scenarios:
+                site = RealSite()
+                try:
+                    ours = [crawl_ours(server, site.start_url, site.pages, args.concurrency) for _ in range(args.runs)]
+                    peer = [crawl_peer(site.start_url, args.concurrency, site.pages) for _ in range(args.runs)]
+                finally:
+                    site.close()
+                out["real"] = summarize(ours, peer)
+                out["real"]["site"] = site.name
+                report_progress(mode, "real", out["real"])
             if "large" in args.scenarios:
                 site = Site(sizes["large"], 8)
                 try:
@@ -342,6 +418,21 @@ def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
         finally:
             server.stop()
     return out
+
+
+def run_memory(mode: str, args: argparse.Namespace) -> dict[str, Any]:
+    """The memory curve: one crawl per size, each by a fresh server."""
+    sizes = (1000, 5000) if args.quick else tuple(int(n) for n in args.memory_sizes.split(","))
+    site = Site(max(sizes), 8)
+    try:
+        curve = {str(n): crawl_memory(mode, site.start_url, n, args.concurrency) for n in sizes}
+    finally:
+        site.close()
+    for size, figures in curve.items():
+        report_progress(mode, f"memory {size}", figures)
+    first, *_ = curve.values()
+    return {"mode": mode, "curve": curve,
+            "growth_mb": {size: round(f["peak_mb"] - first["peak_mb"], 1) for size, f in curve.items()}}
 
 
 def as_dict(run: CrawlRun) -> dict[str, Any]:
@@ -383,7 +474,7 @@ def table(results: list[dict[str, Any]]) -> str:
         lines.append(f"| {name} | {target} | " + " | ".join(cells) + " |")
 
     row("CPU-bound pages/s: ours / Scrapy+trafilatura", "", lambda r: f"{r['cpu']['ours']['pages_per_s']} / {r['cpu']['peer']['pages_per_s']}")
-    row("CPU-bound ratio (median of runs)", "≥ 1.5×", lambda r: f"{r['cpu']['ratio']}×")
+    row("CPU-bound ratio (median of runs)", "≥ 3.0×", lambda r: f"{r['cpu']['ratio']}×")
     row("CPU ms per page: ours / peer", "", lambda r: f"{r['cpu']['ours']['cpu_ms_per_page']} / {r['cpu']['peer']['cpu_ms_per_page']}")
     row("peak memory MB, whole process tree (PSS): ours / peer", "",
         lambda r: f"{r['cpu']['ours']['peak_rss_mb']} / {r['cpu']['peer']['peak_rss_mb']}")
@@ -393,6 +484,14 @@ def table(results: list[dict[str, Any]]) -> str:
     row("GET /api/health p99 during CPU-bound crawl", "< 100 ms", lambda r: f"{r['cpu']['health_p99_ms_max_over_runs']:.1f} ms")
     row("largest gap between progress events", "≤ 1 s", lambda r: f"{r['cpu']['progress_gap_s_max_over_runs'] * 1000:.0f} ms")
     row("largest progress delivery lag", "", lambda r: f"{r['cpu']['ours']['max_delivery_lag_s'] * 1000:.0f} ms")
+    row("real site pages/s: ours / Scrapy+trafilatura", "",
+        lambda r: f"{r['real']['ours']['pages_per_s']} / {r['real']['peer']['pages_per_s']}")
+    row("real site ratio (median of runs)", "≥ 3.0×", lambda r: f"{r['real']['ratio']}×")
+    row("real site CPU ms per page: ours / peer", "",
+        lambda r: f"{r['real']['ours']['cpu_ms_per_page']} / {r['real']['peer']['cpu_ms_per_page']}")
+    row("real site peak memory MB (tree PSS): ours / peer", "ours ≤ 1.3× peer",
+        lambda r: f"{r['real']['ours']['peak_rss_mb']} / {r['real']['peer']['peak_rss_mb']} "
+                  f"({r['real']['ours']['peak_rss_mb'] / r['real']['peer']['peak_rss_mb']:.2f}×)")
     row("network-bound pages/s: ours / peer / ideal", "ours ≥ 90 % of ideal",
         lambda r: f"{r['network']['ours']['pages_per_s']} / {r['network']['peer']['pages_per_s']} / {r['network']['ideal_pages_per_s']:.0f}")
     row("network-bound share of ideal", "≥ 90 %", lambda r: f"{r['network']['ours_share_of_ideal'] * 100:.0f} %")
@@ -405,7 +504,18 @@ def table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def chart(results: list[dict[str, Any]], path: Path) -> None:
+def memory_table(memory: dict[str, Any]) -> str:
+    lines = [f"Memory of the whole process tree (PSS, MB), {memory['mode']} server, a fresh server per crawl; "
+             "growth target: < 30 MB from 1k to 20k pages, bounded at 100k.", "",
+             "| pages | crawl s | end-of-crawl work s | idle | peak while crawling | peak through the end-of-crawl work "
+             "| growth from the first | server process RSS |", "|---|---|---|---|---|---|---|---|"]
+    for size, f in memory["curve"].items():
+        lines.append(f"| {int(size):,} | {f['seconds']} | {f['end_work_seconds']} | {f['idle_mb']} | {f['crawl_peak_mb']} "
+                     f"| {f['after_peak_mb']} | +{memory['growth_mb'][size]} | {f['peak_main_rss_mb']} |")
+    return "\n".join(lines)
+
+
+def chart(results: list[dict[str, Any]], path: Path, memory: dict[str, Any] | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -414,7 +524,7 @@ def chart(results: list[dict[str, Any]], path: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     labels, ours, peer = [], [], []
     for result in results:
-        for scenario in ("cpu", "network"):
+        for scenario in ("cpu", "real", "network"):
             if scenario in result:
                 labels.append(f"{scenario}\n{result['mode']}")
                 ours.append(result[scenario]["ours"]["pages_per_s"])
@@ -426,11 +536,17 @@ def chart(results: list[dict[str, Any]], path: Path) -> None:
     axes[0].set_ylabel("pages / s (median)")
     axes[0].set_title("Throughput, same site and concurrency")
     axes[0].legend()
+    if memory:
+        sizes = [int(k) for k in memory["curve"]]
+        for key, label in (("crawl_peak_mb", "while crawling"), ("peak_mb", "through the end-of-crawl work")):
+            axes[1].plot(sizes, [f[key] for f in memory["curve"].values()], marker="o", label=label)
+        axes[1].set_xscale("log")
+        axes[1].set_xlabel(f"pages crawled (one crawl each, {memory['mode']} server)")
     for result in results:
         marks = result.get("large", {}).get("ours", {}).get("rss_mb_at", {})
         if marks:
             axes[1].plot([int(k) for k in marks], list(marks.values()), marker="o", label=result["mode"])
-    axes[1].set_xlabel("pages handled")
+            axes[1].set_xlabel("pages handled")
     axes[1].set_ylabel("peak memory of the server's process tree (PSS, MB)")
     axes[1].set_title("Memory stays flat: pages are streamed to disk")
     axes[1].set_ylim(bottom=0)
@@ -442,27 +558,37 @@ def chart(results: list[dict[str, Any]], path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description="Benchmark the crawler against Scrapy + trafilatura.")
     parser.add_argument("--modes", default="threading,eventlet")
-    parser.add_argument("--scenarios", default="cpu,network,large,stop")
+    parser.add_argument("--scenarios", default="cpu,network,real,memory,stop")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--stops", type=int, default=7)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--paragraphs", type=int, default=40, help="page size: ~0.5 KB each (40 ≈ 22 KB)")
     parser.add_argument("--latency", type=float, default=0.1)
+    parser.add_argument("--memory-sizes", default="1000,20000,100000", help="pages of each crawl of the memory scenario")
     parser.add_argument("--quick", action="store_true", help="small sites, one run: checks the harness")
+    parser.add_argument("--name", default="latest", help="results go to bench/results/NAME.md, .json and .png")
     args = parser.parse_args()
     if args.quick:
         args.runs, args.stops = 1, 3
     args.scenarios = set(args.scenarios.split(","))
+    started = datetime.now().astimezone()
+    load_before = psutil.getloadavg()
     results = [run_mode(mode, args) for mode in args.modes.split(",")]
+    memory = run_memory(args.modes.split(",")[0], args) if "memory" in args.scenarios else None
     machine = {"cpus": psutil.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30),
-               "python": platform.python_version(), "platform": platform.platform()}
+               "python": platform.python_version(), "platform": platform.platform(),
+               "started": started.isoformat(timespec="minutes"), "finished": datetime.now().astimezone().isoformat(timespec="minutes"),
+               "load_average_before": [round(v, 2) for v in load_before],
+               "load_average_after": [round(v, 2) for v in psutil.getloadavg()]}
     RESULTS.mkdir(exist_ok=True)
-    name = "quick" if args.quick else "latest"
+    name = "quick" if args.quick else args.name
     (RESULTS / f"{name}.json").write_text(json.dumps({"machine": machine, "args": {**vars(args), "scenarios": sorted(args.scenarios)},
-                                                      "results": results}, indent=2) + "\n")
-    text = table(results)
+                                                      "results": results, "memory": memory}, indent=2) + "\n")
+    text = (f"Run {machine['started']} → {machine['finished']}; load average before / after: "
+            f"{machine['load_average_before']} / {machine['load_average_after']} ({machine['cpus']} cores).\n\n"
+            + table(results) + ("\n\n" + memory_table(memory) if memory else ""))
     (RESULTS / f"{name}.md").write_text(text + "\n")
-    chart(results, RESULTS / f"{name}.png")
+    chart(results, RESULTS / f"{name}.png", memory)
     print(f"machine: {machine}")
     print(text)
 

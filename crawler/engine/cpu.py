@@ -15,6 +15,8 @@ a page that keeps killing workers fails alone.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import itertools
 import logging
 import multiprocessing
@@ -55,6 +57,26 @@ CRASH_MARKER_ENV = "CRAWLER_FAULT_CRASH_MARKER"
 # the way a bug in trafilatura on one odd page would. The worker survives; the page fails.
 EXTRACT_ERROR_MARKER_ENV = "CRAWLER_FAULT_EXTRACT_ERROR_MARKER"
 RESET_CACHES_EVERY = 500
+# After a page this large, the worker gives the heap its tree grew back to the system (glibc keeps
+# freed memory otherwise, and two workers that each met a large page hold it all the crawl long).
+TRIM_AFTER_BYTES = 256 * 1024
+
+
+def _load_trim() -> Callable[[], object] | None:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        return None
+    return lambda: trim(0)
+
+
+_malloc_trim = _load_trim()
+
+
+def _trim_heap() -> None:
+    if _malloc_trim is not None:
+        _malloc_trim()
 
 
 @dataclass
@@ -169,6 +191,9 @@ def analyze_page(job_id: int, body: bytes, encoding: str | None, url: str, extra
     _jobs_done += 1
     if _jobs_done % RESET_CACHES_EVERY == 0:
         reset_caches()
+    if len(body) >= TRIM_AFTER_BYTES:
+        del tree
+        _trim_heap()
     words = count_words(markdown)
     return PageAnalysis(title, links, canonical, markdown, words, parsed - started, extracted - parsed,
                         site_name, description, looks_not_found(title, markdown, words), nav, heading_ids,

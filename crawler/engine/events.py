@@ -143,5 +143,16 @@ class RecordingSink:
 
 def iso_timestamp(moment: datetime | None = None) -> str:
     """ISO 8601, UTC, milliseconds: 2026-11-23T18:40:12.345Z."""
-    moment = moment or datetime.now(UTC)
+    global _second_text
+    if moment is None:  # now: the second's text is made once a second (this runs several times per page)
+        moment = datetime.now(UTC)
+        second = moment.replace(microsecond=0)
+        made_for, prefix = _second_text
+        if second != made_for:
+            prefix = second.strftime("%Y-%m-%dT%H:%M:%S.")
+            _second_text = (second, prefix)
+        return prefix + f"{moment.microsecond // 1000:03d}Z"
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+_second_text: tuple[datetime | None, str] = (None, "")

@@ -8,6 +8,7 @@ import lxml.html
 import trafilatura
 
 from crawler.engine import markdown as md
+from crawler.engine.parse import make_links_absolute
 
 try:  # present in trafilatura >= 1.7; keeps long-lived worker processes from growing
     from trafilatura.meta import reset_caches
@@ -29,8 +30,8 @@ def extract_markdown(tree: lxml.html.HtmlElement, url: str, content_selector: st
     page without either, trafilatura decides what the content is, with its code blocks
     protected (see crawler/engine/markdown.py)."""
     try:
-        tree.make_links_absolute(url, resolve_base_href=True, handle_failures="discard")
-    except ValueError:  # a URL lxml cannot join with: leave the links as they are
+        make_links_absolute(tree, url)
+    except ValueError:  # a <base href> that cannot be joined with: leave the links as they are
         pass
     body = tree.find("body")
     root = body if body is not None else tree

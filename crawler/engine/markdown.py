@@ -49,33 +49,50 @@ def _is_gutter(element: etree._Element) -> bool:
     return bool(GUTTER_CLASSES.intersection(_classes(element)))
 
 
+# Inside a <pre>, what code_text must look at element by element: tags it skips or reads as a
+# line break, comments, and classes of line-number gutters (matched as substrings of the class
+# attribute: a false alarm takes the slow path, nothing is missed). Found in the block's markup,
+# serialized by libxml2: a block with none of them (most highlighted code: spans only) is its text.
+_CODE_SPECIAL = re.compile(r"<(?:button|script|style|br|tr|div|p|li)[\s/>]|<!--|<\?|class=\"[^\"]*(?:"
+                           + "|".join(map(re.escape, sorted(GUTTER_CLASSES))) + ")")
+
+
 def code_text(pre: etree._Element) -> str:
     """The code of a <pre> as a reader sees it: highlighter spans and links give their text,
     <br> is a line break, Prism's token lines are lines, line-number gutters and buttons are
     left out; one trailing newline dropped."""
+    if not _is_gutter(pre) and not _CODE_SPECIAL.search(etree.tostring(pre, encoding=str, with_tail=False), 4):
+        return _tidy_code(etree.tostring(pre, method="text", encoding=str, with_tail=False))
     parts: list[str] = []
+    _walk_code(pre, pre, parts)
+    return _tidy_code("".join(parts))
 
-    def walk(element: etree._Element) -> None:
-        tag = element.tag if isinstance(element.tag, str) else ""
-        if tag in ("button", "script", "style") or _is_gutter(element):
-            pass
-        elif tag == "br":
+
+def _walk_code(element: etree._Element, pre: etree._Element, parts: list[str]) -> None:
+    """code_text's reading of one element. (A function of the module, not a closure: a recursive
+    closure is a reference cycle, which would keep the page's whole tree alive until the garbage
+    collector's next full pass.)"""
+    tag = element.tag if isinstance(element.tag, str) else ""
+    if tag in ("button", "script", "style") or _is_gutter(element):
+        pass
+    elif tag == "br":
+        parts.append("\n")
+    else:
+        if element.text:
+            parts.append(element.text)
+        for child in element:
+            _walk_code(child, pre, parts)
+        # a row or a block per line (highlight.js line-number tables, div-per-line
+        # highlighters) is a line even with no newline in the markup
+        if tag in LINE_TAGS and element is not pre and parts and not parts[-1].endswith("\n") \
+                and not (element.tail or "").startswith("\n"):
             parts.append("\n")
-        else:
-            if element.text:
-                parts.append(element.text)
-            for child in element:
-                walk(child)
-            # a row or a block per line (highlight.js line-number tables, div-per-line
-            # highlighters) is a line even with no newline in the markup
-            if tag in LINE_TAGS and element is not pre and parts and not parts[-1].endswith("\n") \
-                    and not (element.tail or "").startswith("\n"):
-                parts.append("\n")
-        if element is not pre and element.tail:
-            parts.append(element.tail)
+    if element is not pre and element.tail:
+        parts.append(element.tail)
 
-    walk(pre)
-    text = "".join(parts).replace("\r\n", "\n").replace("\u200b", "")
+
+def _tidy_code(text: str) -> str:
+    text = text.replace("\r\n", "\n").replace("\u200b", "")
     if text.startswith("\n"):  # a newline right after <pre> is not displayed (HTML parsing rule)
         text = text[1:]
     return text[:-1] if text.endswith("\n") else text
@@ -257,7 +274,7 @@ def find_content(tree: etree._Element) -> etree._Element | None:
 
 
 def _text_length(element: etree._Element) -> int:
-    return len("".join(element.itertext()).strip())
+    return len(etree.tostring(element, method="text", encoding=str, with_tail=False).strip())
 
 
 # ---- conversion ----------------------------------------------------------------------------
@@ -274,8 +291,13 @@ ADMONITION_TYPES = ("note", "warning", "tip", "hint", "important", "caution", "d
                     "versionadded", "versionchanged", "deprecated", "versionremoved", "secondary")
 _LABEL_SELECTORS = (".admonition-title", "[class*='admonitionHeading']", ".admonition-heading", "summary",
                     "span.versionmodified", ".callout-title", ".alert-title")
-_SPACES = re.compile(r"[ \t\r\n\f\v]+")
+# A run of whitespace, except a lone space: replacing these by one space collapses whitespace
+# without a replacement for every gap between two words.
+_SPACES = re.compile(r"[\t\r\n\f\v][ \t\r\n\f\v]*| [ \t\r\n\f\v]+")
 _ESCAPE = re.compile(r"([\\`*\[\]])")
+_ESCAPABLE = re.compile(r"[\\`*\[\]_<]")
+_LONE_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+_TAG_OPEN = re.compile(r"<(?=[A-Za-z/!?])")
 _LINE_START = re.compile(r"^(\s*)([#>+\-=|]|\d+[.)])(?=\s|$)")
 _MATH_INLINE = re.compile(r"^\\\((.*)\\\)$", re.S)
 _MATH_DISPLAY = re.compile(r"^\\\[(.*)\\\]$", re.S)
@@ -291,9 +313,11 @@ def _tag(element: etree._Element) -> str:
 
 
 def _escape(text: str) -> str:
+    if not _ESCAPABLE.search(text):  # most text: nothing to escape
+        return text
     text = _ESCAPE.sub(r"\\\1", text)
-    text = re.sub(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])", r"\_", text)
-    return re.sub(r"<(?=[A-Za-z/!?])", r"\<", text)
+    text = _LONE_UNDERSCORE.sub(r"\_", text)
+    return _TAG_OPEN.sub(r"\<", text)
 
 
 def _inline_code(text: str) -> str:
@@ -679,7 +703,10 @@ def _clean_inline(text: str) -> str:
     for line in text.split("  \n"):
         collapsed = _SPACES.sub(" ", line).strip()
         if collapsed:
-            lines.append(_LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), collapsed, count=1))
+            start = _LINE_START.match(collapsed)
+            if start:
+                collapsed = start.group(1) + "\\" + collapsed[start.start(2):]
+            lines.append(collapsed)
     return "  \n".join(lines)
 
 

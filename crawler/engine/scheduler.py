@@ -9,10 +9,11 @@ Links refused at admission (robots, out of scope, filtered) are journaled and co
 
 from __future__ import annotations
 
+import queue
 import random
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import Future
 
 from crawler.engine.context import CrawlContext
 from crawler.engine.events import PageStatus, State, iso_timestamp
@@ -127,26 +128,41 @@ class Scheduler:
         frontier, stop, concurrency = self.frontier, self.ctx.stop_signal, self.ctx.config.concurrency
         fetching: set[Future[PageOutcome]] = set()
         processing: set[Future[PageOutcome]] = set()
+        # Each stage's future puts itself here when it ends: the loop wakes on the first one without
+        # registering a waiter on every future in flight at each turn (concurrent.futures.wait).
+        finished: queue.Queue[Future[PageOutcome]] = queue.Queue()
         while not stop.is_set():
             while (not self._pause_check() and len(fetching) < concurrency
                    and len(fetching) + len(processing) < backlog):
                 request = frontier.next_request()
                 if request is None:
                     break
-                fetching.add(fetchers.submit(fetch_stage, request))
+                future = fetchers.submit(fetch_stage, request)
+                fetching.add(future)
+                future.add_done_callback(finished.put)
             self.report(len(fetching) + len(processing))
             if not fetching and not processing:
                 if frontier.is_done():
                     return
                 stop.wait(self.POLL)  # waiting for a delay or a back-off to pass
                 continue
-            done, _ = wait(fetching | processing, timeout=self.POLL, return_when=FIRST_COMPLETED)
+            try:
+                done = [finished.get(timeout=self.POLL)]
+            except queue.Empty:
+                continue
+            while True:
+                try:
+                    done.append(finished.get_nowait())
+                except queue.Empty:
+                    break
             for future in done:
                 fetching.discard(future)
                 processing.discard(future)
                 outcome = future.result()  # the stages never raise
                 if outcome.status == Unrecorded.FETCHED:
-                    processing.add(processors.submit(process_stage, outcome))
+                    future = processors.submit(process_stage, outcome)
+                    processing.add(future)
+                    future.add_done_callback(finished.put)
                 else:
                     self._handle(outcome)
 

@@ -35,7 +35,7 @@ import os
 import re
 import tempfile
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -241,7 +241,20 @@ def write_atomically(path: Path, chunks: Iterable[str | bytes], *, within: Path 
 
 
 def write_json(path: Path, data: Any) -> None:
-    _atomic_write(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    """`data` as indented JSON, written atomically; encoded as it is written, so a large document
+    (llms-report.json of a 100,000-page crawl) is never one string in memory."""
+    write_atomically(path, _json_chunks(data))
+
+
+def _json_chunks(data: Any, batch: int = 4096) -> Iterator[str]:
+    pending: list[str] = []
+    for piece in json.JSONEncoder(indent=2, ensure_ascii=False).iterencode(data):
+        pending.append(piece)
+        if len(pending) >= batch:
+            yield "".join(pending)
+            pending.clear()
+    pending.append("\n")
+    yield "".join(pending)
 
 
 def append_line(handle: Any, path: Path, line: str) -> None:

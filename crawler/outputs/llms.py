@@ -369,19 +369,11 @@ def build_index(crawl_dir: Path) -> SiteIndex:
     """Read the folder (metadata and the first KB of each page) into what llms.txt lists."""
     crawl_dir = Path(crawl_dir)
     order = _discovery_order(crawl_dir)
-    entries = list(saved_page_files(crawl_dir))
-
-    def position(entry: dict[str, Any]) -> int:
-        """Where the page was first found: under the URL fetched, or under its canonical URL
-        when that was found earlier (a print copy fetched before the page it names)."""
-        return min(order.get(entry["url"], len(order)), order.get(entry.get("canonical") or "", len(order)))
-
-    ranked = sorted(enumerate(entries), key=lambda item: (position(item[1][0]), item[0]))
-
-    pages: list[PageRef] = []
-    start: PageRef | None = None
     configured_start = _start_url(crawl_dir)
-    for _, (entry, file) in ranked:
+    # Each manifest entry becomes its PageRef at once (the entries are not kept: a 100,000-page
+    # crawl's would be ~100 MB), then the pages are put in discovery order.
+    found: list[tuple[int, int, bool, PageRef]] = []
+    for number, (entry, file) in enumerate(saved_page_files(crawl_dir)):
         head = page_body(_read_head(file))
         listed = entry.get("canonical") or entry["url"]
         title = _one_line(entry.get("title")) or _humanize((_segments(listed, "/") or [""])[-1]) or listed
@@ -392,11 +384,15 @@ def build_index(crawl_dir: Path) -> SiteIndex:
         page = PageRef(url=listed, fetched_url=entry["url"], file=file, path=entry["path"], title=title,
                        description=_shorten(first_sentence(head)), site_name=_one_line(entry.get("site_name")) or None,
                        nav=nav, meta_description=meta)
-        pages.append(page)
-        if start is None and (entry.get("source") == "start" or entry["url"] == configured_start):
-            start = page
-    if start is None and pages:
-        start = pages[0]
+        # Where the page was first found: under the URL fetched, or under its canonical URL when
+        # that was found earlier (a print copy fetched before the page it names).
+        position = min(order.get(entry["url"], len(order)), order.get(entry.get("canonical") or "", len(order)))
+        is_start = entry.get("source") == "start" or entry["url"] == configured_start
+        found.append((position, number, is_start, page))
+    found.sort(key=lambda item: (item[0], item[1]))
+    pages: list[PageRef] = [page for _, _, _, page in found]
+    start: PageRef | None = next((page for _, _, is_start, page in found if is_start), pages[0] if pages else None)
+    del found
 
     root_url = configured_start or (start.url if start else "")
     root = urlsplit(root_url)

@@ -26,6 +26,7 @@ MAX_HEADING_CHARS = 200
 _PERMALINK_MARKS = " ¶§🔗"  # what a heading's permalink leaves at its end when the extraction keeps it
 _HEADING = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.+?)[ \t]*#*[ \t]*$")
 _FENCE = re.compile(r"^ {0,3}(```|~~~)")
+_MAY_OPEN = (" ", "#", "`", "~")  # the first character of a line that may be a heading or a fence
 
 
 @dataclass
@@ -46,6 +47,9 @@ _LINK = re.compile(r"\[([^\]\n]*)\]\((?:[^()\n]|\([^()\n]*\))*\)")
 _REF_LINK = re.compile(r"\[([^\]\n]+)\]\[[^\]\n]*\]")
 _AUTOLINK = re.compile(r"<((?:https?|mailto):[^>\s]+)>")
 _EMPHASIS = re.compile(r"(\*\*|__|(?<![\w*])\*(?=\S)|(?<=\S)\*(?![\w*])|`+|~~)")
+_EMPHASIS_CHARS = re.compile(r"[*_`~]")
+_RULE_START = frozenset("-*_=|:")  # a rule's or a table rule's first character
+_LIST_START = frozenset("-*+")
 _LIST_MARK = re.compile(r"^(\s*)(?:[-*+]|\d+[.)])\s+")
 _QUOTE = re.compile(r"^\s*(?:>\s?)+")
 _RULE = re.compile(r"^\s*(?:[-*_=]\s*){3,}$")
@@ -54,11 +58,15 @@ _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")
 
 def inline_plain(text: str) -> str:
     """One line of Markdown without its syntax: links become their text, images their alt text."""
-    text = _IMAGE.sub(r"\1", text)
-    text = _LINK.sub(r"\1", text)
-    text = _REF_LINK.sub(r"\1", text)
-    text = _AUTOLINK.sub(r"\1", text)
-    text = _EMPHASIS.sub("", text)
+    if "[" in text:  # (each pattern is tried only where its first character is: most lines have none)
+        if "![" in text:
+            text = _IMAGE.sub(r"\1", text)
+        text = _LINK.sub(r"\1", text)
+        text = _REF_LINK.sub(r"\1", text)
+    if "<" in text:
+        text = _AUTOLINK.sub(r"\1", text)
+    if _EMPHASIS_CHARS.search(text):
+        text = _EMPHASIS.sub("", text)
     return text.replace("\\", "") if "\\" in text else text
 
 
@@ -82,6 +90,9 @@ def split_sections(markdown: str) -> list[Section]:
     position = 0
     current = Section("", (), "", 0, 0)
     for line in markdown.splitlines(keepends=True):
+        if line[:1] not in _MAY_OPEN:  # neither a fence nor a heading can start otherwise
+            position += len(line)
+            continue
         if _FENCE.match(line):
             in_fence = not in_fence
         elif not in_fence and len(sections) < MAX_SECTIONS:
@@ -216,21 +227,32 @@ def plain_text(markdown: str) -> str:
     out: list[str] = []
     in_fence = False
     for line in markdown.splitlines():
+        if line[:1].isalpha():  # a line of prose: no block syntax starts with a letter
+            out.append(line.rstrip() if in_fence else inline_plain(line).rstrip())
+            continue
         if _FENCE.match(line):
             in_fence = not in_fence
             continue
         if in_fence:
             out.append(line.rstrip())
             continue
-        if _RULE.match(line) or _TABLE_RULE.match(line):
+        first = line.lstrip()[:1]  # (each pattern below is tried only where its first character is)
+        if first in _RULE_START and (_RULE.match(line) or _TABLE_RULE.match(line)):
             out.append("")
             continue
-        heading = _HEADING.match(line)
+        heading = _HEADING.match(line) if first == "#" else None
         if heading:
             out.append(inline_plain(heading.group(2)).strip())
             continue
-        line = _QUOTE.sub("", line)
-        line = _LIST_MARK.sub(r"\1", line)
+        if first == ">":
+            quote = _QUOTE.match(line)
+            if quote:
+                line = line[quote.end():]
+            first = line.lstrip()[:1]
+        if first in _LIST_START or first.isdigit():
+            mark = _LIST_MARK.match(line)
+            if mark:
+                line = mark.group(1) + line[mark.end():]
         if "|" in line and line.strip().startswith("|"):
             line = " ".join(cell.strip() for cell in line.strip().strip("|").split("|"))
         out.append(inline_plain(line).rstrip())

@@ -202,6 +202,17 @@ class Frontier:
             state = self._host(host)
             state.delay = max(state.delay, delay)
 
+    def take_turn(self, host: str) -> float:
+        """A request made beside the queue (the site's own llms files) takes its host's next start
+        like a page would: returns the seconds to wait before sending it, so `delay` and
+        `Crawl-delay` space it from the pages' requests."""
+        with self._lock:
+            now = self._clock()
+            state = self._host(host)
+            start = max(now, state.next_start, state.backoff_until)
+            state.next_start = start + state.delay
+            return start - now
+
     def back_off(self, host: str, seconds: float, reason: str) -> None:
         """Ask nothing of `host` for `seconds` (a 429/503 told us to slow down)."""
         with self._lock:

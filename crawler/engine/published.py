@@ -17,6 +17,7 @@ from crawler.engine.context import CrawlContext
 from crawler.engine.errors import FetchFailed, TransientFailure
 from crawler.engine.events import iso_timestamp
 from crawler.engine.fetch import MAX_BODY_BYTES, fetch_text
+from crawler.engine.urls import host_of
 from crawler.folder.paths import SITE_FILE_NAMES
 from crawler.folder.writer import StoreClosed
 
@@ -50,10 +51,12 @@ def _same_host(start_url: str, allowed: Callable[[str], bool]) -> Callable[[str]
     return refusal
 
 
-def fetch_site_files(ctx: CrawlContext, allowed_by_robots: Callable[[str], bool] | None) -> int:
+def fetch_site_files(ctx: CrawlContext, allowed_by_robots: Callable[[str], bool] | None,
+                     take_turn: Callable[[str], float]) -> int:
     """Look for the site's own llms.txt and llms-full.txt and keep those found in the crawl
     folder (`site/`); the first found of each name (the root's) wins. Returns how many were kept.
-    A failure to fetch one is a line in the log, never the crawl's end."""
+    A failure to fetch one is a line in the log, never the crawl's end. Each request waits for its
+    host's turn (`take_turn`: the frontier's, so `delay` and `Crawl-delay` space it from the pages)."""
     refusal = _same_host(ctx.start_url, allowed_by_robots or (lambda url: True))
     timeout = min(ctx.config.timeout, FETCH_TIMEOUT_CAP)
     kept: set[str] = set()
@@ -66,6 +69,10 @@ def fetch_site_files(ctx: CrawlContext, allowed_by_robots: Callable[[str], bool]
             ctx.tracker.log("info", f"{url}: not fetched ({reason})")
             continue
         limit = MAX_LLMS_TXT_BYTES if name == "llms.txt" else MAX_LLMS_FULL_BYTES
+        pause = take_turn(host_of(url))
+        if pause > 0:
+            ctx.stop_signal.wait(pause)
+        ctx.check_stop()
         try:
             found = fetch_text(ctx.sessions.get(), url, timeout=timeout, stop=ctx.stop_signal, max_bytes=limit,
                                check_redirect=refusal)

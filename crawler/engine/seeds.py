@@ -69,7 +69,8 @@ class Seeds:
             return
         scheduler.offer(self.ctx.start_url, 0, None, "start")
         if not self.ctx.discover_only:  # the site's own llms.txt and llms-full.txt, kept for the downloads
-            fetch_site_files(self.ctx, self.robots.allows if self.robots else None)
+            fetch_site_files(self.ctx, self.robots.allows if self.robots else None,
+                             scheduler.frontier.take_turn)
         if config.use_sitemaps:
             self._read_sitemaps(scheduler)
         scheduler.report(0)

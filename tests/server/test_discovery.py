@@ -163,7 +163,8 @@ def test_a_calendar_trap_ends_at_the_limits_and_max_pages_is_exact(server, make_
     finished = client.wait_finished(capped, timeout=60)
     assert finished["summary"]["ok"] == 25
     assert sum(1 for e in manifest(server, capped) if e["status"] == "ok") == 25
-    page_requests = [raw for _, raw in site.requests[requests_before:] if raw.startswith("/docs/")]
+    page_requests = [raw for _, raw in site.requests[requests_before:]
+                     if raw.startswith("/docs/") and raw not in ("/docs/llms.txt", "/docs/llms-full.txt")]
     assert len(page_requests) == 25, f"{len(page_requests)} pages fetched for max_pages 25"
 
 

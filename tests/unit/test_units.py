@@ -518,3 +518,17 @@ def test_page_events_stay_bounded_when_nobody_drains_them():
     assert pages[-1]["url"] == "u19999" and pages[-1]["stage"] == "done"  # the newest are kept
     assert sum(p["stage"] == "done" for p in pages) >= 1000  # finished pages go last, intermediate stages first
     assert tracker.counts["skipped"] == 20_000  # the counts never lose anything
+
+def test_a_request_beside_the_queue_takes_its_hosts_turn_and_keeps_the_delay():
+    now = [100.0]
+    frontier = Frontier("https://docs.example.org/", scope="prefix", max_depth=5, max_pages=10,
+                        delay=1.0, clock=lambda: now[0])
+    frontier.offer("https://docs.example.org/", 0)
+    assert frontier.next_request() is not None  # the start page: next start at 101
+    assert frontier.take_turn("docs.example.org") == 1.0  # the llms.txt probe waits a second
+    assert frontier.take_turn("docs.example.org") == 2.0  # the next one a second more
+    frontier.offer("https://docs.example.org/a", 1)
+    now[0] = 102.5
+    assert frontier.next_request() is None  # the pages wait behind the probes' turns
+    now[0] = 103.0
+    assert frontier.next_request() is not None

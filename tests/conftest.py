@@ -15,10 +15,12 @@ import pytest
 from crawler.engine.cpu import CpuPool
 from crawler.render import RenderPool
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, expect, sync_playwright
+from tests.support.changing_site import ChangingSite, first_version
 from tests.support.render import browsers_below
 from tests.support.render_sites import RenderSites
 from tests.support.server import SERVER_MODES, Client, ServerProcess, wait_until
 from tests.support.site import CRASH_MARKER, DocSite, SiteOptions
+from tests.support.webhooks import Receiver
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -79,6 +81,30 @@ def make_client(server: ServerProcess) -> Iterator[Callable[..., Client]]:
     yield make
     for client in clients:
         client.close()
+
+
+@pytest.fixture
+def app_client(app_server: ServerProcess) -> Iterator[Client]:
+    """A client with its own session on the shared threading server."""
+    made = Client(app_server.base)
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def changing_site() -> Iterator[ChangingSite]:
+    """A small site whose pages a test can edit between a crawl and its refresh."""
+    served = ChangingSite(first_version())
+    yield served
+    served.stop()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver the test runs."""
+    made = Receiver()
+    yield made
+    made.stop()
 
 
 @pytest.fixture

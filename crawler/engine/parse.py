@@ -5,7 +5,9 @@ The tree is built once and handed on to extraction, so a page is never parsed tw
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import lxml.html
@@ -331,23 +333,29 @@ def _heading_text(heading: lxml.html.HtmlElement) -> str:
     return " ".join(heading.text_content().split()).strip(" ¶#§🔗\u200b")
 
 
+def _anchored(elements: list[Any], anchor_of: Callable[[Any], str | None], limit: int) -> list[list[str]] | None:
+    """[text, id] pairs of the elements that carry an anchor of the site's own, in page order (at
+    most `limit`, each part at most 120 characters, ids without spaces); None when none does."""
+    found: list[list[str]] = []
+    try:
+        for element in elements:
+            if len(found) >= limit:
+                break
+            anchor = anchor_of(element)
+            if not anchor or len(anchor) > MAX_HEADING_ID or any(c.isspace() for c in anchor):
+                continue
+            text = _heading_text(element)[:MAX_HEADING_ID]
+            if text:
+                found.append([text, anchor])
+    except Exception:  # noqa: BLE001 - an odd page's anchors never cost the page itself
+        return None
+    return found or None
+
+
 def find_heading_ids(tree: lxml.html.HtmlElement) -> list[list[str]] | None:
     """The page's headings that carry an anchor of the site's own, in page order, as [text, id]
     pairs (at most 200, each part at most 120 characters); None when none does."""
-    found: list[list[str]] = []
-    try:
-        for heading in tree.xpath(_HEADINGS):
-            if len(found) >= MAX_HEADING_IDS:
-                break
-            anchor = _heading_id(heading)
-            if not anchor or len(anchor) > MAX_HEADING_ID or any(c.isspace() for c in anchor):
-                continue
-            text = _heading_text(heading)[:MAX_HEADING_ID]
-            if text:
-                found.append([text, anchor])
-    except Exception:  # noqa: BLE001 - an odd page's headings never cost the page itself
-        return None
-    return found or None
+    return _anchored(tree.xpath(_HEADINGS), _heading_id, MAX_HEADING_IDS)
 
 
 MAX_DEFINITION_IDS = 1000
@@ -360,20 +368,7 @@ def find_definition_ids(tree: lxml.html.HtmlElement) -> list[list[str]] | None:
     mkdocstrings entry's), in page order, as [term text, id] pairs (at most 1000, each part at
     most 120 characters); None when there is none. One XPath over `dt[@id]` only: a page without
     definition lists costs one lookup."""
-    found: list[list[str]] = []
-    try:
-        for term in tree.xpath(_DEFINITIONS):
-            if len(found) >= MAX_DEFINITION_IDS:
-                break
-            anchor = term.get("id") or ""
-            if not anchor or len(anchor) > MAX_HEADING_ID or any(c.isspace() for c in anchor):
-                continue
-            text = _heading_text(term)[:MAX_HEADING_ID]
-            if text:
-                found.append([text, anchor])
-    except Exception:  # noqa: BLE001 - an odd page's definitions never cost the page itself
-        return None
-    return found or None
+    return _anchored(tree.xpath(_DEFINITIONS), lambda term: term.get("id"), MAX_DEFINITION_IDS)
 
 
 # ---- the page's own Markdown version (llmstxt.org: the same URL with .md) ----------------------

@@ -7,31 +7,19 @@ import re
 
 import requests
 
-from tests.support.browser import VIEWPORT
+from tests.support.browser import open_dashboard
 from tests.support.server import ServerProcess
 
 try:
-    from playwright.sync_api import Browser, Page, expect
+    from playwright.sync_api import Browser, expect
 except ImportError:  # pragma: no cover - the browser fixture skips without playwright
     expect = None  # type: ignore[assignment]
 
 
-def open_tab(browser: Browser, server: ServerProcess) -> tuple[Page, list[str]]:
-    """A fresh browser profile (its own session cookie) with the dashboard connected."""
-    context = browser.new_context(viewport=VIEWPORT, base_url=server.base)
-    context.set_default_timeout(10_000)
-    tab = context.new_page()
-    errors: list[str] = []
-    tab.on("pageerror", lambda exc: errors.append(str(exc)))
-    tab.goto("/")
-    expect(tab.locator("#connection")).to_have_text("Connected")
-    return tab, errors
-
-
 def test_a_key_is_shown_once_works_live_and_signs_another_browser_in_until_revoked(
         browser: Browser, server: ServerProcess, make_site, tmp_path):
-    owner, owner_errors = open_tab(browser, server)
-    other, other_errors = open_tab(browser, server)
+    owner, owner_errors = open_dashboard(browser, server.base)
+    other, other_errors = open_dashboard(browser, server.base)
     try:
         panel = owner.locator("#keys-panel")
         expect(panel.locator(".empty-note")).to_be_visible()

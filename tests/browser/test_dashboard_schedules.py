@@ -4,87 +4,66 @@ deleted; a site URL with markup stays text."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
-from tests.support.browser import VIEWPORT, start_crawl
+from tests.support.browser import start_crawl
 from tests.support.changing_site import ChangingSite, first_version
-from tests.support.server import ServerProcess
 
 try:
-    from playwright.sync_api import Page, expect
+    from playwright.sync_api import expect
 except ImportError:  # pragma: no cover - the browser fixture skips without playwright
     expect = None  # type: ignore[assignment]
 
 
-@pytest.fixture
-def tab(browser, app_server: ServerProcess) -> Iterator[Page]:
-    context = browser.new_context(viewport=VIEWPORT, base_url=app_server.base)
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto("/")
-    expect(page.locator("#connection")).to_have_text("Connected")
-    try:
-        yield page
-    finally:
-        context.close()
-    assert not errors, f"script errors on the dashboard: {errors}"
-
-
-def test_a_crawl_is_scheduled_listed_and_deleted_from_the_dashboard(tab, app_server, tmp_path):
+def test_a_crawl_is_scheduled_listed_and_deleted_from_the_dashboard(watch, app_server, tmp_path):
     site = ChangingSite(first_version())
     try:
-        crawl_id = start_crawl(tab, site.url("/docs/"), concurrency=4)
-        expect(tab.locator("#crawl-state")).to_have_text("Completed: 8 pages saved", timeout=30_000)
-        tab.locator("#schedule-crawl").focus()
-        expect(tab.locator(f'#schedule-crawl option[value="{crawl_id}"]')).to_have_count(1)
-        tab.select_option("#schedule-crawl", crawl_id)
+        crawl_id = start_crawl(watch, site.url("/docs/"), concurrency=4)
+        expect(watch.locator("#crawl-state")).to_have_text("Completed: 8 pages saved", timeout=30_000)
+        watch.locator("#schedule-crawl").focus()
+        expect(watch.locator(f'#schedule-crawl option[value="{crawl_id}"]')).to_have_count(1)
+        watch.select_option("#schedule-crawl", crawl_id)
 
-        tab.fill("#schedule-hours", "0.25")  # under the server's floor (an hour)
-        tab.locator("#schedule-form button[type=submit]").click()
-        expect(tab.locator("#schedule-status")).to_have_text("every_hours must be between 1 and 8784, got 0.25")
-        expect(tab.locator("#schedules li")).to_have_count(0)
+        watch.fill("#schedule-hours", "0.25")  # under the server's floor (an hour)
+        watch.locator("#schedule-form button[type=submit]").click()
+        expect(watch.locator("#schedule-status")).to_have_text("every_hours must be between 1 and 8784, got 0.25")
+        expect(watch.locator("#schedules li")).to_have_count(0)
 
-        tab.fill("#schedule-hours", "24")
-        tab.locator("#schedule-form button[type=submit]").click()
-        expect(tab.locator("#schedule-status")).to_contain_text("Scheduled: next run ")
-        rows = tab.locator("#schedules li.schedule-row")
+        watch.fill("#schedule-hours", "24")
+        watch.locator("#schedule-form button[type=submit]").click()
+        expect(watch.locator("#schedule-status")).to_contain_text("Scheduled: next run ")
+        rows = watch.locator("#schedules li.schedule-row")
         expect(rows).to_have_count(1)
         host = site.url("/docs/").split("://", 1)[1]
         expect(rows.first.locator(".schedule-site")).to_have_text(host)
         expect(rows.first.locator(".schedule-when")).to_contain_text("every 24 hours · next ")
         expect(rows.first.locator(".schedule-last")).to_have_text("not run yet · 0 runs")
 
-        tab.select_option("#schedule-how", "cron")
-        expect(tab.locator("#schedule-hours")).to_be_hidden()
-        tab.fill("#schedule-cron", "0 3 * * *")
-        tab.locator("#schedule-form button[type=submit]").click()
+        watch.select_option("#schedule-how", "cron")
+        expect(watch.locator("#schedule-hours")).to_be_hidden()
+        watch.fill("#schedule-cron", "0 3 * * *")
+        watch.locator("#schedule-form button[type=submit]").click()
         expect(rows).to_have_count(2)
         expect(rows.nth(1).locator(".schedule-when")).to_contain_text("cron 0 3 * * * (UTC) · next ")
-        tab.screenshot(path=str(tmp_path / "schedules.png"), full_page=True)
+        watch.screenshot(path=str(tmp_path / "schedules.png"), full_page=True)
 
         rows.first.locator("button.schedule-delete").click()
         expect(rows).to_have_count(1)
-        expect(tab.locator("#schedule-status")).to_have_text("Schedule deleted.")
-        listed = tab.request.get(f"{app_server.base}/api/schedules").json()["schedules"]
+        expect(watch.locator("#schedule-status")).to_have_text("Schedule deleted.")
+        listed = watch.request.get(f"{app_server.base}/api/schedules").json()["schedules"]
         assert [s["cron"] for s in listed] == ["0 3 * * *"]
         rows.first.locator("button.schedule-delete").click()
         expect(rows).to_have_count(0)
 
         # A site address with markup in it is shown as text.
         hostile = site.url("/docs/<img/src=x/onerror=alert(1)>")
-        made = tab.request.post(f"{app_server.base}/api/crawls", data={"url": hostile, "max_pages": 1})
+        made = watch.request.post(f"{app_server.base}/api/crawls", data={"url": hostile, "max_pages": 1})
         assert made.status == 202, made.text()
-        scheduled = tab.request.post(f"{app_server.base}/api/schedules",
+        scheduled = watch.request.post(f"{app_server.base}/api/schedules",
                                      data={"crawl_id": made.json()["crawl_id"], "every_hours": 24})
         assert scheduled.status == 201, scheduled.text()
-        tab.reload()
+        watch.reload()
         expect(rows).to_have_count(1)
         expect(rows.first.locator(".schedule-site")).to_contain_text("<img/src=x/onerror=alert(1)>")
-        expect(tab.locator("#schedules img")).to_have_count(0)
+        expect(watch.locator("#schedules img")).to_have_count(0)
         rows.first.locator("button.schedule-delete").click()
         expect(rows).to_have_count(0)
     finally:

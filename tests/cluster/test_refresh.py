@@ -3,35 +3,16 @@ tests/server/test_refresh.py, tests/support/changing_site.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from tests.support.changing_site import CONFIG, ChangingSite, change_the_site, crawl, first_version
-from tests.support.server import Client, ServerProcess
-
-
-@pytest.fixture
-def site() -> Iterator[ChangingSite]:
-    served = ChangingSite(first_version())
-    yield served
-    served.stop()
-
-
-@pytest.fixture
-def client(app_server: ServerProcess) -> Iterator[Client]:
-    made = Client(app_server.base)
-    yield made
-    made.close()
-
-
-
+from tests.support.changing_site import CONFIG, change_the_site, crawl
+from tests.support.server import Client
 
 # ---------------------------------------------------------------- cluster mode
 
 
 @pytest.mark.slow
-def test_refresh_in_cluster_mode_runs_on_a_worker_through_the_same_service_call(tmp_path, site):
+def test_refresh_in_cluster_mode_runs_on_a_worker_through_the_same_service_call(tmp_path, changing_site):
     """One redis-server, one web server with --redis, one worker: the refresh is queued like any
     crawl, the worker reuses the unchanged pages from the shared folder, the report is the same."""
     from tests.support.cluster import RedisServer, WorkerProcess, wait_for_workers, web_server
@@ -39,25 +20,25 @@ def test_refresh_in_cluster_mode_runs_on_a_worker_through_the_same_service_call(
     data_dir = tmp_path / "crawls"
     redis = RedisServer(tmp_path / "redis")
     worker = WorkerProcess(redis.url, data_dir, tmp_path)
-    web = client = None
+    web = app_client = None
     try:
         web = web_server(data_dir, redis.url)
         wait_for_workers(web, [worker])
-        client = Client(web.base)
-        old_id, first = crawl(client, {"url": site.url("/docs/"), **CONFIG})
+        app_client = Client(web.base)
+        old_id, first = crawl(app_client, {"url": changing_site.url("/docs/"), **CONFIG})
         assert first["ok"] == 8
-        change_the_site(site)
-        ack = client.call("refresh_crawl", {"crawl_id": old_id})
+        change_the_site(changing_site)
+        ack = app_client.call("refresh_crawl", {"crawl_id": old_id})
         assert ack["ok"], ack
-        summary = client.wait_finished(ack["crawl_id"], timeout=30)["summary"]
+        summary = app_client.wait_finished(ack["crawl_id"], timeout=30)["summary"]
         assert (summary["ok"], summary["reused"]) == (8, 4)
-        detail = client.http.get(f"{web.base}/api/crawls/{ack['crawl_id']}", timeout=10).json()
+        detail = app_client.http.get(f"{web.base}/api/crawls/{ack['crawl_id']}", timeout=10).json()
         assert detail["refresh_of"] == old_id  # kept in the Redis record
-        report = client.http.get(f"{web.base}/api/crawls/{ack['crawl_id']}/changes", timeout=10).json()
+        report = app_client.http.get(f"{web.base}/api/crawls/{ack['crawl_id']}/changes", timeout=10).json()
         assert report["counts"] == {"new": 1, "changed": 3, "removed": 1, "unchanged": 4, "unchecked": 0, "reused": 4}
     finally:
-        if client is not None:
-            client.close()
+        if app_client is not None:
+            app_client.close()
         if web is not None:
             web.stop()
         worker.stop()

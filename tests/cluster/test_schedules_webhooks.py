@@ -11,35 +11,19 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 
 import pytest
 import redis
 
-from tests.support.changing_site import CONFIG, ChangingSite, crawl, first_version
+from tests.support.changing_site import CONFIG, crawl
 from tests.support.mcp import CRAWL_TOOLS, session_over_http
 from tests.support.server import Client, ServerProcess, wait_until
-from tests.support.webhooks import Receiver
 
 SECRET = "cluster-webhook-secret"
 
 
-@pytest.fixture
-def site() -> Iterator[ChangingSite]:
-    served = ChangingSite(first_version())
-    yield served
-    served.stop()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    made = Receiver()
-    yield made
-    made.stop()
-
-
 @pytest.mark.slow
-def test_two_web_servers_fire_each_run_once_and_the_worker_posts_the_webhooks(tmp_path, site, receiver):
+def test_two_web_servers_fire_each_run_once_and_the_worker_posts_the_webhooks(tmp_path, changing_site, receiver):
     from tests.support.cluster import LEASE_SECONDS, RedisServer, WorkerProcess, wait_for_workers
 
     data_dir = tmp_path / "crawls"
@@ -54,7 +38,7 @@ def test_two_web_servers_fire_each_run_once_and_the_worker_posts_the_webhooks(tm
         first, second = servers
         wait_for_workers(first, [worker])
         client = Client(first.base)
-        crawl_id, summary = crawl(client, {"url": site.url("/docs/"), **CONFIG,
+        crawl_id, summary = crawl(client, {"url": changing_site.url("/docs/"), **CONFIG,
                                            "webhook": {"url": receiver.url, "secret": SECRET}})
         assert summary["ok"] == 8
         completed = receiver.wait_for(lambda: receiver.of("completed"), message="the worker's completed webhook")
@@ -104,7 +88,7 @@ def test_two_web_servers_fire_each_run_once_and_the_worker_posts_the_webhooks(tm
         key = other.http.post(f"{second.base}/api/keys", json={"name": "assistant"}, timeout=10).json()["key"]
         headers = {"Authorization": f"Bearer {key}"}
         tools, [(failed, text)] = session_over_http(second.base + "/mcp", headers,
-                                                    [("crawl_site", {"url": site.url("/docs/"), "max_pages": 3})])
+                                                    [("crawl_site", {"url": changing_site.url("/docs/"), "max_pages": 3})])
         assert tools >= CRAWL_TOOLS and not failed, text
         started = json.loads(text)["crawl_id"]
 

@@ -15,26 +15,11 @@ from typing import Any
 import pytest
 import requests
 
-from tests.support.changing_site import CONFIG, ChangingSite, crawl, first_version
+from tests.support.changing_site import CONFIG, crawl
 from tests.support.server import Client, ServerProcess, wait_until
-from tests.support.webhooks import Receiver
 
 SHORT = {"CRAWLER_SCHEDULE_MIN_INTERVAL": "1"}
 TWO_SECONDS = 2 / 3600  # in hours
-
-
-@pytest.fixture
-def site() -> Iterator[ChangingSite]:
-    served = ChangingSite(first_version())
-    yield served
-    served.stop()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    made = Receiver()
-    yield made
-    made.stop()
 
 
 @pytest.fixture(scope="module")
@@ -57,17 +42,17 @@ def schedules_of(http: requests.Session, base: str) -> list[dict[str, Any]]:
     return answer.json()["schedules"]
 
 
-def test_a_schedule_refreshes_its_crawl_on_each_run_until_deleted(quick_server, client, site, receiver):
+def test_a_schedule_refreshes_its_crawl_on_each_run_until_deleted(quick_server, client, changing_site, receiver):
     base = quick_server.base
-    first_id, summary = crawl(client, {"url": site.url("/docs/"), **CONFIG,
+    first_id, summary = crawl(client, {"url": changing_site.url("/docs/"), **CONFIG,
                                        "webhook": {"url": receiver.url, "events": ["changes"]}})
     assert summary["ok"] == 8
-    site.clear()
+    changing_site.clear()
     answer = client.http.post(f"{base}/api/schedules", json={"crawl_id": first_id, "every_hours": TWO_SECONDS},
                               timeout=10)
     assert answer.status_code == 201, answer.text
     made = answer.json()
-    assert made["crawl_id"] == first_id and made["runs"] == 0 and made["site"] == site.url("/docs/")
+    assert made["crawl_id"] == first_id and made["runs"] == 0 and made["site"] == changing_site.url("/docs/")
     assert made["next_run"] is not None and made["last_run"] is None
 
     [listed] = wait_until(lambda: [s for s in schedules_of(client.http, base) if s["runs"] >= 2] or None,
@@ -84,7 +69,7 @@ def test_a_schedule_refreshes_its_crawl_on_each_run_until_deleted(quick_server, 
     for crawl_id in (second, third):  # each run a refresh: conditional requests, pages reused, a report
         summary = client.wait_finished(crawl_id, timeout=30)["summary"]
         assert summary["reused"] >= 4, summary
-    assert any(hit.if_none_match for hit in site.hits_of("/docs/a.html"))
+    assert any(hit.if_none_match for hit in changing_site.hits_of("/docs/a.html"))
     report = client.http.get(f"{base}/api/crawls/{second}/changes", timeout=10).json()
     assert report["refresh_of"] == first_id and report["counts"]["unchanged"] == 8
     posts = receiver.wait_for(lambda: len(receiver.of("changes")) >= 2 and receiver.of("changes"),
@@ -98,9 +83,9 @@ def test_a_schedule_refreshes_its_crawl_on_each_run_until_deleted(quick_server, 
     assert len(client.http.get(f"{base}/api/crawls", timeout=10).json()["crawls"]) == count
 
 
-def test_another_session_can_neither_schedule_nor_see_nor_delete(quick_server, client, site):
+def test_another_session_can_neither_schedule_nor_see_nor_delete(quick_server, client, changing_site):
     base = quick_server.base
-    crawl_id, _ = crawl(client, {"url": site.url("/docs/"), **CONFIG})
+    crawl_id, _ = crawl(client, {"url": changing_site.url("/docs/"), **CONFIG})
     other = requests.Session()
     answer = other.post(f"{base}/api/schedules", json={"crawl_id": crawl_id, "every_hours": 1}, timeout=10)
     assert answer.status_code == 404 and answer.json() == {"error": f"unknown crawl {crawl_id!r}"}
@@ -128,18 +113,18 @@ def test_another_session_can_neither_schedule_nor_see_nor_delete(quick_server, c
     ({"crawl_id": "CRAWL", "every_hours": 1, "at": "now"}, 400, "unknown schedule setting 'at'"),
     (["CRAWL"], 400, "must be a JSON object"),
 ])
-def test_bad_schedules_are_refused_with_a_clear_error(quick_server, client, site, body, status, words):
-    crawl_id, _ = crawl(client, {"url": site.url("/docs/"), **CONFIG, "max_pages": 1})
+def test_bad_schedules_are_refused_with_a_clear_error(quick_server, client, changing_site, body, status, words):
+    crawl_id, _ = crawl(client, {"url": changing_site.url("/docs/"), **CONFIG, "max_pages": 1})
     body = json.loads(json.dumps(body).replace("CRAWL", crawl_id))
     answer = client.http.post(f"{quick_server.base}/api/schedules", json=body, timeout=10)
     assert answer.status_code == status and words in answer.json()["error"], answer.text
     assert schedules_of(client.http, quick_server.base) == []
 
 
-def test_the_floor_refuses_short_intervals_on_a_server_with_the_default(app_server, site):
+def test_the_floor_refuses_short_intervals_on_a_server_with_the_default(app_server, changing_site):
     client = Client(app_server.base)
     try:
-        crawl_id, _ = crawl(client, {"url": site.url("/docs/"), **CONFIG, "max_pages": 1})
+        crawl_id, _ = crawl(client, {"url": changing_site.url("/docs/"), **CONFIG, "max_pages": 1})
         for body, words in (({"every_hours": 0.5}, "every_hours must be between 1 and"),
                             ({"cron": "*/30 * * * *"}, "runs every 30 minutes: schedules run at most once every 1 hours")):
             answer = client.http.post(f"{app_server.base}/api/schedules", json={"crawl_id": crawl_id, **body},
@@ -149,13 +134,13 @@ def test_the_floor_refuses_short_intervals_on_a_server_with_the_default(app_serv
         client.close()
 
 
-def test_schedules_survive_a_restart_and_crafted_records_are_skipped(tmp_path, site):
+def test_schedules_survive_a_restart_and_crafted_records_are_skipped(tmp_path, changing_site):
     data_dir = tmp_path / "crawls"
     server = ServerProcess(data_dir, "--allow-private-targets", env=SHORT)
     client = None
     try:
         client = Client(server.base)
-        crawl_id, _ = crawl(client, {"url": site.url("/docs/"), **CONFIG})
+        crawl_id, _ = crawl(client, {"url": changing_site.url("/docs/"), **CONFIG})
         answer = client.http.post(f"{server.base}/api/schedules", json={"crawl_id": crawl_id, "every_hours": 1},
                                   timeout=10)
         made = answer.json()

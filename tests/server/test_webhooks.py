@@ -13,52 +13,31 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from tests.support.changing_site import CONFIG, ChangingSite, change_the_site, crawl, first_version
+from tests.support.changing_site import CONFIG, change_the_site, crawl
 from tests.support.server import SERVER_MODES, Client, ServerProcess, wait_until
 from tests.support.webhooks import Receiver
 
 SECRET = "a-shared-secret-of-some-length"
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    made = Receiver()
-    yield made
-    made.stop()
-
-
-@pytest.fixture
-def site() -> Iterator[ChangingSite]:
-    served = ChangingSite(first_version())
-    yield served
-    served.stop()
-
-
-@pytest.fixture
-def client(app_server: ServerProcess) -> Iterator[Client]:
-    made = Client(app_server.base)
-    yield made
-    made.close()
-
-
-def log_of(client: Client, base: str, crawl_id: str) -> list[str]:
-    detail = client.http.get(f"{base}/api/crawls/{crawl_id}", timeout=10).json()
+def log_of(app_client: Client, base: str, crawl_id: str) -> list[str]:
+    detail = app_client.http.get(f"{base}/api/crawls/{crawl_id}", timeout=10).json()
     return [line["message"] for line in detail["recent_log"]]
 
 
 @pytest.mark.parametrize("server", SERVER_MODES, indirect=True)
-def test_events_are_posted_signed_and_a_500_is_retried_with_the_same_delivery_id(server, site, receiver):
+def test_events_are_posted_signed_and_a_500_is_retried_with_the_same_delivery_id(server, changing_site, receiver):
     app_server = server
-    client = Client(server.base)
+    app_client = Client(server.base)
     try:
-        posted_signed_and_retried(app_server, client, site, receiver)
+        posted_signed_and_retried(app_server, app_client, changing_site, receiver)
     finally:
-        client.close()
+        app_client.close()
 
 
-def posted_signed_and_retried(app_server, client, site, receiver):
+def posted_signed_and_retried(app_server, app_client, changing_site, receiver):
     receiver.fail_first = {"completed": 1}
-    crawl_id, summary = crawl(client, {"url": site.url("/docs/"), **CONFIG,
+    crawl_id, summary = crawl(app_client, {"url": changing_site.url("/docs/"), **CONFIG,
                                        "webhook": {"url": receiver.url, "secret": SECRET,
                                                    "metadata": {"project": "docs"}}})
     assert summary["ok"] == 8
@@ -82,15 +61,15 @@ def posted_signed_and_retried(app_server, client, site, receiver):
         assert not post.signed_with(SECRET + "x")
         assert post.headers["Content-Type"] == "application/json"
 
-    lines = wait_until(lambda: (found := log_of(client, app_server.base, crawl_id))
+    lines = wait_until(lambda: (found := log_of(app_client, app_server.base, crawl_id))
                        and any("completed delivered" in line for line in found) and found,
                        message="the delivery in the crawl's log")
     assert any("webhook completed" in line and "answered 500" in line and "trying again" in line for line in lines)
     assert any("page deliveries" in line for line in lines)
     # The secret is never shown again: not in the API, not in the zip's settings.
-    detail = client.http.get(f"{app_server.base}/api/crawls/{crawl_id}", timeout=10).json()
+    detail = app_client.http.get(f"{app_server.base}/api/crawls/{crawl_id}", timeout=10).json()
     assert detail["config"]["webhook"]["secret"] is None and detail["config"]["webhook"]["signed"] is True
-    download = client.http.get(f"{app_server.base}/api/crawls/{crawl_id}/download?format=zip", timeout=30)
+    download = app_client.http.get(f"{app_server.base}/api/crawls/{crawl_id}/download?format=zip", timeout=30)
     assert download.status_code == 200
     with zipfile.ZipFile(io.BytesIO(download.content)) as archive:
         [name] = [name for name in archive.namelist() if name.endswith("/config.json")]
@@ -100,32 +79,32 @@ def posted_signed_and_retried(app_server, client, site, receiver):
     assert SECRET in (app_server.data_dir / crawl_id / "config.json").read_text()  # kept for a refresh
 
 
-def test_a_refresh_posts_what_changed(app_server, client, site, receiver):
-    old_id, _ = crawl(client, {"url": site.url("/docs/"), **CONFIG,
+def test_a_refresh_posts_what_changed(app_server, app_client, changing_site, receiver):
+    old_id, _ = crawl(app_client, {"url": changing_site.url("/docs/"), **CONFIG,
                                "webhook": {"url": receiver.url, "events": ["changes"]}})
     assert receiver.posts == []  # only `changes` asked for, and the first crawl is no refresh
-    change_the_site(site)
-    answer = client.http.post(f"{app_server.base}/api/crawls/{old_id}/refresh", timeout=10)
+    change_the_site(changing_site)
+    answer = app_client.http.post(f"{app_server.base}/api/crawls/{old_id}/refresh", timeout=10)
     assert answer.status_code == 202, answer.text
     new_id = answer.json()["crawl_id"]
-    client.wait_finished(new_id, timeout=30)
+    app_client.wait_finished(new_id, timeout=30)
     [post] = receiver.wait_for(lambda: receiver.of("changes"), message="the changes webhook")
     data = post.json["data"]
     assert post.json["crawl_id"] == new_id and data["refresh_of"] == old_id
-    assert data["counts"]["new"] == 1 and data["new"] == [site.url("/docs/new.html")]
-    assert sorted(data["changed"]) == sorted(site.url(p) for p in ("/docs/", "/docs/d.html", "/docs/e.html"))
-    assert data["removed"] == [site.url("/docs/gone.html")]
+    assert data["counts"]["new"] == 1 and data["new"] == [changing_site.url("/docs/new.html")]
+    assert sorted(data["changed"]) == sorted(changing_site.url(p) for p in ("/docs/", "/docs/d.html", "/docs/e.html"))
+    assert data["removed"] == [changing_site.url("/docs/gone.html")]
     assert data["report"] == f"/api/crawls/{new_id}/changes"
     assert "X-Crawler-Signature" not in post.headers  # no secret, no signature
 
 
-def test_a_redirect_is_not_followed(app_server, client, site, receiver):
+def test_a_redirect_is_not_followed(app_server, app_client, changing_site, receiver):
     target = Receiver()
     try:
         receiver.redirect = target.url
-        crawl_id, _ = crawl(client, {"url": site.url("/docs/"), **CONFIG,
+        crawl_id, _ = crawl(app_client, {"url": changing_site.url("/docs/"), **CONFIG,
                                      "webhook": {"url": receiver.url, "events": ["completed"]}})
-        lines = wait_until(lambda: (found := log_of(client, app_server.base, crawl_id))
+        lines = wait_until(lambda: (found := log_of(app_client, app_server.base, crawl_id))
                            and any("webhook completed" in line and "failed" in line for line in found) and found,
                            message="the failed delivery in the crawl's log")
         assert any("redirects are not followed" in line for line in lines)
@@ -137,22 +116,22 @@ def test_a_redirect_is_not_followed(app_server, client, site, receiver):
 
 
 @pytest.mark.parametrize("behaviour", ["slow", "endless"])
-def test_a_slow_or_endless_receiver_does_not_hold_the_crawl(app_server, client, site, receiver, behaviour):
+def test_a_slow_or_endless_receiver_does_not_hold_the_crawl(app_server, app_client, changing_site, receiver, behaviour):
     if behaviour == "slow":
         receiver.delay = 30  # no headers for 30 s
     else:
         receiver.endless = True  # headers at once, then a body that never ends
     started = time.monotonic()
-    crawl_id, summary = crawl(client, {"url": site.url("/docs/"), **CONFIG, "webhook": receiver.url})
+    crawl_id, summary = crawl(app_client, {"url": changing_site.url("/docs/"), **CONFIG, "webhook": receiver.url})
     took = time.monotonic() - started
     assert summary["ok"] == 8 and took < 15, took
     receiver.wait_for(lambda: receiver.of("started"), message="the first post")
     # The next crawl starts at once: the slot was given back, the webhook thread is the crawl's own.
     again = time.monotonic()
-    _, summary = crawl(client, {"url": site.url("/docs/"), **CONFIG})
+    _, summary = crawl(app_client, {"url": changing_site.url("/docs/"), **CONFIG})
     assert summary["ok"] == 8 and time.monotonic() - again < 15
     if behaviour == "endless":  # the body is never read: the delivery counted done at the headers
-        wait_until(lambda: any("completed delivered" in line for line in log_of(client, app_server.base, crawl_id)),
+        wait_until(lambda: any("completed delivered" in line for line in log_of(app_client, app_server.base, crawl_id)),
                    timeout=30, message="the completed delivery, body unread")
 
 
@@ -194,7 +173,7 @@ def test_bad_webhook_settings_are_refused_with_a_clear_error(guarded_server, web
     assert answer.status_code == 400 and words in answer.json()["error"], answer.text
 
 
-def test_posts_owed_when_the_server_stops_are_sent_when_it_starts_again(tmp_path, site):
+def test_posts_owed_when_the_server_stops_are_sent_when_it_starts_again(tmp_path, changing_site):
     """The receiver is down while the crawl ends; the server stops during the retries. Started
     again on the same data directory, with the receiver up, it sends `started` and `completed`
     with the ids and bodies they had, once."""
@@ -204,16 +183,16 @@ def test_posts_owed_when_the_server_stops_are_sent_when_it_starts_again(tmp_path
     port = free_port()  # nothing listens there yet: connection refused, retried with back-off
     data_dir = tmp_path / "crawls"
     server = ServerProcess(data_dir, "--allow-private-targets")
-    client = Client(server.base)
+    app_client = Client(server.base)
     try:
-        crawl_id, summary = crawl(client, {"url": site.url("/docs/"), **CONFIG,
+        crawl_id, summary = crawl(app_client, {"url": changing_site.url("/docs/"), **CONFIG,
                                            "webhook": {"url": f"http://127.0.0.1:{port}/hook", "secret": SECRET}})
         assert summary["ok"] == 8
         owed = wait_until(lambda: len(Outbox(data_dir / crawl_id).owed()) == 2 and Outbox(data_dir / crawl_id).owed(),
                           message="started and completed owed")
-        cookies = client.http.cookies
+        cookies = app_client.http.cookies
     finally:
-        client.close()
+        app_client.close()
         server.stop()
     assert [d.event for d in owed] == ["started", "completed"]
 
@@ -225,9 +204,9 @@ def test_posts_owed_when_the_server_stops_are_sent_when_it_starts_again(tmp_path
         assert all(p.signed_with(SECRET) for p in posts)
         wait_until(lambda: Outbox(data_dir / crawl_id).owed() == [], message="the outbox settled")
         assert (data_dir / crawl_id / OUTBOX_FILE).read_text().count('"end":"delivered"') == 2
-        client = Client(server.base, cookies=cookies)
-        assert client.http.get(f"{server.base}/api/crawls/{crawl_id}", timeout=10).json()["state"] == "completed"
-        client.close()
+        app_client = Client(server.base, cookies=cookies)
+        assert app_client.http.get(f"{server.base}/api/crawls/{crawl_id}", timeout=10).json()["state"] == "completed"
+        app_client.close()
     finally:
         server.stop()
     server = ServerProcess(data_dir, "--allow-private-targets")  # once settled, never again

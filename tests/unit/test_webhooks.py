@@ -4,8 +4,6 @@ the log lines after the crawl ended, and the settings' validation."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from crawler.engine.config import ConfigError, WebhookConfig, parse_crawl_config, parse_webhook, public_settings
@@ -13,14 +11,6 @@ from crawler.engine.events import Event, RecordingSink
 from crawler.engine.netguard import non_public_reason
 from crawler.engine.progress import ProgressTracker
 from crawler.service.webhooks import CrawlLog, WebhookDispatcher, sign, signature_matches
-from tests.support.webhooks import Receiver
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    made = Receiver()
-    yield made
-    made.stop()
 
 
 def dispatcher(url: str, *, policy=non_public_reason, **settings) -> tuple[WebhookDispatcher, RecordingSink]:

@@ -24,7 +24,7 @@ import { loadSeriesCache, renderChart, saveSeriesCache } from "./view/chart.js";
 import { initServerPanel } from "./view/server.js";
 import { renderFinished, renderProgress, resetProgress } from "./view/progress.js";
 import { initReader, renderReaderButton } from "./view/reader.js";
-import { initSchedules } from "./view/schedules.js";
+import { initSchedules, setCrawlChoice } from "./view/schedules.js";
 import { initSearch } from "./view/search.js";
 import { renderStatus } from "./view/status.js";
 
@@ -115,6 +115,7 @@ function scheduleHistoryRefresh() {
     listCrawls().then(function (data) {
       const crawls = data && Array.isArray(data.crawls) ? data.crawls : [];
       renderHistory(crawls, state.crawlId);
+      setCrawlChoice(crawls);
       dispatch({ type: "history_listed", crawls: crawls });
     }, function () { /* keep the list as it is; the next refresh tries again */ });
   }, 300);
@@ -128,6 +129,7 @@ function syncOnce() {
   return listCrawls().then(function (data) {
     const crawls = data && Array.isArray(data.crawls) ? data.crawls : [];
     renderHistory(crawls, state.crawlId);
+    setCrawlChoice(crawls);
     return dispatch({ type: "crawls_listed", crawls: crawls });
   }, function (err) {
     dispatch({ type: "crawls_list_failed", message: errorMessage(err, "request failed") });

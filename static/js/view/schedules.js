@@ -25,21 +25,26 @@ function hostAndPath(url) {
   return m ? m[1] : String(url || "");
 }
 
-/** The crawls that can be scheduled: this session's crawls (not discoveries), newest first. */
+/** The crawls that can be scheduled: this session's crawls (not discoveries), newest first; the
+ *  dashboard calls this each time it lists the crawls, so a crawl just made can be chosen. */
+export function setCrawlChoice(listed) {
+  const crawls = (Array.isArray(listed) ? listed : []).filter(function (c) {
+    return c && typeof c.crawl_id === "string" && c.kind !== "discovery";
+  });
+  const chosen = ui.crawl.value;
+  clear(ui.crawl);
+  crawls.forEach(function (c) {
+    const option = make("option", null, hostAndPath(c.url) + " · " + formatDateTime(c.created_at));
+    option.value = c.crawl_id;
+    ui.crawl.appendChild(option);
+  });
+  if (chosen) ui.crawl.value = chosen;
+  if (!ui.crawl.value && ui.crawl.options.length) ui.crawl.selectedIndex = 0;
+}
+
 function fillCrawlChoice() {
   return listCrawls().then(function (data) {
-    const crawls = (data && Array.isArray(data.crawls) ? data.crawls : []).filter(function (c) {
-      return c && typeof c.crawl_id === "string" && c.kind !== "discovery";
-    });
-    const chosen = ui.crawl.value;
-    clear(ui.crawl);
-    crawls.forEach(function (c) {
-      const option = make("option", null, hostAndPath(c.url) + " · " + formatDateTime(c.created_at));
-      option.value = c.crawl_id;
-      ui.crawl.appendChild(option);
-    });
-    if (chosen) ui.crawl.value = chosen;
-    if (!ui.crawl.value && ui.crawl.options.length) ui.crawl.selectedIndex = 0;
+    setCrawlChoice(data && data.crawls);
   }, function () { /* the choice stays as it was */ });
 }
 
@@ -118,7 +123,6 @@ export function initSchedules() {
     }).then(loadSchedules);
   });
   showHow();
-  fillCrawlChoice();
   loadSchedules();
   setInterval(loadSchedules, RELOAD_MS);
 }

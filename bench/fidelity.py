@@ -32,7 +32,7 @@ import lxml.html
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "sites" / "generators"
-GENERATOR_SITES = ("sphinx", "mkdocs", "docusaurus", "hotdoc")
+GENERATOR_SITES = ("sphinx", "mkdocs", "docusaurus", "hotdoc", "djangodocs")
 
 GUTTER = re.compile(r"\b(linenos|linenodiv|lineno|listing_lines|gutter|line-numbers-rows|hljs-ln-numbers)\b")
 LANGUAGE_CLASS = re.compile(r"^(?:language|lang|highlight|sourcecode)-([\w+#.-]+)$", re.I)

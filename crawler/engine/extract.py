@@ -26,8 +26,9 @@ def extract_markdown(tree: lxml.html.HtmlElement, url: str, content_selector: st
     would otherwise be stored as /intro.html.
 
     `exclude_selectors` are removed first; the content is what `content_selector` matches, else
-    the content container of a documentation generator, converted by crawler/engine/markdown.py; on a
-    page without either, trafilatura decides what the content is, with its code blocks
+    the content container of a documentation generator, or the section the page's title heads
+    (docutils' structure, whatever the theme), converted by crawler/engine/markdown.py; on a
+    page without any of these, trafilatura decides what the content is, with its code blocks
     protected (see crawler/engine/markdown.py)."""
     try:
         make_links_absolute(tree, url)

@@ -263,14 +263,57 @@ def select_content(tree: etree._Element, content_selector: str) -> etree._Elemen
 
 
 def find_content(tree: etree._Element) -> etree._Element | None:
-    """The content container of a known generator (or the page's one `main` or `article`);
-    None to let trafilatura decide."""
+    """The content container of a known generator (or the page's one `main` or `article`), else
+    the section its title heads; None to let trafilatura decide."""
     for css in CONTENT_CONTAINERS:
         matches = selector(css)(tree)
         # exactly one: several `article`s are a list of teasers, not one page's content
         if len(matches) == 1 and _text_length(matches[0]) >= 1:
             return matches[0]
+    return title_section(tree)
+
+
+def _is_section(element: etree._Element) -> bool:
+    return element.tag == "section" or (element.tag == "div" and "section" in (element.get("class") or "").split())
+
+
+def title_section(tree: etree._Element) -> etree._Element | None:
+    """The section the page's title heads, as docutils (Sphinx, whatever its theme) and other
+    generators write a document: `<section>` or `<div class="section">` holding the `<h1>` and,
+    nested, every section below it. The title is the first `<h1>` that is not only a link (a
+    site name or logo in the header is). The outermost such section is the document, or, when a
+    page has several top-level sections (two `<h1>`s: Django's `django.urls` page), the element
+    holding them, if nearly all its text is theirs. None when the title is not in a section, or
+    the section holds nothing but its heading."""
+    body = tree.find("body")
+    for heading in (body if body is not None else tree).iter("h1"):
+        text = _text_length(heading)
+        linked = sum(len("".join(link.itertext()).strip()) for link in heading.iter("a"))
+        if not text or linked >= text:
+            continue
+        document = None
+        for ancestor in heading.iterancestors():
+            if _is_section(ancestor):
+                document = ancestor
+        if document is None or _text_length(document) <= text:
+            return None
+        return _with_sibling_sections(document)
     return None
+
+
+SIBLING_SECTIONS_SHARE = 0.9
+
+
+def _with_sibling_sections(document: etree._Element) -> etree._Element:
+    """The parent of `document` when it holds more top-level sections beside it and little else."""
+    parent = document.getparent()
+    if parent is None or parent.tag in ("body", "html"):
+        return document
+    sections = [child for child in parent if _is_section(child)]
+    if len(sections) < 2:
+        return document
+    in_sections = sum(_text_length(section) for section in sections)
+    return parent if in_sections >= SIBLING_SECTIONS_SHARE * _text_length(parent) else document
 
 
 def _text_length(element: etree._Element) -> int:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from bench.fidelity import FIXTURES, GENERATOR_SITES, extract_today, fences, score_page, site_folder, site_pages
+from crawler.engine import markdown as md
 from crawler.engine.config import ConfigError, parse_crawl_config
 from crawler.engine.cpu import analyze_page
 from crawler.engine.events import iso_timestamp
@@ -142,6 +143,37 @@ def test_api_signatures_are_code_and_their_parameters_a_list():
     assert "**Parameters**\n\n- **path** (*str*) – where the settings are\n- **strict** – refuse unknown keys" \
         in markdown
     assert "`class Widget(name, size=1)`" in markdown and "`resize(size)`" in markdown
+
+
+def test_a_sphinx_page_of_an_unknown_theme_is_its_title_section():
+    """Django's own theme has no container the crawler knows: the section the title heads is the
+    content, both top-level sections of a page that has two, and none of the header, the sidebar
+    or the footer (trafilatura kept them, headings run together and links resolved wrongly)."""
+    markdown, url = fixture("djangodocs", "ref/urls.html")
+    assert markdown.startswith("# `django.urls` functions for use in URLconfs\n")
+    assert "\n# `django.conf.urls` functions for use in URLconfs\n" in markdown
+    assert "from django.conf.urls.static import static" in markdown
+    assert "[`gettext_lazy()`](http://docs.test/site/ref/utils.html#django.utils.translation.gettext_lazy)" in markdown
+    for chrome in ("Django 3.2.25 documentation", "Table of contents", "Quick search", "Last update", "¶"):
+        assert chrome not in markdown
+    index, _ = fixture("djangodocs", "topics/db/examples/one_to_one.html")
+    assert index.startswith("# One-to-one relationships\n")
+
+
+def test_a_title_outside_any_section_or_only_a_link_is_left_to_trafilatura():
+    from lxml import html as lxml_html
+
+    loose = lxml_html.fromstring("<html><body><div><h1>Title</h1><p>Text of the page.</p></div></body></html>")
+    assert md.title_section(loose) is None
+    linked = lxml_html.fromstring("<html><body><div class=section><h1><a href='/'>Site</a></h1><p>x</p></div>"
+                                  "<div><h1>Page</h1><p>Text.</p></div></body></html>")
+    assert md.title_section(linked) is None  # the site-name link is skipped; the title is in no section
+    empty = lxml_html.fromstring("<html><body><section><h1>Only a heading</h1></section><p>Text</p></body></html>")
+    assert md.title_section(empty) is None
+    sectioned = lxml_html.fromstring("<html><body><div><section><h1>Page</h1><p>Text.</p><section><h2>Part</h2>"
+                                     "<p>More.</p></section></section></div><aside>Sidebar</aside></body></html>")
+    found = md.title_section(sectioned)
+    assert found is not None and found.tag == "section" and "Sidebar" not in found.text_content()
 
 
 def test_an_index_page_keeps_its_lists_of_links():

@@ -368,3 +368,22 @@ def test_task_lists_keep_their_checkboxes():
 <input type="checkbox" disabled checked><span class="task-list-indicator"></span></label> done</li>
 <li class="task-list-item"><input type="checkbox" disabled> to do</li></ul></main>""")
     assert markdown == "- [x] done\n- [ ] to do"
+
+
+@pytest.mark.parametrize("css", [
+    md.CHROME,
+    "nav, #main, [data-x], [lang|='en'], [class~='b'], [href$='.html'], [href*='docs'], [href^='http'], p.a.b",
+    "div:not(.x), span:not([title]), *:not(a), .a, .b, .c",
+])
+def test_a_list_of_simple_selectors_matches_in_one_walk_what_css_selector_matches(css):
+    from lxml.cssselect import CSSSelector
+
+    one_walk = md._one_pass(css)
+    assert one_walk is not None
+    pages = [path for folder in FIXTURES.glob("*/html") for path in sorted(folder.rglob("*.html"))]
+    assert len(pages) >= 15
+    own = parse_document(b"<div id=main class='a  b'><p class='a\tb' lang=en-GB data-x>x</p><a href='http://d/docs/x.html'>"
+                         b"y</a><span title=t>z</span><div class=x></div></div>")
+    for tree in [own, *(parse_document(path.read_bytes()) for path in pages)]:
+        assert one_walk(tree) == CSSSelector(css, translator="html")(tree)
+    assert md._one_pass("main article, nav, footer, a, b, i") is None  # a combinator: lxml's own

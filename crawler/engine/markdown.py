@@ -414,10 +414,31 @@ def title_section(tree: etree._Element) -> etree._Element | None:
         for ancestor in heading.iterancestors():
             if _is_section(ancestor):
                 document = ancestor
-        if document is None or _text_length(document) <= text:
+        if document is None:
+            return _title_block(heading, body if body is not None else tree)
+        if _text_length(document) <= text:
             return None
         return _with_sibling_sections(document)
     return None
+
+
+TITLE_BLOCK_SHARE = 0.9
+
+
+def _title_block(heading: etree._Element, body: etree._Element) -> etree._Element | None:
+    """A title in no section (Sphinx's highlighted module sources: the `<h1>` and one code block):
+    the element holding the title and nearly all the page's text, its navigation aside."""
+    block = heading.getparent()
+    if block is None or block.tag in ("body", "html") or len(block) < 2:
+        return None
+    page = _text_length(body) - sum(_text_length(chrome) for chrome in _outermost(selector(CHROME)(body)))
+    held = _text_length(block)
+    return block if held > _text_length(heading) and held >= TITLE_BLOCK_SHARE * page else None
+
+
+def _outermost(elements: list[etree._Element]) -> list[etree._Element]:
+    chosen = set(elements)
+    return [element for element in elements if not any(a in chosen for a in element.iterancestors())]
 
 
 SIBLING_SECTIONS_SHARE = 0.9

@@ -158,18 +158,27 @@ def test_a_sphinx_page_of_an_unknown_theme_is_its_title_section():
         assert chrome not in markdown
     index, _ = fixture("djangodocs", "topics/db/examples/one_to_one.html")
     assert index.startswith("# One-to-one relationships\n")
+    source, _ = fixture("djangodocs", "_modules/django/core/paginator.html")  # a title in no section
+    assert source.startswith("# Source code for django.core.paginator\n\n```\nimport collections.abc\n")
+    assert "Quick search" not in source and "Table of contents" not in source
 
 
-def test_a_title_outside_any_section_or_only_a_link_is_left_to_trafilatura():
+def test_a_title_in_no_section_or_only_a_link_is_left_to_trafilatura_unless_its_block_is_the_page():
     from lxml import html as lxml_html
 
     loose = lxml_html.fromstring("<html><body><div><h1>Title</h1><p>Text of the page.</p></div></body></html>")
-    assert md.title_section(loose) is None
+    assert md.title_section(loose) is loose.find("body/div")  # its block is the whole page
     linked = lxml_html.fromstring("<html><body><div class=section><h1><a href='/'>Site</a></h1><p>x</p></div>"
                                   "<div><h1>Page</h1><p>Text.</p></div></body></html>")
     assert md.title_section(linked) is None  # the site-name link is skipped; the title is in no section
     empty = lxml_html.fromstring("<html><body><section><h1>Only a heading</h1></section><p>Text</p></body></html>")
     assert md.title_section(empty) is None
+    sidebar = "<div class=side>" + "<p>Browse, search, the index and much more of the site.</p>" * 3 + "</div>"
+    small = lxml_html.fromstring(f"<html><body><div><h1>Title</h1><pre>x = 1</pre></div>{sidebar}</body></html>")
+    assert md.title_section(small) is None  # the block holds too little of the page's text: trafilatura's
+    big = lxml_html.fromstring(f"<html><body><div><h1>Title</h1><pre>{'x = 1 ' * 400}</pre></div>{sidebar}</body></html>")
+    found = md.title_section(big)
+    assert found is not None and found.find("h1") is not None and "Browse" not in found.text_content()
     sectioned = lxml_html.fromstring("<html><body><div><section><h1>Page</h1><p>Text.</p><section><h2>Part</h2>"
                                      "<p>More.</p></section></section></div><aside>Sidebar</aside></body></html>")
     found = md.title_section(sectioned)

@@ -861,21 +861,28 @@ class SearchIndexer:
         self.passes = 0
 
     def start(self) -> SearchIndexer:
-        self._thread = threading.Thread(target=self._loop, name="search-indexer", daemon=True)
+        self._thread = threading.Thread(target=self.run, name="search-indexer", daemon=True)
         self._thread.start()
         return self
 
     def wake(self) -> None:
         self._wake.set()
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def halt(self) -> None:
+        """Ask the loop to end after the batch it is writing (from any thread): the transaction
+        in progress commits, nothing is left half written."""
         self._stop.set()
         self._wake.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.halt()
         if self._thread is not None:
             self._thread.join(timeout)
         self.index.close()
 
-    def _loop(self) -> None:
+    def run(self) -> None:
+        """Pass after pass until halted, in the caller's thread: the thread `start()` makes, or
+        the main thread of the indexer's own process (crawler/outputs/search_process.py)."""
         while not self._stop.is_set():
             try:
                 self.run_pass()

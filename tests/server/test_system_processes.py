@@ -1,5 +1,5 @@
 """The processes the server reports: `--cpu-workers 2` is two extraction workers, whatever else
-multiprocessing starts (its fork server, its resource tracker), in /api/system, /metrics and the
+multiprocessing starts (its fork server, its resource tracker) and the search indexer, in /api/system, /metrics and the
 dashboard's Server panel (tests/browser/test_system_processes.py). A real server, started as a person would."""
 
 from __future__ import annotations
@@ -26,12 +26,18 @@ def test_api_system_lists_exactly_the_extraction_workers(two_workers):
     server = system["server"]["pid"]
     for worker in workers:  # each worker is forked from the fork server, not the server itself
         assert psutil.Process(worker["pid"]).ppid() in commands and worker["pid"] != server
-    every = [system["server"], *workers, *helpers]
+    # The search index's writer: a process of its own, also from the fork server, niced below the crawl.
+    indexer = system["indexer"]
+    assert len(indexer) == 1 and indexer[0]["role"] == "indexer", indexer
+    child = psutil.Process(indexer[0]["pid"])
+    assert child.ppid() in commands and child.nice() == psutil.Process(server).nice() + 10
+    every = [system["server"], *workers, *helpers, *indexer]
     assert system["memory_bytes"] >= sum(row["memory_bytes"] for row in every) * 0.9
 
     metrics = requests.get(two_workers.base + "/metrics", timeout=10).text
     assert re.search(r'^crawler_processes\{process="worker"\} 2\.0$', metrics, re.M), metrics
     assert re.search(r'^crawler_processes\{process="helper"\} 2\.0$', metrics, re.M)
+    assert re.search(r'^crawler_processes\{process="indexer"\} 1\.0$', metrics, re.M)
 
 
 @pytest.mark.parametrize("mode", ["threading", "eventlet"])

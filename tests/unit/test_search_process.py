@@ -15,6 +15,7 @@ import pytest
 
 from crawler.outputs.search import IndexUnavailable
 from crawler.outputs.search_process import NICENESS, open_search_process
+from crawler.service.config import ServerConfig
 from tests.support.search import store_pages
 from tests.support.server import PROJECT_ROOT, wait_until
 
@@ -127,3 +128,11 @@ def test_the_child_leaves_when_its_server_is_killed(tmp_path, start_method):
         server.wait(10)
     wait_until(lambda: not child.is_running() or child.status() == psutil.STATUS_ZOMBIE, timeout=10,
                message="the indexer gone with its server")
+
+
+def test_the_server_option_defaults_to_the_child_process():
+    assert ServerConfig().search_indexer == "process"
+    assert ServerConfig.from_env({"CRAWLER_SEARCH_INDEXER": "thread"}).search_indexer == "thread"
+    assert ServerConfig.from_env({}).search_indexer == "process"
+    with pytest.raises(ValueError, match="search_indexer must be one of process, thread, got 'fork'"):
+        ServerConfig(search_indexer="fork")

@@ -135,6 +135,10 @@ class IndexerProcess:
             target=run_indexer, name="search-indexer", daemon=True,
             args=(str(self.data_dir), str(self.index.path), self.batch, self.interval, self.niceness, reader))
         with self._lock:
+            if self._stopping.is_set():  # stop() came first: start nothing it would not end
+                reader.close()
+                writer.close()
+                return
             process.start()
             reader.close()  # the child's end: the server keeps only its own, so its closing is seen
             os.set_blocking(writer.fileno(), False)  # a wake never waits for a busy child
@@ -186,6 +190,8 @@ class IndexerProcess:
         """End the child: it finishes the batch it is writing and exits; one that does not within
         `timeout` is terminated (SQLite rolls back a transaction cut short), then killed."""
         self._stopping.set()
+        if self._watch is not None:  # first: it starts no child after this
+            self._watch.join(RESTART_AFTER + 1)
         self._close_pipe()
         process = self._process
         if process is not None:
@@ -196,8 +202,6 @@ class IndexerProcess:
             if process.is_alive():
                 process.kill()
                 process.join(1.0)
-        if self._watch is not None:
-            self._watch.join(RESTART_AFTER + 1)
         self.index.close()
 
 

@@ -29,6 +29,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ NICENESS = 10  # how far below the crawl's processes the child runs (os.nice)
 WAKE = b"w"
 SUSPECT = b"s"
 RESTART_AFTER = 1.0  # seconds between a child's death and its replacement
+RESTART_AT_MOST = 60.0  # a child that keeps dying at start is replaced less and less often, up to this
 STOP_SECONDS = 5.0  # how long a stopping child may finish its batch before it is terminated
 
 
@@ -114,7 +116,7 @@ class IndexerProcess:
         self._commands: Connection | None = None
         self._stopping = threading.Event()
         self._watch: threading.Thread | None = None
-        self.starts = 0
+        self._started_at = 0.0  # when the current child was started (time.monotonic)
 
     @property
     def pid(self) -> int | None:
@@ -143,16 +145,27 @@ class IndexerProcess:
             reader.close()  # the child's end: the server keeps only its own, so its closing is seen
             os.set_blocking(writer.fileno(), False)  # a wake never waits for a busy child
             self._process, self._commands = process, writer
-            self.starts += 1
+            self._started_at = time.monotonic()
 
     def _keep_running(self) -> None:
-        """Replace a child that died (not one that was asked to stop)."""
+        """Replace a child that died (not one that was asked to stop). Each child that dies
+        within RESTART_AT_MOST seconds of its start waits twice as long for its replacement as the
+        one before, so a child that cannot run does not restart in a hot loop."""
+        delay = RESTART_AFTER
         while not self._stopping.wait(RESTART_AFTER):
             process = self._process
-            if process is None or process.is_alive() or self._stopping.is_set():
+            if process is None or self._stopping.is_set():
                 continue
-            log.warning("the search indexer process exited (code %s); starting a new one", process.exitcode)
+            if process.is_alive():
+                if time.monotonic() - self._started_at >= RESTART_AT_MOST:
+                    delay = RESTART_AFTER
+                continue
+            log.warning("the search indexer process exited (code %s); starting a new one in %g s",
+                        process.exitcode, delay)
             self._close_pipe()
+            if self._stopping.wait(delay - RESTART_AFTER):
+                return
+            delay = min(2 * delay, RESTART_AT_MOST)
             try:
                 self._spawn()
             except Exception:

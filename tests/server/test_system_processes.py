@@ -10,7 +10,7 @@ import psutil
 import pytest
 import requests
 
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, wait_until
 
 
 def test_api_system_lists_exactly_the_extraction_workers(two_workers):
@@ -51,3 +51,15 @@ def test_the_start_output_has_the_address_and_no_development_server_warning(tmp_
     assert f"Crawler Dashboard on http://127.0.0.1:{server.port}/ (data in " in output, output
     for warning in ("development server", "production deployment", "production web server", "Serving Flask app"):
         assert warning not in output, output
+
+
+def test_the_search_indexer_process_does_not_outlive_a_killed_server(tmp_path):
+    server = ServerProcess(tmp_path / "crawls", "--cpu-workers", "1")
+    try:
+        indexer = requests.get(server.base + "/api/system", timeout=10).json()["indexer"]
+        child = psutil.Process(indexer[0]["pid"])
+    finally:
+        server.process.kill()  # kill -9: no clean-up of its own
+        server.stop()
+    wait_until(lambda: not child.is_running() or child.status() == psutil.STATUS_ZOMBIE, timeout=15,
+               message="the indexer gone with its server")

@@ -6,7 +6,8 @@
 bench/run.py's `cpu` scenario, our server alone (no Scrapy needed): the same site and crawl, the
 same measure of the whole process tree's CPU. Then the search index (`<data-dir>/.search.sqlite`)
 is read every 50 ms until it holds every page the crawl stored: pages indexed when the crawl
-ended, and seconds from the crawl's end until the last page was searchable. Each run uses a fresh
+ended, every half second after, and seconds from the crawl's end until the last page was
+searchable. Each run uses a fresh
 server and data directory, so the index starts empty.
 """
 
@@ -43,18 +44,23 @@ def indexed_pages(index: Path) -> int:
         return 0
 
 
-def wait_for_index(index: Path, pages: int, timeout: float = 600.0) -> tuple[int, float]:
-    """(pages indexed when called, seconds until `pages` were indexed; -1 if never)."""
+def wait_for_index(index: Path, pages: int, timeout: float = 600.0) -> tuple[int, float, list[tuple[float, int]]]:
+    """(pages indexed when called, seconds until `pages` were indexed (-1 if never), and the
+    pages indexed every half second until then)."""
     started = time.monotonic()
     at_end = indexed_pages(index)
+    timeline = [(0.0, at_end)]
     while time.monotonic() - started < timeout:
-        if indexed_pages(index) >= pages:
-            return at_end, time.monotonic() - started
+        count, now = indexed_pages(index), time.monotonic() - started
+        if now >= timeline[-1][0] + 0.5:
+            timeline.append((round(now, 1), count))
+        if count >= pages:
+            return at_end, now, timeline
         time.sleep(0.05)
-    return at_end, -1.0
+    return at_end, -1.0, timeline
 
 
-def one_run(mode: str, pages: int, paragraphs: int, concurrency: int, server_args: list[str]) -> dict[str, float]:
+def one_run(mode: str, pages: int, paragraphs: int, concurrency: int, server_args: list[str]) -> dict[str, object]:
     """A fresh server and site: crawl, then wait for the index."""
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) / "crawls"
@@ -62,13 +68,13 @@ def one_run(mode: str, pages: int, paragraphs: int, concurrency: int, server_arg
         site = Site(pages, paragraphs)
         try:
             run = crawl_ours(server, site.start_url, pages, concurrency)
-            at_end, lag = wait_for_index(data_dir / INDEX_FILE, run.pages)
+            at_end, lag, timeline = wait_for_index(data_dir / INDEX_FILE, run.pages)
         finally:
             site.close()
             server.stop()
     return {"pages": run.pages, "seconds": round(run.seconds, 2), "pages_per_s": round(run.pages_per_s, 1),
             "cpu_ms_per_page": round(run.cpu_seconds / max(1, run.pages) * 1000, 2),
-            "indexed_at_crawl_end": at_end, "index_done_after_s": round(lag, 2)}
+            "indexed_at_crawl_end": at_end, "index_done_after_s": round(lag, 2), "indexed_after_end": timeline}
 
 
 def main() -> None:

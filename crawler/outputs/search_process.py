@@ -135,7 +135,8 @@ class IndexerProcess:
         reader, writer = self._context.Pipe(duplex=False)
         process = self._context.Process(
             target=run_indexer, name="search-indexer", daemon=True,
-            args=(str(self.data_dir), str(self.index.path), self.batch, self.interval, self.niceness, reader))
+            args=(str(self.data_dir.absolute()), str(self.index.path.absolute()), self.batch, self.interval,
+                  self.niceness, reader))  # absolute: a child may start in another working directory
         with self._lock:
             if self._stopping.is_set():  # stop() came first: start nothing it would not end
                 reader.close()

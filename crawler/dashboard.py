@@ -57,6 +57,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="e.g. 2GB or 512MB: above 80 %% of it (this process and its extraction workers) "
                              "no new pages are handed out until memory is back under 70 %% "
                              "(or CRAWLER_MEMORY_LIMIT; default: no limit)")
+    parser.add_argument("--search-indexer", choices=["process", "thread"], default=None,
+                        help="where the search index is written: process (default), a child process at a lower "
+                             "CPU priority, so crawling takes the CPU first and the index catches up when a core "
+                             "is free; thread, a thread of the server (or CRAWLER_SEARCH_INDEXER)")
     parser.add_argument("--server", choices=["threading", "eventlet"], default="threading",
                         help="Socket.IO async mode: threading (default, real OS threads) or eventlet "
                              "(opt-in, green threads; see README)")
@@ -119,6 +123,7 @@ def server_config(args: argparse.Namespace, environ: dict[str, str]) -> Any:
              "max_queued_per_session": args.max_queued_per_session, "cpu_workers": args.cpu_workers,
              "token": (args.token or "").strip() or None, "redis_url": (args.redis or "").strip() or None,
              "memory_limit": memory_limit(args.memory_limit) if args.memory_limit else None,
+             "search_indexer": args.search_indexer,
              "allowed_hosts": (allowed_hosts(args.allowed_hosts, "--allowed-hosts")
                                if args.allowed_hosts is not None else None)}
     config = replace(config, data_dir=args.data_dir or config.data_dir, async_mode=args.server,

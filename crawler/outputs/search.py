@@ -371,6 +371,7 @@ class SearchIndex:
         self._writer: sqlite3.Connection | None = None
         self._inode: tuple[int, int] | None = None
         self.suspect = threading.Event()  # a reader found the file unreadable: the writer checks it
+        self._probe: tuple[int, tuple[int, int]] | None = None  # (descriptor, file identity) the header is read through
         self.on_suspect: Any = None  # called when a reader finds the file unreadable (wakes the writer)
 
     # -- opening, checking, rebuilding --
@@ -448,17 +449,41 @@ class SearchIndex:
     def close(self) -> None:
         with self._lock:
             self._close_writer()
+            self._close_probe()
+
+    def _close_probe(self) -> None:
+        if self._probe is not None:
+            os.close(self._probe[0])
+            self._probe = None
+
+    def _header(self) -> bytes | None:
+        """The file's first 16 bytes (None: no file), read through one descriptor kept open for
+        as long as the file is the same. Closing any descriptor of the database file drops every
+        POSIX lock this process holds on it, SQLite's included: another process's connection
+        closing then believes it is the last one, checkpoints and deletes the WAL, and this
+        process's writer goes on committing into a WAL nobody else reads."""
+        identity = self._file_identity()
+        if identity is None:
+            return None
+        with self._lock:
+            if self._probe is None or self._probe[1] != identity:
+                self._close_probe()  # a descriptor of a file replaced since: no lock of ours is on it
+                fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+                stat = os.fstat(fd)
+                self._probe = (fd, (stat.st_dev, stat.st_ino))
+            return os.pread(self._probe[0], 16, 0)
 
     def looks_damaged(self) -> bool:
         """A file that is there but is not a sound SQLite database (garbage written over it, a
         truncated copy). The header is checked every time; the whole file when a reader failed."""
         try:
-            with open(self.path, "rb") as handle:
-                header = handle.read(16)
+            header = self._header()
         except FileNotFoundError:
             return False
         except OSError:
             return True
+        if header is None:
+            return False
         if header and header != b"SQLite format 3\x00":  # empty: a new database whose pages are in the WAL
             return True
         if not self.suspect.is_set():
@@ -836,21 +861,28 @@ class SearchIndexer:
         self.passes = 0
 
     def start(self) -> SearchIndexer:
-        self._thread = threading.Thread(target=self._loop, name="search-indexer", daemon=True)
+        self._thread = threading.Thread(target=self.run, name="search-indexer", daemon=True)
         self._thread.start()
         return self
 
     def wake(self) -> None:
         self._wake.set()
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def halt(self) -> None:
+        """Ask the loop to end after the batch it is writing (from any thread): the transaction
+        in progress commits, nothing is left half written."""
         self._stop.set()
         self._wake.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.halt()
         if self._thread is not None:
             self._thread.join(timeout)
         self.index.close()
 
-    def _loop(self) -> None:
+    def run(self) -> None:
+        """Pass after pass until halted, in the caller's thread: the thread `start()` makes, or
+        the main thread of the indexer's own process (crawler/outputs/search_process.py)."""
         while not self._stop.is_set():
             try:
                 self.run_pass()

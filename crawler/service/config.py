@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+SEARCH_INDEXERS = ("process", "thread")  # where the search index is written: ServerConfig.search_indexer
+
 
 @dataclass
 class ServerConfig:
@@ -32,6 +34,10 @@ class ServerConfig:
     allowed_hosts: tuple[str, ...] = ()
     # The shortest time between two runs of a schedule (crawler/service/schedules.py), in seconds.
     schedule_min_interval: float = 3600.0
+    # Where the search index is written (crawler/outputs/search_process.py): "process", a child
+    # process at a lower CPU priority, so the crawl takes the CPU first; "thread", a thread of
+    # this process (the index is then up to date sooner while a CPU-bound crawl runs).
+    search_indexer: str = "process"
 
     @classmethod
     def from_env(cls, environ: dict[str, str]) -> ServerConfig:
@@ -69,6 +75,7 @@ class ServerConfig:
             memory_limit=memory_limit(environ.get("CRAWLER_MEMORY_LIMIT", "")),
             allowed_hosts=allowed_hosts(environ.get("CRAWLER_ALLOWED_HOSTS", ""), "CRAWLER_ALLOWED_HOSTS"),
             schedule_min_interval=seconds("CRAWLER_SCHEDULE_MIN_INTERVAL", cls.schedule_min_interval),
+            search_indexer=environ.get("CRAWLER_SEARCH_INDEXER", "").strip().lower() or cls.search_indexer,
         )
 
     def __post_init__(self) -> None:
@@ -91,6 +98,8 @@ class ServerConfig:
         self.allowed_hosts = allowed_hosts(self.allowed_hosts)
         if not self.schedule_min_interval >= 1:
             raise ValueError(f"schedule_min_interval must be at least 1 second, got {self.schedule_min_interval}")
+        if self.search_indexer not in SEARCH_INDEXERS:
+            raise ValueError(f"search_indexer must be one of {', '.join(SEARCH_INDEXERS)}, got {self.search_indexer!r}")
         if self.port is not None and not 0 < self.port < 65536:
             raise ValueError(f"port must be between 1 and 65535, got {self.port}")
 

@@ -82,6 +82,20 @@ class ProcessTree:
         self.root = psutil.Process(pid or os.getpid())
         self._known: dict[int, psutil.Process] = {self.root.pid: self.root}
         self._lock = threading.Lock()
+        self._roles: dict[str, Callable[[], int | None]] = {}  # role → its process's current pid
+
+    def add_role(self, role: str, pid_of: Callable[[], int | None]) -> None:
+        """Name a child the command line cannot tell apart (the search indexer is started as the
+        extraction workers are): `pid_of` says its current pid, which changes if it is restarted."""
+        self._roles[role] = pid_of
+
+    def _named_pids(self) -> dict[int, str]:
+        named = {}
+        for role, pid_of in self._roles.items():
+            pid = pid_of()
+            if pid is not None:
+                named[pid] = role
+        return named
 
     def processes(self) -> list[psutil.Process]:
         with self._lock:
@@ -125,18 +139,25 @@ class ProcessTree:
                 if RESOURCE_TRACKER_MODULE in command
                 or (FORK_SERVER_MODULE in command and FORK_SERVER_MODULE not in commands.get(parents[pid], ""))}
 
+    def _roles_of(self, processes: list[psutil.Process]) -> dict[int, str]:
+        """The role of every process that is not an extraction worker."""
+        roles = {pid: "helper" for pid in self._helper_pids(processes)}
+        roles.update((pid, "browser") for pid in self._browser_pids(processes))
+        roles.update(self._named_pids())
+        roles[self.root.pid] = "server"
+        return roles
+
     def sample(self) -> list[dict[str, float | int | str]]:
         """One row per process: pid, role (`server` for this one, `browser` for the render process
-        and its Chromium, `helper` for multiprocessing's fork server and resource tracker, `worker`
-        for the other descendants: the extraction workers), memory in bytes, CPU seconds used so
-        far and CPU percent since the last sample."""
+        and its Chromium, `helper` for multiprocessing's fork server and resource tracker, a role
+        named with `add_role` (`indexer`: the search index's writer), `worker` for the other
+        descendants: the extraction workers), memory in bytes, CPU seconds used so far and CPU
+        percent since the last sample."""
         rows = []
         processes = self.processes()
-        browser = self._browser_pids(processes)
-        helpers = self._helper_pids(processes)
+        roles = self._roles_of(processes)
         for process in processes:
-            role = ("server" if process.pid == self.root.pid else "browser" if process.pid in browser
-                    else "helper" if process.pid in helpers else "worker")
+            role = roles.get(process.pid, "worker")
             try:
                 with process.oneshot():
                     times = process.cpu_times()

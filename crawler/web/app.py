@@ -24,7 +24,8 @@ from werkzeug.serving import WSGIRequestHandler
 
 from crawler.engine.cpu import CpuPool
 from crawler.folder.writer import make_private_dirs
-from crawler.outputs.search import open_search
+from crawler.outputs.search import INDEX_FILE, SearchIndexer, open_search
+from crawler.outputs.search_process import IndexerProcess, open_search_process
 from crawler.render import RenderPool
 from crawler.render.policy import MarkResponses
 from crawler.service import CrawlService, MemoryCrawlStates
@@ -120,15 +121,26 @@ def _cluster(config: ServerConfig, data_dir: Path, socketio: SocketIO) -> Crawle
 
 
 def _add_search(extension: CrawlerExtension, data_dir: Path) -> None:
-    """The full-text index of the data directory and its writer thread. Its file is
+    """The full-text index of the data directory and its writer. Its file is
     `<data-dir>/.search.sqlite`, or CRAWLER_SEARCH_INDEX (in cluster mode, a path on each web
     server's own disk: the index is a cache rebuilt from the shared folders, and SQLite's locks
-    are not to be trusted on a network file system)."""
-    index_path = os.environ.get("CRAWLER_SEARCH_INDEX") or None
-    # Under eventlet the indexer is a green thread: small batches keep each stretch it holds the
-    # hub short (~25 ms), so sockets stay responsive while a large crawl is indexed.
-    batch = 25 if extension.config.async_mode == "eventlet" else 200
-    index, indexer = open_search(data_dir, Path(index_path) if index_path else None, batch=batch)
+    are not to be trusted on a network file system). The writer is a child process at a lower
+    CPU priority (`search_indexer` "process", the default), or a thread of this process."""
+    config = extension.config
+    indexer: SearchIndexer | IndexerProcess
+    index_path = Path(os.environ.get("CRAWLER_SEARCH_INDEX") or data_dir / INDEX_FILE)
+    if config.search_indexer == "process":
+        # Under eventlet, spawn (a patched process must not fork); else the fork server, as the
+        # extraction workers. A process of its own holds no hub: it takes full batches.
+        start_method = "spawn" if config.async_mode == "eventlet" else "forkserver"
+        index, host = open_search_process(data_dir, index_path, start_method=start_method)
+        extension.tree.add_role("indexer", lambda: host.pid)
+        indexer = host
+    else:
+        # Under eventlet the indexer is a green thread: small batches keep each stretch it holds the
+        # hub short (~25 ms), so sockets stay responsive while a large crawl is indexed.
+        batch = 25 if config.async_mode == "eventlet" else 200
+        index, indexer = open_search(data_dir, index_path, batch=batch)
     extension.search, extension.indexer = index, indexer
     extension.closers.insert(0, indexer.stop)
 

@@ -13,6 +13,7 @@ from flask import current_app
 
 from crawler.engine.cpu import CpuPool
 from crawler.outputs.search import SearchIndex, SearchIndexer
+from crawler.outputs.search_process import IndexerProcess
 from crawler.render import RenderPool
 from crawler.service import CrawlService
 from crawler.service.config import ServerConfig
@@ -36,7 +37,7 @@ class CrawlerExtension:
     guard: MemoryGuard | None = None
     given_metrics: InitVar[ServerMetrics | None] = None
     search: SearchIndex | None = None
-    indexer: SearchIndexer | None = None
+    indexer: SearchIndexer | IndexerProcess | None = None  # the index's writer: a thread, or a child process
     mcp: Any = None  # the MCP streamable HTTP endpoint (crawler.outputs.mcp.http.McpHttp), None if not served
     schedules: Schedules | None = None
     ticker: ScheduleTicker | None = None  # fires the schedules' runs; closed first, before the crawls stop
@@ -81,6 +82,7 @@ class CrawlerExtension:
             "workers": workers,
             "helpers": [row for row in rows if row["role"] == "helper"],
             "browser": [row for row in rows if row["role"] == "browser"],
+            "indexer": [row for row in rows if row["role"] == "indexer"],
             "memory_bytes": sum(int(row["memory_bytes"]) for row in rows),
             "memory_guard": self.guard_state(),
         }

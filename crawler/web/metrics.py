@@ -116,13 +116,13 @@ class _LiveCollector(Collector):
         rows = self._tree.sample()
         memory = GaugeMetricFamily("crawler_process_memory_bytes", "Memory (PSS, else RSS) of the server "
                                    "process, its extraction workers, multiprocessing's helpers (fork server, "
-                                   "resource tracker) and its browser (the render process and Chromium), "
-                                   "summed per role",
+                                   "resource tracker), its search indexer process and its browser (the render "
+                                   "process and Chromium), summed per role",
                                    labels=["process"])
         cpu = CounterMetricFamily("crawler_process_cpu_seconds", "CPU time (user + system) of the live processes, "
                                   "summed per role", labels=["process"])
         count = GaugeMetricFamily("crawler_processes", "Live processes per role", labels=["process"])
-        for role in ("server", "worker", "helper", "browser"):
+        for role in ("server", "worker", "helper", "indexer", "browser"):
             mine = [row for row in rows if row["role"] == role]
             memory.add_metric([role], sum(float(row["memory_bytes"]) for row in mine))
             cpu.add_metric([role], sum(float(row["cpu_seconds"]) for row in mine))

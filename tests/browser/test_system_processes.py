@@ -27,5 +27,7 @@ def test_the_server_panel_says_two_cpu_workers(browser: Browser, two_workers):
         expect(panel.locator('[data-key="workers"] dd')).to_have_text(re.compile(r"^2 · "))
         expect(panel.locator('[data-key="server"] dd')).to_have_attribute(
             "title", re.compile(r"multiprocessing helpers \(fork server, resource tracker\): pid \d+, \d+"))
+        expect(panel.locator('[data-key="indexer"] dt')).to_have_text("Search indexer")
+        expect(panel.locator('[data-key="indexer"] dd')).to_have_attribute("title", re.compile(r"^pid \d+; a lower CPU"))
     finally:
         context.close()

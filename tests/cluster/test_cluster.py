@@ -132,6 +132,10 @@ def test_each_session_sees_all_its_events_through_the_other_server_and_none_of_t
             for server in (cluster.a, cluster.b):
                 assert rest.http.get(f"{server.base}/api/crawls/{other[0]}", timeout=10).status_code == 404
                 assert rest.http.post(f"{server.base}/api/crawls/{other[0]}/stop", timeout=10).status_code == 404
+        # Each web server's search indexer (two processes writing one index file) has every page, once.
+        for server in (cluster.a, cluster.b):
+            wait_until(lambda server=server: one_rest.http.get(server.base + "/api/search", timeout=10, params={
+                "q": "paragraph", "crawl": ones[0]}).json()["total"] == 25, timeout=30, message="the pages indexed")
         ran_on = {w["id"] for w in health(cluster.a)["workers"]}
         assert ran_on == {w.id for w in cluster.workers}
         system = one_rest.http.get(cluster.b.base + "/api/system", timeout=10).json()

@@ -111,3 +111,17 @@ def test_deleting_a_crawl_removes_it_from_the_index(server, make_client, make_si
 
     wait_until(gone, timeout=20, message="the deleted crawl's pages to leave the index")
     assert search(server, client.http, q="paragraph").json()["total"] == 0
+
+
+def test_with_the_indexer_in_a_thread_pages_are_found_and_no_indexer_process_is_listed(tmp_path, make_site):
+    server = ServerProcess(tmp_path / "crawls", "--allow-private-targets", "--search-indexer", "thread")
+    http = requests.Session()
+    try:
+        site = make_site(pages=5)
+        crawl_id = crawl(server, http, site.url(0))
+        wait_until(lambda: search(server, http, q="paragraph", crawl=crawl_id).json()["total"] == 5,
+                   message="every page indexed by the server's own thread")
+        assert http.get(server.base + "/api/system", timeout=10).json()["indexer"] == []
+    finally:
+        http.close()
+        server.stop()

@@ -1,5 +1,5 @@
 """The processes the server reports: `--cpu-workers 2` is two extraction workers, whatever else
-multiprocessing starts (its fork server, its resource tracker), in /api/system, /metrics and the
+multiprocessing starts (its fork server, its resource tracker) and the search indexer, in /api/system, /metrics and the
 dashboard's Server panel (tests/browser/test_system_processes.py). A real server, started as a person would."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import psutil
 import pytest
 import requests
 
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, wait_until
 
 
 def test_api_system_lists_exactly_the_extraction_workers(two_workers):
@@ -26,12 +26,18 @@ def test_api_system_lists_exactly_the_extraction_workers(two_workers):
     server = system["server"]["pid"]
     for worker in workers:  # each worker is forked from the fork server, not the server itself
         assert psutil.Process(worker["pid"]).ppid() in commands and worker["pid"] != server
-    every = [system["server"], *workers, *helpers]
+    # The search index's writer: a process of its own, also from the fork server, niced below the crawl.
+    indexer = system["indexer"]
+    assert len(indexer) == 1 and indexer[0]["role"] == "indexer", indexer
+    child = psutil.Process(indexer[0]["pid"])
+    assert child.ppid() in commands and child.nice() == psutil.Process(server).nice() + 10
+    every = [system["server"], *workers, *helpers, *indexer]
     assert system["memory_bytes"] >= sum(row["memory_bytes"] for row in every) * 0.9
 
     metrics = requests.get(two_workers.base + "/metrics", timeout=10).text
     assert re.search(r'^crawler_processes\{process="worker"\} 2\.0$', metrics, re.M), metrics
     assert re.search(r'^crawler_processes\{process="helper"\} 2\.0$', metrics, re.M)
+    assert re.search(r'^crawler_processes\{process="indexer"\} 1\.0$', metrics, re.M)
 
 
 @pytest.mark.parametrize("mode", ["threading", "eventlet"])
@@ -45,3 +51,15 @@ def test_the_start_output_has_the_address_and_no_development_server_warning(tmp_
     assert f"Crawler Dashboard on http://127.0.0.1:{server.port}/ (data in " in output, output
     for warning in ("development server", "production deployment", "production web server", "Serving Flask app"):
         assert warning not in output, output
+
+
+def test_the_search_indexer_process_does_not_outlive_a_killed_server(tmp_path):
+    server = ServerProcess(tmp_path / "crawls", "--cpu-workers", "1")
+    try:
+        indexer = requests.get(server.base + "/api/system", timeout=10).json()["indexer"]
+        child = psutil.Process(indexer[0]["pid"])
+    finally:
+        server.process.kill()  # kill -9: no clean-up of its own
+        server.stop()
+    wait_until(lambda: not child.is_running() or child.status() == psutil.STATUS_ZOMBIE, timeout=15,
+               message="the indexer gone with its server")

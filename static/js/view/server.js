@@ -1,6 +1,6 @@
 /*
  * The "Server" panel: what GET /api/system says about the server (docs/events.md): memory and
- * CPU of the server process (with multiprocessing's helper processes) and of its extraction workers, crawl slots used and free, and the
+ * CPU of the server process (with multiprocessing's helper processes), of its extraction workers and of its search indexer, crawl slots used and free, and the
  * crawls running and waiting (this session's and everyone's). Asked again every few seconds
  * while the panel is on screen and the tab is visible; a failed request says so and shows no
  * number (an old figure would pass for a current one).
@@ -79,6 +79,12 @@ export function systemRows(data) {
     rows.push(["browser", "Browser", browser.length
       ? browser.length + " processes · " + formatBytes(sum(browser, "memory_bytes")) + " · " + percent(sum(browser, "cpu_percent"))
       : "not running (started when a page needs JavaScript)", ""]);
+  }
+  // The search index's writer, when it is a process of its own (--search-indexer process).
+  const indexer = Array.isArray(data.indexer) ? data.indexer.filter(function (i) { return i && typeof i === "object"; }) : [];
+  if (indexer.length) {
+    rows.push(["indexer", "Search indexer", formatBytes(sum(indexer, "memory_bytes")) + " · " + percent(sum(indexer, "cpu_percent")),
+      "pid " + indexer.map(function (i) { return i.pid; }).join(", ") + "; a lower CPU priority than the crawl's processes"]);
   }
   const guard = data.memory_guard && typeof data.memory_guard === "object" ? data.memory_guard : null;
   rows.push(["memory", "Memory in all", formatBytes(data.memory_bytes) +

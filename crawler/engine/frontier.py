@@ -4,7 +4,8 @@ Breadth first per host, round robin across hosts. The frontier owns three kinds 
 
 * the page budget: a request is *reserved* when handed out and *finished* as saved or not, so the
   crawl never saves more than `max_pages` pages however many workers run;
-* politeness per host: at most `per_host_concurrency` requests in flight, at least `delay`
+* politeness per host: at most `per_host_concurrency` requests in flight (a page being processed
+  after its fetch is not one), at least `delay`
   seconds between request starts (robots.txt `Crawl-delay` raises it), and a back-off window
   after a 429/503 during which the host is not asked at all;
 * retries: a request that failed transiently comes back after its own back-off, ahead of new
@@ -260,17 +261,26 @@ class Frontier:
             _, _, request = heapq.heappop(self._delayed)
             self._host(host_of(request.url)).queue.appendleft(request)
 
-    def finish(self, request: CrawlRequest, saved: bool) -> None:
-        """A handed-out request ended; a saved page consumes budget, anything else frees it."""
+    def fetch_ended(self, request: CrawlRequest) -> None:
+        """The request's fetch is over (its page goes on to be processed): its host may be asked
+        again. Politeness counts requests in flight, not pages being processed, so a processing
+        backlog never keeps a host's fetch slots empty."""
+        with self._lock:
+            self._hosts[host_of(request.url)].in_flight -= 1
+
+    def finish(self, request: CrawlRequest, saved: bool, fetch_ended: bool = False) -> None:
+        """A handed-out request ended; a saved page consumes budget, anything else frees it.
+        `fetch_ended`: its host's slot was already given back by fetch_ended()."""
         with self._lock:
             self.reserved -= 1
-            self._hosts[host_of(request.url)].in_flight -= 1
+            if not fetch_ended:
+                self._hosts[host_of(request.url)].in_flight -= 1
             if saved:
                 self.saved += 1
 
-    def retry_later(self, request: CrawlRequest, seconds: float) -> CrawlRequest:
+    def retry_later(self, request: CrawlRequest, seconds: float, fetch_ended: bool = False) -> CrawlRequest:
         """Finish this try and queue the next one after `seconds`."""
-        self.finish(request, saved=False)
+        self.finish(request, saved=False, fetch_ended=fetch_ended)
         again = replace(request, tries=request.tries + 1)
         with self._lock:
             heapq.heappush(self._delayed, (self._clock() + seconds, next(self._sequence), again))

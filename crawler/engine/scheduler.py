@@ -156,15 +156,17 @@ class Scheduler:
                 except queue.Empty:
                     break
             for future in done:
+                outcome = future.result()  # the stages never raise
+                fetched = future in fetching
                 fetching.discard(future)
                 processing.discard(future)
-                outcome = future.result()  # the stages never raise
-                if outcome.status == Unrecorded.FETCHED:
+                if fetched and outcome.status == Unrecorded.FETCHED:
+                    frontier.fetch_ended(outcome.request)  # the host's slot is free while the page is processed
                     future = processors.submit(process_stage, outcome)
                     processing.add(future)
                     future.add_done_callback(finished.put)
                 else:
-                    self._handle(outcome)
+                    self._handle(outcome, fetch_ended=not fetched)
 
     def _pause_check(self) -> bool:
         """True while the host's pause signal is set: no new page is handed out (pages in flight
@@ -179,7 +181,8 @@ class Scheduler:
                 tracker.set_state(State.RUNNING, reason if paused else f"crawling {self.ctx.start_url}")
         return paused
 
-    def _handle(self, outcome: PageOutcome) -> None:
+    def _handle(self, outcome: PageOutcome, fetch_ended: bool) -> None:
+        """`fetch_ended`: the outcome comes from processing, the host's slot was given back."""
         request = outcome.request
         if outcome.status == Unrecorded.RETRY and outcome.retry is not None:
             failure = outcome.retry
@@ -187,11 +190,11 @@ class Scheduler:
             self.ctx.stats.retry(failure.slow_down)
             if failure.slow_down:
                 self.frontier.back_off(host_of(request.url), delay, failure.reason)
-            self.frontier.retry_later(request, delay)
+            self.frontier.retry_later(request, delay, fetch_ended=fetch_ended)
             self.ctx.tracker.log("warning", f"try {request.tries + 1} of {self.ctx.config.max_retries + 1} for "
                                             f"{request.url} failed ({failure.reason}); retrying in {delay:g} s")
             return
-        self.frontier.finish(request, saved=outcome.status == PageStatus.OK)
+        self.frontier.finish(request, saved=outcome.status == PageStatus.OK, fetch_ended=fetch_ended)
         self.offer_links(request, outcome.links)
 
     def report(self, in_flight: int) -> None:

@@ -192,6 +192,25 @@ def test_frontier_per_host_cap_and_delay():
     assert host_of(frontier.next_request().url) == "x.org"
 
 
+def test_a_page_being_processed_holds_no_fetch_slot_of_its_host_but_its_budget():
+    frontier = make_frontier(max_pages=3, per_host_concurrency=1)
+    for index in range(5):
+        admit(frontier, f"https://x.org/docs/{index}")
+    first = frontier.next_request()
+    assert first is not None and frontier.next_request() is None, "one request in flight: the cap"
+    frontier.fetch_ended(first)  # fetched, now being processed: the host may be asked again
+    second = frontier.next_request()
+    assert second is not None and frontier.next_request() is None
+    frontier.finish(first, saved=True, fetch_ended=True)  # processed: the slot is not given back twice
+    assert frontier.next_request() is None, "the second request still holds the host's one slot"
+    frontier.fetch_ended(second)
+    again = frontier.retry_later(second, 0.0, fetch_ended=True)  # processing asked for a retry
+    third = frontier.next_request()
+    assert third is not None and third.url == again.url and frontier.next_request() is None
+    frontier.finish(third, saved=True)  # a fetch that ends the request gives its slot back here
+    assert frontier.saved == 2 and frontier.next_request() is not None
+
+
 def test_frontier_back_off_and_retry_later():
     clock = FakeClock()
     frontier = make_frontier(clock=clock)

@@ -119,7 +119,9 @@ def crawled(tmp_path_factory: pytest.TempPathFactory, cpu: CpuPool) -> tuple[Pat
     slow, so it is saved after pages found later: the manifest's order is not discovery order."""
     folder = tmp_path_factory.mktemp("llms-crawl")
     site = crawl(folder, cpu, pages=25, history_pages=True, canonical_copies=2, slow_pages={1: 0.5})
-    report = write_llms_files(folder)
+    totals = write_llms_files(folder)
+    report = json.loads((folder / LLMS_REPORT).read_text())
+    assert totals == {key: value for key, value in report.items() if key != "pages"}, "all but the pages' list"
     return folder, site, report
 
 

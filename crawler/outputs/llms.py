@@ -59,7 +59,7 @@ from typing import IO, Any
 from urllib.parse import unquote, urlsplit
 
 from crawler.engine.events import iso_timestamp
-from crawler.folder.reader import iter_manifest, page_body, read_json, saved_page_files, site_files
+from crawler.folder.reader import iter_manifest, page_body, read_json, saved_page_file, site_files
 from crawler.folder.writer import write_atomically, write_json
 
 LLMS_TXT = "llms.txt"
@@ -139,9 +139,11 @@ class SiteIndex:
         """Every listed page in llms.txt's order (by section, then discovery), one row at a time."""
         query = ("SELECT l.url, l.fetched_url, l.file, l.path, l.title, l.description, l.site_name, s.name, l.optional"
                  " FROM section_names s JOIN listed l ON l.section_key = s.key ORDER BY s.ordinal, l.rank")
-        for row in self._db.execute(query):
-            yield PageRef(url=row[0], fetched_url=row[1], file=Path(row[2]), path=row[3], title=row[4],
-                          description=row[5], site_name=row[6], section=row[7], optional=bool(row[8]))
+        rows = self._db.cursor()
+        rows.row_factory = None  # plain tuples: this runs once a page, twice a write
+        for url, fetched_url, file, path, title, description, site_name, section, optional in rows.execute(query):
+            yield PageRef(url=url, fetched_url=fetched_url, file=Path(file), path=path, title=title,
+                          description=description, site_name=site_name, section=section, optional=bool(optional))
 
     @property
     def sections(self) -> Iterator[Section]:
@@ -373,13 +375,15 @@ def _site_name(start: sqlite3.Row | None, db: sqlite3.Connection, host: str, sha
 STORE_CACHE_KIB = 4096  # the store's page cache: what it may hold in memory before it spills to its file
 _OPTIONAL_KEY = "\x00optional"  # the Optional section's key (no URL's section key holds a NUL)
 _NAV_KEY = "\x00nav:"
+# Between a page's navigation labels in the store: _one_line leaves none in a label (str.split() reads it as a space).
+_NAV_SEPARATOR = "\x1f"
 _RANK_SCALE = 1 << 32  # rank = discovery position * scale + manifest number: llms.txt's page order
 _SCHEMA = """
 CREATE TABLE discovered (url TEXT UNIQUE NOT NULL);
 CREATE TABLE pages (number INTEGER PRIMARY KEY, rank INTEGER, is_start INTEGER NOT NULL, url TEXT NOT NULL,
-    fetched_url TEXT NOT NULL, canonical TEXT NOT NULL, file TEXT NOT NULL, path TEXT NOT NULL, title TEXT NOT NULL,
-    title_suffix TEXT, first TEXT NOT NULL, site_name TEXT, nav TEXT, nav_first TEXT, meta TEXT NOT NULL,
-    meta_lower TEXT);
+    fetched_url TEXT NOT NULL, canonical TEXT NOT NULL, file TEXT UNIQUE NOT NULL, path TEXT NOT NULL,
+    title TEXT NOT NULL, title_suffix TEXT, first TEXT NOT NULL, site_name TEXT, nav TEXT, nav_first TEXT,
+    meta TEXT NOT NULL, meta_lower TEXT);
 CREATE TABLE shared_meta (meta_lower TEXT PRIMARY KEY);
 CREATE TABLE listed (rank INTEGER NOT NULL, section_key TEXT NOT NULL, nav_name TEXT, index_title TEXT,
     url TEXT NOT NULL, fetched_url TEXT NOT NULL, file TEXT NOT NULL, path TEXT NOT NULL, title TEXT NOT NULL,
@@ -433,9 +437,18 @@ def _load_discovered(db: sqlite3.Connection, crawl_dir: Path) -> int:
     return int(db.execute("SELECT COUNT(*) FROM discovered").fetchone()[0])
 
 
+def _saved_pages(crawl_dir: Path) -> Iterator[tuple[int, dict[str, Any], Path]]:
+    """(manifest line number, entry, file) of every saved page, repeats included: the store keeps
+    each file's first (`file` is unique there), so no set of 100,000 paths is held here."""
+    for number, entry in enumerate(iter_manifest(crawl_dir)):
+        file = saved_page_file(crawl_dir, entry)
+        if file is not None:
+            yield number, entry, file
+
+
 def _page_rows(crawl_dir: Path, configured_start: str | None) -> Iterator[tuple[Any, ...]]:
     """Each saved page's row: its manifest metadata and the first sentence of its head."""
-    for number, (entry, file) in enumerate(saved_page_files(crawl_dir)):
+    for number, entry, file in _saved_pages(crawl_dir):
         head = page_body(_read_head(file))
         listed = entry.get("canonical") or entry["url"]
         title = _one_line(entry.get("title")) or _humanize((_segments(listed, "/") or [""])[-1]) or listed
@@ -446,14 +459,14 @@ def _page_rows(crawl_dir: Path, configured_start: str | None) -> Iterator[tuple[
         is_start = entry.get("source") == "start" or entry["url"] == configured_start
         yield (number, int(is_start), listed, entry["url"], entry.get("canonical") or "", str(file), entry["path"],
                title, _title_suffix(title), _shorten(first_sentence(head)), _one_line(entry.get("site_name")) or None,
-               None if nav is None else json.dumps(nav), nav[0] if nav else None, meta, meta.lower() if meta else None)
+               None if nav is None else _NAV_SEPARATOR.join(nav), nav[0] if nav else None, meta, meta.lower() if meta else None)
 
 
 def _load_pages(db: sqlite3.Connection, crawl_dir: Path, configured_start: str | None, discovered: int) -> int:
     """The saved pages into the store, ranked: where each was first found (under the URL fetched,
     or under its canonical URL when that was found earlier: a print copy fetched before the page
     it names; pages without a line after all others), then manifest order. Returns their count."""
-    db.executemany(f"INSERT INTO pages VALUES (?, NULL, {', '.join('?' * 14)})",
+    db.executemany(f"INSERT OR IGNORE INTO pages VALUES (?, NULL, {', '.join('?' * 14)})",
                    _page_rows(crawl_dir, configured_start))
     db.execute("UPDATE pages SET rank = MIN("
                " COALESCE((SELECT rowid - 1 FROM discovered WHERE url = pages.fetched_url), :n),"
@@ -495,7 +508,7 @@ def _listed_row(row: sqlite3.Row, frame: _Frame, shared: bool) -> tuple[Any, ...
     title = _without_site_name(row["title"], frame.site_name)
     if frame.shared_suffix:
         title = _without_site_name(title, frame.shared_suffix)
-    nav = json.loads(row["nav"]) if row["nav"] is not None else None
+    nav = None if row["nav"] is None else row["nav"].split(_NAV_SEPARATOR) if row["nav"] else []
     optional = row["number"] != frame.start_number and (is_optional(row["url"], title, frame.root_dir)
                                                         or any(_optional_label(label) for label in nav or ()))
     nav_name = index_title = None

@@ -38,6 +38,10 @@ comes from the pages themselves and the order the crawl found them in.
 ``llms-full.txt`` holds every stored page in the same order, each as ``# <title>``,
 ``Source: <url>`` and the page's Markdown, written and streamed one page at a time.
 
+Memory does not grow with the crawl: the index (order, sections, shared title suffix and
+descriptions) is computed in a temporary SQLite store with queries, llms.txt is written section
+by section, and llms-report.json's list of pages is encoded as it is read back from a spool file.
+
 Token counts are estimates, no tokenizer involved: ``ceil(ASCII characters / 4 + other
 characters / 2)``. Four characters a token is the usual rate for English prose, Markdown and
 code; letters outside ASCII (accents, Cyrillic, CJK...) take more tokens per character, so each
@@ -433,7 +437,7 @@ def _load_discovered(db: sqlite3.Connection, crawl_dir: Path) -> int:
     Returns how many URLs it holds (the position of a page without a line)."""
     urls = (((entry.get("url"),)) for entry in iter_manifest(crawl_dir, "discovered.jsonl")
             if isinstance(entry.get("url"), str))
-    db.executemany("INSERT OR IGNORE INTO discovered (url) VALUES (?)", urls)
+    db.executemany("INSERT INTO discovered (url) VALUES (?) ON CONFLICT (url) DO NOTHING", urls)
     return int(db.execute("SELECT COUNT(*) FROM discovered").fetchone()[0])
 
 
@@ -466,7 +470,7 @@ def _load_pages(db: sqlite3.Connection, crawl_dir: Path, configured_start: str |
     """The saved pages into the store, ranked: where each was first found (under the URL fetched,
     or under its canonical URL when that was found earlier: a print copy fetched before the page
     it names; pages without a line after all others), then manifest order. Returns their count."""
-    db.executemany(f"INSERT OR IGNORE INTO pages VALUES (?, NULL, {', '.join('?' * 14)})",
+    db.executemany(f"INSERT INTO pages VALUES (?, NULL, {', '.join('?' * 14)}) ON CONFLICT (file) DO NOTHING",
                    _page_rows(crawl_dir, configured_start))
     db.execute("UPDATE pages SET rank = MIN("
                " COALESCE((SELECT rowid - 1 FROM discovered WHERE url = pages.fetched_url), :n),"

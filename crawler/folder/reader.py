@@ -36,15 +36,23 @@ def read_page(crawl_dir: Path, relative: object, *, body: bool = True, limit: in
     return page_body(text) if body else text
 
 
+def saved_page_file(crawl_dir: Path, entry: dict[str, Any]) -> Path | None:
+    """The file of a manifest entry that saved a page; None for any other entry, a path outside
+    `pages/` or a file that is gone."""
+    if entry.get("status") != PageStatus.OK or not isinstance(entry.get("url"), str):
+        return None
+    file = page_file(crawl_dir, entry.get("path"))
+    return file if file is not None and file.is_file() else None
+
+
 def saved_page_files(crawl_dir: Path) -> Iterator[tuple[dict[str, Any], Path]]:
     """(manifest entry, file) of every saved page in crawl order, each file once, never a path
-    outside `pages/` nor a file that is gone."""
+    outside `pages/` nor a file that is gone. (It remembers every file: a folder of 100,000 pages
+    is better read entry by entry with saved_page_file, dropping repeats elsewhere, as llms.py does.)"""
     seen: set[Path] = set()
     for entry in iter_manifest(crawl_dir):
-        if entry.get("status") != PageStatus.OK or not isinstance(entry.get("url"), str):
-            continue
-        file = page_file(crawl_dir, entry.get("path"))
-        if file is None or file in seen or not file.is_file():
+        file = saved_page_file(crawl_dir, entry)
+        if file is None or file in seen:
             continue
         seen.add(file)
         yield entry, file

@@ -18,10 +18,9 @@ from crawler.folder.reader import iter_manifest, read_json, site_files
 from crawler.outputs.llms import (
     LLMS_FULL_TXT,
     LLMS_TXT,
-    build_index,
     current_file,
     iter_llms_full_text,
-    render_llms_txt,
+    iter_llms_txt_text,
 )
 
 # A Markdown link or image target: `](url)`, `](<url>)`, with an optional title after the URL.
@@ -120,7 +119,7 @@ def _write_llms(archive: zipfile.ZipFile, crawl_dir: Path, stem: str) -> None:
     # The zip's llms.txt links each page to its Markdown file beside it (as llmstxt.org suggests),
     # so it is written for the zip; llms-full.txt is the stored one when it is current.
     _write_chunks(archive, f"{stem}/{LLMS_TXT}",
-                  lambda: [render_llms_txt(build_index(crawl_dir), link=lambda page: page.path)])
+                  lambda: iter_llms_txt_text(crawl_dir, link=lambda page: page.path))
     stored = current_file(crawl_dir, LLMS_FULL_TXT)
     if stored is not None:
         archive.write(stored, f"{stem}/{LLMS_FULL_TXT}")

@@ -38,6 +38,10 @@ comes from the pages themselves and the order the crawl found them in.
 ``llms-full.txt`` holds every stored page in the same order, each as ``# <title>``,
 ``Source: <url>`` and the page's Markdown, written and streamed one page at a time.
 
+Memory does not grow with the crawl: the index (order, sections, shared title suffix and
+descriptions) is computed in a temporary SQLite store with queries, llms.txt is written section
+by section, and llms-report.json's list of pages is encoded as it is read back from a spool file.
+
 Token counts are estimates, no tokenizer involved: ``ceil(ASCII characters / 4 + other
 characters / 2)``. Four characters a token is the usual rate for English prose, Markdown and
 code; letters outside ASCII (accents, Cyrillic, CJK...) take more tokens per character, so each
@@ -49,15 +53,17 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections import Counter
-from collections.abc import Callable, Iterator
+import sqlite3
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import groupby
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import unquote, urlsplit
 
 from crawler.engine.events import iso_timestamp
-from crawler.folder.reader import iter_manifest, page_body, read_json, saved_page_files, site_files
+from crawler.folder.reader import iter_manifest, page_body, read_json, saved_page_file, site_files
 from crawler.folder.writer import write_atomically, write_json
 
 LLMS_TXT = "llms.txt"
@@ -97,33 +103,58 @@ class PageRef:
     site_name: str | None
     section: str = ""
     optional: bool = False
-    nav: list[str] | None = None  # the groups above it in the site's navigation, when the crawl found it there
-    meta_description: str = ""
 
 
 @dataclass
 class Section:
+    """A section of llms.txt; its pages are read from the index's store as they are iterated."""
+
     name: str
-    pages: list[PageRef] = field(default_factory=list)
+    pages: Iterable[PageRef]
 
 
-@dataclass
 class SiteIndex:
-    """What llms.txt says: built from the folder's manifest, discovery list and page heads."""
+    """What llms.txt says: built from the folder's manifest, discovery list and page heads into a
+    temporary SQLite store (a private file SQLite deletes when it is closed, even after a crash),
+    so a 100,000-page crawl's pages are never all in memory. Sections and pages are read from it
+    as they are iterated. Close it (or use it in a `with`) when done."""
 
-    site_name: str
-    summary: str
-    start_url: str
-    sections: list[Section]
+    def __init__(self, db: sqlite3.Connection, *, site_name: str, summary: str, start_url: str,
+                 page_count: int, section_count: int) -> None:
+        self._db = db
+        self.site_name = site_name
+        self.summary = summary
+        self.start_url = start_url
+        self.page_count = page_count
+        self.section_count = section_count
+
+    def __enter__(self) -> SiteIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Remove the store (idempotent)."""
+        self._db.close()
 
     @property
     def pages(self) -> Iterator[PageRef]:
-        for section in self.sections:
-            yield from section.pages
+        """Every listed page in llms.txt's order (by section, then discovery), one row at a time."""
+        query = ("SELECT l.url, l.fetched_url, l.file, l.path, l.title, l.description, l.site_name, s.name, l.optional"
+                 " FROM section_names s JOIN listed l ON l.section_key = s.key ORDER BY s.ordinal, l.rank")
+        rows = self._db.cursor()
+        rows.row_factory = None  # plain tuples: this runs once a page, twice a write
+        for url, fetched_url, file, path, title, description, site_name, section, optional in rows.execute(query):
+            yield PageRef(url=url, fetched_url=fetched_url, file=Path(file), path=path, title=title,
+                          description=description, site_name=site_name, section=section, optional=bool(optional))
 
     @property
-    def page_count(self) -> int:
-        return sum(len(section.pages) for section in self.sections)
+    def sections(self) -> Iterator[Section]:
+        """The sections in order, each with its pages (read lazily: iterate each section's pages
+        before taking the next section)."""
+        for name, pages in groupby(self.pages, key=lambda page: page.section):
+            yield Section(name, pages)
 
 
 # ---- text helpers ---------------------------------------------------------------------------
@@ -284,22 +315,19 @@ def _optional_label(label: str) -> bool:
 
 MIN_DESCRIPTION_WORDS = 3
 MIN_DESCRIPTION_CHARS = 12
+SHARED_DESCRIPTION_PAGES = 3  # a meta description this many pages declare is the site's boilerplate
 
 
-def _choose_descriptions(pages: list[PageRef], site_name: str) -> None:
-    """Each page's description: its meta description when that says something of the page (not
+def _chosen_description(meta: str, title: str, first: str, shared: bool, site_name: str) -> str:
+    """The page's description: its meta description when that says something of the page (not
     the site's name, not the page's title, not one shared by several pages, not a fragment),
-    else the first sentence of its text (already there)."""
-    shared = Counter(page.meta_description.lower() for page in pages if page.meta_description)
-    for page in pages:
-        meta = page.meta_description
-        if not meta:
-            continue
-        lowered = meta.lower().strip(" .")
-        boilerplate = (lowered in (site_name.lower(), page.title.lower()) or shared[meta.lower()] >= 3
-                       or len(meta) < MIN_DESCRIPTION_CHARS or len(meta.split()) < MIN_DESCRIPTION_WORDS)
-        if not boilerplate or not page.description:
-            page.description = _shorten(meta)
+    else the first sentence of its text (`first`)."""
+    if not meta:
+        return first
+    lowered = meta.lower().strip(" .")
+    boilerplate = (lowered in (site_name.lower(), title.lower()) or shared
+                   or len(meta) < MIN_DESCRIPTION_CHARS or len(meta.split()) < MIN_DESCRIPTION_WORDS)
+    return _shorten(meta) if not boilerplate or not first else first
 
 
 def _title_suffix(title: str) -> str | None:
@@ -319,39 +347,67 @@ def _without_site_name(title: str, site_name: str) -> str:
     return title
 
 
-def _shared_title_suffix(pages: list[PageRef]) -> str | None:
+def _most_common(db: sqlite3.Connection, column: str) -> tuple[str, int] | None:
+    """The value of `column` most pages have, with its count; a tie goes to the value met first
+    in discovery order (as Counter.most_common over the pages in that order)."""
+    row = db.execute(f"SELECT {column}, COUNT(*) AS n FROM pages WHERE {column} IS NOT NULL"
+                     f" GROUP BY {column} ORDER BY n DESC, MIN(rank) LIMIT 1").fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def _shared_title_suffix(db: sqlite3.Connection, page_count: int) -> str | None:
     """The suffix at least half the titles end with (`Intro | Acme Docs` → `Acme Docs`)."""
-    suffixes = Counter(suffix for page in pages if (suffix := _title_suffix(page.title)))
-    if suffixes:
-        suffix, count = suffixes.most_common(1)[0]
-        if count * 2 >= len(pages):
-            return suffix
-    return None
+    found = _most_common(db, "title_suffix")
+    return found[0] if found and found[1] * 2 >= page_count else None
 
 
-def _site_name(start: PageRef | None, pages: list[PageRef], host: str, shared_suffix: str | None) -> str:
-    if start is not None and start.site_name:
-        return start.site_name
-    declared = Counter(page.site_name for page in pages if page.site_name)
+def _site_name(start: sqlite3.Row | None, db: sqlite3.Connection, host: str, shared_suffix: str | None) -> str:
+    if start is not None and start["site_name"]:
+        return str(start["site_name"])
+    declared = _most_common(db, "site_name")
     if declared:
-        return declared.most_common(1)[0][0]
+        return declared[0]
     if shared_suffix:
         return shared_suffix
-    if start is not None and start.title and start.title != start.url:
-        return start.title
+    if start is not None and start["title"] and start["title"] != start["url"]:
+        return str(start["title"])
     return host or "Documentation"
 
 
-# ---- reading the folder -----------------------------------------------------------------------
+# ---- reading the folder into the store ----------------------------------------------------------
+
+STORE_CACHE_KIB = 4096  # the store's page cache: what it may hold in memory before it spills to its file
+_OPTIONAL_KEY = "\x00optional"  # the Optional section's key (no URL's section key holds a NUL)
+_NAV_KEY = "\x00nav:"
+# Between a page's navigation labels in the store: _one_line leaves none in a label (str.split() reads it as a space).
+_NAV_SEPARATOR = "\x1f"
+_RANK_SCALE = 1 << 32  # rank = discovery position * scale + manifest number: llms.txt's page order
+_SCHEMA = """
+CREATE TABLE discovered (url TEXT UNIQUE NOT NULL);
+CREATE TABLE pages (number INTEGER PRIMARY KEY, rank INTEGER, is_start INTEGER NOT NULL, url TEXT NOT NULL,
+    fetched_url TEXT NOT NULL, canonical TEXT NOT NULL, file TEXT UNIQUE NOT NULL, path TEXT NOT NULL,
+    title TEXT NOT NULL, title_suffix TEXT, first TEXT NOT NULL, site_name TEXT, nav TEXT, nav_first TEXT,
+    meta TEXT NOT NULL, meta_lower TEXT);
+CREATE TABLE shared_meta (meta_lower TEXT PRIMARY KEY);
+CREATE TABLE listed (rank INTEGER NOT NULL, section_key TEXT NOT NULL, nav_name TEXT, index_title TEXT,
+    url TEXT NOT NULL, fetched_url TEXT NOT NULL, file TEXT NOT NULL, path TEXT NOT NULL, title TEXT NOT NULL,
+    description TEXT NOT NULL, site_name TEXT, optional INTEGER NOT NULL);
+CREATE TABLE sections (key TEXT PRIMARY KEY, first_rank INTEGER NOT NULL, nav_name TEXT);
+CREATE TABLE section_names (ordinal INTEGER PRIMARY KEY, key TEXT UNIQUE NOT NULL, name TEXT NOT NULL);
+CREATE TABLE used_names (name TEXT PRIMARY KEY);
+"""
 
 
-def _discovery_order(crawl_dir: Path) -> dict[str, int]:
-    order: dict[str, int] = {}
-    for entry in iter_manifest(crawl_dir, "discovered.jsonl"):
-        url = entry.get("url")
-        if isinstance(url, str) and url not in order:
-            order[url] = len(order)
-    return order
+@dataclass(frozen=True)
+class _Frame:
+    """What every page's line in llms.txt depends on, known once all pages are in the store."""
+
+    start_number: int | None
+    site_name: str
+    shared_suffix: str | None
+    root_host: str
+    root_dir: str
+    use_nav: bool
 
 
 def _start_url(crawl_dir: Path) -> str | None:
@@ -365,15 +421,38 @@ def _start_url(crawl_dir: Path) -> str | None:
     return url if isinstance(url, str) and url else None
 
 
-def build_index(crawl_dir: Path) -> SiteIndex:
-    """Read the folder (metadata and the first KB of each page) into what llms.txt lists."""
-    crawl_dir = Path(crawl_dir)
-    order = _discovery_order(crawl_dir)
-    configured_start = _start_url(crawl_dir)
-    # Each manifest entry becomes its PageRef at once (the entries are not kept: a 100,000-page
-    # crawl's would be ~100 MB), then the pages are put in discovery order.
-    found: list[tuple[int, int, bool, PageRef]] = []
-    for number, (entry, file) in enumerate(saved_page_files(crawl_dir)):
+def _open_store() -> sqlite3.Connection:
+    """A private temporary SQLite database: SQLite keeps it in a file of the temporary directory
+    it removes itself when the connection closes (or the process dies), with a bounded cache."""
+    db = sqlite3.connect("", check_same_thread=False)  # used by one caller at a time, maybe from a stream's thread
+    db.row_factory = sqlite3.Row
+    for pragma in (f"cache_size = -{STORE_CACHE_KIB}", "journal_mode = OFF", "synchronous = OFF", "temp_store = FILE"):
+        db.execute(f"PRAGMA {pragma}")
+    db.executescript(_SCHEMA)
+    return db
+
+
+def _load_discovered(db: sqlite3.Connection, crawl_dir: Path) -> int:
+    """The discovery list into the store, each URL once: its position is its rowid - 1.
+    Returns how many URLs it holds (the position of a page without a line)."""
+    urls = (((entry.get("url"),)) for entry in iter_manifest(crawl_dir, "discovered.jsonl")
+            if isinstance(entry.get("url"), str))
+    db.executemany("INSERT INTO discovered (url) VALUES (?) ON CONFLICT (url) DO NOTHING", urls)
+    return int(db.execute("SELECT COUNT(*) FROM discovered").fetchone()[0])
+
+
+def _saved_pages(crawl_dir: Path) -> Iterator[tuple[int, dict[str, Any], Path]]:
+    """(manifest line number, entry, file) of every saved page, repeats included: the store keeps
+    each file's first (`file` is unique there), so no set of 100,000 paths is held here."""
+    for number, entry in enumerate(iter_manifest(crawl_dir)):
+        file = saved_page_file(crawl_dir, entry)
+        if file is not None:
+            yield number, entry, file
+
+
+def _page_rows(crawl_dir: Path, configured_start: str | None) -> Iterator[tuple[Any, ...]]:
+    """Each saved page's row: its manifest metadata and the first sentence of its head."""
+    for number, entry, file in _saved_pages(crawl_dir):
         head = page_body(_read_head(file))
         listed = entry.get("canonical") or entry["url"]
         title = _one_line(entry.get("title")) or _humanize((_segments(listed, "/") or [""])[-1]) or listed
@@ -381,80 +460,158 @@ def build_index(crawl_dir: Path) -> SiteIndex:
         nav = entry.get("nav")
         nav = [_one_line(label) for label in nav if isinstance(label, str) and _one_line(label)] \
             if isinstance(nav, list) else None
-        page = PageRef(url=listed, fetched_url=entry["url"], file=file, path=entry["path"], title=title,
-                       description=_shorten(first_sentence(head)), site_name=_one_line(entry.get("site_name")) or None,
-                       nav=nav, meta_description=meta)
-        # Where the page was first found: under the URL fetched, or under its canonical URL when
-        # that was found earlier (a print copy fetched before the page it names).
-        position = min(order.get(entry["url"], len(order)), order.get(entry.get("canonical") or "", len(order)))
         is_start = entry.get("source") == "start" or entry["url"] == configured_start
-        found.append((position, number, is_start, page))
-    found.sort(key=lambda item: (item[0], item[1]))
-    pages: list[PageRef] = [page for _, _, _, page in found]
-    start: PageRef | None = next((page for _, _, is_start, page in found if is_start), pages[0] if pages else None)
-    del found
-
-    root_url = configured_start or (start.url if start else "")
-    root = urlsplit(root_url)
-    root_host = (root.hostname or "").lower()
-    root_dir = (root.path or "/")[: (root.path or "/").rfind("/") + 1] or "/"
-    shared_suffix = _shared_title_suffix(pages)
-    site_name = _one_line(_site_name(start, pages, root_host, shared_suffix)).lstrip("#").strip() or "Documentation"
-    _choose_descriptions(pages, site_name)
-    summary = ""
-    if start is not None:
-        summary = start.description
-    summary = summary or f"Documentation pages from {root_host or 'the crawled site'}."
-
-    sections: dict[str, Section] = {}
-    optional = Section(OPTIONAL_SECTION)
-    # The site's own navigation names the sections when it places at least half the pages and
-    # groups some of them; otherwise (or for a page it does not place) the URL's path does.
-    placed = [page for page in pages if page.nav is not None]
-    use_nav = len(placed) * 2 >= len(pages) and any(page.nav for page in placed)
-    nav_names: dict[str, str] = {}
-    for page in pages:
-        page.title = _without_site_name(page.title, site_name)
-        if shared_suffix:
-            page.title = _without_site_name(page.title, shared_suffix)
-        page.optional = page is not start and (is_optional(page.url, page.title, root_dir)
-                                               or any(_optional_label(label) for label in page.nav or ()))
-        if page.optional:
-            page.section = OPTIONAL_SECTION
-            optional.pages.append(page)
-            continue
-        if use_nav and page.nav:
-            key = "\x00nav:" + page.nav[0].lower()
-            nav_names.setdefault(key, page.nav[0])
-        else:
-            key = section_key(page.url, root_host, root_dir)
-        sections.setdefault(key, Section(key)).pages.append(page)
-
-    used: set[str] = {OPTIONAL_SECTION.lower()}
-    for key, section in sections.items():
-        name = nav_names.get(key) or _section_name(key, section, root_dir)
-        base, number = name, 2
-        while name.lower() in used:
-            name, number = f"{base} ({number})", number + 1
-        used.add(name.lower())
-        section.name = name
-        for page in section.pages:
-            page.section = name
-    ordered = list(sections.values()) + ([optional] if optional.pages else [])
-    return SiteIndex(site_name=site_name, summary=summary, start_url=root_url, sections=ordered)
+        yield (number, int(is_start), listed, entry["url"], entry.get("canonical") or "", str(file), entry["path"],
+               title, _title_suffix(title), _shorten(first_sentence(head)), _one_line(entry.get("site_name")) or None,
+               None if nav is None else _NAV_SEPARATOR.join(nav), nav[0] if nav else None, meta, meta.lower() if meta else None)
 
 
-def _section_name(key: str, section: Section, root_dir: str) -> str:
+def _load_pages(db: sqlite3.Connection, crawl_dir: Path, configured_start: str | None, discovered: int) -> int:
+    """The saved pages into the store, ranked: where each was first found (under the URL fetched,
+    or under its canonical URL when that was found earlier: a print copy fetched before the page
+    it names; pages without a line after all others), then manifest order. Returns their count."""
+    db.executemany(f"INSERT INTO pages VALUES (?, NULL, {', '.join('?' * 14)}) ON CONFLICT (file) DO NOTHING",
+                   _page_rows(crawl_dir, configured_start))
+    db.execute("UPDATE pages SET rank = MIN("
+               " COALESCE((SELECT rowid - 1 FROM discovered WHERE url = pages.fetched_url), :n),"
+               " COALESCE((SELECT rowid - 1 FROM discovered WHERE url = pages.canonical), :n)) * :scale + number",
+               {"n": discovered, "scale": _RANK_SCALE})
+    db.execute("CREATE INDEX pages_rank ON pages (rank)")
+    return int(db.execute("SELECT COUNT(*) FROM pages").fetchone()[0])
+
+
+def _uses_nav(db: sqlite3.Connection, page_count: int) -> bool:
+    """The site's own navigation names the sections when it places at least half the pages and
+    groups some of them."""
+    placed = db.execute("SELECT COUNT(*) FROM pages WHERE nav IS NOT NULL").fetchone()[0]
+    grouped = db.execute("SELECT 1 FROM pages WHERE nav_first IS NOT NULL LIMIT 1").fetchone()
+    return placed * 2 >= page_count and grouped is not None
+
+
+def _mark_shared_descriptions(db: sqlite3.Connection) -> None:
+    db.execute("INSERT INTO shared_meta SELECT meta_lower FROM pages WHERE meta_lower IS NOT NULL"
+               " GROUP BY meta_lower HAVING COUNT(*) >= ?", (SHARED_DESCRIPTION_PAGES,))
+
+
+def _is_shared(db: sqlite3.Connection, meta_lower: str | None) -> bool:
+    return db.execute("SELECT 1 FROM shared_meta WHERE meta_lower = ?", (meta_lower,)).fetchone() is not None
+
+
+def _section_index_title(key: str, url: str, title: str, root_dir: str) -> str | None:
+    """The page's title when it is its folder section's own index page (`/docs/guide/` of `guide`)."""
+    segment = key.rpartition("/")[2]
+    if segment and title and _segments(url, root_dir) == [segment] and urlsplit(url).path.endswith("/"):
+        return _one_line(title)
+    return None
+
+
+def _listed_row(row: sqlite3.Row, frame: _Frame, shared: bool) -> tuple[Any, ...]:
+    """The page as llms.txt lists it: its description, its title without the site's name, its
+    section (Optional, a navigation group or a folder)."""
+    description = _chosen_description(row["meta"], row["title"], row["first"], shared, frame.site_name)
+    title = _without_site_name(row["title"], frame.site_name)
+    if frame.shared_suffix:
+        title = _without_site_name(title, frame.shared_suffix)
+    nav = None if row["nav"] is None else row["nav"].split(_NAV_SEPARATOR) if row["nav"] else []
+    optional = row["number"] != frame.start_number and (is_optional(row["url"], title, frame.root_dir)
+                                                        or any(_optional_label(label) for label in nav or ()))
+    nav_name = index_title = None
+    if optional:
+        key = _OPTIONAL_KEY
+    elif frame.use_nav and nav:
+        key, nav_name = _NAV_KEY + nav[0].lower(), nav[0]
+    else:
+        key = section_key(row["url"], frame.root_host, frame.root_dir)
+        index_title = _section_index_title(key, row["url"], title, frame.root_dir)
+    return (row["rank"], key, nav_name, index_title, row["url"], row["fetched_url"], row["file"], row["path"], title,
+            description, row["site_name"], int(optional))
+
+
+def _list_pages(db: sqlite3.Connection, frame: _Frame) -> None:
+    """Every page's line, in discovery order, into the store's `listed` table."""
+    rows = db.execute("SELECT p.*, s.meta_lower IS NOT NULL AS shared FROM pages p"
+                      " LEFT JOIN shared_meta s ON s.meta_lower = p.meta_lower ORDER BY p.rank")
+    db.executemany(f"INSERT INTO listed VALUES ({', '.join('?' * 12)})",
+                   (_listed_row(row, frame, bool(row["shared"])) for row in rows))
+    db.execute("CREATE INDEX listed_order ON listed (section_key, rank)")
+
+
+def _section_name(key: str, index_title: str | None, root_dir: str) -> str:
     host, _, segment = key.rpartition("/") if "/" in key else ("", "", key)
     if not segment:
         name = _humanize(root_dir.rstrip("/").rsplit("/", 1)[-1]) or "Overview"
         return f"{host} {name}".strip() if host else name
-    for page in section.pages:  # the section's own index page names it, when it was saved
-        segments = _segments(page.url, root_dir)
-        if segments == [segment] and urlsplit(page.url).path.endswith("/") and page.title:
-            return _one_line(page.title)
+    if index_title:  # the section's own index page names it, when it was saved
+        return index_title
     name = _humanize(segment) or segment
     return f"{host} {name}".strip() if host else name
+
+
+def _unique_name(db: sqlite3.Connection, name: str) -> str:
+    """`name`, or `name (2)`, `name (3)`... when a section before it (or Optional) has it."""
+    base, number = name, 2
+    while db.execute("SELECT 1 FROM used_names WHERE name = ?", (name.lower(),)).fetchone():
+        name, number = f"{base} ({number})", number + 1
+    db.execute("INSERT INTO used_names VALUES (?)", (name.lower(),))
+    return name
+
+
+def _name_sections(db: sqlite3.Connection, root_dir: str) -> int:
+    """Each section's name and place (the order its first page was found; Optional last) into
+    `section_names`. Returns how many sections there are."""
+    db.execute("INSERT INTO sections SELECT section_key, MIN(rank), nav_name FROM listed WHERE section_key != ?"
+               " GROUP BY section_key", (_OPTIONAL_KEY,))
+    db.execute("INSERT INTO used_names VALUES (?)", (OPTIONAL_SECTION.lower(),))
+    rows = db.execute("SELECT key, nav_name, (SELECT index_title FROM listed i WHERE i.section_key = s.key"
+                      " AND i.index_title IS NOT NULL ORDER BY i.rank LIMIT 1) FROM sections s ORDER BY first_rank")
+    count = 0
+    for key, nav_name, index_title in rows:
+        name = _unique_name(db, nav_name or _section_name(key, index_title, root_dir))
+        db.execute("INSERT INTO section_names VALUES (?, ?, ?)", (count, key, name))
+        count += 1
+    if db.execute("SELECT 1 FROM listed WHERE section_key = ? LIMIT 1", (_OPTIONAL_KEY,)).fetchone():
+        db.execute("INSERT INTO section_names VALUES (?, ?, ?)", (count, _OPTIONAL_KEY, OPTIONAL_SECTION))
+        count += 1
+    return count
+
+
+def _root_dir(root_path: str) -> str:
+    path = root_path or "/"
+    return path[: path.rfind("/") + 1] or "/"
+
+
+def _fill(db: sqlite3.Connection, crawl_dir: Path) -> SiteIndex:
+    """Everything llms.txt says, computed in the store with queries, one page in memory at a time."""
+    configured_start = _start_url(crawl_dir)
+    page_count = _load_pages(db, crawl_dir, configured_start, _load_discovered(db, crawl_dir))
+    start = db.execute("SELECT * FROM pages ORDER BY is_start DESC, rank LIMIT 1").fetchone()
+    root_url = configured_start or (start["url"] if start else "")
+    root = urlsplit(root_url)
+    root_host = (root.hostname or "").lower()
+    shared_suffix = _shared_title_suffix(db, page_count)
+    site_name = _one_line(_site_name(start, db, root_host, shared_suffix)).lstrip("#").strip() or "Documentation"
+    _mark_shared_descriptions(db)
+    summary = "" if start is None else _chosen_description(
+        start["meta"], start["title"], start["first"], _is_shared(db, start["meta_lower"]), site_name)
+    summary = summary or f"Documentation pages from {root_host or 'the crawled site'}."
+    frame = _Frame(start_number=start["number"] if start else None, site_name=site_name, shared_suffix=shared_suffix,
+                   root_host=root_host, root_dir=_root_dir(root.path), use_nav=_uses_nav(db, page_count))
+    _list_pages(db, frame)
+    section_count = _name_sections(db, frame.root_dir)
+    db.commit()
+    return SiteIndex(db, site_name=site_name, summary=summary, start_url=root_url, page_count=page_count,
+                     section_count=section_count)
+
+
+def build_index(crawl_dir: Path) -> SiteIndex:
+    """Read the folder (metadata and the first KB of each page) into what llms.txt lists, kept in
+    a temporary store: close the index (or use it in a `with`) when done."""
+    db = _open_store()
+    try:
+        return _fill(db, Path(crawl_dir))
+    except BaseException:
+        db.close()
+        raise
 
 
 # ---- writing ------------------------------------------------------------------------------------
@@ -473,22 +630,50 @@ def markdown_name(page: PageRef) -> str:
     return page.path.split("/", 1)[1] if page.path.startswith("pages/") else page.path
 
 
-def render_llms_txt(index: SiteIndex, link: Callable[[PageRef], str] | None = None) -> str:
-    """llms.txt; `link` gives the URL each item points at (default: the page's own URL), as the
-    server's copy whose items point at each page's Markdown."""
-    lines = [f"# {index.site_name}", "", f"> {_one_line(index.summary)}", ""]
+def _llms_txt_lines(index: SiteIndex, link: Callable[[PageRef], str] | None) -> Iterator[str]:
+    yield from (f"# {index.site_name}", "", f"> {_one_line(index.summary)}", "")
     count = index.page_count
     where = ("; each link is the page's Markdown, whose Source line gives its address on the site" if link
              else f"; the full text of every page is in {LLMS_FULL_TXT}")
-    lines += [f"{count} page{'s' if count != 1 else ''} from <{index.start_url}>, grouped by the site's own "
-              f"sections{where}.", ""]
+    yield f"{count} page{'s' if count != 1 else ''} from <{index.start_url}>, grouped by the site's own sections{where}."
+    yield ""
     for section in index.sections:
-        lines += [f"## {_one_line(section.name)}", ""]
+        yield from (f"## {_one_line(section.name)}", "")
         for page in section.pages:
             item = f"- [{_link_title(page.title)}]({_link_url(link(page) if link else page.url)})"
-            lines.append(f"{item}: {page.description}" if page.description else item)
-        lines.append("")
-    return "\n".join(lines)
+            yield f"{item}: {page.description}" if page.description else item
+        yield ""
+
+
+def _joined(lines: Iterable[str], batch: int = 1024) -> Iterator[str]:
+    """`"\\n".join(lines)` in chunks of `batch` lines, so a long file is never one string."""
+    pending: list[str] = []
+    separator = ""
+    for line in lines:
+        pending.append(line)
+        if len(pending) >= batch:
+            yield separator + "\n".join(pending)
+            pending.clear()
+            separator = "\n"
+    if pending or not separator:
+        yield separator + "\n".join(pending)
+
+
+def iter_llms_txt(index: SiteIndex, link: Callable[[PageRef], str] | None = None) -> Iterator[str]:
+    """llms.txt in chunks, section by section; `link` gives the URL each item points at (default:
+    the page's own URL), as the server's copy whose items point at each page's Markdown."""
+    return _joined(_llms_txt_lines(index, link))
+
+
+def render_llms_txt(index: SiteIndex, link: Callable[[PageRef], str] | None = None) -> str:
+    """llms.txt as one string (see iter_llms_txt)."""
+    return "".join(iter_llms_txt(index, link))
+
+
+def iter_llms_txt_text(crawl_dir: Path, link: Callable[[PageRef], str] | None = None) -> Iterator[str]:
+    """llms.txt of the folder as a stream; the index's store is removed when it ends or is closed."""
+    with build_index(crawl_dir) as index:
+        yield from iter_llms_txt(index, link)
 
 
 def _full_section(page: PageRef) -> str:
@@ -507,8 +692,29 @@ def iter_llms_full(index: SiteIndex) -> Iterator[tuple[PageRef, str]]:
 
 def iter_llms_full_text(crawl_dir: Path) -> Iterator[str]:
     """llms-full.txt as a stream, for a download that has no file to send."""
-    for _, text in iter_llms_full(build_index(crawl_dir)):
-        yield text
+    with build_index(crawl_dir) as index:
+        for _, text in iter_llms_full(index):
+            yield text
+
+
+@dataclass
+class _TextSize:
+    """Bytes and estimated tokens of a text seen in pieces: estimate_tokens rounds up once over
+    the whole text, so characters are counted, not each piece's tokens."""
+
+    bytes: int = 0
+    ascii_chars: int = 0
+    chars: int = 0
+
+    def add(self, text: str) -> str:
+        self.bytes += len(text.encode("utf-8"))
+        self.ascii_chars += len(text.encode("ascii", "ignore"))
+        self.chars += len(text)
+        return text
+
+    @property
+    def tokens(self) -> int:
+        return math.ceil(self.ascii_chars / 4 + (self.chars - self.ascii_chars) / 2)
 
 
 def _page_report(page: PageRef, text: str) -> dict[str, Any]:
@@ -516,45 +722,101 @@ def _page_report(page: PageRef, text: str) -> dict[str, Any]:
             "optional": page.optional, "bytes": len(text.encode("utf-8")), "tokens": estimate_tokens(text)}
 
 
-def _report(index: SiteIndex, llms_txt: str, pages: list[dict[str, Any]]) -> dict[str, Any]:
+def _count_page(totals: dict[str, int], page: dict[str, Any]) -> None:
+    totals["bytes"] += page["bytes"]
+    totals["tokens"] += page["tokens"]
+    totals["pages"] += 1
+    totals["optional_tokens"] += page["tokens"] if page["optional"] else 0
+
+
+def _full_totals(pages: Iterable[dict[str, Any]]) -> dict[str, int]:
+    """llms-full.txt's totals over the pages' report lines."""
+    totals = {"bytes": 0, "tokens": 0, "pages": 0, "optional_tokens": 0}
+    for page in pages:
+        _count_page(totals, page)
+    return totals
+
+
+def _report(index: SiteIndex, llms_txt: _TextSize, full: dict[str, int], pages: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "generated_at": iso_timestamp(),
         "site_name": index.site_name,
         "token_estimate": TOKEN_ESTIMATE,
-        "llms_txt": {"bytes": len(llms_txt.encode("utf-8")), "tokens": estimate_tokens(llms_txt),
-                     "links": index.page_count, "sections": len(index.sections)},
-        "llms_full_txt": {"bytes": sum(p["bytes"] for p in pages), "tokens": sum(p["tokens"] for p in pages),
-                          "pages": len(pages),
-                          "optional_tokens": sum(p["tokens"] for p in pages if p["optional"])},
+        "llms_txt": {"bytes": llms_txt.bytes, "tokens": llms_txt.tokens,
+                     "links": index.page_count, "sections": index.section_count},
+        "llms_full_txt": full,
         "pages": pages,
     }
 
 
+def _measured(chunks: Iterable[str], size: _TextSize) -> Iterator[str]:
+    for chunk in chunks:
+        yield size.add(chunk)
+
+
 def size_report(crawl_dir: Path) -> dict[str, Any]:
     """Bytes and estimated tokens of llms.txt, of llms-full.txt and of each page's part of it,
-    computed from the folder (one page in memory at a time) without writing anything."""
-    index = build_index(Path(crawl_dir))
-    pages = [_page_report(page, text) for page, text in iter_llms_full(index)]
-    return _report(index, render_llms_txt(index), pages)
+    computed from the folder (one page in memory at a time) without writing anything. Its list
+    of pages is in memory: for a large crawl, read llms-report.json instead."""
+    with build_index(Path(crawl_dir)) as index:
+        pages = [_page_report(page, text) for page, text in iter_llms_full(index)]
+        llms_txt = _TextSize()
+        for chunk in iter_llms_txt(index):
+            llms_txt.add(chunk)
+        return _report(index, llms_txt, _full_totals(pages), pages)
+
+
+class _StreamedList(list):
+    """A JSON array whose items are read as the encoder reaches them. write_json's encoder (the
+    pure-Python one json uses with an indent) iterates a list without copying it, so the
+    report's 100,000 page lines are written one at a time, never all in memory."""
+
+    def __init__(self, items: Callable[[], Iterator[Any]], length: int) -> None:
+        super().__init__()
+        self._items = items
+        self._length = length
+
+    def __iter__(self) -> Iterator[Any]:
+        return self._items()
+
+    def __len__(self) -> int:
+        return self._length
+
+
+def _spooled_lines(spool: IO[str]) -> Iterator[dict[str, Any]]:
+    spool.seek(0)
+    for line in spool:
+        yield json.loads(line)
+
+
+def _write_llms_full(crawl_dir: Path, index: SiteIndex, spool: IO[str]) -> dict[str, int]:
+    """llms-full.txt, page by page; each page's report line goes to `spool` (a temporary file) as
+    it is written, and into the totals. Returns the totals."""
+    totals = _full_totals(())
+
+    def texts() -> Iterator[str]:
+        for page, text in iter_llms_full(index):
+            line = _page_report(page, text)
+            _count_page(totals, line)
+            spool.write(json.dumps(line, ensure_ascii=False) + "\n")
+            yield text
+
+    write_atomically(crawl_dir / LLMS_FULL_TXT, texts())
+    return totals
 
 
 def write_llms_files(crawl_dir: Path) -> dict[str, Any]:
     """Write llms.txt, llms-full.txt (streamed page by page) and llms-report.json into the crawl
-    folder, each replaced atomically; returns the size report."""
+    folder, each replaced atomically; returns the size report without its `pages` list (that is
+    in llms-report.json: a 100,000-page crawl's would not fit the memory a crawl may use)."""
     crawl_dir = Path(crawl_dir)
-    index = build_index(crawl_dir)
-    llms_txt = render_llms_txt(index)
-    pages: list[dict[str, Any]] = []
-
-    def full_text() -> Iterator[str]:
-        for page, text in iter_llms_full(index):
-            pages.append(_page_report(page, text))
-            yield text
-
-    write_atomically(crawl_dir / LLMS_FULL_TXT, full_text())
-    write_atomically(crawl_dir / LLMS_TXT, [llms_txt])
-    report = _report(index, llms_txt, pages)
-    write_json(crawl_dir / LLMS_REPORT, report)
+    with build_index(crawl_dir) as index, tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
+        full = _write_llms_full(crawl_dir, index, spool)
+        llms_txt = _TextSize()
+        write_atomically(crawl_dir / LLMS_TXT, _measured(iter_llms_txt(index), llms_txt))
+        report = _report(index, llms_txt, full, _StreamedList(lambda: _spooled_lines(spool), full["pages"]))
+        write_json(crawl_dir / LLMS_REPORT, report)
+    del report["pages"]
     return report
 
 

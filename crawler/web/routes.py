@@ -360,7 +360,8 @@ def page_markdown(crawl_id: str, name: str) -> Any:
     crawl_dir = extension().crawls.crawl_dir(record)
     if name == LLMS_TXT:
         base = request.base_url[: -len(LLMS_TXT)]
-        text = render_llms_txt(build_index(crawl_dir), link=lambda page: base + quote(markdown_name(page)))
+        with build_index(crawl_dir) as index:
+            text = render_llms_txt(index, link=lambda page: base + quote(markdown_name(page)))
         return Response(text, mimetype="text/plain")
     file = markdown_file(crawl_dir, name)
     if file is None:
@@ -428,7 +429,8 @@ def _llms_download(crawl_dir: Path, fmt: str, stem: str) -> Any:
         response.headers.update(headers)
         return response
     if fmt == "llms":
-        return Response(render_llms_txt(build_index(crawl_dir)), mimetype=mimetype, headers=headers)
+        with build_index(crawl_dir) as index:
+            return Response(render_llms_txt(index), mimetype=mimetype, headers=headers)
     return Response(stream_with_context(iter_llms_full_text(crawl_dir)), mimetype=mimetype, headers=headers)
 
 

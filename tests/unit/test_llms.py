@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
@@ -119,7 +120,9 @@ def crawled(tmp_path_factory: pytest.TempPathFactory, cpu: CpuPool) -> tuple[Pat
     slow, so it is saved after pages found later: the manifest's order is not discovery order."""
     folder = tmp_path_factory.mktemp("llms-crawl")
     site = crawl(folder, cpu, pages=25, history_pages=True, canonical_copies=2, slow_pages={1: 0.5})
-    report = write_llms_files(folder)
+    totals = write_llms_files(folder)
+    report = json.loads((folder / LLMS_REPORT).read_text())
+    assert totals == {key: value for key, value in report.items() if key != "pages"}, "all but the pages' list"
     return folder, site, report
 
 
@@ -347,3 +350,125 @@ def test_the_index_reads_only_a_page_head(tmp_path: Path):
     index = build_index(tmp_path)
     assert index.summary == "First words of the home page."
     assert render_llms_txt(index).count("\n- [") == 1
+
+
+# ---- the exact output, pinned ------------------------------------------------------------------
+
+PINNED_LLMS_TXT = """# Acme Docs
+
+> The Acme documentation.
+
+9 pages from <https://x.org/docs/>, grouped by the site's own sections; the full text of every page is in llms-full.txt.
+
+## Docs
+
+- [Home](https://x.org/docs/): The Acme documentation.
+
+## Guide
+
+- [Guide](https://x.org/docs/guide/): The guide walks through every feature in order.
+- [Install](https://x.org/docs/guide/install.html): Install Acme with pip before anything else.
+
+## Guide (2)
+
+- [Install (print)](https://x.org/docs/guide/install-print.html): A print copy of the install page for paper.
+
+## Reference
+
+- [API](https://x.org/docs/api/): Every function of the API, one by one here.
+- [Client](https://x.org/docs/api/client.html): How the client connects and retries.
+
+## other.org Guide
+
+- [Elsewhere](https://other.org/guide/x.html): A page on another host that the crawl kept anyway.
+
+## Optional (2)
+
+- [Late page](https://x.org/docs/late.html): This page was saved but never discovered here.
+
+## Optional
+
+- [Changelog](https://x.org/docs/changelog.html): Version 2 fixed many bugs in the client.
+"""
+
+SHARED = "Shared words about Acme here."
+PINNED_PAGES: list[tuple[str, str, str, dict[str, Any]]] = [
+    ("https://x.org/docs/", "Home | Acme Docs", "Welcome to Acme, the tool that does everything well.",
+     {"description": "The Acme documentation."}),
+    ("https://x.org/docs/guide/", "Guide | Acme Docs", "The guide walks through every feature in order.", {"nav": ["Guide"]}),
+    ("https://x.org/docs/guide/install.html", "Install | Acme Docs", "Install Acme with pip before anything else.",
+     {"nav": ["Guide", "Setup"], "description": SHARED}),
+    ("https://x.org/docs/guide/print.html", "Install (print) | Acme Docs", "A print copy of the install page for paper.",
+     {"canonical": "https://x.org/docs/guide/install-print.html", "description": SHARED}),
+    ("https://x.org/docs/api/", "API | Acme Docs", "Every function of the API, one by one here.",
+     {"nav": ["Reference"], "description": SHARED}),
+    ("https://x.org/docs/api/client.html", "Client | Acme Docs", "The client talks to the server over HTTP.",
+     {"nav": ["Reference"], "description": "How the client connects and retries."}),
+    ("https://x.org/docs/changelog.html", "Changelog | Acme Docs", "Version 2 fixed many bugs in the client.",
+     {"nav": ["Reference"]}),
+    ("https://x.org/docs/late.html", "Late page | Acme Docs", "This page was saved but never discovered here.",
+     {"nav": ["Optional"]}),
+    ("https://other.org/guide/x.html", "Elsewhere", "A page on another host that the crawl kept anyway.", {}),
+]
+
+
+def test_a_small_folder_gives_exactly_the_pinned_files(tmp_path: Path):
+    """Every rule at once, output pinned byte for byte: navigation groups name the sections (most
+    pages are placed) and a page outside them falls back to its folder, named by its index page
+    and numbered as a duplicate; a meta description three pages share is dropped for the first
+    sentence; a print copy is listed under its canonical URL; a page never discovered comes after
+    the others; a group named like the Optional section is numbered; the start page saved last
+    comes first; another host's page is its own section; the titles' shared suffix names the site."""
+    store = CrawlStore(tmp_path)
+    store.open()
+    write_json(tmp_path / "config.json", {"url": "https://x.org/docs/"})
+    for url, *_ in PINNED_PAGES:
+        if "late" not in url:
+            store.record_discovered(url, "start" if url.endswith("/docs/") else "link", 1)
+    for url, title, text, meta in PINNED_PAGES[1:] + PINNED_PAGES[:1]:
+        store.save_page(url=url, document=page_document(title, url, text), title=title, depth=1, http_status=200,
+                        words=len(text.split()), fetched_at="t", source="start" if url.endswith("/docs/") else "link",
+                        **meta)
+    store.close()
+    totals = write_llms_files(tmp_path)
+    assert (tmp_path / LLMS_TXT).read_text(encoding="utf-8") == PINNED_LLMS_TXT
+    full = (tmp_path / LLMS_FULL_TXT).read_text(encoding="utf-8")
+    assert full.startswith("# Home\n\nSource: <https://x.org/docs/>\n\nWelcome to Acme, the tool that does "
+                           "everything well.\n\n# Guide\n\nSource: <https://x.org/docs/guide/>\n\n")
+    assert full.endswith("# Changelog\n\nSource: <https://x.org/docs/changelog.html>\n\n"
+                         "Version 2 fixed many bugs in the client.\n\n")
+    text = (tmp_path / LLMS_REPORT).read_text(encoding="utf-8")
+    report = json.loads(text)
+    assert text == json.dumps(report, indent=2, ensure_ascii=False) + "\n", "the streamed list, as json writes a list"
+    assert {key: value for key, value in report.items() if key not in ("generated_at", "pages")} == {
+        "site_name": "Acme Docs", "token_estimate": "ceil(ASCII characters / 4 + other characters / 2)",
+        "llms_txt": {"bytes": 1056, "tokens": 264, "links": 9, "sections": 7},
+        "llms_full_txt": {"bytes": 906, "tokens": 230, "pages": 9, "optional_tokens": 25}}
+    assert totals == {key: value for key, value in report.items() if key != "pages"}
+    assert [(p["title"], p["section"], p["optional"], p["bytes"], p["tokens"]) for p in report["pages"]] == [
+        ("Home", "Docs", False, 93, 24), ("Guide", "Guide", False, 95, 24), ("Install", "Guide", False, 105, 27),
+        ("Install (print)", "Guide (2)", False, 119, 30), ("API", "Reference", False, 87, 22),
+        ("Client", "Reference", False, 99, 25), ("Elsewhere", "other.org Guide", False, 107, 27),
+        ("Late page", "Optional (2)", False, 101, 26), ("Changelog", "Optional", True, 100, 25)]
+    assert report["pages"][3]["path"] == "pages/docs/guide/install-print.md"
+
+
+def test_a_folder_without_pages_gives_an_empty_list_and_report(tmp_path: Path):
+    write_json(tmp_path / "config.json", {"url": "https://x.org/docs/"})
+    (tmp_path / "manifest.jsonl").write_text("")
+    write_llms_files(tmp_path)
+    assert (tmp_path / LLMS_TXT).read_text() == (
+        "# x.org\n\n> Documentation pages from x.org.\n\n0 pages from <https://x.org/docs/>, grouped by the site's "
+        "own sections; the full text of every page is in llms-full.txt.\n")
+    assert (tmp_path / LLMS_FULL_TXT).read_bytes() == b""
+    text = (tmp_path / LLMS_REPORT).read_text()
+    assert '"pages": []\n}\n' in text and json.loads(text)["llms_full_txt"]["pages"] == 0
+
+
+def test_the_index_store_is_closed_after_use(tmp_path: Path):
+    write_json(tmp_path / "config.json", {"url": "https://x.org/docs/"})
+    (tmp_path / "manifest.jsonl").write_text("")
+    with build_index(tmp_path) as index:
+        assert list(index.pages) == []
+    with pytest.raises(sqlite3.ProgrammingError):  # its store is gone with it
+        list(index.pages)

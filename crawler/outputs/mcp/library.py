@@ -15,7 +15,7 @@ from mcp.types import ToolAnnotations
 from crawler import __version__
 from crawler.engine.events import CrawlKind
 from crawler.folder.reader import read_json, read_page
-from crawler.outputs.llms import LLMS_TXT, build_index, current_file, published_by_site, render_llms_txt
+from crawler.outputs.llms import LLMS_TXT, current_file, iter_llms_txt_text, published_by_site
 from crawler.outputs.search import (
     IndexUnavailable,
     PageRow,
@@ -333,7 +333,7 @@ class DocsLibrary:
         info = self.resolve_site(site, context)
         crawl_dir = self.data_dir / info.crawl_id
         stored = current_file(crawl_dir, LLMS_TXT)
-        outline = stored.read_text(encoding="utf-8") if stored is not None else render_llms_txt(build_index(crawl_dir))
+        outline = stored.read_text(encoding="utf-8") if stored is not None else "".join(iter_llms_txt_text(crawl_dir))
         text = _slice(outline, offset, max_chars,
                       lambda end: f"call get_outline(site={info.crawl_id!r}, offset={end}) for the rest")
         note = published_by_site(crawl_dir).note() if offset == 0 else ""

@@ -306,7 +306,7 @@ def crawl_memory(mode: str, url: str, pages: int, concurrency: int) -> dict[str,
                 phase["name"] = "after"
                 report = data_dir / crawl_id / "llms-report.json"
                 wait_until(report.is_file, timeout=600, interval=0.1, message="llms files")
-                quiet, last_cpu, deadline = 0, sampler.cpu_seconds(), time.monotonic() + 300
+                quiet, last_cpu, deadline = 0, sampler.cpu_seconds(), time.monotonic() + 1200
                 while quiet < 2 and time.monotonic() < deadline:
                     time.sleep(1.0)
                     cpu = sampler.cpu_seconds()

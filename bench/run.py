@@ -548,7 +548,7 @@ def chart(results: list[dict[str, Any]], path: Path, memory: dict[str, Any] | No
             axes[1].plot([int(k) for k in marks], list(marks.values()), marker="o", label=result["mode"])
             axes[1].set_xlabel("pages handled")
     axes[1].set_ylabel("peak memory of the server's process tree (PSS, MB)")
-    axes[1].set_title("Memory stays flat: pages are streamed to disk")
+    axes[1].set_title("Memory of the process tree, by crawl size")
     axes[1].set_ylim(bottom=0)
     axes[1].legend()
     fig.tight_layout()

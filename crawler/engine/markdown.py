@@ -297,9 +297,10 @@ class _SimpleSelectors:
         for name, values in self.values.items():
             if element.get(name) in values:
                 return True
-        for conditions in (*self.by_tag.get(tag, ()), *self.any_tag):
-            if all(_holds(element, condition) for condition in conditions):
-                return True
+        for tests in (self.by_tag.get(tag), self.any_tag):
+            for conditions in tests or ():
+                if all(_holds(element, condition) for condition in conditions):
+                    return True
         return False
 
     def __call__(self, root: etree._Element) -> list[etree._Element]:

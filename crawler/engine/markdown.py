@@ -448,7 +448,7 @@ SIBLING_SECTIONS_SHARE = 0.9
 def _with_sibling_sections(document: etree._Element) -> etree._Element:
     """The parent of `document` when it holds more top-level sections beside it and little else."""
     parent = document.getparent()
-    if parent is None or parent.tag in ("body", "html"):
+    if parent is None or parent.tag == "html":
         return document
     sections = [child for child in parent if _is_section(child)]
     if len(sections) < 2:

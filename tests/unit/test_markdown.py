@@ -183,6 +183,10 @@ def test_a_title_in_no_section_or_only_a_link_is_left_to_trafilatura_unless_its_
                                      "<p>More.</p></section></section></div><aside>Sidebar</aside></body></html>")
     found = md.title_section(sectioned)
     assert found is not None and found.tag == "section" and "Sidebar" not in found.text_content()
+    sections = "".join(f"<section><h1>Part {n}</h1><p>Text of part {n}, long enough to weigh.</p></section>" for n in range(3))
+    in_body = convert(f"<html><body><nav><a href='/'>Home</a></nav>{sections}</body></html>")
+    assert [line for line in in_body.splitlines() if line.startswith("# ")] == ["# Part 0", "# Part 1", "# Part 2"]
+    assert "Home" not in in_body
 
 
 def test_an_index_page_keeps_its_lists_of_links():

@@ -1,9 +1,9 @@
 """The scheduler: which URL is fetched next, and what happens to a page's outcome.
 
-It owns the frontier. Its loop (`run`, in the crawl's own thread) hands requests to the fetch
-pool as politeness allows, passes fetched pages to the processing pool, waits for any page to
-finish in slices of 50 ms and acts on the outcome: links to offer, a retry to schedule, a host
-to back off. It is done when the frontier has nothing it may hand out and nothing is in flight.
+It owns the frontier. Its loop (`run`, in the crawl's own thread) starts fetchers as politeness
+and the free slots allow; a fetcher whose page is downloaded passes it to the processing pool and
+takes its next request itself. The loop waits for any page to finish in slices of 50 ms and acts
+on the outcome: links to offer, a retry to schedule, a host to back off. It is done when the frontier has nothing it may hand out and nothing is in flight.
 Links refused at admission (robots, out of scope, filtered) are journaled and counted apart.
 """
 
@@ -13,7 +13,7 @@ import queue
 import random
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future
+from dataclasses import dataclass
 
 from crawler.engine.context import CrawlContext
 from crawler.engine.events import PageStatus, State, iso_timestamp
@@ -40,6 +40,32 @@ def backoff_seconds(tries: int, retry_after: float | None = None, rng: random.Ra
         return min(retry_after, RETRY_AFTER_CAP)
     base = min(BACKOFF_CAP, BACKOFF_BASE * (2 ** tries))
     return round(base * (0.5 + (rng or random).random()), 2)
+
+
+class _Slots:
+    """The pages in flight: fetching (counted from a request's hand-out until its page goes to
+    processing, or until the loop handles a fetch that gave none) and processing."""
+
+    def __init__(self, concurrency: int, backlog: int) -> None:
+        self.lock = threading.Lock()
+        self.concurrency = concurrency
+        self.backlog = backlog
+        self.fetching = 0
+        self.processing = 0
+
+    def fetch_free(self) -> bool:
+        return self.fetching < self.concurrency and self.fetching + self.processing < self.backlog
+
+    def in_flight(self) -> int:
+        with self.lock:
+            return self.fetching + self.processing
+
+
+@dataclass(slots=True)
+class _Ended:
+    outcome: PageOutcome | None
+    fetched: bool  # the fetch stage's outcome (else the processing stage's)
+    error: BaseException | None = None
 
 
 class Scheduler:
@@ -124,24 +150,59 @@ class Scheduler:
             fetch_stage: Callable[[CrawlRequest], PageOutcome],
             process_stage: Callable[[PageOutcome], PageOutcome]) -> None:
         """Until the frontier is done or the stop signal is set; `backlog` bounds the pages fetched
-        and waiting for processing."""
-        frontier, stop, concurrency = self.frontier, self.ctx.stop_signal, self.ctx.config.concurrency
-        fetching: set[Future[PageOutcome]] = set()
-        processing: set[Future[PageOutcome]] = set()
-        # Each stage's future puts itself here when it ends: the loop wakes on the first one without
-        # registering a waiter on every future in flight at each turn (concurrent.futures.wait).
-        finished: queue.Queue[Future[PageOutcome]] = queue.Queue()
-        while not stop.is_set():
-            while (not self._pause_check() and len(fetching) < concurrency
-                   and len(fetching) + len(processing) < backlog):
+        and waiting for processing.
+
+        A fetcher whose fetch ends hands the page to the processors and takes its next request
+        itself (`_fetch_loop`), so a fetch slot is never empty while this loop waits for the GIL or
+        for an outcome. This loop starts fetchers when slots are free and acts on what ends:
+        processed pages, and fetches that did not give a page (a failure, a retry, a stop)."""
+        frontier, stop = self.frontier, self.ctx.stop_signal
+        slots = _Slots(self.ctx.config.concurrency, backlog)
+        # Each ending puts itself here; the loop wakes on the first one.
+        finished: queue.SimpleQueue[_Ended] = queue.SimpleQueue()
+
+        def take() -> CrawlRequest | None:
+            """The next request, when a fetch slot is free, the backlog allows it, and the crawl
+            is neither stopped nor paused."""
+            if stop.is_set() or (self.pause_signal is not None and self.pause_signal.is_set()):
+                return None
+            with slots.lock:
+                if not slots.fetch_free():
+                    return None
                 request = frontier.next_request()
-                if request is None:
-                    break
-                future = fetchers.submit(fetch_stage, request)
-                fetching.add(future)
-                future.add_done_callback(finished.put)
-            self.report(len(fetching) + len(processing))
-            if not fetching and not processing:
+                if request is not None:
+                    slots.fetching += 1
+                return request
+
+        def process(outcome: PageOutcome) -> None:
+            try:
+                finished.put(_Ended(process_stage(outcome), fetched=False))
+            except BaseException as exc:  # noqa: BLE001 - a bug: the loop raises it (the stages never raise)
+                finished.put(_Ended(None, fetched=False, error=exc))
+
+        def fetch_loop(request: CrawlRequest | None) -> None:
+            try:
+                while request is not None:
+                    outcome = fetch_stage(request)
+                    if outcome.status != Unrecorded.FETCHED:
+                        finished.put(_Ended(outcome, fetched=True))  # still counted as fetching until handled
+                    else:
+                        frontier.fetch_ended(request)  # the host's slot is free while the page is processed
+                        with slots.lock:
+                            slots.fetching -= 1
+                            slots.processing += 1
+                        processors.submit(process, outcome)
+                    request = take()
+            except BaseException as exc:  # noqa: BLE001 - as above
+                finished.put(_Ended(None, fetched=True, error=exc))
+
+        while not stop.is_set():
+            if not self._pause_check():
+                while (request := take()) is not None:
+                    fetchers.submit(fetch_loop, request)
+            in_flight = slots.in_flight()
+            self.report(in_flight)
+            if not in_flight:
                 if frontier.is_done():
                     return
                 stop.wait(self.POLL)  # waiting for a delay or a back-off to pass
@@ -155,18 +216,16 @@ class Scheduler:
                     done.append(finished.get_nowait())
                 except queue.Empty:
                     break
-            for future in done:
-                outcome = future.result()  # the stages never raise
-                fetched = future in fetching
-                fetching.discard(future)
-                processing.discard(future)
-                if fetched and outcome.status == Unrecorded.FETCHED:
-                    frontier.fetch_ended(outcome.request)  # the host's slot is free while the page is processed
-                    future = processors.submit(process_stage, outcome)
-                    processing.add(future)
-                    future.add_done_callback(finished.put)
-                else:
-                    self._handle(outcome, fetch_ended=not fetched)
+            for ended in done:
+                if ended.error is not None:
+                    raise ended.error
+                with slots.lock:
+                    if ended.fetched:
+                        slots.fetching -= 1
+                    else:
+                        slots.processing -= 1
+                assert ended.outcome is not None
+                self._handle(ended.outcome, fetch_ended=not ended.fetched)
 
     def _pause_check(self) -> bool:
         """True while the host's pause signal is set: no new page is handed out (pages in flight

@@ -236,7 +236,7 @@ def extract_today(body: bytes, url: str) -> str:
 def extract_now(body: bytes, url: str) -> tuple[str, bool]:
     from crawler.engine.cpu import analyze_page
 
-    analysis = analyze_page(0, body, None, url)
+    analysis = analyze_page(body, None, url)
     return analysis.markdown, analysis.not_found
 
 

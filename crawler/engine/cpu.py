@@ -1,35 +1,29 @@
-"""CPU-heavy stages (parsing and extraction) in a process pool shared by all crawls.
+"""CPU-heavy stages (parsing and extraction) in worker processes shared by all crawls.
 
 Why processes: trafilatura costs tens of milliseconds of pure-Python CPU per page. In threads it
 holds the GIL, starves the threads that serve the dashboard, and has upstream crash reports under
 concurrent use. In processes it uses every core, and a crash takes down one worker, not the server.
 
-A worker tells the parent when a page moves from parsing to extracting through a pipe, so the
-dashboard sees the real stage. Each note is one 12-byte write, which POSIX makes atomic on a
-pipe: no lock is shared between processes, so a worker killed at any instant cannot leave the
-channel blocked for the others (a multiprocessing.Queue's lock could be left held).
-
-If a worker dies, the pool is rebuilt and the pages that were in it are tried again, each alone;
-a page that keeps killing workers fails alone.
+Each worker has a pipe of its own, and the thread processing a page talks to it directly: it
+writes the page, reads a note when the page moves from parsing to extracting (so the dashboard
+sees the real stage), then the result. Nothing else is shared between processes, so a worker
+killed at any instant leaves nothing blocked for the others, and only the page it held is tried
+again (in a fresh worker); a page that keeps killing workers fails alone.
 """
-
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import itertools
 import logging
 import multiprocessing
 import os
+import queue
 import signal
-import struct
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from typing import Any
 
 from crawler.engine.errors import FetchFailed, StopRequested
@@ -126,23 +120,42 @@ class AnalysisFailed(FetchFailed):
 
 # ---- worker-process side -------------------------------------------------------------------
 
-_stage_writer: Any = None
+_stage_note: Callable[[], None] | None = None  # tells the parent the page moved on to extracting
 _jobs_done = 0
-_JOB_ID = struct.Struct("!Q")
-_STOP_RELAY = 0
+_EXTRACTING = "extracting"  # the stage note, sent ahead of the page's result
 
 
-def _init_worker(stage_writer: Any, owner_pid: int | None = None) -> None:
-    global _stage_writer
-    _stage_writer = stage_writer
+def _serve(connection: Connection, owner_pid: int) -> None:
+    """A worker process: analyze the pages its pipe brings, one at a time, until the pipe closes
+    or says None. Each answer is (True, PageAnalysis) or (False, the exception)."""
+    global _stage_note
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle
-    if owner_pid is not None:
-        threading.Thread(target=_exit_with_owner, args=(owner_pid,), name="owner-watch", daemon=True).start()
+    os.set_blocking(connection.fileno(), True)  # a pipe made by an eventlet-patched server comes non-blocking
+    threading.Thread(target=_exit_with_owner, args=(owner_pid,), name="owner-watch", daemon=True).start()
+    _stage_note = lambda: connection.send(_EXTRACTING)  # noqa: E731 - one line, bound to this pipe
+    while True:
+        try:
+            job = connection.recv()
+        except (EOFError, OSError):  # the server closed its end, or is gone
+            return
+        if job is None:
+            return
+        try:
+            answer: tuple[bool, Any] = (True, analyze_page(*job))
+        except Exception as exc:  # noqa: BLE001 - handed to the page's caller, as an executor does
+            answer = (False, exc)
+        try:
+            connection.send(answer)
+        except (EOFError, OSError):
+            return
+        except Exception:  # noqa: BLE001 - the exception would not pickle: say what it was
+            connection.send((False, RuntimeError(f"{type(answer[1]).__name__}: {answer[1]}")))
+        del job, answer
 
 
 def _exit_with_owner(owner_pid: int, interval: float = 1.0) -> None:
-    """A worker outlives its server only when the server was killed (kill -9, OOM): the pool's
-    queues keep it blocked forever. It checks on its owner and leaves when the owner is gone."""
+    """A worker outlives its server only when the server was killed (kill -9, OOM) and something
+    else still holds the pipe's other end. It checks on its owner and leaves when the owner is gone."""
     while True:
         time.sleep(interval)
         try:
@@ -153,7 +166,7 @@ def _exit_with_owner(owner_pid: int, interval: float = 1.0) -> None:
             os._exit(0)
 
 
-def analyze_page(job_id: int, body: bytes, encoding: str | None, url: str, extract: bool = True,
+def analyze_page(body: bytes, encoding: str | None, url: str, extract: bool = True,
                  keep_routes: bool = False, content_selector: str | None = None,
                  exclude_selectors: tuple[str, ...] = ()) -> PageAnalysis:
     """Parse once, find title, links and canonical URL, then extract Markdown from the same tree."""
@@ -178,8 +191,8 @@ def analyze_page(job_id: int, body: bytes, encoding: str | None, url: str, extra
     if not extract:
         return PageAnalysis(title, links, canonical, "", 0, parsed - started, 0.0, site_name, description, nav=nav,
                             heading_ids=heading_ids, markdown_url=markdown_url, definition_ids=definition_ids)
-    if _stage_writer is not None:
-        _stage_writer.send_bytes(_JOB_ID.pack(job_id))
+    if _stage_note is not None:
+        _stage_note()
     try:
         error_marker = os.environ.get(EXTRACT_ERROR_MARKER_ENV)
         if error_marker and error_marker.encode() in body:
@@ -200,80 +213,54 @@ def analyze_page(job_id: int, body: bytes, encoding: str | None, url: str, extra
                         markdown_url, definition_ids)
 
 
-def _warm_up() -> int:
-    return os.getpid()
-
-
 # ---- parent side ---------------------------------------------------------------------------
 
+# How a worker's pipe fails under its reader: the worker died (EOF, a reset), or the pool shut
+# down and closed the pipe while a thread was reading it (multiprocessing then fails inside its
+# read with TypeError or ValueError).
+_PIPE_GONE = (EOFError, OSError, TypeError, ValueError)
 
-class _RebuildablePool:
-    """A ProcessPoolExecutor that is replaced, once per breakage, when a worker dies."""
 
-    def __init__(self, name: str, workers: int, context: Any, stage_writer: Any, lock: threading.Lock) -> None:
-        self.name = name
-        self.workers = workers
-        self._context = context
-        self._stage_writer = stage_writer
-        # Shared by every pool of a CpuPool: submitting may start worker processes, and
-        # multiprocessing's start-up path is not safe to run twice at once under eventlet
-        # (two green threads on one OS thread both "hold" its resource tracker's lock).
-        self._lock = lock
-        self._generation = 0
-        self._closed = False
-        self._executor = self._new_executor()
+class _Worker:
+    """One worker process and the parent's end of its pipe; used by one page at a time."""
 
-    def _new_executor(self) -> ProcessPoolExecutor:
-        executor = ProcessPoolExecutor(self.workers, mp_context=self._context, initializer=_init_worker,
-                                       initargs=(self._stage_writer, os.getpid()))
-        cooperative_pipe(executor._call_queue._writer.fileno())  # type: ignore[attr-defined]  # private: no public way to the executor's pipe
-        return executor
+    def __init__(self, context: Any, generation: int) -> None:
+        self.connection, child = context.Pipe(duplex=True)
+        self.process = context.Process(target=_serve, args=(child, os.getpid()), name="crawler-cpu-worker",
+                                       daemon=True)
+        self.process.start()
+        child.close()
+        cooperative_pipe(self.connection.fileno())
+        self.generation = generation
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> tuple[Future, int]:
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("the CPU pool is shut down")
-            return self._executor.submit(fn, *args), self._generation
+    def retire(self) -> None:
+        """Ask it to leave once it has nothing in hand (it exits on None or on a closed pipe)."""
+        try:
+            self.connection.send(None)
+        except (OSError, ValueError):
+            pass
+        self.connection.close()
 
-    def rebuild(self, broken_generation: int) -> None:
-        """Replace the broken executor once, however many pages noticed the breakage."""
-        with self._lock:
-            if self._closed or self._generation != broken_generation:
-                return
-            old = self._executor
-            self._executor = self._new_executor()
-            self._generation += 1
-        log.warning("a worker process of the %s CPU pool died; the pool was rebuilt", self.name)
-        old.shutdown(wait=False, cancel_futures=True)
-
-    def recycle(self) -> None:
-        """Fresh worker processes for the next pages: the old ones finish what they hold, then exit
-        (and give back the heap they grew on large pages, which a live process keeps)."""
-        with self._lock:
-            if self._closed:
-                return
-            old = self._executor
-            self._executor = self._new_executor()
-            self._generation += 1
-        old.shutdown(wait=False, cancel_futures=False)
-
-    def shutdown(self) -> None:
-        with self._lock:
-            self._closed = True
-            executor = self._executor
-        executor.shutdown(wait=True, cancel_futures=True)
+    def kill(self) -> None:
+        """End a worker that died or must not finish its page; reap it (no zombie is left)."""
+        self.connection.close()
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(timeout=5)
 
 
 class CpuPool:
-    """The shared pool for parsing and extraction, its quarantine, and the stage relay.
+    """Worker processes for parsing and extraction, shared by all crawls.
 
-    When a worker dies, every page that was in the pool gets BrokenProcessPool: the culprit and
-    innocent bystanders alike. Each of them is then retried alone in a one-worker quarantine
-    pool, one page at a time, so the bystanders succeed and only the page that really kills its
-    worker fails. The main pool keeps serving other pages meanwhile.
+    Each worker has its own pipe: the thread processing a page takes an idle worker, writes the
+    page to its pipe and reads the answer itself (the stage note first). No thread relays work or
+    results in between, so under real threads a page's trip costs no wake-up of another thread,
+    and a worker that dies (a crash in C code on one page) takes down only the page it held: that
+    page is tried again in a fresh worker, and fails alone if it kills that one too.
     """
 
-    QUARANTINE_ATTEMPTS = 2
+    CRASH_ATTEMPTS = 3
+    WAIT = 0.05  # seconds between looks at the stop signal while waiting
 
     def __init__(self, workers: int | None = None, start_method: str | None = None) -> None:
         """`start_method`: a multiprocessing start method; None: greenio.worker_start_method()."""
@@ -283,36 +270,59 @@ class CpuPool:
         if start_method == "forkserver":
             # Import the heavy modules once in the fork server, so workers start in milliseconds.
             self._context.set_forkserver_preload(["crawler.engine.cpu", "trafilatura", "lxml.html"])
-        self._stage_reader, self._stage_writer = self._context.Pipe(duplex=False)
-        self._on_extracting: dict[int, Callable[[], None]] = {}
-        self._ids = itertools.count(1)
-        self._spawn_lock = threading.Lock()
-        self._main = _RebuildablePool("main", self.workers, self._context, self._stage_writer, self._spawn_lock)
-        self._quarantine: _RebuildablePool | None = None
-        self._quarantine_lock = threading.Lock()
-        self._listener = threading.Thread(target=self._relay_stages, name="cpu-stage-relay", daemon=True)
-        self._listener.start()
+        self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
+        self._live: set[_Worker] = set()
+        self._generation = 0
+        # Starting a process is not safe to run twice at once under eventlet (two green threads on
+        # one OS thread both "hold" the resource tracker's lock): one start at a time.
+        self._lock = threading.Lock()
+        self._closed = False
 
     def warm_up(self) -> None:
         """Start every worker now rather than on the first page of the first crawl."""
-        futures = [self._main.submit(_warm_up)[0] for _ in range(self.workers)]
-        for future in futures:
-            future.result(timeout=60)
+        with self._lock:
+            while len(self._live) < self.workers and not self._closed:
+                self._idle.put(self._start())
 
-    def _relay_stages(self) -> None:
+    def _start(self) -> _Worker:  # with self._lock held
+        worker = _Worker(self._context, self._generation)
+        self._live.add(worker)
+        return worker
+
+    def _take(self, stop: StopSignal) -> _Worker:
+        """An idle worker of the current generation (started when fewer than `workers` live)."""
         while True:
+            if stop.is_set():
+                raise StopRequested()
             try:
-                (job_id,) = _JOB_ID.unpack(self._stage_reader.recv_bytes())
-            except (EOFError, OSError):
-                return
-            if job_id == _STOP_RELAY:
-                return
-            callback = self._on_extracting.pop(job_id, None)
-            if callback is not None:
+                worker = self._idle.get_nowait()
+            except queue.Empty:
+                with self._lock:
+                    if self._closed:
+                        raise RuntimeError("the CPU pool is shut down") from None
+                    if len(self._live) < self.workers:
+                        return self._start()
                 try:
-                    callback()
-                except Exception:  # a progress callback must never kill the relay
-                    log.exception("stage callback failed")
+                    worker = self._idle.get(timeout=self.WAIT)
+                except queue.Empty:
+                    continue
+            if worker.generation == self._generation and worker.process.is_alive():
+                return worker
+            self._drop(worker)
+
+    def _give_back(self, worker: _Worker) -> None:
+        if self._closed or worker.generation != self._generation:
+            self._drop(worker)
+        else:
+            self._idle.put(worker)
+
+    def _drop(self, worker: _Worker, dead: bool = False) -> None:
+        with self._lock:
+            self._live.discard(worker)
+        if dead:
+            worker.kill()
+        else:
+            worker.retire()
 
     def analyze(self, body: bytes, encoding: str | None, url: str, *, stop: StopSignal,
                 on_extracting: Callable[[], None] | None = None, extract: bool = True,
@@ -321,57 +331,82 @@ class CpuPool:
         """Parse (and extract) one page in a worker process; StopRequested if the crawl stops.
         `keep_routes`: the page is on a hash-routed site, its `#/path` links are pages;
         `content_selector`, `exclude_selectors`: the crawl's settings (crawler/engine/markdown.py)."""
-        args = (body, encoding, url, extract, keep_routes, content_selector, tuple(exclude_selectors))
-        try:
-            return self._run_in(self._main, stop, on_extracting, *args)
-        except BrokenProcessPool:
-            pass
-        with self._quarantine_lock:  # one suspect at a time, alone in its own worker
-            if self._quarantine is None:
-                self._quarantine = _RebuildablePool("quarantine", 1, self._context, self._stage_writer,
-                                                    self._spawn_lock)
-            for _attempt in range(self.QUARANTINE_ATTEMPTS):
-                try:
-                    return self._run_in(self._quarantine, stop, on_extracting, *args)
-                except BrokenProcessPool:
-                    continue
-        raise WorkerCrashed(f"extraction crashed its worker process ({1 + self.QUARANTINE_ATTEMPTS} attempts, "
-                            "the last ones alone in a quarantine worker)")
+        job = (body, encoding, url, extract, keep_routes, content_selector, tuple(exclude_selectors))
+        for _attempt in range(self.CRASH_ATTEMPTS):
+            worker = self._take(stop)
+            try:
+                return self._run(worker, job, stop, on_extracting)
+            except _WorkerDied:
+                self._drop(worker, dead=True)
+        raise WorkerCrashed(f"extraction crashed its worker process ({self.CRASH_ATTEMPTS} attempts, "
+                            "each in a fresh worker)")
 
-    def _run_in(self, pool: _RebuildablePool, stop: StopSignal, on_extracting: Callable[[], None] | None,
-                *args: Any) -> PageAnalysis:
-        """One attempt, waiting in short slices so a stop is seen at once; rebuilds a broken pool."""
-        job_id = next(self._ids)
-        if on_extracting is not None:
-            self._on_extracting[job_id] = on_extracting
-        future, generation = pool.submit(analyze_page, job_id, *args)
+    def _run(self, worker: _Worker, job: tuple[Any, ...], stop: StopSignal,
+             on_extracting: Callable[[], None] | None) -> PageAnalysis:
+        connection = worker.connection
         try:
+            connection.send(job)
             while True:
-                if stop.is_set():
-                    future.cancel()
-                    raise StopRequested()
-                try:
-                    analysis = future.result(timeout=0.05)
-                except FutureTimeout:
+                if not connection.poll(self.WAIT):
+                    if stop.is_set():  # the worker finishes the page for nobody, then is free again
+                        threading.Thread(target=self._drain, args=(worker,), name="cpu-drain", daemon=True).start()
+                        raise StopRequested()
                     continue
-                # The relay may not have passed the stage on yet: the page did go through
-                # extraction, so report it now rather than skip a stage.
-                pending = self._on_extracting.pop(job_id, None)
-                if pending is not None:
-                    pending()
-                return analysis
-        except BrokenProcessPool:
-            pool.rebuild(generation)
-            raise
-        finally:
-            self._on_extracting.pop(job_id, None)
+                answer = connection.recv()
+                if answer == _EXTRACTING:
+                    if on_extracting is not None:
+                        on_extracting()
+                    continue
+                break
+        except _PIPE_GONE as exc:
+            raise _WorkerDied() from exc
+        self._give_back(worker)
+        ok, value = answer
+        if ok:
+            return value
+        raise value
+
+    def _drain(self, worker: _Worker) -> None:
+        """Read the answer of a page whose crawl stopped, then give the worker back."""
+        try:
+            while worker.connection.recv() == _EXTRACTING:
+                pass
+        except _PIPE_GONE:
+            self._drop(worker, dead=True)
+            return
+        self._give_back(worker)
 
     def recycle(self) -> None:
-        """Replace the extraction workers with fresh ones (pages they are working on finish)."""
-        self._main.recycle()
+        """Replace the extraction workers with fresh ones (a page a worker is on finishes first),
+        which gives back the heap they grew on large pages: a live process keeps it."""
+        with self._lock:
+            if self._closed:
+                return
+            self._generation += 1
+            idle = []
+            while True:
+                try:
+                    idle.append(self._idle.get_nowait())
+                except queue.Empty:
+                    break
+            for worker in idle:
+                self._live.discard(worker)
+                self._idle.put(self._start())
+        for worker in idle:
+            worker.retire()
 
     def shutdown(self) -> None:
-        self._main.shutdown()
-        if self._quarantine is not None:
-            self._quarantine.shutdown()
-        self._stage_writer.send_bytes(_JOB_ID.pack(_STOP_RELAY))
+        with self._lock:
+            self._closed = True
+            live = list(self._live)
+            self._live.clear()
+        for worker in live:
+            worker.retire()
+        for worker in live:
+            worker.process.join(timeout=5)
+            if worker.process.is_alive():
+                worker.process.kill()
+
+
+class _WorkerDied(Exception):
+    """The worker's pipe closed under a page: the process died."""

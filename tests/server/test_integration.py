@@ -255,11 +255,8 @@ def test_socket_without_session_cookie_is_refused(server):
     assert reasons and "no session" in str(reasons[0]), reasons
 
 
+@pytest.mark.parametrize("server", SERVER_MODES, indirect=True)
 def test_a_page_that_kills_its_extraction_worker_fails_alone(server, make_client, make_site):
-    if "eventlet" in server.args:
-        pytest.skip("known limit of the opt-in eventlet mode: while a crashed pool is rebuilt, "
-                    "multiprocessing's start-up can collide with itself under green threads and fail "
-                    "a bystander page (see README, Limits known today)")
     site = make_site(pages=20, crash_pages={19})  # a leaf: no page is reachable only through it
     client = make_client()
     crawl_id = client.start({"url": site.url(0), "concurrency": 4})
@@ -270,7 +267,7 @@ def test_a_page_that_kills_its_extraction_worker_fails_alone(server, make_client
     assert crashed["status"] == "failed" and "crashed its worker process" in crashed["error"]
     others = [e for url, e in entries.items() if url != site.url(19) and e["status"] != "ok"]
     assert finished["summary"]["ok"] == 19, others
-    # The pool was rebuilt: the next crawl extracts normally.
+    # The dead workers were replaced: the next crawl extracts normally.
     again = client.start({"url": site.url(5), "max_pages": 3})
     assert client.wait_finished(again)["summary"]["ok"] >= 1
 

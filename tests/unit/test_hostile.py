@@ -206,14 +206,14 @@ def test_binary_detection_leaves_text_in_any_encoding_alone():
 ])
 def test_lying_or_missing_charsets_still_give_the_page(site, path, title):
     page = fetch(site.url(path))
-    analysis = analyze_page(0, page.body, page.encoding, page.url)
+    analysis = analyze_page(page.body, page.encoding, page.url)
     assert analysis.title == title
     assert analysis.words > 100 and "scheduler hands each request" in analysis.markdown
 
 
 def test_malformed_html_is_parsed_leniently(site):
     page = fetch(site.url("/malformed"))
-    analysis = analyze_page(0, page.body, page.encoding, page.url)
+    analysis = analyze_page(page.body, page.encoding, page.url)
     assert analysis.words > 20 and site.url("/good/1") in analysis.links
 
 
@@ -254,11 +254,11 @@ def test_an_exception_in_extraction_fails_the_page_with_its_stage(site, monkeypa
     monkeypatch.setenv(EXTRACT_ERROR_MARKER_ENV, EXTRACT_ERROR_MARKER)
     page = fetch(site.url("/extract-raises"))
     with pytest.raises(AnalysisFailed) as failure:
-        analyze_page(0, page.body, page.encoding, page.url)
+        analyze_page(page.body, page.encoding, page.url)
     assert failure.value.code == "extract_error" and failure.value.reason.startswith("extract error: RuntimeError")
     assert isinstance(failure.value, FetchFailed), "recorded like any failed page, never retried"
     good = fetch(site.url("/good/1"))
-    assert analyze_page(0, good.body, good.encoding, good.url).words > 100
+    assert analyze_page(good.body, good.encoding, good.url).words > 100
 
 
 # ---- link traps ---------------------------------------------------------------------------

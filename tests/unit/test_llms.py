@@ -238,9 +238,9 @@ def test_estimated_tokens():
 
 def test_pages_declare_site_name_and_description_and_the_store_keeps_them(tmp_path: Path):
     html = render_page(3, SiteOptions(site_meta=True)).encode()
-    analysis = analyze_page(0, html, "utf-8", "http://127.0.0.1/docs/section-3/page-3.html")
+    analysis = analyze_page(html, "utf-8", "http://127.0.0.1/docs/section-3/page-3.html")
     assert (analysis.site_name, analysis.description) == (SITE_NAME, page_description(3))
-    plain = analyze_page(0, render_page(3, SiteOptions()).encode(), "utf-8", "http://127.0.0.1/x")
+    plain = analyze_page(render_page(3, SiteOptions()).encode(), "utf-8", "http://127.0.0.1/x")
     assert (plain.site_name, plain.description) == (None, None)
 
     store = CrawlStore(tmp_path)

@@ -32,7 +32,7 @@ def fixture(generator: str, relative: str) -> tuple[str, str]:
     """(markdown as saved, url) of one fixture page."""
     url = f"http://docs.test/site/{relative}"
     body = (FIXTURES / generator / "html" / relative).read_bytes()
-    return analyze_page(0, body, None, url).markdown, url
+    return analyze_page(body, None, url).markdown, url
 
 
 # ---- code blocks: the fidelity check, small ------------------------------------------------
@@ -45,7 +45,7 @@ def test_every_code_block_of_every_fixture_page_is_whole_in_one_fence_with_its_l
     now, today = Score(), Score()
     for url, path in site_pages(folder):
         body = path.read_bytes()
-        analysis = analyze_page(0, body, None, url)
+        analysis = analyze_page(body, None, url)
         if analysis.not_found:
             continue
         now.add(score_page(body, analysis.markdown, url))
@@ -235,21 +235,21 @@ def test_headings_lose_their_permalinks_and_prose_is_not_escaped_needlessly():
 def test_a_not_found_screen_is_a_soft_404():
     docsify = b"""<html><head><title>Docs</title></head><body><nav><a href="#/">Home</a></nav>
 <section class="content"><article class="markdown-section" id="main"><h1>404 - Not found</h1></article></section></body></html>"""
-    assert analyze_page(0, docsify, None, "https://x.org/docs/#/missing").not_found
+    assert analyze_page(docsify, None, "https://x.org/docs/#/missing").not_found
     rendered = b"""<html><body><main><aside class="sidebar"><ul><li><a href="#/guide">Guide</a></li></ul></aside>
 <section class="content"><article class="markdown-section" id="main"><h1 id="404---not-found"><a href="#/missing?id=404---not-found"
 data-id="404---not-found" class="anchor"><span>404 - Not found</span></a></h1></article></section></main></body></html>"""
-    analysis = analyze_page(0, rendered, None, "https://x.org/docs/#/missing")  # Docsify 4's own markup
+    analysis = analyze_page(rendered, None, "https://x.org/docs/#/missing")  # Docsify 4's own markup
     assert analysis.not_found and analysis.markdown == "# 404 - Not found"
     mkdocs = (FIXTURES / "mkdocs" / "html" / "404.html").read_bytes()
-    assert analyze_page(0, mkdocs, None, "https://x.org/docs/missing/").not_found
+    assert analyze_page(mkdocs, None, "https://x.org/docs/missing/").not_found
     plain = b"<html><head><title>Page not found | Site</title></head><body><p>Sorry.</p></body></html>"
-    assert analyze_page(0, plain, None, "https://x.org/docs/gone.html").not_found
+    assert analyze_page(plain, None, "https://x.org/docs/gone.html").not_found
     about_404 = b"<html><body><main><h1>404 errors</h1><p>How the server answers a missing page.</p></main></body></html>"
-    assert not analyze_page(0, about_404, None, "https://x.org/docs/errors.html").not_found
+    assert not analyze_page(about_404, None, "https://x.org/docs/errors.html").not_found
     long_page = ("<html><body><main><h1>Not found</h1>" + "<p>A real page about lookups that fail.</p>" * 60
                  + "</main></body></html>").encode()
-    assert not analyze_page(0, long_page, None, "https://x.org/docs/lookups.html").not_found
+    assert not analyze_page(long_page, None, "https://x.org/docs/lookups.html").not_found
 
 
 # ---- choosing the content ------------------------------------------------------------------
@@ -301,7 +301,7 @@ def _crawl_of_fixture(folder: Path, generator: str, root: str) -> Path:
     for _, path in site_pages(FIXTURES / generator / "html"):
         relative = path.relative_to(FIXTURES / generator / "html").as_posix()
         url = root + (relative[: -len("index.html")] if relative.endswith("index.html") else relative)
-        analysis = analyze_page(0, path.read_bytes(), None, url)
+        analysis = analyze_page(path.read_bytes(), None, url)
         if analysis.not_found:
             continue
         store.save_page(url=url, document=page_document(analysis.title, url, analysis.markdown),

@@ -157,7 +157,7 @@ def test_the_sites_own_heading_ids_name_the_sections(tmp_path: Path):
                      ["function_3()", "fn_3"], ["Old style", "old-style"]]
     # What the engine stores: the analysis of the page carries them to the manifest.
     url = "https://docs.example.org/Reference-manual_functions.html"
-    analysis = analyze_page(1, SPHINX_LIKE.encode(), "utf-8", url)
+    analysis = analyze_page(SPHINX_LIKE.encode(), "utf-8", url)
     assert analysis.heading_ids == pairs
     store = CrawlStore(tmp_path / A)
     store.open()

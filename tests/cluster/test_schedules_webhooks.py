@@ -46,8 +46,12 @@ def test_two_web_servers_fire_each_run_once_and_the_worker_posts_the_webhooks(tm
         assert [post.event for post in receiver.posts][0] == "started"
         pages = [page for post in receiver.of("page") for page in post.json["data"]["pages"]]
         assert sum(page["status"] == "ok" for page in pages) == 8
-        detail = client.http.get(f"{second.base}/api/crawls/{crawl_id}", timeout=10).json()
-        assert any("webhook completed delivered" in line["message"] for line in detail["recent_log"])
+
+        def delivery_logged() -> dict | None:  # the worker logs it once the receiver answered: after it saw the post
+            detail = client.http.get(f"{second.base}/api/crawls/{crawl_id}", timeout=10).json()
+            return detail if any("webhook completed delivered" in line["message"] for line in detail["recent_log"]) else None
+
+        detail = wait_until(delivery_logged, timeout=10, interval=0.1, message="the delivery in the crawl's log")
         assert detail["config"]["webhook"]["secret"] is None
 
         # Junk in the shared hash, as other hands could write it.

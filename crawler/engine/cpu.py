@@ -12,8 +12,6 @@ again (in a fresh worker); a page that keeps killing workers fails alone.
 """
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import logging
 import multiprocessing
 import os
@@ -29,6 +27,7 @@ from typing import Any
 from crawler.engine.errors import FetchFailed, StopRequested
 from crawler.engine.extract import count_words, extract_markdown, looks_not_found, reset_caches
 from crawler.engine.greenio import cooperative_pipe, worker_start_method
+from crawler.engine.heap import trim_heap
 from crawler.engine.parse import (
     find_canonical,
     find_definition_ids,
@@ -54,23 +53,6 @@ RESET_CACHES_EVERY = 500
 # After a page this large, the worker gives the heap its tree grew back to the system (glibc keeps
 # freed memory otherwise, and two workers that each met a large page hold it all the crawl long).
 TRIM_AFTER_BYTES = 256 * 1024
-
-
-def _load_trim() -> Callable[[], object] | None:
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        trim = libc.malloc_trim
-    except (OSError, AttributeError):  # not glibc: nothing to do
-        return None
-    return lambda: trim(0)
-
-
-_malloc_trim = _load_trim()
-
-
-def _trim_heap() -> None:
-    if _malloc_trim is not None:
-        _malloc_trim()
 
 
 @dataclass
@@ -206,7 +188,7 @@ def analyze_page(body: bytes, encoding: str | None, url: str, extract: bool = Tr
         reset_caches()
     if len(body) >= TRIM_AFTER_BYTES:
         del tree
-        _trim_heap()
+        trim_heap()
     words = count_words(markdown)
     return PageAnalysis(title, links, canonical, markdown, words, parsed - started, extracted - parsed,
                         site_name, description, looks_not_found(title, markdown, words), nav, heading_ids,

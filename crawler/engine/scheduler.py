@@ -12,6 +12,7 @@ from __future__ import annotations
 import queue
 import random
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -23,12 +24,14 @@ from crawler.engine.frontier import (
     Admission,
     Frontier,
 )
+from crawler.engine.heap import trim_heap
 from crawler.engine.outcome import CrawlRequest, PageOutcome, Unrecorded
 from crawler.engine.signals import PauseSignal
 from crawler.engine.threads import DaemonThreadPool
 from crawler.engine.urls import host_of
 from crawler.folder.writer import DiskFull, StoreClosed
 
+TRIM_EVERY = 5.0  # seconds between giving the heap the crawl's threads freed back (crawler/engine/heap.py)
 BACKOFF_BASE = 1.0
 BACKOFF_CAP = 60.0
 RETRY_AFTER_CAP = 120.0
@@ -196,7 +199,11 @@ class Scheduler:
             except BaseException as exc:  # noqa: BLE001 - as above
                 finished.put(_Ended(None, fetched=True, error=exc))
 
+        next_trim = time.monotonic() + TRIM_EVERY
         while not stop.is_set():
+            if time.monotonic() >= next_trim:  # the fetchers' and processors' arenas hold what they freed
+                trim_heap()
+                next_trim = time.monotonic() + TRIM_EVERY
             if not self._pause_check():
                 while (request := take()) is not None:
                     fetchers.submit(fetch_loop, request)

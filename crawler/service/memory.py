@@ -27,6 +27,8 @@ from collections.abc import Callable
 
 import psutil
 
+from crawler.engine.heap import trim_heap
+
 log = logging.getLogger(__name__)
 
 PAUSE_AT = 0.80
@@ -276,12 +278,7 @@ def release_memory(cpu: object | None = None) -> None:
     import gc
 
     gc.collect()
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
+    trim_heap()
     recycle = getattr(cpu, "recycle", None)
     if recycle is not None:
         recycle()

@@ -17,6 +17,7 @@ import multiprocessing
 import os
 import queue
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -337,11 +338,18 @@ class CpuPool:
                 answer = connection.recv()
                 if answer == _EXTRACTING:
                     if on_extracting is not None:
-                        on_extracting()
+                        try:
+                            on_extracting()
+                        except Exception:  # a progress callback must never cost the page or its worker
+                            log.exception("stage callback failed")
                     continue
                 break
         except _PIPE_GONE as exc:
             raise _WorkerDied() from exc
+        except BaseException:  # anything else mid-answer (an answer that will not unpickle): the worker's pipe is out of step
+            if not isinstance(sys.exc_info()[1], StopRequested):
+                self._drop(worker, dead=True)
+            raise
         self._give_back(worker)
         ok, value = answer
         if ok:

@@ -244,8 +244,6 @@ def create_app(config: ServerConfig | dict[str, Any] | None = None) -> Flask:
     extension = build(server_config, data_dir, socketio)
     _add_search(extension, data_dir)
     _add_mcp(extension, data_dir)
-    if extension.schedules is not None:  # every web server ticks; the store's claims make each run happen once
-        extension.ticker = ScheduleTicker(extension.schedules).start()
     app.extensions["crawler"] = extension
     atexit.register(extension.close)
 
@@ -275,6 +273,10 @@ def create_app(config: ServerConfig | dict[str, Any] | None = None) -> Flask:
     extension.key_watch = keys.KeySocketWatch(socketio, extension.keys) if extension.keys is not None else None
     if extension.key_watch is not None:
         extension.closers.insert(0, extension.key_watch.close)
+    # Only now: a run that is due at start sends its crawl's events through Socket.IO, which the
+    # line above just made ready (earlier, its first events met a server not yet set up).
+    if extension.schedules is not None:  # every web server ticks; the store's claims make each run happen once
+        extension.ticker = ScheduleTicker(extension.schedules).start()
     guard.app = app.wsgi_app  # Socket.IO's middleware, with Flask behind it
     # Outermost: every answer (Socket.IO's and the guard's refusals too) is marked as the dashboard's,
     # and the first request tells the render pool where this server listens (under gunicorn nothing

@@ -28,7 +28,7 @@ from typing import Any
 from crawler.engine.errors import FetchFailed, StopRequested
 from crawler.engine.extract import count_words, extract_markdown, looks_not_found, reset_caches
 from crawler.engine.greenio import cooperative_pipe, worker_start_method
-from crawler.engine.heap import trim_heap
+from crawler.engine.heap import share_inherited, trim_heap
 from crawler.engine.parse import (
     find_canonical,
     find_definition_ids,
@@ -112,6 +112,7 @@ def _serve(connection: Connection, owner_pid: int) -> None:
     """A worker process: analyze the pages its pipe brings, one at a time, until the pipe closes
     or says None. Each answer is (True, PageAnalysis) or (False, the exception)."""
     global _stage_note
+    share_inherited()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle
     os.set_blocking(connection.fileno(), True)  # a pipe made by an eventlet-patched server comes non-blocking
     threading.Thread(target=_exit_with_owner, args=(owner_pid,), name="owner-watch", daemon=True).start()

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+from crawler.engine.fingerprints import Fingerprints
 from crawler.engine.outcome import CrawlRequest
 from crawler.engine.urls import canonical_url, host_of, in_scope, passes_filters
 
@@ -88,8 +89,8 @@ class Frontier:
         self._next_host = 0
         self._delayed: list[tuple[float, int, CrawlRequest]] = []
         self._sequence = itertools.count()
-        self._seen: set[str] = set()
-        self._stored: set[str] = set()
+        self._seen = Fingerprints()  # every URL judged (queued or refused) or reached by redirect
+        self._stored = Fingerprints()  # the pages stored (their canonical URLs)
         self._route_hosts: set[str] = set()  # hash-routed hosts: `#/path` names a page there
         self._lock = threading.RLock()
         self.saved = 0
@@ -183,8 +184,9 @@ class Frontier:
     def restore(self, seen: set[str], stored: set[str], saved: int, pending: list[CrawlRequest]) -> None:
         """Continue an interrupted crawl: what it judged, stored and left queued, and its budget used."""
         with self._lock:
-            self._seen |= seen | stored
-            self._stored |= stored
+            self._seen.update(seen)
+            self._seen.update(stored)
+            self._stored.update(stored)
             self.saved += saved
             for request in pending:
                 self._host(host_of(request.url)).queue.append(request)

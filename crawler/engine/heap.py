@@ -1,4 +1,4 @@
-"""Giving freed heap back to the system.
+"""Giving freed heap back to the system, and keeping inherited memory shared.
 
 glibc keeps memory a process freed for its next allocations, in every thread's arena: a server
 whose threads each handled pages now and then holds the high-water mark of all of them, and a
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 from collections.abc import Callable
 
 
@@ -29,3 +30,11 @@ def trim_heap() -> None:
     """Return the heap's free pages to the system (glibc), at the cost of a walk over its arenas."""
     if _malloc_trim is not None:
         _malloc_trim()
+
+
+def share_inherited() -> None:
+    """Called first by a process forked from another (an extraction worker, the index writer): the
+    objects it inherited go to the collector's permanent generation. A full collection writes to
+    every object it visits, which would copy each page the child shares with its parent, one by
+    one, into memory of its own; frozen objects are never visited, so those pages stay shared."""
+    gc.freeze()

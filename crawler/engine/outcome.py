@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from crawler.engine.fetch import FetchedPage
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a crawl may hold tens of thousands queued
 class CrawlRequest:
     url: str
     depth: int

@@ -16,6 +16,7 @@ from typing import Any
 
 from crawler.engine.estimate import CrawlEstimator, Estimate, Observation, percent_of, windowed_speed
 from crawler.engine.events import STAGE_ORDER, STAGE_TIMERS, PageStatus, Stage, State, iso_timestamp
+from crawler.engine.fingerprints import Fingerprints
 from crawler.engine.stats import CrawlStats, NoStats
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,7 @@ class ProgressTracker:
         self._refused_at: dict[int, int] = {}
         # Times each URL was linked (admitted or already known), and how many URLs were linked
         # exactly once and exactly twice: the capture–recapture figures of the estimate.
-        self._linked: dict[str, int] = {}
+        self._linked = Fingerprints()  # how many times each URL was linked
         self._linked_once = 0
         self._linked_twice = 0
         self._estimator = CrawlEstimator()
@@ -214,8 +215,7 @@ class ProgressTracker:
                 counts = self._seen_at if admission == "seen" else self._refused_at
                 counts[depth] = counts.get(depth, 0) + 1
             if source == "link" and url is not None and admission in ("queued", "seen"):
-                times = self._linked.get(url, 0) + 1
-                self._linked[url] = times
+                times = self._linked.add(url)
                 if times <= 3:
                     self._linked_once += (times == 1) - (times == 2)
                     self._linked_twice += (times == 2) - (times == 3)

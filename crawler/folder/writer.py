@@ -42,6 +42,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from crawler.engine.events import PageStatus
+from crawler.engine.fingerprints import Fingerprints
 from crawler.folder.paths import PAGES_DIR, SITE_FILES_INDEX, page_file, site_file
 from crawler.folder.reader import LINKS_FILE, iter_manifest
 
@@ -291,7 +292,7 @@ class CrawlStore:
         self.links_path = self.crawl_dir / LINKS_FILE
         self._links = None
         self._lock = threading.Lock()
-        self._used_paths: set[str] = set()
+        self._used_paths = Fingerprints()  # the page paths given out, lower-cased
         self._manifest = None
         self._discovered = None
         self._closed = False
@@ -305,8 +306,8 @@ class CrawlStore:
         for path in (self.manifest_path, self.discovered_path, self.links_path):
             drop_torn_tail(path)
         remove_partial_files(self.pages_dir)
-        self._used_paths = {entry["path"].lower() for entry in iter_manifest(self.crawl_dir)
-                            if isinstance(entry.get("path"), str)}
+        self._used_paths = Fingerprints(entry["path"].lower() for entry in iter_manifest(self.crawl_dir)
+                                        if isinstance(entry.get("path"), str))
         # Unbuffered: each record goes to the file in one write, nothing lingers in a buffer.
         self._manifest = open_private(self.manifest_path, "ab", buffering=0)
         self._discovered = open_private(self.discovered_path, "ab", buffering=0)

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from crawler.engine.greenio import worker_start_method
+from crawler.engine.heap import share_inherited
 from crawler.outputs.search import BATCH_PAGES, POLL_SECONDS, SearchIndex, SearchIndexer, open_search
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ def follow_commands(commands: Connection, indexer: SearchIndexer) -> None:
 def run_indexer(data_dir: str, index_path: str, batch: int, interval: float, niceness: int,
                 commands: Connection) -> None:
     """The child process: index the data directory until the server closes the pipe."""
+    share_inherited()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

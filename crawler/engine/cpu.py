@@ -54,6 +54,14 @@ RESET_CACHES_EVERY = 500
 # After a page this large, the worker gives the heap its tree grew back to the system (glibc keeps
 # freed memory otherwise, and two workers that each met a large page hold it all the crawl long).
 TRIM_AFTER_BYTES = 256 * 1024
+# A worker whose resident memory has grown by more than this since it started leaves after the page
+# it answers, and a fresh one takes its place: what the heap kept of the pages it met (freed but
+# scattered, so not given back) goes with it. High, because a fresh worker is not free (~60 ms of
+# CPU for its start and its first page, measured on Django's documentation) and a worker on large
+# pages needs tens of MB (+24 MB sent half of Django's pages to a fresh worker and doubled the
+# crawl's CPU per page; at +64 MB none of its first 120 pages did): a bound for the pathological
+# case, not a routine.
+LEAVE_AFTER_GROWTH_BYTES = 64 * 2**20
 
 
 @dataclass
@@ -108,11 +116,22 @@ _jobs_done = 0
 _EXTRACTING = "extracting"  # the stage note, sent ahead of the page's result
 
 
-def _serve(connection: Connection, owner_pid: int) -> None:
+def _resident_bytes() -> int:
+    """This process's resident memory (Linux; 0 elsewhere, where a worker then never leaves)."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _serve(connection: Connection, owner_pid: int, leave_after_growth: int) -> None:
     """A worker process: analyze the pages its pipe brings, one at a time, until the pipe closes
-    or says None. Each answer is (True, PageAnalysis) or (False, the exception)."""
+    or says None. Each answer is (True, PageAnalysis, leaving) or (False, the exception, leaving),
+    `leaving` when the worker has grown too large and ends after this answer."""
     global _stage_note
     share_inherited()
+    started_with = _resident_bytes()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle
     os.set_blocking(connection.fileno(), True)  # a pipe made by an eventlet-patched server comes non-blocking
     threading.Thread(target=_exit_with_owner, args=(owner_pid,), name="owner-watch", daemon=True).start()
@@ -125,16 +144,19 @@ def _serve(connection: Connection, owner_pid: int) -> None:
         if job is None:
             return
         try:
-            answer: tuple[bool, Any] = (True, analyze_page(*job))
+            answer: tuple[bool, Any, bool] = (True, analyze_page(*job), False)
         except Exception as exc:  # noqa: BLE001 - handed to the page's caller, as an executor does
-            answer = (False, exc)
+            answer = (False, exc, False)
+        leaving = _resident_bytes() - started_with > leave_after_growth
         try:
-            connection.send(answer)
+            connection.send((answer[0], answer[1], leaving))
         except (EOFError, OSError):
             return
         except Exception:  # noqa: BLE001 - the exception would not pickle: say what it was
-            connection.send((False, RuntimeError(f"{type(answer[1]).__name__}: {answer[1]}")))
+            connection.send((False, RuntimeError(f"{type(answer[1]).__name__}: {answer[1]}"), leaving))
         del job, answer
+        if leaving:
+            return
 
 
 def _exit_with_owner(owner_pid: int, interval: float = 1.0) -> None:
@@ -208,9 +230,10 @@ _PIPE_GONE = (EOFError, OSError, TypeError, ValueError)
 class _Worker:
     """One worker process and the parent's end of its pipe; used by one page at a time."""
 
-    def __init__(self, context: Any, generation: int) -> None:
+    def __init__(self, context: Any, generation: int, leave_after_growth: int) -> None:
         self.connection, child = context.Pipe(duplex=True)
-        self.process = context.Process(target=_serve, args=(child, os.getpid()), name="crawler-cpu-worker",
+        self.process = context.Process(target=_serve, args=(child, os.getpid(), leave_after_growth),
+                                       name="crawler-cpu-worker",
                                        daemon=True)
         self.process.start()
         child.close()
@@ -246,9 +269,12 @@ class CpuPool:
     CRASH_ATTEMPTS = 3
     WAIT = 0.05  # seconds between looks at the stop signal while waiting
 
-    def __init__(self, workers: int | None = None, start_method: str | None = None) -> None:
-        """`start_method`: a multiprocessing start method; None: greenio.worker_start_method()."""
+    def __init__(self, workers: int | None = None, start_method: str | None = None,
+                 leave_after_growth: int = LEAVE_AFTER_GROWTH_BYTES) -> None:
+        """`start_method`: a multiprocessing start method; None: greenio.worker_start_method().
+        `leave_after_growth`: bytes of resident memory a worker may gain before it is replaced."""
         self.workers = max(1, workers or os.cpu_count() or 1)
+        self.leave_after_growth = leave_after_growth
         start_method = start_method or worker_start_method()
         self._context = multiprocessing.get_context(start_method)
         if start_method == "forkserver":
@@ -269,7 +295,7 @@ class CpuPool:
                 self._idle.put(self._start())
 
     def _start(self) -> _Worker:  # with self._lock held
-        worker = _Worker(self._context, self._generation)
+        worker = _Worker(self._context, self._generation, self.leave_after_growth)
         self._live.add(worker)
         return worker
 
@@ -351,8 +377,11 @@ class CpuPool:
             if not isinstance(sys.exc_info()[1], StopRequested):
                 self._drop(worker, dead=True)
             raise
-        self._give_back(worker)
-        ok, value = answer
+        ok, value, leaving = answer
+        if leaving:
+            self._drop(worker)
+        else:
+            self._give_back(worker)
         if ok:
             return value
         raise value
@@ -360,12 +389,15 @@ class CpuPool:
     def _drain(self, worker: _Worker) -> None:
         """Read the answer of a page whose crawl stopped, then give the worker back."""
         try:
-            while worker.connection.recv() == _EXTRACTING:
+            while (answer := worker.connection.recv()) == _EXTRACTING:
                 pass
         except _PIPE_GONE:
             self._drop(worker, dead=True)
             return
-        self._give_back(worker)
+        if answer[2]:  # leaving
+            self._drop(worker)
+        else:
+            self._give_back(worker)
 
     def recycle(self) -> None:
         """Replace the extraction workers with fresh ones (a page a worker is on finishes first),

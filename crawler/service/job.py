@@ -12,6 +12,7 @@ from typing import Any
 from crawler.engine.controller import CrawlController
 from crawler.engine.cpu import CpuPool
 from crawler.engine.events import CrawlKind, EventSink, PageStatus
+from crawler.engine.heap import trim_heap
 from crawler.engine.netguard import non_public_reason
 from crawler.engine.pagecache import PageCache
 from crawler.engine.resume import load_resume_state
@@ -106,3 +107,4 @@ def run_job(controller: CrawlController, record: CrawlRecord, data_dir: Path,
         write_crawl_meta(crawl_dir, record, controller.state)
         if webhooks is not None:
             webhooks.ended()
+        trim_heap()  # what the crawl's threads and the llms files freed goes back, not kept for the next crawl

@@ -43,7 +43,15 @@ def test_a_page_that_kills_its_worker_fails_alone_and_the_others_are_untouched(s
 
 
 def spawned_workers() -> list[psutil.Process]:
-    return [p for p in psutil.Process().children() if "multiprocessing.spawn" in " ".join(p.cmdline())]
+    """The spawned workers alive (one that ended is a zombie until the pool's next start reaps it)."""
+    alive = []
+    for child in psutil.Process().children():
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE and "multiprocessing.spawn" in " ".join(child.cmdline()):
+                alive.append(child)
+        except psutil.Error:
+            continue
+    return alive
 
 
 def test_a_stop_is_seen_while_a_worker_is_busy_and_the_worker_serves_again(spawned: CpuPool):
@@ -58,3 +66,35 @@ def test_a_stop_is_seen_while_a_worker_is_busy_and_the_worker_serves_again(spawn
     again = threading.Event()
     results = [spawned.analyze(PAGE, "utf-8", f"http://x.org/{n}", stop=again).title for n in range(4)]
     assert results == ["T"] * 4
+
+
+def test_a_worker_grown_past_its_limit_answers_then_leaves_for_a_fresh_one():
+    pool = CpuPool(1, start_method="spawn", leave_after_growth=-1)  # every worker has grown "too much"
+    stop = threading.Event()
+    try:
+        served_by = []
+        for n in range(3):
+            assert pool.analyze(PAGE, "utf-8", f"http://x.org/{n}", stop=stop).title == "T"
+            served_by.append(next(iter(pool._live)).process.pid if pool._live else None)
+        # Each page was answered, and its worker then left: none is kept, the next page starts one.
+        assert served_by == [None, None, None]
+        assert wait_for(lambda: not spawned_workers(), 10)
+    finally:
+        pool.shutdown()
+    kept = CpuPool(1, start_method="spawn")  # the default limit: a small page keeps its worker
+    try:
+        kept.analyze(PAGE, "utf-8", "http://x.org/a", stop=stop)
+        [worker] = kept._live
+        kept.analyze(PAGE, "utf-8", "http://x.org/b", stop=stop)
+        assert kept._live == {worker} and worker.process.is_alive()
+    finally:
+        kept.shutdown()
+
+
+def wait_for(check, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return check()

@@ -5,6 +5,7 @@ saved page's file), called by the writer, the reader, every output and every hos
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import Any, TypeGuard
@@ -22,9 +23,18 @@ def is_crawl_id(value: object) -> TypeGuard[str]:
 
 def inside(root: Path, path: Path) -> Path | None:
     """`path` resolved (symbolic links followed) if it stays inside `root`, else None: the one
-    containment check for a path that must name something in the data directory or a crawl folder."""
+    containment check for a path that must name something in the data directory or a crawl folder.
+
+    `root` is resolved once per process (a resolve is a system call per path segment, and the
+    writer and the indexer check a path per page); `path` every time. A root that later resolves
+    elsewhere only makes the check refuse: what passes is inside where the root first led."""
     target = Path(path).resolve()
-    return target if target.is_relative_to(Path(root).resolve()) else None
+    return target if target.is_relative_to(_resolved(str(root))) else None
+
+
+@functools.lru_cache(maxsize=256)
+def _resolved(root: str) -> Path:
+    return Path(root).resolve()
 
 
 def crawl_folder(data_dir: Path, crawl_id: Any) -> Path:
@@ -44,8 +54,9 @@ def page_file(crawl_dir: Path, relative: object) -> Path | None:
     if not isinstance(relative, str) or not relative:
         return None
     crawl_dir = Path(crawl_dir)
-    file = inside(crawl_dir / PAGES_DIR, crawl_dir / relative)
-    return file if file is not None and file != (crawl_dir / PAGES_DIR).resolve() else None
+    pages = crawl_dir / PAGES_DIR
+    file = inside(pages, crawl_dir / relative)
+    return file if file is not None and file != _resolved(str(pages)) else None
 
 
 SITE_DIR = "site"  # what the site publishes for models itself, as fetched: its llms.txt and llms-full.txt

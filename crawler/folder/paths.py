@@ -6,7 +6,9 @@ saved page's file), called by the writer, the reader, every output and every hos
 from __future__ import annotations
 
 import functools
+import os
 import re
+import stat
 from pathlib import Path
 from typing import Any, TypeGuard
 
@@ -55,8 +57,40 @@ def page_file(crawl_dir: Path, relative: object) -> Path | None:
         return None
     crawl_dir = Path(crawl_dir)
     pages = crawl_dir / PAGES_DIR
+    plain = _below_without_links(pages, relative)
+    if plain is not None:  # the usual case, in a few system calls
+        return plain
     file = inside(pages, crawl_dir / relative)
     return file if file is not None and file != _resolved(str(pages)) else None
+
+
+def _below_without_links(pages: Path, relative: str) -> Path | None:
+    """`pages/a/b.md` as a file under the real `pages/` folder when each of its segments is a plain
+    name (no `..`, `.`, empty segment, backslash or NUL) and none of those that exist is a
+    symbolic link: then nothing can lead it elsewhere, and it is checked with one `lstat` a segment
+    (a full resolve takes one for every segment from `/`, each a wait for the GIL under threads).
+    None: not that simple; page_file then resolves it in full."""
+    head, _, rest = relative.partition("/")
+    if head != PAGES_DIR or not rest or "\\" in rest or "\0" in rest:
+        return None
+    names = rest.split("/")
+    if any(name in ("", ".", "..") for name in names):
+        return None
+    file = str(_resolved(str(pages)))
+    exists = True
+    for name in names:
+        file = f"{file}/{name}"
+        if exists:
+            try:
+                mode = os.lstat(file).st_mode
+            except FileNotFoundError:
+                exists = False  # what is below a missing folder is missing too: nothing to follow
+                continue
+            except OSError:
+                return None
+            if stat.S_ISLNK(mode):
+                return None
+    return Path(file)
 
 
 SITE_DIR = "site"  # what the site publishes for models itself, as fetched: its llms.txt and llms-full.txt

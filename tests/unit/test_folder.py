@@ -30,6 +30,20 @@ def test_a_path_that_leaves_pages_is_refused(folder, relative):
     assert read_page(folder, relative) is None
 
 
+def test_a_folder_link_inside_pages_is_followed_only_where_it_stays_inside(folder, tmp_path):
+    outside = tmp_path / "outside"
+    (outside / "deep").mkdir(parents=True)
+    (outside / "deep" / "x.md").write_text("not ours")
+    os.symlink(outside, folder / "pages" / "away")
+    os.symlink(folder / "pages" / "docs", folder / "pages" / "alias")
+    assert page_file(folder, "pages/away/deep/x.md") is None
+    assert page_file(folder, "pages/away/new/y.md") is None  # a file still to be written, through the link
+    assert page_file(folder, "pages/alias/a.md") == (folder / "pages" / "docs" / "a.md").resolve()
+    assert page_file(folder, "pages/docs/not/yet/written.md") == (folder / "pages" / "docs" / "not" / "yet" /
+                                                                  "written.md").resolve()
+    assert page_file(folder, "pages/docs//a.md") == (folder / "pages" / "docs" / "a.md").resolve()
+
+
 def test_a_path_inside_pages_is_read_without_its_stored_header(folder):
     assert page_file(folder, "pages/docs/a.md") == (folder / "pages" / "docs" / "a.md").resolve()
     assert read_page(folder, "pages/docs/a.md") == "body of a"

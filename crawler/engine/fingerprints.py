@@ -49,38 +49,33 @@ class Fingerprints:
     def count(self, member: object) -> int:
         """How many times `member` was added (0: never)."""
         key = (hash(member) & _MASK) or 1
-        slots, mask = self._slots, self._mask
-        index = key & mask
-        while True:
-            slot = slots[index]
-            if slot == key:
-                return self._counts[index]
-            if slot == 0:
-                return 0
-            index = (index + 1) & mask
+        index = self._place(key)
+        return self._counts[index] if self._slots[index] == key else 0
 
     def add(self, member: str) -> int:
         """Add `member` once more; its count after that (1: it is new)."""
         key = (hash(member) & _MASK) or 1
-        slots, mask = self._slots, self._mask
-        index = key & mask
-        while True:
-            slot = slots[index]
-            if slot == key:
-                times = self._counts[index]
-                if times < _MAX_COUNT:
-                    times += 1
-                    self._counts[index] = times
-                return times
-            if slot == 0:
-                break
-            index = (index + 1) & mask
-        slots[index] = key
+        index = self._place(key)
+        if self._slots[index] == key:
+            times = self._counts[index]
+            if times < _MAX_COUNT:
+                times += 1
+                self._counts[index] = times
+            return times
+        self._slots[index] = key
         self._counts[index] = 1
         self._size += 1
-        if self._size * 2 > mask:
+        if self._size * 2 > self._mask:
             self._grow()
         return 1
+
+    def _place(self, key: int) -> int:
+        """The slot holding `key`, or the empty one where it would go."""
+        slots, mask = self._slots, self._mask
+        index = key & mask
+        while (slot := slots[index]) != key and slot != 0:
+            index = (index + 1) & mask
+        return index
 
     def update(self, members: Iterable[str]) -> None:
         for member in members:

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -89,6 +90,32 @@ def charset_of(content_type: str | None) -> str | None:
     return None
 
 
+class CrawlSession(requests.Session):
+    """A `requests.Session` that reads the environment's proxy and CA settings once per origin.
+
+    requests reads them on every request (`merge_environment_settings`: every variable of the
+    environment scanned for proxies, then `no_proxy` matched): ~0.25 ms of a fetch's ~0.7 ms of
+    Python, with the GIL held. They are the same for every page of a host, so the first request
+    to a scheme and host computes them and the next ones reuse them. `HTTP(S)_PROXY`, `NO_PROXY`
+    and `REQUESTS_CA_BUNDLE` keep their meaning; a change to them reaches the next session.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._environment: dict[tuple[str, str, Any, Any, Any], dict[str, Any]] = {}
+
+    def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any,
+                                   cert: Any) -> dict[str, Any]:
+        if proxies:  # proxies given for this request: requests' own way, nothing kept
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        scheme, netloc = urlsplit(url)[:2]
+        key = (scheme, netloc, stream, verify, cert)
+        settings = self._environment.get(key)
+        if settings is None:
+            settings = self._environment[key] = super().merge_environment_settings(url, {}, stream, verify, cert)
+        return {**settings, "proxies": dict(settings["proxies"])}
+
+
 class SessionPool:
     """One `requests.Session` per worker thread: connection reuse without sharing a Session."""
 
@@ -102,7 +129,7 @@ class SessionPool:
     def get(self) -> requests.Session:
         session = getattr(self._local, "session", None)
         if session is None:
-            session = guard_session(requests.Session(), self._address_policy)
+            session = guard_session(CrawlSession(), self._address_policy)
             session.headers["User-Agent"] = self._user_agent
             session.headers["Accept"] = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
             self._local.session = session

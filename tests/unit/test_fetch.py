@@ -82,3 +82,56 @@ def test_connection_refused_is_a_failure_not_a_crash():
     with requests.Session() as session, pytest.raises(TransientFailure, match="^connection refused$"):
         fetch_page(session, "http://127.0.0.1:9/", timeout=2, stop=threading.Event(),
                    check_redirect=lambda target: None)
+
+
+@pytest.fixture
+def forward_proxy():
+    """A plain-HTTP proxy that answers every request itself, naming the URL it was asked for."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Proxy(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            body = f"<html><title>proxied</title><body>via proxy: {self.path}</body></html>".encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_a_crawl_session_keeps_the_environments_proxies_and_reads_them_once_per_host(make_site, forward_proxy,
+                                                                                     monkeypatch):
+    import requests.sessions
+
+    from crawler.engine.fetch import CrawlSession
+
+    site = make_site(pages=3)
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "all_proxy", "no_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", forward_proxy)
+    reads = []
+    original = requests.sessions.get_environ_proxies
+    monkeypatch.setattr(requests.sessions, "get_environ_proxies",
+                        lambda url, no_proxy=None: reads.append(url) or original(url, no_proxy=no_proxy))
+    other_host = site.base.replace("127.0.0.1", "localhost")
+    with CrawlSession() as session:
+        for n in range(1, 4):
+            page = fetch_page(session, site.base + page_path(n), timeout=5, stop=threading.Event(),
+                              check_redirect=lambda target: None)
+            assert page.body.startswith(b"<html><title>proxied") and page_path(n).encode() in page.body
+        fetch_page(session, other_host + page_path(1), timeout=5, stop=threading.Event(),
+                   check_redirect=lambda target: None)
+    assert [url.split("/docs")[0] for url in reads] == [site.base, other_host]  # once per host, not per page
+    monkeypatch.setenv("no_proxy", "127.0.0.1")  # a new session sees the change; this host now goes direct
+    with CrawlSession() as session:
+        page = fetch_page(session, site.base + page_path(1), timeout=5, stop=threading.Event(),
+                          check_redirect=lambda target: None)
+    assert b"Page 1 title" in page.body and b"via proxy" not in page.body

@@ -205,6 +205,15 @@ class Frontier:
             state = self._host(host)
             state.delay = max(state.delay, delay)
 
+    def sending(self, url: str) -> None:
+        """A request taken from the queue is being sent now: its host's next request waits `delay`
+        from this moment, not from when it was taken. A request may wait a while between the two
+        (a fetcher thread to wake, a session to open), and the site counts from its arrival."""
+        with self._lock:
+            state = self._hosts.get(host_of(url))
+            if state is not None and state.delay:
+                state.next_start = max(state.next_start, self._clock() + state.delay)
+
     def take_turn(self, host: str) -> float:
         """A request made beside the queue (the site's own llms files) takes its host's next start
         like a page would: returns the seconds to wait before sending it, so `delay` and

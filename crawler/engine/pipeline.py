@@ -54,6 +54,9 @@ class PageAdmission(Protocol):
     def fetch_refusal(self, url: str) -> str | None:
         """Why a file a page names for itself (its Markdown version) may not be fetched, or None."""
 
+    def sending(self, url: str) -> None:
+        """The request for `url` is being sent now (its host's delay counts from here)."""
+
 
 class PagePipeline:
     def __init__(self, ctx: CrawlContext, cpu: CpuPool, admission: PageAdmission,
@@ -87,6 +90,7 @@ class PagePipeline:
         downloaded: list[int] = []
 
         def download(conditional: dict[str, str] | None) -> FetchedPage:
+            self.admission.sending(request.url)
             fetched = fetch_page(ctx.sessions.get(), request.url, timeout=ctx.config.timeout,
                                  stop=ctx.stop_signal, check_redirect=self.admission.redirect_refusal,
                                  conditional=conditional or known or None)

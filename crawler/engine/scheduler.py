@@ -147,6 +147,9 @@ class Scheduler:
     def claim_page(self, key: str) -> bool:
         return self.frontier.claim_page(key)
 
+    def sending(self, url: str) -> None:
+        self.frontier.sending(url)
+
     # ---- the loop ----
 
     def run(self, fetchers: DaemonThreadPool, processors: DaemonThreadPool, backlog: int,

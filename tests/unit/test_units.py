@@ -192,6 +192,25 @@ def test_frontier_per_host_cap_and_delay():
     assert host_of(frontier.next_request().url) == "x.org"
 
 
+def test_a_hosts_delay_counts_from_when_its_request_is_sent_not_taken():
+    clock = FakeClock()
+    frontier = make_frontier(per_host_concurrency=4, delay=1.0, clock=clock)
+    for index in range(3):
+        admit(frontier, f"https://x.org/docs/{index}")
+    first = frontier.next_request()
+    clock.now += 0.3  # a fetcher thread to wake, a session to open: the request leaves late
+    frontier.sending(first.url)
+    clock.now += 0.8  # 1.1 s after it was taken, 0.8 s after it was sent
+    assert frontier.next_request() is None, "the site would see two requests 0.8 s apart"
+    clock.now += 0.2
+    assert frontier.next_request() is not None
+    no_delay = make_frontier(per_host_concurrency=4, clock=clock)
+    admit(no_delay, "https://x.org/docs/a")
+    admit(no_delay, "https://x.org/docs/b")
+    no_delay.sending(no_delay.next_request().url)
+    assert no_delay.next_request() is not None, "without a delay, sending holds nothing back"
+
+
 def test_a_page_being_processed_holds_no_fetch_slot_of_its_host_but_its_budget():
     frontier = make_frontier(max_pages=3, per_host_concurrency=1)
     for index in range(5):

@@ -117,11 +117,15 @@ _jobs_done = 0
 _EXTRACTING = "extracting"  # the stage note, sent ahead of the page's result
 
 
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
 def _resident_bytes() -> int:
-    """This process's resident memory (Linux; 0 elsewhere, where a worker then never leaves)."""
+    """This process's resident memory (Linux; 0 elsewhere, where a worker then never leaves).
+    Read after every page: one small read of /proc."""
     try:
         with open("/proc/self/statm", "rb") as statm:
-            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            return int(statm.read().split()[1]) * _PAGE_SIZE
     except (OSError, ValueError, IndexError):
         return 0
 
@@ -334,8 +338,10 @@ class CpuPool:
                 return worker
             self._drop(worker)
 
-    def _give_back(self, worker: _Worker) -> None:
-        if self._closed or worker.generation != self._generation:
+    def _give_back(self, worker: _Worker, leaving: bool = False) -> None:
+        """A worker that answered goes back to the idle ones, unless it said it is leaving (it
+        grew too large), the pool is shut down or the worker is of a recycled generation."""
+        if leaving or self._closed or worker.generation != self._generation:
             self._drop(worker)
         else:
             self._idle.put(worker)
@@ -392,10 +398,7 @@ class CpuPool:
                 self._drop(worker, dead=True)
             raise
         ok, value, leaving = answer
-        if leaving:
-            self._drop(worker)
-        else:
-            self._give_back(worker)
+        self._give_back(worker, leaving)
         if ok:
             return value
         raise value
@@ -408,10 +411,7 @@ class CpuPool:
         except _PIPE_GONE:
             self._drop(worker, dead=True)
             return
-        if answer[2]:  # leaving
-            self._drop(worker)
-        else:
-            self._give_back(worker)
+        self._give_back(worker, leaving=answer[2])
 
     def recycle(self) -> None:
         """Replace the extraction workers with fresh ones (a page a worker is on finishes first),

@@ -90,7 +90,7 @@ def forward_proxy():
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     class Proxy(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - http.server's name
+        def do_GET(self):
             body = f"<html><title>proxied</title><body>via proxy: {self.path}</body></html>".encode()
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")

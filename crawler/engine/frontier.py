@@ -25,10 +25,16 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from functools import lru_cache
 
 from crawler.engine.fingerprints import Fingerprints
 from crawler.engine.outcome import CrawlRequest
 from crawler.engine.urls import canonical_url, host_of, in_scope, passes_filters
+
+# A docs site repeats its navigation's links on every page: their canonical forms are remembered
+# (per crawl, the most recent ones, URLs up to a length) instead of made again for each page.
+CANONICAL_CACHE = 4096
+CACHED_URL_CHARS = 400
 
 
 class Admission(StrEnum):
@@ -93,6 +99,7 @@ class Frontier:
         self._stored = Fingerprints()  # the pages stored (their canonical URLs)
         self._route_hosts: set[str] = set()  # hash-routed hosts: `#/path` names a page there
         self._lock = threading.RLock()
+        self._canonical_of = lru_cache(maxsize=CANONICAL_CACHE)(canonical_url)
         self.saved = 0
         self.reserved = 0
 
@@ -110,7 +117,7 @@ class Frontier:
 
     def canonical(self, url: str) -> str | None:
         """canonical_url, keeping the hash route on a hash-routed host."""
-        canonical = canonical_url(url)
+        canonical = self._canonical_of(url) if len(url) <= CACHED_URL_CHARS else canonical_url(url)
         if canonical is not None and self._route_hosts and host_of(canonical) in self._route_hosts:
             return canonical_url(url, keep_route=True)
         return canonical

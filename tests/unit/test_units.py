@@ -143,6 +143,19 @@ def test_frontier_deduplicates_equivalent_urls_and_keeps_bfs_order():
     assert frontier.next_request() is None
 
 
+def test_frontier_remembers_canonical_forms_without_changing_them():
+    frontier = make_frontier()
+    sidebar = "https://x.org/docs/#/guide/install"
+    assert frontier.canonical(sidebar) == "https://x.org/docs/"
+    frontier.keep_routes("x.org")  # the host turned out to be hash-routed: the remembered form is not used
+    assert frontier.canonical(sidebar) == "https://x.org/docs/#/guide/install"
+    cached = frontier._canonical_of.cache_info()
+    assert cached.hits == 1 and cached.misses == 1, "each page's repeated links are canonicalised once"
+    long = "https://x.org/docs/" + "a" * 1000 + "?utm_source=x"
+    assert frontier.canonical(long) == "https://x.org/docs/" + "a" * 1000
+    assert frontier._canonical_of.cache_info().currsize == 1, "a long URL (a hostile page's) is not kept"
+
+
 def test_frontier_refuses_out_of_scope_too_deep_filtered_and_robots():
     robots = rules_from_response(200, "User-agent: *\nDisallow: /docs/private/\n", "CrawlerDashboard")
     frontier = make_frontier(exclude=("*/changelog*",), allowed_by_robots=robots.allows)

@@ -61,15 +61,17 @@ def crawl_under_py_spy(site: Site, pages: int, mode: str, rate: int, out: Path) 
 
 
 def summarize(raw: Path, top: int) -> str:
-    samples = {"server": collections.Counter(), "workers": collections.Counter()}
-    own = {"server": collections.Counter(), "workers": collections.Counter()}
+    kinds = ("server", "workers", "indexer")
+    samples = {kind: collections.Counter() for kind in kinds}
+    own = {kind: collections.Counter() for kind in kinds}
     totals = collections.Counter()
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if not count.isdigit():
             continue
         n = int(count)
-        kind = "workers" if "_process_worker" in stack else "server"
+        kind = ("workers" if "_serve (crawler/engine/cpu.py" in stack else
+                "indexer" if "run_indexer (" in stack else "server")
         names = []
         for frame in stack.split(";")[1:]:
             match = _FRAME.match(frame)
@@ -82,13 +84,13 @@ def summarize(raw: Path, top: int) -> str:
             own[kind][names[-1]] += n
     everything = sum(totals.values()) or 1
     lines = []
-    for kind in ("server", "workers"):
+    for kind in kinds:
         total = totals[kind] or 1
         lines.append(f"\n{kind}: {totals[kind] * 100 / everything:.0f} % of the samples")
         lines.append("  inclusive:")
         lines += [f"  {n * 100 / total:5.1f} %  {name}" for name, n in samples[kind].most_common(top)
                   if not name.startswith(("Thread.", "BaseProcess.", "_process_worker", "<module>", "_main",
-                                          "main (forkserver", "_serve_one"))]
+                                          "main (forkserver", "_serve_one", "_serve ("))]
         lines.append("  own:")
         lines += [f"  {n * 100 / total:5.1f} %  {name}" for name, n in own[kind].most_common(top // 2)]
     return "\n".join(lines)

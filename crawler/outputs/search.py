@@ -43,6 +43,7 @@ from urllib.parse import urlsplit
 
 from crawler.engine.events import PageStatus
 from crawler.engine.greenio import yield_to_hub
+from crawler.engine.heap import trim_heap
 from crawler.engine.urls import canonical_url
 from crawler.folder.paths import is_crawl_id
 from crawler.folder.reader import read_page
@@ -929,6 +930,7 @@ class SearchIndexer:
             self._sizes[crawl_id] = size
         if read:
             self.index.checkpoint()
+            trim_heap()  # the pages and sections read for the pass are freed: give their memory back
         self.passes += 1
         return read
 

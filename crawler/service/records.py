@@ -10,8 +10,10 @@ rebuilt from (``history.py``).
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+import zlib
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -127,13 +129,51 @@ class CrawlStates(Protocol):
         """How many crawls are in each non-final state."""
 
 
+class _RecentLines:
+    """One crawl's recent log and page lines in the embedded store: two bounded deques while it
+    runs; once it has ended, one compressed JSON text (a finished crawl's 200 + 200 lines are
+    ~85 KB of JSON, ~250 KB as dicts, ~10 KB packed), so a server that ran many crawls does not
+    hold every one's lines as objects. Lines that come after the end unpack them again."""
+
+    __slots__ = ("logs", "pages", "packed")
+
+    def __init__(self) -> None:
+        self.logs: deque[dict[str, Any]] = deque(maxlen=RECENT_LINES)
+        self.pages: deque[dict[str, Any]] = deque(maxlen=RECENT_LINES)
+        self.packed: bytes | None = None
+
+    def add(self, logs: RecentLines, pages: RecentLines) -> None:
+        if self.packed is not None:
+            self._unpack()
+        self.logs.extend(logs)
+        self.pages.extend(pages)
+
+    def lines(self) -> tuple[RecentLines, RecentLines]:
+        if self.packed is not None:
+            logs, pages = json.loads(zlib.decompress(self.packed))
+            return logs, pages
+        return list(self.logs), list(self.pages)
+
+    def pack(self) -> None:
+        if self.packed is None:
+            self.packed = zlib.compress(json.dumps([list(self.logs), list(self.pages)]).encode())
+            self.logs.clear()
+            self.pages.clear()
+
+    def _unpack(self) -> None:
+        logs, pages = self.lines()
+        self.packed = None
+        self.logs.extend(logs)
+        self.pages.extend(pages)
+
+
 class MemoryCrawlStates:
     """The embedded mode's store: a dict behind one lock."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._records: dict[str, CrawlRecord] = {}
-        self._recent: dict[str, tuple[deque[dict[str, Any]], deque[dict[str, Any]]]] = {}
+        self._recent: dict[str, _RecentLines] = {}
 
     def add(self, record: CrawlRecord) -> None:
         with self._lock:
@@ -187,17 +227,18 @@ class MemoryCrawlStates:
             record = self._records.get(crawl_id)
             if record is not None:
                 record.state, record.summary, record.worker = state, summary, None
+            recent = self._recent.get(crawl_id)
+            if recent is not None:
+                recent.pack()
 
     def add_recent(self, crawl_id: str, logs: RecentLines, pages: RecentLines) -> None:
         with self._lock:
-            kept = self._recent.setdefault(crawl_id, (deque(maxlen=RECENT_LINES), deque(maxlen=RECENT_LINES)))
-            kept[0].extend(logs)
-            kept[1].extend(pages)
+            self._recent.setdefault(crawl_id, _RecentLines()).add(logs, pages)
 
     def recent(self, crawl_id: str) -> tuple[RecentLines, RecentLines]:
         with self._lock:
             kept = self._recent.get(crawl_id)
-            return (list(kept[0]), list(kept[1])) if kept else ([], [])
+            return kept.lines() if kept is not None else ([], [])
 
     def clear_recent(self, crawl_id: str) -> None:
         with self._lock:

@@ -166,6 +166,8 @@ class CrawlController:
                 if pool is not None:
                     pool.shutdown(wait=False, cancel_futures=True)
             self._sessions.close()
+            if self._scheduler is not None:
+                self._scheduler.frontier.close()
 
     def _discover(self) -> Scheduler:
         """robots.txt and sitemaps, then the start URL(s): the frontier before the first fetch."""

@@ -12,7 +12,9 @@ Breadth first per host, round robin across hosts. The frontier owns three kinds 
   work for its host.
 
 It also remembers which *pages* (not just URLs) were stored, so a page reached under a second
-URL (rel=canonical, redirect) is stored once. All methods are thread-safe.
+URL (rel=canonical, redirect) is stored once. All methods are thread-safe. Each host's queue keeps
+its oldest few thousand requests in memory and the rest in a temporary file (requestqueue.py), so a
+site's size shows in the crawl's memory only through the fingerprints of the URLs it has seen.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ import heapq
 import itertools
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -29,6 +30,7 @@ from functools import lru_cache
 
 from crawler.engine.fingerprints import Fingerprints
 from crawler.engine.outcome import CrawlRequest
+from crawler.engine.requestqueue import RequestQueue
 from crawler.engine.urls import canonical_url, host_of, in_scope, passes_filters
 
 # A docs site repeats its navigation's links on every page: their canonical forms are remembered
@@ -71,7 +73,7 @@ class HostState:
     next_start: float = 0.0
     backoff_until: float = 0.0
     backoff_reason: str | None = None
-    queue: deque[CrawlRequest] = field(default_factory=deque)
+    queue: RequestQueue = field(default_factory=RequestQueue)  # past a few thousand, on disk
 
 
 class Frontier:
@@ -305,6 +307,12 @@ class Frontier:
         return again
 
     # ---- state ----
+
+    def close(self) -> None:
+        """The crawl is over: what is still queued (and its file) goes."""
+        with self._lock:
+            for state in self._hosts.values():
+                state.queue.close()
 
     @property
     def queued(self) -> int:

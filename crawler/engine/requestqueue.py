@@ -1,0 +1,104 @@
+"""A host's pending requests, first in, first out, with only the oldest few thousand in memory.
+
+A docs site of 100,000 pages has most of its URLs known long before they are fetched: on a site
+whose pages each link three new ones, ~67,000 requests wait at once (~175 bytes each in memory).
+`RequestQueue` keeps the first `keep` of them in a deque and writes the rest, one JSON line each,
+to an anonymous temporary file (created 0600 and already unlinked: nothing to clean up, nothing
+another process can open by name), reading them back in order, a batch at a time, as the deque
+drains. The file is emptied whenever everything written has been read back, so it holds at most
+the requests waiting at one moment.
+
+A request put back at the front (a retry, or one handed out and returned) stays in memory. If the
+file cannot be written (no space left), requests stay in memory behind the ones already in it:
+the order holds and nothing is lost.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections import deque
+from typing import IO
+
+from crawler.engine.outcome import CrawlRequest
+
+KEEP_IN_MEMORY = 4096  # requests per host kept in memory before the rest go to the file
+
+
+class RequestQueue:
+    def __init__(self, keep: int | None = None) -> None:
+        self._keep = max(1, KEEP_IN_MEMORY if keep is None else keep)
+        self._head: deque[CrawlRequest] = deque()  # served first
+        self._file: IO[bytes] | None = None  # then these, in the order written
+        self._in_file = 0
+        self._read_at = 0
+        self._writing = False  # the file's position is at its end
+        self._tail: deque[CrawlRequest] = deque()  # then these (the file could not be written)
+        self._closed = False
+
+    def __len__(self) -> int:
+        return len(self._head) + self._in_file + len(self._tail)
+
+    def __bool__(self) -> bool:
+        return bool(self._head) or bool(self._in_file) or bool(self._tail)
+
+    def append(self, request: CrawlRequest) -> None:
+        if self._closed:  # a page still being handled when its crawl ended: nothing will fetch it
+            return
+        if not self._in_file and not self._tail and len(self._head) < self._keep:
+            self._head.append(request)
+        elif self._tail or not self._write(request):
+            self._tail.append(request)
+
+    def appendleft(self, request: CrawlRequest) -> None:
+        self._head.appendleft(request)
+
+    def popleft(self) -> CrawlRequest:
+        if not self._head:
+            self._refill()
+        return self._head.popleft()  # IndexError when empty, as a deque's
+
+    def close(self) -> None:
+        """Drop what is queued and the file (a crawl that ended)."""
+        self._closed = True
+        self._head.clear()
+        self._tail.clear()
+        self._in_file = 0
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def _write(self, request: CrawlRequest) -> bool:
+        line = json.dumps([request.url, request.depth, request.referrer, request.source, request.tries],
+                          ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+        try:
+            if self._file is None:
+                self._file = tempfile.TemporaryFile(prefix="crawl-queue-")  # noqa: SIM115 - open for the queue's life, closed by close()
+                self._writing = True
+            elif not self._writing:
+                self._file.seek(0, 2)
+                self._writing = True
+            self._file.write(line)
+        except OSError:  # no room on the temporary folder's disk: memory it is
+            return False
+        self._in_file += 1
+        return True
+
+    def _refill(self) -> None:
+        """The next batch from the file into memory; the file's backlog moves up in order."""
+        if self._in_file and self._file is not None:
+            file = self._file
+            file.seek(self._read_at)
+            self._writing = False
+            for _ in range(min(self._keep, self._in_file)):
+                url, depth, referrer, source, tries = json.loads(file.readline())
+                self._head.append(CrawlRequest(url, depth, referrer, source, tries=tries))
+                self._in_file -= 1
+            self._read_at = file.tell()
+            if not self._in_file:  # everything written was read back: start the file over
+                file.seek(0)
+                file.truncate()
+                self._read_at = 0
+                self._writing = True
+        if not self._head and self._tail:
+            self._head, self._tail = self._tail, deque()

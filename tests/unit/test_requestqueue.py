@@ -1,0 +1,105 @@
+"""A host's queue past what it keeps in memory: order, retries at the front, a disk that is full."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import pytest
+
+from crawler.engine import requestqueue
+from crawler.engine.frontier import Admission, Frontier
+from crawler.engine.outcome import CrawlRequest
+from crawler.engine.requestqueue import RequestQueue
+
+
+def _request(n: int, tries: int = 0) -> CrawlRequest:
+    return CrawlRequest(f"https://docs.example.org/p/{n}é", n % 7, f"https://docs.example.org/r/{n}", "link", tries)
+
+
+def _drain(queue: RequestQueue) -> list[CrawlRequest]:
+    out = []
+    while queue:
+        out.append(queue.popleft())
+    return out
+
+
+def test_requests_come_back_in_the_order_they_came_whatever_went_to_the_file():
+    queue = RequestQueue(keep=10)
+    taken = []
+    for n in range(95):
+        queue.append(_request(n, tries=n % 3))
+        if n % 4 == 3:  # handed out while the queue fills, as a crawl does
+            taken.append(queue.popleft())
+    assert queue._in_file > 0, "past 10 requests the rest wait in the file"
+    assert len(queue) == 95 - len(taken)
+    assert taken + _drain(queue) == [_request(n, tries=n % 3) for n in range(95)]
+    with pytest.raises(IndexError):
+        queue.popleft()
+
+
+def test_a_request_put_back_goes_first_and_the_file_starts_over_once_read():
+    queue = RequestQueue(keep=3)
+    for n in range(8):
+        queue.append(_request(n))
+    first = queue.popleft()
+    queue.appendleft(_request(100, tries=1))  # a retry is due
+    assert queue.popleft() == _request(100, tries=1)
+    assert [first, *_drain(queue)] == [_request(n) for n in range(8)]
+    assert queue._file is not None and queue._file.seek(0, 2) == 0, "emptied, not left growing"
+    queue.append(_request(9))
+    assert _drain(queue) == [_request(9)]
+
+
+def test_when_the_file_cannot_be_written_requests_stay_in_memory_in_order(monkeypatch):
+    queue = RequestQueue(keep=4)
+    for n in range(6):
+        queue.append(_request(n))  # 4 in memory, 2 in the file
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(queue._file, "write", full)
+    for n in range(6, 12):
+        queue.append(_request(n))
+    assert len(queue) == 12 and len(queue._tail) == 6
+    assert _drain(queue) == [_request(n) for n in range(12)]
+
+
+def test_a_closed_queue_drops_what_it_held_and_takes_nothing_more():
+    queue = RequestQueue(keep=2)
+    for n in range(5):
+        queue.append(_request(n))
+    queue.close()
+    queue.append(_request(6))
+    assert not queue and len(queue) == 0 and queue._file is None
+
+
+def _queue_50k(frontier: Frontier) -> int:
+    """Bytes the frontier holds after 20,000 URLs were queued."""
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for n in range(20_000):
+            assert frontier.offer(f"https://docs.example.org/guide/section-{n % 40}/page-{n}.html", 2)[0] == Admission.QUEUED
+        return tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_frontier_of_a_large_site_keeps_its_queue_out_of_memory(monkeypatch):
+    def frontier() -> Frontier:
+        return Frontier("https://docs.example.org/", scope="prefix", max_depth=10, max_pages=200_000,
+                        per_host_concurrency=100_000)
+
+    spilling = frontier()
+    held = _queue_50k(spilling)
+    monkeypatch.setattr(requestqueue, "KEEP_IN_MEMORY", 10**9)  # every request in memory, as before
+    in_memory = frontier()
+    held_before = _queue_50k(in_memory)
+    assert held_before - held > 2 * 2**20, f"{held / 2**20:.1f} MB against {held_before / 2**20:.1f} MB in memory"
+    assert spilling.queued == in_memory.queued == 20_000
+    urls = [spilling.next_request().url for _ in range(20_000)]
+    assert urls == [f"https://docs.example.org/guide/section-{n % 40}/page-{n}.html" for n in range(20_000)]
+    assert spilling.next_request() is None and spilling.is_done() is False  # handed out, not finished
+    spilling.close()
+    in_memory.close()

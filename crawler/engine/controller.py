@@ -182,7 +182,8 @@ class CrawlController:
             self._start_url, scope=config.scope, max_depth=config.max_depth, max_pages=config.max_pages,
             include=config.include, exclude=config.exclude,
             allowed_by_robots=seeds.robots.allows if seeds.robots else None,
-            per_host_concurrency=config.per_host_concurrency, delay=config.delay)
+            per_host_concurrency=config.per_host_concurrency, delay=config.delay,
+            spill_dir=self.store.crawl_dir)
         resume = self._resume
         self._scheduler = Scheduler(self.ctx, frontier, pause_signal=self.pause_signal,
                                     discovered=resume.discovered if resume else 0,

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import lru_cache
+from pathlib import Path
 
 from crawler.engine.fingerprints import Fingerprints
 from crawler.engine.outcome import CrawlRequest
@@ -81,8 +82,9 @@ class Frontier:
                  include: tuple[str, ...] = (), exclude: tuple[str, ...] = (),
                  allowed_by_robots: Callable[[str], bool] | None = None,
                  per_host_concurrency: int = 4, delay: float = 0.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, spill_dir: Path | None = None) -> None:
         self.start_url = canonical_url(start_url) or start_url
+        self._spill_dir = spill_dir  # where hosts' long queues wait (the crawl's folder; None: the temp folder)
         self._scope = scope
         self._max_depth = max_depth
         self._max_pages = max_pages
@@ -205,7 +207,7 @@ class Frontier:
     def _host(self, host: str) -> HostState:
         state = self._hosts.get(host)
         if state is None:
-            state = self._hosts[host] = HostState(delay=self._default_delay)
+            state = self._hosts[host] = HostState(delay=self._default_delay, queue=RequestQueue(folder=self._spill_dir))
             self._host_order.append(host)
         return state
 

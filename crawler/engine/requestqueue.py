@@ -3,9 +3,10 @@
 A docs site of 100,000 pages has most of its URLs known long before they are fetched: on a site
 whose pages each link three new ones, ~67,000 requests wait at once (~175 bytes each in memory).
 `RequestQueue` keeps the first `keep` of them in a deque and writes the rest, one JSON line each,
-to an anonymous temporary file (created 0600 and already unlinked: nothing to clean up, nothing
-another process can open by name), reading them back in order, a batch at a time, as the deque
-drains. The file is emptied whenever everything written has been read back, so it holds at most
+to an anonymous temporary file in the crawl's folder (on the disk sized for the crawl, where a
+temporary folder may be memory; created 0600 and already unlinked: no name in the folder, nothing
+to clean up, nothing another process can open), reading them back in order, a batch at a time, as
+the deque drains. The file is emptied whenever everything written has been read back, so it holds at most
 the requests waiting at one moment.
 
 A request put back at the front (a retry, or one handed out and returned) stays in memory. If the
@@ -18,6 +19,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections import deque
+from pathlib import Path
 from typing import IO
 
 from crawler.engine.outcome import CrawlRequest
@@ -26,8 +28,9 @@ KEEP_IN_MEMORY = 4096  # requests per host kept in memory before the rest go to 
 
 
 class RequestQueue:
-    def __init__(self, keep: int | None = None) -> None:
+    def __init__(self, keep: int | None = None, folder: Path | None = None) -> None:
         self._keep = max(1, KEEP_IN_MEMORY if keep is None else keep)
+        self._folder = folder  # None: the system's temporary folder
         self._head: deque[CrawlRequest] = deque()  # served first
         self._file: IO[bytes] | None = None  # then these, in the order written
         self._in_file = 0
@@ -73,7 +76,7 @@ class RequestQueue:
                           ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
         try:
             if self._file is None:
-                self._file = tempfile.TemporaryFile(prefix="crawl-queue-")  # noqa: SIM115 - open for the queue's life, closed by close()
+                self._file = tempfile.TemporaryFile(prefix=".queue-", dir=self._folder)  # noqa: SIM115 - open for the queue's life, closed by close()
                 self._writing = True
             elif not self._writing:
                 self._file.seek(0, 2)

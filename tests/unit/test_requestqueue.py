@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import tracemalloc
 
 import pytest
@@ -103,3 +105,16 @@ def test_a_frontier_of_a_large_site_keeps_its_queue_out_of_memory(monkeypatch):
     assert spilling.next_request() is None and spilling.is_done() is False  # handed out, not finished
     spilling.close()
     in_memory.close()
+
+
+def test_the_file_is_in_the_crawls_folder_without_a_name_and_private(tmp_path):
+    queue = RequestQueue(keep=2, folder=tmp_path)
+    for n in range(5):
+        queue.append(_request(n))
+    assert queue._file is not None
+    status = os.fstat(queue._file.fileno())
+    assert status.st_dev == os.stat(tmp_path).st_dev, "on the crawl folder's disk, not the temporary folder's"
+    assert stat.S_IMODE(status.st_mode) == 0o600 and status.st_nlink == 0
+    assert list(tmp_path.iterdir()) == [], "nothing in the folder's listing"
+    assert _drain(queue) == [_request(n) for n in range(5)]
+    queue.close()

@@ -72,8 +72,9 @@ class RequestQueue:
             self._file = None
 
     def _write(self, request: CrawlRequest) -> bool:
+        # ASCII JSON: whatever a page's links hold (a newline, U+2028, a lone surrogate) stays on its line.
         line = json.dumps([request.url, request.depth, request.referrer, request.source, request.tries],
-                          ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+                          separators=(",", ":")).encode("ascii") + b"\n"
         try:
             if self._file is None:
                 self._file = tempfile.TemporaryFile(prefix=".queue-", dir=self._folder)  # noqa: SIM115 - open for the queue's life, closed by close()

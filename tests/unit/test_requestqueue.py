@@ -118,3 +118,13 @@ def test_the_file_is_in_the_crawls_folder_without_a_name_and_private(tmp_path):
     assert list(tmp_path.iterdir()) == [], "nothing in the folder's listing"
     assert _drain(queue) == [_request(n) for n in range(5)]
     queue.close()
+
+
+def test_any_string_a_page_can_put_in_a_url_comes_back_as_it_was():
+    odd = ["https://docs.example.org/a\nb", "https://docs.example.org/\u2028\u2029", "https://doc\ud800s.example.org/",
+           "https://docs.example.org/\"quoted\"\\", "https://docs.example.org/日本語"]
+    queue = RequestQueue(keep=1)
+    for url in odd:
+        queue.append(CrawlRequest(url, 1, url, "link"))
+    assert queue._in_file == len(odd) - 1
+    assert [request.url for request in _drain(queue)] == odd

@@ -296,8 +296,10 @@ class CpuPool:
         start_method = start_method or worker_start_method()
         self._context = multiprocessing.get_context(start_method)
         if start_method == "forkserver":
-            # Import the heavy modules once in the fork server, so workers start in milliseconds.
-            self._context.set_forkserver_preload(["crawler.engine.cpu", "trafilatura", "lxml.html"])
+            # Import the heavy modules once in the fork server, so workers start in milliseconds,
+            # and build what every worker needs the same (crawler/engine/preload.py) to share it.
+            self._context.set_forkserver_preload(["crawler.engine.cpu", "trafilatura", "lxml.html",
+                                                  "crawler.engine.preload"])
         self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
         self._live: set[_Worker] = set()
         self._generation = 0

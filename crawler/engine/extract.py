@@ -17,6 +17,38 @@ except ImportError:  # pragma: no cover
         return None
 
 
+def share_stoplist() -> None:
+    """Build once, before the extraction workers are forked, the stoplist trafilatura's fallback
+    extractor (justext) uses when a page's language is not given: every language's words, 154,000.
+
+    Left to them, trafilatura loads it into each worker on its first page that reaches justext (a
+    tuple, 11.5 MB), and justext lower-cases it into a set again for its cache (15.5 MB, 44 ms; then
+    again each time the caches are reset), hashing the whole tuple on every call: ~27 MB private to
+    each worker. Here it is one set of lower-case words, made in the fork server and shared by the
+    workers it forks, and justext's `define_stoplist` gives that set back as it is (its result for
+    a set already lower-case) instead of copying it. Other stoplists go through justext as before."""
+    import justext.core
+    import justext.utils
+    from trafilatura import external
+
+    from crawler.engine.heap import trim_heap
+
+    if getattr(justext.core.define_stoplist, "shared", None) is not None:
+        return
+    # The union of justext's own per-language sets (already lower-case): trafilatura's tuple is never made.
+    words = frozenset().union(*(justext.utils.get_stoplist(language) for language in justext.utils.get_stoplists()))
+    trim_heap()  # the per-language sets are gone: what they took goes back before anything is forked
+    copying = justext.core.define_stoplist
+
+    def define_stoplist(stoplist: object) -> object:
+        return stoplist if stoplist is words else copying(stoplist)
+
+    define_stoplist.shared = words  # type: ignore[attr-defined]
+    define_stoplist.cache_clear = copying.cache_clear  # type: ignore[attr-defined]
+    external.JT_STOPLIST = words  # type: ignore[assignment]  # (a tuple there; any collection of words works)
+    justext.core.define_stoplist = define_stoplist
+
+
 def extract_markdown(tree: lxml.html.HtmlElement, url: str, content_selector: str | None = None,
                      exclude_selectors: tuple[str, ...] = ()) -> str:
     """Main content as Markdown (headings, lists, tables, code, links kept); '' when none found.

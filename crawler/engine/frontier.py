@@ -13,7 +13,7 @@ Breadth first per host, round robin across hosts. The frontier owns three kinds 
 
 It also remembers which *pages* (not just URLs) were stored, so a page reached under a second
 URL (rel=canonical, redirect) is stored once. All methods are thread-safe. Each host's queue keeps
-its oldest few thousand requests in memory and the rest in a temporary file (requestqueue.py), so a
+its oldest few thousand requests in memory and the rest in a file in the crawl's folder (requestqueue.py), so a
 site's size shows in the crawl's memory only through the fingerprints of the URLs it has seen.
 """
 
@@ -311,10 +311,11 @@ class Frontier:
     # ---- state ----
 
     def close(self) -> None:
-        """The crawl is over: what is still queued (and its file) goes."""
+        """The crawl is over: what is still queued (and its file) and the remembered canonical forms go."""
         with self._lock:
             for state in self._hosts.values():
                 state.queue.close()
+        self._canonical_of.cache_clear()
 
     @property
     def queued(self) -> int:

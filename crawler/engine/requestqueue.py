@@ -42,9 +42,6 @@ class RequestQueue:
     def __len__(self) -> int:
         return len(self._head) + self._in_file + len(self._tail)
 
-    def __bool__(self) -> bool:
-        return bool(self._head) or bool(self._in_file) or bool(self._tail)
-
     def append(self, request: CrawlRequest) -> None:
         if self._closed:  # a page still being handled when its crawl ended: nothing will fetch it
             return

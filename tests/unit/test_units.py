@@ -154,6 +154,8 @@ def test_frontier_remembers_canonical_forms_without_changing_them():
     long = "https://x.org/docs/" + "a" * 1000 + "?utm_source=x"
     assert frontier.canonical(long) == "https://x.org/docs/" + "a" * 1000
     assert frontier._canonical_of.cache_info().currsize == 1, "a long URL (a hostile page's) is not kept"
+    frontier.close()
+    assert frontier._canonical_of.cache_info().currsize == 0, "an ended crawl keeps none"
 
 
 def test_frontier_refuses_out_of_scope_too_deep_filtered_and_robots():

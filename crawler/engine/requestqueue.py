@@ -17,6 +17,7 @@ the order holds and nothing is lost.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from collections import deque
 from pathlib import Path
@@ -25,6 +26,7 @@ from typing import IO
 from crawler.engine.outcome import CrawlRequest
 
 KEEP_IN_MEMORY = 4096  # requests per host kept in memory before the rest go to the file
+READ_BYTES = 1 << 20  # read back a megabyte at a time
 
 
 class RequestQueue:
@@ -32,10 +34,10 @@ class RequestQueue:
         self._keep = max(1, KEEP_IN_MEMORY if keep is None else keep)
         self._folder = folder  # None: the system's temporary folder
         self._head: deque[CrawlRequest] = deque()  # served first
-        self._file: IO[bytes] | None = None  # then these, in the order written
-        self._in_file = 0
+        self._file: IO[bytes] | None = None  # then these, in the order written (unbuffered: each
+        self._in_file = 0                    # line is on disk, or not counted, when _write returns)
         self._read_at = 0
-        self._writing = False  # the file's position is at its end
+        self._end = 0
         self._tail: deque[CrawlRequest] = deque()  # then these (the file could not be written)
         self._closed = False
 
@@ -74,32 +76,37 @@ class RequestQueue:
                           separators=(",", ":")).encode("ascii") + b"\n"
         try:
             if self._file is None:
-                self._file = tempfile.TemporaryFile(prefix=".queue-", dir=self._folder)  # noqa: SIM115 - open for the queue's life, closed by close()
-                self._writing = True
-            elif not self._writing:
-                self._file.seek(0, 2)
-                self._writing = True
-            self._file.write(line)
-        except OSError:  # no room on the temporary folder's disk: memory it is
-            return False
-        self._in_file += 1
-        return True
+                self._file = tempfile.TemporaryFile(prefix=".queue-", dir=self._folder, buffering=0)  # noqa: SIM115 - open for the queue's life, closed by close()
+            if os.pwrite(self._file.fileno(), line, self._end) == len(line):
+                self._end += len(line)
+                self._in_file += 1
+                return True
+        except OSError:  # no room on the disk: memory it is
+            pass
+        if self._file is not None:  # a line written in part is cut off again
+            try:
+                os.ftruncate(self._file.fileno(), self._end)
+            except OSError:
+                pass
+        return False
 
     def _refill(self) -> None:
         """The next batch from the file into memory; the file's backlog moves up in order."""
         if self._in_file and self._file is not None:
-            file = self._file
-            file.seek(self._read_at)
-            self._writing = False
-            for _ in range(min(self._keep, self._in_file)):
-                url, depth, referrer, source, tries = json.loads(file.readline())
+            fd, wanted = self._file.fileno(), min(self._keep, self._in_file)
+            data = b""
+            while data.count(b"\n") < wanted:  # (every counted line is whole on disk)
+                chunk = os.pread(fd, READ_BYTES, self._read_at + len(data))
+                if not chunk:
+                    raise OSError("the crawl's queue file ended before its last line")
+                data += chunk
+            for line in data.split(b"\n", wanted)[:wanted]:
+                url, depth, referrer, source, tries = json.loads(line)
                 self._head.append(CrawlRequest(url, depth, referrer, source, tries=tries))
-                self._in_file -= 1
-            self._read_at = file.tell()
+                self._read_at += len(line) + 1
+            self._in_file -= wanted
             if not self._in_file:  # everything written was read back: start the file over
-                file.seek(0)
-                file.truncate()
-                self._read_at = 0
-                self._writing = True
+                os.ftruncate(fd, 0)
+                self._read_at = self._end = 0
         if not self._head and self._tail:
             self._head, self._tail = self._tail, deque()

@@ -57,13 +57,20 @@ def test_when_the_file_cannot_be_written_requests_stay_in_memory_in_order(monkey
     for n in range(6):
         queue.append(_request(n))  # 4 in memory, 2 in the file
 
-    def full(*args, **kwargs):
+    real_pwrite = requestqueue.os.pwrite
+
+    def half_then_full(fd, data, offset):
+        if not calls:  # the first line goes in part, then the disk is full
+            calls.append(offset)
+            return real_pwrite(fd, data[: len(data) // 2], offset)
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(queue._file, "write", full)
+    calls: list[int] = []
+    monkeypatch.setattr(requestqueue.os, "pwrite", half_then_full)
     for n in range(6, 12):
         queue.append(_request(n))
     assert len(queue) == 12 and len(queue._tail) == 6
+    assert os.fstat(queue._file.fileno()).st_size == calls[0], "the half-written line is cut off"
     assert _drain(queue) == [_request(n) for n in range(12)]
 
 

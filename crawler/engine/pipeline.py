@@ -90,8 +90,9 @@ class PagePipeline:
         downloaded: list[int] = []
 
         def download(conditional: dict[str, str] | None) -> FetchedPage:
+            session = ctx.sessions.get()  # (a thread's first session takes a while to make: not counted as sent)
             self.admission.sending(request.url)
-            fetched = fetch_page(ctx.sessions.get(), request.url, timeout=ctx.config.timeout,
+            fetched = fetch_page(session, request.url, timeout=ctx.config.timeout,
                                  stop=ctx.stop_signal, check_redirect=self.admission.redirect_refusal,
                                  conditional=conditional or known or None)
             downloaded.append(len(fetched.body))

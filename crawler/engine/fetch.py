@@ -297,12 +297,14 @@ def _response_headers(session: requests.Session, url: str, timeout: float, deadl
 
 
 def fetch_page(session: requests.Session, url: str, *, timeout: float, stop: StopSignal,
-               check_redirect: Callable[[str], str | None], conditional: dict[str, str] | None = None) -> FetchedPage:
+               check_redirect: Callable[[str], str | None], conditional: dict[str, str] | None = None,
+               answered: Callable[[str], None] | None = None) -> FetchedPage:
     """GET `url`, following in-scope redirects; raise PageSkipped / FetchFailed / StopRequested.
 
     `check_redirect(target)` returns None to follow a redirect, or the reason to refuse it.
     `conditional` (If-None-Match / If-Modified-Since) makes it a conditional request: a 304
-    answer is a page with `not_modified` set and no body.
+    answer is a page with `not_modified` set and no body. `answered(url)` is called when each
+    answer's headers arrive (a redirect's too): by then the site has surely seen the request.
     Every way a hostile or broken server can answer ends in one of those, with a reason code:
     the body is capped in bytes (after decompression) and in total time (3 × timeout).
     """
@@ -314,6 +316,8 @@ def fetch_page(session: requests.Session, url: str, *, timeout: float, stop: Sto
             raise StopRequested()
         response = _response_headers(session, current, timeout, deadline, lambda: _headers_too_slow(timeout),
                                      conditional or None)
+        if answered is not None:
+            answered(current)
         with response:
             etag, last_modified = response.headers.get("ETag"), response.headers.get("Last-Modified")
             if response.status_code == 304 and conditional:

@@ -219,7 +219,10 @@ class Frontier:
     def sending(self, url: str) -> None:
         """A request taken from the queue is being sent now: its host's next request waits `delay`
         from this moment, not from when it was taken. A request may wait a while between the two
-        (a fetcher thread to wake, a session to open), and the site counts from its arrival."""
+        (a fetcher thread to wake, a session to open), and the site counts from its arrival.
+        Called again when the answer begins: the request may also wait after this call (a
+        connection to open, a busy machine), and the site must not see the next one sooner than
+        `delay` after it; the later moment counts."""
         with self._lock:
             state = self._hosts.get(host_of(url))
             if state is not None and state.delay:

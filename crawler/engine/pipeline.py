@@ -55,7 +55,8 @@ class PageAdmission(Protocol):
         """Why a file a page names for itself (its Markdown version) may not be fetched, or None."""
 
     def sending(self, url: str) -> None:
-        """The request for `url` is being sent now (its host's delay counts from here)."""
+        """The request for `url` is being sent now (its host's delay counts from here), or its
+        answer has begun (the delay counts from the later of the two)."""
 
 
 class PagePipeline:
@@ -94,7 +95,7 @@ class PagePipeline:
             self.admission.sending(request.url)
             fetched = fetch_page(session, request.url, timeout=ctx.config.timeout,
                                  stop=ctx.stop_signal, check_redirect=self.admission.redirect_refusal,
-                                 conditional=conditional or known or None)
+                                 conditional=conditional or known or None, answered=self.admission.sending)
             downloaded.append(len(fetched.body))
             return fetched
 

@@ -33,6 +33,18 @@ def test_follows_a_redirect_chain_checking_every_hop(make_site):
     assert asked == [site.base + "/docs/older", site.base + page_path(2)]
 
 
+def test_each_answer_is_reported_when_its_headers_arrive(make_site):
+    """The frontier counts a host's Crawl-delay from the later of sending and answer: every hop
+    the site answered is reported, in order, before the page is returned."""
+    site = make_site(pages=3, redirects={"/docs/old": page_path(2)})
+    answered = []
+    with requests.Session() as session:
+        page = fetch_page(session, site.base + "/docs/old", timeout=5, stop=threading.Event(),
+                          check_redirect=lambda target: None, answered=answered.append)
+    assert page.url == site.base + page_path(2)
+    assert answered == [site.base + "/docs/old", site.base + page_path(2)]
+
+
 def test_redirect_refused_by_scope_is_skipped_without_requesting_it(make_site):
     site = make_site(pages=3, redirects={"/docs/away": "/outside/"})
     with pytest.raises(PageSkipped, match="redirected to .*/outside/: out of scope"):

@@ -218,6 +218,14 @@ def test_a_hosts_delay_counts_from_when_its_request_is_sent_not_taken():
     clock.now += 0.8  # 1.1 s after it was taken, 0.8 s after it was sent
     assert frontier.next_request() is None, "the site would see two requests 0.8 s apart"
     clock.now += 0.2
+    second = frontier.next_request()
+    assert second is not None
+    frontier.sending(second.url)
+    clock.now += 0.4  # the connection took a while: the answer begins 0.4 s after sending
+    frontier.sending(second.url)
+    clock.now += 0.8
+    assert frontier.next_request() is None, "the site may have seen the request only 0.8 s ago"
+    clock.now += 0.2
     assert frontier.next_request() is not None
     no_delay = make_frontier(per_host_concurrency=4, clock=clock)
     admit(no_delay, "https://x.org/docs/a")

@@ -6,16 +6,17 @@ concurrent use. In processes it uses every core, and a crash takes down one work
 
 Each worker has a pipe of its own, and the thread processing a page talks to it directly: it
 writes the page, reads a note when the page moves from parsing to extracting (so the dashboard
-sees the real stage), then the result. Nothing else is shared between processes, so a worker
-killed at any instant leaves nothing blocked for the others, and only the page it held is tried
-again (in a fresh worker); a page that keeps killing workers fails alone.
+sees the real stage), then the result. A worker holds a second page in its pipe while it is on
+one, so it goes from page to page without waiting for the server. Nothing else is shared between
+processes, so a worker killed at any instant leaves nothing blocked for the others: the page it
+was on is tried again (in a fresh worker) and the page queued behind it goes elsewhere with no
+attempt counted; a page that keeps killing workers fails alone.
 """
 from __future__ import annotations
 
 import logging
 import multiprocessing
 import os
-import queue
 import select
 import signal
 import sys
@@ -233,7 +234,10 @@ _PIPE_GONE = (EOFError, OSError, TypeError, ValueError)
 
 
 class _Worker:
-    """One worker process and the parent's end of its pipe; used by one page at a time."""
+    """One worker process and the parent's end of its pipe. It holds up to `QUEUE_DEPTH` pages:
+    the one it is on and the next, already in its pipe, so it never waits for the server between
+    pages. The threads that gave it pages read their answers in the order the pages were written
+    (tickets)."""
 
     def __init__(self, context: Any, generation: int, leave_after_growth: int) -> None:
         self.connection, child = context.Pipe(duplex=True)
@@ -244,6 +248,15 @@ class _Worker:
         child.close()
         cooperative_pipe(self.connection.fileno())
         self.generation = generation
+        self.held = 0  # pages given to it and not answered yet (the pool's lock)
+        self.leaving = False  # it said it leaves after its answer: it gets no page more (the pool's lock)
+        self.gone = False  # its pipe failed: the pages behind the one it was on go to another worker
+        # Tickets: the order pages are given (the pool's lock), written and answered in. The page
+        # whose ticket is `_answered` is the one the worker is on (being written, worked or read).
+        self._tickets = 0
+        self._written = 0
+        self._answered = 0
+        self.turn = threading.Condition()  # wakes the reader whose answer is next
         # Under real threads, one poll object for the pipe's whole life: Connection.poll builds a
         # selector on every call, ~0.2 ms of the server's CPU a page. Eventlet's green `select`
         # has no poll(); there the connection's own (green) poll waits.
@@ -251,6 +264,40 @@ class _Worker:
         if not is_patched() and hasattr(select, "poll"):
             self._poller = select.poll()
             self._poller.register(self.connection.fileno(), select.POLLIN)
+
+    def ticket(self) -> int:  # with the pool's lock held
+        self._tickets += 1
+        return self._tickets - 1
+
+    def write(self, job: tuple[Any, ...], ticket: int) -> bool:
+        """Write the page with `ticket` to the pipe, after the pages given before it; False if
+        the worker failed first."""
+        with self.turn:
+            while self._written != ticket and not self.gone:
+                self.turn.wait()
+            if self.gone:
+                return False
+        self.connection.send(job)  # the only writer now: the pages after this one wait for it
+        with self.turn:
+            self._written += 1
+            self.turn.notify_all()
+        return True
+
+    def is_next(self, ticket: int) -> bool:
+        return self._answered == ticket
+
+    def answered(self) -> None:
+        with self.turn:
+            self._answered += 1
+            self.turn.notify_all()
+
+    def fail(self) -> bool:
+        """Its pipe failed: every reader waiting for its turn is woken to go elsewhere. True for
+        the first to say so (the one to end the process)."""
+        with self.turn:
+            first, self.gone = not self.gone, True
+            self.turn.notify_all()
+            return first
 
     def ready(self, timeout: float) -> bool:
         """Whether the worker wrote something (or its end closed) within `timeout` seconds."""
@@ -277,15 +324,21 @@ class _Worker:
 class CpuPool:
     """Worker processes for parsing and extraction, shared by all crawls.
 
-    Each worker has its own pipe: the thread processing a page takes an idle worker, writes the
-    page to its pipe and reads the answer itself (the stage note first). No thread relays work or
-    results in between, so under real threads a page's trip costs no wake-up of another thread,
-    and a worker that dies (a crash in C code on one page) takes down only the page it held: that
-    page is tried again in a fresh worker, and fails alone if it kills that one too.
+    Each worker has its own pipe: the thread processing a page takes a worker, writes the page to
+    its pipe and reads the answer itself (the stage note first). No thread relays work or results
+    in between, so under real threads a page's trip costs no wake-up of another thread. A worker
+    takes a second page while it is on one (`QUEUE_DEPTH`): the next page is already in its pipe
+    when it answers, rather than arriving after the server has read the answer and woken the next
+    thread. A worker that dies (a crash in C code on one page) takes down only the page it was
+    on: that page is tried again in a fresh worker, and fails alone if it kills that one too; the
+    page queued behind it goes to another worker, with no attempt counted against it.
     """
 
     CRASH_ATTEMPTS = 3
     WAIT = 0.05  # seconds between looks at the stop signal while waiting
+    QUEUE_DEPTH = 2  # pages a worker holds: the one it is on and the next
+    QUEUE_BYTES = 64 * 1024  # a larger page waits for an idle worker: writing it to a busy one's
+    # pipe could block its thread (and its look at the stop signal) until the worker reads it
 
     def __init__(self, workers: int | None = None, start_method: str | None = None,
                  leave_after_growth: int = LEAVE_AFTER_GROWTH_BYTES) -> None:
@@ -300,61 +353,25 @@ class CpuPool:
             # and build what every worker needs the same (crawler/engine/preload.py) to share it.
             self._context.set_forkserver_preload(["crawler.engine.cpu", "trafilatura", "lxml.html",
                                                   "crawler.engine.preload"])
-        self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
         self._live: set[_Worker] = set()
         self._generation = 0
-        # Starting a process is not safe to run twice at once under eventlet (two green threads on
-        # one OS thread both "hold" the resource tracker's lock): one start at a time.
+        # One lock for the workers' bookkeeping and for starting one: starting a process is not
+        # safe to run twice at once under eventlet (two green threads on one OS thread both
+        # "hold" the resource tracker's lock). `_free` wakes threads waiting for a worker.
         self._lock = threading.Lock()
+        self._free = threading.Condition(self._lock)
         self._closed = False
 
     def warm_up(self) -> None:
         """Start every worker now rather than on the first page of the first crawl."""
         with self._lock:
             while len(self._live) < self.workers and not self._closed:
-                self._idle.put(self._start())
+                self._start()
 
     def _start(self) -> _Worker:  # with self._lock held
         worker = _Worker(self._context, self._generation, self.leave_after_growth)
         self._live.add(worker)
         return worker
-
-    def _take(self, stop: StopSignal) -> _Worker:
-        """An idle worker of the current generation (started when fewer than `workers` live)."""
-        while True:
-            if stop.is_set():
-                raise StopRequested()
-            try:
-                worker = self._idle.get_nowait()
-            except queue.Empty:
-                with self._lock:
-                    if self._closed:
-                        raise RuntimeError("the CPU pool is shut down") from None
-                    if len(self._live) < self.workers:
-                        return self._start()
-                try:
-                    worker = self._idle.get(timeout=self.WAIT)
-                except queue.Empty:
-                    continue
-            if worker.generation == self._generation and worker.process.is_alive():
-                return worker
-            self._drop(worker)
-
-    def _give_back(self, worker: _Worker, leaving: bool = False) -> None:
-        """A worker that answered goes back to the idle ones, unless it said it is leaving (it
-        grew too large), the pool is shut down or the worker is of a recycled generation."""
-        if leaving or self._closed or worker.generation != self._generation:
-            self._drop(worker)
-        else:
-            self._idle.put(worker)
-
-    def _drop(self, worker: _Worker, dead: bool = False) -> None:
-        with self._lock:
-            self._live.discard(worker)
-        if dead:
-            worker.kill()
-        else:
-            worker.retire()
 
     def analyze(self, body: bytes, encoding: str | None, url: str, *, stop: StopSignal,
                 on_extracting: Callable[[], None] | None = None, extract: bool = True,
@@ -364,24 +381,110 @@ class CpuPool:
         `keep_routes`: the page is on a hash-routed site, its `#/path` links are pages;
         `content_selector`, `exclude_selectors`: the crawl's settings (crawler/engine/markdown.py)."""
         job = (body, encoding, url, extract, keep_routes, content_selector, tuple(exclude_selectors))
-        for _attempt in range(self.CRASH_ATTEMPTS):
-            worker = self._take(stop)
+        queue_ok = len(body) <= self.QUEUE_BYTES
+        attempts = 0
+        while True:
+            worker, ticket = self._take(stop, queue_ok)
             try:
-                return self._run(worker, job, stop, on_extracting)
+                return self._run(worker, ticket, job, stop, on_extracting)
+            except _WorkerLost:
+                continue  # queued behind a page that took its worker down: not this page's doing
             except _WorkerDied:
-                self._drop(worker, dead=True)
-        raise WorkerCrashed(f"extraction crashed its worker process ({self.CRASH_ATTEMPTS} attempts, "
-                            "each in a fresh worker)")
+                attempts += 1
+                if attempts >= self.CRASH_ATTEMPTS:
+                    raise WorkerCrashed(f"extraction crashed its worker process ({self.CRASH_ATTEMPTS} attempts, "
+                                        "each in a fresh worker)") from None
 
-    def _run(self, worker: _Worker, job: tuple[Any, ...], stop: StopSignal,
+    def _take(self, stop: StopSignal, queue_ok: bool) -> tuple[_Worker, int]:
+        """A worker of the current generation with room for a page: an idle one first, else (for
+        a page small enough to queue) one on a single page; started when fewer than `workers` live."""
+        room = self.QUEUE_DEPTH if queue_ok else 1
+        with self._free:
+            while True:
+                if stop.is_set():
+                    raise StopRequested()
+                if self._closed:
+                    raise RuntimeError("the CPU pool is shut down")
+                chosen = None
+                for worker in self._live:
+                    if (worker.generation == self._generation and not worker.leaving and worker.held < room
+                            and (chosen is None or worker.held < chosen.held)):
+                        chosen = worker
+                if chosen is not None and chosen.held == 0 and not chosen.process.is_alive():
+                    self._live.discard(chosen)  # it died while idle (killed from outside): no page lost
+                    chosen.kill()
+                    continue
+                if (chosen is None or chosen.held) and len(self._live) < self.workers:
+                    chosen = self._start()
+                if chosen is not None:
+                    chosen.held += 1
+                    return chosen, chosen.ticket()
+                self._free.wait(self.WAIT)
+
+    def _release(self, worker: _Worker) -> None:
+        """A page of `worker` is answered (or lost). A worker that said it is leaving (it grew
+        too large), that failed, or is of a recycled generation leaves when it holds nothing more."""
+        retire = False
+        with self._free:
+            worker.held -= 1
+            if worker.held == 0 and worker in self._live and (
+                    worker.leaving or worker.gone or self._closed or worker.generation != self._generation):
+                self._live.discard(worker)
+                retire = not worker.gone
+            self._free.notify_all()
+        if retire:
+            worker.retire()
+
+    def _fail(self, worker: _Worker) -> None:
+        """Its pipe failed or went out of step: kill it, wake whoever waits on it."""
+        if not worker.fail():
+            return
+        with self._free:
+            self._live.discard(worker)
+            self._free.notify_all()
+        worker.kill()
+
+    def _run(self, worker: _Worker, ticket: int, job: tuple[Any, ...], stop: StopSignal,
              on_extracting: Callable[[], None] | None) -> PageAnalysis:
+        try:
+            written = worker.write(job, ticket)
+        except BaseException as exc:  # a page half written leaves the pipe out of step
+            self._fail(worker)
+            self._release(worker)
+            if isinstance(exc, _PIPE_GONE):
+                raise self._loss(worker, ticket) from exc
+            raise
+        if not written:
+            self._release(worker)
+            raise self._loss(worker, ticket)
+        with worker.turn:
+            while not worker.is_next(ticket) and not worker.gone:
+                worker.turn.wait(self.WAIT)
+                if stop.is_set() and not worker.is_next(ticket) and not worker.gone:
+                    threading.Thread(target=self._drain, args=(worker, ticket), name="cpu-drain", daemon=True).start()
+                    raise StopRequested()
+        if worker.gone:
+            self._release(worker)
+            raise self._loss(worker, ticket)
+        return self._answer(worker, ticket, stop, on_extracting)
+
+    @staticmethod
+    def _loss(worker: _Worker, ticket: int) -> Exception:
+        """What the end of `worker` means for the page with `ticket`: the page it was on died
+        with it (an attempt counted), unless it had said it was leaving; a page behind is lost."""
+        return _WorkerDied() if worker.is_next(ticket) and not worker.leaving else _WorkerLost()
+
+    def _answer(self, worker: _Worker, ticket: int, stop: StopSignal | None,
+                on_extracting: Callable[[], None] | None) -> PageAnalysis:
+        """Read the answer with `ticket` (its turn has come). With `stop` None (a drain), nothing
+        interrupts the read."""
         connection = worker.connection
         try:
-            connection.send(job)
             while True:
-                if not worker.ready(self.WAIT):
+                if stop is not None and not worker.ready(self.WAIT):
                     if stop.is_set():  # the worker finishes the page for nobody, then is free again
-                        threading.Thread(target=self._drain, args=(worker,), name="cpu-drain", daemon=True).start()
+                        threading.Thread(target=self._drain, args=(worker, ticket), name="cpu-drain",
+                                         daemon=True).start()
                         raise StopRequested()
                     continue
                 answer = connection.recv()
@@ -394,51 +497,57 @@ class CpuPool:
                     continue
                 break
         except _PIPE_GONE as exc:
-            raise _WorkerDied() from exc
+            self._fail(worker)
+            self._release(worker)
+            raise self._loss(worker, ticket) from exc
         except BaseException:  # anything else mid-answer (an answer that will not unpickle): the worker's pipe is out of step
             if not isinstance(sys.exc_info()[1], StopRequested):
-                self._drop(worker, dead=True)
+                self._fail(worker)
+                self._release(worker)
             raise
         ok, value, leaving = answer
-        self._give_back(worker, leaving)
+        if leaving:  # before the next reader's turn: the end of its pipe is then no crash of its page
+            worker.leaving = True
+        worker.answered()
+        self._release(worker)
         if ok:
             return value
         raise value
 
-    def _drain(self, worker: _Worker) -> None:
-        """Read the answer of a page whose crawl stopped, then give the worker back."""
-        try:
-            while (answer := worker.connection.recv()) == _EXTRACTING:
-                pass
-        except _PIPE_GONE:
-            self._drop(worker, dead=True)
+    def _drain(self, worker: _Worker, ticket: int) -> None:
+        """Read the answer of a page whose crawl stopped when its turn comes, for nobody, so the
+        pages behind it get theirs and the worker is free again."""
+        with worker.turn:
+            while not worker.is_next(ticket) and not worker.gone:
+                worker.turn.wait(self.WAIT)
+        if worker.gone:
+            self._release(worker)
             return
-        self._give_back(worker, leaving=answer[2])
+        try:
+            self._answer(worker, ticket, None, None)
+        except Exception:  # noqa: BLE001 - the page's own failure, or its worker's: nobody waits for it
+            pass
 
     def recycle(self) -> None:
-        """Replace the extraction workers with fresh ones (a page a worker is on finishes first),
+        """Replace the extraction workers with fresh ones (the pages a worker holds finish first),
         which gives back the heap they grew on large pages: a live process keeps it."""
         with self._lock:
             if self._closed:
                 return
             self._generation += 1
-            idle = []
-            while True:
-                try:
-                    idle.append(self._idle.get_nowait())
-                except queue.Empty:
-                    break
+            idle = [worker for worker in self._live if worker.held == 0]
             for worker in idle:
                 self._live.discard(worker)
-                self._idle.put(self._start())
+                self._start()
         for worker in idle:
             worker.retire()
 
     def shutdown(self) -> None:
-        with self._lock:
+        with self._free:
             self._closed = True
             live = list(self._live)
             self._live.clear()
+            self._free.notify_all()
         for worker in live:
             worker.retire()
         for worker in live:
@@ -448,4 +557,8 @@ class CpuPool:
 
 
 class _WorkerDied(Exception):
-    """The worker's pipe closed under a page: the process died."""
+    """The worker's pipe closed under a page: the process died on it."""
+
+
+class _WorkerLost(Exception):
+    """The worker died on a page ahead of this one (or left): this page goes to another worker."""

@@ -1,13 +1,16 @@
-"""The extraction workers (crawler/engine/cpu.py): each page goes to an idle worker over that
-worker's own pipe, so a page that kills its worker takes no other page with it, and a stop is
-seen while a worker is still busy."""
+"""The extraction workers (crawler/engine/cpu.py): each page goes to a worker over that worker's
+own pipe (a small one may wait there behind the page the worker is on), so a page that kills its
+worker fails no other page, and a stop is seen while a worker is still busy."""
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 import psutil
 import pytest
@@ -98,3 +101,74 @@ def wait_for(check, seconds: float) -> bool:
             return True
         time.sleep(0.05)
     return check()
+
+
+BIG = (b"<html><body><main>" + b"<p>Some words and <a href='/a'>a link</a>, <code>code</code>.</p>" * 30_000
+       + b"</main></body></html>")  # a second or more of extraction
+
+
+@pytest.fixture
+def one() -> Iterator[tuple[CpuPool, Any]]:
+    """A pool of one spawned worker, started: the pool and its worker."""
+    pool = CpuPool(1, start_method="spawn")
+    pool.warm_up()
+    [worker] = pool._live
+    yield pool, worker
+    pool.shutdown()
+
+
+def on_a_large_page(pool: CpuPool, worker: Any, threads: ThreadPoolExecutor, stop: threading.Event) -> Future:
+    """Gives the worker BIG (a second or more of work) and returns its future once it holds it."""
+    future = threads.submit(pool.analyze, BIG, "utf-8", "http://x.org/big", stop=stop)
+    assert wait_for(lambda: worker.held == 1, 10)
+    return future
+
+
+def test_a_busy_worker_holds_the_next_small_page_in_its_pipe_and_answers_in_order(one):
+    pool, worker = one
+    stop = threading.Event()
+    with ThreadPoolExecutor(4) as threads:
+        slow = on_a_large_page(pool, worker, threads, stop)
+        big_too = threads.submit(pool.analyze, BIG, "utf-8", "http://x.org/big2", stop=stop)
+        time.sleep(0.2)
+        assert worker.held == 1, "a large page never queues behind another: it waits for an idle worker"
+        assert slow.result(timeout=60).links
+        assert wait_for(lambda: worker.held == 1, 10)  # the second large page
+        small = threads.submit(pool.analyze, PAGE, "utf-8", "http://x.org/small", stop=stop)
+        assert wait_for(lambda: worker.held == 2, 10), "the small page waits in the busy worker's pipe"
+        assert small.result(timeout=60).title == "T" and big_too.result(timeout=60).links
+    assert pool._live == {worker} and worker.held == 0
+
+
+def test_a_page_queued_behind_a_crash_is_not_blamed_for_it(one):
+    pool, worker = one
+    pool.CRASH_ATTEMPTS = 1  # the first crash fails the page the worker was on
+    stop = threading.Event()
+    with ThreadPoolExecutor(4) as threads:
+        slow = on_a_large_page(pool, worker, threads, stop)
+        behind = threads.submit(pool.analyze, PAGE, "utf-8", "http://x.org/behind", stop=stop)
+        assert wait_for(lambda: worker.held == 2, 10)
+        time.sleep(0.3)  # on the large page (or still reading it): the page behind is not blamed either way
+        os.kill(worker.process.pid, signal.SIGKILL)
+        with pytest.raises(WorkerCrashed):
+            slow.result(timeout=60)
+        assert behind.result(timeout=60).title == "T", "the page behind went to a fresh worker, no attempt lost"
+    assert worker not in pool._live
+
+
+def test_a_stop_reaches_a_page_waiting_behind_another_and_the_worker_serves_on(one):
+    pool, worker = one
+    stop, other = threading.Event(), threading.Event()
+    with ThreadPoolExecutor(4) as threads:
+        slow = on_a_large_page(pool, worker, threads, other)
+        queued = threads.submit(pool.analyze, PAGE, "utf-8", "http://x.org/queued", stop=stop)
+        assert wait_for(lambda: worker.held == 2, 10)
+        started = time.monotonic()
+        stop.set()
+        with pytest.raises(StopRequested):
+            queued.result(timeout=10)
+        assert time.monotonic() - started < 0.5, "a stop does not wait for the page ahead"
+        assert slow.result(timeout=60).links, "the page ahead (another crawl's) is answered"
+    assert wait_for(lambda: worker.held == 0, 10), "the stopped page's answer was read for nobody"
+    assert pool.analyze(PAGE, "utf-8", "http://x.org/after", stop=other).title == "T"
+    assert pool._live == {worker}

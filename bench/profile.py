@@ -3,6 +3,7 @@
     python bench/profile.py                      # the `cpu` scenario's site, 1,500 pages
     python bench/profile.py --real               # bench/realsite.py's real documentation site
     python bench/profile.py --pages 600 --mode eventlet --top 40
+    python bench/profile.py --latency 0.1          # the `network` scenario's site
 
 The real server crawls the site (after a 50-page warm-up crawl, so the workers exist) while
 py-spy samples every process of its tree, counting only threads that hold their process's GIL
@@ -10,7 +11,7 @@ py-spy samples every process of its tree, counting only threads that hold their 
 and trafilatura's, is). Printed: the tree's CPU ms per page (psutil), the share of samples in
 the server and in the workers, and for each the functions with the largest inclusive and own
 shares. SQLite and socket I/O release the GIL: their C time shows in the CPU figure, not in the
-samples. Raw samples: bench/results/profile-<site>.txt (py-spy's collapsed stacks).
+samples. Raw samples: bench/results/profile-<site>.txt (cpu, network or real) (py-spy's collapsed stacks).
 """
 
 from __future__ import annotations
@@ -100,12 +101,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Profile a crawl's whole process tree with py-spy.")
     parser.add_argument("--real", action="store_true", help="bench/realsite.py's real documentation site")
     parser.add_argument("--pages", type=int, default=1500)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds the site waits before each answer (the `network` scenario: 0.1)")
     parser.add_argument("--mode", default="threading")
     parser.add_argument("--rate", type=int, default=50, help="samples per second and process")
     parser.add_argument("--top", type=int, default=30)
     args = parser.parse_args()
-    site: Site = RealSite() if args.real else Site(args.pages, 40)
-    name = "real" if args.real else "cpu"
+    site: Site = RealSite() if args.real else Site(args.pages, 40, args.latency)
+    name = "real" if args.real else "network" if args.latency else "cpu"
     RESULTS.mkdir(exist_ok=True)
     raw = RESULTS / f"profile-{name}.txt"
     try:

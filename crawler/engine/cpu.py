@@ -42,6 +42,7 @@ from crawler.engine.parse import (
     find_title,
     parse_document,
 )
+from crawler.engine.priority import WORKER_NICENESS, lower_priority
 from crawler.engine.signals import StopSignal
 
 log = logging.getLogger(__name__)
@@ -137,6 +138,7 @@ def _serve(connection: Connection, owner_pid: int, leave_after_growth: int) -> N
     `leaving` when the worker has grown too large and ends after this answer."""
     global _stage_note
     share_inherited()
+    lower_priority(WORKER_NICENESS, "an extraction worker")
     started_with = _resident_bytes()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle
     os.set_blocking(connection.fileno(), True)  # a pipe made by an eventlet-patched server comes non-blocking

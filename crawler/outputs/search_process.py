@@ -36,11 +36,11 @@ from typing import Any
 
 from crawler.engine.greenio import worker_start_method
 from crawler.engine.heap import share_inherited
+from crawler.engine.priority import INDEXER_NICENESS, lower_priority
 from crawler.outputs.search import BATCH_PAGES, POLL_SECONDS, SearchIndex, SearchIndexer, open_search
 
 log = logging.getLogger(__name__)
 
-NICENESS = 10  # how far below the crawl's processes the child runs (os.nice)
 WAKE = b"w"
 SUSPECT = b"s"
 RESTART_AFTER = 1.0  # seconds between a child's death and its replacement
@@ -49,14 +49,6 @@ STOP_SECONDS = 5.0  # how long a stopping child may finish its batch before it i
 
 
 # ---- the child's side -------------------------------------------------------------------------
-
-
-def lower_priority(niceness: int) -> None:
-    """Run below the crawl: the kernel gives this process a core only when the others leave it."""
-    try:
-        os.nice(niceness)
-    except OSError as exc:  # not allowed here: index at the normal priority
-        log.warning("the search indexer could not lower its CPU priority: %s", exc)
 
 
 def follow_commands(commands: Connection, indexer: SearchIndexer) -> None:
@@ -84,7 +76,7 @@ def run_indexer(data_dir: str, index_path: str, batch: int, interval: float, nic
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    lower_priority(niceness)
+    lower_priority(niceness, "the search indexer")
     index, indexer = open_search(Path(data_dir), Path(index_path), start=False, batch=batch)
     indexer.interval = interval
     threading.Thread(target=follow_commands, args=(commands, indexer), name="indexer-commands",
@@ -106,7 +98,7 @@ class IndexerProcess:
     new one takes up from the offsets the index holds, so no page is lost or indexed twice."""
 
     def __init__(self, index: SearchIndex, data_dir: Path, *, batch: int = BATCH_PAGES,
-                 interval: float = POLL_SECONDS, start_method: str | None = None, niceness: int = NICENESS) -> None:
+                 interval: float = POLL_SECONDS, start_method: str | None = None, niceness: int = INDEXER_NICENESS) -> None:
         self.index = index
         self.data_dir = Path(data_dir)
         self.batch = batch
@@ -223,7 +215,7 @@ class IndexerProcess:
 
 def open_search_process(data_dir: Path, index_path: Path | None = None, *, batch: int = BATCH_PAGES,
                         interval: float = POLL_SECONDS, start_method: str | None = None,
-                        niceness: int = NICENESS) -> tuple[SearchIndex, IndexerProcess]:
+                        niceness: int = INDEXER_NICENESS) -> tuple[SearchIndex, IndexerProcess]:
     """The index of a data directory for this process's reads, and its writer started in a child
     process. The file and its tables are made here first, so a search right after start finds
     an empty index rather than no file; this process then keeps no writer connection."""

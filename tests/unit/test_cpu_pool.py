@@ -17,6 +17,7 @@ import pytest
 
 from crawler.engine.cpu import CRASH_MARKER_ENV, CpuPool, WorkerCrashed
 from crawler.engine.errors import StopRequested
+from crawler.engine.priority import WORKER_NICENESS
 
 MARKER = "KILL-THIS-WORKER"
 PAGE = b"<html><head><title>T</title></head><body><main><p>" + b"words " * 200 + b"</p></main></body></html>"
@@ -172,3 +173,10 @@ def test_a_stop_reaches_a_page_waiting_behind_another_and_the_worker_serves_on(o
     assert wait_for(lambda: worker.held == 0, 10), "the stopped page's answer was read for nobody"
     assert pool.analyze(PAGE, "utf-8", "http://x.org/after", stop=other).title == "T"
     assert pool._live == {worker}
+
+
+def test_a_worker_runs_below_the_server_and_above_the_index_writer(one):
+    """The server's threads answer the dashboard: under a CPU-bound crawl they get a core first."""
+    pool, worker = one
+    pool.analyze(PAGE, "utf-8", "http://x.org/a", stop=threading.Event())
+    assert psutil.Process(worker.process.pid).nice() == min(19, psutil.Process().nice() + WORKER_NICENESS)

@@ -13,8 +13,9 @@ from pathlib import Path
 import psutil
 import pytest
 
+from crawler.engine.priority import INDEXER_NICENESS
 from crawler.outputs.search import IndexUnavailable
-from crawler.outputs.search_process import NICENESS, open_search_process
+from crawler.outputs.search_process import open_search_process
 from crawler.service.config import ServerConfig
 from tests.support.search import store_pages
 from tests.support.server import PROJECT_ROOT, wait_until
@@ -51,7 +52,7 @@ def test_the_child_indexes_and_is_woken_across_the_process_boundary(tmp_path, st
     try:
         wait_until(lambda: found(index, "configuration", [A]) == 2, timeout=30, message="the first pass")
         child = psutil.Process(indexer.pid)
-        assert child.pid != os.getpid() and child.nice() == psutil.Process().nice() + NICENESS
+        assert child.pid != os.getpid() and child.nice() == psutil.Process().nice() + INDEXER_NICENESS
         assert not {"flask", "flask_socketio", "socketio"} & set(loaded_modules(child))
 
         store_b(tmp_path)  # a pass a minute: found this soon only because the wake reached the child

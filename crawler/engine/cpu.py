@@ -271,12 +271,15 @@ class _Worker:
         self._tickets += 1
         return self._tickets - 1
 
-    def write(self, job: tuple[Any, ...], ticket: int) -> bool:
+    def write(self, job: tuple[Any, ...], ticket: int, stop: StopSignal | None, wait: float) -> bool:
         """Write the page with `ticket` to the pipe, after the pages given before it; False if
-        the worker failed first."""
+        the worker failed first. StopRequested (nothing written) if `stop` is set while the
+        page before it is still being written."""
         with self.turn:
             while self._written != ticket and not self.gone:
-                self.turn.wait()
+                self.turn.wait(wait)
+                if stop is not None and stop.is_set() and self._written != ticket and not self.gone:
+                    raise StopRequested()
             if self.gone:
                 return False
         self.connection.send(job)  # the only writer now: the pages after this one wait for it
@@ -446,10 +449,16 @@ class CpuPool:
             self._free.notify_all()
         worker.kill()
 
-    def _run(self, worker: _Worker, ticket: int, job: tuple[Any, ...], stop: StopSignal,
-             on_extracting: Callable[[], None] | None) -> PageAnalysis:
+    def _write(self, worker: _Worker, ticket: int, job: tuple[Any, ...], stop: StopSignal | None) -> None:
+        """Write the page in its turn; the worker's loss (_WorkerDied / _WorkerLost) if it failed.
+        On a stop before its turn, a thread writes it when its turn comes and reads its answer
+        for nobody: the pages after it keep their order."""
         try:
-            written = worker.write(job, ticket)
+            written = worker.write(job, ticket, stop, self.WAIT)
+        except StopRequested:
+            threading.Thread(target=self._write_and_drain, args=(worker, ticket, job), name="cpu-drain",
+                             daemon=True).start()
+            raise
         except BaseException as exc:  # a page half written leaves the pipe out of step
             self._fail(worker)
             self._release(worker)
@@ -459,6 +468,17 @@ class CpuPool:
         if not written:
             self._release(worker)
             raise self._loss(worker, ticket)
+
+    def _write_and_drain(self, worker: _Worker, ticket: int, job: tuple[Any, ...]) -> None:
+        try:
+            self._write(worker, ticket, job, None)
+        except Exception:  # noqa: BLE001 - the worker failed: nobody waits for this page
+            return
+        self._drain(worker, ticket)
+
+    def _run(self, worker: _Worker, ticket: int, job: tuple[Any, ...], stop: StopSignal,
+             on_extracting: Callable[[], None] | None) -> PageAnalysis:
+        self._write(worker, ticket, job, stop)
         with worker.turn:
             while not worker.is_next(ticket) and not worker.gone:
                 worker.turn.wait(self.WAIT)

@@ -497,8 +497,22 @@ class RenderService:
         status = job.status
         if status is not None and status >= 400:
             return {"ok": True, "status": status, "html": "", "url": page.url, "content_type": job.content_type}
-        while job.open_requests or time.monotonic() - job.last_activity < IDLE_SECONDS:
-            await asyncio.sleep(0.05)
+        while True:
+            while job.open_requests or time.monotonic() - job.last_activity < IDLE_SECONDS:
+                await asyncio.sleep(0.05)
+            # On a busy machine the page's main thread can lag behind its requests: a response
+            # answered a while ago may not have reached its script yet (a Docsify route's Markdown
+            # saved as the empty shell). One task through that thread lets what is queued run; if
+            # it asked for more, wait for that too.
+            mark = job.last_activity
+            try:
+                await page.evaluate("() => new Promise(done => setTimeout(done, 0))")
+            except Exception as exc:
+                if await self.left(job, exc):
+                    return self.navigated(job)
+                raise
+            if not job.open_requests and job.last_activity == mark:
+                break
         if job.navigated is None and urlsplit(page.url).scheme not in ("http", "https"):
             job.navigated = page.url  # about:blank, or Chromium's error page: never the site's content
         if job.navigated is not None:

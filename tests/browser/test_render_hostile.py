@@ -141,12 +141,20 @@ class Listener:
     """One port number of 127.0.0.1 in UDP and TCP: every datagram and connection is recorded."""
 
     def __init__(self) -> None:
-        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.udp.bind(("127.0.0.1", 0))
-        self.port = self.udp.getsockname()[1]
-        self.tcp = socket.socket()
-        self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.tcp.bind(("127.0.0.1", self.port))
+        for _attempt in range(50):  # a free UDP port may be taken in TCP: try another
+            self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.udp.bind(("127.0.0.1", 0))
+            self.port = self.udp.getsockname()[1]
+            self.tcp = socket.socket()
+            self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                self.tcp.bind(("127.0.0.1", self.port))
+                break
+            except OSError:
+                self.udp.close()
+                self.tcp.close()
+        else:
+            raise AssertionError("no port of 127.0.0.1 free in both UDP and TCP")
         self.tcp.listen(16)
         self.datagrams: list[tuple[Any, int]] = []
         self.connections: list[Any] = []

@@ -291,6 +291,16 @@ class _Worker:
     def is_next(self, ticket: int) -> bool:
         return self._answered == ticket
 
+    def await_turn(self, ticket: int, stop: StopSignal | None, wait: float) -> bool:
+        """Wait until the answer with `ticket` is the next to read; False if the worker failed
+        first, StopRequested if `stop` is set before."""
+        with self.turn:
+            while not self.is_next(ticket) and not self.gone:
+                self.turn.wait(wait)
+                if stop is not None and stop.is_set() and not self.is_next(ticket) and not self.gone:
+                    raise StopRequested()
+            return not self.gone
+
     def answered(self) -> None:
         with self.turn:
             self._answered += 1
@@ -451,13 +461,11 @@ class CpuPool:
 
     def _write(self, worker: _Worker, ticket: int, job: tuple[Any, ...], stop: StopSignal | None) -> None:
         """Write the page in its turn; the worker's loss (_WorkerDied / _WorkerLost) if it failed.
-        On a stop before its turn, a thread writes it when its turn comes and reads its answer
-        for nobody: the pages after it keep their order."""
+        On a stop before its turn, it is written later, for nobody: the pages after it keep their order."""
         try:
             written = worker.write(job, ticket, stop, self.WAIT)
         except StopRequested:
-            threading.Thread(target=self._write_and_drain, args=(worker, ticket, job), name="cpu-drain",
-                             daemon=True).start()
+            self._drain_later(worker, ticket, job)
             raise
         except BaseException as exc:  # a page half written leaves the pipe out of step
             self._fail(worker)
@@ -469,23 +477,15 @@ class CpuPool:
             self._release(worker)
             raise self._loss(worker, ticket)
 
-    def _write_and_drain(self, worker: _Worker, ticket: int, job: tuple[Any, ...]) -> None:
-        try:
-            self._write(worker, ticket, job, None)
-        except Exception:  # noqa: BLE001 - the worker failed: nobody waits for this page
-            return
-        self._drain(worker, ticket)
-
     def _run(self, worker: _Worker, ticket: int, job: tuple[Any, ...], stop: StopSignal,
              on_extracting: Callable[[], None] | None) -> PageAnalysis:
         self._write(worker, ticket, job, stop)
-        with worker.turn:
-            while not worker.is_next(ticket) and not worker.gone:
-                worker.turn.wait(self.WAIT)
-                if stop.is_set() and not worker.is_next(ticket) and not worker.gone:
-                    threading.Thread(target=self._drain, args=(worker, ticket), name="cpu-drain", daemon=True).start()
-                    raise StopRequested()
-        if worker.gone:
+        try:
+            its_turn = worker.await_turn(ticket, stop, self.WAIT)
+        except StopRequested:
+            self._drain_later(worker, ticket)
+            raise
+        if not its_turn:
             self._release(worker)
             raise self._loss(worker, ticket)
         return self._answer(worker, ticket, stop, on_extracting)
@@ -505,8 +505,7 @@ class CpuPool:
             while True:
                 if stop is not None and not worker.ready(self.WAIT):
                     if stop.is_set():  # the worker finishes the page for nobody, then is free again
-                        threading.Thread(target=self._drain, args=(worker, ticket), name="cpu-drain",
-                                         daemon=True).start()
+                        self._drain_later(worker, ticket)
                         raise StopRequested()
                     continue
                 answer = connection.recv()
@@ -536,16 +535,19 @@ class CpuPool:
             return value
         raise value
 
-    def _drain(self, worker: _Worker, ticket: int) -> None:
-        """Read the answer of a page whose crawl stopped when its turn comes, for nobody, so the
-        pages behind it get theirs and the worker is free again."""
-        with worker.turn:
-            while not worker.is_next(ticket) and not worker.gone:
-                worker.turn.wait(self.WAIT)
-        if worker.gone:
-            self._release(worker)
-            return
+    def _drain_later(self, worker: _Worker, ticket: int, job: tuple[Any, ...] | None = None) -> None:
+        threading.Thread(target=self._drain, args=(worker, ticket, job), name="cpu-drain", daemon=True).start()
+
+    def _drain(self, worker: _Worker, ticket: int, job: tuple[Any, ...] | None) -> None:
+        """For a page whose crawl stopped: write it (`job`, if it was not written yet) and read its
+        answer when its turn comes, for nobody, so the pages behind it get theirs and the worker
+        is free again."""
         try:
+            if job is not None:
+                self._write(worker, ticket, job, None)
+            if not worker.await_turn(ticket, None, self.WAIT):
+                self._release(worker)
+                return
             self._answer(worker, ticket, None, None)
         except Exception:  # noqa: BLE001 - the page's own failure, or its worker's: nobody waits for it
             pass

@@ -198,5 +198,8 @@ def run() -> None:
     if wants_eventlet(sys.argv[1:]):
         import eventlet
 
+        from crawler.engine.greenio import allow_fork_server_under_eventlet
+
+        allow_fork_server_under_eventlet()
         eventlet.monkey_patch()
     sys.exit(main())

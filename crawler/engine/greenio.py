@@ -8,6 +8,7 @@ here costs nothing or does nothing.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import sys
 import time
@@ -32,10 +33,26 @@ def yield_every(iteration: int, every: int = 500) -> None:
         yield_to_hub()
 
 
-def worker_start_method(patched: bool | None = None) -> str:
-    """How to start worker processes: the fork server, except in an eventlet-patched process
-    (`patched`; None: this one), which has no fork server and must not be forked: spawn."""
-    return "spawn" if (is_patched() if patched is None else patched) else "forkserver"
+def worker_start_method() -> str:
+    """How to start worker processes: through the fork server (a fresh, unpatched interpreter that
+    has imported the heavy modules once, so its children share those pages), wherever this process
+    can hand it file descriptors; else spawned fresh. Never a plain fork: this process has threads,
+    or is patched by eventlet. An eventlet-patched process reaches the fork server only if it
+    imported `multiprocessing.reduction` before patching (`allow_fork_server_under_eventlet`)."""
+    try:
+        multiprocessing.get_context("forkserver")
+    except ValueError:
+        return "spawn"
+    return "forkserver"
+
+
+def allow_fork_server_under_eventlet() -> None:
+    """Call before `eventlet.monkey_patch()`. multiprocessing decides once, when it imports
+    `reduction`, whether sockets can pass file descriptors, by looking for `socket.socket.sendmsg`;
+    eventlet's green socket class has no such attribute (its instances pass it on to the real
+    socket, which can), so a process that imports it after patching is told it has no fork server
+    and starts every worker fresh, each with its own copy of trafilatura and lxml."""
+    import multiprocessing.reduction  # noqa: F401  (imported for its decision, made now)
 
 
 def cooperative_pipe(fileno: int) -> None:

@@ -17,9 +17,9 @@ One pipe joins the two processes, written by the server only:
 * end of file (the server stopped, or died: the kernel closes its end) ends the child after the
   batch it is writing.
 
-The child is started through a multiprocessing context that is safe for the server's mode (the
-fork server under threads, spawn under eventlet: never a plain fork of a threaded or patched
-process) and imports only the index's own modules: no Flask, no Socket.IO.
+The child is started through the fork server (or spawned, where this process cannot reach one:
+greenio.worker_start_method), never as a plain fork of a threaded or patched process, and imports
+only the index's own modules: no Flask, no Socket.IO.
 """
 
 from __future__ import annotations

@@ -58,15 +58,8 @@ def _server_config(config: ServerConfig | dict[str, Any] | None) -> ServerConfig
     return ServerConfig(**config)
 
 
-def _child_start_method(config: ServerConfig) -> str:
-    """How this server starts its child processes (extraction workers, the search indexer): under
-    eventlet the fork server is unavailable and forking a patched process is unsafe, so they are
-    spawned fresh (slower to start, same once running); else through the fork server."""
-    return "spawn" if config.async_mode == "eventlet" else "forkserver"
-
-
 def _embedded(config: ServerConfig, data_dir: Path, socketio: SocketIO) -> CrawlerExtension:
-    cpu = CpuPool(config.cpu_workers, start_method=_child_start_method(config))
+    cpu = CpuPool(config.cpu_workers)
     cpu.warm_up()
     tree = ProcessTree()
     guard = (MemoryGuard(config.memory_limit, measure=tree.memory, relieve=lambda: release_memory(cpu)).start()
@@ -135,7 +128,7 @@ def _add_search(extension: CrawlerExtension, data_dir: Path) -> None:
     index_path = Path(os.environ.get("CRAWLER_SEARCH_INDEX") or data_dir / INDEX_FILE)
     if config.search_indexer == "process":
         # A process of its own holds no hub: it takes full batches.
-        index, host = open_search_process(data_dir, index_path, start_method=_child_start_method(config))
+        index, host = open_search_process(data_dir, index_path)
         extension.tree.add_role("indexer", lambda: host.pid)
         indexer = host
     else:

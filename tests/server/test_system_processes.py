@@ -13,7 +13,20 @@ import requests
 from tests.support.server import ServerProcess, wait_until
 
 
-def test_api_system_lists_exactly_the_extraction_workers(two_workers):
+@pytest.fixture(params=["threading", "eventlet"])
+def two_workers_in(request, two_workers, tmp_path):
+    """The shared two-worker server (threading), and one under eventlet: its workers too must be
+    forked from the fork server, sharing its imported modules, not spawned each with its own."""
+    if request.param == "threading":
+        yield two_workers
+        return
+    server = ServerProcess(tmp_path / "crawls", "--cpu-workers", "2", "--server", "eventlet")
+    yield server
+    server.stop()
+
+
+def test_api_system_lists_exactly_the_extraction_workers(two_workers_in):
+    two_workers = two_workers_in
     system = requests.get(two_workers.base + "/api/system", timeout=10).json()
     workers = system["workers"]
     assert len(workers) == 2 and {w["role"] for w in workers} == {"worker"}, workers

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import engineio
 import requests
 import socketio
 
@@ -95,6 +96,24 @@ class ServerProcess:
         stop_process(self.process, self._log)
 
 
+class _InOrderEngineIO(engineio.Client):
+    """Engine.IO's client hands each message to a thread of its own, so two events that arrive
+    back to back may be recorded in either order (a test saw a crawl's log seqs out of order on
+    a busy machine). This one handles each in the thread that reads the connection, in the order
+    they arrived: the handlers here only record."""
+
+    def _receive_packet(self, pkt: Any) -> None:
+        if pkt.packet_type == engineio.packet.MESSAGE:
+            self._trigger_event("message", pkt.data, run_async=False)
+        else:
+            super()._receive_packet(pkt)
+
+
+class _InOrderClient(socketio.Client):
+    def _engineio_client_class(self) -> type[engineio.Client]:
+        return _InOrderEngineIO
+
+
 class Client:
     """One user session: a cookie jar for REST and a Socket.IO connection that records events."""
 
@@ -106,7 +125,7 @@ class Client:
         assert self.http.get(base + "/api/health", timeout=5).status_code == 200
         self.events: list[tuple[float, str, dict[str, Any]]] = []
         self._lock = threading.Lock()
-        self.sio = socketio.Client(reconnection=False)
+        self.sio = _InOrderClient(reconnection=False)
         self.sio.on("*", self._record)
         if connect:
             self.connect()

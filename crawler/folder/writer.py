@@ -36,7 +36,7 @@ import re
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -110,13 +110,16 @@ class ManifestEntry:
     definition_ids: list[list[str]] | None = None  # [term text, id]: the site's own anchors of its <dt> terms
 
     def as_record(self) -> dict[str, Any]:
-        record = asdict(self)
+        # A shallow copy: dataclasses.asdict copies every list deeply (each heading pair), 140 µs a
+        # page of the server's CPU against 2; the record is serialised at once and never changed.
+        record = {name: getattr(self, name) for name in _ENTRY_FIELDS}
         for optional in OPTIONAL_FIELDS:
             if record[optional] is None:
                 del record[optional]
         return record
 
 
+_ENTRY_FIELDS = tuple(entry_field.name for entry_field in fields(ManifestEntry))
 OPTIONAL_FIELDS = ("site_name", "description", "etag", "last_modified", "body_sha256", "reused", "render_reason",
                    "nav", "heading_ids", "site_markdown", "from_site_markdown", "definition_ids")
 
